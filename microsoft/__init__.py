@@ -1,0 +1,7 @@
+"""The only code that talks to Microsoft: identity (MSAL), Graph, mail protocols, errors.
+
+Import the submodules you need (`microsoft.identity`, `microsoft.errors`, `microsoft.config`);
+this package itself exports nothing so importing it stays cheap.
+"""
+
+__all__: list[str] = []

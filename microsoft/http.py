@@ -1,0 +1,76 @@
+"""The HTTP session every Microsoft call goes through (MSAL's `http_client=` and Graph calls)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import requests
+from requests.auth import AuthBase
+
+from microsoft import config, errors
+
+__all__ = ["MicrosoftSession", "session_create", "transport_error"]
+
+logger = logging.getLogger(__name__)
+
+
+class _NoNetrcAuth(AuthBase):
+    """Keeps requests from reading ~/.netrc credentials and sending them to Microsoft."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+
+class MicrosoftSession(requests.Session):
+    """A requests session with our timeout and CA bundle on every request.
+
+    `trust_env` stays on so HTTPS_PROXY/NO_PROXY from the environment keep working. But with
+    `trust_env` requests also lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE replace `Session.verify` (it only
+    keeps a `verify` given to the request itself), and this machine exports them. So `verify` is
+    passed per request, and the configured bundle always wins.
+    """
+
+    def __init__(self, *, verify: str | bool, timeout: float) -> None:
+        super().__init__()
+        self.verify = verify
+        self.timeout = timeout
+        self.auth = _NoNetrcAuth()
+        self.last_response: requests.Response | None = None
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout
+        if kwargs.get("verify") is None:
+            kwargs["verify"] = self.verify
+        response = super().request(method, url, *args, **kwargs)
+        # MSAL hides the status and headers of error responses (429 bodies come back as plain dicts,
+        # 5xx as a bare exception), so the caller reads them from here to classify the failure.
+        self.last_response = response
+        logger.debug("Microsoft %s %s -> %s", method, response.url.split("?")[0], response.status_code)
+        return response
+
+
+def session_create() -> MicrosoftSession:
+    """A new session for one operation, configured from settings."""
+    endpoints = config.endpoints()
+    return MicrosoftSession(verify=endpoints.ca_bundle or True, timeout=endpoints.http_timeout)
+
+
+def transport_error(exc: requests.RequestException) -> errors.MicrosoftError:
+    """Classify a failure to exchange anything with Microsoft at all."""
+    if isinstance(exc, requests.exceptions.SSLError):
+        return errors.ConfigurationError(
+            "The Microsoft server's certificate could not be verified. If this network inspects TLS traffic, "
+            "configure MICROSOFT_CA_BUNDLE with the proxy's certificate authority.",
+            error="tls_error",
+        )
+    if isinstance(exc, requests.Timeout):
+        return errors.TransientError(
+            "Microsoft did not answer in time. It will be retried automatically.", error="timeout"
+        )
+    return errors.TransientError(
+        "Microsoft could not be reached (the connection failed or was dropped). It will be retried "
+        "automatically.",
+        error="connection_error",
+    )
