@@ -176,6 +176,31 @@ CATALOGUE: dict[int, tuple[type[MicrosoftError], str]] = {
         "A Conditional Access sign-in frequency policy of the Microsoft 365 directory ended the session. "
         f"{_SIGN_IN_AGAIN} To avoid this, exclude the app from the policy.",
     ),
+    70020: (
+        ReconsentRequired,
+        "The code was not entered in time (codes are valid for 15 minutes). Start the connection again and "
+        "enter the new code promptly.",
+    ),
+    28000: (
+        ConfigurationError,
+        "The app asked for permissions of several Microsoft services in one request, which Microsoft "
+        "does not allow. Check the permissions configured for the app.",
+    ),
+    500117: (
+        ReconsentRequired,
+        "The sign-in was finished with a different reply address than it was started with. Start the "
+        "sign-in again.",
+    ),
+    501481: (
+        ReconsentRequired,
+        "The sign-in answer did not match the sign-in this portal started (PKCE check failed). Start the "
+        "sign-in again.",
+    ),
+    1002012: (
+        ConfigurationError,
+        "App-only access must ask for a '/.default' permission of the service. Check the permissions "
+        "configured for the app.",
+    ),
     90002: (
         ConfigurationError,
         "Microsoft does not know this directory. Check the Directory (Tenant) ID or domain: in the Azure "
