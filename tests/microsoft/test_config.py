@@ -27,7 +27,10 @@ def test_empty_settings_mean_microsofts_public_cloud(settings: Any) -> None:
     assert (endpoints.imap_host, endpoints.imap_port) == ("outlook.office365.com", 993)
     assert (endpoints.pop_host, endpoints.pop_port) == ("outlook.office365.com", 995)
     assert endpoints.ca_bundle is None
-    assert config.authority_url("contoso.onmicrosoft.com") == "https://login.microsoftonline.com/contoso.onmicrosoft.com"
+    assert (
+        config.authority_url("contoso.onmicrosoft.com")
+        == "https://login.microsoftonline.com/contoso.onmicrosoft.com"
+    )
     assert config.instance_discovery_enabled()
 
 
@@ -73,9 +76,7 @@ def test_session_uses_the_configured_bundle_over_the_environment(
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
     session = session_create()
 
-    merged = session.merge_environment_settings(
-        "https://login.example/x", {}, None, session.verify, None
-    )
+    merged = session.merge_environment_settings("https://login.example/x", {}, None, session.verify, None)
 
     assert merged["verify"] == "/tmp/our-ca.pem"
     assert merged["proxies"]["https"] == "http://proxy.example:3128"
@@ -94,4 +95,3 @@ def test_operator_app_reads_settings(settings: Any) -> None:
     assert "s3cret" not in repr(app)
     with pytest.raises(ImproperlyConfigured):
         config.operator_app("LEGACY")
-

@@ -29,7 +29,9 @@ def _body(code: int, error: str, **extra: object) -> dict[str, object]:
         (90002, "invalid_request", errors.ConfigurationError),
     ],
 )
-def test_catalogue_codes_pick_their_class(code: int, error: str, expected: type[errors.MicrosoftError]) -> None:
+def test_catalogue_codes_pick_their_class(
+    code: int, error: str, expected: type[errors.MicrosoftError]
+) -> None:
     classified = errors.classify(_body(code, error), 400)
 
     assert type(classified) is expected
@@ -40,8 +42,32 @@ def test_catalogue_codes_pick_their_class(code: int, error: str, expected: type[
 
 
 def test_every_catalogue_entry_is_explained_without_raw_jargon() -> None:
-    required = {50020, 50076, 50126, 50173, 50194, 54005, 65001, 65004, 70000, 70008, 70011, 70043, 90002, 90094,
-                700016, 700025, 700082, 7000215, 7000218, 7000222, 530003, 9002313, 50011, 70019}
+    required = {
+        50020,
+        50076,
+        50126,
+        50173,
+        50194,
+        54005,
+        65001,
+        65004,
+        70000,
+        70008,
+        70011,
+        70043,
+        90002,
+        90094,
+        700016,
+        700025,
+        700082,
+        7000215,
+        7000218,
+        7000222,
+        530003,
+        9002313,
+        50011,
+        70019,
+    }
     assert required <= set(errors.CATALOGUE)
     for error_class, explanation in errors.CATALOGUE.values():
         assert issubclass(error_class, errors.MicrosoftError)
@@ -74,7 +100,9 @@ def test_code_is_read_from_the_description_when_error_codes_are_missing() -> Non
         ("something_new", errors.MicrosoftError),
     ],
 )
-def test_unknown_codes_fall_back_on_the_oauth_error(error: str, expected: type[errors.MicrosoftError]) -> None:
+def test_unknown_codes_fall_back_on_the_oauth_error(
+    error: str, expected: type[errors.MicrosoftError]
+) -> None:
     classified = errors.classify(_body(123456, error), 400)
 
     assert type(classified) is expected
