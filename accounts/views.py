@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login, logout
+from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from accounts.forms import SignInForm, TenantPasswordResetForm, client_address
+from accounts.permissions import tenant_member_required
+from accounts.services import sign_in_success_record
+
+
+def sign_in(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("dashboard")
+    form = SignInForm(request, data=request.POST or None)
+    if request.method == "POST" and form.is_valid() and form.user is not None:
+        login(request, form.user)
+        sign_in_success_record(user=form.user, ip_address=client_address(request))
+        next_url = request.GET.get("next", "")
+        if url_has_allowed_host_and_scheme(next_url, {request.get_host()}, require_https=request.is_secure()):
+            return redirect(next_url)
+        return redirect("dashboard")
+    return render(request, "accounts/sign_in.html", {"form": form})
+
+
+@require_POST
+def sign_out(request: HttpRequest) -> HttpResponse:
+    logout(request)
+    messages.info(request, "You are signed out.")
+    return redirect("accounts:login")
+
+
+@tenant_member_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    return render(request, "accounts/dashboard.html", {"attention": dashboard_attention(request)})
+
+
+def dashboard_attention(request: HttpRequest) -> list[dict[str, str]]:
+    """What needs the admin's attention; features add their own providers (see accounts.attention)."""
+    from accounts.attention import attention_items
+
+    return attention_items(request)
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    form_class = TenantPasswordResetForm
+    template_name = "accounts/password_reset.html"
+    email_template_name = "accounts/email/password_reset.txt"
+    subject_template_name = "accounts/email/password_reset_subject.txt"
+    success_url = reverse_lazy("accounts:password_reset_done")
+
+
+class PasswordResetDoneView(auth_views.PasswordResetDoneView):
+    template_name = "accounts/password_reset_done.html"
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "accounts/password_reset_confirm.html"
+    success_url = reverse_lazy("accounts:password_reset_complete")
+
+
+class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
+    template_name = "accounts/password_reset_complete.html"

@@ -1,0 +1,40 @@
+"""The one way to write the audit trail."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from django.db import models
+
+from audit.models import AuditEvent
+
+if TYPE_CHECKING:
+    from accounts.models import Tenant, User
+
+logger = logging.getLogger(__name__)
+
+
+def audit_record(
+    *,
+    tenant: Tenant | None,
+    actor: User | None,
+    action: str,
+    target: models.Model | None = None,
+    details: dict[str, Any] | None = None,
+    ip_address: str | None = None,
+) -> AuditEvent:
+    """Record that `actor` (None: the system) did `action` to `target`. Never pass secrets in `details`."""
+    event = AuditEvent.objects.create(
+        tenant=tenant,
+        actor=actor if actor is not None and actor.pk else None,
+        actor_label=actor.email if actor is not None else "system",
+        action=action,
+        target_type=target._meta.label if target is not None else "",
+        target_id=str(target.pk) if target is not None else "",
+        target_label=str(target)[:300] if target is not None else "",
+        details=details or {},
+        ip_address=ip_address,
+    )
+    logger.info("audit %s by %s on %s:%s", action, event.actor_label, event.target_type, event.target_id)
+    return event

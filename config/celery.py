@@ -1,0 +1,23 @@
+"""The Celery app and the whole beat schedule, in one place."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("config")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+# Every periodic task of the portal. Each entry expires just under its interval so a backlog never piles up.
+app.conf.beat_schedule = {
+    "sign-in-failures-prune": {  # hourly
+        "task": "accounts.sign_in_failures_prune",
+        "schedule": crontab(minute=7),
+        "options": {"expires": 50 * 60},
+    },
+}

@@ -1,0 +1,219 @@
+"""Settings for the Roger Microsoft 365 portal, read from the environment (see .env.example)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+from config.keys import development_fernet_key
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(environ.Env().str("VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+env = environ.Env()
+env.read_env(BASE_DIR / ".env", overwrite=False) if (BASE_DIR / ".env").exists() else None
+
+DEBUG = env.bool("DEBUG", default=False)
+TESTING = "pytest" in sys.modules
+
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG and not TESTING:
+        raise ImproperlyConfigured("SECRET_KEY is not set. Set it in the environment (see .env.example).")
+    SECRET_KEY = "django-insecure-development-only-key"  # noqa: S105
+
+# Encryption keys for secrets at rest: newest first; separate from SECRET_KEY so either can rotate alone.
+FERNET_KEYS = env.list("FERNET_KEYS", default=[])
+if not FERNET_KEYS:
+    if not DEBUG and not TESTING:
+        raise ImproperlyConfigured(
+            "FERNET_KEYS is not set. Generate one with "
+            "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'` "
+            "and set FERNET_KEYS (newest key first)."
+        )
+    FERNET_KEYS = [development_fernet_key(VAR_DIR)]
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "django_celery_beat",
+    "accounts",
+    "audit",
+    "credentials",
+    "integrations",
+    "external_systems",
+    "print_jobs",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "accounts.middleware.CurrentTenantMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.portal",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'portal.sqlite3'}")}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if TESTING and env.str("TEST_DATABASE_NAME", default=""):
+    DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = ["accounts.backends.TenantEmailBackend"]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "accounts:login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT.mkdir(exist_ok=True)
+WHITENOISE_USE_FINDERS = DEBUG or TESTING
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+MEDIA_URL = "media/"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not DEBUG and not TESTING
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+# Security: production defaults; the http demo (DEBUG) and the test client's http relax only the https ones.
+_HTTPS_ONLY = not DEBUG and not TESTING
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=_HTTPS_ONLY)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=_HTTPS_ONLY)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=_HTTPS_ONLY)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if _HTTPS_ONLY else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _HTTPS_ONLY
+SECURE_HSTS_PRELOAD = _HTTPS_ONLY
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+
+# Mail: the portal's own mail goes through the tenant's configured server (Settings > Network) or this default.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Roger <noreply@roger.example>")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+
+# Celery: Redis when REDIS_URL is set, else kombu's serverless filesystem transport under var/.
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+        "global_keyprefix": env.str("CELERY_KEY_PREFIX", default=""),
+    }
+else:
+    _queue_dir = VAR_DIR / "celery-queue"
+    _queue_dir.mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_queue_dir),
+        "data_folder_out": str(_queue_dir),
+    }
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = TIME_ZONE
+
+# Microsoft endpoints: production defaults are Microsoft's hosts (see microsoft/config.py);
+# the demo and the tests point them at m365_emulator.
+MICROSOFT_AUTHORITY_HOST = env.str("MICROSOFT_AUTHORITY_HOST", default="")
+MICROSOFT_GRAPH_URL = env.str("MICROSOFT_GRAPH_URL", default="")
+MICROSOFT_SMTP_HOST = env.str("MICROSOFT_SMTP_HOST", default="")
+MICROSOFT_SMTP_PORT = env.int("MICROSOFT_SMTP_PORT", default=587)
+MICROSOFT_IMAP_HOST = env.str("MICROSOFT_IMAP_HOST", default="")
+MICROSOFT_IMAP_PORT = env.int("MICROSOFT_IMAP_PORT", default=993)
+MICROSOFT_POP_HOST = env.str("MICROSOFT_POP_HOST", default="")
+MICROSOFT_POP_PORT = env.int("MICROSOFT_POP_PORT", default=995)
+MICROSOFT_CA_BUNDLE = env.str("MICROSOFT_CA_BUNDLE", default="") or None
+MICROSOFT_HTTP_TIMEOUT = env.float("MICROSOFT_HTTP_TIMEOUT", default=15.0)
+
+# Operator-owned apps: the four split apps and the two apps of the setup from before integrations.
+MICROSOFT_APP_NAMES = ("LOGIN", "USER_SYNC", "UNIVERSAL_PRINT", "ONEDRIVE", "LEGACY", "LEGACY_USER_SYNC")
+_DEFAULT_APP_DISPLAY_NAMES = {
+    "LOGIN": "Roger Login",
+    "USER_SYNC": "Roger Entra ID Connector",
+    "UNIVERSAL_PRINT": "Roger for Universal Print",
+    "ONEDRIVE": "Roger for OneDrive",
+    "LEGACY": "Roger (legacy)",
+    "LEGACY_USER_SYNC": "Roger User Synchronization (legacy)",
+}
+MICROSOFT_APPS = {
+    name: {
+        "client_id": env.str(f"MICROSOFT_APP_{name}_CLIENT_ID", default=""),
+        "client_secret": env.str(f"MICROSOFT_APP_{name}_CLIENT_SECRET", default=""),
+        "display_name": env.str(f"MICROSOFT_APP_{name}_DISPLAY_NAME", default=_DEFAULT_APP_DISPLAY_NAMES[name]),
+    }
+    for name in MICROSOFT_APP_NAMES
+}
+
+# Sign-in throttling: five failures in 15 minutes lock a tenant+email; a per-address cap stops one client
+# from locking out everybody.
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=15 * 60)
+LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=15 * 60)
+LOGIN_ADDRESS_FAILURE_LIMIT = env.int("LOGIN_ADDRESS_FAILURE_LIMIT", default=30)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"msal": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
+}

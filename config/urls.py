@@ -1,0 +1,17 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from accounts import views as account_views
+
+admin.site.site_header = "Roger operator admin"
+admin.site.site_title = "Roger operator admin"
+
+urlpatterns = [
+    path("", account_views.dashboard, name="dashboard"),
+    path("accounts/", include("accounts.urls")),
+    path("administration/audit/", include("audit.urls")),
+    path("administration/integrations/", include("integrations.urls")),
+    path("settings/", include("external_systems.urls")),
+    path("jobs/", include("print_jobs.urls")),
+    path("operator/", admin.site.urls),
+]

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PrintJobsConfig(AppConfig):
+    name = "print_jobs"
+    default_auto_field = "django.db.models.BigAutoField"
