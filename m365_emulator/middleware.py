@@ -1,0 +1,142 @@
+"""Records every request the emulator receives and injects the faults queued through the control API.
+
+A pure ASGI middleware, outermost, so that it sees the raw body and can drop the TCP connection itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from m365_emulator import errors
+from m365_emulator.state import Fault, RequestRecord, State
+
+ENDPOINT_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    ("control", re.compile(r"^/_control(/|$)")),
+    ("instance_discovery", re.compile(r"^/common/discovery/instance/?$")),
+    ("discovery", re.compile(r"^/[^/]+/v2\.0/\.well-known/openid-configuration$")),
+    ("keys", re.compile(r"^/[^/]+/discovery/v2\.0/keys$")),
+    ("token", re.compile(r"^/[^/]+/oauth2/v2\.0/token$")),
+    ("devicecode", re.compile(r"^/[^/]+/oauth2/v2\.0/devicecode$")),
+    ("authorize", re.compile(r"^/[^/]+/oauth2/v2\.0/authorize$")),
+    ("logout", re.compile(r"^/[^/]+/oauth2/v2\.0/logout$")),
+    ("adminconsent", re.compile(r"^/[^/]+/(v2\.0/)?adminconsent$")),
+    ("devicelogin", re.compile(r"^/devicelogin$")),
+    ("login", re.compile(r"^/common/login$")),
+    ("consent", re.compile(r"^/common/Consent/Set$")),
+    ("introspect", re.compile(r"^/introspect$")),
+    ("graph", re.compile(r"^/graph(/|$)")),
+]
+
+
+def endpoint_of(path: str) -> str:
+    for name, pattern in ENDPOINT_PATTERNS:
+        if pattern.match(path):
+            return name
+    return "other"
+
+
+class EmulatorMiddleware:
+    def __init__(self, app: ASGIApp, state: State) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        endpoint = endpoint_of(scope["path"])
+        if endpoint == "control":
+            await self.app(scope, receive, send)
+            return
+        body = await _read_body(receive)
+        record = self._record(scope, body, endpoint)
+        fault = self.state.take_fault(endpoint)
+        if fault is not None and await self._apply_fault(fault, scope, receive, send, record):
+            return
+
+        async def replay() -> Message:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send_and_note(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                record.status = message["status"]
+            await send(message)
+
+        await self.app(scope, replay, send_and_note)
+
+    def _record(self, scope: Scope, body: bytes, endpoint: str) -> RequestRecord:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        form: dict[str, str] = {}
+        if headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        record = RequestRecord(
+            at=self.state.now(),
+            method=scope["method"],
+            path=scope["path"],
+            query=dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)),
+            headers=headers,
+            form=form,
+            endpoint=endpoint,
+            scheme=scope.get("scheme", "http"),
+        )
+        with self.state.lock:
+            self.state.requests.append(record)
+        return record
+
+    async def _apply_fault(self, fault: Fault, scope: Scope, receive: Receive, send: Send,
+                           record: RequestRecord) -> bool:
+        """Apply ``fault``; True when the request was answered (or dropped) here."""
+        if fault.latency_ms:
+            await asyncio.sleep(fault.latency_ms / 1000)
+        if fault.drop:
+            _drop_connection(receive)
+            await asyncio.sleep(0)
+            record.status = 0
+            return True
+        if fault.status:
+            await self._send_fault_status(fault, send, record)
+            return True
+        return False
+
+    async def _send_fault_status(self, fault: Fault, send: Send, record: RequestRecord) -> None:
+        status = fault.status or 500
+        error = errors.throttled() if status == 429 else errors.service_error(status)
+        error.status = status
+        body = error.body(moment=self.state.clock.utcnow(), correlation_id=None, error_base=self.state.https_base)
+        payload = json.dumps(body).encode()
+        headers: list[tuple[bytes, bytes]] = [
+            (b"content-type", b"application/json; charset=utf-8"),
+            (b"content-length", str(len(payload)).encode()),
+            (b"cache-control", b"no-store, no-cache"),
+        ]
+        if fault.retry_after is not None:
+            headers.append((b"retry-after", str(fault.retry_after).encode()))
+        record.status = status
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+def _drop_connection(receive: Any) -> None:
+    # uvicorn's receive is a bound method of the request cycle, which holds the asyncio transport.
+    transport = getattr(getattr(receive, "__self__", None), "transport", None)
+    if transport is None:
+        raise ConnectionAbortedError("cannot reach the transport to drop the connection")
+    transport.abort()

@@ -1,0 +1,219 @@
+"""The seed file: directories, users, app registrations, consents and the operator's app credentials.
+
+The JSON schema is documented in docs/emulator.md. Parsing is strict: an unknown directory or app reference
+fails at start-up, not in the middle of a test.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+OPERATOR_APP_NAMES = ("LOGIN", "USER_SYNC", "UNIVERSAL_PRINT", "ONEDRIVE", "LEGACY", "LEGACY_USER_SYNC")
+
+
+class SeedError(ValueError):
+    pass
+
+
+@dataclass
+class Directory:
+    tenant_id: str
+    display_name: str
+    domains: list[str]
+    smtp_auth_enabled: bool = True
+    user_consent_allowed: bool = True
+    personal: bool = False
+
+    @property
+    def primary_domain(self) -> str:
+        return self.domains[0] if self.domains else self.tenant_id
+
+
+@dataclass
+class User:
+    object_id: str
+    upn: str
+    mail: str
+    display_name: str
+    password: str
+    directory: str
+    enabled: bool = True
+    is_admin: bool = False
+
+
+@dataclass
+class Secret:
+    value: str
+    expires: date
+
+
+@dataclass
+class ResourcePermissions:
+    delegated: list[str] = field(default_factory=list)
+    application: list[str] = field(default_factory=list)
+
+
+@dataclass
+class App:
+    client_id: str
+    display_name: str
+    home_directory: str
+    secrets: list[Secret] = field(default_factory=list)
+    public_client: bool = False
+    allow_public_client_flows: bool = False
+    redirect_uris: list[str] = field(default_factory=list)
+    sign_in_audience: str = "multi"
+    permissions: dict[str, ResourcePermissions] = field(default_factory=dict)
+    device_code_expires_in: int = 900
+    device_code_interval: int = 5
+    access_token_lifetime: int = 3599
+
+    @property
+    def multi_tenant(self) -> bool:
+        return self.sign_in_audience == "multi"
+
+
+@dataclass
+class SeedConsent:
+    client_id: str
+    directory: str
+    user: str | None  # UPN, or None for an admin consent on behalf of every user
+    scopes: list[str] = field(default_factory=list)
+    roles: list[str] = field(default_factory=list)
+
+
+@dataclass
+class OperatorApp:
+    client_id: str
+    client_secret: str
+
+
+@dataclass
+class Seed:
+    directories: list[Directory]
+    users: list[User]
+    apps: list[App]
+    consents: list[SeedConsent]
+    operator_apps: dict[str, OperatorApp]
+
+
+def load_seed(path: Path) -> Seed:
+    return parse_seed(_read_with_base(Path(path)))
+
+
+def _read_with_base(path: Path) -> dict[str, Any]:
+    """Read a seed; ``"extends": "other.json"`` (relative to it) prepends the other seed's lists."""
+    try:
+        raw: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SeedError(f"cannot read seed {path}: {exc}") from exc
+    base_name = raw.pop("extends", None)
+    if not base_name:
+        return raw
+    base = _read_with_base(path.parent / base_name)
+    for key in ("directories", "users", "apps", "consents"):
+        base[key] = [*base.get(key, []), *raw.get(key, [])]
+    base["operator_apps"] = {**base.get("operator_apps", {}), **raw.get("operator_apps", {})}
+    return base
+
+
+def parse_seed(raw: dict[str, Any]) -> Seed:
+    directories = [_directory(item) for item in raw.get("directories", [])]
+    tenant_ids = {d.tenant_id for d in directories}
+    users = [_user(item) for item in raw.get("users", [])]
+    apps = [_app(item) for item in raw.get("apps", [])]
+    consents = [_consent(item) for item in raw.get("consents", [])]
+    seed = Seed(directories, users, apps, consents, _operator_apps(raw.get("operator_apps", {}), apps))
+    _check_references(seed, tenant_ids)
+    return seed
+
+
+def _directory(item: dict[str, Any]) -> Directory:
+    return Directory(
+        tenant_id=item["tenant_id"].lower(),
+        display_name=item["display_name"],
+        domains=[d.lower() for d in item.get("domains", [])],
+        smtp_auth_enabled=bool(item.get("smtp_auth_enabled", True)),
+        user_consent_allowed=bool(item.get("user_consent_allowed", True)),
+        personal=bool(item.get("personal", False)),
+    )
+
+
+def _user(item: dict[str, Any]) -> User:
+    return User(
+        object_id=item["object_id"].lower(),
+        upn=item["upn"].lower(),
+        mail=item.get("mail", item["upn"]),
+        display_name=item.get("display_name", item["upn"]),
+        password=item["password"],
+        directory=item["directory"].lower(),
+        enabled=bool(item.get("enabled", True)),
+        is_admin=bool(item.get("is_admin", False)),
+    )
+
+
+def _app(item: dict[str, Any]) -> App:
+    audience = item.get("sign_in_audience", "multi")
+    if audience not in ("multi", "single"):
+        raise SeedError(f"app {item.get('client_id')}: sign_in_audience must be 'multi' or 'single'")
+    return App(
+        client_id=item["client_id"].lower(),
+        display_name=item["display_name"],
+        home_directory=item["home_directory"].lower(),
+        secrets=[Secret(s["value"], date.fromisoformat(s["expires"])) for s in item.get("secrets", [])],
+        public_client=bool(item.get("public_client", False)),
+        allow_public_client_flows=bool(item.get("allow_public_client_flows", False)),
+        redirect_uris=list(item.get("redirect_uris", [])),
+        sign_in_audience=audience,
+        permissions={
+            resource: ResourcePermissions(list(p.get("delegated", [])), list(p.get("application", [])))
+            for resource, p in item.get("permissions", {}).items()
+        },
+        device_code_expires_in=int(item.get("device_code_expires_in", 900)),
+        device_code_interval=int(item.get("device_code_interval", 5)),
+        access_token_lifetime=int(item.get("access_token_lifetime", 3599)),
+    )
+
+
+def _consent(item: dict[str, Any]) -> SeedConsent:
+    user = item.get("user")
+    return SeedConsent(
+        client_id=item["client_id"].lower(),
+        directory=item["directory"].lower(),
+        user=None if user in (None, "*", "all") else str(user).lower(),
+        scopes=list(item.get("scopes", [])),
+        roles=list(item.get("roles", [])),
+    )
+
+
+def _operator_apps(raw: dict[str, Any], apps: list[App]) -> dict[str, OperatorApp]:
+    known = {app.client_id for app in apps}
+    result = {}
+    for name, item in raw.items():
+        if name not in OPERATOR_APP_NAMES:
+            raise SeedError(f"operator_apps: unknown name {name!r}; expected one of {OPERATOR_APP_NAMES}")
+        client_id = item["client_id"].lower()
+        if client_id not in known:
+            raise SeedError(f"operator_apps.{name}: no app with client_id {client_id}")
+        result[name] = OperatorApp(client_id, item["client_secret"])
+    return result
+
+
+def _check_references(seed: Seed, tenant_ids: set[str]) -> None:
+    for user in seed.users:
+        if user.directory not in tenant_ids:
+            raise SeedError(f"user {user.upn}: unknown directory {user.directory}")
+    for app in seed.apps:
+        if app.home_directory not in tenant_ids:
+            raise SeedError(f"app {app.client_id}: unknown home_directory {app.home_directory}")
+    app_ids = {app.client_id for app in seed.apps}
+    upns = {user.upn for user in seed.users}
+    for consent in seed.consents:
+        if consent.client_id not in app_ids or consent.directory not in tenant_ids:
+            raise SeedError(f"consent for {consent.client_id} in {consent.directory}: unknown app or directory")
+        if consent.user is not None and consent.user not in upns:
+            raise SeedError(f"consent for {consent.client_id}: unknown user {consent.user}")

@@ -1,0 +1,181 @@
+"""Start the emulator from tests and scripts, and drive it through its control API.
+
+    with start_emulator(Path("m365_emulator/seeds/test.json"), tmp_path) as emu:
+        emu.control.approve_device_code(user_code, "admin@contoso.onmicrosoft.com")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from m365_emulator.seed import load_seed
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SEEDS_DIR = Path(__file__).resolve().parent / "seeds"
+
+
+class EmulatorControlError(RuntimeError):
+    pass
+
+
+def trusting_session(ca_path: Path | str) -> requests.Session:
+    """A requests session that trusts the emulator's CA and ignores REQUESTS_CA_BUNDLE (deps.md §6)."""
+    session = requests.Session()
+    session.verify = str(ca_path)
+    session.trust_env = False
+    return session
+
+
+class EmulatorControl:
+    """A small client of ``/_control/`` (see docs/emulator.md)."""
+
+    def __init__(self, base_url: str, ca_path: Path | str, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.session = trusting_session(ca_path)
+        self.timeout = timeout
+
+    def _call(self, method: str, path: str, payload: dict[str, Any] | None = None,
+              params: dict[str, Any] | None = None) -> Any:
+        response = self.session.request(method, f"{self.base_url}/_control/{path}", json=payload, params=params,
+                                        timeout=self.timeout)
+        if response.status_code >= 400:
+            raise EmulatorControlError(f"{method} /_control/{path}: {response.status_code} {response.text}")
+        return response.json()
+
+    def reset(self) -> None:
+        self._call("POST", "reset")
+
+    def pending_device_codes(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "device-codes")
+        return result
+
+    def approve_device_code(self, user_code: str, upn: str) -> None:
+        self._call("POST", "device-codes/approve", {"user_code": user_code, "upn": upn})
+
+    def decline_device_code(self, user_code: str, upn: str | None = None) -> None:
+        self._call("POST", "device-codes/decline", {"user_code": user_code, "upn": upn})
+
+    def expire_device_code(self, user_code: str) -> None:
+        self._call("POST", "device-codes/expire", {"user_code": user_code})
+
+    def revoke_grant(self, upn: str, client_id: str) -> int:
+        return int(self._call("POST", "grants/revoke", {"upn": upn, "client_id": client_id})["revoked"])
+
+    def age_refresh_tokens(self, days: float, upn: str | None = None, client_id: str | None = None) -> int:
+        payload = {"days": days, "upn": upn, "client_id": client_id}
+        return int(self._call("POST", "refresh-tokens/age", payload)["aged"])
+
+    def remove_consent(self, client_id: str, tenant_id: str) -> int:
+        return int(self._call("POST", "consents/remove", {"client_id": client_id, "tenant_id": tenant_id})["removed"])
+
+    def expire_secret(self, client_id: str) -> None:
+        self._call("POST", "secrets/expire", {"client_id": client_id})
+
+    def advance_clock(self, seconds: float) -> None:
+        self._call("POST", "clock/advance", {"seconds": seconds})
+
+    def inject_fault(self, endpoint: str, status: int | None = None, retry_after: int | None = None,
+                     latency_ms: int | None = None, drop: bool = False, count: int = 1) -> None:
+        self._call("POST", "faults", {
+            "endpoint": endpoint, "status": status, "retry_after": retry_after, "latency_ms": latency_ms,
+            "drop": drop, "count": count,
+        })
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "faults")
+
+    def requests_received(self, endpoint: str | None = None) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "requests", params={"endpoint": endpoint or ""})
+        return result
+
+    def clear_requests(self) -> None:
+        self._call("DELETE", "requests")
+
+    def consents(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "consents")
+        return result
+
+    def set_smtp_auth(self, tenant_id: str, enabled: bool) -> None:
+        self._call("POST", "directories/smtp-auth", {"tenant_id": tenant_id, "enabled": enabled})
+
+
+@dataclass
+class EmulatorHandle:
+    https_url: str
+    http_url: str
+    ca_path: Path
+    state_dir: Path
+    control: EmulatorControl
+    pid: int
+
+    def session(self) -> requests.Session:
+        """A requests session that trusts the emulator's CA (pass it to MSAL as ``http_client=``)."""
+        return trusting_session(self.ca_path)
+
+
+def _wait_ready(process: subprocess.Popen[bytes], ready_file: Path, log_path: Path, deadline: float) -> dict[str, Any]:
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the emulator exited with {process.returncode}:\n{log_path.read_text()}")
+        if ready_file.exists():
+            info: dict[str, Any] = json.loads(ready_file.read_text())
+            if info.get("pid") == process.pid:
+                return info
+        time.sleep(0.05)
+    raise TimeoutError(f"the emulator did not write {ready_file} in time:\n{log_path.read_text()}")
+
+
+@contextmanager
+def start_emulator(seed: Path, state_dir: Path, https_port: int = 0, http_port: int = 0,
+                   timeout: float = 30.0) -> Iterator[EmulatorHandle]:
+    """Run ``python -m m365_emulator`` as a subprocess until the block exits."""
+    state_dir = Path(state_dir).resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    ready_file = state_dir / "emulator.json"
+    ready_file.unlink(missing_ok=True)
+    log_path = state_dir / "emulator.log"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
+    command = [
+        sys.executable, "-m", "m365_emulator", "--seed", str(Path(seed).resolve()), "--state-dir", str(state_dir),
+        "--https-port", str(https_port), "--http-port", str(http_port),
+    ]
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT, env=env)
+    try:
+        info = _wait_ready(process, ready_file, log_path, time.monotonic() + timeout)
+        ca_path = Path(info["ca_path"])
+        yield EmulatorHandle(
+            https_url=info["https_url"], http_url=info["http_url"], ca_path=ca_path, state_dir=state_dir,
+            control=EmulatorControl(info["https_url"], ca_path), pid=process.pid,
+        )
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def portal_environment(handle: EmulatorHandle, seed: Path) -> dict[str, str]:
+    """Environment variables that point the portal at this emulator, with the seed's operator app credentials."""
+    env = {
+        "MICROSOFT_AUTHORITY_HOST": handle.https_url,
+        "MICROSOFT_GRAPH_URL": handle.https_url + "/graph",
+        "MICROSOFT_CA_BUNDLE": str(handle.ca_path),
+    }
+    for name, app in load_seed(seed).operator_apps.items():
+        env[f"MICROSOFT_APP_{name}_CLIENT_ID"] = app.client_id
+        env[f"MICROSOFT_APP_{name}_CLIENT_SECRET"] = app.client_secret
+    return env
