@@ -22,7 +22,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check . || true
-	$(VENV)/bin/mypy .
+	DEBUG=true $(VENV)/bin/mypy .
 
 clean:
 	rm -rf var/celery-queue var/test-services

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from accounts.models import EmailAlias, SignInFailure, Tenant, User
+from accounts.models import AdminNotification, EmailAlias, SignInFailure, Tenant, User
 
 
 class UserInline(admin.TabularInline):
@@ -45,3 +45,10 @@ class UserAdmin(DjangoUserAdmin):
 class SignInFailureAdmin(admin.ModelAdmin):
     list_display = ("failed_at", "tenancy_name", "email", "ip_address")
     search_fields = ("tenancy_name", "email", "ip_address")
+
+
+@admin.register(AdminNotification)
+class AdminNotificationAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "tenant", "subject", "key", "sent_at")
+    list_filter = ("tenant",)
+    search_fields = ("subject", "key")

@@ -21,6 +21,7 @@ class TenantEmailBackend(ModelBackend):
     ) -> User | None:
         if password is None:
             return None
+        lookup: dict[str, object]
         if tenancy_name is not None and username is not None:
             lookup = {"tenant__name": tenancy_name.strip().lower(), "email": username.strip().lower()}
         elif username is not None:  # the operator in Django admin

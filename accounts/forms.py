@@ -16,11 +16,15 @@ def client_address(request: HttpRequest) -> str | None:
 
 
 class SignInForm(forms.Form):
-    tenancy_name = forms.CharField(label="Tenancy name", max_length=63,
-                                   widget=forms.TextInput(attrs={"autocomplete": "organization", "autofocus": True}))
+    tenancy_name = forms.CharField(
+        label="Tenancy name",
+        max_length=63,
+        widget=forms.TextInput(attrs={"autocomplete": "organization", "autofocus": True}),
+    )
     email = forms.EmailField(label="Email", widget=forms.EmailInput(attrs={"autocomplete": "username"}))
-    password = forms.CharField(label="Password", strip=False,
-                               widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+    password = forms.CharField(
+        label="Password", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
 
     def __init__(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
         self.request = request
@@ -38,7 +42,8 @@ class SignInForm(forms.Form):
             raise forms.ValidationError(
                 "Too many failed sign-ins. For your security, sign-in is paused until %(until)s UTC. "
                 "You can reset your password meanwhile.",
-                code="locked", params={"until": f"{lockout.until:%H:%M}"},
+                code="locked",
+                params={"until": f"{lockout.until:%H:%M}"},
             )
         user = authenticate(self.request, tenancy_name=tenancy, username=email, password=password)
         if user is None:
@@ -59,6 +64,7 @@ class TenantPasswordResetForm(PasswordResetForm):
     def get_users(self, email: str):  # type: ignore[no-untyped-def,override]
         tenancy = self.cleaned_data.get("tenancy_name", "").strip().lower()
         return (
-            user for user in User.objects.filter(tenant__name=tenancy, email=email.lower(), is_active=True)
+            user
+            for user in User.objects.filter(tenant__name=tenancy, email=email.lower(), is_active=True)
             if user.has_usable_password()
         )

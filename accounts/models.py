@@ -23,7 +23,10 @@ class Tenant(models.Model):
     """A customer of the print service ("Roger tenant"). Every portal object belongs to exactly one."""
 
     name = models.CharField(
-        "tenancy name", max_length=63, unique=True, validators=[tenancy_name_validator],
+        "tenancy name",
+        max_length=63,
+        unique=True,
+        validators=[tenancy_name_validator],
         help_text="What users type on the sign-in page.",
     )
     display_name = models.CharField(max_length=200)
@@ -48,8 +51,9 @@ class UserManager(BaseUserManager["User"]):
 
     def create_superuser(self, username: str, email: str, password: str | None = None, **extra: Any) -> User:
         """The operator: a staff superuser who belongs to no Roger tenant and works in Django admin."""
-        user = self.model(username=username, email=self.normalize_email(email).lower(), is_staff=True,
-                          is_superuser=True, **extra)
+        user = self.model(
+            username=username, email=self.normalize_email(email).lower(), is_staff=True, is_superuser=True, **extra
+        )
         user.set_password(password)
         user.save(using=self._db)
         return user
@@ -86,14 +90,17 @@ class User(AbstractBaseUser, PermissionsMixin):
         constraints = [
             models.UniqueConstraint(Lower("email"), "tenant", name="accounts_user_unique_email_per_tenant"),
             models.UniqueConstraint(
-                "tenant", "directory_tenant_id", "directory_object_id",
-                condition=~models.Q(directory_object_id=""), name="accounts_user_unique_directory_object",
+                "tenant",
+                "directory_tenant_id",
+                "directory_object_id",
+                condition=~models.Q(directory_object_id=""),
+                name="accounts_user_unique_directory_object",
             ),
         ]
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.email = self.email.lower()
-        if self.tenant_id is not None:
+        if self.tenant is not None:
             self.username = f"{self.tenant.name}/{self.email}"
         super().save(*args, **kwargs)
 
@@ -113,17 +120,16 @@ class EmailAlias(models.Model):
     email = models.EmailField()
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(Lower("email"), "tenant", name="accounts_alias_unique_email_per_tenant")
-        ]
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        self.email = self.email.lower()
-        self.tenant_id = self.user.tenant_id
-        super().save(*args, **kwargs)
+        constraints = [models.UniqueConstraint(Lower("email"), "tenant", name="accounts_alias_unique_email_per_tenant")]
 
     def __str__(self) -> str:
         return self.email
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.email = self.email.lower()
+        assert self.user.tenant is not None, "aliases belong to tenant users"
+        self.tenant = self.user.tenant
+        super().save(*args, **kwargs)
 
 
 class SignInFailure(models.Model):
@@ -136,3 +142,24 @@ class SignInFailure(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["tenancy_name", "email", "failed_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.tenancy_name}/{self.email} at {self.failed_at:%Y-%m-%d %H:%M}"
+
+
+class AdminNotification(models.Model):
+    """One email to a tenant's admins about one problem. The key makes "tell them once per problem" hold."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="admin_notifications")
+    key = models.CharField(max_length=200, help_text="Identifies the problem, e.g. credential:12:needs_consent.")
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "key"], name="accounts_notification_once_per_key")]
+
+    def __str__(self) -> str:
+        return self.subject

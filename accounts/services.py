@@ -19,8 +19,9 @@ def tenant_create(*, name: str, display_name: str, admin_email: str, admin_passw
     """Create a Roger tenant with its first admin."""
     tenant = Tenant.objects.create(name=name.lower(), display_name=display_name or name)
     admin = User.objects.create_user(tenant=tenant, email=admin_email, password=admin_password, role=Role.ADMIN)
-    audit_record(tenant=tenant, actor=None, action="tenant.created", target=tenant,
-                 details={"first_admin": admin.email})
+    audit_record(
+        tenant=tenant, actor=None, action="tenant.created", target=tenant, details={"first_admin": admin.email}
+    )
     return tenant
 
 
@@ -39,13 +40,20 @@ def sign_in_lockout(*, tenancy_name: str, email: str, ip_address: str | None) ->
     now = timezone.now()
     lock = timedelta(seconds=settings.LOGIN_LOCKOUT_SECONDS)
     for failures, limit in (
-        (SignInFailure.objects.filter(tenancy_name=tenancy_name.lower(), email=email.lower()),
-         settings.LOGIN_FAILURE_LIMIT),
-        (SignInFailure.objects.filter(ip_address=ip_address) if ip_address else SignInFailure.objects.none(),
-         settings.LOGIN_ADDRESS_FAILURE_LIMIT),
+        (
+            SignInFailure.objects.filter(tenancy_name=tenancy_name.lower(), email=email.lower()),
+            settings.LOGIN_FAILURE_LIMIT,
+        ),
+        (
+            SignInFailure.objects.filter(ip_address=ip_address) if ip_address else SignInFailure.objects.none(),
+            settings.LOGIN_ADDRESS_FAILURE_LIMIT,
+        ),
     ):
-        recent = list(failures.filter(failed_at__gte=now - lock - timedelta(
-            seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS)).order_by("-failed_at").values_list("failed_at", flat=True))
+        recent = list(
+            failures.filter(failed_at__gte=now - lock - timedelta(seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS))
+            .order_by("-failed_at")
+            .values_list("failed_at", flat=True)
+        )
         # Locked when `limit` failures fell inside one window and the lock since the last of them still runs.
         for index in range(len(recent) - limit + 1):
             newest, oldest = recent[index], recent[index + limit - 1]
@@ -68,3 +76,42 @@ def sign_in_failures_prune() -> int:
 def sign_in_success_record(*, user: User, ip_address: str | None) -> None:
     SignInFailure.objects.filter(tenancy_name=user.tenant.name if user.tenant else "", email=user.email).delete()
     audit_record(tenant=user.tenant, actor=user, action="user.signed_in", target=user, ip_address=ip_address)
+
+
+def admins_notify(*, tenant: Tenant, key: str, subject: str, body: str) -> bool:
+    """Email the tenant's admins about a problem, once per `key`. Returns False when already told.
+
+    The mail is sent by a Celery task after the surrounding transaction commits; clear the key with
+    `admins_notification_clear` when the problem is fixed so a recurrence is told again.
+    """
+    from accounts.models import AdminNotification
+    from accounts.tasks import admin_notification_send
+
+    notification, created = AdminNotification.objects.get_or_create(
+        tenant=tenant, key=key, defaults={"subject": subject, "body": body}
+    )
+    if created:
+        transaction.on_commit(lambda: admin_notification_send.delay(notification.pk))
+    return created
+
+
+def admins_notification_clear(*, tenant: Tenant, key: str) -> None:
+    from accounts.models import AdminNotification
+
+    AdminNotification.objects.filter(tenant=tenant, key=key).delete()
+
+
+def admin_notification_send(*, notification_id: int) -> None:
+    from django.core.mail import send_mail
+
+    from accounts.models import AdminNotification
+    from accounts.selectors import tenant_admins
+
+    notification = AdminNotification.objects.filter(pk=notification_id, sent_at__isnull=True).first()
+    if notification is None:
+        return
+    recipients = list(tenant_admins(tenant=notification.tenant).values_list("email", flat=True))
+    if recipients:
+        send_mail(notification.subject, notification.body, None, recipients)
+    notification.sent_at = timezone.now()
+    notification.save(update_fields=["sent_at"])

@@ -24,7 +24,7 @@ SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG and not TESTING:
         raise ImproperlyConfigured("SECRET_KEY is not set. Set it in the environment (see .env.example).")
-    SECRET_KEY = "django-insecure-development-only-key"  # noqa: S105
+    SECRET_KEY = "django-insecure-development-only-key"
 
 # Encryption keys for secrets at rest: newest first; separate from SECRET_KEY so either can rotate alone.
 FERNET_KEYS = env.list("FERNET_KEYS", default=[])

@@ -8,5 +8,5 @@ from print_jobs.models import PrintJob
 
 def print_job_list(*, user: User) -> QuerySet[PrintJob]:
     """A user sees their own jobs; a tenant admin sees the tenant's."""
-    jobs = PrintJob.objects.filter(tenant_id=user.tenant_id).select_related("owner")
+    jobs = PrintJob.objects.filter(tenant=user.tenant).select_related("owner")
     return jobs if user.is_tenant_admin else jobs.filter(owner=user)

@@ -16,8 +16,15 @@ def print_job_create(
     existing = PrintJob.objects.filter(source=source, source_key=source_key).first()
     if existing is not None:
         return existing, False
-    job = PrintJob(tenant_id=owner.tenant_id, owner=owner, source=source, source_key=source_key, title=title,
-                   size=len(content), content_type=content_type)
+    job = PrintJob(
+        tenant=owner.tenant,
+        owner=owner,
+        source=source,
+        source_key=source_key,
+        title=title,
+        size=len(content),
+        content_type=content_type,
+    )
     job.document.save(title, ContentFile(content), save=False)
     try:
         with transaction.atomic():

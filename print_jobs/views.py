@@ -18,5 +18,4 @@ def job_list(request: HttpRequest) -> HttpResponse:
 @tenant_member_required
 def job_document(request: HttpRequest, pk: int) -> FileResponse:
     job = get_object_or_404(print_job_list(user=request.user), pk=pk)  # type: ignore[arg-type]
-    return FileResponse(job.document.open("rb"), as_attachment=True, filename=job.title,
-                        content_type=job.content_type)
+    return FileResponse(job.document.open("rb"), as_attachment=True, filename=job.title, content_type=job.content_type)

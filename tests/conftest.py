@@ -22,8 +22,16 @@ from tests.factories import PASSWORD, AdminFactory, TenantFactory, UserFactory
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -31,8 +39,9 @@ def pytest_configure(config: pytest.Config) -> None:
         pytest.exit("The suite runs on PostgreSQL: use `make test`, or set DATABASE_URL (see README).", 2)
 
 
-def wait_until(condition: Callable[[], Any], *, timeout: float = 20.0, interval: float = 0.1,
-               message: str = "condition") -> Any:
+def wait_until(
+    condition: Callable[[], Any], *, timeout: float = 20.0, interval: float = 0.1, message: str = "condition"
+) -> Any:
     """Poll `condition` until it returns something truthy; fail with `message` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -156,9 +165,26 @@ class WorkerProcess:
     def start(self) -> None:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO", "--concurrency=2",
-             "--without-heartbeat", "--without-gossip", "--without-mingle", "-n", f"test-{os.getpid()}@%h"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--loglevel=INFO",
+                "--concurrency=2",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+                "-n",
+                f"test-{os.getpid()}@%h",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         wait_until(lambda: b"ready." in self.log_path.read_bytes(), timeout=60, message="the Celery worker")
 
@@ -183,9 +209,16 @@ class WorkerProcess:
 @pytest.fixture
 def celery_worker_env(transactional_db: Any, tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, str]:
     portal_env = request.getfixturevalue("m365").portal_env if "m365" in request.fixturenames else {}
-    env = {**os.environ, **portal_env, "DATABASE_URL": _database_url(), "MEDIA_ROOT": str(django_settings.MEDIA_ROOT),
-           "VAR_DIR": str(tmp_path / "worker-var"), "FERNET_KEYS": ",".join(django_settings.FERNET_KEYS),
-           "SECRET_KEY": django_settings.SECRET_KEY, "DEBUG": "true"}
+    env = {
+        **os.environ,
+        **portal_env,
+        "DATABASE_URL": _database_url(),
+        "MEDIA_ROOT": str(django_settings.MEDIA_ROOT),
+        "VAR_DIR": str(tmp_path / "worker-var"),
+        "FERNET_KEYS": ",".join(django_settings.FERNET_KEYS),
+        "SECRET_KEY": django_settings.SECRET_KEY,
+        "DEBUG": "true",
+    }
     env.pop("TEST_DATABASE_NAME", None)
     return env
 

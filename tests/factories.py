@@ -5,7 +5,7 @@ import factory
 from accounts.choices import Role
 from accounts.models import Tenant, User
 
-PASSWORD = "correct horse battery staple"  # noqa: S105
+PASSWORD = "correct horse battery staple"
 
 
 class TenantFactory(factory.django.DjangoModelFactory):

@@ -9,8 +9,14 @@ from print_jobs.services import print_job_create
 
 pytestmark = pytest.mark.django_db
 
-ADMIN_PAGES = ["audit:log", "integrations:list", "integrations:user_sync", "external_systems:list",
-               "external_systems:network", "external_systems:jobs_settings"]
+ADMIN_PAGES = [
+    "audit:log",
+    "integrations:list",
+    "integrations:user_sync",
+    "external_systems:list",
+    "external_systems:network",
+    "external_systems:jobs_settings",
+]
 
 
 @pytest.mark.parametrize("name", ADMIN_PAGES)
@@ -30,8 +36,14 @@ def test_anonymous_is_sent_to_sign_in(client, name):
 
 
 def test_other_tenant_gets_404_on_a_print_job(admin_a, admin_b_client):
-    job, _ = print_job_create(owner=admin_a, source="upload", source_key="k1", title="a.pdf", content=b"%PDF-1.4",
-                              content_type="application/pdf")
+    job, _ = print_job_create(
+        owner=admin_a,
+        source="upload",
+        source_key="k1",
+        title="a.pdf",
+        content=b"%PDF-1.4",
+        content_type="application/pdf",
+    )
     assert admin_b_client.get(reverse("print_jobs:document", args=[job.pk])).status_code == 404
 
 

@@ -14,8 +14,9 @@ pytestmark = pytest.mark.django_db
 
 
 def sign_in(client, *, tenancy="alpha", email="admin@alpha.example", password="x", address="10.0.0.1"):
-    return client.post(reverse("accounts:login"), {"tenancy_name": tenancy, "email": email, "password": password},
-                       REMOTE_ADDR=address)
+    return client.post(
+        reverse("accounts:login"), {"tenancy_name": tenancy, "email": email, "password": password}, REMOTE_ADDR=address
+    )
 
 
 def test_sign_in_with_tenancy_email_and_password_reaches_the_dashboard(client, admin_a, password):
@@ -62,8 +63,9 @@ def test_one_address_cannot_lock_out_everybody(client, admin_a, password, settin
 
 
 def test_password_reset_mails_a_link_that_sets_a_new_password(client, admin_a, admin_b):
-    response = client.post(reverse("accounts:password_reset"),
-                           {"tenancy_name": "alpha", "email": "admin@alpha.example"})
+    response = client.post(
+        reverse("accounts:password_reset"), {"tenancy_name": "alpha", "email": "admin@alpha.example"}
+    )
     assert response.status_code == 302
     assert len(mail.outbox) == 1 and "alpha" in mail.outbox[0].body
     link = next(line for line in mail.outbox[0].body.splitlines() if "/accounts/reset/" in line)
@@ -76,7 +78,9 @@ def test_password_reset_mails_a_link_that_sets_a_new_password(client, admin_a, a
 
 
 def test_password_reset_for_unknown_account_says_the_same_and_sends_nothing(client, admin_a):
-    response = client.post(reverse("accounts:password_reset"), {"tenancy_name": "bravo", "email": "admin@alpha.example"})
+    response = client.post(
+        reverse("accounts:password_reset"), {"tenancy_name": "bravo", "email": "admin@alpha.example"}
+    )
     assert response.status_code == 302 and mail.outbox == []
 
 

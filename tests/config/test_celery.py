@@ -12,8 +12,9 @@ from tests.conftest import wait_until
 
 
 def test_worker_runs_a_task_end_to_end(celery_worker):
-    old = SignInFailure.objects.create(tenancy_name="alpha", email="a@example.com",
-                                       failed_at=timezone.now() - timedelta(days=1))
+    old = SignInFailure.objects.create(
+        tenancy_name="alpha", email="a@example.com", failed_at=timezone.now() - timedelta(days=1)
+    )
     fresh = SignInFailure.objects.create(tenancy_name="alpha", email="b@example.com")
     sign_in_failures_prune.delay()
     wait_until(lambda: not SignInFailure.objects.filter(pk=old.pk).exists(), message="the task to run")

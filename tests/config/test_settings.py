@@ -8,8 +8,13 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PRODUCTION = {"DEBUG": "false", "SECRET_KEY": "x" * 60 + "productionsecret", "ALLOWED_HOSTS": "portal.example",
-              "FERNET_KEYS": "c3VwZXItc2VjcmV0LWtleS1mb3ItdGVzdHMtb25seQ==", "DATABASE_URL": "sqlite:////tmp/x.db"}
+PRODUCTION = {
+    "DEBUG": "false",
+    "SECRET_KEY": "x" * 60 + "productionsecret",
+    "ALLOWED_HOSTS": "portal.example",
+    "FERNET_KEYS": "c3VwZXItc2VjcmV0LWtleS1mb3ItdGVzdHMtb25seQ==",
+    "DATABASE_URL": "sqlite:////tmp/x.db",
+}
 
 
 def run_manage(env_overrides: dict[str, str], *args: str, drop: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
@@ -17,8 +22,9 @@ def run_manage(env_overrides: dict[str, str], *args: str, drop: tuple[str, ...] 
     env.update(env_overrides)
     for key in drop:
         env.pop(key, None)
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_production_refuses_to_start_without_fernet_keys(tmp_path):

@@ -10,15 +10,33 @@ pytestmark = pytest.mark.django_db
 
 
 def make_job(owner, key, title="doc.pdf"):
-    return print_job_create(owner=owner, source="email", source_key=key, title=title, content=b"%PDF-1.4 test",
-                            content_type="application/pdf")[0]
+    return print_job_create(
+        owner=owner,
+        source="email",
+        source_key=key,
+        title=title,
+        content=b"%PDF-1.4 test",
+        content_type="application/pdf",
+    )[0]
 
 
 def test_a_redelivered_item_makes_no_second_job(admin_a):
-    first, created = print_job_create(owner=admin_a, source="email", source_key="1:7:42:0", title="a.pdf",
-                                      content=b"x", content_type="application/pdf")
-    again, created_again = print_job_create(owner=admin_a, source="email", source_key="1:7:42:0", title="a.pdf",
-                                            content=b"x", content_type="application/pdf")
+    first, created = print_job_create(
+        owner=admin_a,
+        source="email",
+        source_key="1:7:42:0",
+        title="a.pdf",
+        content=b"x",
+        content_type="application/pdf",
+    )
+    again, created_again = print_job_create(
+        owner=admin_a,
+        source="email",
+        source_key="1:7:42:0",
+        title="a.pdf",
+        content=b"x",
+        content_type="application/pdf",
+    )
     assert created and not created_again and first.pk == again.pk
 
 

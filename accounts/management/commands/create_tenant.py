@@ -30,6 +30,10 @@ class Command(BaseCommand):
                 self.stdout.write(f"Tenant {name} already exists.")
                 return
             raise CommandError(f"A tenant named {name!r} already exists.")
-        tenant_create(name=name, display_name=options["display_name"], admin_email=options["admin_email"],
-                      admin_password=options["admin_password"])
+        tenant_create(
+            name=name,
+            display_name=options["display_name"],
+            admin_email=options["admin_email"],
+            admin_password=options["admin_password"],
+        )
         self.stdout.write(self.style.SUCCESS(f"Created tenant {name} with admin {options['admin_email']}."))

@@ -9,7 +9,7 @@ from accounts.services import tenant_create
 
 DEMO_TENANCY = "contoso"
 DEMO_ADMIN = "admin@contoso.example"
-DEMO_PASSWORD = "demo-password-1"  # noqa: S105 (the printed demo sign-in)
+DEMO_PASSWORD = "demo-password-1"
 
 
 class Command(BaseCommand):
@@ -19,6 +19,7 @@ class Command(BaseCommand):
         if Tenant.objects.filter(name=DEMO_TENANCY).exists():
             self.stdout.write("Demo tenant already present.")
             return
-        tenant_create(name=DEMO_TENANCY, display_name="Contoso Printing", admin_email=DEMO_ADMIN,
-                      admin_password=DEMO_PASSWORD)
+        tenant_create(
+            name=DEMO_TENANCY, display_name="Contoso Printing", admin_email=DEMO_ADMIN, admin_password=DEMO_PASSWORD
+        )
         self.stdout.write(self.style.SUCCESS("Created the demo tenant."))
