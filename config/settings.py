@@ -55,6 +55,8 @@ INSTALLED_APPS = [
     "credentials",
     "integrations",
     "external_systems",
+    "outgoing_mail",
+    "mail_jobs",
     "print_jobs",
 ]
 

@@ -11,7 +11,9 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("administration/audit/", include("audit.urls")),
     path("administration/integrations/", include("integrations.urls")),
-    path("settings/", include("external_systems.urls")),
+    path("settings/external-systems/", include("external_systems.urls")),
+    path("settings/network/", include("outgoing_mail.urls")),
+    path("settings/jobs/", include("mail_jobs.urls")),
     path("jobs/", include("print_jobs.urls")),
     path("operator/", admin.site.urls),
 ]
