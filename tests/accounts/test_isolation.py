@@ -14,8 +14,8 @@ ADMIN_PAGES = [
     "integrations:list",
     "integrations:user_sync",
     "external_systems:list",
-    "external_systems:network",
-    "external_systems:jobs_settings",
+    "outgoing_mail:network",
+    "mail_jobs:settings",
 ]
 
 
