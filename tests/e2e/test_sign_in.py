@@ -1,0 +1,42 @@
+"""A real browser signs in with tenancy name, email and password; wrong passwords and the lockout are explained."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import Page, expect
+
+from accounts.models import SignInFailure
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def fill_sign_in(page: Page, base_url: str, password: str) -> None:
+    page.goto(f"{base_url}/accounts/sign-in/")
+    page.get_by_label("Tenancy name").fill("alpha")
+    page.get_by_label("Email").fill("admin@alpha.example")
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_sign_in_reaches_the_dashboard(page: Page, live_server, admin_a, password):
+    fill_sign_in(page, live_server.url, password)
+    expect(page.get_by_role("heading", name="Welcome")).to_be_visible()
+    expect(page.get_by_role("navigation", name="Main")).to_contain_text("External Systems")
+
+
+def test_wrong_password_shows_a_clear_error(page: Page, live_server, admin_a):
+    fill_sign_in(page, live_server.url, "not the password")
+    expect(page.get_by_role("alert")).to_contain_text("The tenancy name, email or password is not right")
+
+
+def test_lockout_engages_and_lifts(page: Page, live_server, admin_a, password):
+    for _ in range(5):
+        fill_sign_in(page, live_server.url, "not the password")
+    fill_sign_in(page, live_server.url, password)
+    expect(page.get_by_role("alert")).to_contain_text("Too many failed sign-ins")
+    SignInFailure.objects.update(failed_at=timezone.now() - timedelta(minutes=16))
+    fill_sign_in(page, live_server.url, password)
+    expect(page.get_by_role("heading", name="Welcome")).to_be_visible()
