@@ -56,6 +56,8 @@ def write_atomically(path: Path, data: dict[str, object]) -> None:
 def _config(app: ASGIApp, tls: TlsFiles | None) -> uvicorn.Config:
     return uvicorn.Config(
         app, log_level="warning", http="h11", ws="none", lifespan="off", access_log=False,
+        # Idle TLS keep-alive clients never answer close_notify; don't wait 30 s for them on shutdown.
+        timeout_graceful_shutdown=1,
         ssl_certfile=str(tls.cert_path) if tls else None, ssl_keyfile=str(tls.key_path) if tls else None,
     )
 
