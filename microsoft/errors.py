@@ -188,8 +188,7 @@ CATALOGUE: dict[int, tuple[type[MicrosoftError], str]] = {
     ),
     500117: (
         ReconsentRequired,
-        "The sign-in was finished with a different reply address than it was started with. Start the "
-        "sign-in again.",
+        "The sign-in was finished with a different reply address than it was started with. Start the sign-in again.",
     ),
     501481: (
         ReconsentRequired,
@@ -256,8 +255,7 @@ CATALOGUE: dict[int, tuple[type[MicrosoftError], str]] = {
     ),
     9002313: (
         ReconsentRequired,
-        "Microsoft could not read the sign-in response (it was malformed or altered). Start the sign-in "
-        "again.",
+        "Microsoft could not read the sign-in response (it was malformed or altered). Start the sign-in again.",
     ),
 }
 

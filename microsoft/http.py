@@ -70,7 +70,6 @@ def transport_error(exc: requests.RequestException) -> errors.MicrosoftError:
             "Microsoft did not answer in time. It will be retried automatically.", error="timeout"
         )
     return errors.TransientError(
-        "Microsoft could not be reached (the connection failed or was dropped). It will be retried "
-        "automatically.",
+        "Microsoft could not be reached (the connection failed or was dropped). It will be retried automatically.",
         error="connection_error",
     )

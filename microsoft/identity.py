@@ -248,15 +248,10 @@ def _msal_app(
 
 
 @contextmanager
-def _microsoft_call(
-    session: MicrosoftSession, operation: str, app: AppCredentials, tenant: str
-) -> Iterator[None]:
+def _microsoft_call(session: MicrosoftSession, operation: str, app: AppCredentials, tenant: str) -> Iterator[None]:
     """Turn transport failures and MSAL's exceptions for 429/5xx into classified errors."""
     try:
         yield
-    except errors.MicrosoftError as exc:
-        _log_failure(operation, app, tenant, exc)
-        raise
     except requests.RequestException as exc:
         error = transport_error(exc)
         _log_failure(operation, app, tenant, error)
@@ -436,9 +431,7 @@ def device_flow_poll(
         if "access_token" in result:
             grant = _grant(result, client=client, cache=cache, refresh_tokens_before=set(), received_at=now)
             logger.info("Device code approved: client_id=%s tenant=%s", app.client_id, tenant)
-            return DeviceFlowPoll(
-                state=DeviceFlowState.APPROVED, next_poll_at=None, flow=updated, grant=grant
-            )
+            return DeviceFlowPoll(state=DeviceFlowState.APPROVED, next_poll_at=None, flow=updated, grant=grant)
     state = _DEVICE_FLOW_WAITING.get(str(result.get("error")))
     if state is None and _DEVICE_CODE_EXPIRED in (result.get("error_codes") or []):
         state = DeviceFlowState.EXPIRED
@@ -474,17 +467,13 @@ def token_acquire_silent(
     received_at = _now()
     with _microsoft_call(session, "token_acquire_silent", app, tenant):
         client = _msal_app(app, tenant, session, token_cache=cache)
-        account = next(
-            (a for a in client.get_accounts() if a.get("home_account_id") == home_account_id), None
-        )
+        account = next((a for a in client.get_accounts() if a.get("home_account_id") == home_account_id), None)
         if account is None:
             raise errors.ReconsentRequired(
                 "There is no stored sign-in for this account. Reconnect and sign in again.",
                 error="no_account",
             )
-        result = client.acquire_token_silent_with_error(
-            _user_scopes(scopes), account, force_refresh=force_refresh
-        )
+        result = client.acquire_token_silent_with_error(_user_scopes(scopes), account, force_refresh=force_refresh)
         if result is None:
             raise errors.ReconsentRequired(
                 "The stored sign-in has no usable refresh token. Reconnect and sign in again.",
@@ -598,9 +587,7 @@ def auth_code_finish(
             now=now,
         )
         grant = _grant(result, client=client, cache=cache, refresh_tokens_before=set(), received_at=now)
-    logger.info(
-        "Sign-in accepted: client_id=%s tid=%s oid=%s", app.client_id, claims.get("tid"), claims.get("oid")
-    )
+    logger.info("Sign-in accepted: client_id=%s tid=%s oid=%s", app.client_id, claims.get("tid"), claims.get("oid"))
     return grant
 
 
@@ -722,9 +709,7 @@ def admin_consent_parse(*, params: Mapping[str, Any], expected_state: str) -> Ad
             error="state_mismatch",
         )
     if params.get("error"):
-        error = errors.classify(
-            {"error": params["error"], "error_description": params.get("error_description", "")}
-        )
+        error = errors.classify({"error": params["error"], "error_description": params.get("error_description", "")})
         if error.code is None and error.error in ("access_denied", "permission_denied", "consent_required"):
             error_class, explanation = errors.CATALOGUE[65004]
             error = error_class(explanation, error=error.error, description=error.description)

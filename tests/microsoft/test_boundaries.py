@@ -19,9 +19,7 @@ APP_DIRECTORIES = (
     "config",
 )
 NETWORK_MODULES = frozenset({"msal", "requests", "httpx", "urllib3", "smtplib", "imaplib", "poplib"})
-MICROSOFT_HOSTS = re.compile(
-    r"microsoftonline\.com|graph\.microsoft\.com|office365\.com|outlook\.office\.com"
-)
+MICROSOFT_HOSTS = re.compile(r"microsoftonline\.com|graph\.microsoft\.com|office365\.com|outlook\.office\.com")
 
 
 def _python_files(directory: str) -> list[Path]:
@@ -59,8 +57,6 @@ def test_the_scan_sees_a_network_import(tmp_path: Path) -> None:
 def test_only_microsoft_config_names_microsoft_hosts() -> None:
     scanned = [p for d in (*APP_DIRECTORIES, "microsoft") for p in _python_files(d)]
     allowed = ROOT / "microsoft" / "config.py"
-    offenders = [
-        str(p.relative_to(ROOT)) for p in scanned if p != allowed and MICROSOFT_HOSTS.search(p.read_text())
-    ]
+    offenders = [str(p.relative_to(ROOT)) for p in scanned if p != allowed and MICROSOFT_HOSTS.search(p.read_text())]
     assert offenders == []
     assert MICROSOFT_HOSTS.search(allowed.read_text())

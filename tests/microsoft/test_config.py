@@ -28,8 +28,7 @@ def test_empty_settings_mean_microsofts_public_cloud(settings: Any) -> None:
     assert (endpoints.pop_host, endpoints.pop_port) == ("outlook.office365.com", 995)
     assert endpoints.ca_bundle is None
     assert (
-        config.authority_url("contoso.onmicrosoft.com")
-        == "https://login.microsoftonline.com/contoso.onmicrosoft.com"
+        config.authority_url("contoso.onmicrosoft.com") == "https://login.microsoftonline.com/contoso.onmicrosoft.com"
     )
     assert config.instance_discovery_enabled()
 

@@ -29,9 +29,7 @@ def _body(code: int, error: str, **extra: object) -> dict[str, object]:
         (90002, "invalid_request", errors.ConfigurationError),
     ],
 )
-def test_catalogue_codes_pick_their_class(
-    code: int, error: str, expected: type[errors.MicrosoftError]
-) -> None:
+def test_catalogue_codes_pick_their_class(code: int, error: str, expected: type[errors.MicrosoftError]) -> None:
     classified = errors.classify(_body(code, error), 400)
 
     assert type(classified) is expected
@@ -100,9 +98,7 @@ def test_code_is_read_from_the_description_when_error_codes_are_missing() -> Non
         ("something_new", errors.MicrosoftError),
     ],
 )
-def test_unknown_codes_fall_back_on_the_oauth_error(
-    error: str, expected: type[errors.MicrosoftError]
-) -> None:
+def test_unknown_codes_fall_back_on_the_oauth_error(error: str, expected: type[errors.MicrosoftError]) -> None:
     classified = errors.classify(_body(123456, error), 400)
 
     assert type(classified) is expected
