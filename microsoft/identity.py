@@ -340,9 +340,20 @@ def _account(
     return AccountInfo(
         home_account_id=chosen["home_account_id"],
         username=chosen.get("username", ""),
-        tenant_id=chosen.get("realm", ""),
+        tenant_id=_account_tenant_id(chosen, result),
         object_id=chosen.get("local_account_id", ""),
     )
+
+
+def _account_tenant_id(account: Mapping[str, Any], result: Mapping[str, Any]) -> str:
+    """The directory the sign-in was for; MSAL's `realm` is the authority's (e.g. `organizations`)."""
+    claimed = (result.get("id_token_claims") or {}).get("tid")
+    if claimed:
+        return str(claimed)
+    realm = str(account.get("realm", ""))
+    if _is_guid(realm):
+        return realm
+    return str(account.get("home_account_id", "")).rpartition(".")[2]
 
 
 def _grant(

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import pytest
 import requests
@@ -123,6 +123,28 @@ class Browser:
             raise AssertionError(f"no callback form on the page: {response.status_code} {response.text[:500]}")
         return dict(callback["fields"])
 
+    def admin_consent(self, consent_url: str, upn: str, password: str, *, accept: bool = True) -> dict[str, str]:
+        """Open an admin consent URL, sign in, decide; return the query Microsoft redirects back with."""
+        response = self.session.get(consent_url, timeout=10)
+        page_url = response.url
+        form = self._form(response.text, "sign-in")
+        response = self.session.post(
+            urljoin(page_url, form["action"]), data={**form["fields"], "login": upn, "passwd": password}, timeout=10
+        )
+        decision = next((f for f in forms_of(response.text) if f["action"].endswith("/Consent/Set")), None)
+        if decision is None:
+            raise AssertionError(f"no consent decision on the page: {response.text[:500]}")
+        response = self.session.post(
+            urljoin(page_url, decision["action"]),
+            data={**decision["fields"], "decision": "accept" if accept else "cancel"},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert response.status_code in (302, 303), response.text[:500]
+        location = response.headers["location"]
+        assert location.startswith(REDIRECT_URI), location
+        return dict(parse_qsl(urlsplit(location).query))
+
     def _form(self, page: str, form_id: str) -> dict[str, Any]:
         form = next((f for f in forms_of(page) if f["id"] == form_id), None)
         if form is None:
@@ -131,5 +153,6 @@ class Browser:
 
 
 @pytest.fixture
-def browser() -> Browser:
+def person() -> Browser:
+    """Someone at a browser (not Playwright's `browser`: these pages need no JavaScript)."""
     return Browser()

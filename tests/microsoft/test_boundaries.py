@@ -58,5 +58,8 @@ def test_only_microsoft_config_names_microsoft_hosts() -> None:
     scanned = [p for d in (*APP_DIRECTORIES, "microsoft") for p in _python_files(d)]
     allowed = ROOT / "microsoft" / "config.py"
     offenders = [str(p.relative_to(ROOT)) for p in scanned if p != allowed and MICROSOFT_HOSTS.search(p.read_text())]
-    assert offenders == []
+    assert offenders == [], (
+        "Use microsoft.config (endpoints(), GRAPH_RESOURCE, GRAPH_DEFAULT_SCOPE, OUTLOOK_RESOURCE) "
+        "instead of naming Microsoft hosts or resource URIs"
+    )
     assert MICROSOFT_HOSTS.search(allowed.read_text())
