@@ -4,4 +4,8 @@ Import the submodules you need (`microsoft.identity`, `microsoft.errors`, `micro
 this package itself exports nothing so importing it stays cheap.
 """
 
+import logging
+
 __all__: list[str] = []
+
+logger = logging.getLogger(__name__)
