@@ -15,6 +15,11 @@ app.autodiscover_tasks()
 
 # Every periodic task of the portal. Each entry expires just under its interval so a backlog never piles up.
 app.conf.beat_schedule = {
+    "credentials-refresh-due": {  # every 5 minutes: idle refresh tokens, due retries, stuck refreshes
+        "task": "credentials.refresh_due",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 4 * 60},
+    },
     "sign-in-failures-prune": {  # hourly
         "task": "accounts.sign_in_failures_prune",
         "schedule": crontab(minute=7),

@@ -1,0 +1,22 @@
+from django.db import models
+
+
+class CredentialKind(models.TextChoices):
+    """How a credential is refreshed."""
+
+    DELEGATED_CONFIDENTIAL = "delegated_confidential", "Delegated (app with a secret)"
+    DELEGATED_PUBLIC = "delegated_public", "Delegated (public client, no secret)"
+    APP_ONLY = "app_only", "App-only (client credentials)"
+
+
+class CredentialState(models.TextChoices):
+    ACTIVE = "active", "Active"
+    REFRESHING = "refreshing", "Refreshing"
+    RETRYING = "retrying", "Retrying"
+    NEEDS_CONSENT = "needs_consent", "Needs consent"
+    NEEDS_RECONNECT = "needs_reconnect", "Needs reconnect"
+
+    @classmethod
+    def terminal(cls) -> frozenset[str]:
+        """States only a person can leave (consent again, reconnect, fix the app, then refresh)."""
+        return frozenset({cls.NEEDS_CONSENT, cls.NEEDS_RECONNECT})

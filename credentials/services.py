@@ -1,0 +1,543 @@
+"""Writes of the token store: save a credential, hand out its access token, refresh it, delete it.
+
+One refresh per credential at a time: every call to Microsoft that may rotate a token runs under a row
+lock (`select_for_update`), and the rotated cache is saved in the same transaction as the new state.
+A waiting second refresh re-reads the row and makes no call when the first one already did the work.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.services import admins_notification_clear, admins_notify
+from audit.services import audit_record
+from credentials import selectors
+from credentials.choices import CredentialKind, CredentialState
+from credentials.errors import CredentialMismatch, CredentialMissing, CredentialUnavailable
+from credentials.models import MicrosoftCredential
+from credentials.registry import owner_type_get
+from microsoft import errors as microsoft_errors
+from microsoft.config import GRAPH_RESOURCE
+from microsoft.identity import AppCredentials, TokenGrant, client_credentials_acquire, token_acquire_silent
+
+if TYPE_CHECKING:
+    from accounts.models import Tenant, User
+
+__all__ = [
+    "credential_access_token",
+    "credential_delete",
+    "credential_refresh",
+    "credential_refresh_request",
+    "credential_save",
+    "credentials_refresh_due",
+]
+
+logger = logging.getLogger(__name__)
+
+# MSAL treats an access token with less than 5 minutes left as expired; we refresh at the same point.
+REFRESH_MARGIN = timedelta(minutes=5)
+# Microsoft expires a refresh token after 90 days without use; exercising it weekly keeps it alive.
+IDLE_REFRESH_AFTER = timedelta(days=7)
+# A queued refresh whose worker died is queued again after this long.
+STUCK_REFRESHING_AFTER = timedelta(minutes=15)
+RETRY_BACKOFF_FIRST = timedelta(seconds=30)
+RETRY_BACKOFF_MAX = timedelta(hours=1)
+# Admins hear about a passing failure only when it stops passing.
+RETRYING_NOTIFY_AFTER = timedelta(hours=24)
+# Tasks queued by the sweep expire before the next sweep queues them again.
+SWEEP_TASK_EXPIRES = 4 * 60
+
+# AADSTS codes whose fix is granting consent again (not signing in again).
+CONSENT_CODES = frozenset({65001, 65004, 70000, 90094})
+_OIDC_SCOPES = frozenset({"openid", "profile", "offline_access", "email"})
+_GRAPH_PREFIX = f"{GRAPH_RESOURCE}/".lower()
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    credential: MicrosoftCredential
+    access_token: str | None = None
+    error: Exception | None = None
+
+
+# --- save and delete -------------------------------------------------------------------------------------
+
+
+def credential_save(
+    *,
+    tenant: Tenant,
+    owner_type: str,
+    owner_id: int,
+    user: User | None = None,
+    kind: CredentialKind | str,
+    directory_id: str,
+    client_id: str,
+    scopes: Sequence[str],
+    grant: TokenGrant,
+    actor: User | None = None,
+) -> MicrosoftCredential:
+    """Store a fresh grant for its owner (create, or replace on reconnect); the credential is ACTIVE."""
+    owner_type_get(owner_type)  # an unknown owner could never be refreshed: refuse it now
+    kind = CredentialKind(kind)
+    directory_id = _normalized(directory_id)
+    _check_user_tenant(tenant, user)
+    if kind != CredentialKind.APP_ONLY:
+        _check_grant_directory(grant, directory_id)
+    now = timezone.now()
+    with transaction.atomic():
+        existing = (
+            MicrosoftCredential.objects.select_for_update()
+            .filter(owner_type=owner_type, owner_id=owner_id, user=user)
+            .first()
+        )
+        if existing is not None and existing.tenant_id != tenant.pk:
+            raise CredentialMismatch(f"The {owner_type} #{owner_id} credential belongs to another Roger tenant.")
+        credential = existing or MicrosoftCredential(tenant=tenant, owner_type=owner_type, owner_id=owner_id, user=user)
+        previous_state = existing.state if existing is not None else None
+        credential.kind = kind
+        credential.directory_id = directory_id
+        credential.client_id = client_id.lower()
+        credential.scopes = list(scopes)
+        credential.account_home_id = grant.account.home_account_id if grant.account else ""
+        credential.account_username = grant.account.username if grant.account else ""
+        credential.refresh_token_used_at = now if kind != CredentialKind.APP_ONLY else None
+        _apply_grant(credential, grant, now=now, for_own_scopes=True)
+        credential.save()
+        audit_record(
+            tenant=tenant,
+            actor=actor,
+            action="credential.reconnected" if existing is not None else "credential.connected",
+            target=credential,
+            details={
+                **_audit_details(credential),
+                "from": previous_state,
+                "to": credential.state,
+                "account": credential.account_username,
+                "granted_scopes": credential.granted_scopes,
+            },
+        )
+        _notifications_clear(credential)
+    logger.info("Credential %s saved for %s #%s", credential.pk, owner_type, owner_id)
+    return credential
+
+
+def credential_delete(
+    *, tenant: Tenant, owner_type: str, owner_id: int, user: User | None = None, actor: User | None = None
+) -> int:
+    """Forget the owner's credentials: all of them (its own and its users'), or only `user`'s."""
+    credentials = MicrosoftCredential.objects.filter(tenant=tenant, owner_type=owner_type, owner_id=owner_id)
+    if user is not None:
+        credentials = credentials.filter(user=user)
+    deleted = 0
+    with transaction.atomic():
+        for credential in credentials.select_for_update():
+            audit_record(
+                tenant=tenant,
+                actor=actor,
+                action="credential.deleted",
+                target=credential,
+                details=_audit_details(credential),
+            )
+            _notifications_clear(credential)
+            credential.delete()
+            deleted += 1
+    return deleted
+
+
+# --- hand out an access token -----------------------------------------------------------------------------
+
+
+def credential_access_token(
+    *,
+    tenant: Tenant,
+    owner_type: str,
+    owner_id: int,
+    directory_id: str,
+    user: User | None = None,
+    scopes: Sequence[str] | None = None,
+) -> str:
+    """The owner's access token for use now: from the stored cache, refreshed first when about to expire.
+
+    Raises CredentialMismatch (not this tenant's, owner's or directory's), CredentialUnavailable (a person
+    must consent or reconnect; CredentialMissing when nothing is connected) or microsoft.errors.TransientError
+    (Microsoft unreachable: the credential is marked retrying and kept).
+    """
+    credential = _owned_credential(
+        tenant=tenant, owner_type=owner_type, owner_id=owner_id, user=user, directory_id=directory_id
+    )
+    wanted = list(scopes or credential.scopes)
+    if credential.state in CredentialState.terminal():
+        raise _unavailable(credential)
+    token = _cached_access_token(credential, wanted, margin=REFRESH_MARGIN)
+    if token is not None:
+        return token
+    outcome = _refresh(credential.pk, scopes=wanted, force=False)
+    if outcome.access_token is not None:
+        return outcome.access_token
+    raise outcome.error or _waiting(outcome.credential)
+
+
+# --- refresh -----------------------------------------------------------------------------------------------
+
+
+def credential_refresh(
+    *, credential_id: int, force: bool = True, requested_at: datetime | None = None
+) -> MicrosoftCredential:
+    """Refresh now (tasks, the beat, admin "refresh now"); the resulting state says how it went.
+
+    `force` refreshes even a valid access token (exercising the refresh token). A refresh that finished
+    after `requested_at` (default: now) satisfies this request, so concurrent requests make one call.
+    A credential that needs a person, or waits for its retry time, is left alone.
+    """
+    outcome = _refresh(credential_id, scopes=None, force=force, requested_at=requested_at or timezone.now())
+    return outcome.credential
+
+
+def credential_refresh_request(*, credential: MicrosoftCredential, actor: User | None = None) -> None:
+    """Ask for a refresh in the background, even of a credential waiting for a person (after a fix)."""
+    now = timezone.now()
+    with transaction.atomic():
+        locked = MicrosoftCredential.objects.select_for_update().select_related("tenant").get(pk=credential.pk)
+        previous_state = locked.state
+        locked.state = CredentialState.REFRESHING
+        locked.next_attempt_at = None
+        locked.save(update_fields=["state", "next_attempt_at", "updated_at"])
+        audit_record(
+            tenant=locked.tenant,
+            actor=actor,
+            action="credential.refresh_requested",
+            target=locked,
+            details={**_audit_details(locked), "from": previous_state, "to": locked.state},
+        )
+        _queue_refresh(locked.pk, force=True, requested_at=now)
+
+
+def credentials_refresh_due(*, now: datetime | None = None) -> int:
+    """Queue a refresh of every credential that needs one: idle refresh tokens, due retries, stuck refreshes."""
+    now = now or timezone.now()
+    due = selectors.credentials_due_for_refresh(
+        idle_before=now - IDLE_REFRESH_AFTER, retry_before=now, stuck_before=now - STUCK_REFRESHING_AFTER
+    )
+    for credential_id, force in due:
+        _queue_refresh(credential_id, force=force, requested_at=now, expires=SWEEP_TASK_EXPIRES)
+    return len(due)
+
+
+def _refresh(
+    credential_id: int, *, scopes: Sequence[str] | None, force: bool, requested_at: datetime | None = None
+) -> _Outcome:
+    with transaction.atomic():
+        credential = MicrosoftCredential.objects.select_for_update().select_related("tenant").get(pk=credential_id)
+        wanted = list(scopes or credential.scopes)
+        if _already_refreshed(credential, requested_at):
+            # Another refresh finished while this one waited for the lock: it did the work.
+            return _Outcome(credential, _cached_access_token(credential, wanted, margin=REFRESH_MARGIN))
+        if credential.state in CredentialState.terminal():
+            return _Outcome(credential, error=_unavailable(credential))
+        if not force and credential.state == CredentialState.ACTIVE:
+            token = _cached_access_token(credential, wanted, margin=REFRESH_MARGIN)
+            if token is not None:
+                return _Outcome(credential, token)
+        if credential.next_attempt_at is not None and credential.next_attempt_at > timezone.now():
+            # Backing off (Retry-After or our backoff): no call, but a still-valid token may be used.
+            still_valid = _cached_access_token(credential, wanted, margin=timedelta())
+            return _Outcome(credential, still_valid, _waiting(credential))
+        return _call_microsoft(credential, wanted)
+
+
+def _already_refreshed(credential: MicrosoftCredential, requested_at: datetime | None) -> bool:
+    return (
+        requested_at is not None
+        and credential.state == CredentialState.ACTIVE
+        and credential.refreshed_at is not None
+        and credential.refreshed_at >= requested_at
+    )
+
+
+def _call_microsoft(credential: MicrosoftCredential, scopes: list[str]) -> _Outcome:
+    """Runs inside the row lock: one call to Microsoft, then the new state saved with the new cache."""
+    try:
+        grant = _acquire(credential, scopes)
+    except microsoft_errors.MicrosoftError as exc:
+        if _needs_a_person(exc):
+            _mark_needs_person(credential, exc)
+            return _Outcome(credential, error=_unavailable(credential))
+        _mark_retrying(credential, exc)
+        # A passing failure does not stop work while the old access token is still valid.
+        still_valid = _cached_access_token(credential, scopes, margin=timedelta())
+        return _Outcome(credential, still_valid, _waiting(credential, exc))
+    _mark_active(credential, grant, for_own_scopes=_same_scopes(scopes, credential.scopes))
+    return _Outcome(credential, grant.access_token)
+
+
+def _acquire(credential: MicrosoftCredential, scopes: list[str]) -> TokenGrant:
+    app = owner_type_get(credential.owner_type).app_for(credential)
+    if app.client_id.lower() != credential.client_id.lower():
+        raise microsoft_errors.ConfigurationError(
+            "The app behind this connection changed since it was signed in, and a sign-in belongs to one app. "
+            "Use Reconnect and sign in again.",
+            error="app_changed",
+        )
+    if credential.kind == CredentialKind.APP_ONLY:
+        # No refresh token: app-only tokens are simply acquired again with the app's secret.
+        return client_credentials_acquire(app=app, tenant=credential.directory_id, scope=scopes[0])
+    if credential.kind == CredentialKind.DELEGATED_PUBLIC:
+        # A public client must never send a secret: Microsoft refuses it with AADSTS700025.
+        app = AppCredentials(client_id=app.client_id, client_secret=None)
+    return token_acquire_silent(
+        app=app,
+        tenant=credential.directory_id,
+        token_cache=credential.token_cache,
+        home_account_id=credential.account_home_id,
+        scopes=scopes,
+        force_refresh=True,
+    )
+
+
+def _needs_a_person(exc: microsoft_errors.MicrosoftError) -> bool:
+    if isinstance(exc, microsoft_errors.ConfigurationError):
+        # A certificate problem on our side is the operator's to fix, not the customer's: keep retrying.
+        return exc.error != "tls_error"
+    return isinstance(exc, microsoft_errors.ReconsentRequired | microsoft_errors.IdTokenRejected)
+
+
+# --- state transitions (always inside the row lock's transaction) ------------------------------------------
+
+
+def _apply_grant(credential: MicrosoftCredential, grant: TokenGrant, *, now: datetime, for_own_scopes: bool) -> None:
+    credential.token_cache = grant.token_cache
+    credential.access_token_expires_at = grant.expires_at
+    credential.refreshed_at = now
+    if for_own_scopes and grant.scopes:
+        credential.granted_scopes = list(grant.scopes)
+    credential.state = CredentialState.ACTIVE
+    credential.state_reason = ""
+    credential.last_error_code = None
+    credential.retrying_since = None
+    credential.next_attempt_at = None
+    credential.attempts = 0
+
+
+def _mark_active(credential: MicrosoftCredential, grant: TokenGrant, *, for_own_scopes: bool) -> None:
+    previous_state = credential.state
+    now = timezone.now()
+    _apply_grant(credential, grant, now=now, for_own_scopes=for_own_scopes)
+    if credential.is_delegated:
+        credential.refresh_token_used_at = now
+    credential.save()
+    if previous_state != credential.state:
+        _state_changed(credential, previous_state)
+    _notifications_clear(credential)
+
+
+def _mark_retrying(credential: MicrosoftCredential, exc: microsoft_errors.MicrosoftError) -> None:
+    previous_state = credential.state
+    now = timezone.now()
+    credential.attempts += 1
+    delay = _retry_delay(exc.retry_after, credential.attempts)
+    credential.state = CredentialState.RETRYING
+    credential.state_reason = exc.explanation
+    credential.last_error_code = exc.code
+    credential.retrying_since = credential.retrying_since or now
+    credential.next_attempt_at = now + delay
+    credential.save()
+    if previous_state != credential.state:
+        _state_changed(credential, previous_state)
+    if now - credential.retrying_since >= RETRYING_NOTIFY_AFTER:
+        _notify_admins(credential, "Microsoft has been failing for a day; the connection keeps retrying.")
+    _queue_refresh(credential.pk, force=False, countdown=delay.total_seconds())
+    logger.warning(
+        "Credential %s retrying in %ss: error=%s code=%s", credential.pk, delay.total_seconds(), exc.error, exc.code
+    )
+
+
+def _mark_needs_person(credential: MicrosoftCredential, exc: microsoft_errors.MicrosoftError) -> None:
+    previous_state = credential.state
+    credential.state = CredentialState.NEEDS_CONSENT if exc.code in CONSENT_CODES else CredentialState.NEEDS_RECONNECT
+    # The token cache is kept: after a fix outside the portal (a new app secret) it works again.
+    credential.state_reason = exc.explanation
+    credential.last_error_code = exc.code
+    credential.retrying_since = None
+    credential.next_attempt_at = None
+    credential.attempts = 0
+    credential.save()
+    if previous_state != credential.state:
+        _state_changed(credential, previous_state)
+    _notify_admins(credential, credential.state_reason)
+    logger.warning("Credential %s %s: error=%s code=%s", credential.pk, credential.state, exc.error, exc.code)
+
+
+def _retry_delay(retry_after: float | None, attempts: int) -> timedelta:
+    if retry_after is not None:
+        return timedelta(seconds=max(1.0, retry_after))  # Microsoft said when: honour it exactly
+    backoff = RETRY_BACKOFF_FIRST * (2 ** min(attempts - 1, 16))
+    return min(backoff, RETRY_BACKOFF_MAX)
+
+
+def _state_changed(credential: MicrosoftCredential, previous_state: str) -> None:
+    audit_record(
+        tenant=credential.tenant,
+        actor=None,
+        action="credential.state_changed",
+        target=credential,
+        details={
+            **_audit_details(credential),
+            "from": previous_state,
+            "to": credential.state,
+            "reason": credential.state_reason,
+            "code": credential.last_error_code,
+        },
+    )
+
+
+def _notification_key(credential: MicrosoftCredential, state: str) -> str:
+    return f"credentials:{credential.pk}:{state}"
+
+
+def _notify_admins(credential: MicrosoftCredential, reason: str) -> None:
+    owner = owner_type_get(credential.owner_type)
+    label = owner.label_for(credential)
+    fix_url = owner.fix_url_for(credential)
+    admins_notify(
+        tenant=credential.tenant,
+        key=_notification_key(credential, credential.state),
+        subject=f"Microsoft 365 connection needs attention: {label}",
+        body=f"{label}\n\n{reason}\n\nFix it here: {fix_url}\n",
+    )
+
+
+def _notifications_clear(credential: MicrosoftCredential) -> None:
+    for state in (CredentialState.RETRYING, *CredentialState.terminal()):
+        admins_notification_clear(tenant=credential.tenant, key=_notification_key(credential, state))
+
+
+def _queue_refresh(
+    credential_id: int,
+    *,
+    force: bool,
+    requested_at: datetime | None = None,
+    countdown: float | None = None,
+    expires: float | None = None,
+) -> None:
+    from credentials.tasks import credential_refresh_task
+
+    kwargs = {
+        "credential_id": credential_id,
+        "force": force,
+        "requested_at": requested_at.isoformat() if requested_at else None,
+    }
+    transaction.on_commit(
+        lambda: credential_refresh_task.apply_async(kwargs=kwargs, countdown=countdown, expires=expires)
+    )
+
+
+# --- reading the stored credential ------------------------------------------------------------------------
+
+
+def _owned_credential(
+    *, tenant: Tenant, owner_type: str, owner_id: int, user: User | None, directory_id: str
+) -> MicrosoftCredential:
+    _check_user_tenant(tenant, user)
+    credential = selectors.credential_of_owner(owner_type=owner_type, owner_id=owner_id, user=user)
+    if credential is None:
+        raise CredentialMissing()
+    if credential.tenant_id != tenant.pk:
+        raise CredentialMismatch(f"The {owner_type} #{owner_id} credential belongs to another Roger tenant.")
+    if credential.directory_id != _normalized(directory_id):
+        raise CredentialMismatch(
+            f"The {owner_type} #{owner_id} credential is bound to another Microsoft directory than the one asked for."
+        )
+    return credential
+
+
+def _check_user_tenant(tenant: Tenant, user: User | None) -> None:
+    if user is not None and user.tenant_id != tenant.pk:
+        raise CredentialMismatch("The user belongs to another Roger tenant.")
+
+
+def _check_grant_directory(grant: TokenGrant, directory_id: str) -> None:
+    if grant.account is None:
+        raise CredentialMismatch("The sign-in returned no account, so it cannot be bound to a directory.")
+    if _normalized(grant.account.tenant_id) != directory_id:
+        raise CredentialMismatch("The account signed in to another Microsoft directory than the one connected.")
+
+
+def _cached_access_token(credential: MicrosoftCredential, scopes: Iterable[str], *, margin: timedelta) -> str | None:
+    """The stored access token covering `scopes` that stays valid beyond `margin`, or None.
+
+    Both the recorded expiry and the cache entry must agree. Reads MSAL's serialized cache (its AccessToken
+    entries carry `secret`, `target` and `expires_on`), so handing out a valid token costs no call to Microsoft.
+    """
+    deadline_at = timezone.now() + margin
+    if credential.access_token_expires_at is None or credential.access_token_expires_at <= deadline_at:
+        return None
+    try:
+        entries = json.loads(credential.token_cache or "{}").get("AccessToken", {}).values()
+    except (ValueError, AttributeError):
+        return None
+    wanted = _scope_set(scopes)
+    deadline = deadline_at.timestamp()
+    best: tuple[float, str] | None = None
+    for entry in entries:
+        if str(entry.get("client_id", "")).lower() != credential.client_id.lower():
+            continue
+        if credential.is_delegated and entry.get("home_account_id") != credential.account_home_id:
+            continue
+        if not wanted <= _scope_set(str(entry.get("target", "")).split()):
+            continue
+        expires_on = float(entry.get("expires_on") or 0)
+        if expires_on > deadline and (best is None or expires_on > best[0]):
+            best = (expires_on, str(entry["secret"]))
+    return best[1] if best else None
+
+
+def _scope_set(scopes: Iterable[str]) -> set[str]:
+    """Scopes as Microsoft echoes them: case-insensitive, Graph's without their resource prefix."""
+    normalized = {scope.lower().removeprefix(_GRAPH_PREFIX) for scope in scopes}
+    return normalized - _OIDC_SCOPES
+
+
+def _same_scopes(left: Iterable[str], right: Iterable[str]) -> bool:
+    return _scope_set(left) == _scope_set(right)
+
+
+def _unavailable(credential: MicrosoftCredential) -> CredentialUnavailable:
+    fix_url = owner_type_get(credential.owner_type).fix_url_for(credential)
+    return CredentialUnavailable(credential.state, credential.state_reason, fix_url)
+
+
+def _waiting(
+    credential: MicrosoftCredential, cause: microsoft_errors.MicrosoftError | None = None
+) -> microsoft_errors.TransientError:
+    if isinstance(cause, microsoft_errors.TransientError):
+        return cause
+    seconds = (credential.next_attempt_at - timezone.now()).total_seconds() if credential.next_attempt_at else None
+    return microsoft_errors.TransientError(
+        credential.state_reason or "Microsoft is temporarily unavailable. It will be retried automatically.",
+        code=credential.last_error_code,
+        error="retrying",
+        retry_after=max(0.0, seconds) if seconds is not None else None,
+    )
+
+
+def _audit_details(credential: MicrosoftCredential) -> dict[str, object]:
+    return {
+        "owner_type": credential.owner_type,
+        "owner_id": credential.owner_id,
+        "user_id": credential.user_id,
+        "kind": credential.kind,
+        "directory_id": credential.directory_id,
+        "client_id": credential.client_id,
+    }
+
+
+def _normalized(directory_id: str) -> str:
+    return directory_id.strip().lower()
