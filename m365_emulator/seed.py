@@ -93,12 +93,29 @@ class OperatorApp:
 
 
 @dataclass
+class Mailbox:
+    """A mailbox that is not a seeded user: a shared mailbox some users may send as, or an SMTP relay account.
+
+    ``send_as`` lists the UPNs whose XOAUTH2 tokens may authenticate as this mailbox (``user=<address>``);
+    ``smtp_password`` makes it an account of a "custom SMTP server" that signs in with AUTH LOGIN/PLAIN.
+    """
+
+    address: str
+    directory: str
+    display_name: str = ""
+    send_as: list[str] = field(default_factory=list)
+    smtp_password: str | None = None
+
+
+@dataclass
 class Seed:
     directories: list[Directory]
     users: list[User]
     apps: list[App]
     consents: list[SeedConsent]
     operator_apps: dict[str, OperatorApp]
+    # SMTP send-as mailboxes and relay accounts; keyword-only so positional Seed(...) calls are unaffected.
+    mailboxes: list[Mailbox] = field(default_factory=list, kw_only=True)
 
 
 def load_seed(path: Path) -> Seed:
@@ -115,7 +132,7 @@ def _read_with_base(path: Path) -> dict[str, Any]:
     if not base_name:
         return raw
     base = _read_with_base(path.parent / base_name)
-    for key in ("directories", "users", "apps", "consents"):
+    for key in ("directories", "users", "apps", "consents", "mailboxes"):
         base[key] = [*base.get(key, []), *raw.get(key, [])]
     base["operator_apps"] = {**base.get("operator_apps", {}), **raw.get("operator_apps", {})}
     return base
@@ -128,6 +145,7 @@ def parse_seed(raw: dict[str, Any]) -> Seed:
     apps = [_app(item) for item in raw.get("apps", [])]
     consents = [_consent(item) for item in raw.get("consents", [])]
     seed = Seed(directories, users, apps, consents, _operator_apps(raw.get("operator_apps", {}), apps))
+    seed.mailboxes = [_mailbox(item) for item in raw.get("mailboxes", [])]
     _check_references(seed, tenant_ids)
     return seed
 
@@ -190,6 +208,16 @@ def _consent(item: dict[str, Any]) -> SeedConsent:
     )
 
 
+def _mailbox(item: dict[str, Any]) -> Mailbox:
+    return Mailbox(
+        address=item["address"].lower(),
+        directory=item["directory"].lower(),
+        display_name=item.get("display_name", item["address"]),
+        send_as=[str(upn).lower() for upn in item.get("send_as", [])],
+        smtp_password=item.get("smtp_password"),
+    )
+
+
 def _operator_apps(raw: dict[str, Any], apps: list[App]) -> dict[str, OperatorApp]:
     known = {app.client_id for app in apps}
     result = {}
@@ -217,3 +245,8 @@ def _check_references(seed: Seed, tenant_ids: set[str]) -> None:
             raise SeedError(f"consent for {consent.client_id} in {consent.directory}: unknown app or directory")
         if consent.user is not None and consent.user not in upns:
             raise SeedError(f"consent for {consent.client_id}: unknown user {consent.user}")
+    for mailbox in seed.mailboxes:
+        if mailbox.directory not in tenant_ids:
+            raise SeedError(f"mailbox {mailbox.address}: unknown directory {mailbox.directory}")
+        if unknown := [upn for upn in mailbox.send_as if upn not in upns]:
+            raise SeedError(f"mailbox {mailbox.address}: send_as names unknown users {unknown}")

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp
 from m365_emulator import state as state_module
 from m365_emulator.app import build_app
 from m365_emulator.crypto import TlsFiles, ensure_tls, load_signing_key
+from m365_emulator.smtp import SmtpListeners
 from m365_emulator.state import State
 
 log = logging.getLogger("m365_emulator")
@@ -93,6 +94,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--https-port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--http-port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--smtp-port", type=int, default=0, help="SMTP submission with STARTTLS; 0 picks a free port")
+    parser.add_argument("--smtps-port", type=int, default=0, help="SMTP with implicit TLS; 0 picks a free port")
     return parser.parse_args(argv)
 
 
@@ -110,8 +113,12 @@ def main(argv: list[str] | None = None) -> None:
     state = State(seed_path=args.seed.resolve(), signing_key=load_signing_key(state_dir),
                   https_base=https_url, http_base=http_url)
     state_module.set_current(state)
+    smtp = SmtpListeners(state, tls, host=args.host, port=args.smtp_port, smtps_port=args.smtps_port)
+    smtp.start()
     payload: dict[str, object] = {
         "https_url": https_url, "http_url": http_url, "ca_path": str(tls.ca_path), "pid": os.getpid(),
+        "smtp_host": "127.0.0.1" if args.host in ("0.0.0.0", "") else args.host,  # noqa: S104 - display mapping
+        "smtp_port": smtp.port, "smtps_port": smtp.smtps_port,
     }
     log.info("M365 emulator: %s (MSAL authority host) and %s (browser pages)", https_url, http_url)
     asyncio.run(serve_both(build_app(state), tls, https_sock, http_sock, ready_file, payload))

@@ -11,6 +11,7 @@ import secrets
 import threading
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -168,6 +169,8 @@ class State:
         self.requests: deque[RequestRecord] = deque(maxlen=MAX_RECORDED_REQUESTS)
         self.faults: dict[str, list[Fault]] = {}
         self._seed: Seed = load_seed(seed_path)
+        # Other in-process servers (SMTP) keep their own records; reset() clears them too.
+        self.on_reset: list[Callable[[], None]] = []
         self.reset()
 
     # --- lifecycle ------------------------------------------------------------------------------------
@@ -188,6 +191,8 @@ class State:
             self.faults.clear()
             self.requests.clear()
             self.clock.reset()
+            for hook in self.on_reset:
+                hook()
             for item in seed.consents:
                 principal = self.user_by_upn(item.user).object_id if item.user else None
                 self.consent_grant(

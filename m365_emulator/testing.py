@@ -109,6 +109,24 @@ class EmulatorControl:
     def set_smtp_auth(self, tenant_id: str, enabled: bool) -> None:
         self._call("POST", "directories/smtp-auth", {"tenant_id": tenant_id, "enabled": enabled})
 
+    def smtp_messages(self, to: str | None = None, mailbox: str | None = None) -> list[dict[str, Any]]:
+        """Messages the SMTP server accepted (oldest first), optionally for one recipient or sending mailbox."""
+        params = {"to": to or "", "mailbox": mailbox or ""}
+        result: list[dict[str, Any]] = self._call("GET", "smtp/messages", params=params)
+        return result
+
+    def clear_smtp_messages(self) -> None:
+        self._call("DELETE", "smtp/messages")
+
+    def smtp_events(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """The SMTP log: auth_ok, auth_failed, auth_disabled, send_as_denied, throttled, accepted."""
+        result: list[dict[str, Any]] = self._call("GET", "smtp/events", params={"kind": kind or ""})
+        return result
+
+    def set_smtp_throttle(self, limit: int = 30, window_seconds: float = 60.0) -> None:
+        """Exchange's 30 messages a minute per mailbox by default; tests shrink the window."""
+        self._call("POST", "smtp/throttle", {"limit": limit, "window_seconds": window_seconds})
+
 
 @dataclass
 class EmulatorHandle:
@@ -118,6 +136,9 @@ class EmulatorHandle:
     state_dir: Path
     control: EmulatorControl
     pid: int
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 0  # submission with STARTTLS (Exchange's 587)
+    smtps_port: int = 0  # implicit TLS (a custom server's "SSL" security)
 
     def session(self) -> requests.Session:
         """A requests session that trusts the emulator's CA (pass it to MSAL as ``http_client=``)."""
@@ -158,6 +179,8 @@ def start_emulator(seed: Path, state_dir: Path, https_port: int = 0, http_port: 
         yield EmulatorHandle(
             https_url=info["https_url"], http_url=info["http_url"], ca_path=ca_path, state_dir=state_dir,
             control=EmulatorControl(info["https_url"], ca_path), pid=process.pid,
+            smtp_host=info.get("smtp_host", "127.0.0.1"), smtp_port=int(info.get("smtp_port", 0)),
+            smtps_port=int(info.get("smtps_port", 0)),
         )
     finally:
         process.terminate()
@@ -175,6 +198,9 @@ def portal_environment(handle: EmulatorHandle, seed: Path) -> dict[str, str]:
         "MICROSOFT_GRAPH_URL": handle.https_url + "/graph",
         "MICROSOFT_CA_BUNDLE": str(handle.ca_path),
     }
+    if handle.smtp_port:
+        env["MICROSOFT_SMTP_HOST"] = handle.smtp_host
+        env["MICROSOFT_SMTP_PORT"] = str(handle.smtp_port)
     for name, app in load_seed(seed).operator_apps.items():
         env[f"MICROSOFT_APP_{name}_CLIENT_ID"] = app.client_id
         env[f"MICROSOFT_APP_{name}_CLIENT_SECRET"] = app.client_secret

@@ -1,0 +1,435 @@
+"""SMTP submission: Exchange Online with AUTH XOAUTH2, or a custom SMTP server with a user name and password.
+
+The only code of the portal that imports smtplib. It takes plain values (host, port, security, the mailbox and
+its access token or a password) and raises `microsoft.errors` exceptions with an explanation an admin can act on:
+
+- `SmtpAuthDisabled` (535 5.7.139): SMTP AUTH is off for the Microsoft tenant or the mailbox.
+- `SmtpAuthenticationFailed` (535 5.7.3 and other 535s): the sign-in was refused.
+- `SmtpSendAsDenied` (550 5.7.60, 554 5.2.252): the mailbox may not send as the From address.
+- `SmtpRejected`: any other permanent (5xx) refusal, e.g. a recipient.
+- `errors.TransientError`: connection failures, timeouts and 4xx answers (including throttling): retry later.
+- `errors.ConfigurationError`: TLS that cannot be verified or negotiated, no usable AUTH mechanism.
+
+Reference: https://learn.microsoft.com/exchange/client-developer/legacy-protocols/how-to-authenticate-an-imap-pop-smtp-application-by-using-oauth
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import smtplib
+import socket
+import ssl
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.mail.backends.base import BaseEmailBackend
+from django.core.mail.message import EmailMessage
+
+from microsoft import config, errors
+
+__all__ = [
+    "SMTP_SEND_SCOPE",
+    "Login",
+    "OutgoingMessage",
+    "PasswordLogin",
+    "SmtpAuthDisabled",
+    "SmtpAuthenticationFailed",
+    "SmtpEmailBackend",
+    "SmtpRejected",
+    "SmtpSecurity",
+    "SmtpSendAsDenied",
+    "SmtpServer",
+    "XOAuth2Login",
+    "exchange_server",
+    "smtp_send",
+    "smtp_session",
+    "xoauth2_sasl",
+]
+
+logger = logging.getLogger(__name__)
+
+SMTP_SEND_SCOPE = f"{config.OUTLOOK_RESOURCE}/SMTP.Send"
+DEFAULT_TIMEOUT = 30.0
+_SMTP_AUTH_HOW_TO = (
+    "Enable Authenticated SMTP for the mailbox {mailbox}: in the Microsoft 365 admin center open Users > Active "
+    "users > the mailbox > Mail > Manage email apps, tick Authenticated SMTP and save; or in Exchange Online "
+    "PowerShell run: Set-CASMailbox -Identity {mailbox} -SmtpClientAuthenticationDisabled $false"
+)
+
+
+class SmtpSecurity(enum.StrEnum):
+    NONE = "none"
+    STARTTLS = "starttls"
+    SSL = "ssl"
+
+
+@dataclass(frozen=True)
+class SmtpServer:
+    host: str
+    port: int
+    security: SmtpSecurity = SmtpSecurity.STARTTLS
+    ca_bundle: str | None = None  # None: the system's trust store
+    timeout: float = DEFAULT_TIMEOUT
+    is_exchange: bool = False  # explanations speak of Exchange Online and its settings
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class XOAuth2Login:
+    """Sign in as `mailbox` (the connected mailbox, or a shared mailbox it may send as) with an Outlook token."""
+
+    mailbox: str
+    access_token: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class PasswordLogin:
+    username: str
+    password: str = field(repr=False)
+
+
+Login = XOAuth2Login | PasswordLogin | None
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One message as it goes on the wire: the envelope and the RFC 5322 bytes."""
+
+    envelope_from: str
+    recipients: tuple[str, ...]
+    data: bytes = field(repr=False)
+
+
+# --- errors ------------------------------------------------------------------------------------------------
+
+
+class _SmtpReply:
+    """The server's answer that caused an error: `smtp_code` 535, `enhanced_code` "5.7.3", its first line."""
+
+    smtp_code: int | None = None
+    enhanced_code: str = ""
+
+
+class SmtpAuthenticationFailed(errors.ConfigurationError, _SmtpReply):
+    """535: the server refused the sign-in (Exchange: 5.7.3)."""
+
+
+class SmtpAuthDisabled(errors.ConfigurationError, _SmtpReply):
+    """535 5.7.139: SMTP AUTH is disabled for the Microsoft tenant (or the mailbox)."""
+
+
+class SmtpSendAsDenied(errors.ConfigurationError, _SmtpReply):
+    """The signed-in mailbox may not send as the sender address."""
+
+
+class SmtpRejected(errors.MicrosoftError, _SmtpReply):
+    """A permanent refusal of the message or a recipient: sending it again will not help."""
+
+
+class SmtpTransientError(errors.TransientError, _SmtpReply):
+    """A 4xx answer: the server asks to try again later (busy, throttled, temporary failure)."""
+
+
+def _reply_parts(code: int | None, reply: bytes | str | None) -> tuple[str, str]:
+    """(enhanced status code, first line of the reply) with anything after a bearer token removed."""
+    text = reply.decode(errors="replace") if isinstance(reply, bytes) else (reply or "")
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    enhanced = first.split(" ", 1)[0] if first[:1].isdigit() and first.count(".") >= 2 else ""
+    return enhanced, first[:300]
+
+
+def _error(
+    error_class: type[errors.MicrosoftError], explanation: str, code: int | None, reply: bytes | str | None
+) -> errors.MicrosoftError:
+    enhanced, first_line = _reply_parts(code, reply)
+    error = error_class(
+        explanation, error=f"{code} {enhanced}".strip() if code else "", description=first_line
+    )
+    if isinstance(error, _SmtpReply):
+        error.smtp_code, error.enhanced_code = code, enhanced
+    return error
+
+
+def _auth_error(server: SmtpServer, login: Login, code: int, reply: bytes | str) -> errors.MicrosoftError:
+    enhanced, first_line = _reply_parts(code, reply)
+    if code < 500:
+        return _error(
+            SmtpTransientError,
+            f"The SMTP server {server.address} could not check the sign-in right now ({code} {first_line}). "
+            "It will be retried automatically.",
+            code,
+            reply,
+        )
+    if isinstance(login, XOAuth2Login):
+        if enhanced == "5.7.139":
+            return _error(
+                SmtpAuthDisabled,
+                "SMTP AUTH is disabled for your Microsoft tenant, so Exchange Online refuses to send mail for "
+                f"{login.mailbox} (535 5.7.139). " + _SMTP_AUTH_HOW_TO.format(mailbox=login.mailbox) + ".",
+                code,
+                reply,
+            )
+        return _error(
+            SmtpAuthenticationFailed,
+            f"Exchange Online refused to sign in {login.mailbox} for sending ({code} {enhanced or 'error'}). "
+            "Check that the mailbox exists and has an Exchange Online license; that Authenticated SMTP is "
+            "enabled for it (" + _SMTP_AUTH_HOW_TO.format(mailbox=login.mailbox) + "); for a shared mailbox, "
+            "that the connected account has Send As permission on it; and that the app has the SMTP.Send "
+            "permission.",
+            code,
+            reply,
+        )
+    username = login.username if login else ""
+    return _error(
+        SmtpAuthenticationFailed,
+        f"The SMTP server {server.address} refused the user name {username!r} or its password "
+        f"({code} {enhanced or 'error'}). Check the user name and enter the password again.",
+        code,
+        reply,
+    )
+
+
+def _send_error(server: SmtpServer, code: int, reply: bytes | str, what: str) -> errors.MicrosoftError:
+    enhanced, first_line = _reply_parts(code, reply)
+    if code < 500:
+        return _error(
+            SmtpTransientError,
+            f"The SMTP server {server.address} asked to try again later ({first_line or code}). "
+            "It will be retried automatically.",
+            code,
+            reply,
+        )
+    if enhanced in ("5.7.60", "5.2.252") or "SendAsDenied" in first_line:
+        return _error(
+            SmtpSendAsDenied,
+            f"The mailbox is not allowed to send as {what} ({code} {enhanced}). Use the mailbox's own address "
+            "as the From address, or grant the connected account Send As permission on that mailbox "
+            "(Exchange admin center > Recipients > Mailboxes > the mailbox > Delegation > Send as).",
+            code,
+            reply,
+        )
+    return _error(
+        SmtpRejected,
+        f"The SMTP server {server.address} refused the message for {what} ({first_line or code}).",
+        code,
+        reply,
+    )
+
+
+def _connection_error(server: SmtpServer, exc: BaseException) -> errors.MicrosoftError:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return errors.ConfigurationError(
+            f"The certificate of the SMTP server {server.address} could not be verified "
+            f"({exc.verify_message}). Check the host name; if the server uses a private certificate "
+            "authority, configure its CA bundle.",
+            error="tls_error",
+        )
+    if isinstance(exc, ssl.SSLError):
+        return errors.ConfigurationError(
+            f"TLS could not be negotiated with the SMTP server {server.address} ({exc.reason}). Check the port "
+            "and the security setting: STARTTLS usually uses port 587, SSL/TLS port 465.",
+            error="tls_error",
+        )
+    if isinstance(exc, TimeoutError | socket.timeout):
+        reason = "it did not answer in time"
+    elif isinstance(exc, ConnectionRefusedError):
+        reason = "the connection was refused"
+    elif isinstance(exc, socket.gaierror):
+        reason = "the host name could not be resolved"
+    elif isinstance(exc, smtplib.SMTPServerDisconnected):
+        reason = "it closed the connection"
+    else:
+        reason = type(exc).__name__
+    return errors.TransientError(
+        f"Could not reach the SMTP server {server.address}: {reason}. It will be retried automatically.",
+        error="connection_error",
+    )
+
+
+# --- the client ----------------------------------------------------------------------------------------------
+
+
+def exchange_server(*, timeout: float = DEFAULT_TIMEOUT) -> SmtpServer:
+    """Exchange Online's SMTP submission endpoint from settings (smtp.office365.com:587, STARTTLS)."""
+    endpoints = config.endpoints()
+    return SmtpServer(
+        host=endpoints.smtp_host,
+        port=endpoints.smtp_port,
+        security=SmtpSecurity.STARTTLS,
+        ca_bundle=endpoints.ca_bundle,
+        timeout=timeout,
+        is_exchange=True,
+    )
+
+
+def xoauth2_sasl(mailbox: str, access_token: str) -> str:
+    """The XOAUTH2 initial response before base64 (protocols.md §4); smtplib encodes it."""
+    return f"user={mailbox}\x01auth=Bearer {access_token}\x01\x01"
+
+
+def _tls_context(server: SmtpServer) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=server.ca_bundle) if server.ca_bundle else ssl.create_default_context()
+
+
+def _connect(server: SmtpServer) -> smtplib.SMTP:
+    local_name = socket.gethostname()  # getfqdn() can stall on a DNS lookup
+    if server.security == SmtpSecurity.SSL:
+        secure = smtplib.SMTP_SSL(
+            server.host, server.port, local_hostname=local_name, timeout=server.timeout, context=_tls_context(server)
+        )
+        secure.ehlo()
+        return secure
+    client = smtplib.SMTP(server.host, server.port, local_hostname=local_name, timeout=server.timeout)
+    if server.security == SmtpSecurity.STARTTLS:
+        client.ehlo()
+        if not client.has_extn("starttls"):
+            client.close()
+            raise errors.ConfigurationError(
+                f"The SMTP server {server.address} does not offer STARTTLS. Choose the security it supports "
+                "(SSL/TLS on port 465, or none).",
+                error="starttls_unsupported",
+            )
+        client.starttls(context=_tls_context(server))
+    client.ehlo()
+    return client
+
+
+def _authenticate(client: smtplib.SMTP, server: SmtpServer, login: Login) -> None:
+    if login is None:
+        return
+    offered = client.esmtp_features.get("auth", "").upper().split()
+    if isinstance(login, XOAuth2Login):
+        if "XOAUTH2" not in offered:
+            raise errors.ConfigurationError(
+                f"The SMTP server {server.address} does not offer AUTH XOAUTH2 (it offers: "
+                f"{' '.join(offered) or 'no AUTH'}). Check the Outlook SMTP host and port settings.",
+                error="xoauth2_unsupported",
+            )
+        sasl = xoauth2_sasl(login.mailbox, login.access_token)
+        # An empty answer to a 334 error challenge ends the exchange, as Exchange and Gmail expect.
+        client.auth("XOAUTH2", lambda challenge=None: sasl if challenge is None else "", initial_response_ok=True)
+        return
+    if not offered:
+        raise errors.ConfigurationError(
+            f"The SMTP server {server.address} does not offer authentication on this connection. Check the "
+            "security setting (many servers offer AUTH only after STARTTLS), or leave the user name empty.",
+            error="auth_unsupported",
+        )
+    client.login(login.username, login.password)
+
+
+@contextmanager
+def smtp_session(*, server: SmtpServer, login: Login) -> Iterator[smtplib.SMTP]:
+    """A connected, secured and authenticated SMTP client for one or more `_deliver` calls."""
+    client: smtplib.SMTP | None = None
+    try:
+        try:
+            client = _connect(server)
+            _authenticate(client, server, login)
+        except smtplib.SMTPAuthenticationError as exc:
+            raise _auth_error(server, login, exc.smtp_code, exc.smtp_error) from None
+        except smtplib.SMTPResponseException as exc:  # e.g. a 421 greeting, or 4xx/5xx to EHLO or STARTTLS
+            raise _send_error(server, exc.smtp_code, exc.smtp_error, "this connection") from None
+        except (OSError, smtplib.SMTPException) as exc:
+            raise _connection_error(server, exc) from None
+        yield client
+    finally:
+        if client is not None:
+            try:
+                client.quit()
+            except (OSError, smtplib.SMTPException):
+                client.close()
+
+
+def _deliver(client: smtplib.SMTP, server: SmtpServer, message: OutgoingMessage) -> dict[str, tuple[int, bytes]]:
+    """Send one message; returns the recipients the server refused when others were accepted."""
+    try:
+        refused = client.sendmail(message.envelope_from, list(message.recipients), message.data)
+    except smtplib.SMTPSenderRefused as exc:
+        raise _send_error(server, exc.smtp_code, exc.smtp_error, message.envelope_from) from None
+    except smtplib.SMTPRecipientsRefused as exc:
+        code, reply = next(iter(exc.recipients.values()))
+        raise _send_error(server, code, reply, ", ".join(exc.recipients)) from None
+    except smtplib.SMTPDataError as exc:
+        raise _send_error(server, exc.smtp_code, exc.smtp_error, message.envelope_from) from None
+    except (OSError, smtplib.SMTPException) as exc:
+        raise _connection_error(server, exc) from None
+    logger.info(
+        "SMTP %s accepted a message from %s for %d recipient(s)", server.address, message.envelope_from,
+        len(message.recipients) - len(refused),
+    )
+    return {address: (code, reply) for address, (code, reply) in refused.items()}
+
+
+def smtp_send(*, server: SmtpServer, login: Login, message: OutgoingMessage) -> dict[str, tuple[int, bytes]]:
+    """Connect, secure, sign in and send one message. Returns recipients refused while others were accepted."""
+    with smtp_session(server=server, login=login) as client:
+        return _deliver(client, server, message)
+
+
+# --- a Django email backend -------------------------------------------------------------------------------------
+
+
+class SmtpEmailBackend(BaseEmailBackend):
+    """Sends Django `EmailMessage`s through one server with XOAUTH2 or a password.
+
+    `get_connection("microsoft.smtp.SmtpEmailBackend", server=SmtpServer(...), login=XOAuth2Login(...))`.
+    Errors are the typed ones above (never swallowed unless `fail_silently`).
+    """
+
+    def __init__(self, *, server: SmtpServer, login: Login = None, fail_silently: bool = False, **kwargs: Any) -> None:
+        super().__init__(fail_silently=fail_silently, **kwargs)
+        self.server = server
+        self.login = login
+        self._session: Any = None
+        self._client: smtplib.SMTP | None = None
+
+    def open(self) -> bool:
+        if self._client is not None:
+            return False
+        self._session = smtp_session(server=self.server, login=self.login)
+        try:
+            self._client = self._session.__enter__()
+        except errors.MicrosoftError:
+            self._session = None
+            if not self.fail_silently:
+                raise
+            return False
+        return True
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.__exit__(None, None, None)
+        self._session, self._client = None, None
+
+    def send_messages(self, email_messages: Sequence[EmailMessage]) -> int:
+        if not email_messages:
+            return 0
+        opened = self.open()
+        if self._client is None:
+            return 0
+        sent = 0
+        try:
+            for message in email_messages:
+                outgoing = OutgoingMessage(
+                    envelope_from=message.from_email,
+                    recipients=tuple(message.recipients()),
+                    data=message.message().as_bytes(linesep="\r\n"),
+                )
+                try:
+                    _deliver(self._client, self.server, outgoing)
+                except errors.MicrosoftError:
+                    if not self.fail_silently:
+                        raise
+                    continue
+                sent += 1
+        finally:
+            if opened:
+                self.close()
+        return sent
