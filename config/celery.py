@@ -25,4 +25,9 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute=7),
         "options": {"expires": 50 * 60},
     },
+    "external-systems-connections-sweep": {  # every minute: re-queue device code polls lost with a worker
+        "task": "external_systems.connections_sweep",
+        "schedule": crontab(),
+        "options": {"expires": 50},
+    },
 }

@@ -1,6 +1,45 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from django.apps import AppConfig
+
+if TYPE_CHECKING:
+    from credentials.models import MicrosoftCredential
+    from microsoft.config import AppCredentials
 
 
 class ExternalSystemsConfig(AppConfig):
     name = "external_systems"
+    verbose_name = "External systems"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from credentials.registry import OwnerType, owner_type_register
+        from external_systems.services.systems import OWNER_TYPE
+        from external_systems.types import system_types
+
+        system_types()  # load the built-in types
+        owner_type_register(
+            OwnerType(name=OWNER_TYPE, app_for=_app_for, label_for=_label_for, fix_url_for=_fix_url_for)
+        )
+
+
+def _app_for(credential: MicrosoftCredential) -> AppCredentials:
+    from microsoft.config import AppCredentials
+
+    # Device code sign-ins are public-client sign-ins: the refresh never sends a secret.
+    return AppCredentials(credential.client_id, None)
+
+
+def _label_for(credential: MicrosoftCredential) -> str:
+    from external_systems.models import ExternalSystem
+
+    system = ExternalSystem.objects.filter(pk=credential.owner_id).first()
+    return f"External system “{system.title}”" if system else f"External system #{credential.owner_id}"
+
+
+def _fix_url_for(credential: MicrosoftCredential) -> str:
+    from django.urls import reverse
+
+    return reverse("external_systems:detail", args=[credential.owner_id])

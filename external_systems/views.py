@@ -1,11 +1,242 @@
+"""Settings > External Systems. Views scope to the tenant, validate, call one service and render.
+
+No view talks to Microsoft: connecting runs in Celery, and the pop-up (an htmx fragment in the base template's
+<dialog id="modal">) re-reads the connection row every two seconds while it is waiting.
+"""
+
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from typing import Any
 
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from accounts.forms import client_address
 from accounts.permissions import tenant_admin_required
+from external_systems import selectors, services
+from external_systems.forms import EditSystemForm, EmailCodeForm, SystemForm
+from external_systems.models import DeviceCodeConnection, ExternalSystem
+from external_systems.types import system_type, system_types
+from external_systems.usage import system_usages
+
+POPUP_TEMPLATE = "external_systems/partials/connection_popup.html"
+
+
+def _system(request: HttpRequest, pk: int) -> ExternalSystem:
+    try:
+        return selectors.system_get(tenant=request.tenant, pk=pk)  # type: ignore[attr-defined]
+    except ExternalSystem.DoesNotExist as exc:
+        raise Http404("No such external system.") from exc
+
+
+def _connection(request: HttpRequest, pk: int) -> DeviceCodeConnection:
+    try:
+        return selectors.connection_get(tenant=request.tenant, pk=pk)  # type: ignore[attr-defined]
+    except DeviceCodeConnection.DoesNotExist as exc:
+        raise Http404("No such connection.") from exc
+
+
+def _connection_url(connection: DeviceCodeConnection) -> str:
+    return f"{reverse('external_systems:list')}?connection={connection.pk}"
 
 
 @tenant_admin_required
 def system_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "external_systems/system_list.html", {})
+    open_connection = None
+    requested = request.GET.get("connection", "")
+    if requested.isdigit():
+        open_connection = _connection(request, int(requested))
+    context = {
+        "overviews": selectors.system_overviews(tenant=request.tenant),  # type: ignore[attr-defined]
+        "types": system_types(),
+        "open_connection": open_connection,
+    }
+    return render(request, "external_systems/system_list.html", context)
+
+
+@tenant_admin_required
+def system_add(request: HttpRequest, type_key: str) -> HttpResponse:
+    kind = system_type(type_key)
+    if kind is None:
+        raise Http404("No such external system type.")
+    form = SystemForm(request.POST or None, tenant=request.tenant)  # type: ignore[attr-defined]
+    if request.method == "POST" and form.is_valid():
+        system = services.system_create(
+            tenant=request.tenant,  # type: ignore[attr-defined]
+            actor=request.user,  # type: ignore[arg-type]
+            system_type_key=kind.key,
+            title=form.cleaned_data["title"],
+            client_id=form.cleaned_data["client_id"],
+            directory_input=form.cleaned_data["tenant_id"],
+            ip_address=client_address(request),
+        )
+        connection = services.connection_start(
+            system=system,
+            actor=request.user,  # type: ignore[arg-type]
+            ip_address=client_address(request),
+        )
+        return redirect(_connection_url(connection))
+    return render(request, "external_systems/system_add.html", {"form": form, "kind": kind})
+
+
+@tenant_admin_required
+def system_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    system = _system(request, pk)
+    form = EditSystemForm(request.POST or None, tenant=request.tenant, system=system)  # type: ignore[attr-defined]
+    changes: list[str] = []
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        changes = services.system_identity_changes(
+            system=system, client_id=data["client_id"], directory_input=data["tenant_id"]
+        )
+        if not changes or data["confirm_new_connection"]:
+            return _save_edit(request, system, data)
+        # Say what the change means; the same form, submitted again, is the admin's confirmation.
+        confirmed = request.POST.copy()
+        confirmed["confirm_new_connection"] = "on"
+        form = EditSystemForm(confirmed, tenant=request.tenant, system=system)  # type: ignore[attr-defined]
+        form.is_valid()
+    context: dict[str, Any] = {
+        "system": system,
+        "overview": selectors.system_overview(system=system),
+        "kind": system_type(system.system_type),
+        "form": form,
+        "changes": changes,
+    }
+    return render(request, "external_systems/system_detail.html", context)
+
+
+def _save_edit(request: HttpRequest, system: ExternalSystem, data: dict[str, Any]) -> HttpResponse:
+    update = services.system_update(
+        system=system,
+        actor=request.user,  # type: ignore[arg-type]
+        title=data["title"],
+        client_id=data["client_id"],
+        directory_input=data["tenant_id"],
+        ip_address=client_address(request),
+    )
+    if update.needs_new_connection:
+        connection = services.connection_start(
+            system=update.system,
+            actor=request.user,  # type: ignore[arg-type]
+            ip_address=client_address(request),
+        )
+        return redirect(_connection_url(connection))
+    messages.success(request, f"{update.system.title} is saved.")
+    return redirect("external_systems:list")
+
+
+@tenant_admin_required
+@require_POST
+def system_reconnect(request: HttpRequest, pk: int) -> HttpResponse:
+    system = _system(request, pk)
+    connection = services.connection_start(
+        system=system,
+        actor=request.user,  # type: ignore[arg-type]
+        ip_address=client_address(request),
+    )
+    if request.htmx:  # type: ignore[attr-defined]
+        return _popup(request, connection)
+    return redirect(_connection_url(connection))
+
+
+@tenant_admin_required
+def system_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    system = _system(request, pk)
+    if request.method == "POST":
+        title = system.title
+        services.system_delete(
+            system=system,
+            actor=request.user,  # type: ignore[arg-type]
+            ip_address=client_address(request),
+        )
+        messages.success(request, f"{title} is deleted.")
+        return redirect("external_systems:list")
+    context = {"system": system, "usages": system_usages(system)}
+    return render(request, "external_systems/system_delete.html", context)
+
+
+# --- The connection pop-up --------------------------------------------------------------------------------
+
+
+def _popup(
+    request: HttpRequest, connection: DeviceCodeConnection, email_form: EmailCodeForm | None = None, note: str = ""
+) -> HttpResponse:
+    context = {
+        "connection": connection,
+        "system": connection.system,
+        "email_form": email_form or EmailCodeForm(),
+        "note": note,
+    }
+    if request.htmx:  # type: ignore[attr-defined]
+        return render(request, POPUP_TEMPLATE, context)
+    return render(request, "external_systems/connection_page.html", context)
+
+
+@tenant_admin_required
+def connection_popup(request: HttpRequest, pk: int) -> HttpResponse:
+    connection = _connection(request, pk)
+    if request.GET.get("known") == connection.popup_version and request.htmx:  # type: ignore[attr-defined]
+        return HttpResponse(status=204)  # nothing changed: htmx keeps the pop-up as it is
+    return _popup(request, connection)
+
+
+@tenant_admin_required
+@require_POST
+def connection_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    connection = services.connection_cancel(
+        connection=_connection(request, pk),
+        actor=request.user,  # type: ignore[arg-type]
+        ip_address=client_address(request),
+    )
+    return _popup(request, connection)
+
+
+@tenant_admin_required
+@require_POST
+def connection_restart(request: HttpRequest, pk: int) -> HttpResponse:
+    previous = _connection(request, pk)
+    connection = services.connection_start(
+        system=previous.system,
+        actor=request.user,  # type: ignore[arg-type]
+        ip_address=client_address(request),
+    )
+    return _popup(request, connection)
+
+
+@tenant_admin_required
+@require_POST
+def connection_email(request: HttpRequest, pk: int) -> HttpResponse:
+    connection = _connection(request, pk)
+    form = EmailCodeForm(request.POST)
+    if not connection.is_waiting or not form.is_valid():
+        return _popup(request, connection, email_form=form)
+    recipient = form.cleaned_data["recipient"]
+    services.connection_code_email(
+        connection=connection,
+        actor=request.user,  # type: ignore[arg-type]
+        recipient=recipient,
+        ip_address=client_address(request),
+    )
+    connection.refresh_from_db()
+    return _popup(request, connection, note=f"The code and the link are on their way to {recipient}.")
+
+
+@tenant_admin_required
+@require_POST
+def connection_switch(request: HttpRequest, pk: int) -> HttpResponse:
+    connection = _connection(request, pk)
+    decide = (
+        services.connection_switch_confirm
+        if request.POST.get("decision") == "switch"
+        else services.connection_switch_reject
+    )
+    connection = decide(
+        connection=connection,
+        actor=request.user,  # type: ignore[arg-type]
+        ip_address=client_address(request),
+    )
+    return _popup(request, connection)

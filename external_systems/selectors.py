@@ -1,0 +1,145 @@
+"""Reads of external systems, always scoped to one Roger tenant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import QuerySet
+
+from external_systems.choices import ACTIVE_CONNECTION_STATUSES, ConnectionStatus, SystemStatus
+from external_systems.models import DeviceCodeConnection, ExternalSystem
+from external_systems.services.systems import OWNER_TYPE
+from external_systems.types import system_type
+from external_systems.types.exchange_online import EXCHANGE_ONLINE_KEY
+
+if TYPE_CHECKING:
+    from accounts.models import Tenant
+
+__all__ = [
+    "SystemOverview",
+    "connected_exchange_systems",
+    "connection_get",
+    "system_get",
+    "system_list",
+    "system_overview",
+    "system_overviews",
+]
+
+
+def system_list(*, tenant: Tenant) -> QuerySet[ExternalSystem]:
+    return ExternalSystem.objects.filter(tenant=tenant)
+
+
+def system_get(*, tenant: Tenant, pk: int) -> ExternalSystem:
+    """The tenant's system; another tenant's id raises DoesNotExist (views answer 404)."""
+    return ExternalSystem.objects.get(tenant=tenant, pk=pk)
+
+
+def connection_get(*, tenant: Tenant, pk: int) -> DeviceCodeConnection:
+    return DeviceCodeConnection.objects.select_related("system").get(tenant=tenant, pk=pk)
+
+
+def connected_exchange_systems(*, tenant: Tenant) -> QuerySet[ExternalSystem]:
+    """The tenant's connected Exchange Online systems: what Network and Jobs via Email offer to choose from.
+
+    `system.mailbox` is the connected mailbox; get a token with services.exchange_access_token(system=..., scopes=...).
+    """
+    return ExternalSystem.objects.filter(
+        tenant=tenant, system_type=EXCHANGE_ONLINE_KEY, status=SystemStatus.CONNECTED
+    ).exclude(mailbox="")
+
+
+@dataclass(frozen=True)
+class SystemOverview:
+    """A system with what the admin needs to see about it: one state, its reason, the last token refresh."""
+
+    system: ExternalSystem
+    type_label: str
+    state: str
+    badge: str  # ok | warn | err | info | "" (neutral)
+    reason: str
+    needs_reconnect: bool
+    last_refreshed_at: datetime | None
+    active_connection: DeviceCodeConnection | None
+
+
+def system_overviews(*, tenant: Tenant) -> list[SystemOverview]:
+    systems = list(system_list(tenant=tenant))
+    credentials = _credentials_by_owner(tenant, [s.pk for s in systems])
+    latest = _latest_connections([s.pk for s in systems])
+    return [_overview(s, credentials.get(s.pk), latest.get(s.pk)) for s in systems]
+
+
+def system_overview(*, system: ExternalSystem) -> SystemOverview:
+    credentials = _credentials_by_owner(system.tenant, [system.pk])
+    latest = _latest_connections([system.pk])
+    return _overview(system, credentials.get(system.pk), latest.get(system.pk))
+
+
+def _credentials_by_owner(tenant: Tenant, system_ids: list[int]) -> dict[int, Any]:
+    from credentials.models import MicrosoftCredential
+
+    rows = MicrosoftCredential.objects.filter(
+        tenant=tenant, owner_type=OWNER_TYPE, owner_id__in=system_ids, user__isnull=True
+    )
+    return {row.owner_id: row for row in rows}
+
+
+def _latest_connections(system_ids: list[int]) -> dict[int, DeviceCodeConnection]:
+    latest: dict[int, DeviceCodeConnection] = {}
+    rows = DeviceCodeConnection.objects.filter(system_id__in=system_ids).order_by("system_id", "-created_at", "-id")
+    for row in rows.distinct("system_id"):
+        latest[row.system_id] = row
+    return latest
+
+
+def _overview(system: ExternalSystem, credential: Any, latest: DeviceCodeConnection | None) -> SystemOverview:
+    kind = system_type(system.system_type)
+    active = latest if latest is not None and latest.status in ACTIVE_CONNECTION_STATUSES else None
+    state, badge, reason = _state(system, credential, latest, active)
+    return SystemOverview(
+        system=system,
+        type_label=kind.label if kind else system.system_type,
+        state=state,
+        badge=badge,
+        reason=reason,
+        needs_reconnect=badge == "err" and system.is_connected,
+        last_refreshed_at=getattr(credential, "refresh_token_used_at", None) if credential else None,
+        active_connection=active,
+    )
+
+
+def _state(
+    system: ExternalSystem, credential: Any, latest: DeviceCodeConnection | None, active: DeviceCodeConnection | None
+) -> tuple[str, str, str]:
+    if active is not None and active.status == ConnectionStatus.CONFIRM_SWITCH:
+        return (
+            "Another mailbox signed in",
+            "warn",
+            f"{active.signed_in_mailbox} signed in: choose which mailbox to use.",
+        )
+    if active is not None:
+        return "Waiting for sign-in", "info", "Enter the code on Microsoft's page to finish connecting."
+    if system.is_connected:
+        return _credential_state(credential)
+    if latest is not None and latest.status in (
+        ConnectionStatus.EXPIRED,
+        ConnectionStatus.DECLINED,
+        ConnectionStatus.FAILED,
+    ):
+        return "Not connected", "err", f"Last attempt: {latest.get_status_display()}. {latest.error_message}"
+    return "Not connected", "", "Connect it to sign in with the mailbox."
+
+
+def _credential_state(credential: Any) -> tuple[str, str, str]:
+    from credentials.choices import CredentialState
+
+    if credential is None:
+        return "Needs reconnect", "err", "The stored sign-in is missing. Reconnect and sign in with the mailbox."
+    if credential.state in (CredentialState.NEEDS_CONSENT, CredentialState.NEEDS_RECONNECT):
+        return "Needs reconnect", "err", credential.state_reason or "Reconnect and sign in with the mailbox again."
+    if credential.state == CredentialState.RETRYING:
+        return "Retrying", "warn", credential.state_reason or "Microsoft could not be reached; retrying."
+    return "Connected", "ok", ""
