@@ -260,3 +260,15 @@ def test_id_token_checked_against_another_issuer_is_refused(m365: Any, person: B
         _check(id_token, tenant=FABRIKAM, expected_tenant_id=None)
 
     assert "issuer" in raised.value.explanation
+
+
+def test_personal_account_is_refused_where_a_work_account_is_required(m365: Any, person: Browser) -> None:
+    started = identity.auth_code_start(app=WEB_APP, tenant="common", scopes=[USER_READ], redirect_uri=REDIRECT_URI)
+    callback = person.sign_in(started.auth_uri, "someone@outlook.test", "Personal-1")
+
+    with pytest.raises(errors.IdTokenRejected) as raised:
+        identity.auth_code_finish(
+            app=WEB_APP, tenant="common", flow=started.flow, callback_params=callback, expected_tenant_id=None
+        )
+
+    assert "personal" in raised.value.explanation.lower()
