@@ -1,0 +1,183 @@
+"""Microsoft integrations of a Roger tenant: app registrations, features (with consent), and sign-in flows.
+
+Tokens are not stored here: every Microsoft credential lives in the token store (`credentials`), owned by a
+feature ("feature", feature id) and bound to the feature's directory.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from fernet_fields import EncryptedTextField
+
+from integrations.choices import AppKind, ConsentState, FeatureType, FlowKind, FlowStatus, Provider, SetupMode
+from integrations.features import FeatureSpec, feature_spec
+from microsoft.config import AppCredentials
+
+
+class Integration(models.Model):
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="integrations")
+    provider = models.CharField(max_length=20, choices=Provider.choices, default=Provider.MICROSOFT)
+    name = models.CharField(max_length=100)
+    setup_mode = models.CharField(max_length=10, choices=SetupMode.choices)
+    # The Microsoft directory (tenant GUID), lower case; blank: any organisation and personal accounts.
+    directory_id = models.CharField(max_length=36, blank=True)
+    # What the admin typed when it was a domain (shown beside the GUID).
+    directory_domain = models.CharField(max_length=255, blank=True)
+    # Who connected the directory at Select tenant (Create automatically).
+    directory_connected_by = models.CharField(max_length=320, blank=True)
+    # Issue 8: the integration carrying the setup from before integrations existed.
+    is_legacy = models.BooleanField(default=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="integration_name_unique_per_tenant"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_automatic(self) -> bool:
+        return self.setup_mode == SetupMode.AUTOMATIC
+
+    @property
+    def awaits_tenant_selection(self) -> bool:
+        return self.is_automatic and not self.directory_id
+
+
+class AppRegistration(models.Model):
+    """An Entra app used by an integration: an operator app (credentials in settings) or the customer's own."""
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="app_registrations")
+    kind = models.CharField(max_length=20, choices=AppKind.choices)
+    # Operator apps: the key in settings.MICROSOFT_APPS (LOGIN, USER_SYNC, ..., LEGACY).
+    operator_app = models.CharField(max_length=30, blank=True)
+    # Customer apps: the Application (client) ID and its secret (write-only in every form).
+    customer_client_id = models.CharField(max_length=36, blank=True)
+    client_secret = EncryptedTextField(blank=True)
+    secret_expires_on = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} ({self.client_id})"
+
+    @property
+    def is_operator_owned(self) -> bool:
+        return self.kind in (AppKind.OPERATOR_SPLIT, AppKind.LEGACY)
+
+    @property
+    def client_id(self) -> str:
+        if self.is_operator_owned:
+            return str(settings.MICROSOFT_APPS[self.operator_app]["client_id"])
+        return self.customer_client_id
+
+    @property
+    def display_name(self) -> str:
+        if self.is_operator_owned:
+            return str(settings.MICROSOFT_APPS[self.operator_app]["display_name"])
+        return "Custom application"
+
+    def credentials(self) -> AppCredentials:
+        """The app's id and secret for MSAL; operator secrets stay in settings, never in the database."""
+        if self.is_operator_owned:
+            app = settings.MICROSOFT_APPS[self.operator_app]
+            return AppCredentials(client_id=str(app["client_id"]), client_secret=str(app["client_secret"]) or None)
+        return AppCredentials(client_id=self.customer_client_id, client_secret=self.client_secret or None)
+
+    def secret_lapses_on(self) -> date | None:
+        return self.secret_expires_on if self.kind == AppKind.CUSTOMER else None
+
+
+class Feature(models.Model):
+    """One feature of an integration. Tenant and directory are copied here so the database can enforce the
+    rule: per Roger tenant and Microsoft directory, at most one enabled feature of each type."""
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="features")
+    app_registration = models.ForeignKey(AppRegistration, on_delete=models.PROTECT, related_name="features")
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
+    directory_id = models.CharField(max_length=36, blank=True)
+    feature_type = models.CharField(max_length=20, choices=FeatureType.choices)
+    enabled = models.BooleanField(default=False)
+    enabled_at = models.DateTimeField(null=True, blank=True)
+    consent_state = models.CharField(max_length=20, choices=ConsentState.choices, default=ConsentState.NOT_GRANTED)
+    # Why consent is missing or failed, with the fix (shown on the page).
+    consent_reason = models.TextField(blank=True)
+    consent_error_code = models.IntegerField(null=True, blank=True)
+    # Delegated: from the token response's `scope`; application: from the admin-consent record.
+    granted_delegated = models.JSONField(default=list, blank=True)
+    granted_application = models.JSONField(default=list, blank=True)
+    consent_granted_at = models.DateTimeField(null=True, blank=True)
+    consent_granted_by = models.CharField(max_length=320, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["integration", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["integration", "feature_type"], name="feature_type_once_per_integration"),
+            models.UniqueConstraint(
+                fields=["tenant", "directory_id", "feature_type"],
+                condition=Q(enabled=True),
+                name="one_enabled_feature_per_directory",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.integration.name}: {self.spec.label}"
+
+    @property
+    def spec(self) -> FeatureSpec:
+        return feature_spec(self.feature_type)
+
+    @property
+    def has_consent(self) -> bool:
+        return self.consent_state in (ConsentState.GRANTED, ConsentState.PER_USER)
+
+
+class AuthorizationFlow(models.Model):
+    """A Select tenant or admin consent round trip, kept server-side and keyed by its `state`.
+
+    Single use, bound to the admin who started it, expiring. It survives the cross-site form_post (on
+    which the SameSite=Lax session cookie is not sent): the callback finds the admin through this row.
+    """
+
+    state = models.CharField(max_length=64, unique=True)
+    kind = models.CharField(max_length=20, choices=FlowKind.choices)
+    status = models.CharField(max_length=20, choices=FlowStatus.choices, default=FlowStatus.STARTED)
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
+    admin = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="+")
+    feature = models.ForeignKey(Feature, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    enable_after = models.BooleanField(default=False, help_text="Enable the feature once consent is granted.")
+    # MSAL's auth code flow (PKCE verifier, nonce): secret until used.
+    msal_flow = EncryptedTextField(blank=True)
+    # The answer, kept between the callback and the admin's own confirmation request.
+    result_directory_id = models.CharField(max_length=36, blank=True)
+    result_username = models.CharField(max_length=320, blank=True)
+    result_scopes = models.JSONField(default=list, blank=True)
+    error_message = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    answered_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for {self.integration} ({self.get_status_display()})"
+
+    def is_expired(self) -> bool:
+        return timezone.now() >= self.expires_at

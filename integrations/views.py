@@ -1,14 +1,338 @@
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts.permissions import tenant_admin_required, tenant_member_required
+from integrations import selectors
+from integrations.errors import ConsentMissing, FlowRefused, IntegrationError
+from integrations.features import FEATURES, SIGN_IN_SCOPES, manifest_snippet
+from integrations.forms import ManualIntegrationForm, NameForm
+from integrations.models import Integration
+from integrations.services import consent as consent_services
+from integrations.services import features as feature_services
+from integrations.services import integrations as integration_services
+from integrations.services.consent import FlowOutcome, callback_url
+
+# Which field an AADSTS code points at, so the message sits next to what must change.
+FIELD_FOR_CODE = {90002: "directory", 700016: "application_id", 7000215: "client_secret", 7000222: "client_secret"}
+COMING_LATER = ("Google Workspace", "Okta")
+
+
+def _detail(integration: Integration) -> HttpResponseRedirect:
+    return redirect("integrations:detail", pk=integration.pk)
+
+
+def _operator_apps() -> list[dict[str, str]]:
+    from django.conf import settings
+
+    return [
+        {"feature": spec.label, "app": settings.MICROSOFT_APPS[spec.operator_app]["display_name"]}
+        for spec in FEATURES.values()
+    ]
+
+
+# --- list and add -----------------------------------------------------------------------------------------
 
 
 @tenant_admin_required
 def integration_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "integrations/integration_list.html", {})
+    integrations = selectors.integration_list(tenant=request.tenant)  # type: ignore[attr-defined]
+    return render(request, "integrations/integration_list.html", {"integrations": integrations})
+
+
+@tenant_admin_required
+def integration_add(request: HttpRequest) -> HttpResponse:
+    return render(request, "integrations/add_provider.html", {"coming_later": COMING_LATER})
+
+
+@tenant_admin_required
+def integration_add_microsoft(request: HttpRequest) -> HttpResponse:
+    return render(request, "integrations/add_mode.html", {"operator_apps": _operator_apps()})
+
+
+@tenant_admin_required
+def integration_add_automatic(request: HttpRequest) -> HttpResponse:
+    form = NameForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            integration = integration_services.integration_create_automatic(
+                tenant=request.tenant,
+                actor=request.user,
+                name=form.cleaned_data["name"],  # type: ignore[attr-defined,arg-type]
+            )
+        except IntegrationError as exc:
+            form.add_error("name", exc.message)
+        else:
+            messages.success(request, "Integration saved. Now click Select tenant and sign in as an administrator.")
+            return _detail(integration)
+    return render(request, "integrations/add_automatic.html", {"form": form, "operator_apps": _operator_apps()})
+
+
+def _checked_manual(form: ManualIntegrationForm, stored_secret: str = "") -> tuple[str, str] | None:
+    try:
+        return integration_services.manual_setup_check(setup=form.setup(), stored_secret=stored_secret)
+    except IntegrationError as exc:
+        form.add_error(FIELD_FOR_CODE.get(exc.code or 0), exc.message)
+        return None
+
+
+@tenant_admin_required
+def integration_add_manual(request: HttpRequest) -> HttpResponse:
+    tenant = request.tenant  # type: ignore[attr-defined]
+    legacy_id = selectors.legacy_application_id_for(tenant=tenant)
+    form = ManualIntegrationForm(request.POST or None, initial={"application_id": legacy_id or ""})
+    if request.method == "POST" and form.is_valid() and (checked := _checked_manual(form)) is not None:
+        try:
+            integration = integration_services.integration_create_manual(
+                tenant=tenant,
+                actor=request.user,
+                setup=form.setup(),  # type: ignore[arg-type]
+                directory_id=checked[0],
+                directory_domain=checked[1],
+            )
+        except IntegrationError as exc:
+            form.add_error("name", exc.message)
+        else:
+            messages.success(request, "Integration saved. Every feature is disabled: grant consent and enable them.")
+            return _detail(integration)
+    return render(request, "integrations/add_manual.html", {"form": form, "legacy_id": legacy_id})
+
+
+@tenant_member_required
+def setup_guide(request: HttpRequest) -> HttpResponse:
+    redirect_uris = [callback_url("integration_callbacks:select_tenant"), callback_url("integration_callbacks:consent")]
+    guides = [
+        {"spec": spec, "manifest": manifest_snippet(spec), "sign_in": SIGN_IN_SCOPES if spec.delegated else ()}
+        for spec in FEATURES.values()
+    ]
+    return render(request, "integrations/setup_guide.html", {"guides": guides, "redirect_uris": redirect_uris})
+
+
+# --- one integration ----------------------------------------------------------------------------------------
+
+
+@tenant_admin_required
+def integration_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    integration = selectors.integration_get(tenant=request.tenant, pk=pk)  # type: ignore[attr-defined]
+    features = [
+        {
+            "feature": f,
+            "permissions": selectors.feature_permissions(f),
+            "missing": selectors.feature_missing_permissions(f),
+        }
+        for f in integration.features.select_related("app_registration")
+    ]
+    return render(
+        request,
+        "integrations/integration_detail.html",
+        {"integration": integration, "features": features, "app": integration.app_registrations.first()},
+    )
+
+
+@tenant_admin_required
+@require_POST
+def select_tenant(request: HttpRequest, pk: int) -> HttpResponse:
+    integration = selectors.integration_get(tenant=request.tenant, pk=pk)  # type: ignore[attr-defined]
+    try:
+        url = consent_services.select_tenant_start(integration=integration, admin=request.user)  # type: ignore[arg-type]
+    except IntegrationError as exc:
+        messages.error(request, exc.message)
+        return _detail(integration)
+    return HttpResponseRedirect(url)
+
+
+def _edit_context(integration: Integration, form: Any, impact: Any = None) -> dict[str, Any]:
+    return {
+        "integration": integration,
+        "form": form,
+        "impact": impact,
+        "current": integration_services.integration_delete_impact(integration=integration),
+    }
+
+
+@tenant_admin_required
+def integration_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    integration = selectors.integration_get(tenant=request.tenant, pk=pk)  # type: ignore[attr-defined]
+    if integration.is_automatic:
+        return _edit_automatic(request, integration)
+    return _edit_manual(request, integration)
+
+
+def _edit_automatic(request: HttpRequest, integration: Integration) -> HttpResponse:
+    form = NameForm(request.POST or None, initial={"name": integration.name})
+    if request.method == "POST" and form.is_valid():
+        try:
+            integration_services.integration_rename(
+                integration=integration,
+                actor=request.user,
+                name=form.cleaned_data["name"],  # type: ignore[arg-type]
+            )
+        except IntegrationError as exc:
+            form.add_error("name", exc.message)
+        else:
+            messages.success(request, "Integration saved.")
+            return _detail(integration)
+    return render(request, "integrations/edit.html", _edit_context(integration, form))
+
+
+def _edit_manual(request: HttpRequest, integration: Integration) -> HttpResponse:
+    app = integration.app_registrations.get()
+    initial = {
+        "name": integration.name,
+        "directory": integration.directory_domain or integration.directory_id,
+        "application_id": app.client_id,
+        "secret_expires_on": app.secret_expires_on,
+    }
+    form = ManualIntegrationForm(
+        request.POST or None,
+        initial=initial,
+        has_stored_secret=bool(app.client_secret),
+        stored_application_id=app.client_id,
+    )
+    impact = None
+    if request.method == "POST" and form.is_valid():
+        same_app = form.cleaned_data["application_id"] == app.client_id.lower()
+        checked = _checked_manual(form, stored_secret=app.client_secret if same_app else "")
+        if checked is not None:
+            impact = integration_services.integration_change_impact(
+                integration=integration, directory_id=checked[0], application_id=form.cleaned_data["application_id"]
+            )
+            if not impact.needs_confirmation or request.POST.get("confirm") == "1":
+                return _save_manual(request, integration, form, checked) or render(
+                    request, "integrations/edit.html", _edit_context(integration, form, impact)
+                )
+            form.add_error(None, "This change affects the features listed below. Check the box to confirm it.")
+    return render(request, "integrations/edit.html", _edit_context(integration, form, impact))
+
+
+def _save_manual(
+    request: HttpRequest, integration: Integration, form: ManualIntegrationForm, checked: tuple[str, str]
+) -> HttpResponse | None:
+    try:
+        integration_services.integration_update_manual(
+            integration=integration,
+            actor=request.user,
+            setup=form.setup(),  # type: ignore[arg-type]
+            directory_id=checked[0],
+            directory_domain=checked[1],
+        )
+    except IntegrationError as exc:
+        form.add_error(None, exc.message)
+        return None
+    messages.success(request, "Integration saved.")
+    return _detail(integration)
+
+
+@tenant_admin_required
+def integration_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    integration = selectors.integration_get(tenant=request.tenant, pk=pk)  # type: ignore[attr-defined]
+    if request.method == "POST":
+        name = integration.name
+        integration_services.integration_delete(integration=integration, actor=request.user)  # type: ignore[arg-type]
+        messages.success(request, f"Integration “{name}” deleted.")
+        return redirect("integrations:list")
+    impact = integration_services.integration_delete_impact(integration=integration)
+    return render(request, "integrations/delete.html", {"integration": integration, "impact": impact})
+
+
+# --- features ----------------------------------------------------------------------------------------------
+
+
+def _start_consent(request: HttpRequest, feature: Any, *, enable_after: bool) -> HttpResponse:
+    try:
+        url = consent_services.consent_start(feature=feature, admin=request.user, enable_after=enable_after)  # type: ignore[arg-type]
+    except IntegrationError as exc:
+        messages.error(request, exc.message)
+        return _detail(feature.integration)
+    return HttpResponseRedirect(url)
+
+
+@tenant_admin_required
+@require_POST
+def feature_enable(request: HttpRequest, pk: int, feature_pk: int) -> HttpResponse:
+    feature = selectors.feature_get(tenant=request.tenant, integration_pk=pk, pk=feature_pk)  # type: ignore[attr-defined]
+    try:
+        feature_services.feature_enable(feature=feature, actor=request.user)  # type: ignore[arg-type]
+    except ConsentMissing:
+        # Enabling asks for consent first; the feature is enabled when the consent comes back.
+        return _start_consent(request, feature, enable_after=True)
+    except IntegrationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{feature.spec.label} enabled.")
+    return _detail(feature.integration)
+
+
+@tenant_admin_required
+@require_POST
+def feature_disable(request: HttpRequest, pk: int, feature_pk: int) -> HttpResponse:
+    feature = selectors.feature_get(tenant=request.tenant, integration_pk=pk, pk=feature_pk)  # type: ignore[attr-defined]
+    feature_services.feature_disable(feature=feature, actor=request.user)  # type: ignore[arg-type]
+    messages.success(request, f"{feature.spec.label} disabled. Its consent is kept, so you can enable it again.")
+    return _detail(feature.integration)
+
+
+@tenant_admin_required
+@require_POST
+def feature_consent(request: HttpRequest, pk: int, feature_pk: int) -> HttpResponse:
+    feature = selectors.feature_get(tenant=request.tenant, integration_pk=pk, pk=feature_pk)  # type: ignore[attr-defined]
+    return _start_consent(request, feature, enable_after=False)
+
+
+# --- Microsoft's answers --------------------------------------------------------------------------------------
+
+
+def _outcome_redirect(request: HttpRequest, outcome: FlowOutcome) -> HttpResponse:
+    if outcome.error:
+        messages.error(request, outcome.error)
+    elif outcome.notice:
+        messages.success(request, outcome.notice)
+    return _detail(outcome.integration)
+
+
+def _refused(request: HttpRequest, exc: FlowRefused) -> HttpResponse:
+    messages.error(request, exc.message)
+    return redirect("integrations:list")
+
+
+@csrf_exempt  # Microsoft form_posts the answer cross-site: the state row, not a cookie, ties it to the admin
+@require_POST
+def select_tenant_callback(request: HttpRequest) -> HttpResponse:
+    params = {key: request.POST.get(key, "") for key in request.POST}
+    consent_services.select_tenant_answer(params=params)
+    finish = reverse("integration_callbacks:select_tenant_finish")
+    return HttpResponseRedirect(f"{finish}?{urlencode({'state': params.get('state', '')})}")
+
+
+@tenant_admin_required
+@require_GET
+def select_tenant_finish(request: HttpRequest) -> HttpResponse:
+    try:
+        outcome = consent_services.select_tenant_finish(state=request.GET.get("state", ""), admin=request.user)  # type: ignore[arg-type]
+    except FlowRefused as exc:
+        return _refused(request, exc)
+    return _outcome_redirect(request, outcome)
+
+
+@tenant_admin_required
+@require_GET
+def consent_callback(request: HttpRequest) -> HttpResponse:
+    try:
+        outcome = consent_services.consent_finish(params=request.GET.dict(), admin=request.user)  # type: ignore[arg-type]
+    except FlowRefused as exc:
+        return _refused(request, exc)
+    return _outcome_redirect(request, outcome)
+
+
+# --- pages of later issues ------------------------------------------------------------------------------------
 
 
 @tenant_admin_required

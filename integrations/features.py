@@ -1,0 +1,111 @@
+"""What each integration feature needs from Microsoft: its operator app, permissions, and directory.
+
+The permission GUIDs are Microsoft Graph's published ids, used in the manifest snippet of the set-up guide.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from integrations.choices import FeatureType
+
+GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+GRAPH_PREFIX = "https://graph.microsoft.com/"
+# MSAL adds these to every sign-in; they are consented with the first delegated permission.
+SIGN_IN_SCOPES = ("openid", "profile", "email", "offline_access")
+
+DELEGATED_IDS = {
+    "openid": "37f7f235-527c-4136-accd-4a02d197296e",
+    "profile": "14dad69e-099b-42c9-810b-d002981feec1",
+    "email": "64a6cdd6-aab1-4aaf-94b8-3cc8405e90d0",
+    "offline_access": "7427e0e9-2fba-42fe-b0c0-848c9e6a8182",
+    "User.Read": "e1fe6dd8-ba31-4d61-89e7-88639da4683d",
+    "Files.ReadWrite": "5c28f0bf-8a70-41f1-8ab2-9032436ddb65",
+}
+APPLICATION_IDS = {
+    "User.Read.All": "df021288-bdef-4463-88db-98f22de89214",
+    "Group.Read.All": "5b567255-7703-4780-807c-7be8301ae99b",
+    "Printer.Read.All": "9709bb33-4549-49d4-8ed9-a8f65e45bb0f",
+    "PrintJob.Manage.All": "58a52f47-9e36-4b17-9ebe-ce4ef7f3e6c8",
+    "PrintTaskDefinition.ReadWrite.All": "456b71a7-0ee0-4588-9842-c123fcc8f664",
+}
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    type: FeatureType
+    operator_app: str  # key of settings.MICROSOFT_APPS
+    purpose: str
+    delegated: tuple[str, ...]
+    application: tuple[str, ...]
+    # User Synchronization and Universal Print act on one organization: they need its directory.
+    needs_directory: bool
+
+    @property
+    def label(self) -> str:
+        return str(self.type.label)
+
+    @property
+    def signs_users_in(self) -> bool:
+        return bool(self.delegated)
+
+
+FEATURES: dict[str, FeatureSpec] = {
+    spec.type.value: spec
+    for spec in (
+        FeatureSpec(
+            FeatureType.LOGIN,
+            "LOGIN",
+            "Users sign in to Roger with their Microsoft work or school account.",
+            delegated=("User.Read",),
+            application=(),
+            needs_directory=False,
+        ),
+        FeatureSpec(
+            FeatureType.USER_SYNC,
+            "USER_SYNC",
+            "Roger imports users and groups from Microsoft Entra ID every day.",
+            delegated=(),
+            application=("User.Read.All", "Group.Read.All"),
+            needs_directory=True,
+        ),
+        FeatureSpec(
+            FeatureType.UNIVERSAL_PRINT,
+            "UNIVERSAL_PRINT",
+            "Roger receives jobs sent to Universal Print printers and releases them.",
+            delegated=(),
+            application=("Printer.Read.All", "PrintJob.Manage.All", "PrintTaskDefinition.ReadWrite.All"),
+            needs_directory=True,
+        ),
+        FeatureSpec(
+            FeatureType.ONEDRIVE,
+            "ONEDRIVE",
+            "Users print from and scan to their OneDrive.",
+            delegated=("User.Read", "Files.ReadWrite"),
+            application=(),
+            needs_directory=False,
+        ),
+    )
+}
+
+
+def feature_spec(feature_type: str) -> FeatureSpec:
+    return FEATURES[feature_type]
+
+
+def short_permission(name: str) -> str:
+    """`https://graph.microsoft.com/User.Read` and `User.Read` are the same Graph permission."""
+    return name[len(GRAPH_PREFIX) :] if name.lower().startswith(GRAPH_PREFIX) else name
+
+
+def permission_names(granted: list[str] | tuple[str, ...]) -> set[str]:
+    return {short_permission(name).lower() for name in granted}
+
+
+def manifest_snippet(spec: FeatureSpec) -> str:
+    """The app manifest's `requiredResourceAccess` entry for this feature, to paste in the Azure portal."""
+    delegated = (*SIGN_IN_SCOPES, *spec.delegated) if spec.delegated else ()
+    access = [{"id": DELEGATED_IDS[name], "type": "Scope"} for name in delegated]
+    access += [{"id": APPLICATION_IDS[name], "type": "Role"} for name in spec.application]
+    return json.dumps({"requiredResourceAccess": [{"resourceAppId": GRAPH_APP_ID, "resourceAccess": access}]}, indent=2)

@@ -1,0 +1,98 @@
+"""Feature tokens in the token store: owner type "feature", bound to the feature's directory (and user)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from django.urls import reverse
+
+from integrations.selectors import FEATURE_OWNER_TYPE
+from microsoft.config import AppCredentials
+
+if TYPE_CHECKING:
+    from accounts.models import Tenant, User
+    from credentials.models import MicrosoftCredential
+    from integrations.models import Feature
+    from microsoft.identity import TokenGrant
+
+logger = logging.getLogger(__name__)
+
+
+def _feature_of(credential: MicrosoftCredential) -> Feature:
+    from integrations.models import Feature
+
+    return Feature.objects.select_related("integration", "app_registration").get(
+        pk=credential.owner_id, tenant_id=credential.tenant_id
+    )
+
+
+def feature_app_for(credential: MicrosoftCredential) -> AppCredentials:
+    """The token store asks for the app (and secret) behind a feature's credential at refresh time."""
+    return _feature_of(credential).app_registration.credentials()
+
+
+def feature_label_for(credential: MicrosoftCredential) -> str:
+    return str(_feature_of(credential))
+
+
+def feature_fix_url_for(credential: MicrosoftCredential) -> str:
+    return reverse("integrations:detail", args=[_feature_of(credential).integration_id])
+
+
+def feature_owner_type_register() -> None:
+    from credentials.registry import OwnerType, owner_type_register
+
+    owner_type_register(
+        OwnerType(
+            name=FEATURE_OWNER_TYPE,
+            app_for=feature_app_for,
+            label_for=feature_label_for,
+            fix_url_for=feature_fix_url_for,
+        )
+    )
+
+
+def feature_app_tokens_save(*, features: Iterable[Feature], grant: TokenGrant, actor: User | None) -> None:
+    """Store an app-only token (client credentials) for each feature, bound to its directory."""
+    from credentials.choices import CredentialKind
+    from credentials.services import credential_save
+    from microsoft.config import GRAPH_DEFAULT_SCOPE
+
+    for feature in features:
+        credential_save(
+            tenant=feature.tenant,
+            owner_type=FEATURE_OWNER_TYPE,
+            owner_id=feature.pk,
+            user=None,
+            kind=CredentialKind.APP_ONLY,
+            directory_id=feature.directory_id,
+            client_id=feature.app_registration.client_id,
+            scopes=[GRAPH_DEFAULT_SCOPE],
+            grant=grant,
+            actor=actor,
+        )
+
+
+def feature_credentials_delete(
+    *, tenant: Tenant, feature_ids: Iterable[int], actor: User | None, keep_directory: str | None = None
+) -> int:
+    """Delete the features' stored connections; with `keep_directory`, only those bound to other directories."""
+    from credentials.models import MicrosoftCredential
+    from credentials.services import credential_delete
+
+    rows = MicrosoftCredential.objects.filter(
+        tenant=tenant, owner_type=FEATURE_OWNER_TYPE, owner_id__in=list(feature_ids)
+    ).select_related("user")
+    dropped = list(rows if keep_directory is None else rows.exclude(directory_id__iexact=keep_directory))
+    deleted = 0
+    for owner_id in {row.owner_id for row in dropped}:
+        if keep_directory is None or all(row in dropped for row in rows if row.owner_id == owner_id):
+            deleted += credential_delete(tenant=tenant, owner_type=FEATURE_OWNER_TYPE, owner_id=owner_id, actor=actor)
+            continue
+        for user in {row.user for row in dropped if row.owner_id == owner_id and row.user is not None}:
+            deleted += credential_delete(
+                tenant=tenant, owner_type=FEATURE_OWNER_TYPE, owner_id=owner_id, user=user, actor=actor
+            )
+    return deleted

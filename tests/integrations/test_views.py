@@ -1,0 +1,189 @@
+"""Every integrations view: the admin's own objects work, another Roger tenant gets 404, a plain user 403."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from integrations.choices import FlowKind
+from integrations.models import AuthorizationFlow, Integration
+from integrations.services.integrations import integration_create_automatic
+from tests.integrations.conftest import consented, feature_of
+
+pytestmark = pytest.mark.django_db
+
+TENANT_PAGES = [
+    "integrations:list",
+    "integrations:add",
+    "integrations:add_microsoft",
+    "integrations:add_automatic",
+    "integrations:add_manual",
+    "integrations:guide",
+]
+OBJECT_GETS = ["integrations:detail", "integrations:edit", "integrations:delete"]
+OBJECT_POSTS = ["integrations:select_tenant", "integrations:delete"]
+FEATURE_POSTS = ["integrations:feature_enable", "integrations:feature_disable", "integrations:feature_consent"]
+
+
+@pytest.mark.parametrize("name", TENANT_PAGES)
+def test_admin_opens_the_pages(admin_a_client, name):
+    assert admin_a_client.get(reverse(name)).status_code == 200
+
+
+@pytest.mark.parametrize("name", [n for n in TENANT_PAGES if n != "integrations:guide"])
+def test_plain_user_gets_403(user_a_client, name):
+    assert user_a_client.get(reverse(name)).status_code == 403
+
+
+@pytest.mark.parametrize("name", OBJECT_GETS)
+def test_own_object_pages_open(admin_a_client, contoso_a, name):
+    assert admin_a_client.get(reverse(name, args=[contoso_a.pk])).status_code == 200
+
+
+@pytest.mark.parametrize("name", OBJECT_GETS)
+def test_other_tenant_gets_404_on_object_pages(admin_b_client, contoso_a, name):
+    assert admin_b_client.get(reverse(name, args=[contoso_a.pk])).status_code == 404
+
+
+@pytest.mark.parametrize("name", OBJECT_POSTS)
+def test_other_tenant_gets_404_on_object_actions(admin_b_client, contoso_a, name):
+    assert admin_b_client.post(reverse(name, args=[contoso_a.pk])).status_code == 404
+    assert Integration.objects.filter(pk=contoso_a.pk).exists()
+
+
+@pytest.mark.parametrize("name", FEATURE_POSTS)
+def test_other_tenant_gets_404_on_feature_actions(admin_b_client, contoso_a, name):
+    feature = consented(feature_of(contoso_a, "onedrive"))
+    assert admin_b_client.post(reverse(name, args=[contoso_a.pk, feature.pk])).status_code == 404
+    feature.refresh_from_db()
+    assert not feature.enabled
+
+
+@pytest.mark.parametrize("name", FEATURE_POSTS)
+def test_feature_of_another_integration_path_is_404(admin_a_client, admin_a, contoso_a, name):
+    other = integration_create_automatic(tenant=admin_a.tenant, actor=admin_a, name="Other")
+    feature = feature_of(other, "onedrive")
+    assert admin_a_client.post(reverse(name, args=[contoso_a.pk, feature.pk])).status_code == 404
+
+
+def test_list_shows_only_own_integrations(admin_a_client, admin_a, admin_b):
+    integration_create_automatic(tenant=admin_a.tenant, actor=admin_a, name="Alpha M365")
+    integration_create_automatic(tenant=admin_b.tenant, actor=admin_b, name="Bravo M365")
+    page = admin_a_client.get(reverse("integrations:list")).content.decode()
+    assert "Alpha M365" in page and "Bravo M365" not in page
+
+
+def test_add_provider_offers_microsoft_and_shows_others_as_coming_later(admin_a_client):
+    page = admin_a_client.get(reverse("integrations:add")).content.decode()
+    assert reverse("integrations:add_microsoft") in page
+    assert 'aria-disabled="true"' in page and "Coming later" in page
+
+
+def test_automatic_save_creates_four_disabled_features_with_operator_app_names(admin_a_client, settings):
+    response = admin_a_client.post(reverse("integrations:add_automatic"), {"name": "Contoso"})
+    integration = Integration.objects.get(name="Contoso")
+    assert response.status_code == 302
+    assert sorted(integration.features.values_list("feature_type", flat=True)) == [
+        "login",
+        "onedrive",
+        "universal_print",
+        "user_sync",
+    ]
+    assert not integration.features.filter(enabled=True).exists()
+    page = admin_a_client.get(response.url).content.decode()
+    assert "Select tenant" in page
+    assert settings.MICROSOFT_APPS["ONEDRIVE"]["display_name"] in page
+    assert AuditEvent.objects.filter(action="integration.created", target_id=str(integration.pk)).exists()
+
+
+def test_delete_says_what_it_affects_then_deletes(admin_a_client, admin_a, contoso_a):
+    from integrations.services.features import feature_enable
+
+    feature_enable(feature=consented(feature_of(contoso_a, "onedrive")), actor=admin_a)
+    page = admin_a_client.get(reverse("integrations:delete", args=[contoso_a.pk])).content.decode()
+    assert "Enabled features: OneDrive" in page
+    response = admin_a_client.post(reverse("integrations:delete", args=[contoso_a.pk]))
+    assert response.status_code == 302 and not Integration.objects.filter(pk=contoso_a.pk).exists()
+    assert AuditEvent.objects.filter(action="integration.deleted").exists()
+
+
+def test_enable_shows_the_rule_error_naming_this_tenants_integration(admin_a_client, admin_a, contoso_a):
+    from integrations.services.features import feature_enable
+    from tests.integrations.conftest import manual_integration
+
+    feature_enable(feature=consented(feature_of(contoso_a, "login")), actor=admin_a)
+    spare = manual_integration(admin_a, name="Spare")
+    feature = consented(feature_of(spare, "login"))
+    response = admin_a_client.post(reverse("integrations:feature_enable", args=[spare.pk, feature.pk]), follow=True)
+    page = response.content.decode()
+    assert "Login is already enabled for this Microsoft directory in the integration “Contoso”" in page
+
+
+# --- callbacks: forged, replayed, foreign, expired state -----------------------------------------------
+
+
+def _flow(admin, integration, **extra):
+    defaults = {
+        "state": "s" * 43,
+        "kind": FlowKind.ADMIN_CONSENT,
+        "tenant": admin.tenant,
+        "admin": admin,
+        "integration": integration,
+        "feature": feature_of(integration, "user_sync"),
+        "expires_at": timezone.now() + timedelta(minutes=15),
+    }
+    return AuthorizationFlow.objects.create(**{**defaults, **extra})
+
+
+def _consent_answer(client, state):
+    params = {
+        "admin_consent": "True",
+        "tenant": "4f1c2d3e-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
+        "state": state,
+        "scope": "https://graph.microsoft.com/User.Read.All",
+    }
+    return client.get(reverse("integration_callbacks:consent"), params, follow=True).content.decode()
+
+
+def test_forged_consent_state_changes_nothing(admin_a_client, admin_a, contoso_a):
+    _flow(admin_a, contoso_a)
+    page = _consent_answer(admin_a_client, "forged-state")
+    assert "does not belong to any request started in this portal" in page
+    assert feature_of(contoso_a, "user_sync").consent_state == "not_granted"
+
+
+def test_foreign_consent_state_changes_nothing(admin_a_client, admin_a, contoso_a, tenant_a):
+    from tests.factories import AdminFactory
+
+    colleague = AdminFactory(tenant=tenant_a, email="colleague@alpha.example")
+    flow = _flow(colleague, contoso_a)
+    page = _consent_answer(admin_a_client, flow.state)
+    assert "started by another administrator" in page
+    assert feature_of(contoso_a, "user_sync").consent_state == "not_granted"
+
+
+def test_another_tenants_state_is_treated_as_unknown(admin_b_client, admin_a, contoso_a):
+    flow = _flow(admin_a, contoso_a)
+    page = _consent_answer(admin_b_client, flow.state)
+    assert "does not belong to any request" in page and "Contoso" not in page
+
+
+def test_replayed_and_expired_consent_states_change_nothing(admin_a_client, admin_a, contoso_a):
+    used = _flow(admin_a, contoso_a, state="u" * 43, finished_at=timezone.now())
+    assert "already used" in _consent_answer(admin_a_client, used.state)
+    expired = _flow(admin_a, contoso_a, state="e" * 43, expires_at=timezone.now() - timedelta(seconds=1))
+    assert "expired" in _consent_answer(admin_a_client, expired.state)
+    assert feature_of(contoso_a, "user_sync").consent_state == "not_granted"
+
+
+def test_select_tenant_callback_with_unknown_state_changes_nothing(admin_a_client, admin_a):
+    integration = integration_create_automatic(tenant=admin_a.tenant, actor=admin_a, name="Auto")
+    response = admin_a_client.post(reverse("integration_callbacks:select_tenant"), {"state": "forged", "code": "x"})
+    page = admin_a_client.get(response.url, follow=True).content.decode()
+    assert "does not belong to any request" in page
+    integration.refresh_from_db()
+    assert integration.directory_id == ""
