@@ -36,8 +36,9 @@ class MicrosoftCredential(models.Model):
     account_home_id = models.CharField(max_length=200, blank=True)
     account_username = models.CharField(max_length=320, blank=True)
     token_cache = EncryptedTextField(blank=True, default="")
-    access_token_expires_at = models.DateTimeField(null=True, blank=True)
+    access_token_expires_at = models.DateTimeField("access token expires", null=True, blank=True)
     refresh_token_used_at = models.DateTimeField(
+        "refresh token last used",
         null=True,
         blank=True,
         help_text="When the refresh token was last exercised (Microsoft expires it after 90 idle days).",
