@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from m365_emulator import control, discovery, oauth, pages, smtp
+from m365_emulator import control, discovery, dovecot, oauth, pages, smtp
 from m365_emulator.middleware import EmulatorMiddleware
 from m365_emulator.responses import emulator_state, form_fields
 from m365_emulator.state import State
@@ -17,6 +17,9 @@ async def introspect(request: Request) -> Response:
     """RFC 7662-style introspection for Dovecot's oauth2 passdb (``introspection_mode = post``)."""
     state = emulator_state(request)
     token = (await form_fields(request)).get("token", "")
+    if protocol := request.query_params.get("protocol"):  # Dovecot's IMAP/POP3 sign-ins (m365_emulator.dovecot)
+        mailbox = request.query_params.get("mailbox") or None
+        return JSONResponse(dovecot.introspection(state, token, protocol=protocol, mailbox=mailbox))
     claims = state.access_token_claims(token) if token else None
     if claims is None:
         return JSONResponse({"active": False})
@@ -42,6 +45,7 @@ def build_app(state: State) -> EmulatorMiddleware:
         Route("/introspect", introspect, methods=["POST"]),
         *pages.routes,
         *control.routes,
+        *dovecot.routes,
         *smtp.routes,
     ]
     app = Starlette(routes=routes)

@@ -16,6 +16,7 @@ from pathlib import Path
 import uvicorn
 from starlette.types import ASGIApp
 
+from m365_emulator import dovecot
 from m365_emulator import state as state_module
 from m365_emulator.app import build_app
 from m365_emulator.crypto import TlsFiles, ensure_tls, load_signing_key
@@ -121,4 +122,10 @@ def main(argv: list[str] | None = None) -> None:
         "smtp_port": smtp.port, "smtps_port": smtp.smtps_port,
     }
     log.info("M365 emulator: %s (MSAL authority host) and %s (browser pages)", https_url, http_url)
-    asyncio.run(serve_both(build_app(state), tls, https_sock, http_sock, ready_file, payload))
+    mail = dovecot.start_for_emulator(state, tls, state_dir, http_url, args.host)
+    if mail is not None and mail.ports is not None:
+        payload.update({"mail_host": mail.host, **mail.ports.as_json()})
+    try:
+        asyncio.run(serve_both(build_app(state), tls, https_sock, http_sock, ready_file, payload))
+    finally:
+        dovecot.stop_running()

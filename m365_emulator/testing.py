@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -23,6 +24,9 @@ from m365_emulator.seed import load_seed
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SEEDS_DIR = Path(__file__).resolve().parent / "seeds"
+
+
+MAIL_PORT_KEYS = ("imaps_port", "pop3s_port", "imap_port", "pop3_port")
 
 
 class EmulatorControlError(RuntimeError):
@@ -127,6 +131,23 @@ class EmulatorControl:
         """Exchange's 30 messages a minute per mailbox by default; tests shrink the window."""
         self._call("POST", "smtp/throttle", {"limit": limit, "window_seconds": window_seconds})
 
+    def put_mail(self, mailbox: str, raw: bytes, folder: str = "INBOX") -> None:
+        """Deliver a message straight into a mailbox's folder (Dovecot), as if it had been mailed there."""
+        self._call("POST", "mailboxes/messages",
+                   {"mailbox": mailbox, "raw": base64.b64encode(raw).decode(), "folder": folder})
+
+    def mail_messages(self, mailbox: str) -> list[dict[str, Any]]:
+        """The messages in a mailbox: folder, uid, flags, subject."""
+        result: list[dict[str, Any]] = self._call("GET", "mailboxes/messages", params={"mailbox": mailbox})
+        return result
+
+    def create_mail_folder(self, mailbox: str, folder: str) -> None:
+        self._call("POST", "mailboxes/folders", {"mailbox": mailbox, "folder": folder})
+
+    def set_mail_password(self, address: str, password: str) -> None:
+        """An IMAP/POP3 account that signs in with a password (a "custom server" of Jobs via Email)."""
+        self._call("POST", "mailboxes/passwords", {"address": address, "password": password})
+
 
 @dataclass
 class EmulatorHandle:
@@ -139,6 +160,12 @@ class EmulatorHandle:
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 0  # submission with STARTTLS (Exchange's 587)
     smtps_port: int = 0  # implicit TLS (a custom server's "SSL" security)
+
+    @property
+    def mail(self) -> dict[str, Any]:
+        """Dovecot's IMAP and POP3: mail_host, imaps_port, pop3s_port and the plain (STARTTLS) imap_port, pop3_port."""
+        info: dict[str, Any] = json.loads((self.state_dir / "emulator.json").read_text())
+        return {key: info[key] for key in ("mail_host", *MAIL_PORT_KEYS) if key in info}
 
     def session(self) -> requests.Session:
         """A requests session that trusts the emulator's CA (pass it to MSAL as ``http_client=``)."""
@@ -201,6 +228,10 @@ def portal_environment(handle: EmulatorHandle, seed: Path) -> dict[str, str]:
     if handle.smtp_port:
         env["MICROSOFT_SMTP_HOST"] = handle.smtp_host
         env["MICROSOFT_SMTP_PORT"] = str(handle.smtp_port)
+    mail = handle.mail
+    if mail.get("imaps_port"):  # Exchange's IMAP and POP3 are implicit TLS (993, 995)
+        env["MICROSOFT_IMAP_HOST"] = env["MICROSOFT_POP_HOST"] = str(mail["mail_host"])
+        env["MICROSOFT_IMAP_PORT"], env["MICROSOFT_POP_PORT"] = str(mail["imaps_port"]), str(mail["pop3s_port"])
     for name, app in load_seed(seed).operator_apps.items():
         env[f"MICROSOFT_APP_{name}_CLIENT_ID"] = app.client_id
         env[f"MICROSOFT_APP_{name}_CLIENT_SECRET"] = app.client_secret

@@ -7,6 +7,7 @@ export VAR_DIR="${VAR_DIR:-$PWD/var}"
 PORT="${PORT:-8000}"
 PY=.venv/bin/python
 mkdir -p "$VAR_DIR/logs"
+bash scripts/apt-ensure.sh dovecot dovecot-imapd dovecot-pop3d  # the emulator serves IMAP and POP3 with Dovecot
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
