@@ -7,7 +7,6 @@ A waiting second refresh re-reads the row and makes no call when the first one a
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -25,8 +24,14 @@ from credentials.errors import CredentialMismatch, CredentialMissing, Credential
 from credentials.models import MicrosoftCredential
 from credentials.registry import owner_type_get
 from microsoft import errors as microsoft_errors
-from microsoft.config import GRAPH_RESOURCE
-from microsoft.identity import AppCredentials, TokenGrant, client_credentials_acquire, token_acquire_silent
+from microsoft.identity import (
+    AppCredentials,
+    TokenGrant,
+    cached_access_token,
+    client_credentials_acquire,
+    scopes_equivalent,
+    token_acquire_silent,
+)
 
 if TYPE_CHECKING:
     from accounts.models import Tenant, User
@@ -57,8 +62,6 @@ SWEEP_TASK_EXPIRES = 4 * 60
 
 # AADSTS codes whose fix is granting consent again (not signing in again).
 CONSENT_CODES = frozenset({65001, 65004, 70000, 90094})
-_OIDC_SCOPES = frozenset({"openid", "profile", "offline_access", "email"})
-_GRAPH_PREFIX = f"{GRAPH_RESOURCE}/".lower()
 
 
 @dataclass(frozen=True)
@@ -274,7 +277,7 @@ def _call_microsoft(credential: MicrosoftCredential, scopes: list[str]) -> _Outc
         # A passing failure does not stop work while the old access token is still valid.
         still_valid = _cached_access_token(credential, scopes, margin=timedelta())
         return _Outcome(credential, still_valid, _waiting(credential, exc))
-    _mark_active(credential, grant, for_own_scopes=_same_scopes(scopes, credential.scopes))
+    _mark_active(credential, grant, for_own_scopes=scopes_equivalent(scopes, credential.scopes))
     return _Outcome(credential, grant.access_token)
 
 
@@ -471,42 +474,17 @@ def _check_grant_directory(grant: TokenGrant, directory_id: str) -> None:
 
 
 def _cached_access_token(credential: MicrosoftCredential, scopes: Iterable[str], *, margin: timedelta) -> str | None:
-    """The stored access token covering `scopes` that stays valid beyond `margin`, or None.
-
-    Both the recorded expiry and the cache entry must agree. Reads MSAL's serialized cache (its AccessToken
-    entries carry `secret`, `target` and `expires_on`), so handing out a valid token costs no call to Microsoft.
-    """
-    deadline_at = timezone.now() + margin
-    if credential.access_token_expires_at is None or credential.access_token_expires_at <= deadline_at:
+    """The stored access token covering `scopes` that stays valid beyond `margin`, or None (no call)."""
+    valid_until = timezone.now() + margin
+    if credential.access_token_expires_at is None or credential.access_token_expires_at <= valid_until:
         return None
-    try:
-        entries = json.loads(credential.token_cache or "{}").get("AccessToken", {}).values()
-    except (ValueError, AttributeError):
-        return None
-    wanted = _scope_set(scopes)
-    deadline = deadline_at.timestamp()
-    best: tuple[float, str] | None = None
-    for entry in entries:
-        if str(entry.get("client_id", "")).lower() != credential.client_id.lower():
-            continue
-        if credential.is_delegated and entry.get("home_account_id") != credential.account_home_id:
-            continue
-        if not wanted <= _scope_set(str(entry.get("target", "")).split()):
-            continue
-        expires_on = float(entry.get("expires_on") or 0)
-        if expires_on > deadline and (best is None or expires_on > best[0]):
-            best = (expires_on, str(entry["secret"]))
-    return best[1] if best else None
-
-
-def _scope_set(scopes: Iterable[str]) -> set[str]:
-    """Scopes as Microsoft echoes them: case-insensitive, Graph's without their resource prefix."""
-    normalized = {scope.lower().removeprefix(_GRAPH_PREFIX) for scope in scopes}
-    return normalized - _OIDC_SCOPES
-
-
-def _same_scopes(left: Iterable[str], right: Iterable[str]) -> bool:
-    return _scope_set(left) == _scope_set(right)
+    return cached_access_token(
+        token_cache=credential.token_cache,
+        client_id=credential.client_id,
+        home_account_id=credential.account_home_id if credential.is_delegated else None,
+        scopes=scopes,
+        valid_until=valid_until,
+    )
 
 
 def _unavailable(credential: MicrosoftCredential) -> CredentialUnavailable:

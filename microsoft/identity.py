@@ -48,10 +48,12 @@ __all__ = [
     "admin_consent_url",
     "auth_code_finish",
     "auth_code_start",
+    "cached_access_token",
     "client_credentials_acquire",
     "device_flow_poll",
     "device_flow_start",
     "discovery",
+    "scopes_equivalent",
     "tenant_resolve",
     "token_acquire_silent",
 ]
@@ -761,3 +763,53 @@ def _is_guid(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+# --- Reading a stored token cache without calling Microsoft --------------------------------------------------
+
+_OIDC_SCOPES = frozenset({"openid", "profile", "offline_access", "email"})
+
+
+def _scope_set(scopes: Iterable[str]) -> set[str]:
+    """Scopes as Microsoft echoes them: case-insensitive, Graph's without their resource prefix."""
+    graph_prefix = f"{config.GRAPH_RESOURCE}/".lower()
+    return {scope.lower().removeprefix(graph_prefix) for scope in scopes} - _OIDC_SCOPES
+
+
+def scopes_equivalent(left: Iterable[str], right: Iterable[str]) -> bool:
+    """Whether two scope lists ask for the same permissions, as Microsoft compares them."""
+    return _scope_set(left) == _scope_set(right)
+
+
+def cached_access_token(
+    *,
+    token_cache: str,
+    client_id: str,
+    home_account_id: str | None,
+    scopes: Iterable[str],
+    valid_until: datetime,
+) -> str | None:
+    """The access token in a serialized MSAL cache that covers `scopes` beyond `valid_until`, or None.
+
+    Reads MSAL's cache format (AccessToken entries carry `secret`, `target`, `expires_on`), so handing out a
+    still-valid token costs no MSAL application and no call. `home_account_id` None means app-only tokens.
+    Reference: https://learn.microsoft.com/entra/msal/python/advanced/msal-python-token-cache-serialization
+    """
+    try:
+        entries = json.loads(token_cache or "{}").get("AccessToken", {}).values()
+    except (ValueError, AttributeError):
+        return None
+    wanted = _scope_set(scopes)
+    deadline = valid_until.timestamp()
+    best: tuple[float, str] | None = None
+    for entry in entries:
+        if str(entry.get("client_id", "")).lower() != client_id.lower():
+            continue
+        if home_account_id is not None and entry.get("home_account_id") != home_account_id:
+            continue
+        if not wanted <= _scope_set(str(entry.get("target", "")).split()):
+            continue
+        expires_on = float(entry.get("expires_on") or 0)
+        if expires_on > deadline and (best is None or expires_on > best[0]):
+            best = (expires_on, str(entry["secret"]))
+    return best[1] if best else None
