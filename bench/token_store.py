@@ -48,15 +48,25 @@ def run(handle: object) -> None:
     from credentials.services import credential_access_token, credential_refresh, credential_save
     from microsoft.identity import AppCredentials, DeviceFlowState, device_flow_poll, device_flow_start
 
-    owner_type_register(OwnerType("bench", lambda c: AppCredentials(PUBLIC_APP, None), lambda c: "bench", lambda c: "/"))
+    owner_type_register(
+        OwnerType("bench", lambda c: AppCredentials(PUBLIC_APP, None), lambda c: "bench", lambda c: "/")
+    )
     started = device_flow_start(app=AppCredentials(PUBLIC_APP, None), tenant=CONTOSO, scopes=SCOPES)
     handle.control.approve_device_code(started.user_code, MAILBOX)  # type: ignore[attr-defined]
     handle.control.advance_clock(started.interval + 1)  # type: ignore[attr-defined]
     poll = device_flow_poll(app=AppCredentials(PUBLIC_APP, None), tenant=CONTOSO, flow=started.flow)
     assert poll.state == DeviceFlowState.APPROVED and poll.grant is not None, poll.state
     tenant = Tenant.objects.create(name="bench", display_name="Bench")
-    credential = credential_save(tenant=tenant, owner_type="bench", owner_id=1, kind=CredentialKind.DELEGATED_PUBLIC,
-                                 directory_id=CONTOSO, client_id=PUBLIC_APP, scopes=SCOPES, grant=poll.grant)
+    credential = credential_save(
+        tenant=tenant,
+        owner_type="bench",
+        owner_id=1,
+        kind=CredentialKind.DELEGATED_PUBLIC,
+        directory_id=CONTOSO,
+        client_id=PUBLIC_APP,
+        scopes=SCOPES,
+        grant=poll.grant,
+    )
 
     begin = time.perf_counter()
     for _ in range(HANDOUTS):
@@ -71,8 +81,10 @@ def run(handle: object) -> None:
     assert credential.state == "active", credential.state_reason
     median = statistics.median(durations)
     print(f"cached access token hand-out: {handout_us:.0f} us per call over {HANDOUTS} calls (no Microsoft call)")
-    print(f"forced refresh over HTTPS (MSAL, emulator, rotated cache saved): median {median:.1f} ms, "
-          f"p90 {statistics.quantiles(durations, n=10)[-1]:.1f} ms over {REFRESHES} refreshes")
+    print(
+        f"forced refresh over HTTPS (MSAL, emulator, rotated cache saved): median {median:.1f} ms, "
+        f"p90 {statistics.quantiles(durations, n=10)[-1]:.1f} ms over {REFRESHES} refreshes"
+    )
     print(f"RESULT token_refresh_median {median:.1f} ms target {TARGET_REFRESH_MS}")
 
 
