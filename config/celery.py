@@ -25,6 +25,11 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute=7),
         "options": {"expires": 50 * 60},
     },
+    "mail-jobs-poll-due": {  # every minute: queue a poll of each Jobs via Email mailbox whose interval is up
+        "task": "mail_jobs.poll_due",
+        "schedule": crontab(),
+        "options": {"expires": 50},
+    },
     "external-systems-connections-sweep": {  # every minute: re-queue device code polls lost with a worker
         "task": "external_systems.connections_sweep",
         "schedule": crontab(),

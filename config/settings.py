@@ -148,6 +148,11 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Roger <noreply@roger
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 
+# Jobs via Email (mail_jobs): the CA bundle for custom IMAP/POP3 servers (empty: the system's), and how long a
+# poll holds its mailbox before another poll may take over (a worker that died mid-batch leaves it behind).
+MAIL_JOBS_CA_BUNDLE = env.str("MAIL_JOBS_CA_BUNDLE", default="") or None
+MAIL_JOBS_POLL_LEASE_SECONDS = env.int("MAIL_JOBS_POLL_LEASE_SECONDS", default=300)
+
 # Celery: Redis when REDIS_URL is set, else kombu's serverless filesystem transport under var/.
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:

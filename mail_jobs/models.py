@@ -1,0 +1,112 @@
+"""Jobs via Email: one mailbox per Roger tenant whose mail becomes print jobs of the senders."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+from fernet_fields import EncryptedTextField
+
+from mail_jobs.choices import (
+    AfterProcessing,
+    Outcome,
+    PollStatus,
+    Protocol,
+    Security,
+    ServerKind,
+    TestStatus,
+    UnknownSenders,
+)
+from mail_jobs.documents import DEFAULT_DOCUMENT_TYPES
+
+
+def _default_document_types() -> list[str]:
+    return list(DEFAULT_DOCUMENT_TYPES)
+
+
+class MailJobSource(models.Model):
+    """The tenant's Jobs via Email settings, plus what the poller and the connection test last saw."""
+
+    tenant = models.OneToOneField("accounts.Tenant", on_delete=models.CASCADE, related_name="mail_job_source")
+    enabled = models.BooleanField(default=False)
+    protocol = models.CharField(max_length=4, choices=Protocol.choices, default=Protocol.IMAP)
+    server_kind = models.CharField(max_length=10, choices=ServerKind.choices, default=ServerKind.EXCHANGE)
+    exchange_system = models.ForeignKey(
+        "external_systems.ExternalSystem", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    shared_mailbox = models.EmailField(
+        blank=True, help_text="A shared mailbox the connected account can open; blank: the connected mailbox."
+    )
+    custom_host = models.CharField(max_length=255, blank=True)
+    custom_port = models.PositiveIntegerField(null=True, blank=True)
+    custom_security = models.CharField(max_length=10, choices=Security.choices, default=Security.SSL)
+    custom_username = models.CharField(max_length=320, blank=True)
+    custom_password = EncryptedTextField(blank=True, default="")
+    folder = models.CharField(max_length=200, default="INBOX")
+    poll_interval_minutes = models.PositiveSmallIntegerField(default=5)
+    after_processing = models.CharField(max_length=10, choices=AfterProcessing.choices, default=AfterProcessing.DELETE)
+    move_to_folder = models.CharField(max_length=200, blank=True, default="Printed")
+    max_message_size_mb = models.PositiveSmallIntegerField(default=25)
+    document_types = models.JSONField(default=_default_document_types)
+    print_body = models.BooleanField(default=False)
+    unknown_senders = models.CharField(max_length=10, choices=UnknownSenders.choices, default=UnknownSenders.REJECT)
+    reply_on_rejection = models.BooleanField(default=True)
+
+    # What the poller saw.
+    next_poll_at = models.DateTimeField(null=True, blank=True)
+    last_poll_at = models.DateTimeField(null=True, blank=True)
+    last_poll_status = models.CharField(max_length=20, choices=PollStatus.choices, default=PollStatus.NEVER)
+    last_poll_error = models.TextField(blank=True)
+    fix_url = models.CharField(max_length=500, blank=True)
+    poll_lease = models.CharField(max_length=64, blank=True, help_text="Who polls right now (two never overlap).")
+    poll_lease_until = models.DateTimeField(null=True, blank=True)
+
+    # The last "Test connection".
+    test_status = models.CharField(max_length=10, choices=TestStatus.choices, default=TestStatus.IDLE)
+    test_steps = models.JSONField(default=list, blank=True)
+    test_requested_at = models.DateTimeField(null=True, blank=True)
+    test_finished_at = models.DateTimeField(null=True, blank=True)
+
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "Jobs via Email source"
+
+    def __str__(self) -> str:
+        return f"Jobs via Email of {self.tenant}"
+
+    @property
+    def max_message_bytes(self) -> int:
+        return self.max_message_size_mb * 1024 * 1024
+
+    @property
+    def is_paused(self) -> bool:
+        return self.last_poll_status == PollStatus.NEEDS_RECONNECT
+
+
+class ProcessedMessage(models.Model):
+    """A message the poller handled: what it printed or why it refused. Unique per source and message key, so a
+    message still in the mailbox after a crash is recognised and only its clean-up is redone."""
+
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
+    source = models.ForeignKey(MailJobSource, on_delete=models.CASCADE, related_name="processed")
+    message_key = models.CharField(
+        max_length=255, help_text='"imap:<source>:<UIDVALIDITY>:<UID>" or "pop3:<source>:<UIDL>"'
+    )
+    sender = models.CharField(max_length=320, blank=True)
+    subject = models.CharField(max_length=300, blank=True)
+    owner = models.ForeignKey("accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    jobs_created = models.PositiveIntegerField(default=0)
+    reasons = models.JSONField(default=list, blank=True, help_text="Why something was refused, one line each.")
+    replied = models.BooleanField(default=False)
+    processed_at = models.DateTimeField(default=timezone.now, db_index=True)
+    cleaned_up_at = models.DateTimeField(null=True, blank=True, help_text="When it was deleted, moved or marked.")
+
+    class Meta:
+        ordering = ["-processed_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "message_key"], name="mail_jobs_unique_message_per_source"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sender}: {self.subject}"

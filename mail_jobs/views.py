@@ -1,11 +1,85 @@
+"""Settings > Jobs > Jobs via Email: thin views over the services; the page never talks to a mail server."""
+
 from __future__ import annotations
 
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
+from accounts.models import User
 from accounts.permissions import tenant_admin_required
+from mail_jobs.forms import MailJobSourceForm
+from mail_jobs.models import MailJobSource
+from mail_jobs.selectors import mail_source_counts, recent_rejections
+from mail_jobs.services import mail_source_get_or_create, mail_source_save, mail_source_test_start
+
+
+def _admin(request: HttpRequest) -> User:
+    assert isinstance(request.user, User) and request.user.tenant is not None  # tenant_admin_required
+    return request.user
+
+
+def _source(request: HttpRequest) -> MailJobSource:
+    tenant = _admin(request).tenant
+    assert tenant is not None
+    return mail_source_get_or_create(tenant=tenant)
 
 
 @tenant_admin_required
 def jobs_settings(request: HttpRequest) -> HttpResponse:
-    return render(request, "mail_jobs/jobs_settings.html", {})
+    source = _source(request)
+    tenant = source.tenant
+    form = MailJobSourceForm(request.POST or None, instance=source, tenant=tenant)
+    if request.method == "POST" and form.is_valid():
+        values = {name: form.cleaned_data[name] for name in form.Meta.fields}
+        mail_source_save(
+            tenant=tenant,
+            actor=_admin(request),
+            values=values,
+            password=form.cleaned_data["custom_password"],
+            ip_address=request.META.get("REMOTE_ADDR"),
+        )
+        messages.success(request, "Jobs via Email settings saved.")
+        return redirect("mail_jobs:settings")
+    if request.method == "GET":
+        source.refresh_from_db()
+    context = {
+        "form": form,
+        "source": source,
+        "counts": mail_source_counts(tenant=tenant),
+        "rejections": recent_rejections(tenant=tenant),
+        "has_systems": form.fields["exchange_system"].queryset.exists(),  # type: ignore[attr-defined]
+    }
+    return render(request, "mail_jobs/jobs_settings.html", context, status=400 if form.errors else 200)
+
+
+@require_POST
+@tenant_admin_required
+def test_connection(request: HttpRequest) -> HttpResponse:
+    source = _source(request)
+    mail_source_test_start(source=source, actor=_admin(request))
+    if request.headers.get("HX-Request"):
+        return render(request, "mail_jobs/partials/test_status.html", {"source": source})
+    return redirect("mail_jobs:settings")
+
+
+@tenant_admin_required
+def test_status(request: HttpRequest) -> HttpResponse:
+    return render(request, "mail_jobs/partials/test_status.html", {"source": _source(request)})
+
+
+@require_POST
+@tenant_admin_required
+def poll_now(request: HttpRequest) -> HttpResponse:
+    from django.db import transaction
+
+    from mail_jobs.tasks import mail_source_poll_task
+
+    source = _source(request)
+    if not source.enabled:
+        messages.error(request, "Turn Jobs via Email on and save first.")
+    else:
+        transaction.on_commit(lambda: mail_source_poll_task.delay(source.pk))
+        messages.success(request, "Checking the mailbox now. Refresh the page in a moment to see the result.")
+    return redirect("mail_jobs:settings")

@@ -23,10 +23,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from microsoft.config import endpoints
+from microsoft.config import OUTLOOK_RESOURCE, endpoints
 from microsoft.errors import MicrosoftError, TransientError
 
 __all__ = [
+    "IMAP_SCOPE",
+    "POP_SCOPE",
     "MailLogin",
     "MailProtocol",
     "MailSecurity",
@@ -35,12 +37,17 @@ __all__ = [
     "MailboxAuthFailed",
     "MailboxConfigurationError",
     "MessageRef",
+    "exchange_scope",
     "exchange_server",
     "open_mailbox",
     "xoauth2_string",
 ]
 
 logger = logging.getLogger(__name__)
+
+
+IMAP_SCOPE = f"{OUTLOOK_RESOURCE}/IMAP.AccessAsUser.All"
+POP_SCOPE = f"{OUTLOOK_RESOURCE}/POP.AccessAsUser.All"
 
 
 class MailProtocol(StrEnum):
@@ -102,13 +109,19 @@ class MessageRef:
 class Mailbox(Protocol):
     server: MailServer
 
-    def messages(self) -> list[MessageRef]: ...
+    def messages(self, *, unseen_only: bool = False) -> list[MessageRef]: ...
     def fetch(self, ref: MessageRef) -> bytes: ...
+    def fetch_headers(self, ref: MessageRef) -> bytes: ...
     def delete(self, ref: MessageRef) -> None: ...
     def move(self, ref: MessageRef, folder: str) -> None: ...
     def mark_read(self, ref: MessageRef) -> None: ...
     def folder_exists(self, folder: str) -> bool: ...
     def close(self) -> None: ...
+
+
+def exchange_scope(protocol: MailProtocol) -> str:
+    """The delegated permission an Outlook token needs for the protocol."""
+    return IMAP_SCOPE if protocol == MailProtocol.IMAP else POP_SCOPE
 
 
 def exchange_server(protocol: MailProtocol) -> MailServer:
@@ -259,11 +272,12 @@ class _ImapMailbox:
         self.uidvalidity = (values[0] or b"").decode() if values and values[0] else "0"
         self.selected = True
 
-    def messages(self) -> list[MessageRef]:
-        """Every message of the folder that is not flagged deleted, oldest first, with its size."""
+    def messages(self, *, unseen_only: bool = False) -> list[MessageRef]:
+        """The folder's messages not flagged deleted (and unread, if asked), oldest first, with their sizes."""
         self._select()
+        criteria = "(UNDELETED UNSEEN)" if unseen_only else "UNDELETED"
         with _classified(self.server):
-            _, data = self.connection.uid("SEARCH", None, "UNDELETED")  # type: ignore[arg-type]
+            _, data = self.connection.uid("SEARCH", None, criteria)  # type: ignore[arg-type]
             uids = (data[0] or b"").split() if data else []
             if not uids:
                 return []
@@ -279,8 +293,14 @@ class _ImapMailbox:
         return sorted(refs, key=lambda ref: int(ref.uid))
 
     def fetch(self, ref: MessageRef) -> bytes:
+        return self._fetch(ref, "BODY.PEEK[]")  # PEEK: leave \Seen alone
+
+    def fetch_headers(self, ref: MessageRef) -> bytes:
+        return self._fetch(ref, "BODY.PEEK[HEADER]")
+
+    def _fetch(self, ref: MessageRef, item_name: str) -> bytes:
         with _classified(self.server):
-            _, data = self.connection.uid("FETCH", ref.uid, "(BODY.PEEK[])")  # PEEK: leave \Seen alone
+            _, data = self.connection.uid("FETCH", ref.uid, f"({item_name})")
         for item in data:
             if isinstance(item, tuple):
                 return bytes(item[1])
@@ -381,7 +401,7 @@ class _Pop3Mailbox:
     def folder_exists(self, folder: str) -> bool:
         return folder.upper() == "INBOX"  # POP3 sees the inbox only
 
-    def messages(self) -> list[MessageRef]:
+    def messages(self, *, unseen_only: bool = False) -> list[MessageRef]:
         with _classified(self.server):
             _, sizes, _ = self.connection.list()
             _, uidls, _ = self.connection.uidl()  # type: ignore[misc]
@@ -395,6 +415,11 @@ class _Pop3Mailbox:
     def fetch(self, ref: MessageRef) -> bytes:
         with _classified(self.server):
             _, lines, _ = self.connection.retr(ref.number)
+        return b"\r\n".join(lines) + b"\r\n"
+
+    def fetch_headers(self, ref: MessageRef) -> bytes:
+        with _classified(self.server):
+            _, lines, _ = self.connection.top(ref.number, 0)
         return b"\r\n".join(lines) + b"\r\n"
 
     def delete(self, ref: MessageRef) -> None:

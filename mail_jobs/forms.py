@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django import forms
+
+from external_systems.selectors import connected_exchange_systems
+from mail_jobs.choices import AfterProcessing, Protocol, ServerKind
+from mail_jobs.documents import document_type_choices
+from mail_jobs.models import MailJobSource
+
+if TYPE_CHECKING:
+    from accounts.models import Tenant
+
+POLL_INTERVALS = [
+    (1, "Every minute"),
+    (2, "Every 2 minutes"),
+    (5, "Every 5 minutes"),
+    (10, "Every 10 minutes"),
+    (15, "Every 15 minutes"),
+    (30, "Every 30 minutes"),
+    (60, "Every hour"),
+]
+
+
+class ExchangeSystemChoice(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj.title} ({obj.mailbox})"
+
+
+class MailJobSourceForm(forms.ModelForm):
+    exchange_system = ExchangeSystemChoice(
+        label="Exchange Online system",
+        queryset=None,
+        required=False,
+        empty_label="Choose a connected system",
+        error_messages={"invalid_choice": "Choose one of the connected Exchange Online systems."},
+    )
+    custom_password = forms.CharField(
+        label="Password",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+    poll_interval_minutes = forms.TypedChoiceField(label="Check for new mail", choices=POLL_INTERVALS, coerce=int)
+    document_types = forms.MultipleChoiceField(
+        label="Allowed document types",
+        choices=document_type_choices(),
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+
+    class Meta:
+        model = MailJobSource
+        fields = [
+            "enabled",
+            "protocol",
+            "server_kind",
+            "exchange_system",
+            "shared_mailbox",
+            "custom_host",
+            "custom_port",
+            "custom_security",
+            "custom_username",
+            "folder",
+            "poll_interval_minutes",
+            "after_processing",
+            "move_to_folder",
+            "max_message_size_mb",
+            "document_types",
+            "print_body",
+            "unknown_senders",
+            "reply_on_rejection",
+        ]
+        labels = {
+            "enabled": "Turn mail into print jobs",
+            "server_kind": "Mail server",
+            "shared_mailbox": "Shared mailbox",
+            "custom_host": "Host",
+            "custom_port": "Port",
+            "custom_security": "Security",
+            "custom_username": "User name",
+            "folder": "Folder",
+            "after_processing": "After processing",
+            "move_to_folder": "Move to folder",
+            "max_message_size_mb": "Maximum message size (MB)",
+            "print_body": "Print the message body too",
+            "unknown_senders": "Mail from unknown senders",
+            "reply_on_rejection": "Tell the sender why, when something is not printed",
+        }
+        help_texts = {
+            "shared_mailbox": "Leave empty to read the connected mailbox; the connected account needs Full Access "
+            "to a shared mailbox.",
+            "custom_port": "Empty: 993 (IMAP) or 995 (POP3) with SSL/TLS, 143 or 110 otherwise.",
+            "folder": "IMAP only; POP3 always reads the inbox.",
+            "max_message_size_mb": "Larger messages are not downloaded; the sender is told.",
+        }
+        widgets = {
+            "protocol": forms.RadioSelect,
+            "server_kind": forms.RadioSelect,
+            "custom_port": forms.NumberInput(attrs={"min": 1, "max": 65535}),
+            "custom_username": forms.TextInput(attrs={"autocomplete": "off"}),
+            "max_message_size_mb": forms.NumberInput(attrs={"min": 1, "max": 150}),
+        }
+
+    def __init__(self, *args: Any, tenant: Tenant, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.tenant = tenant
+        field = self.fields["exchange_system"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = connected_exchange_systems(tenant=tenant)
+        self.fields["max_message_size_mb"].validators.append(_between(1, 150))
+        self.has_saved_password = bool(self.instance.custom_password)
+        self.fields["unknown_senders"].help_text = (
+            "Registering needs “Allow self-registration by email” for the tenant."
+            if not tenant.allow_self_registration_by_email
+            else "New senders become users of the tenant."
+        )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("server_kind") == ServerKind.EXCHANGE:
+            if data.get("enabled") and not data.get("exchange_system"):
+                self.add_error("exchange_system", "Choose the connected Exchange Online system to read mail from.")
+        elif data.get("enabled"):
+            for name in ("custom_host", "custom_username"):
+                if not data.get(name):
+                    self.add_error(name, "Required for another mail server.")
+            if not self.cleaned_data.get("custom_password") and not self.has_saved_password:
+                self.add_error("custom_password", "Enter the password of the mailbox.")
+        if data.get("protocol") == Protocol.POP3 and data.get("after_processing") != AfterProcessing.DELETE:
+            self.add_error("after_processing", "POP3 can only delete processed messages.")
+        if data.get("after_processing") == AfterProcessing.MOVE:
+            target = (data.get("move_to_folder") or "").strip()
+            if not target:
+                self.add_error("move_to_folder", "Enter the folder to move processed mail to.")
+            elif target.lower() == (data.get("folder") or "").strip().lower():
+                self.add_error("move_to_folder", "Choose a folder other than the one that is read.")
+        if data.get("enabled") and not data.get("document_types") and not data.get("print_body"):
+            self.add_error("document_types", "Allow at least one document type, or print the message body.")
+        if not (data.get("folder") or "").strip():
+            data["folder"] = "INBOX"
+        return data
+
+
+def _between(low: int, high: int) -> Any:
+    def validate(value: int | None) -> None:
+        if value is not None and not low <= value <= high:
+            raise forms.ValidationError(f"Enter a size from {low} to {high} MB.")
+
+    return validate

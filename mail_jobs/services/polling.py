@@ -1,0 +1,275 @@
+"""The poller: every accepted attachment becomes a print job of the sender; nothing is lost or printed twice.
+
+Per message: take it apart, create its jobs and its ProcessedMessage record in one transaction, and only after
+that commits delete, move or mark it. A crash before the commit leaves the message for the next poll (the jobs
+are unique per source key, so a half-done attempt never doubles them); a crash after it finds the record next
+time and only redoes the clean-up. POP3 deletions take effect at QUIT, so a crash keeps those messages too.
+Two polls of one source never overlap: a poll holds a lease on the source row, renewed per message, that a
+dead worker's poll loses when it runs out.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.selectors import user_by_address
+from audit.services import audit_record
+from credentials.errors import CredentialUnavailable
+from mail_jobs.choices import AfterProcessing, Outcome, PollStatus, Protocol, UnknownSenders
+from mail_jobs.documents import DOCUMENT_TYPES, ParsedMail, document_type_of, parse_mail
+from mail_jobs.models import MailJobSource, ProcessedMessage
+from mail_jobs.services.connection import SourceNotConfigured, source_connection
+from microsoft.errors import MicrosoftError
+from microsoft.mailbox import Mailbox, MessageRef, open_mailbox
+from print_jobs.choices import JobSource
+from print_jobs.services import print_job_create
+
+logger = logging.getLogger(__name__)
+
+MAX_MESSAGES_PER_POLL = 50
+
+
+@dataclass(frozen=True)
+class PollResult:
+    status: str  # PollStatus, or "busy" (another poll holds the source) / "disabled"
+    processed: int = 0
+    retry_in: float = 0.0
+
+
+def mail_sources_poll_due(*, now: datetime | None = None) -> list[int]:
+    """The enabled sources whose poll interval is up; their next poll time is pushed on so each is queued once."""
+    now = now or timezone.now()
+    due = []
+    for source in MailJobSource.objects.filter(enabled=True).filter(
+        Q(next_poll_at__isnull=True) | Q(next_poll_at__lte=now)
+    ):
+        next_at = now + timedelta(minutes=max(source.poll_interval_minutes, 1))
+        if MailJobSource.objects.filter(pk=source.pk, next_poll_at=source.next_poll_at).update(next_poll_at=next_at):
+            due.append(source.pk)
+    return due
+
+
+def mail_source_poll(*, source_id: int) -> PollResult:
+    """Read the source's mailbox once and turn its messages into print jobs."""
+    lease = _lease_take(source_id)
+    if lease is None:
+        return PollResult("busy", retry_in=_lease_remaining(source_id))
+    try:
+        source = MailJobSource.objects.select_related("tenant", "exchange_system").get(pk=source_id)
+        if not source.enabled:
+            return PollResult("disabled")
+        return _poll(source, lease)
+    finally:
+        MailJobSource.objects.filter(pk=source_id, poll_lease=lease).update(poll_lease="", poll_lease_until=None)
+
+
+def _poll(source: MailJobSource, lease: str) -> PollResult:
+    try:
+        connection = source_connection(source)
+        with open_mailbox(connection.server, connection.login, folder=connection.folder) as mailbox:
+            processed = _process_mailbox(source, mailbox, lease)
+    except CredentialUnavailable as exc:
+        # The token store says a person must act: stop touching the mailbox until the system is reconnected.
+        _record(source, PollStatus.NEEDS_RECONNECT, exc.reason, exc.fix_url)
+        return PollResult(PollStatus.NEEDS_RECONNECT)
+    except (MicrosoftError, SourceNotConfigured) as exc:
+        message = getattr(exc, "message", str(exc))
+        logger.info("mail source %s: poll failed: %s", source.pk, message)
+        _record(source, PollStatus.FAILED, message)
+        return PollResult(PollStatus.FAILED)
+    _record(source, PollStatus.OK)
+    return PollResult(PollStatus.OK, processed=processed)
+
+
+def _record(source: MailJobSource, status: str, error: str = "", fix_url: str = "") -> None:
+    MailJobSource.objects.filter(pk=source.pk).update(
+        last_poll_at=timezone.now(), last_poll_status=status, last_poll_error=error, fix_url=fix_url
+    )
+
+
+def _process_mailbox(source: MailJobSource, mailbox: Mailbox, lease: str) -> int:
+    unseen_only = source.protocol == Protocol.IMAP and source.after_processing == AfterProcessing.MARK_READ
+    refs = mailbox.messages(unseen_only=unseen_only)[:MAX_MESSAGES_PER_POLL]
+    for ref in refs:
+        key = f"{source.protocol}:{source.pk}:{ref.key}"
+        record = ProcessedMessage.objects.filter(source=source, message_key=key).first()
+        if record is None:
+            record = _process_message(source, mailbox, ref, key)
+        _clean_up(source, mailbox, ref, record)
+        _lease_renew(source.pk, lease)
+    return len(refs)
+
+
+def _process_message(source: MailJobSource, mailbox: Mailbox, ref: MessageRef, key: str) -> ProcessedMessage:
+    if ref.size > source.max_message_bytes:
+        parsed = parse_mail(mailbox.fetch_headers(ref))
+        reason = (
+            f"The message is {_megabytes(ref.size)} MB; messages up to {source.max_message_size_mb} MB "
+            "are accepted. Send fewer or smaller files."
+        )
+        with transaction.atomic():
+            return _record_message(source, key, parsed, None, 0, [reason])
+    parsed = parse_mail(mailbox.fetch(ref))
+    with transaction.atomic():
+        owner, reasons = _owner(source, parsed.sender)
+        jobs = 0
+        if owner is not None:
+            jobs, refused = _print(source, owner, parsed, key)
+            reasons += refused
+        return _record_message(source, key, parsed, owner, jobs, reasons)
+
+
+def _record_message(
+    source: MailJobSource, key: str, parsed: ParsedMail, owner: User | None, jobs: int, reasons: list[str]
+) -> ProcessedMessage:
+    outcome = Outcome.REJECTED if jobs == 0 else Outcome.PARTLY if reasons else Outcome.PRINTED
+    reply = bool(reasons) and _may_reply(source, parsed)
+    record = ProcessedMessage.objects.create(
+        tenant_id=source.tenant_id,
+        source=source,
+        message_key=key,
+        sender=parsed.sender[:320],
+        subject=parsed.subject,
+        owner=owner,
+        outcome=outcome,
+        jobs_created=jobs,
+        reasons=reasons,
+        replied=reply,
+    )
+    if reply:
+        transaction.on_commit(lambda: _reply(source, parsed, outcome, reasons))
+    return record
+
+
+def _owner(source: MailJobSource, sender: str) -> tuple[User | None, list[str]]:
+    if not sender:
+        return None, ["The message has no sender address, so it cannot be printed for anyone."]
+    user = user_by_address(tenant=source.tenant, email=sender)
+    if user is not None:
+        return user, []
+    if source.unknown_senders == UnknownSenders.REGISTER and source.tenant.allow_self_registration_by_email:
+        user = User.objects.create_user(tenant=source.tenant, email=sender)
+        audit_record(
+            tenant=source.tenant,
+            actor=None,
+            action="user.registered_by_email",
+            target=user,
+            details={"via": "Jobs via Email"},
+        )
+        return user, []
+    return None, [
+        f"{sender} is not a user of {source.tenant.display_name}. Ask an administrator to add this "
+        "address to your account (as your email or an alias), then send the message again."
+    ]
+
+
+def _print(source: MailJobSource, owner: User, parsed: ParsedMail, key: str) -> tuple[int, list[str]]:
+    jobs, reasons = 0, []
+    allowed = [DOCUMENT_TYPES[k][0] for k in source.document_types if k in DOCUMENT_TYPES]
+    for attachment in parsed.attachments:
+        kind = document_type_of(attachment)
+        if kind is None or kind not in source.document_types:
+            reasons.append(
+                f"{attachment.filename} ({attachment.content_type}) is not a document type that is "
+                f"printed here. Accepted: {', '.join(allowed) or 'none'}."
+            )
+            continue
+        print_job_create(
+            owner=owner,
+            source=JobSource.EMAIL,
+            source_key=f"{key}:{attachment.index}",
+            title=attachment.filename,
+            content=attachment.content,
+            content_type=attachment.content_type,
+        )
+        jobs += 1
+    if source.print_body and parsed.body_text:
+        print_job_create(
+            owner=owner,
+            source=JobSource.EMAIL,
+            source_key=f"{key}:body",
+            title=f"{parsed.subject or 'Message'}.txt"[:255],
+            content=parsed.body_text.encode(),
+            content_type="text/plain",
+        )
+        jobs += 1
+    if jobs == 0 and not reasons:
+        reasons.append("The message has nothing to print: attach the documents to the message.")
+    return jobs, reasons
+
+
+def _may_reply(source: MailJobSource, parsed: ParsedMail) -> bool:
+    own = {source.shared_mailbox.lower(), source.custom_username.lower()}
+    if source.exchange_system is not None:
+        own.add(source.exchange_system.mailbox.lower())
+    return source.reply_on_rejection and bool(parsed.sender) and not parsed.automatic and parsed.sender not in own
+
+
+def _reply(source: MailJobSource, parsed: ParsedMail, outcome: str, reasons: list[str]) -> None:
+    what = "was not printed" if outcome == Outcome.REJECTED else "was only partly printed"
+    body = "\n".join(
+        [
+            f'Your message "{parsed.subject or "(no subject)"}" {what}:',
+            "",
+            *(f"- {reason}" for reason in reasons),
+            "",
+            f"{source.tenant.display_name} print service",
+        ]
+    )
+    try:
+        send_mail(f"Not printed: {parsed.subject or '(no subject)'}"[:200], body, None, [parsed.sender])
+    except Exception:  # a reply that cannot be sent must not undo the processing
+        logger.exception("mail source %s: the rejection reply could not be sent", source.pk)
+
+
+def _clean_up(source: MailJobSource, mailbox: Mailbox, ref: MessageRef, record: ProcessedMessage) -> None:
+    action = source.after_processing if source.protocol == Protocol.IMAP else AfterProcessing.DELETE
+    if action == AfterProcessing.MOVE:
+        mailbox.move(ref, source.move_to_folder)
+    elif action == AfterProcessing.MARK_READ:
+        mailbox.mark_read(ref)
+    else:
+        mailbox.delete(ref)
+    ProcessedMessage.objects.filter(pk=record.pk, cleaned_up_at__isnull=True).update(cleaned_up_at=timezone.now())
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1024 / 1024:.1f}"
+
+
+# --- the lease: one poll per source at a time -----------------------------------------------------------------
+
+
+def _lease_seconds() -> timedelta:
+    return timedelta(seconds=settings.MAIL_JOBS_POLL_LEASE_SECONDS)
+
+
+def _lease_take(source_id: int) -> str | None:
+    token, now = uuid.uuid4().hex, timezone.now()
+    taken = (
+        MailJobSource.objects.filter(pk=source_id)
+        .filter(Q(poll_lease="") | Q(poll_lease_until__lt=now))
+        .update(poll_lease=token, poll_lease_until=now + _lease_seconds())
+    )
+    return token if taken else None
+
+
+def _lease_renew(source_id: int, token: str) -> None:
+    MailJobSource.objects.filter(pk=source_id, poll_lease=token).update(
+        poll_lease_until=timezone.now() + _lease_seconds()
+    )
+
+
+def _lease_remaining(source_id: int) -> float:
+    until = MailJobSource.objects.filter(pk=source_id).values_list("poll_lease_until", flat=True).first()
+    return max((until - timezone.now()).total_seconds(), 1.0) if until else 1.0

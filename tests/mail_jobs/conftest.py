@@ -1,0 +1,98 @@
+"""Fixtures for Jobs via Email: a connected Exchange Online system of tenant A and a source reading its mailbox."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import pytest
+
+from tests.mail_jobs.helpers import CONTOSO, EXCHANGE_APP
+
+MAILBOX = "admin@contoso.onmicrosoft.com"  # the connected mailbox (the seed lets admin open printers@ too)
+SHARED_MAILBOX = "printers@contoso.onmicrosoft.com"
+SENDER = "pat@alpha.example"
+
+
+def connect_exchange_system(*, tenant: Any, actor: Any, m365: Any, system: Any = None, mailbox: str = MAILBOX) -> Any:
+    """A real device code sign-in of `mailbox` stored in the token store: a new connected system, or `system`
+    reconnected."""
+    from django.utils import timezone
+
+    from credentials.choices import CredentialKind
+    from credentials.services import credential_save
+    from external_systems.choices import SystemStatus
+    from external_systems.services import OWNER_TYPE, system_create
+    from external_systems.types.exchange_online import EXCHANGE_ONLINE_KEY, EXCHANGE_ONLINE_SCOPES
+    from microsoft import identity
+    from microsoft.config import AppCredentials
+
+    if system is None:
+        system = system_create(
+            tenant=tenant,
+            actor=actor,
+            system_type_key=EXCHANGE_ONLINE_KEY,
+            title="Contoso mail",
+            client_id=EXCHANGE_APP,
+            directory_input=CONTOSO,
+        )
+    app = AppCredentials(EXCHANGE_APP, None)
+    started = identity.device_flow_start(app=app, tenant=CONTOSO, scopes=EXCHANGE_ONLINE_SCOPES)
+    m365.control.approve_device_code(started.user_code, mailbox)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        poll = identity.device_flow_poll(app=app, tenant=CONTOSO, flow=started.flow)
+    assert poll.grant is not None, poll.state
+    credential_save(
+        tenant=tenant,
+        owner_type=OWNER_TYPE,
+        owner_id=system.pk,
+        kind=CredentialKind.DELEGATED_PUBLIC,
+        directory_id=CONTOSO,
+        client_id=EXCHANGE_APP,
+        scopes=list(EXCHANGE_ONLINE_SCOPES),
+        grant=poll.grant,
+        actor=actor,
+    )
+    system.mailbox, system.status, system.connected_at = mailbox, SystemStatus.CONNECTED, timezone.now()
+    system.save()
+    return system
+
+
+def configure_source(tenant: Any, actor: Any, **values: Any) -> Any:
+    from mail_jobs.services import mail_source_get_or_create, mail_source_save
+
+    password = values.pop("custom_password", "")
+    mail_source_get_or_create(tenant=tenant)
+    return mail_source_save(tenant=tenant, actor=actor, values={"enabled": True, **values}, password=password)
+
+
+@pytest.fixture
+def exchange_system(tenant_a: Any, admin_a: Any, m365: Any) -> Any:
+    return connect_exchange_system(tenant=tenant_a, actor=admin_a, m365=m365)
+
+
+@pytest.fixture
+def sender(tenant_a: Any) -> Any:
+    from tests.factories import UserFactory
+
+    return UserFactory(tenant=tenant_a, email=SENDER, full_name="Pat Sender")
+
+
+@pytest.fixture
+def mail_jobs_settings(settings: Any, m365: Any) -> Any:
+    settings.MAIL_JOBS_CA_BUNDLE = str(m365.ca_path)
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    return settings
+
+
+@pytest.fixture
+def celery_worker_env(celery_worker_env: dict[str, str], m365: Any, tmp_path: Any) -> dict[str, str]:
+    """The worker trusts the emulator's CA, writes replies to files, and a dead poll's lease runs out quickly."""
+    return {
+        **celery_worker_env,
+        "MAIL_JOBS_CA_BUNDLE": str(m365.ca_path),
+        "MAIL_JOBS_POLL_LEASE_SECONDS": "3",
+        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        "EMAIL_FILE_PATH": str(tmp_path / "sent-mail"),
+    }
