@@ -68,3 +68,22 @@ class TenantPasswordResetForm(PasswordResetForm):
             for user in User.objects.filter(tenant__name=tenancy, email=email.lower(), is_active=True)
             if user.has_usable_password()
         )
+
+    def send_mail(  # type: ignore[override]
+        self,
+        subject_template_name: str,
+        email_template_name: str,
+        context: dict[str, Any],
+        from_email: str | None,
+        to_email: str,
+        html_email_template_name: str | None = None,
+    ) -> None:
+        """The reset link goes out through the user's tenant's outgoing server (Settings > Network)."""
+        from django.template import loader
+
+        from outgoing_mail.services import tenant_mail_send
+
+        subject = "".join(loader.render_to_string(subject_template_name, context).splitlines())
+        body = loader.render_to_string(email_template_name, context)
+        html = loader.render_to_string(html_email_template_name, context) if html_email_template_name else None
+        tenant_mail_send(tenant=context["user"].tenant, subject=subject, body=body, to=[to_email], html_body=html)

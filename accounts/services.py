@@ -102,16 +102,18 @@ def admins_notification_clear(*, tenant: Tenant, key: str) -> None:
 
 
 def admin_notification_send(*, notification_id: int) -> None:
-    from django.core.mail import send_mail
-
     from accounts.models import AdminNotification
     from accounts.selectors import tenant_admins
+    from outgoing_mail.services import tenant_mail_send
 
     notification = AdminNotification.objects.filter(pk=notification_id, sent_at__isnull=True).first()
     if notification is None:
         return
     recipients = list(tenant_admins(tenant=notification.tenant).values_list("email", flat=True))
     if recipients:
-        send_mail(notification.subject, notification.body, None, recipients)
+        # Through the tenant's own outgoing server (Settings > Network), queued and rate limited.
+        tenant_mail_send(
+            tenant=notification.tenant, subject=notification.subject, body=notification.body, to=recipients
+        )
     notification.sent_at = timezone.now()
     notification.save(update_fields=["sent_at"])

@@ -20,6 +20,11 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute="*/5"),
         "options": {"expires": 4 * 60},
     },
+    "outgoing-mail-requeue-stale": {  # every 2 minutes: re-queue outgoing mail whose task was lost with a worker
+        "task": "outgoing_mail.outbound_emails_requeue_stale",
+        "schedule": crontab(minute="*/2"),
+        "options": {"expires": 100},
+    },
     "sign-in-failures-prune": {  # hourly
         "task": "accounts.sign_in_failures_prune",
         "schedule": crontab(minute=7),

@@ -142,11 +142,28 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 
-# Mail: the portal's own mail goes through the tenant's configured server (Settings > Network) or this default.
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# Mail: the portal's own mail is queued (OutboundEmail) and sent by Celery through the tenant's configured server
+# (Settings > Network), or through OPERATOR_EMAIL_BACKEND for mail of no tenant (the console when unset; set it to
+# django.core.mail.backends.smtp.EmailBackend to use the EMAIL_* server below).
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="outgoing_mail.backends.QueuedEmailBackend")
+OPERATOR_EMAIL_BACKEND = env.str("OPERATOR_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Roger <noreply@roger.example>")
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))  # for the file-based backend
+# Exchange Online takes 30 messages a minute per mailbox over SMTP AUTH; the queue stays under it (per mailbox,
+# shared by every worker through a database row lock: outgoing_mail/limiter.py).
+OUTGOING_MAIL_RATE_LIMIT = env.int("OUTGOING_MAIL_RATE_LIMIT", default=30)
+OUTGOING_MAIL_RATE_WINDOW_SECONDS = env.float("OUTGOING_MAIL_RATE_WINDOW_SECONDS", default=60.0)
+OUTGOING_MAIL_RETRY_BASE_SECONDS = env.float("OUTGOING_MAIL_RETRY_BASE_SECONDS", default=30.0)
+OUTGOING_MAIL_MAX_ATTEMPTS = env.int("OUTGOING_MAIL_MAX_ATTEMPTS", default=8)
+OUTGOING_MAIL_SMTP_TIMEOUT = env.float("OUTGOING_MAIL_SMTP_TIMEOUT", default=30.0)
+# CA bundle for custom SMTP servers with a private certificate authority. Unset: the system's trust store.
+OUTGOING_MAIL_CA_BUNDLE = env.str("OUTGOING_MAIL_CA_BUNDLE", default="") or None
 
 # Jobs via Email (mail_jobs): the CA bundle for custom IMAP/POP3 servers (empty: the system's), and how long a
 # poll holds its mailbox before another poll may take over (a worker that died mid-batch leaves it behind).

@@ -149,7 +149,9 @@ def _error(
 ) -> errors.MicrosoftError:
     enhanced, first_line = _reply_parts(code, reply)
     error = error_class(
-        explanation, error=f"{code} {enhanced}".strip() if code else "", description=first_line
+        explanation,
+        error=f"{code} {enhanced}".strip() if code else "",
+        description=f"{code} {first_line}".strip() if code else first_line,
     )
     if isinstance(error, _SmtpReply):
         error.smtp_code, error.enhanced_code = code, enhanced

@@ -1,0 +1,107 @@
+"""Outgoing mail: a tenant's SMTP server choice, the queue of messages the portal sends, the send windows."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from fernet_fields import EncryptedTextField
+
+from outgoing_mail.choices import FailureKind, OutboundPurpose, OutboundStatus, OutgoingMode, SmtpSecurity
+
+
+class OutgoingMailSettings(models.Model):
+    """Settings > Network > Outgoing SMTP server: how the portal sends a tenant's mail."""
+
+    tenant = models.OneToOneField("accounts.Tenant", on_delete=models.CASCADE, related_name="outgoing_mail")
+    mode = models.CharField(max_length=10, choices=OutgoingMode.choices, default=OutgoingMode.DEFAULT)
+    exchange_system = models.ForeignKey(
+        "external_systems.ExternalSystem",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The connected Exchange Online system whose mailbox sends (mode exchange).",
+    )
+    send_as_mailbox = models.EmailField(
+        blank=True, help_text="A shared mailbox the connected account may send as; blank: the connected mailbox."
+    )
+    custom_host = models.CharField(max_length=255, blank=True)
+    custom_port = models.PositiveIntegerField(default=587)
+    custom_security = models.CharField(max_length=10, choices=SmtpSecurity.choices, default=SmtpSecurity.STARTTLS)
+    custom_username = models.CharField(max_length=320, blank=True)
+    custom_password = EncryptedTextField(blank=True, default="")
+    from_address = models.EmailField(blank=True, help_text="Custom server: the sender address.")
+    from_name = models.CharField(max_length=200, blank=True, help_text="The display name of the sender.")
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = "outgoing mail settings"
+        verbose_name_plural = "outgoing mail settings"
+
+    def __str__(self) -> str:
+        return f"{self.tenant}: {self.get_mode_display()}"
+
+    @property
+    def has_password(self) -> bool:
+        return bool(self.custom_password)
+
+
+class OutboundEmail(models.Model):
+    """One message the portal sends, queued and delivered by Celery. The content is encrypted at rest
+    (password reset links are secrets)."""
+
+    tenant = models.ForeignKey(
+        "accounts.Tenant", on_delete=models.CASCADE, null=True, blank=True, related_name="outbound_emails",
+        help_text="Empty: mail of no tenant, sent through the operator's default server.",
+    )
+    purpose = models.CharField(max_length=10, choices=OutboundPurpose.choices, default=OutboundPurpose.MAIL)
+    subject = models.CharField(max_length=300, blank=True)
+    from_email = models.CharField(max_length=400)
+    recipients = models.JSONField(default=list)
+    message = EncryptedTextField(help_text="The RFC 5322 message, base64.")
+    status = models.CharField(max_length=10, choices=OutboundStatus.choices, default=OutboundStatus.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    waiting_for_limit = models.BooleanField(
+        default=False, help_text="Held back by the per-mailbox sending limit, not by an error."
+    )
+    sent_via = models.CharField(max_length=400, blank=True, help_text="Server and mailbox it was sent through.")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    failure_kind = models.CharField(max_length=30, choices=FailureKind.choices, blank=True)
+    last_error = models.TextField(blank=True, help_text="What went wrong and how to fix it.")
+    server_reply = models.CharField(max_length=300, blank=True)
+    fix_url = models.CharField(max_length=300, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"]),
+            models.Index(fields=["tenant", "purpose", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject or '(no subject)'} → {', '.join(self.recipients)[:100]}"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status in (OutboundStatus.QUEUED, OutboundStatus.SENDING)
+
+
+class MailboxSendWindow(models.Model):
+    """The recent sends of one sending mailbox: the rate limiter shared by every worker (a row lock)."""
+
+    key = models.CharField(max_length=400, unique=True, help_text="e.g. exchange:printing@contoso.com")
+    sent_at = models.JSONField(default=list, help_text="Epoch seconds of the sends inside the current window.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.key

@@ -1,11 +1,71 @@
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.conf import settings
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
+from accounts.forms import client_address
 from accounts.permissions import tenant_admin_required
+from outgoing_mail import selectors, services
+from outgoing_mail.forms import OutgoingMailForm, TestEmailForm
+from outgoing_mail.models import OutboundEmail
 
 
 @tenant_admin_required
 def network_settings(request: HttpRequest) -> HttpResponse:
-    return render(request, "outgoing_mail/network.html", {})
+    tenant = request.tenant  # type: ignore[attr-defined]
+    instance = selectors.outgoing_mail_settings(tenant=tenant)
+    form = OutgoingMailForm(request.POST or None, tenant=tenant, instance=instance)
+    if request.method == "POST" and form.is_valid():
+        services.outgoing_mail_settings_save(
+            tenant=tenant, actor=request.user, change=form.change(), ip_address=client_address(request)  # type: ignore[arg-type]
+        )
+        messages.success(request, "The outgoing SMTP server is saved. Send a test email to check it.")
+        return redirect("outgoing_mail:network")
+    return _page(request, form=form, test_form=TestEmailForm(initial={"recipient": request.user.email}))  # type: ignore[union-attr]
+
+
+@tenant_admin_required
+@require_POST
+def test_email(request: HttpRequest) -> HttpResponse:
+    tenant = request.tenant  # type: ignore[attr-defined]
+    test_form = TestEmailForm(request.POST)
+    if not test_form.is_valid():
+        form = OutgoingMailForm(tenant=tenant, instance=selectors.outgoing_mail_settings(tenant=tenant))
+        return _page(request, form=form, test_form=test_form, status=400)
+    outbound = services.test_email_send(
+        tenant=tenant, actor=request.user, recipient=test_form.cleaned_data["recipient"],  # type: ignore[arg-type]
+        ip_address=client_address(request),
+    )
+    if request.htmx:  # type: ignore[attr-defined]
+        return _status(request, outbound)
+    return redirect("outgoing_mail:network")
+
+
+@tenant_admin_required
+def test_email_status(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        outbound = selectors.test_email_get(tenant=request.tenant, pk=pk)  # type: ignore[attr-defined]
+    except OutboundEmail.DoesNotExist as exc:
+        raise Http404("No such test email") from exc
+    return _status(request, outbound)
+
+
+def _status(request: HttpRequest, outbound: OutboundEmail) -> HttpResponse:
+    return render(request, "outgoing_mail/partials/test_email_status.html", {"test": outbound})
+
+
+def _page(request: HttpRequest, *, form: OutgoingMailForm, test_form: TestEmailForm, status: int = 200) -> HttpResponse:
+    tenant = request.tenant  # type: ignore[attr-defined]
+    context = {
+        "form": form,
+        "test_form": test_form,
+        "settings": form.instance,
+        "systems": list(form.fields["exchange_system"].queryset),  # type: ignore[attr-defined]
+        "latest_test": selectors.latest_test_email(tenant=tenant),
+        "default_from": settings.DEFAULT_FROM_EMAIL,
+        "recent": selectors.outbound_recent(tenant=tenant),
+    }
+    return render(request, "outgoing_mail/network.html", context, status=status)

@@ -41,3 +41,77 @@ def device_code_token(
 def smtp_token(m365: Any) -> str:
     """An SMTP.Send access token of the Contoso printing mailbox."""
     return str(device_code_token(m365, MAILBOX)["access_token"])
+
+
+def connect_exchange_system(*, tenant: Any, actor: Any, m365: Any, mailbox: str = MAILBOX,
+                            title: str = "Contoso mail") -> Any:
+    """A connected Exchange Online system: a real device code sign-in of `mailbox`, stored in the token store."""
+    from django.utils import timezone
+
+    from credentials.choices import CredentialKind
+    from credentials.services import credential_save
+    from external_systems.choices import SystemStatus
+    from external_systems.services import OWNER_TYPE, system_create
+    from external_systems.types.exchange_online import EXCHANGE_ONLINE_KEY, EXCHANGE_ONLINE_SCOPES
+    from microsoft import identity
+    from microsoft.config import AppCredentials
+
+    system = system_create(tenant=tenant, actor=actor, system_type_key=EXCHANGE_ONLINE_KEY, title=title,
+                           client_id=EXCHANGE_APP, directory_input=CONTOSO)
+    app = AppCredentials(EXCHANGE_APP, None)
+    started = identity.device_flow_start(app=app, tenant=CONTOSO, scopes=EXCHANGE_ONLINE_SCOPES)
+    m365.control.approve_device_code(started.user_code, mailbox)
+    poll = identity.device_flow_poll(app=app, tenant=CONTOSO, flow=started.flow)
+    assert poll.grant is not None, poll.state
+    credential_save(tenant=tenant, owner_type=OWNER_TYPE, owner_id=system.pk, kind=CredentialKind.DELEGATED_PUBLIC,
+                    directory_id=CONTOSO, client_id=EXCHANGE_APP, scopes=list(EXCHANGE_ONLINE_SCOPES),
+                    grant=poll.grant, actor=actor)
+    system.mailbox, system.status, system.connected_at = mailbox, SystemStatus.CONNECTED, timezone.now()
+    system.save()
+    return system
+
+
+def use_exchange(*, tenant: Any, actor: Any, system: Any, send_as: str = "", from_name: str = "") -> Any:
+    from outgoing_mail.services import OutgoingMailChange, outgoing_mail_settings_save
+
+    change = OutgoingMailChange(mode="exchange", exchange_system=system, send_as_mailbox=send_as, from_name=from_name)
+    return outgoing_mail_settings_save(tenant=tenant, actor=actor, change=change)
+
+
+def use_custom_server(*, tenant: Any, actor: Any, m365: Any, password: str = RELAY_PASSWORD,
+                      security: str = "starttls") -> Any:
+    from outgoing_mail.services import OutgoingMailChange, outgoing_mail_settings_save
+
+    port = m365.smtps_port if security == "ssl" else m365.smtp_port
+    change = OutgoingMailChange(
+        mode="custom", custom_host=m365.smtp_host, custom_port=port, custom_security=security,
+        custom_username=RELAY_ACCOUNT, custom_password=password, from_address=RELAY_ACCOUNT, from_name="Alpha Print",
+    )
+    return outgoing_mail_settings_save(tenant=tenant, actor=actor, change=change)
+
+
+@pytest.fixture
+def mail_settings(settings: Any, m365: Any) -> Any:
+    """The pytest process's outgoing mail settings, matching the worker's (celery_worker_env below)."""
+    settings.EMAIL_BACKEND = "outgoing_mail.backends.QueuedEmailBackend"
+    settings.OUTGOING_MAIL_CA_BUNDLE = str(m365.ca_path)
+    settings.OUTGOING_MAIL_RETRY_BASE_SECONDS = 1
+    settings.OUTGOING_MAIL_RATE_WINDOW_SECONDS = RATE_WINDOW
+    return settings
+
+
+RATE_WINDOW = 10.0  # seconds: the tests' stand-in for Exchange's minute, longer than sending 30 messages takes
+
+
+@pytest.fixture
+def celery_worker_env(celery_worker_env: dict[str, str], m365: Any, tmp_path: Any) -> dict[str, str]:
+    """The worker sends through the emulator, trusts its CA, retries fast and uses a small rate window."""
+    return {
+        **celery_worker_env,
+        "EMAIL_BACKEND": "outgoing_mail.backends.QueuedEmailBackend",
+        "OPERATOR_EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        "EMAIL_FILE_PATH": str(tmp_path / "operator-mail"),
+        "OUTGOING_MAIL_CA_BUNDLE": str(m365.ca_path),
+        "OUTGOING_MAIL_RETRY_BASE_SECONDS": "1",
+        "OUTGOING_MAIL_RATE_WINDOW_SECONDS": str(RATE_WINDOW),
+    }

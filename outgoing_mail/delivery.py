@@ -1,0 +1,346 @@
+"""Delivering one queued message: choose the route, respect the mailbox's limit, send, record the outcome.
+
+Routes:
+- the tenant chose a connected Exchange Online system: Outlook SMTP (settings), STARTTLS, AUTH XOAUTH2 as the
+  connected mailbox or the shared mailbox it sends as, with a token from the token store;
+- the tenant chose a custom SMTP server: its host, port, security and user name/password;
+- otherwise (no tenant, or the tenant keeps the default): the operator's Django backend (OPERATOR_EMAIL_BACKEND
+  with the EMAIL_* settings; the console when nothing is configured).
+
+Portal mail is retried on transient failures with exponential backoff; a test email is tried once so the admin
+sees the outcome. Nothing secret is logged: neither the content, the password nor the token.
+"""
+
+from __future__ import annotations
+
+import base64
+import email
+import email.message
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from email.utils import formataddr
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMessage, get_connection
+from django.core.mail.message import MIMEMixin
+from django.utils import timezone
+
+from credentials.errors import CredentialError, CredentialUnavailable
+from microsoft import errors
+from microsoft.smtp import (
+    SMTP_SEND_SCOPE,
+    Login,
+    OutgoingMessage,
+    PasswordLogin,
+    SmtpAuthDisabled,
+    SmtpAuthenticationFailed,
+    SmtpSecurity,
+    SmtpSendAsDenied,
+    SmtpServer,
+    XOAuth2Login,
+    exchange_server,
+    smtp_send,
+)
+from outgoing_mail.choices import FailureKind, OutboundPurpose, OutboundStatus, OutgoingMode
+from outgoing_mail.limiter import SendSlot, send_slot_confirm, send_slot_release, send_slot_reserve
+from outgoing_mail.models import OutboundEmail, OutgoingMailSettings
+
+__all__ = ["DeliveryOutcome", "outbound_email_deliver", "outbound_emails_requeue_stale"]
+
+logger = logging.getLogger(__name__)
+
+STALE_SENDING_AFTER = timedelta(minutes=10)
+LOST_QUEUED_AFTER = timedelta(minutes=2)
+MAX_RETRY_DELAY = 3600.0
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    status: str
+    retry_in: float | None = None  # seconds: queue the task again then
+
+
+@dataclass(frozen=True)
+class _Route:
+    server: SmtpServer | None  # None: the operator's Django backend
+    login: Login = None
+    sender: str = ""  # envelope and From address; blank keeps the message's own
+    sender_name: str = ""
+    rate_key: str = ""
+    label: str = "the operator's mail server"
+    exchange_system: Any = None
+
+
+class _NotSent(Exception):
+    def __init__(self, kind: str, explanation: str, *, retryable: bool, fix_url: str = "", reply: str = "",
+                 retry_after: float | None = None) -> None:
+        super().__init__(explanation)
+        self.kind, self.explanation, self.retryable = kind, explanation, retryable
+        self.fix_url, self.reply, self.retry_after = fix_url, reply, retry_after
+
+
+# --- the entry point --------------------------------------------------------------------------------------------
+
+
+def outbound_email_deliver(*, outbound_id: int) -> DeliveryOutcome:
+    """Deliver one queued message once (called by the Celery task); says when to try again, if at all."""
+    outbound = _claim(outbound_id)
+    if outbound is None:
+        return DeliveryOutcome(status="skipped")
+    try:
+        route = _route(outbound)
+        slot = send_slot_reserve(key=route.rate_key) if route.rate_key else None
+        if slot is not None and not slot.granted:
+            return _hold_for_limit(outbound, slot.wait)
+        _send(outbound, route, slot)
+    except _NotSent as failure:
+        return _failed(outbound, failure)
+    except Exception:  # a bug or an unexpected library error must not leave the message stuck in SENDING
+        logger.exception("Outbound email %s: unexpected error while sending", outbound.pk)
+        unexpected = _NotSent(FailureKind.TRANSIENT, "An unexpected error occurred while sending; it was logged "
+                              "for the operator and the message will be tried again.", retryable=True)
+        return _failed(outbound, unexpected)
+    return _sent(outbound, route)
+
+
+def _claim(outbound_id: int) -> OutboundEmail | None:
+    """Move the message to SENDING unless another worker has it or it is not due (a duplicate task)."""
+    now = timezone.now()
+    claimed = OutboundEmail.objects.filter(
+        pk=outbound_id, status=OutboundStatus.QUEUED, next_attempt_at__lte=now + timedelta(seconds=1)
+    ).update(status=OutboundStatus.SENDING, claimed_at=now)
+    return OutboundEmail.objects.select_related("tenant").get(pk=outbound_id) if claimed else None
+
+
+# --- routes -----------------------------------------------------------------------------------------------------
+
+
+def _route(outbound: OutboundEmail) -> _Route:
+    config = OutgoingMailSettings.objects.select_related("exchange_system").filter(tenant=outbound.tenant).first()
+    if outbound.tenant is None or config is None or config.mode == OutgoingMode.DEFAULT:
+        return _Route(server=None)
+    name = config.from_name or outbound.tenant.display_name
+    if config.mode == OutgoingMode.EXCHANGE:
+        return _exchange_route(config, name)
+    return _custom_route(config, name)
+
+
+def _exchange_route(config: OutgoingMailSettings, name: str) -> _Route:
+    system = config.exchange_system
+    if system is None or not system.is_connected or not system.mailbox:
+        raise _NotSent(
+            FailureKind.CONFIGURATION,
+            "The Exchange Online system chosen as the outgoing SMTP server is no longer connected (it was "
+            "deleted or disconnected). Connect it again in Settings > External Systems, or choose another "
+            "server in Settings > Network.",
+            retryable=False,
+        )
+    mailbox = config.send_as_mailbox or system.mailbox.lower()
+    return _Route(
+        server=exchange_server(),
+        sender=mailbox,  # AUTH XOAUTH2 user=, with a token fetched right before sending
+        sender_name=name,
+        rate_key=f"exchange:{mailbox}",
+        label=f"Exchange Online as {mailbox}",
+        exchange_system=system,
+    )
+
+
+def _custom_route(config: OutgoingMailSettings, name: str) -> _Route:
+    server = SmtpServer(
+        host=config.custom_host,
+        port=config.custom_port,
+        security=SmtpSecurity(config.custom_security),
+        ca_bundle=getattr(settings, "OUTGOING_MAIL_CA_BUNDLE", None) or None,
+        timeout=float(settings.OUTGOING_MAIL_SMTP_TIMEOUT),
+    )
+    login = PasswordLogin(config.custom_username, config.custom_password) if config.custom_username else None
+    identity = config.custom_username or config.from_address
+    return _Route(
+        server=server,
+        login=login,
+        sender=config.from_address,
+        sender_name=name,
+        rate_key=f"smtp:{server.host}:{server.port}:{identity.lower()}",
+        label=f"{server.address}" + (f" as {config.custom_username}" if config.custom_username else ""),
+    )
+
+
+# --- sending ----------------------------------------------------------------------------------------------------
+
+
+def _send(outbound: OutboundEmail, route: _Route, slot: SendSlot | None) -> None:
+    data = base64.b64decode(outbound.message)
+    if route.server is None:
+        _send_with_operator_backend(outbound, data)
+        return
+    message = OutgoingMessage(
+        envelope_from=route.sender, recipients=tuple(outbound.recipients), data=_with_sender(data, route)
+    )
+    try:
+        _send_smtp(route, message)
+    except _NotSent as failure:
+        if slot is not None and failure.kind != FailureKind.REJECTED:
+            send_slot_release(slot=slot)  # refused before the server took the message
+        raise
+    if slot is not None:
+        send_slot_confirm(slot=slot)
+
+
+def _send_smtp(route: _Route, message: OutgoingMessage) -> None:
+    assert route.server is not None
+    try:
+        if route.exchange_system is None:
+            smtp_send(server=route.server, login=route.login, message=message)
+            return
+        try:
+            smtp_send(server=route.server, login=_token_login(route, refresh=False), message=message)
+        except SmtpAuthenticationFailed:
+            # Exchange may refuse a token we still think valid (revoked, clock skew): refresh it once and retry.
+            smtp_send(server=route.server, login=_token_login(route, refresh=True), message=message)
+    except errors.MicrosoftError as exc:
+        raise _classified(exc, route) from None
+
+
+def _token_login(route: _Route, *, refresh: bool) -> XOAuth2Login:
+    from credentials.selectors import credential_for
+    from credentials.services import credential_refresh
+    from external_systems.services import OWNER_TYPE, exchange_access_token
+
+    system = route.exchange_system
+    try:
+        if refresh:
+            credential = credential_for(tenant=system.tenant, owner_type=OWNER_TYPE, owner_id=system.pk)
+            if credential is not None:
+                credential_refresh(credential_id=credential.pk, force=True)
+        token = exchange_access_token(system=system, scopes=[SMTP_SEND_SCOPE])
+    except CredentialUnavailable as exc:
+        raise _NotSent(
+            FailureKind.RECONNECT,
+            f"The Exchange Online connection “{system.title}” must be reconnected before it can send mail: "
+            f"{exc.reason} Open the system and use Reconnect.",
+            retryable=False,
+            fix_url=exc.fix_url,
+        ) from None
+    except CredentialError as exc:
+        raise _NotSent(FailureKind.CONFIGURATION, str(exc), retryable=False) from None
+    return XOAuth2Login(mailbox=route.sender, access_token=token)
+
+
+def _classified(exc: errors.MicrosoftError, route: _Route) -> _NotSent:
+    reply = exc.description
+    if isinstance(exc, errors.TransientError):
+        return _NotSent(FailureKind.TRANSIENT, exc.explanation, retryable=True, reply=reply,
+                        retry_after=exc.retry_after)
+    kinds: tuple[tuple[type[errors.MicrosoftError], str], ...] = (
+        (SmtpAuthDisabled, FailureKind.SMTP_AUTH_DISABLED),
+        (SmtpAuthenticationFailed, FailureKind.AUTH_FAILED),
+        (SmtpSendAsDenied, FailureKind.SEND_AS_DENIED),
+        (errors.ConfigurationError, FailureKind.CONFIGURATION),
+    )
+    kind = next((kind for error_class, kind in kinds if isinstance(exc, error_class)), FailureKind.REJECTED)
+    return _NotSent(kind, exc.explanation, retryable=False, reply=reply)
+
+
+def _with_sender(data: bytes, route: _Route) -> bytes:
+    """The stored message with the route's From (Exchange refuses any other sender)."""
+    parsed = email.message_from_bytes(data, _class=_Message)
+    del parsed["From"]
+    parsed["From"] = formataddr((route.sender_name, route.sender))
+    return parsed.as_bytes(linesep="\r\n")
+
+
+class _Message(MIMEMixin, email.message.Message):  # type: ignore[misc]  # Django adds linesep=
+    """A parsed stored message that Django's backends can serialize (`as_bytes(linesep=...)`)."""
+
+
+class _StoredEmailMessage(EmailMessage):
+    """Hands the stored bytes to any Django email backend unchanged."""
+
+    def __init__(self, outbound: OutboundEmail, data: bytes) -> None:
+        super().__init__(subject=outbound.subject, from_email=outbound.from_email, to=list(outbound.recipients))
+        self._parsed = email.message_from_bytes(data, _class=_Message)
+
+    def message(self) -> Any:
+        return self._parsed
+
+    def recipients(self) -> list[str]:
+        return list(self.to)
+
+
+def _send_with_operator_backend(outbound: OutboundEmail, data: bytes) -> None:
+    connection = get_connection(settings.OPERATOR_EMAIL_BACKEND, fail_silently=False)
+    try:
+        connection.send_messages([_StoredEmailMessage(outbound, data)])
+    except OSError as exc:  # Django's SMTP backend raises smtplib/socket errors (OSError subclasses)
+        raise _NotSent(
+            FailureKind.TRANSIENT,
+            f"The operator's mail server could not take the message ({type(exc).__name__}). It will be retried.",
+            retryable=True,
+        ) from None
+
+
+# --- outcomes ---------------------------------------------------------------------------------------------------
+
+
+def _sent(outbound: OutboundEmail, route: _Route) -> DeliveryOutcome:
+    OutboundEmail.objects.filter(pk=outbound.pk).update(
+        status=OutboundStatus.SENT, sent_at=timezone.now(), sent_via=route.label[:400], attempts=outbound.attempts + 1,
+        failure_kind="", last_error="", server_reply="", fix_url="", waiting_for_limit=False, next_attempt_at=None,
+    )
+    logger.info("Outbound email %s sent via %s", outbound.pk, route.label)
+    return DeliveryOutcome(status=OutboundStatus.SENT)
+
+
+def _hold_for_limit(outbound: OutboundEmail, wait: float) -> DeliveryOutcome:
+    OutboundEmail.objects.filter(pk=outbound.pk).update(
+        status=OutboundStatus.QUEUED, waiting_for_limit=True, next_attempt_at=timezone.now() + timedelta(seconds=wait)
+    )
+    logger.info("Outbound email %s waits %.1fs for its mailbox's sending limit", outbound.pk, wait)
+    return DeliveryOutcome(status=OutboundStatus.QUEUED, retry_in=wait)
+
+
+def _failed(outbound: OutboundEmail, failure: _NotSent) -> DeliveryOutcome:
+    attempts = outbound.attempts + 1
+    retry = (
+        failure.retryable
+        and outbound.purpose != OutboundPurpose.TEST
+        and attempts < int(settings.OUTGOING_MAIL_MAX_ATTEMPTS)
+    )
+    fields: dict[str, Any] = {
+        "attempts": attempts, "failure_kind": failure.kind, "last_error": failure.explanation,
+        "server_reply": failure.reply[:300], "fix_url": failure.fix_url[:300], "waiting_for_limit": False,
+    }
+    if retry:
+        delay = _retry_delay(attempts, failure.retry_after)
+        OutboundEmail.objects.filter(pk=outbound.pk).update(
+            status=OutboundStatus.QUEUED, next_attempt_at=timezone.now() + timedelta(seconds=delay), **fields
+        )
+        logger.warning("Outbound email %s: %s; retry %d in %.0fs", outbound.pk, failure.kind, attempts, delay)
+        return DeliveryOutcome(status=OutboundStatus.QUEUED, retry_in=delay)
+    OutboundEmail.objects.filter(pk=outbound.pk).update(status=OutboundStatus.FAILED, next_attempt_at=None, **fields)
+    logger.warning("Outbound email %s failed after %d attempt(s): %s", outbound.pk, attempts, failure.kind)
+    return DeliveryOutcome(status=OutboundStatus.FAILED)
+
+
+def _retry_delay(attempts: int, retry_after: float | None) -> float:
+    backoff = float(settings.OUTGOING_MAIL_RETRY_BASE_SECONDS) * 2 ** (attempts - 1)
+    return min(max(backoff, retry_after or 0.0), MAX_RETRY_DELAY)
+
+
+# --- recovery ---------------------------------------------------------------------------------------------------
+
+
+def outbound_emails_requeue_stale(*, now_func: Any = timezone.now) -> list[int]:
+    """Messages whose task was lost with a worker: due and still queued, or stuck sending. Returns their ids."""
+    now = now_func()
+    OutboundEmail.objects.filter(status=OutboundStatus.SENDING, claimed_at__lt=now - STALE_SENDING_AFTER).update(
+        status=OutboundStatus.QUEUED, next_attempt_at=now
+    )
+    return list(
+        OutboundEmail.objects.filter(
+            status=OutboundStatus.QUEUED, next_attempt_at__lt=now - LOST_QUEUED_AFTER
+        ).values_list("pk", flat=True)[:500]
+    )
