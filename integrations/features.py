@@ -104,8 +104,15 @@ def permission_names(granted: list[str] | tuple[str, ...]) -> set[str]:
 
 
 def manifest_snippet(spec: FeatureSpec) -> str:
-    """The app manifest's `requiredResourceAccess` entry for this feature, to paste in the Azure portal."""
+    """The app manifest's `requiredResourceAccess` entry for this feature, to paste in the Azure portal
+    (one permission per line, so it stays readable)."""
     delegated = (*SIGN_IN_SCOPES, *spec.delegated) if spec.delegated else ()
     access = [{"id": DELEGATED_IDS[name], "type": "Scope"} for name in delegated]
     access += [{"id": APPLICATION_IDS[name], "type": "Role"} for name in spec.application]
-    return json.dumps({"requiredResourceAccess": [{"resourceAppId": GRAPH_APP_ID, "resourceAccess": access}]}, indent=2)
+    lines = ",\n".join(f"        {json.dumps(item)}" for item in access)
+    return (
+        '{\n  "requiredResourceAccess": [\n    {\n'
+        f'      "resourceAppId": "{GRAPH_APP_ID}",\n'
+        f'      "resourceAccess": [\n{lines}\n      ]\n'
+        "    }\n  ]\n}"
+    )

@@ -11,6 +11,13 @@ DOMAIN_RE = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a
 GUID_HELP = "A GUID such as 4f1c2d3e-5a6b-4c7d-8e9f-0a1b2c3d4e5f."
 
 
+class SecretField(forms.CharField):
+    """Shown as required; the form decides, because the legacy app and a kept secret need none."""
+
+    def validate(self, value: Any) -> None:
+        return None
+
+
 class NameForm(forms.Form):
     name = forms.CharField(
         max_length=100,
@@ -37,9 +44,8 @@ class ManualIntegrationForm(forms.Form):
         max_length=36,
         help_text="The Application (client) ID of the app registration. " + GUID_HELP,
     )
-    client_secret = forms.CharField(
+    client_secret = SecretField(
         label="Application Secret",
-        required=False,
         strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text="The secret's Value (not its Secret ID). It is stored encrypted and never shown again.",
@@ -56,6 +62,7 @@ class ManualIntegrationForm(forms.Form):
         self.has_stored_secret = has_stored_secret
         self.stored_application_id = stored_application_id.lower()
         if has_stored_secret:
+            self.fields["client_secret"].required = False
             self.fields["client_secret"].help_text = (
                 "Leave blank to keep the stored secret. A new Application ID needs its own secret. "
                 "The secret is stored encrypted and never shown."

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.models import Tenant, User
 from accounts.permissions import tenant_admin_required, tenant_member_required
 from integrations import selectors
 from integrations.errors import ConsentMissing, FlowRefused, IntegrationError
@@ -26,6 +27,14 @@ FIELD_FOR_CODE = {90002: "directory", 700016: "application_id", 7000215: "client
 COMING_LATER = ("Google Workspace", "Okta")
 
 
+def _admin(request: HttpRequest) -> User:
+    return cast(User, request.user)  # tenant_admin_required guarantees a signed-in tenant admin
+
+
+def _tenant(request: HttpRequest) -> Tenant:
+    return cast(Tenant, request.tenant)  # type: ignore[attr-defined]
+
+
 def _detail(integration: Integration) -> HttpResponseRedirect:
     return redirect("integrations:detail", pk=integration.pk)
 
@@ -39,12 +48,16 @@ def _operator_apps() -> list[dict[str, str]]:
     ]
 
 
+def _redirect_uris() -> list[str]:
+    return [callback_url("integration_callbacks:select_tenant"), callback_url("integration_callbacks:consent")]
+
+
 # --- list and add -----------------------------------------------------------------------------------------
 
 
 @tenant_admin_required
 def integration_list(request: HttpRequest) -> HttpResponse:
-    integrations = selectors.integration_list(tenant=request.tenant)  # type: ignore[attr-defined]
+    integrations = selectors.integration_list(tenant=_tenant(request))
     return render(request, "integrations/integration_list.html", {"integrations": integrations})
 
 
@@ -64,9 +77,9 @@ def integration_add_automatic(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             integration = integration_services.integration_create_automatic(
-                tenant=request.tenant,
-                actor=request.user,
-                name=form.cleaned_data["name"],  # type: ignore[attr-defined,arg-type]
+                tenant=_tenant(request),
+                actor=_admin(request),
+                name=form.cleaned_data["name"],
             )
         except IntegrationError as exc:
             form.add_error("name", exc.message)
@@ -86,15 +99,15 @@ def _checked_manual(form: ManualIntegrationForm, stored_secret: str = "") -> tup
 
 @tenant_admin_required
 def integration_add_manual(request: HttpRequest) -> HttpResponse:
-    tenant = request.tenant  # type: ignore[attr-defined]
+    tenant = _tenant(request)
     legacy_id = selectors.legacy_application_id_for(tenant=tenant)
     form = ManualIntegrationForm(request.POST or None, initial={"application_id": legacy_id or ""})
     if request.method == "POST" and form.is_valid() and (checked := _checked_manual(form)) is not None:
         try:
             integration = integration_services.integration_create_manual(
                 tenant=tenant,
-                actor=request.user,
-                setup=form.setup(),  # type: ignore[arg-type]
+                actor=_admin(request),
+                setup=form.setup(),
                 directory_id=checked[0],
                 directory_domain=checked[1],
             )
@@ -103,12 +116,16 @@ def integration_add_manual(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, "Integration saved. Every feature is disabled: grant consent and enable them.")
             return _detail(integration)
-    return render(request, "integrations/add_manual.html", {"form": form, "legacy_id": legacy_id})
+    return render(
+        request,
+        "integrations/add_manual.html",
+        {"form": form, "legacy_id": legacy_id, "redirect_uris": _redirect_uris()},
+    )
 
 
 @tenant_member_required
 def setup_guide(request: HttpRequest) -> HttpResponse:
-    redirect_uris = [callback_url("integration_callbacks:select_tenant"), callback_url("integration_callbacks:consent")]
+    redirect_uris = _redirect_uris()
     guides = [
         {"spec": spec, "manifest": manifest_snippet(spec), "sign_in": SIGN_IN_SCOPES if spec.delegated else ()}
         for spec in FEATURES.values()
@@ -121,7 +138,7 @@ def setup_guide(request: HttpRequest) -> HttpResponse:
 
 @tenant_admin_required
 def integration_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    integration = selectors.integration_get(tenant=request.tenant, pk=pk)  # type: ignore[attr-defined]
+    integration = selectors.integration_get(tenant=_tenant(request), pk=pk)
     features = [
         {
             "feature": f,
@@ -140,9 +157,9 @@ def integration_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @tenant_admin_required
 @require_POST
 def select_tenant(request: HttpRequest, pk: int) -> HttpResponse:
-    integration = selectors.integration_get(tenant=request.tenant, pk=pk)  # type: ignore[attr-defined]
+    integration = selectors.integration_get(tenant=_tenant(request), pk=pk)
     try:
-        url = consent_services.select_tenant_start(integration=integration, admin=request.user)  # type: ignore[arg-type]
+        url = consent_services.select_tenant_start(integration=integration, admin=_admin(request))
     except IntegrationError as exc:
         messages.error(request, exc.message)
         return _detail(integration)
@@ -160,7 +177,7 @@ def _edit_context(integration: Integration, form: Any, impact: Any = None) -> di
 
 @tenant_admin_required
 def integration_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    integration = selectors.integration_get(tenant=request.tenant, pk=pk)  # type: ignore[attr-defined]
+    integration = selectors.integration_get(tenant=_tenant(request), pk=pk)
     if integration.is_automatic:
         return _edit_automatic(request, integration)
     return _edit_manual(request, integration)
@@ -172,8 +189,8 @@ def _edit_automatic(request: HttpRequest, integration: Integration) -> HttpRespo
         try:
             integration_services.integration_rename(
                 integration=integration,
-                actor=request.user,
-                name=form.cleaned_data["name"],  # type: ignore[arg-type]
+                actor=_admin(request),
+                name=form.cleaned_data["name"],
             )
         except IntegrationError as exc:
             form.add_error("name", exc.message)
@@ -219,8 +236,8 @@ def _save_manual(
     try:
         integration_services.integration_update_manual(
             integration=integration,
-            actor=request.user,
-            setup=form.setup(),  # type: ignore[arg-type]
+            actor=_admin(request),
+            setup=form.setup(),
             directory_id=checked[0],
             directory_domain=checked[1],
         )
@@ -233,10 +250,10 @@ def _save_manual(
 
 @tenant_admin_required
 def integration_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    integration = selectors.integration_get(tenant=request.tenant, pk=pk)  # type: ignore[attr-defined]
+    integration = selectors.integration_get(tenant=_tenant(request), pk=pk)
     if request.method == "POST":
         name = integration.name
-        integration_services.integration_delete(integration=integration, actor=request.user)  # type: ignore[arg-type]
+        integration_services.integration_delete(integration=integration, actor=_admin(request))
         messages.success(request, f"Integration “{name}” deleted.")
         return redirect("integrations:list")
     impact = integration_services.integration_delete_impact(integration=integration)
@@ -248,7 +265,7 @@ def integration_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _start_consent(request: HttpRequest, feature: Any, *, enable_after: bool) -> HttpResponse:
     try:
-        url = consent_services.consent_start(feature=feature, admin=request.user, enable_after=enable_after)  # type: ignore[arg-type]
+        url = consent_services.consent_start(feature=feature, admin=_admin(request), enable_after=enable_after)
     except IntegrationError as exc:
         messages.error(request, exc.message)
         return _detail(feature.integration)
@@ -258,9 +275,9 @@ def _start_consent(request: HttpRequest, feature: Any, *, enable_after: bool) ->
 @tenant_admin_required
 @require_POST
 def feature_enable(request: HttpRequest, pk: int, feature_pk: int) -> HttpResponse:
-    feature = selectors.feature_get(tenant=request.tenant, integration_pk=pk, pk=feature_pk)  # type: ignore[attr-defined]
+    feature = selectors.feature_get(tenant=_tenant(request), integration_pk=pk, pk=feature_pk)
     try:
-        feature_services.feature_enable(feature=feature, actor=request.user)  # type: ignore[arg-type]
+        feature_services.feature_enable(feature=feature, actor=_admin(request))
     except ConsentMissing:
         # Enabling asks for consent first; the feature is enabled when the consent comes back.
         return _start_consent(request, feature, enable_after=True)
@@ -274,8 +291,8 @@ def feature_enable(request: HttpRequest, pk: int, feature_pk: int) -> HttpRespon
 @tenant_admin_required
 @require_POST
 def feature_disable(request: HttpRequest, pk: int, feature_pk: int) -> HttpResponse:
-    feature = selectors.feature_get(tenant=request.tenant, integration_pk=pk, pk=feature_pk)  # type: ignore[attr-defined]
-    feature_services.feature_disable(feature=feature, actor=request.user)  # type: ignore[arg-type]
+    feature = selectors.feature_get(tenant=_tenant(request), integration_pk=pk, pk=feature_pk)
+    feature_services.feature_disable(feature=feature, actor=_admin(request))
     messages.success(request, f"{feature.spec.label} disabled. Its consent is kept, so you can enable it again.")
     return _detail(feature.integration)
 
@@ -283,7 +300,7 @@ def feature_disable(request: HttpRequest, pk: int, feature_pk: int) -> HttpRespo
 @tenant_admin_required
 @require_POST
 def feature_consent(request: HttpRequest, pk: int, feature_pk: int) -> HttpResponse:
-    feature = selectors.feature_get(tenant=request.tenant, integration_pk=pk, pk=feature_pk)  # type: ignore[attr-defined]
+    feature = selectors.feature_get(tenant=_tenant(request), integration_pk=pk, pk=feature_pk)
     return _start_consent(request, feature, enable_after=False)
 
 
@@ -316,7 +333,7 @@ def select_tenant_callback(request: HttpRequest) -> HttpResponse:
 @require_GET
 def select_tenant_finish(request: HttpRequest) -> HttpResponse:
     try:
-        outcome = consent_services.select_tenant_finish(state=request.GET.get("state", ""), admin=request.user)  # type: ignore[arg-type]
+        outcome = consent_services.select_tenant_finish(state=request.GET.get("state", ""), admin=_admin(request))
     except FlowRefused as exc:
         return _refused(request, exc)
     return _outcome_redirect(request, outcome)
@@ -326,7 +343,7 @@ def select_tenant_finish(request: HttpRequest) -> HttpResponse:
 @require_GET
 def consent_callback(request: HttpRequest) -> HttpResponse:
     try:
-        outcome = consent_services.consent_finish(params=request.GET.dict(), admin=request.user)  # type: ignore[arg-type]
+        outcome = consent_services.consent_finish(params=request.GET.dict(), admin=_admin(request))
     except FlowRefused as exc:
         return _refused(request, exc)
     return _outcome_redirect(request, outcome)

@@ -271,11 +271,10 @@ def _consent_failed(flow: AuthorizationFlow, admin: User, message: str, code: in
     feature = flow.feature
     assert feature is not None
     with transaction.atomic():
-        siblings = Feature.objects.select_for_update().filter(app_registration_id=feature.app_registration_id)
-        for sibling in siblings:
-            if sibling.consent_state != ConsentState.GRANTED:
-                sibling.consent_reason, sibling.consent_error_code = message, code
-                sibling.save(update_fields=["consent_reason", "consent_error_code", "updated_at"])
+        locked = Feature.objects.select_for_update().get(pk=feature.pk)
+        if locked.consent_state != ConsentState.GRANTED:  # a failed re-consent leaves the earlier grant in place
+            locked.consent_reason, locked.consent_error_code = message, code
+            locked.save(update_fields=["consent_reason", "consent_error_code", "updated_at"])
         flow.status, flow.error_message = FlowStatus.FAILED, message
         flow.save(update_fields=["status", "error_message"])
         audit_record(

@@ -22,13 +22,20 @@ EXPIRED_SECRET = "old~Secret.Value.0004"
 UNKNOWN_APP = "11111111-2222-4333-8444-555555555555"
 
 
-def manual_integration(admin: Any, *, name: str = "Contoso", directory_id: str = CONTOSO) -> Integration:
+def manual_integration(
+    admin: Any,
+    *,
+    name: str = "Contoso",
+    directory_id: str = CONTOSO,
+    application_id: str = CUSTOM_APP,
+    client_secret: str = CUSTOM_SECRET,
+) -> Integration:
     """A custom-app integration created without calling Microsoft (the check is the view's job)."""
     setup = ManualSetup(
         name=name,
         directory=directory_id,
-        application_id=CUSTOM_APP,
-        client_secret=CUSTOM_SECRET,
+        application_id=application_id,
+        client_secret=client_secret,
         secret_expires_on=None,
     )
     return integration_create_manual(

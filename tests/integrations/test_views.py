@@ -187,3 +187,65 @@ def test_select_tenant_callback_with_unknown_state_changes_nothing(admin_a_clien
     assert "does not belong to any request" in page
     integration.refresh_from_db()
     assert integration.directory_id == ""
+
+
+def test_consent_granted_in_another_directory_is_refused_with_the_fix(admin_a_client, admin_a, contoso_a):
+    flow = _flow(admin_a, contoso_a)
+    params = {"admin_consent": "True", "tenant": "9e8d7c6b-5a49-4382-a716-f5e4d3c2b1a0", "state": flow.state}
+    page = admin_a_client.get(reverse("integration_callbacks:consent"), params, follow=True).content.decode()
+    assert "granted in another Microsoft directory" in page and "administrator of the connected directory" in page
+    assert feature_of(contoso_a, "user_sync").consent_state == "not_granted"
+
+
+def _answered_select_tenant(admin, integration, **extra):
+    return _flow(
+        admin,
+        integration,
+        kind=FlowKind.SELECT_TENANT,
+        feature=None,
+        status="answered",
+        result_directory_id="4f1c2d3e-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
+        result_username="admin@contoso.onmicrosoft.com",
+        result_scopes=["User.Read"],
+        **extra,
+    )
+
+
+def test_select_tenant_answer_is_applied_only_for_the_admin_who_started_it(admin_a_client, admin_a, tenant_a):
+    from tests.factories import AdminFactory
+
+    integration = integration_create_automatic(tenant=admin_a.tenant, actor=admin_a, name="Auto")
+    colleague = AdminFactory(tenant=tenant_a, email="colleague@alpha.example")
+    foreign = _answered_select_tenant(colleague, integration)
+    finish = reverse("integration_callbacks:select_tenant_finish")
+    page = admin_a_client.get(finish, {"state": foreign.state}, follow=True).content.decode()
+    assert "started by another administrator" in page
+    integration.refresh_from_db()
+    assert integration.directory_id == ""
+
+    own = _answered_select_tenant(admin_a, integration, state="o" * 43)
+    page = admin_a_client.get(finish, {"state": own.state}, follow=True).content.decode()
+    integration.refresh_from_db()
+    assert integration.directory_id == "4f1c2d3e-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
+    assert set(integration.features.values_list("directory_id", flat=True)) == {integration.directory_id}
+    assert feature_of(integration, "login").granted_delegated == ["User.Read"]
+    assert "Connected to the Microsoft directory" in page
+    replay = admin_a_client.get(finish, {"state": own.state}, follow=True).content.decode()
+    assert "already used" in replay
+
+
+def test_select_tenant_refusal_is_explained(admin_a_client, admin_a):
+    integration = integration_create_automatic(tenant=admin_a.tenant, actor=admin_a, name="Auto")
+    flow = _flow(
+        admin_a,
+        integration,
+        kind=FlowKind.SELECT_TENANT,
+        feature=None,
+        status="answered",
+        error_message="Personal Microsoft accounts cannot sign in here. Sign in with a work or school account.",
+    )
+    finish = reverse("integration_callbacks:select_tenant_finish")
+    page = admin_a_client.get(finish, {"state": flow.state}, follow=True).content.decode()
+    assert "Personal Microsoft accounts cannot sign in here" in page
+    integration.refresh_from_db()
+    assert integration.directory_id == ""
