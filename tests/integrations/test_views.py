@@ -249,3 +249,31 @@ def test_select_tenant_refusal_is_explained(admin_a_client, admin_a):
     assert "Personal Microsoft accounts cannot sign in here" in page
     integration.refresh_from_db()
     assert integration.directory_id == ""
+
+
+def test_renaming_an_automatic_integration_is_audited(admin_a_client, admin_a):
+    integration = integration_create_automatic(tenant=admin_a.tenant, actor=admin_a, name="Auto")
+    response = admin_a_client.post(reverse("integrations:edit", args=[integration.pk]), {"name": "Contoso"})
+    assert response.status_code == 302
+    integration.refresh_from_db()
+    assert integration.name == "Contoso"
+    assert AuditEvent.objects.filter(action="integration.renamed", details__to="Contoso").exists()
+
+
+@pytest.mark.parametrize("model", ["integration", "appregistration", "feature", "authorizationflow"])
+def test_operator_sees_everything_in_django_admin(client, admin_a, contoso_a, model):
+    from accounts.models import User
+
+    operator = User.objects.create_superuser("operator", "operator@roger.example", "pw-operator-1")
+    client.force_login(operator)
+    _flow(admin_a, contoso_a)
+    objects = {
+        "integration": contoso_a,
+        "appregistration": contoso_a.app_registrations.get(),
+        "feature": feature_of(contoso_a, "login"),
+        "authorizationflow": AuthorizationFlow.objects.get(),
+    }
+    assert client.get(reverse(f"admin:integrations_{model}_changelist")).status_code == 200
+    page = client.get(reverse(f"admin:integrations_{model}_change", args=[objects[model].pk]))
+    assert page.status_code == 200
+    assert "single~Secret.Value.0005" not in page.content.decode()
