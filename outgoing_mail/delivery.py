@@ -91,6 +91,7 @@ def outbound_email_deliver(*, outbound_id: int) -> DeliveryOutcome:
         return DeliveryOutcome(status="skipped")
     try:
         route = _route(outbound)
+        _note_mailbox(outbound, route)
         slot = send_slot_reserve(key=route.rate_key) if route.rate_key else None
         if slot is not None and not slot.granted:
             return _hold_for_limit(outbound, slot.wait)
@@ -103,6 +104,13 @@ def outbound_email_deliver(*, outbound_id: int) -> DeliveryOutcome:
                               "for the operator and the message will be tried again.", retryable=True)
         return _failed(outbound, unexpected)
     return _sent(outbound, route)
+
+
+def _note_mailbox(outbound: OutboundEmail, route: _Route) -> None:
+    mailbox = route.sender if route.exchange_system is not None else getattr(route.login, "username", route.sender)
+    if mailbox and mailbox != outbound.sending_mailbox:
+        outbound.sending_mailbox = mailbox[:320]
+        OutboundEmail.objects.filter(pk=outbound.pk).update(sending_mailbox=outbound.sending_mailbox)
 
 
 def _claim(outbound_id: int) -> OutboundEmail | None:

@@ -71,6 +71,7 @@ class OutboundEmail(models.Model):
         default=False, help_text="Held back by the per-mailbox sending limit, not by an error."
     )
     sent_via = models.CharField(max_length=400, blank=True, help_text="Server and mailbox it was sent through.")
+    sending_mailbox = models.CharField(max_length=320, blank=True, help_text="The mailbox or user name it signs in as.")
     sent_at = models.DateTimeField(null=True, blank=True)
     failure_kind = models.CharField(max_length=30, choices=FailureKind.choices, blank=True)
     last_error = models.TextField(blank=True, help_text="What went wrong and how to fix it.")

@@ -54,7 +54,10 @@ def test_email_status(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _status(request: HttpRequest, outbound: OutboundEmail) -> HttpResponse:
-    return render(request, "outgoing_mail/partials/test_email_status.html", {"test": outbound})
+    context: dict[str, object] = {"test": outbound, "recent": None}
+    if not outbound.is_pending:  # the finished test joins the recent mail list without a reload
+        context["recent"] = selectors.outbound_recent(tenant=outbound.tenant)
+    return render(request, "outgoing_mail/partials/test_email_status.html", context)
 
 
 def _page(request: HttpRequest, *, form: OutgoingMailForm, test_form: TestEmailForm, status: int = 200) -> HttpResponse:
