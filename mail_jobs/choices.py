@@ -41,7 +41,7 @@ class Outcome(models.TextChoices):
     REJECTED = "rejected", "Rejected"
 
 
-class TestStatus(models.TextChoices):
+class ConnectionTestStatus(models.TextChoices):
     IDLE = "idle", "Not run"
     RUNNING = "running", "Running"
     OK = "ok", "Passed"

@@ -8,12 +8,12 @@ from fernet_fields import EncryptedTextField
 
 from mail_jobs.choices import (
     AfterProcessing,
+    ConnectionTestStatus,
     Outcome,
     PollStatus,
     Protocol,
     Security,
     ServerKind,
-    TestStatus,
     UnknownSenders,
 )
 from mail_jobs.documents import DEFAULT_DOCUMENT_TYPES
@@ -61,7 +61,9 @@ class MailJobSource(models.Model):
     poll_lease_until = models.DateTimeField(null=True, blank=True)
 
     # The last "Test connection".
-    test_status = models.CharField(max_length=10, choices=TestStatus.choices, default=TestStatus.IDLE)
+    test_status = models.CharField(
+        max_length=10, choices=ConnectionTestStatus.choices, default=ConnectionTestStatus.IDLE
+    )
     test_steps = models.JSONField(default=list, blank=True)
     test_requested_at = models.DateTimeField(null=True, blank=True)
     test_finished_at = models.DateTimeField(null=True, blank=True)

@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from credentials.errors import CredentialUnavailable
-from mail_jobs.choices import AfterProcessing, Protocol, TestStatus
+from mail_jobs.choices import AfterProcessing, ConnectionTestStatus, Protocol
 from mail_jobs.models import MailJobSource
 from mail_jobs.services.connection import SourceConnection, SourceNotConfigured, source_connection
 from microsoft.errors import MicrosoftError
@@ -28,7 +28,7 @@ def mail_source_test_start(*, source: MailJobSource, actor: User) -> None:
     """Mark the test as running and queue it after the transaction commits."""
     from mail_jobs.tasks import mail_source_test_task
 
-    source.test_status, source.test_steps = TestStatus.RUNNING, []
+    source.test_status, source.test_steps = ConnectionTestStatus.RUNNING, []
     source.test_requested_at, source.test_finished_at = timezone.now(), None
     source.save(update_fields=["test_status", "test_steps", "test_requested_at", "test_finished_at"])
     transaction.on_commit(lambda: mail_source_test_task.delay(source.pk))
@@ -38,7 +38,7 @@ def mail_source_test_run(*, source_id: int) -> list[dict[str, Any]]:
     source = MailJobSource.objects.select_related("tenant", "exchange_system").get(pk=source_id)
     steps = _run(source)
     MailJobSource.objects.filter(pk=source_id).update(
-        test_status=TestStatus.OK if all(s["ok"] for s in steps) else TestStatus.FAILED,
+        test_status=ConnectionTestStatus.OK if all(s["ok"] for s in steps) else ConnectionTestStatus.FAILED,
         test_steps=steps,
         test_finished_at=timezone.now(),
     )

@@ -1,0 +1,156 @@
+"""Settings > Jobs: the page, saving, the background test's status, and tenant isolation for every view."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from audit.models import AuditEvent
+from external_systems.choices import SystemStatus
+from external_systems.models import ExternalSystem
+from mail_jobs.choices import ConnectionTestStatus, Outcome
+from mail_jobs.models import MailJobSource, ProcessedMessage
+
+URLS = ["/settings/jobs/", "/settings/jobs/email/test/status/"]
+POST_URLS = ["/settings/jobs/email/test/", "/settings/jobs/email/poll/"]
+
+CUSTOM = {
+    "enabled": "on",
+    "protocol": "imap",
+    "server_kind": "custom",
+    "custom_host": "imap.alpha.example",
+    "custom_port": "993",
+    "custom_security": "ssl",
+    "custom_username": "print@alpha.example",
+    "custom_password": "Top-Secret-1",
+    "folder": "INBOX",
+    "poll_interval_minutes": "5",
+    "after_processing": "delete",
+    "move_to_folder": "Printed",
+    "max_message_size_mb": "25",
+    "document_types": ["pdf", "image"],
+    "unknown_senders": "reject",
+    "reply_on_rejection": "on",
+}
+
+
+def _system(tenant: Any, title: str, mailbox: str) -> ExternalSystem:
+    return ExternalSystem.objects.create(
+        tenant=tenant,
+        system_type="exchange_online",
+        title=title,
+        client_id="d3e4f5a6-1111-4b2c-8d3e-00000000e0e1",
+        directory_input="contoso.onmicrosoft.com",
+        mailbox=mailbox,
+        status=SystemStatus.CONNECTED,
+    )
+
+
+def test_the_page_shows_the_settings_and_the_status(admin_a_client: Client) -> None:
+    page = admin_a_client.get("/settings/jobs/").content.decode()
+    assert "Jobs via Email" in page and "Test connection" in page and "No Exchange Online system is connected" in page
+
+
+def test_saving_a_custom_server_keeps_the_password_write_only_and_audits(admin_a_client: Client, tenant_a: Any) -> None:
+    response = admin_a_client.post("/settings/jobs/", CUSTOM)
+    assert response.status_code == 302
+    source = MailJobSource.objects.get(tenant=tenant_a)
+    assert source.custom_password == "Top-Secret-1" and source.document_types == ["pdf", "image"]
+    page = admin_a_client.get("/settings/jobs/").content.decode()
+    assert "Top-Secret-1" not in page and "Password saved" in page
+    event = AuditEvent.objects.get(action="mail_jobs.settings_changed")
+    assert event.details["changed"]["custom_password"] == "(changed)" and "Top-Secret-1" not in str(event.details)
+    admin_a_client.post("/settings/jobs/", {**CUSTOM, "custom_password": ""})  # blank keeps the saved password
+    source.refresh_from_db()
+    assert source.custom_password == "Top-Secret-1"
+
+
+@pytest.mark.parametrize(
+    ("change", "field_error"),
+    [
+        ({"protocol": "pop3", "after_processing": "move"}, "POP3 can only delete"),
+        ({"after_processing": "move", "move_to_folder": "inbox"}, "other than the one that is read"),
+        ({"custom_host": ""}, "Required for another mail server"),
+        ({"document_types": []}, "Allow at least one document type"),
+        ({"max_message_size_mb": "500"}, "from 1 to 150 MB"),
+    ],
+)
+def test_invalid_settings_are_explained(admin_a_client: Client, change: dict[str, Any], field_error: str) -> None:
+    response = admin_a_client.post("/settings/jobs/", {**CUSTOM, **change})
+    assert response.status_code == 400 and field_error in response.content.decode()
+
+
+def test_only_the_tenants_own_connected_systems_can_be_chosen(
+    admin_a_client: Client, tenant_a: Any, tenant_b: Any
+) -> None:
+    own = _system(tenant_a, "Alpha mail", "print@alpha.example")
+    other = _system(tenant_b, "Bravo mail", "print@bravo.example")
+    page = admin_a_client.get("/settings/jobs/").content.decode()
+    assert "Alpha mail" in page and "Bravo mail" not in page
+    exchange = {**CUSTOM, "server_kind": "exchange", "exchange_system": str(other.pk)}
+    response = admin_a_client.post("/settings/jobs/", exchange)
+    assert response.status_code == 400 and "Choose one of the connected" in response.content.decode()
+    assert admin_a_client.post("/settings/jobs/", {**exchange, "exchange_system": str(own.pk)}).status_code == 302
+    assert MailJobSource.objects.get(tenant=tenant_a).exchange_system == own
+
+
+def test_the_page_shows_counts_and_recent_rejections_of_its_own_tenant_only(
+    admin_a_client: Client, admin_b_client: Client, tenant_a: Any, tenant_b: Any
+) -> None:
+    source_a = MailJobSource.objects.create(tenant=tenant_a, enabled=True)
+    ProcessedMessage.objects.create(
+        tenant=tenant_a,
+        source=source_a,
+        message_key="imap:1:1:1",
+        sender="x@a.example",
+        subject="Alpha secret",
+        outcome=Outcome.REJECTED,
+        reasons=["tool.exe is not a document type that is printed here."],
+    )
+    page_a = admin_a_client.get("/settings/jobs/").content.decode()
+    assert "Alpha secret" in page_a and "tool.exe is not a document type" in page_a
+    page_b = admin_b_client.get("/settings/jobs/").content.decode()
+    assert "Alpha secret" not in page_b and "Nothing was rejected" in page_b
+
+
+def test_the_test_status_is_the_tenants_own(admin_a_client: Client, admin_b_client: Client, tenant_a: Any) -> None:
+    MailJobSource.objects.create(
+        tenant=tenant_a,
+        test_status=ConnectionTestStatus.FAILED,
+        test_steps=[{"name": "Sign-in", "ok": False, "detail": "Alpha's reason"}],
+    )
+    assert "Alpha&#x27;s reason" in admin_a_client.get("/settings/jobs/email/test/status/").content.decode()
+    assert "Alpha" not in admin_b_client.get("/settings/jobs/email/test/status/").content.decode()
+
+
+def test_starting_a_test_marks_it_running(
+    admin_a_client: Client, tenant_a: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from unittest import mock
+
+    with (
+        mock.patch("mail_jobs.tasks.mail_source_test_task.delay") as delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = admin_a_client.post("/settings/jobs/email/test/", HTTP_HX_REQUEST="true")
+    source = MailJobSource.objects.get(tenant=tenant_a)
+    assert "Testing the connection" in response.content.decode() and source.test_status == ConnectionTestStatus.RUNNING
+    delay.assert_called_once_with(source.pk)
+
+
+@pytest.mark.parametrize("url", URLS + POST_URLS)
+def test_users_who_are_not_tenant_admins_are_refused(user_a_client: Client, client: Client, url: str) -> None:
+    method = "post" if url in POST_URLS else "get"
+    assert getattr(user_a_client, method)(url).status_code == 403
+    anonymous = getattr(client, method)(url)
+    assert anonymous.status_code == 302 and "sign-in" in anonymous["Location"]
+
+
+@pytest.mark.parametrize("url", POST_URLS)
+def test_actions_change_only_the_admins_own_tenant(admin_b_client: Client, tenant_a: Any, url: str) -> None:
+    source_a = MailJobSource.objects.create(tenant=tenant_a, enabled=True)
+    admin_b_client.post(url)
+    source_a.refresh_from_db()
+    assert source_a.test_status == ConnectionTestStatus.IDLE and source_a.next_poll_at is None
