@@ -56,7 +56,7 @@ def test_email_status(request: HttpRequest, pk: int) -> HttpResponse:
 def _status(request: HttpRequest, outbound: OutboundEmail) -> HttpResponse:
     context: dict[str, object] = {"test": outbound, "recent": None}
     if not outbound.is_pending:  # the finished test joins the recent mail list without a reload
-        context["recent"] = selectors.outbound_recent(tenant=outbound.tenant)
+        context["recent"] = selectors.outbound_recent(tenant=request.tenant)  # type: ignore[attr-defined]
     return render(request, "outgoing_mail/partials/test_email_status.html", context)
 
 
