@@ -184,6 +184,23 @@ def _wait_ready(process: subprocess.Popen[bytes], ready_file: Path, log_path: Pa
     raise TimeoutError(f"the emulator did not write {ready_file} in time:\n{log_path.read_text()}")
 
 
+def _handle(info: dict[str, Any], state_dir: Path, pid: int) -> EmulatorHandle:
+    ca_path = Path(info["ca_path"])
+    return EmulatorHandle(
+        https_url=info["https_url"], http_url=info["http_url"], ca_path=ca_path, state_dir=state_dir,
+        control=EmulatorControl(info["https_url"], ca_path), pid=pid,
+        smtp_host=info.get("smtp_host", "127.0.0.1"), smtp_port=int(info.get("smtp_port", 0)),
+        smtps_port=int(info.get("smtps_port", 0)),
+    )
+
+
+def handle_from_state_dir(state_dir: Path) -> EmulatorHandle:
+    """The handle of an emulator already running on `state_dir` (started by `make run`, for example)."""
+    state_dir = Path(state_dir).resolve()
+    info: dict[str, Any] = json.loads((state_dir / "emulator.json").read_text())
+    return _handle(info, state_dir, int(info["pid"]))
+
+
 @contextmanager
 def start_emulator(seed: Path, state_dir: Path, https_port: int = 0, http_port: int = 0,
                    timeout: float = 30.0) -> Iterator[EmulatorHandle]:
@@ -202,13 +219,7 @@ def start_emulator(seed: Path, state_dir: Path, https_port: int = 0, http_port: 
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT, env=env)
     try:
         info = _wait_ready(process, ready_file, log_path, time.monotonic() + timeout)
-        ca_path = Path(info["ca_path"])
-        yield EmulatorHandle(
-            https_url=info["https_url"], http_url=info["http_url"], ca_path=ca_path, state_dir=state_dir,
-            control=EmulatorControl(info["https_url"], ca_path), pid=process.pid,
-            smtp_host=info.get("smtp_host", "127.0.0.1"), smtp_port=int(info.get("smtp_port", 0)),
-            smtps_port=int(info.get("smtps_port", 0)),
-        )
+        yield _handle(info, state_dir, process.pid)
     finally:
         process.terminate()
         try:
