@@ -56,10 +56,16 @@ class MicrosoftCredential(models.Model):
     class Meta:
         ordering = ["tenant", "owner_type", "owner_id"]
         constraints = [
+            # Two partial constraints rather than one with nulls_distinct=False, which SQLite (the demo) lacks.
             models.UniqueConstraint(
                 fields=["owner_type", "owner_id", "user"],
+                condition=models.Q(user__isnull=False),
                 name="credentials_one_per_owner_and_user",
-                nulls_distinct=False,
+            ),
+            models.UniqueConstraint(
+                fields=["owner_type", "owner_id"],
+                condition=models.Q(user__isnull=True),
+                name="credentials_one_per_owner",
             ),
         ]
         indexes = [

@@ -20,7 +20,8 @@ if [ -z "${MICROSOFT_AUTHORITY_HOST:-}" ]; then
   pids+=($!)
   for _ in $(seq 1 150); do [ -f "$VAR_DIR/emulator/emulator.json" ] && break; sleep 0.2; done
   [ -f "$VAR_DIR/emulator/emulator.json" ] || { echo "The emulator did not start; see $VAR_DIR/logs/emulator.log"; exit 1; }
-  eval "$($PY scripts/emulator_env.py "$VAR_DIR/emulator" m365_emulator/seeds/demo.json)"
+  emulator_env="$(PYTHONPATH="$PWD" $PY scripts/emulator_env.py "$VAR_DIR/emulator" m365_emulator/seeds/demo.json)"
+  eval "$emulator_env"
 fi
 
 $PY manage.py migrate --noinput >"$VAR_DIR/logs/migrate.log"
