@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from external_systems.choices import ACTIVE_CONNECTION_STATUSES, ConnectionStatus, SystemStatus
 from external_systems.models import DeviceCodeConnection, ExternalSystem
@@ -63,6 +64,10 @@ class SystemOverview:
     needs_reconnect: bool
     last_refreshed_at: datetime | None
     active_connection: DeviceCodeConnection | None
+
+    @property
+    def refreshed_just_now(self) -> bool:
+        return self.last_refreshed_at is not None and timezone.now() - self.last_refreshed_at < timedelta(minutes=1)
 
 
 def system_overviews(*, tenant: Tenant) -> list[SystemOverview]:

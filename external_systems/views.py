@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
+from django.db.models import ProtectedError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -148,11 +149,15 @@ def system_delete(request: HttpRequest, pk: int) -> HttpResponse:
     system = _system(request, pk)
     if request.method == "POST":
         title = system.title
-        services.system_delete(
-            system=system,
-            actor=request.user,  # type: ignore[arg-type]
-            ip_address=client_address(request),
-        )
+        try:
+            services.system_delete(
+                system=system,
+                actor=request.user,  # type: ignore[arg-type]
+                ip_address=client_address(request),
+            )
+        except ProtectedError:
+            messages.error(request, f"{title} is still in use. Choose another system where it is used, then delete it.")
+            return redirect("external_systems:delete", pk=system.pk)
         messages.success(request, f"{title} is deleted.")
         return redirect("external_systems:list")
     context = {"system": system, "usages": system_usages(system)}
@@ -171,9 +176,11 @@ def _popup(
         "email_form": email_form or EmailCodeForm(),
         "note": note,
     }
-    if request.htmx:  # type: ignore[attr-defined]
-        return render(request, POPUP_TEMPLATE, context)
-    return render(request, "external_systems/connection_page.html", context)
+    if not request.htmx:  # type: ignore[attr-defined]
+        return render(request, "external_systems/connection_page.html", context)
+    response = render(request, POPUP_TEMPLATE, context)
+    response["HX-Trigger"] = "connection-changed"  # the list behind the pop-up re-reads its rows
+    return response
 
 
 @tenant_admin_required

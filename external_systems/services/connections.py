@@ -361,7 +361,7 @@ def connection_switch_confirm(
     assert current is not None
     if current.status != ConnectionStatus.CONFIRM_SWITCH:
         return current
-    system = ExternalSystem.objects.get(pk=current.system_id)
+    system = current.system  # the instance the caller renders: it must show the new mailbox
     _connect(system=system, connection=current, grant=_grant_load(current.held_grant), actor=actor)
     audit_record(
         tenant=system.tenant,

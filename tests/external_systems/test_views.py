@@ -98,8 +98,10 @@ def test_the_pop_up_shows_the_code_link_and_countdown(admin_a_client, system_a, 
     connection = _pending(start(system_a, admin_a))
     url = reverse("external_systems:connection", args=[connection.pk])
 
-    popup = admin_a_client.get(url, **HTMX).content.decode()
+    response = admin_a_client.get(url, **HTMX)
+    popup = response.content.decode()
 
+    assert response["HX-Trigger"] == "connection-changed"  # the list behind re-reads its rows
     assert 'id="device-code"' in popup and "ABCD2345X" in popup and 'data-copy="device-code"' in popup
     assert 'href="http://127.0.0.1:9/devicelogin" target="_blank"' in popup
     assert "data-countdown-until=" in popup and "Email the code to the mailbox owner" in popup
