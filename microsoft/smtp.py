@@ -258,7 +258,7 @@ def _connection_error(server: SmtpServer, exc: BaseException) -> errors.Microsof
 
 
 def exchange_server(*, timeout: float = DEFAULT_TIMEOUT) -> SmtpServer:
-    """Exchange Online's SMTP submission endpoint from settings (smtp.office365.com:587, STARTTLS)."""
+    """Exchange Online's SMTP submission endpoint from settings (microsoft.config: host, port 587), STARTTLS."""
     endpoints = config.endpoints()
     return SmtpServer(
         host=endpoints.smtp_host,
