@@ -313,3 +313,40 @@ def test_a_new_title_keeps_the_connection(m365, system_a, admin_a):
 
     assert not update.needs_new_connection
     assert credential_for(tenant=system_a.tenant, owner_type="external_system", owner_id=system_a.pk) is not None
+
+
+def test_when_the_token_store_says_reconnect_the_list_says_so_and_reconnecting_fixes_it(
+    m365, system_a, admin_a, admin_a_client
+):
+    from django.urls import reverse
+
+    from credentials.services import credential_refresh
+
+    _connected(m365, system_a, admin_a)
+    credential = credential_for(tenant=system_a.tenant, owner_type="external_system", owner_id=system_a.pk)
+    m365.control.revoke_grant(CONTOSO_ADMIN[0], system_a.client_id)
+    assert credential_refresh(credential_id=credential.pk).state == CredentialState.NEEDS_RECONNECT
+
+    page = admin_a_client.get(reverse("external_systems:list")).content.decode()
+    assert "Needs reconnect" in page and ">Reconnect<" in page
+
+    connection = _connected(m365, system_a, admin_a)  # the same mailbox signs in again: no question asked
+    assert connection.status == ConnectionStatus.CONNECTED
+    credential.refresh_from_db()
+    assert credential.state == CredentialState.ACTIVE
+    assert "Needs reconnect" not in admin_a_client.get(reverse("external_systems:list")).content.decode()
+
+
+def test_the_token_store_knows_how_to_refresh_and_where_to_fix_an_external_system(m365, system_a, admin_a):
+    from django.urls import reverse
+
+    from credentials.registry import owner_type_get
+
+    _connected(m365, system_a, admin_a)
+    credential = credential_for(tenant=system_a.tenant, owner_type="external_system", owner_id=system_a.pk)
+    owner = owner_type_get("external_system")
+
+    assert owner.app_for(credential).client_id == system_a.client_id
+    assert owner.app_for(credential).is_public
+    assert owner.fix_url_for(credential) == reverse("external_systems:detail", args=[system_a.pk])
+    assert system_a.title in owner.label_for(credential)
