@@ -15,11 +15,14 @@ of the emulator's mailboxes).
 from __future__ import annotations
 
 import base64
+import contextlib
+import ctypes
 import logging
 import os
 import pwd
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -113,6 +116,7 @@ class Dovecot:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,
             )
         self._wait_listening(timeout)
         log.info(
@@ -184,6 +188,8 @@ class Dovecot:
         if os.geteuid() != 0:
             self.root.mkdir(parents=True, exist_ok=True)
             return
+        if self.root.is_symlink() and self.root.resolve().name.startswith("m365dc-"):
+            _remove(self.root.resolve())  # left behind by an emulator that was killed
         if self.root.is_symlink() or self.root.exists():
             _remove(self.root)
         self.root.parent.mkdir(parents=True, exist_ok=True)
@@ -371,6 +377,12 @@ def _sbin_path() -> str:
 
 def _binary(name: str) -> str:
     return shutil.which(name, path=_sbin_path()) or name
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGTERM the child when the emulator process dies, even by SIGKILL (prctl PR_SET_PDEATHSIG)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
 def _remove(path: Path) -> None:
