@@ -9,9 +9,10 @@ import json
 from dataclasses import dataclass
 
 from integrations.choices import FeatureType
+from microsoft.config import GRAPH_RESOURCE
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
-GRAPH_PREFIX = "https://graph.microsoft.com/"
+GRAPH_PREFIX = f"{GRAPH_RESOURCE}/"
 # MSAL adds these to every sign-in; they are consented with the first delegated permission.
 SIGN_IN_SCOPES = ("openid", "profile", "email", "offline_access")
 
@@ -95,7 +96,7 @@ def feature_spec(feature_type: str) -> FeatureSpec:
 
 
 def short_permission(name: str) -> str:
-    """`https://graph.microsoft.com/User.Read` and `User.Read` are the same Graph permission."""
+    """A Graph permission with or without its resource prefix (`<Graph>/User.Read` is `User.Read`)."""
     return name[len(GRAPH_PREFIX) :] if name.lower().startswith(GRAPH_PREFIX) else name
 
 
