@@ -13,6 +13,8 @@ APP_DIRECTORIES = (
     "accounts",
     "integrations",
     "external_systems",
+    "outgoing_mail",
+    "mail_jobs",
     "print_jobs",
     "credentials",
     "audit",
