@@ -47,7 +47,7 @@ from outgoing_mail.choices import FailureKind, OutboundPurpose, OutboundStatus, 
 from outgoing_mail.limiter import SendSlot, send_slot_confirm, send_slot_release, send_slot_reserve
 from outgoing_mail.models import OutboundEmail, OutgoingMailSettings
 
-__all__ = ["DeliveryOutcome", "outbound_email_deliver", "outbound_emails_requeue_stale"]
+__all__ = ["DeliveryOutcome", "outbound_email_deliver", "outbound_emails_prune", "outbound_emails_requeue_stale"]
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +97,8 @@ def outbound_email_deliver(*, outbound_id: int) -> DeliveryOutcome:
             return _hold_for_limit(outbound, slot.wait)
         _send(outbound, route, slot)
     except _NotSent as failure:
+        if _should_fall_back(outbound, failure):
+            return _fall_back(outbound, failure)
         return _failed(outbound, failure)
     except Exception:  # a bug or an unexpected library error must not leave the message stuck in SENDING
         logger.exception("Outbound email %s: unexpected error while sending", outbound.pk)
@@ -302,6 +304,33 @@ def _sent(outbound: OutboundEmail, route: _Route) -> DeliveryOutcome:
     return DeliveryOutcome(status=OutboundStatus.SENT)
 
 
+def _should_fall_back(outbound: OutboundEmail, failure: _NotSent) -> bool:
+    """Portal mail must reach the admins even when the tenant's server is what needs fixing (a reconnect prompt
+    sent through the very mailbox that must be reconnected would never arrive)."""
+    return (
+        outbound.purpose == OutboundPurpose.MAIL
+        and outbound.tenant_id is not None
+        and not failure.retryable
+        and failure.kind != FailureKind.REJECTED
+    )
+
+
+def _fall_back(outbound: OutboundEmail, failure: _NotSent) -> DeliveryOutcome:
+    try:
+        _send_with_operator_backend(outbound, base64.b64decode(outbound.message))
+    except _NotSent:
+        return _failed(outbound, failure)
+    OutboundEmail.objects.filter(pk=outbound.pk).update(
+        status=OutboundStatus.SENT, sent_at=timezone.now(), attempts=outbound.attempts + 1,
+        sent_via="the operator's mail server, because the tenant's server failed", failure_kind=failure.kind,
+        last_error=failure.explanation, server_reply=failure.reply[:300], fix_url=failure.fix_url[:300],
+        waiting_for_limit=False, next_attempt_at=None,
+    )
+    logger.warning("Outbound email %s went through the operator's server: the tenant's failed (%s)", outbound.pk,
+                   failure.kind)
+    return DeliveryOutcome(status=OutboundStatus.SENT)
+
+
 def _hold_for_limit(outbound: OutboundEmail, wait: float) -> DeliveryOutcome:
     OutboundEmail.objects.filter(pk=outbound.pk).update(
         status=OutboundStatus.QUEUED, waiting_for_limit=True, next_attempt_at=timezone.now() + timedelta(seconds=wait)
@@ -339,6 +368,13 @@ def _retry_delay(attempts: int, retry_after: float | None) -> float:
 
 
 # --- recovery ---------------------------------------------------------------------------------------------------
+
+
+def outbound_emails_prune(*, older_than: timedelta = timedelta(days=30)) -> int:
+    """Forget finished messages after a while: their content may hold secrets (reset links) and is not needed."""
+    finished = (OutboundStatus.SENT, OutboundStatus.FAILED)
+    deleted, _ = OutboundEmail.objects.filter(status__in=finished, created_at__lt=timezone.now() - older_than).delete()
+    return deleted
 
 
 def outbound_emails_requeue_stale(*, now_func: Any = timezone.now) -> list[int]:

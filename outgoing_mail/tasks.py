@@ -15,9 +15,11 @@ def outbound_email_send(outbound_id: int) -> None:
 
 @shared_task(name="outgoing_mail.outbound_emails_requeue_stale", ignore_result=True)
 def outbound_emails_requeue_stale() -> int:
-    """Beat: queue again the messages whose task was lost with a worker."""
+    """Beat: queue again the messages whose task was lost with a worker; forget old finished ones."""
+    from outgoing_mail.delivery import outbound_emails_prune
     from outgoing_mail.delivery import outbound_emails_requeue_stale as stale
 
+    outbound_emails_prune()
     ids = stale()
     for outbound_id in ids:
         outbound_email_send.delay(outbound_id)

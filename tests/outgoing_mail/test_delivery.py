@@ -249,3 +249,25 @@ def test_mail_of_no_tenant_goes_to_the_operators_backend(m365, mail_settings, ce
     files = list(Path(celery_worker_env["EMAIL_FILE_PATH"]).glob("*.log"))
     assert files and "Subject: Operator notice" in files[0].read_text()
     assert m365.control.smtp_messages() == []
+
+
+def test_a_reconnect_prompt_reaches_the_admins_when_the_sending_mailbox_needs_reconnecting(  # type: ignore[no-untyped-def]
+    m365, mail_settings, celery_worker, celery_worker_env, admin_a
+) -> None:
+    from accounts.services import admins_notify
+
+    system = connect_exchange_system(tenant=admin_a.tenant, actor=admin_a, m365=m365)
+    use_exchange(tenant=admin_a.tenant, actor=admin_a, system=system)
+    m365.control.revoke_grant(MAILBOX, EXCHANGE_APP)
+    m365.control.advance_clock(2 * 3600)
+
+    admins_notify(tenant=admin_a.tenant, key="credential:reconnect", subject="Reconnect Contoso mail", body="Please")
+
+    queued = wait_until(lambda: OutboundEmail.objects.filter(subject="Reconnect Contoso mail").first(),
+                        message="the notification queued by the worker")
+    outbound = finished(queued)
+    assert outbound.status == OutboundStatus.SENT and outbound.failure_kind == "reconnect"
+    assert outbound.sent_via.startswith("the operator's mail server")
+    delivered = [path.read_text() for path in Path(celery_worker_env["EMAIL_FILE_PATH"]).glob("*.log")]
+    assert any("Subject: Reconnect Contoso mail" in text for text in delivered)
+    assert m365.control.smtp_messages() == []

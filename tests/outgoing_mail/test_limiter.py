@@ -64,3 +64,21 @@ def test_mailboxes_are_counted_apart(clock: FakeClock) -> None:
     for _ in range(30):
         send_slot_reserve(key="exchange:a@contoso.com", now=clock)
     assert send_slot_reserve(key="exchange:b@contoso.com", now=clock).granted
+
+
+def test_finished_mail_is_forgotten_after_thirty_days(admin_a) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from outgoing_mail.delivery import outbound_emails_prune
+    from outgoing_mail.models import OutboundEmail
+
+    old = timezone.now() - timedelta(days=31)
+    OutboundEmail.objects.create(tenant=admin_a.tenant, from_email="a@x", message="", status="sent", created_at=old)
+    kept = OutboundEmail.objects.create(tenant=admin_a.tenant, from_email="a@x", message="", status="queued",
+                                        created_at=old)
+    recent = OutboundEmail.objects.create(tenant=admin_a.tenant, from_email="a@x", message="", status="sent")
+
+    assert outbound_emails_prune() == 1
+    assert set(OutboundEmail.objects.values_list("pk", flat=True)) == {kept.pk, recent.pk}
