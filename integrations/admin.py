@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
 
-from integrations.models import AppRegistration, AuthorizationFlow, Feature, Integration
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from accounts.models import Tenant
+from integrations.errors import IntegrationError
+from integrations.models import (
+    AppRegistration,
+    AuthorizationFlow,
+    Feature,
+    Integration,
+    LegacyCloudServicesSettings,
+    LegacySwitch,
+    LegacyUniversalPrintSettings,
+    LegacyUserSyncSettings,
+    ReapplyRun,
+)
+from integrations.services.legacy import legacy_migrate
+from integrations.services.reapply import integration_consents_recheck
 
 
 class AppRegistrationInline(admin.TabularInline):
@@ -29,6 +47,20 @@ class IntegrationAdmin(admin.ModelAdmin):
     search_fields = ("name", "directory_id", "directory_domain", "tenant__name")
     readonly_fields = ("created_at", "updated_at")
     inlines = [AppRegistrationInline, FeatureInline]
+    actions = ["reapply_consents"]
+
+    @admin.action(description="Reapply consents (re-acquire app tokens, retry users' tokens)")
+    def reapply_consents(self, request: HttpRequest, queryset: QuerySet[Integration]) -> None:
+        # The operator cannot consent for a customer's directory: what can be proven without a browser is.
+        for integration in queryset.select_related("tenant"):
+            try:
+                results = integration_consents_recheck(integration=integration, actor=_operator(request))
+            except IntegrationError as exc:
+                self.message_user(request, f"{integration}: {exc.message}", messages.WARNING)
+                continue
+            for result in results:
+                level = messages.SUCCESS if result.ok else messages.ERROR
+                self.message_user(request, f"{integration} / {result.feature}: {result.message}", level)
 
 
 @admin.register(AppRegistration)
@@ -55,3 +87,53 @@ class AuthorizationFlowAdmin(admin.ModelAdmin):
     list_filter = ("kind", "status")
     exclude = ("msal_flow", "state")
     readonly_fields = [f.name for f in AuthorizationFlow._meta.fields if f.name not in ("msal_flow", "state", "id")]
+
+
+def _operator(request: HttpRequest) -> Any:
+    return request.user if request.user.is_authenticated else None
+
+
+@admin.register(ReapplyRun)
+class ReapplyRunAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "tenant", "admin", "created_at", "finished_at", "stopped")
+    list_filter = ("stopped",)
+    readonly_fields = [f.name for f in ReapplyRun._meta.fields if f.name != "id"]
+
+
+@admin.register(LegacySwitch)
+class LegacySwitchAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "tenant", "actor", "tokens_deleted", "created_at")
+    readonly_fields = [f.name for f in LegacySwitch._meta.fields if f.name != "id"] + ["affected_users"]
+
+
+class LegacySettingsAdmin(admin.ModelAdmin):
+    """The settings from before integrations; the action migrates the selected rows' tenants."""
+
+    list_display: tuple[str, ...] = ("__str__", "tenant", "directory_id", "migrated_at")
+    list_filter = ("migrated_at",)
+    search_fields = ("tenant__name", "directory_id")
+    readonly_fields = ("migrated_at",)
+    actions = ["run_migration"]
+
+    @admin.action(description="Run migration for this tenant")
+    def run_migration(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        tenant_ids = set(queryset.values_list("tenant_id", flat=True))
+        for tenant in Tenant.objects.filter(pk__in=tenant_ids).order_by("name"):
+            plan = legacy_migrate(tenant=tenant, actor=_operator(request))
+            level = messages.WARNING if plan.refused else messages.SUCCESS
+            self.message_user(request, " ".join(line.strip() for line in plan.lines()), level)
+
+
+@admin.register(LegacyUserSyncSettings)
+class LegacyUserSyncSettingsAdmin(LegacySettingsAdmin):
+    list_display = ("__str__", "tenant", "enabled", "directory_id", "migrated_at")
+
+
+@admin.register(LegacyUniversalPrintSettings)
+class LegacyUniversalPrintSettingsAdmin(LegacySettingsAdmin):
+    list_display = ("__str__", "tenant", "enabled", "directory_id", "migrated_at")
+
+
+@admin.register(LegacyCloudServicesSettings)
+class LegacyCloudServicesSettingsAdmin(LegacySettingsAdmin):
+    list_display = ("__str__", "tenant", "onedrive_enabled", "sharepoint_enabled", "directory_id", "migrated_at")

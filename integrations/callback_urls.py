@@ -9,4 +9,5 @@ urlpatterns = [
     path("callback/", views.select_tenant_callback, name="select_tenant"),
     path("callback/finish/", views.select_tenant_finish, name="select_tenant_finish"),
     path("consent/callback/", views.consent_callback, name="consent"),
+    path("callback/connected/", views.user_connect_finish, name="user_connect_finish"),
 ]

@@ -42,6 +42,7 @@ class ConsentState(models.TextChoices):
 class FlowKind(models.TextChoices):
     SELECT_TENANT = "select_tenant", "Select tenant"
     ADMIN_CONSENT = "admin_consent", "Admin consent"
+    USER_CONNECT = "user_connect", "A user connects OneDrive"
 
 
 class FlowStatus(models.TextChoices):

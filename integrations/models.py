@@ -160,6 +160,8 @@ class AuthorizationFlow(models.Model):
     admin = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="+")
     feature = models.ForeignKey(Feature, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    # Set when this consent is one step of Reapply Consents.
+    reapply_run = models.ForeignKey("ReapplyRun", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     enable_after = models.BooleanField(default=False, help_text="Enable the feature once consent is granted.")
     # MSAL's auth code flow (PKCE verifier, nonce): secret until used.
     msal_flow = EncryptedTextField(blank=True)
@@ -181,3 +183,125 @@ class AuthorizationFlow(models.Model):
 
     def is_expired(self) -> bool:
         return timezone.now() >= self.expires_at
+
+
+class ReapplyRun(models.Model):
+    """Reapply Consents of one integration: the admin consents of its enabled features' apps, one after another.
+
+    `app_ids` is the queue of app registrations; `results` one entry per feature as each consent comes back.
+    """
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="reapply_runs")
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
+    admin = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    app_ids = models.JSONField(default=list)
+    position = models.PositiveIntegerField(default=0, help_text="How many consents have come back.")
+    # [{"feature": "user_sync", "label": "User Synchronization", "ok": true, "message": "..."}]
+    results = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    stopped = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Reapply Consents of {self.integration} ({self.position} of {self.total})"
+
+    @property
+    def total(self) -> int:
+        return len(self.app_ids)
+
+    @property
+    def is_open(self) -> bool:
+        return self.finished_at is None
+
+    @property
+    def next_app_id(self) -> int | None:
+        return int(self.app_ids[self.position]) if self.position < self.total else None
+
+
+# --- before integrations existed (Roger Server before 2.20) ------------------------------------------------
+
+
+class LegacyUserSyncSettings(models.Model):
+    """Administration > User Synchronization before integrations: Entra ID with the operator's legacy
+    User Synchronization app. Its app-only token is a credential of owner "legacy_user_sync" (this row)."""
+
+    tenant = models.OneToOneField("accounts.Tenant", on_delete=models.CASCADE, related_name="legacy_user_sync")
+    enabled = models.BooleanField(default=False)
+    directory_id = models.CharField(max_length=36, blank=True)
+    sync_automatically = models.BooleanField(default=True)
+    admin_consent_granted_at = models.DateTimeField(null=True, blank=True)
+    migrated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "legacy Entra ID User Synchronization"
+        verbose_name_plural = "legacy Entra ID User Synchronization"
+
+    def __str__(self) -> str:
+        return f"Entra ID User Synchronization of {self.tenant}"
+
+
+class LegacyUniversalPrintSettings(models.Model):
+    """Microsoft Universal Print before integrations, with the operator's legacy app. Its app-only token is a
+    credential of owner "legacy_universal_print" (this row)."""
+
+    tenant = models.OneToOneField("accounts.Tenant", on_delete=models.CASCADE, related_name="legacy_universal_print")
+    enabled = models.BooleanField(default=False)
+    directory_id = models.CharField(max_length=36, blank=True)
+    admin_consent_granted_at = models.DateTimeField(null=True, blank=True)
+    migrated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "legacy Microsoft Universal Print"
+        verbose_name_plural = "legacy Microsoft Universal Print"
+
+    def __str__(self) -> str:
+        return f"Microsoft Universal Print of {self.tenant}"
+
+
+class LegacyCloudServicesSettings(models.Model):
+    """Cloud Services Settings before integrations: OneDrive and SharePoint through the operator's legacy app.
+
+    Each user's cloud storage connection (one Microsoft sign-in covering OneDrive and SharePoint) is a
+    credential of owner "legacy_cloud_storage" (this row) and that user.
+    """
+
+    tenant = models.OneToOneField("accounts.Tenant", on_delete=models.CASCADE, related_name="legacy_cloud_services")
+    onedrive_enabled = models.BooleanField(default=False)
+    sharepoint_enabled = models.BooleanField(default=False)
+    # Blank: users of any organization (and personal accounts) connected their storage.
+    directory_id = models.CharField(max_length=36, blank=True)
+    admin_consent_granted_at = models.DateTimeField(null=True, blank=True)
+    migrated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "legacy Cloud Services Settings"
+        verbose_name_plural = "legacy Cloud Services Settings"
+
+    def __str__(self) -> str:
+        return f"Cloud Services Settings of {self.tenant}"
+
+    @property
+    def enabled(self) -> bool:
+        return self.onedrive_enabled or self.sharepoint_enabled
+
+
+class LegacySwitch(models.Model):
+    """An integration left the legacy app: what was deleted and who must reconnect (shown to the admin)."""
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="legacy_switches")
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    new_application_id = models.CharField(max_length=36)
+    tokens_deleted = models.PositiveIntegerField(default=0)
+    consents_reset = models.JSONField(default=list, help_text="The features whose stored consent was deleted.")
+    affected_users = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="+", blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.integration} left the legacy app on {self.created_at:%Y-%m-%d}"

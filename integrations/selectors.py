@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import Tenant
 from integrations.choices import ConsentState
 from integrations.features import SIGN_IN_SCOPES, permission_names
 from integrations.models import Feature, Integration
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 FEATURE_OWNER_TYPE = "feature"
 
@@ -32,12 +39,24 @@ def feature_get(*, tenant: Tenant, integration_pk: int, pk: int) -> Feature:
     )
 
 
-def legacy_application_id_for(*, tenant: Tenant) -> str | None:
-    """The legacy app's Application ID when this Roger tenant had a connection before integrations existed.
+def has_legacy_setup(*, tenant: Tenant) -> bool:
+    """Whether this Roger tenant had a Microsoft connection before integrations existed."""
+    from integrations.models import LegacyCloudServicesSettings, LegacyUniversalPrintSettings, LegacyUserSyncSettings
 
-    Issue 8 (legacy migration) answers this from its models; until then no tenant has one.
-    """
-    return None
+    return (
+        Integration.objects.filter(tenant=tenant, is_legacy=True).exists()
+        or LegacyUserSyncSettings.objects.filter(tenant=tenant).exists()
+        or LegacyUniversalPrintSettings.objects.filter(tenant=tenant).exists()
+        or LegacyCloudServicesSettings.objects.filter(tenant=tenant).exists()
+    )
+
+
+def legacy_application_id_for(*, tenant: Tenant) -> str | None:
+    """The legacy app's Application ID when this Roger tenant had a connection before integrations existed."""
+    from django.conf import settings
+
+    client_id = str(settings.MICROSOFT_APPS["LEGACY"]["client_id"]).lower()
+    return client_id if client_id and has_legacy_setup(tenant=tenant) else None
 
 
 @dataclass(frozen=True)
@@ -92,4 +111,223 @@ def feature_connected_user_count(*, tenant: Tenant, feature_ids: list[int]) -> i
         .values("user")
         .distinct()
         .count()
+    )
+
+
+LEGACY_OWNER_TYPE_NAMES = ("legacy_user_sync", "legacy_universal_print", "legacy_cloud_storage")
+
+
+def legacy_bound_credentials(*, tenant: Tenant, feature_ids: list[int]) -> QuerySet[Any]:
+    """The stored tokens that leaving the legacy app deletes: the features' own, and those the settings from
+    before integrations still hold in this Roger tenant."""
+    from credentials.models import MicrosoftCredential
+
+    return (
+        MicrosoftCredential.objects.filter(tenant=tenant)
+        .filter(Q(owner_type=FEATURE_OWNER_TYPE, owner_id__in=feature_ids) | Q(owner_type__in=LEGACY_OWNER_TYPE_NAMES))
+        .select_related("user")
+        .order_by("pk")
+    )
+
+
+def users_of_credentials(credentials: QuerySet[Any]) -> list[User]:
+    from accounts.models import User
+
+    user_ids = credentials.filter(user__isnull=False).values_list("user_id", flat=True)
+    return list(User.objects.filter(pk__in=list(user_ids)).order_by("full_name", "email"))
+
+
+def feature_label_of_credential(credential: Any, features: dict[int, Feature]) -> str:
+    if credential.owner_type == FEATURE_OWNER_TYPE and credential.owner_id in features:
+        return features[credential.owner_id].spec.label
+    return {
+        "legacy_user_sync": "User Synchronization",
+        "legacy_universal_print": "Universal Print",
+        "legacy_cloud_storage": "OneDrive and SharePoint",
+    }.get(credential.owner_type, credential.owner_type)
+
+
+# --- what needs attention ------------------------------------------------------------------------------------
+
+RETRYING_WARN_AFTER = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing that keeps an integration from working, or soon will. `key` identifies it for the once-per-
+    problem email (the token store's own key where the problem is a credential's, so it is told once)."""
+
+    key: str
+    level: str  # "warning" or "error"
+    integration: Integration
+    text: str
+    fix: str
+
+    @property
+    def url(self) -> str:
+        return reverse("integrations:detail", args=[self.integration.pk])
+
+
+def _consent_problems(integration: Integration, credentials: dict[int, Any]) -> list[Problem]:
+    from credentials.choices import CredentialState
+
+    problems = []
+    for feature in integration.features.all():
+        if not feature.enabled:
+            continue
+        label = f"{integration.name}: {feature.spec.label}"
+        credential = credentials.get(feature.pk)
+        if credential is not None and credential.state in CredentialState.terminal():
+            problems.append(
+                Problem(
+                    key=f"credentials:{credential.pk}:{credential.state}",
+                    level="error",
+                    integration=integration,
+                    text=f"{label} needs consent. {credential.state_reason}".strip(),
+                    fix="Open the integration and use Reapply Consents.",
+                )
+            )
+        elif not feature.has_consent:
+            problems.append(
+                Problem(
+                    key=f"integrations:feature:{feature.pk}:needs_consent",
+                    level="error",
+                    integration=integration,
+                    text=f"{label} is enabled but needs consent. {feature.consent_reason}".strip(),
+                    fix="Open the integration and use Reapply Consents (or Grant consent on the feature).",
+                )
+            )
+    return problems
+
+
+def _secret_problems(integration: Integration, today: date, warn_days: int) -> list[Problem]:
+    from integrations.choices import AppKind
+
+    problems = []
+    for app in integration.app_registrations.all():
+        expires = app.secret_expires_on
+        if app.kind != AppKind.CUSTOMER or expires is None or expires > today + timedelta(days=warn_days):
+            continue
+        days = (expires - today).days
+        when = "has expired" if days < 0 else ("expires today" if days == 0 else f"expires in {days} day(s)")
+        problems.append(
+            Problem(
+                key=f"integrations:app:{app.pk}:secret_expires:{expires.isoformat()}",
+                level="error" if days < 0 else "warning",
+                integration=integration,
+                text=f"{integration.name}: the Application Secret {when} ({expires:%d %b %Y}).",
+                fix=(
+                    "Create a new client secret in the Azure portal (App registrations > the app > Certificates & "
+                    "secrets), then Edit the integration and enter it with its expiration date."
+                ),
+            )
+        )
+    return problems
+
+
+def _retrying_problems(integration: Integration, credentials: list[Any], now: datetime) -> list[Problem]:
+    from credentials.choices import CredentialState
+
+    problems = []
+    labels = {f.pk: f.spec.label for f in integration.features.all()}
+    for credential in credentials:
+        since = credential.retrying_since
+        if credential.state != CredentialState.RETRYING or since is None or now - since < RETRYING_WARN_AFTER:
+            continue
+        whose = f" of {credential.user.email}" if credential.user_id else ""
+        problems.append(
+            Problem(
+                key=f"credentials:{credential.pk}:{CredentialState.RETRYING}",
+                level="warning",
+                integration=integration,
+                text=(
+                    f"{integration.name}: a {labels[credential.owner_id]} token{whose} has been retrying since "
+                    f"{since:%d %b %Y %H:%M} UTC. {credential.state_reason}"
+                ).strip(),
+                fix="It keeps retrying by itself; if Microsoft is not down, check the application and its consent.",
+            )
+        )
+    return problems
+
+
+def integration_problems(
+    *, tenant: Tenant, integration: Integration | None = None, now: datetime | None = None
+) -> list[Problem]:
+    """What needs attention in this Roger tenant's integrations (or one of them)."""
+    from django.conf import settings
+
+    from credentials.models import MicrosoftCredential
+
+    now = now or timezone.now()
+    warn_days = int(settings.INTEGRATIONS_SECRET_EXPIRY_WARNING_DAYS)
+    integrations = [integration] if integration is not None else list(integration_list(tenant=tenant))
+    problems: list[Problem] = []
+    for each in integrations:
+        feature_ids = [f.pk for f in each.features.all()]
+        credentials = list(
+            MicrosoftCredential.objects.filter(
+                tenant=tenant, owner_type=FEATURE_OWNER_TYPE, owner_id__in=feature_ids
+            ).select_related("user")
+        )
+        app_credentials: dict[int, Any] = {c.owner_id: c for c in credentials if c.user_id is None}
+        problems += _consent_problems(each, app_credentials)
+        problems += _secret_problems(each, timezone.localdate(now), warn_days)
+        problems += _retrying_problems(each, credentials, now)
+    return problems
+
+
+def notified_problem_keys(*, tenant: Tenant) -> list[str]:
+    """The keys of this module's own problems the admins were told about (the token store keeps its own)."""
+    from accounts.models import AdminNotification
+
+    return list(
+        AdminNotification.objects.filter(tenant=tenant, key__startswith="integrations:").values_list("key", flat=True)
+    )
+
+
+@dataclass(frozen=True)
+class UserConnection:
+    feature: Feature
+    credential: Any  # the user's MicrosoftCredential, or None when not connected
+
+
+def user_connections(*, user: User) -> list[UserConnection]:
+    """The enabled features a user connects their own account to (OneDrive), with their stored connection."""
+    from credentials.models import MicrosoftCredential
+
+    features = Feature.objects.filter(tenant=user.tenant, enabled=True).select_related(
+        "integration", "app_registration"
+    )
+    connections = []
+    for feature in features.order_by("pk"):
+        if feature.feature_type != "onedrive":
+            continue
+        credential = MicrosoftCredential.objects.filter(
+            tenant=user.tenant, owner_type=FEATURE_OWNER_TYPE, owner_id=feature.pk, user=user
+        ).first()
+        connections.append(UserConnection(feature=feature, credential=credential))
+    return connections
+
+
+def user_feature_get(*, user: User, pk: int) -> Feature:
+    return get_object_or_404(
+        Feature.objects.select_related("integration", "app_registration"),
+        tenant=user.tenant,
+        pk=pk,
+        enabled=True,
+        feature_type="onedrive",
+    )
+
+
+def legacy_switch_get(*, tenant: Tenant, integration_pk: int, pk: int) -> Any:
+    from integrations.models import LegacySwitch
+
+    return get_object_or_404(LegacySwitch, tenant=tenant, integration_id=integration_pk, pk=pk)
+
+
+def reapply_run_get(*, tenant: Tenant, integration_pk: int, pk: int) -> Any:
+    from integrations.models import ReapplyRun
+
+    return get_object_or_404(
+        ReapplyRun.objects.select_related("integration"), tenant=tenant, integration_id=integration_pk, pk=pk
     )

@@ -17,6 +17,12 @@ urlpatterns = [
     path("microsoft/<int:pk>/features/<int:feature_pk>/enable/", views.feature_enable, name="feature_enable"),
     path("microsoft/<int:pk>/features/<int:feature_pk>/disable/", views.feature_disable, name="feature_disable"),
     path("microsoft/<int:pk>/features/<int:feature_pk>/consent/", views.feature_consent, name="feature_consent"),
+    path("microsoft/<int:pk>/reapply-consents/", views.reapply_start, name="reapply_start"),
+    path("microsoft/<int:pk>/reapply-consents/<int:run_pk>/continue/", views.reapply_continue, name="reapply_continue"),
+    path("microsoft/<int:pk>/reapply-consents/<int:run_pk>/stop/", views.reapply_stop, name="reapply_stop"),
+    path("microsoft/<int:pk>/left-legacy/<int:switch_pk>/", views.legacy_switch, name="legacy_switch"),
     path("user-synchronization/", views.user_sync, name="user_sync"),
     path("cloud-services/", views.cloud_services, name="cloud_services"),
+    path("cloud-services/<int:feature_pk>/connect/", views.cloud_services_connect, name="cloud_services_connect"),
+    path("cloud-services/dismiss/", views.cloud_services_dismiss, name="cloud_services_dismiss"),
 ]

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any, cast
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
@@ -13,14 +14,18 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.models import Tenant, User
 from accounts.permissions import tenant_admin_required, tenant_member_required
 from integrations import selectors
+from integrations.choices import FlowKind
 from integrations.errors import ConsentMissing, FlowRefused, IntegrationError
 from integrations.features import FEATURES, SIGN_IN_SCOPES, manifest_snippet
 from integrations.forms import ManualIntegrationForm, NameForm
 from integrations.models import Integration
+from integrations.services import cloud_services as cloud_services_services
 from integrations.services import consent as consent_services
 from integrations.services import features as feature_services
 from integrations.services import integrations as integration_services
+from integrations.services import reapply as reapply_services
 from integrations.services.consent import FlowOutcome, callback_url
+from integrations.services.legacy import LEGACY_SCOPES
 
 # Which field an AADSTS code points at, so the message sits next to what must change.
 FIELD_FOR_CODE = {90002: "directory", 700016: "application_id", 7000215: "client_secret", 7000222: "client_secret"}
@@ -40,12 +45,14 @@ def _detail(integration: Integration) -> HttpResponseRedirect:
 
 
 def _operator_apps() -> list[dict[str, str]]:
-    from django.conf import settings
-
     return [
         {"feature": spec.label, "app": settings.MICROSOFT_APPS[spec.operator_app]["display_name"]}
         for spec in FEATURES.values()
     ]
+
+
+def _legacy_scopes() -> list[tuple[str, str, tuple[str, ...]]]:
+    return [(area, settings.MICROSOFT_APPS[app]["display_name"], scopes) for area, app, scopes in LEGACY_SCOPES]
 
 
 def _redirect_uris() -> list[str]:
@@ -57,8 +64,13 @@ def _redirect_uris() -> list[str]:
 
 @tenant_admin_required
 def integration_list(request: HttpRequest) -> HttpResponse:
-    integrations = selectors.integration_list(tenant=_tenant(request))
-    return render(request, "integrations/integration_list.html", {"integrations": integrations})
+    tenant = _tenant(request)
+    context = {
+        "integrations": selectors.integration_list(tenant=tenant),
+        "problems": selectors.integration_problems(tenant=tenant),
+        "warn_days": settings.INTEGRATIONS_SECRET_EXPIRY_WARNING_DAYS,
+    }
+    return render(request, "integrations/integration_list.html", context)
 
 
 @tenant_admin_required
@@ -147,11 +159,20 @@ def integration_detail(request: HttpRequest, pk: int) -> HttpResponse:
         }
         for f in integration.features.select_related("app_registration")
     ]
-    return render(
-        request,
-        "integrations/integration_detail.html",
-        {"integration": integration, "features": features, "app": integration.app_registrations.first()},
-    )
+    run = reapply_services.reapply_latest(integration)
+    context = {
+        "integration": integration,
+        "features": features,
+        "app": integration.app_registrations.first(),
+        "apps": list(integration.app_registrations.all()),
+        "problems": selectors.integration_problems(tenant=integration.tenant, integration=integration),
+        "run": run,
+        "run_next": reapply_services.reapply_next_feature(run) if run is not None else None,
+        "reapply_apps": reapply_services.reapply_apps(integration),
+        "switch": integration.legacy_switches.first(),
+        "legacy_scopes": _legacy_scopes() if integration.is_legacy else [],
+    }
+    return render(request, "integrations/integration_detail.html", context)
 
 
 @tenant_admin_required
@@ -201,7 +222,8 @@ def _edit_automatic(request: HttpRequest, integration: Integration) -> HttpRespo
 
 
 def _edit_manual(request: HttpRequest, integration: Integration) -> HttpResponse:
-    app = integration.app_registrations.get()
+    app = integration.app_registrations.order_by("pk").first()
+    assert app is not None  # every manual integration is created with its app
     initial = {
         "name": integration.name,
         "directory": integration.directory_domain or integration.directory_id,
@@ -233,6 +255,7 @@ def _edit_manual(request: HttpRequest, integration: Integration) -> HttpResponse
 def _save_manual(
     request: HttpRequest, integration: Integration, form: ManualIntegrationForm, checked: tuple[str, str]
 ) -> HttpResponse | None:
+    was_legacy_switches = integration.legacy_switches.count()
     try:
         integration_services.integration_update_manual(
             integration=integration,
@@ -244,6 +267,10 @@ def _save_manual(
     except IntegrationError as exc:
         form.add_error(None, exc.message)
         return None
+    switch = integration.legacy_switches.first()
+    if switch is not None and integration.legacy_switches.count() > was_legacy_switches:
+        messages.success(request, "Integration saved: it no longer uses the legacy application.")
+        return redirect("integrations:legacy_switch", pk=integration.pk, switch_pk=switch.pk)
     messages.success(request, "Integration saved.")
     return _detail(integration)
 
@@ -304,6 +331,53 @@ def feature_consent(request: HttpRequest, pk: int, feature_pk: int) -> HttpRespo
     return _start_consent(request, feature, enable_after=False)
 
 
+# --- Reapply Consents ---------------------------------------------------------------------------------------
+
+
+@tenant_admin_required
+@require_POST
+def reapply_start(request: HttpRequest, pk: int) -> HttpResponse:
+    integration = selectors.integration_get(tenant=_tenant(request), pk=pk)
+    try:
+        run = reapply_services.reapply_start(integration=integration, admin=_admin(request))
+        url = reapply_services.reapply_next_url(run=run, admin=_admin(request))
+    except IntegrationError as exc:
+        messages.error(request, exc.message)
+        return _detail(integration)
+    return HttpResponseRedirect(url)
+
+
+@tenant_admin_required
+@require_POST
+def reapply_continue(request: HttpRequest, pk: int, run_pk: int) -> HttpResponse:
+    run = selectors.reapply_run_get(tenant=_tenant(request), integration_pk=pk, pk=run_pk)
+    try:
+        url = reapply_services.reapply_next_url(run=run, admin=_admin(request))
+    except IntegrationError as exc:
+        messages.error(request, exc.message)
+        return _detail(run.integration)
+    return HttpResponseRedirect(url)
+
+
+@tenant_admin_required
+@require_POST
+def reapply_stop(request: HttpRequest, pk: int, run_pk: int) -> HttpResponse:
+    run = selectors.reapply_run_get(tenant=_tenant(request), integration_pk=pk, pk=run_pk)
+    reapply_services.reapply_stop(run=run, admin=_admin(request))
+    messages.success(request, "Reapply Consents stopped. The consents already granted are kept.")
+    return _detail(run.integration)
+
+
+# --- leaving the legacy app ------------------------------------------------------------------------------------
+
+
+@tenant_admin_required
+def legacy_switch(request: HttpRequest, pk: int, switch_pk: int) -> HttpResponse:
+    switch = selectors.legacy_switch_get(tenant=_tenant(request), integration_pk=pk, pk=switch_pk)
+    users = list(switch.affected_users.order_by("full_name", "email"))
+    return render(request, "integrations/legacy_switch.html", {"switch": switch, "users": users})
+
+
 # --- Microsoft's answers --------------------------------------------------------------------------------------
 
 
@@ -324,6 +398,11 @@ def _refused(request: HttpRequest, exc: FlowRefused) -> HttpResponse:
 @require_POST
 def select_tenant_callback(request: HttpRequest) -> HttpResponse:
     params = {key: request.POST.get(key, "") for key in request.POST}
+    if cloud_services_services.flow_kind_of(params.get("state", "")) == FlowKind.USER_CONNECT:
+        # A user connecting OneDrive comes back on the same registered redirect URI.
+        cloud_services_services.user_connect_answer(params=params)
+        finish = reverse("integration_callbacks:user_connect_finish")
+        return HttpResponseRedirect(f"{finish}?{urlencode({'state': params.get('state', '')})}")
     consent_services.select_tenant_answer(params=params)
     finish = reverse("integration_callbacks:select_tenant_finish")
     return HttpResponseRedirect(f"{finish}?{urlencode({'state': params.get('state', '')})}")
@@ -359,4 +438,38 @@ def user_sync(request: HttpRequest) -> HttpResponse:
 
 @tenant_member_required
 def cloud_services(request: HttpRequest) -> HttpResponse:
-    return render(request, "integrations/cloud_services.html", {})
+    user = cast(User, request.user)
+    return render(request, "integrations/cloud_services.html", {"connections": selectors.user_connections(user=user)})
+
+
+@tenant_member_required
+@require_POST
+def cloud_services_connect(request: HttpRequest, feature_pk: int) -> HttpResponse:
+    user = cast(User, request.user)
+    feature = selectors.user_feature_get(user=user, pk=feature_pk)
+    try:
+        url = cloud_services_services.user_connect_start(feature=feature, user=user)
+    except IntegrationError as exc:
+        messages.error(request, exc.message)
+        return redirect("integrations:cloud_services")
+    return HttpResponseRedirect(url)
+
+
+@tenant_member_required
+@require_POST
+def cloud_services_dismiss(request: HttpRequest) -> HttpResponse:
+    cloud_services_services.reconnect_notice_dismiss(user=cast(User, request.user))
+    return redirect("integrations:cloud_services")
+
+
+@tenant_member_required
+@require_GET
+def user_connect_finish(request: HttpRequest) -> HttpResponse:
+    user = cast(User, request.user)
+    try:
+        account = cloud_services_services.user_connect_finish(state=request.GET.get("state", ""), user=user)
+    except IntegrationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"OneDrive connected as {account}.")
+    return redirect("integrations:cloud_services")

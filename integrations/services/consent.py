@@ -22,9 +22,9 @@ from audit.services import audit_record
 from integrations.choices import AppKind, ConsentState, FlowKind, FlowStatus
 from integrations.errors import FlowRefused, IntegrationError
 from integrations.features import APPLICATION_IDS, short_permission
-from integrations.models import AuthorizationFlow, Feature, Integration
+from integrations.models import AuthorizationFlow, Feature, Integration, ReapplyRun
 from integrations.services.features import feature_enable
-from integrations.services.tokens import feature_app_tokens_save
+from integrations.services.tokens import feature_app_tokens_save, feature_user_tokens_retry
 from microsoft import errors as microsoft_errors
 from microsoft import identity
 from microsoft.config import GRAPH_DEFAULT_SCOPE
@@ -216,7 +216,9 @@ def select_tenant_finish(*, state: str, admin: User) -> FlowOutcome:
 # --- admin consent ------------------------------------------------------------------------------------
 
 
-def consent_start(*, feature: Feature, admin: User, enable_after: bool = False) -> str:
+def consent_start(
+    *, feature: Feature, admin: User, enable_after: bool = False, reapply_run: ReapplyRun | None = None
+) -> str:
     """Where a Global Administrator grants the feature's app its permissions in the directory."""
     integration = feature.integration
     if integration.awaits_tenant_selection:
@@ -244,6 +246,7 @@ def consent_start(*, feature: Feature, admin: User, enable_after: bool = False) 
         integration=integration,
         feature=feature,
         enable_after=enable_after,
+        reapply_run=reapply_run,
         expires_at=timezone.now() + FLOW_LIFETIME,
     )
     return url
@@ -289,8 +292,18 @@ def _consent_failed(flow: AuthorizationFlow, admin: User, message: str, code: in
 
 def consent_finish(*, params: dict[str, Any], admin: User) -> FlowOutcome:
     """Record the admin consent answer for the feature (and the features sharing its app); one Microsoft call
-    fetches the app-only token of features with application permissions, proving the secret works."""
+    fetches the app-only token of features with application permissions, proving the secret works. A step of
+    Reapply Consents records its result per feature on the run."""
+    from integrations.services.reapply import reapply_step_record
+
     flow = _consume_consent_flow(str(params.get("state", "")), admin)
+    outcome = _consent_answer(flow, params, admin)
+    if flow.reapply_run_id is not None:
+        return reapply_step_record(flow=flow, outcome=outcome)
+    return outcome
+
+
+def _consent_answer(flow: AuthorizationFlow, params: dict[str, Any], admin: User) -> FlowOutcome:
     feature, integration = flow.feature, flow.integration
     assert feature is not None
     try:
@@ -331,6 +344,8 @@ def consent_finish(*, params: dict[str, Any], admin: User) -> FlowOutcome:
             sibling.save()
         if grant is not None:
             feature_app_tokens_save(features=app_features, grant=grant, actor=admin)
+        # Users' tokens that stopped for want of consent can work again: refresh them in the background.
+        feature_user_tokens_retry(features=siblings, actor=admin)
         flow.status = FlowStatus.DONE
         flow.save(update_fields=["status"])
         audit_record(

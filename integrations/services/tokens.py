@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from django.urls import reverse
@@ -52,6 +53,38 @@ def feature_owner_type_register() -> None:
             fix_url_for=feature_fix_url_for,
         )
     )
+    for name, (operator_app, label) in LEGACY_OWNER_TYPES.items():
+        owner_type_register(
+            OwnerType(
+                name=name,
+                app_for=partial(_legacy_app_for, operator_app),
+                label_for=partial(_legacy_label_for, label),
+                fix_url_for=_legacy_fix_url_for,
+            )
+        )
+
+
+# The tokens of the settings from before integrations: owner type -> (operator app, label).
+LEGACY_OWNER_TYPES = {
+    "legacy_user_sync": ("LEGACY_USER_SYNC", "Entra ID User Synchronization (before integrations)"),
+    "legacy_universal_print": ("LEGACY", "Microsoft Universal Print (before integrations)"),
+    "legacy_cloud_storage": ("LEGACY", "OneDrive and SharePoint (before integrations)"),
+}
+
+
+def _legacy_app_for(operator_app: str, credential: MicrosoftCredential) -> AppCredentials:
+    from django.conf import settings
+
+    app = settings.MICROSOFT_APPS[operator_app]
+    return AppCredentials(client_id=str(app["client_id"]), client_secret=str(app["client_secret"]) or None)
+
+
+def _legacy_label_for(label: str, credential: MicrosoftCredential) -> str:
+    return label
+
+
+def _legacy_fix_url_for(credential: MicrosoftCredential) -> str:
+    return reverse("integrations:list")
 
 
 def feature_app_tokens_save(*, features: Iterable[Feature], grant: TokenGrant, actor: User | None) -> None:
@@ -75,6 +108,25 @@ def feature_app_tokens_save(*, features: Iterable[Feature], grant: TokenGrant, a
         )
 
 
+def feature_user_tokens_retry(*, features: Iterable[Feature], actor: User | None) -> int:
+    """Queue a refresh of the features' per-user tokens waiting for consent (after consent was granted)."""
+    from credentials.choices import CredentialState
+    from credentials.models import MicrosoftCredential
+    from credentials.services import credential_refresh_request
+
+    waiting = MicrosoftCredential.objects.filter(
+        owner_type=FEATURE_OWNER_TYPE,
+        owner_id__in=[f.pk for f in features],
+        user__isnull=False,
+        state=CredentialState.NEEDS_CONSENT,
+    )
+    count = 0
+    for credential in waiting:
+        credential_refresh_request(credential=credential, actor=actor)
+        count += 1
+    return count
+
+
 def feature_credentials_delete(
     *, tenant: Tenant, feature_ids: Iterable[int], actor: User | None, keep_directory: str | None = None
 ) -> int:
@@ -96,3 +148,29 @@ def feature_credentials_delete(
                 tenant=tenant, owner_type=FEATURE_OWNER_TYPE, owner_id=owner_id, user=user, actor=actor
             )
     return deleted
+
+
+def credentials_adopt(*, credentials: Iterable[MicrosoftCredential], feature: Feature, actor: User | None) -> int:
+    """Hand stored credentials over to `feature`: the rows change owner, their tokens never leave the row."""
+    from audit.services import audit_record
+    from credentials.models import MicrosoftCredential
+
+    moved = 0
+    for credential in credentials:
+        previous = {"owner_type": credential.owner_type, "owner_id": credential.owner_id}
+        MicrosoftCredential.objects.filter(pk=credential.pk).update(owner_type=FEATURE_OWNER_TYPE, owner_id=feature.pk)
+        audit_record(
+            tenant=feature.tenant,
+            actor=actor,
+            action="credential.adopted",
+            target=credential,
+            details={
+                "from": previous,
+                "to": {"owner_type": FEATURE_OWNER_TYPE, "owner_id": feature.pk},
+                "user_id": credential.user_id,
+                "directory_id": credential.directory_id,
+                "client_id": credential.client_id,
+            },
+        )
+        moved += 1
+    return moved

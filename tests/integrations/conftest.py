@@ -58,3 +58,50 @@ def feature_of(integration: Integration, feature_type: str) -> Feature:
 @pytest.fixture
 def contoso_a(admin_a: Any) -> Integration:
     return manual_integration(admin_a)
+
+
+# --- the setup from before integrations ------------------------------------------------------------------
+
+LEGACY_APP = "6e1c0a05-7d2b-4c3e-9f10-000000000a05"
+LEGACY_USER_SYNC_APP = "6e1c0a06-7d2b-4c3e-9f10-000000000a06"
+
+
+@pytest.fixture
+def legacy_apps(settings: Any) -> dict[str, str]:
+    """The operator's two legacy apps, configured (tests without the emulator use fixed ids)."""
+    ids = {"LEGACY": LEGACY_APP, "LEGACY_USER_SYNC": LEGACY_USER_SYNC_APP}
+    settings.MICROSOFT_APPS = {
+        name: {**app, "client_id": ids.get(name, app["client_id"]), "client_secret": app["client_secret"] or "s"}
+        for name, app in settings.MICROSOFT_APPS.items()
+    }
+    return ids
+
+
+def stored_credential(
+    *,
+    tenant: Any,
+    owner_type: str,
+    owner_id: int,
+    client_id: str,
+    user: Any = None,
+    directory_id: str = CONTOSO,
+    token_cache: str = "",
+    **fields: Any,
+) -> Any:
+    """A token-store row as an earlier sign-in left it (the cache is opaque here: it is never read)."""
+    from credentials.choices import CredentialKind
+    from credentials.models import MicrosoftCredential
+
+    return MicrosoftCredential.objects.create(
+        tenant=tenant,
+        owner_type=owner_type,
+        owner_id=owner_id,
+        user=user,
+        kind=CredentialKind.DELEGATED_CONFIDENTIAL if user else CredentialKind.APP_ONLY,
+        directory_id=directory_id,
+        client_id=client_id,
+        scopes=["Files.ReadWrite.All"] if user else ["https://graph.microsoft.com/.default"],
+        account_username=user.email if user else "",
+        token_cache=token_cache or f"cache-of-{owner_type}-{owner_id}-{user.pk if user else 'app'}",
+        **fields,
+    )
