@@ -14,9 +14,12 @@ class OutgoingMailConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from accounts.attention import ATTENTION_PROVIDERS
         from external_systems.usage import usage_provider_register
 
         usage_provider_register(_outgoing_server_usage)
+        if "outgoing_mail.attention.outgoing_mail_attention" not in ATTENTION_PROVIDERS:
+            ATTENTION_PROVIDERS.append("outgoing_mail.attention.outgoing_mail_attention")
 
 
 def _outgoing_server_usage(system: ExternalSystem) -> list[str]:

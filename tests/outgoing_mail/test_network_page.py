@@ -187,3 +187,15 @@ def test_plain_users_get_403(user_a_client, url) -> None:  # type: ignore[no-unt
 def test_anonymous_is_sent_to_sign_in(client, url) -> None:  # type: ignore[no-untyped-def]
     response = client.get(url)
     assert response.status_code == 302 and reverse("accounts:login") in response.url
+
+
+def test_the_dashboard_says_when_portal_mail_could_not_go_through_the_tenants_server(admin_a_client, admin_a,  # type: ignore[no-untyped-def]
+                                                                                     admin_b_client) -> None:
+    OutboundEmail.objects.create(
+        tenant=admin_a.tenant, from_email="a@x", message="", status=OutboundStatus.SENT, failure_kind="reconnect",
+        last_error="The Exchange Online connection “Alpha mail” must be reconnected.",
+    )
+
+    dashboard = admin_a_client.get(reverse("dashboard")).content.decode()
+    assert "Your outgoing SMTP server could not send Roger&#x27;s mail" in dashboard and NETWORK in dashboard
+    assert "could not send Roger" not in admin_b_client.get(reverse("dashboard")).content.decode()
