@@ -54,7 +54,9 @@ def _legacy(tenant: Any, *, user_sync: bool | None, universal_print: bool | None
             tenant=tenant, enabled=user_sync, directory_id=CONTOSO, admin_consent_granted_at=now
         )
         credentials.append(
-            stored_credential(tenant=tenant, owner_type="legacy_user_sync", owner_id=row.pk, client_id=LEGACY_USER_SYNC_APP)
+            stored_credential(
+                tenant=tenant, owner_type="legacy_user_sync", owner_id=row.pk, client_id=LEGACY_USER_SYNC_APP
+            )
         )
     if universal_print is not None:
         row = LegacyUniversalPrintSettings.objects.create(
@@ -267,7 +269,9 @@ def test_other_tenants_tokens_are_never_moved(legacy_apps: Any, tenant_a: Any, t
     assert theirs.owner_type == "legacy_user_sync"
 
 
-def test_the_legacy_app_id_is_pre_filled_in_set_up_manually(legacy_apps: Any, admin_a: Any, admin_a_client: Any) -> None:
+def test_the_legacy_app_id_is_pre_filled_in_set_up_manually(
+    legacy_apps: Any, admin_a: Any, admin_a_client: Any
+) -> None:
     assert legacy_application_id_for(tenant=admin_a.tenant) is None
     LegacyCloudServicesSettings.objects.create(tenant=admin_a.tenant, onedrive_enabled=True)
 
