@@ -35,6 +35,11 @@ app.conf.beat_schedule = {
         "schedule": crontab(),
         "options": {"expires": 50},
     },
+    "integrations-attention-check": {  # daily: app tokens probed, admins emailed once per integration problem
+        "task": "integrations.attention_check",
+        "schedule": crontab(hour=6, minute=20),
+        "options": {"expires": 23 * 60 * 60},
+    },
     "external-systems-connections-sweep": {  # every minute: re-queue device code polls lost with a worker
         "task": "external_systems.connections_sweep",
         "schedule": crontab(),

@@ -226,6 +226,9 @@ MICROSOFT_APPS = {
     for name in MICROSOFT_APP_NAMES
 }
 
+# Integrations warn (page, dashboard, one email) this many days before a custom app's secret expires.
+INTEGRATIONS_SECRET_EXPIRY_WARNING_DAYS = env.int("INTEGRATIONS_SECRET_EXPIRY_WARNING_DAYS", default=30)
+
 # Sign-in throttling: five failures in 15 minutes lock a tenant+email; a per-address cap stops one client
 # from locking out everybody.
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
