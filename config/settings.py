@@ -185,6 +185,7 @@ else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
+        "control_folder": str(VAR_DIR / "celery-control"),  # kombu's default is ./control in the working dir
     }
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
