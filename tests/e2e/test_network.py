@@ -14,6 +14,7 @@ from tests.outgoing_mail.conftest import CONTOSO, MAILBOX, connect_exchange_syst
 pytestmark = [pytest.mark.e2e, pytest.mark.emulator, pytest.mark.django_db(transaction=True)]
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+PAGE_LOAD = 15_000  # ms: the machine is shared, a page with a live server and a worker can be slow
 
 
 def sign_in(page: Page, base_url: str, password: str) -> None:
@@ -22,7 +23,7 @@ def sign_in(page: Page, base_url: str, password: str) -> None:
     page.get_by_label("Email").fill("admin@alpha.example")
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+    expect(page.get_by_role("navigation", name="Main")).to_be_visible(timeout=PAGE_LOAD)
 
 
 def send_test_email(page: Page, recipient: str) -> None:
@@ -42,7 +43,7 @@ def test_choose_the_connected_system_and_send_a_test_email(
     page.get_by_label("From display name").fill("Alpha Print")
     page.get_by_role("button", name="Save").click()
 
-    expect(page.get_by_role("status").first).to_contain_text("The outgoing SMTP server is saved")
+    expect(page.get_by_role("status").first).to_contain_text("The outgoing SMTP server is saved", timeout=PAGE_LOAD)
     assert OutgoingMailSettings.objects.get(tenant=admin_a.tenant).exchange_system == system
 
     send_test_email(page, "recipient@example.net")
@@ -79,7 +80,7 @@ def test_a_custom_server_form_explains_what_is_missing(
     page.get_by_label("User name").fill("relay@alpha.example")
     page.get_by_role("button", name="Save").click()
 
-    expect(page.get_by_text("Enter the host name only")).to_be_visible()
+    expect(page.get_by_text("Enter the host name only")).to_be_visible(timeout=PAGE_LOAD)
     expect(page.get_by_text("Enter the password of this user name.")).to_be_visible()
     expect(page.get_by_text("Enter the address the mail is sent from.")).to_be_visible()
     page.screenshot(path=str(SCREENSHOTS / "network-custom-errors.png"), full_page=True)
