@@ -37,6 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from m365_emulator import dovecot
 from m365_emulator.clock import Clock
 from m365_emulator.crypto import TlsFiles
 from m365_emulator.scopes import OUTLOOK_AUDIENCES
@@ -294,9 +295,16 @@ class ExchangeSmtpHandler:
             self.store.record("throttled", identity.mailbox, THROTTLED)
             return THROTTLED
         message = self.store.keep(identity=identity, envelope=envelope, data=data)
+        for recipient in self._local_recipients(envelope.rcpt_tos):
+            await asyncio.to_thread(_deliver_locally, recipient, raw)
         reply = f"250 2.0.0 OK <{message.id}@{SERVER_NAME}> [Hostname={SERVER_NAME}]"
         self.store.record("accepted", identity.mailbox, reply)
         return reply
+
+    def _local_recipients(self, recipients: list[str]) -> list[str]:
+        """Recipients in one of the emulator's directories' domains: Exchange delivers those to their mailbox."""
+        domains = {domain.lower() for directory in self.state.directories.values() for domain in directory.domains}
+        return [address.lower() for address in recipients if address.rpartition("@")[2].lower() in domains]
 
 
 # --- listeners -----------------------------------------------------------------------------------------
@@ -447,3 +455,11 @@ routes = [
     Route("/_control/smtp/events", events, methods=["GET"]),
     Route("/_control/smtp/throttle", throttle, methods=["POST"]),
 ]
+
+
+def _deliver_locally(mailbox: str, raw: bytes) -> None:
+    """Put an accepted message into the recipient's mailbox (Dovecot), so IMAP and POP3 clients find it."""
+    try:
+        dovecot.deliver(mailbox, raw)
+    except dovecot.DovecotError as error:  # the emulator runs without Dovecot: SMTP still accepts and keeps mail
+        log.warning("SMTP: not delivered to %s: %s", mailbox, error)
