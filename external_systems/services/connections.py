@@ -421,19 +421,20 @@ def connection_code_email(
 
 
 def connection_code_send(*, connection_id: int, recipient: str) -> None:
-    from django.core.mail import send_mail
     from django.template.loader import render_to_string
+
+    from outgoing_mail.services import tenant_mail_send
 
     connection = DeviceCodeConnection.objects.select_related("system", "tenant", "requested_by").get(pk=connection_id)
     if connection.status != ConnectionStatus.PENDING:
         logger.info("Not emailing the code of connection %s: it is %s", connection_id, connection.status)
         return
     context = {"connection": connection, "system": connection.system, "tenant": connection.tenant}
-    send_mail(
+    tenant_mail_send(
+        tenant=connection.tenant,
         subject=f"Sign in to connect {connection.system.title} to Roger",
-        message=render_to_string("external_systems/email/connection_code.txt", context),
-        from_email=None,
-        recipient_list=[recipient],
+        body=render_to_string("external_systems/email/connection_code.txt", context),
+        to=[recipient],
     )
 
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -31,6 +30,7 @@ from mail_jobs.models import MailJobSource, ProcessedMessage
 from mail_jobs.services.connection import SourceNotConfigured, source_connection
 from microsoft.errors import MicrosoftError
 from microsoft.mailbox import Mailbox, MessageRef, open_mailbox
+from outgoing_mail.services import tenant_mail_send
 from print_jobs.choices import JobSource
 from print_jobs.services import print_job_create
 
@@ -227,7 +227,12 @@ def _reply(source: MailJobSource, parsed: ParsedMail, outcome: str, reasons: lis
         ]
     )
     try:
-        send_mail(f"Not printed: {parsed.subject or '(no subject)'}"[:200], body, None, [parsed.sender])
+        tenant_mail_send(
+            tenant=source.tenant,
+            subject=f"Not printed: {parsed.subject or '(no subject)'}"[:200],
+            body=body,
+            to=[parsed.sender],
+        )
     except Exception:  # a reply that cannot be sent must not undo the processing
         logger.exception("mail source %s: the rejection reply could not be sent", source.pk)
 
