@@ -183,7 +183,7 @@ def _consent_problems(integration: Integration, credentials: dict[int, Any]) -> 
                     key=f"credentials:{credential.pk}:{credential.state}",
                     level="error",
                     integration=integration,
-                    text=f"{label} needs consent. {credential.state_reason}".strip(),
+                    text=f"{label} needs consent: Microsoft refused its app token{_code(credential)}.",
                     fix="Open the integration and use Reapply Consents.",
                 )
             )
@@ -198,6 +198,10 @@ def _consent_problems(integration: Integration, credentials: dict[int, Any]) -> 
                 )
             )
     return problems
+
+
+def _code(credential: Any) -> str:
+    return f" (AADSTS{credential.last_error_code})" if credential.last_error_code else ""
 
 
 def _secret_problems(integration: Integration, today: date, warn_days: int) -> list[Problem]:

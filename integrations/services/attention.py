@@ -51,16 +51,18 @@ def features_app_tokens_probe(*, tenant: Tenant) -> int:
 
 
 def features_consent_sync(*, tenant: Tenant) -> list[Feature]:
-    """Features whose app token needs consent are marked so (with the token's reason and fix)."""
+    """Features whose app token stopped for want of consent are marked so (with the token's reason)."""
     from credentials.choices import CredentialState
 
     marked = []
     for feature, credential in _app_credentials(tenant):
-        if getattr(credential, "state", None) != CredentialState.NEEDS_CONSENT or not feature.has_consent:
+        # An app token has no user to reconnect it: whether Microsoft says consent or "unknown app here" (the
+        # enterprise app was removed), the fix is the admin consent that puts the app back into the directory.
+        if getattr(credential, "state", None) not in CredentialState.terminal() or not feature.has_consent:
             continue
         with transaction.atomic():
             feature.consent_state = ConsentState.NEEDS_CONSENT
-            feature.consent_reason = str(getattr(credential, "state_reason", ""))
+            feature.consent_reason = app_token_refused_reason(feature, getattr(credential, "last_error_code", None))
             feature.consent_error_code = getattr(credential, "last_error_code", None)
             feature.save(update_fields=["consent_state", "consent_reason", "consent_error_code", "updated_at"])
             audit_record(
@@ -72,6 +74,15 @@ def features_consent_sync(*, tenant: Tenant) -> list[Feature]:
             )
         marked.append(feature)
     return marked
+
+
+def app_token_refused_reason(feature: Feature, code: int | None) -> str:
+    app = feature.app_registration.display_name
+    cause = f" (AADSTS{code})" if code else ""
+    return (
+        f"Microsoft refused the app token of {app}{cause}: its consent in this directory is missing or was "
+        "removed. Use Reapply Consents (or Grant consent) to grant it again."
+    )
 
 
 def _subject(problem: Problem) -> str:

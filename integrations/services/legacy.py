@@ -9,6 +9,7 @@ not migrated again, and a dry run computes the same plan without writing anythin
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django.db import transaction
@@ -58,6 +59,7 @@ LEGACY_SCOPES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Email", "LEGACY", ("Mail.ReadWrite", "Mail.Send")),
     ("Sign-in", "LEGACY", ("openid", "profile", "email", "offline_access", "User.Read")),
 )
+GRANTED_BEFORE = "an administrator, before integrations"
 CONSENT_NOT_RECORDED = (
     "Consent was not recorded before integrations. Use Reapply Consents to grant it again in the Microsoft directory."
 )
@@ -84,6 +86,7 @@ class FeaturePlan:
     consent_state: str
     consent_reason: str
     note: str = ""
+    granted_at: datetime | None = None  # when the consent was recorded before integrations
 
 
 @dataclass(frozen=True)
@@ -192,7 +195,7 @@ def _directory(legacy: LegacySettings) -> tuple[str, str]:
     return (directories.pop() if directories else ""), ""
 
 
-def _feature_plan(feature_type: str, enabled: bool, consented: bool, directory_id: str) -> FeaturePlan:
+def _feature_plan(feature_type: str, enabled: bool, consented: datetime | None, directory_id: str) -> FeaturePlan:
     spec = FEATURES[feature_type]
     if spec.needs_directory and not directory_id:
         note = "disabled: it needs a Directory (Tenant) ID" if enabled else ""
@@ -200,7 +203,7 @@ def _feature_plan(feature_type: str, enabled: bool, consented: bool, directory_i
     if not directory_id:
         return FeaturePlan(feature_type, enabled, ConsentState.PER_USER, "")
     if consented:
-        return FeaturePlan(feature_type, enabled, ConsentState.GRANTED, "")
+        return FeaturePlan(feature_type, enabled, ConsentState.GRANTED, "", granted_at=consented)
     reason = CONSENT_NOT_RECORDED if enabled else ""
     return FeaturePlan(
         feature_type, enabled, ConsentState.NEEDS_CONSENT if enabled else ConsentState.NOT_GRANTED, reason
@@ -209,11 +212,11 @@ def _feature_plan(feature_type: str, enabled: bool, consented: bool, directory_i
 
 def _features(legacy: LegacySettings, directory_id: str) -> list[FeaturePlan]:
     us, up, cs = legacy.user_sync, legacy.universal_print, legacy.cloud_services
-    wanted = {
-        FeatureType.LOGIN: (False, False),
-        FeatureType.USER_SYNC: (bool(us and us.enabled), bool(us and us.admin_consent_granted_at)),
-        FeatureType.UNIVERSAL_PRINT: (bool(up and up.enabled), bool(up and up.admin_consent_granted_at)),
-        FeatureType.ONEDRIVE: (bool(cs and cs.enabled), bool(cs and cs.admin_consent_granted_at)),
+    wanted: dict[str, tuple[bool, datetime | None]] = {
+        FeatureType.LOGIN: (False, None),
+        FeatureType.USER_SYNC: (bool(us and us.enabled), us.admin_consent_granted_at if us else None),
+        FeatureType.UNIVERSAL_PRINT: (bool(up and up.enabled), up.admin_consent_granted_at if up else None),
+        FeatureType.ONEDRIVE: (bool(cs and cs.enabled), cs.admin_consent_granted_at if cs else None),
     }
     return [_feature_plan(ft, enabled, consented, directory_id) for ft, (enabled, consented) in wanted.items()]
 
@@ -281,8 +284,8 @@ def _create_integration(plan: MigrationPlan, actor: User | None) -> tuple[Integr
             consent_reason=feature_plan.consent_reason,
             granted_delegated=list(feature_plan_granted(feature_plan, delegated=True)),
             granted_application=list(feature_plan_granted(feature_plan, delegated=False)),
-            consent_granted_at=timezone.now() if feature_plan.consent_state == ConsentState.GRANTED else None,
-            consent_granted_by="before integrations" if feature_plan.consent_state == ConsentState.GRANTED else "",
+            consent_granted_at=feature_plan.granted_at,
+            consent_granted_by=GRANTED_BEFORE if feature_plan.granted_at else "",
         )
         if feature_plan.enabled:
             notes += _enable_carried(feature)

@@ -78,7 +78,7 @@ def test_one_email_per_problem_and_again_only_after_it_was_fixed(
     _check(admin_a.tenant, django_capture_on_commit_callbacks)
 
     assert len(mail.outbox) == 2, [m.subject for m in mail.outbox]
-    bodies = " ".join(m.body for m in mail.outbox)
+    bodies = " ".join(str(m.body) for m in mail.outbox)
     assert bodies.count("Application Secret expires in 30 day(s)") == 1
     assert bodies.count("User Synchronization is enabled but needs consent") == 1
     assert all(m.to == ["admin@alpha.example"] for m in mail.outbox)
@@ -136,7 +136,8 @@ def test_an_app_token_needing_consent_marks_its_feature(admin_a: Any) -> None:
     problems = tenant_attention_check(tenant=admin_a.tenant, probe=False)
 
     user_sync.refresh_from_db()
-    assert user_sync.consent_state == ConsentState.NEEDS_CONSENT and user_sync.consent_reason == reason
+    assert user_sync.consent_state == ConsentState.NEEDS_CONSENT
+    assert "(AADSTS65001): its consent in this directory is missing or was removed" in user_sync.consent_reason
     (problem,) = problems
     assert problem.key.startswith("credentials:") and "User Synchronization needs consent" in problem.text
 

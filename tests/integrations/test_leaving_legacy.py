@@ -176,7 +176,7 @@ def test_another_tenants_admin_gets_404_and_a_user_403_on_the_affected_users_pag
 
 def test_another_tenants_onedrive_cannot_be_connected(admin_b: Any, user_a_client: Any, migrated: Any) -> None:
     onedrive = feature_of(migrated["integration"], "onedrive")
-    other = UserFactory(tenant=admin_b.tenant)
+    other: Any = UserFactory(tenant=admin_b.tenant)
     from django.test import Client
 
     client = Client()

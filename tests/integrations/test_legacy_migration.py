@@ -49,6 +49,7 @@ def _legacy(tenant: Any, *, user_sync: bool | None, universal_print: bool | None
     """The old settings in one of their combinations, each with the tokens it held."""
     now = timezone.now()
     credentials = []
+    row: Any
     if user_sync is not None:
         row = LegacyUserSyncSettings.objects.create(
             tenant=tenant, enabled=user_sync, directory_id=CONTOSO, admin_consent_granted_at=now
@@ -235,7 +236,8 @@ def test_user_tokens_from_another_directory_are_deleted_and_the_user_asked_to_re
     legacy_apps: Any, tenant_a: Any
 ) -> None:
     row = LegacyCloudServicesSettings.objects.create(tenant=tenant_a, onedrive_enabled=True, directory_id=CONTOSO)
-    stays, elsewhere = UserFactory(tenant=tenant_a), UserFactory(tenant=tenant_a)
+    stays: Any = UserFactory(tenant=tenant_a)
+    elsewhere: Any = UserFactory(tenant=tenant_a)
     kept = stored_credential(
         tenant=tenant_a, owner_type="legacy_cloud_storage", owner_id=row.pk, client_id=LEGACY_APP, user=stays
     )
@@ -290,11 +292,11 @@ def test_django_admin_action_runs_the_migration_for_the_selected_tenant(
     _legacy(tenant_a, user_sync=True, universal_print=True, cloud=None)
     LegacyUserSyncSettings.objects.create(tenant=tenant_b, enabled=True, directory_id=FABRIKAM)
     operator = User.objects.create_superuser("operator", "operator@roger.example", "pw")
-    request = RequestFactory().post("/admin/")
+    request: Any = RequestFactory().post("/admin/")
     request.user = operator
-    request.session = {}  # type: ignore[attr-defined]
-    request._messages = FallbackStorage(request)  # type: ignore[attr-defined]
-    model_admin = site._registry[LegacyUserSyncSettings]
+    request.session = {}
+    request._messages = FallbackStorage(request)
+    model_admin: Any = site._registry[LegacyUserSyncSettings]
 
     model_admin.run_migration(request, LegacyUserSyncSettings.objects.filter(tenant=tenant_a))
 
