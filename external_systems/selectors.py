@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from external_systems.choices import ACTIVE_CONNECTION_STATUSES, ConnectionStatus, SystemStatus
@@ -93,11 +93,10 @@ def _credentials_by_owner(tenant: Tenant, system_ids: list[int]) -> dict[int, An
 
 
 def _latest_connections(system_ids: list[int]) -> dict[int, DeviceCodeConnection]:
-    latest: dict[int, DeviceCodeConnection] = {}
-    rows = DeviceCodeConnection.objects.filter(system_id__in=system_ids).order_by("system_id", "-created_at", "-id")
-    for row in rows.distinct("system_id"):
-        latest[row.system_id] = row
-    return latest
+    # A correlated subquery rather than DISTINCT ON, which only PostgreSQL has (the demo runs on SQLite).
+    newest = DeviceCodeConnection.objects.filter(system_id=OuterRef("system_id")).order_by("-created_at", "-id")
+    rows = DeviceCodeConnection.objects.filter(system_id__in=system_ids, pk=Subquery(newest.values("pk")[:1]))
+    return {row.system_id: row for row in rows}
 
 
 def _overview(system: ExternalSystem, credential: Any, latest: DeviceCodeConnection | None) -> SystemOverview:
