@@ -41,7 +41,9 @@ for path in {PAGES!r}:
 
 
 def test_every_page_renders_on_the_demo_sqlite_database(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "TEST_DATABASE_NAME", "PYTEST_CURRENT_TEST"}}
+    env = {
+        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "TEST_DATABASE_NAME", "PYTEST_CURRENT_TEST"}
+    }
     env.update({"DEBUG": "true", "VAR_DIR": str(tmp_path), "REDIS_URL": "", "CELERY_TASK_ALWAYS_EAGER": "false"})
 
     def manage(*args: str) -> subprocess.CompletedProcess[str]:
