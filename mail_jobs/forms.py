@@ -8,6 +8,7 @@ from external_systems.selectors import connected_exchange_systems
 from mail_jobs.choices import AfterProcessing, Protocol, ServerKind
 from mail_jobs.documents import document_type_choices
 from mail_jobs.models import MailJobSource
+from mail_jobs.services.settings import SETTINGS_FIELDS
 
 if TYPE_CHECKING:
     from accounts.models import Tenant
@@ -52,26 +53,7 @@ class MailJobSourceForm(forms.ModelForm):
 
     class Meta:
         model = MailJobSource
-        fields = [
-            "enabled",
-            "protocol",
-            "server_kind",
-            "exchange_system",
-            "shared_mailbox",
-            "custom_host",
-            "custom_port",
-            "custom_security",
-            "custom_username",
-            "folder",
-            "poll_interval_minutes",
-            "after_processing",
-            "move_to_folder",
-            "max_message_size_mb",
-            "document_types",
-            "print_body",
-            "unknown_senders",
-            "reply_on_rejection",
-        ]
+        fields = list(SETTINGS_FIELDS)  # the one list the settings service saves
         labels = {
             "enabled": "Turn mail into print jobs",
             "server_kind": "Mail server",

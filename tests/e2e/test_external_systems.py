@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.e2e.portal import sign_in_to_portal
 from tests.external_systems.conftest import CONTOSO_ADMIN, CONTOSO_USER, DEVICE_APP, NO_PUBLIC_FLOWS_APP
 
 pytestmark = [pytest.mark.e2e, pytest.mark.emulator, pytest.mark.django_db(transaction=True)]
@@ -25,15 +26,6 @@ TIMEOUT = 20_000  # ms: the worker polls every second, the pop-up re-reads every
 def _shot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"external-systems-{name}.png"), full_page=True)
-
-
-def _sign_in(page: Page, base_url: str, password: str) -> None:
-    page.goto(f"{base_url}/accounts/sign-in/")
-    page.get_by_label("Tenancy name").fill("alpha")
-    page.get_by_label("Email").fill("admin@alpha.example")
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Welcome")).to_be_visible()
 
 
 def _add_exchange_online(page: Page, base_url: str, *, title: str, client_id: str = DEVICE_APP) -> None:
@@ -70,7 +62,7 @@ def _approve_in_second_tab(page: Page, code: str, upn: str, password: str) -> No
 def test_add_exchange_online_and_approve_in_a_second_tab(
     page: Page, live_server: Any, m365: Any, celery_worker: Any, admin_a: Any, password: str
 ) -> None:
-    _sign_in(page, live_server.url, password)
+    sign_in_to_portal(page, live_server.url, password)
     page.goto(f"{live_server.url}/settings/external-systems/add/exchange_online/")
     _shot(page, "add-form")
     celery_worker.kill()  # so the pop-up is caught while Microsoft is being contacted
@@ -113,7 +105,7 @@ def test_add_exchange_online_and_approve_in_a_second_tab(
 def test_an_expired_code_offers_start_again(
     page: Page, live_server: Any, m365: Any, celery_worker: Any, admin_a: Any, password: str
 ) -> None:
-    _sign_in(page, live_server.url, password)
+    sign_in_to_portal(page, live_server.url, password)
     _add_exchange_online(page, live_server.url, title="Expiring")
     code = _code_in_pop_up(page)
 
@@ -130,7 +122,7 @@ def test_an_expired_code_offers_start_again(
 def test_a_declined_sign_in_is_shown(
     page: Page, live_server: Any, m365: Any, celery_worker: Any, admin_a: Any, password: str
 ) -> None:
-    _sign_in(page, live_server.url, password)
+    sign_in_to_portal(page, live_server.url, password)
     _add_exchange_online(page, live_server.url, title="Declining")
     code = _code_in_pop_up(page)
 
@@ -144,7 +136,7 @@ def test_a_declined_sign_in_is_shown(
 def test_cancel_stops_the_connection(
     page: Page, live_server: Any, m365: Any, celery_worker: Any, admin_a: Any, password: str
 ) -> None:
-    _sign_in(page, live_server.url, password)
+    sign_in_to_portal(page, live_server.url, password)
     _add_exchange_online(page, live_server.url, title="Cancelling")
     _code_in_pop_up(page)
     dialog = page.get_by_role("dialog")
@@ -172,7 +164,7 @@ def test_cancel_stops_the_connection(
 def test_public_client_flows_not_allowed_shows_the_fix(
     page: Page, live_server: Any, m365: Any, celery_worker: Any, admin_a: Any, password: str
 ) -> None:
-    _sign_in(page, live_server.url, password)
+    sign_in_to_portal(page, live_server.url, password)
     _add_exchange_online(page, live_server.url, title="No public flows", client_id=NO_PUBLIC_FLOWS_APP)
 
     dialog = page.get_by_role("dialog")

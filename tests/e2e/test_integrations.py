@@ -20,6 +20,7 @@ from integrations.models import Integration
 from integrations.services.features import feature_enable
 from m365_emulator.seed import _read_with_base
 from m365_emulator.testing import EmulatorHandle, portal_environment, start_emulator
+from tests.e2e.portal import sign_in_to_portal
 from tests.integrations.conftest import CONTOSO, CONTOSO_ADMIN, consented, feature_of, manual_integration
 
 pytestmark = [pytest.mark.e2e, pytest.mark.emulator, pytest.mark.django_db(transaction=True)]
@@ -99,15 +100,6 @@ def emulator(portal_emulator: tuple[EmulatorHandle, Path], live_server: Any, set
 def shot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"integrations-{name}.png"), full_page=True)
-
-
-def sign_in_to_portal(page: Page, base_url: str, password: str) -> None:
-    page.goto(f"{base_url}/accounts/sign-in/")
-    page.get_by_label("Tenancy name").fill("alpha")
-    page.get_by_label("Email").fill("admin@alpha.example")
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Welcome")).to_be_visible()
 
 
 def sign_in_at_microsoft(page: Page, account: tuple[str, str]) -> None:

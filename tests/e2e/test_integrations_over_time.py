@@ -24,6 +24,7 @@ from integrations.services.features import feature_enable
 from integrations.services.integrations import integration_create_automatic
 from integrations.services.legacy import legacy_migrate
 from m365_emulator.testing import EmulatorHandle
+from tests.e2e.portal import sign_in_to_portal
 from tests.e2e.test_integrations import (  # the module's emulator fixtures and page helpers
     CUSTOM_APP,
     CUSTOM_SECRET,
@@ -32,7 +33,6 @@ from tests.e2e.test_integrations import (  # the module's emulator fixtures and 
     feature_row,
     portal_emulator,
     sign_in_at_microsoft,
-    sign_in_to_portal,
 )
 from tests.factories import UserFactory
 from tests.integrations.conftest import (

@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from mail_jobs.models import MailJobSource
+from tests.e2e.portal import sign_in_to_portal
 from tests.factories import UserFactory
 from tests.mail_jobs.conftest import MAILBOX, SENDER, connect_exchange_system
 from tests.mail_jobs.helpers import PDF, PNG, mail_with_attachments
@@ -18,21 +19,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.emulator, pytest.mark.django_db(trans
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 
 
-def sign_in(page: Page, base_url: str, password: str) -> None:
-    page.goto(f"{base_url}/accounts/sign-in/")
-    page.get_by_label("Tenancy name").fill("alpha")
-    page.get_by_label("Email").fill("admin@alpha.example")
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("navigation", name="Main")).to_be_visible()
-
-
 def test_mail_to_the_connected_mailbox_becomes_print_jobs(
     page: Page, live_server: Any, m365: Any, celery_worker: Any, admin_a: Any, password: str
 ) -> None:
     connect_exchange_system(tenant=admin_a.tenant, actor=admin_a, m365=m365)
     UserFactory(tenant=admin_a.tenant, email=SENDER, full_name="Pat Sender")
-    sign_in(page, live_server.url, password)
+    sign_in_to_portal(page, live_server.url, password)
     page.get_by_role("link", name="Jobs", exact=True).last.click()
     expect(page.get_by_role("heading", name="Jobs settings")).to_be_visible()
 

@@ -9,21 +9,13 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from outgoing_mail.models import OutgoingMailSettings
+from tests.e2e.portal import sign_in_to_portal
 from tests.outgoing_mail.conftest import CONTOSO, MAILBOX, connect_exchange_system
 
 pytestmark = [pytest.mark.e2e, pytest.mark.emulator, pytest.mark.django_db(transaction=True)]
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 PAGE_LOAD = 15_000  # ms: the machine is shared, a page with a live server and a worker can be slow
-
-
-def sign_in(page: Page, base_url: str, password: str) -> None:
-    page.goto(f"{base_url}/accounts/sign-in/")
-    page.get_by_label("Tenancy name").fill("alpha")
-    page.get_by_label("Email").fill("admin@alpha.example")
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("navigation", name="Main")).to_be_visible(timeout=PAGE_LOAD)
 
 
 def send_test_email(page: Page, recipient: str) -> None:
@@ -35,7 +27,7 @@ def test_choose_the_connected_system_and_send_a_test_email(
     page: Page, live_server: Any, m365: Any, celery_worker: Any, admin_a: Any, password: str
 ) -> None:
     system = connect_exchange_system(tenant=admin_a.tenant, actor=admin_a, m365=m365, title="Contoso printing")
-    sign_in(page, live_server.url, password)
+    sign_in_to_portal(page, live_server.url, password)
     page.get_by_role("link", name="Network").click()
 
     page.get_by_label("Microsoft Exchange Online (a connected external system)").check()
@@ -70,7 +62,7 @@ def test_choose_the_connected_system_and_send_a_test_email(
 def test_a_custom_server_form_explains_what_is_missing(
     page: Page, live_server: Any, admin_a: Any, password: str
 ) -> None:
-    sign_in(page, live_server.url, password)
+    sign_in_to_portal(page, live_server.url, password)
     page.goto(f"{live_server.url}/settings/network/")
     expect(page.get_by_label("Host")).to_be_hidden()  # only the chosen server's fields show
 
