@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
@@ -14,6 +12,7 @@ import requests
 
 from microsoft import identity
 from microsoft.config import AppCredentials
+from tests.conftest import wait_until
 
 CONTOSO = "4f1c2d3e-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
 FABRIKAM = "9e8d7c6b-5a49-4382-a716-f5e4d3c2b1a0"
@@ -38,17 +37,6 @@ USER_READ = "https://graph.microsoft.com/User.Read"
 GRAPH_DEFAULT = "https://graph.microsoft.com/.default"
 
 
-def wait_for(condition: Callable[[], Any], *, timeout: float = 20.0, message: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {message}")
-        time.sleep(0.1)
-
-
 def poll_device_flow_until(
     flow: dict[str, Any],
     states: set[identity.DeviceFlowState],
@@ -69,7 +57,7 @@ def poll_device_flow_until(
         outcome["poll"] = poll
         return poll.state in states
 
-    wait_for(polled, message=f"device flow state in {states}")
+    wait_until(polled, message=f"device flow state in {states}")
     return outcome["poll"]
 
 
