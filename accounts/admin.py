@@ -52,3 +52,12 @@ class AdminNotificationAdmin(admin.ModelAdmin):
     list_display = ("created_at", "tenant", "subject", "key", "sent_at")
     list_filter = ("tenant",)
     search_fields = ("subject", "key")
+
+
+@admin.register(EmailAlias)
+class EmailAliasAdmin(admin.ModelAdmin):
+    list_display = ("email", "user", "tenant")
+    list_filter = ("tenant",)
+    search_fields = ("email", "user__email")
+    raw_id_fields = ("user",)
+    readonly_fields = ("tenant",)
