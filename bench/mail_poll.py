@@ -38,21 +38,22 @@ def main() -> None:
 
 
 def run(handle: object) -> None:
+    from accounts.models import User
     from accounts.services import tenant_create
     from mail_jobs.services import mail_source_poll
     from print_jobs.models import PrintJob
-    from tests.factories import UserFactory
     from tests.mail_jobs.conftest import MAILBOX, configure_source, connect_exchange_system
     from tests.mail_jobs.helpers import PDF, mail_with_attachments
 
     tenant = tenant_create(name="bench", display_name="Bench", admin_email="admin@bench.example", admin_password="x")
     admin = tenant.users.get()
-    sender = UserFactory(tenant=tenant, email="pat@bench.example")
+    sender_email = "pat@bench.example"
+    User.objects.create_user(tenant=tenant, email=sender_email, password="x")
     system = connect_exchange_system(tenant=tenant, actor=admin, m365=handle)
     source = configure_source(tenant, admin, protocol="imap", server_kind="exchange", exchange_system=system)
     for n in range(MESSAGES):
         raw = mail_with_attachments(
-            sender=sender.email, to=MAILBOX, subject=f"Doc {n}", attachments=[(f"doc-{n}.pdf", "application/pdf", PDF)]
+            sender=sender_email, to=MAILBOX, subject=f"Doc {n}", attachments=[(f"doc-{n}.pdf", "application/pdf", PDF)]
         )
         handle.control.put_mail(MAILBOX, raw)  # type: ignore[attr-defined]
 
