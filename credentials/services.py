@@ -166,8 +166,12 @@ def credential_access_token(
     directory_id: str,
     user: User | None = None,
     scopes: Sequence[str] | None = None,
+    force_refresh: bool = False,
 ) -> str:
     """The owner's access token for use now: from the stored cache, refreshed first when about to expire.
+
+    `force_refresh` gets a new token although the stored one looks valid: for when the resource server (Exchange,
+    Graph) refused it, as it may after a revocation or with clock skew.
 
     Raises CredentialMismatch (not this tenant's, owner's or directory's), CredentialUnavailable (a person
     must consent or reconnect; CredentialMissing when nothing is connected) or microsoft.errors.TransientError
@@ -179,10 +183,10 @@ def credential_access_token(
     wanted = list(scopes or credential.scopes)
     if credential.state in CredentialState.terminal():
         raise _unavailable(credential)
-    token = _cached_access_token(credential, wanted, margin=REFRESH_MARGIN)
+    token = None if force_refresh else _cached_access_token(credential, wanted, margin=REFRESH_MARGIN)
     if token is not None:
         return token
-    outcome = _refresh(credential.pk, scopes=wanted, force=False)
+    outcome = _refresh(credential.pk, scopes=wanted, force=force_refresh)
     if outcome.access_token is not None:
         return outcome.access_token
     raise outcome.error or _waiting(outcome.credential)

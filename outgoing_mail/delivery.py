@@ -215,17 +215,11 @@ def _send_smtp(route: _Route, message: OutgoingMessage) -> None:
 
 
 def _token_login(route: _Route, *, refresh: bool) -> XOAuth2Login:
-    from credentials.selectors import credential_for
-    from credentials.services import credential_refresh
-    from external_systems.services import OWNER_TYPE, exchange_access_token
+    from external_systems.services import exchange_access_token
 
     system = route.exchange_system
     try:
-        if refresh:
-            credential = credential_for(tenant=system.tenant, owner_type=OWNER_TYPE, owner_id=system.pk)
-            if credential is not None:
-                credential_refresh(credential_id=credential.pk, force=True)
-        token = exchange_access_token(system=system, scopes=[SMTP_SEND_SCOPE])
+        token = exchange_access_token(system=system, scopes=[SMTP_SEND_SCOPE], force_refresh=refresh)
     except CredentialUnavailable as exc:
         raise _NotSent(
             FailureKind.RECONNECT,

@@ -155,8 +155,11 @@ def system_delete(*, system: ExternalSystem, actor: User, ip_address: str | None
     system.delete()
 
 
-def exchange_access_token(*, system: ExternalSystem, scopes: list[str] | tuple[str, ...]) -> str:
-    """An access token for the connected mailbox (e.g. [".../SMTP.Send"]), refreshed by the token store if due.
+def exchange_access_token(
+    *, system: ExternalSystem, scopes: list[str] | tuple[str, ...], force_refresh: bool = False
+) -> str:
+    """An access token for the connected mailbox (e.g. [".../SMTP.Send"]), refreshed by the token store if due,
+    or at once with `force_refresh` (Exchange refused the token we held).
 
     Raises credentials.errors.CredentialUnavailable when the system must be reconnected, and
     microsoft.errors.TransientError when Microsoft cannot be reached right now.
@@ -169,4 +172,5 @@ def exchange_access_token(*, system: ExternalSystem, scopes: list[str] | tuple[s
         owner_id=system.pk,
         directory_id=system.directory_id,
         scopes=list(scopes),
+        force_refresh=force_refresh,
     )
