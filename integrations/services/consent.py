@@ -24,10 +24,13 @@ from integrations.errors import FlowRefused, IntegrationError
 from integrations.features import APPLICATION_IDS, short_permission
 from integrations.models import AuthorizationFlow, Feature, Integration, ReapplyRun
 from integrations.services.features import feature_enable
-from integrations.services.tokens import feature_app_tokens_save, feature_user_tokens_retry
+from integrations.services.tokens import (
+    feature_app_token_acquire,
+    feature_app_tokens_save,
+    feature_user_tokens_retry,
+)
 from microsoft import errors as microsoft_errors
 from microsoft import identity
-from microsoft.config import GRAPH_DEFAULT_SCOPE
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -325,9 +328,7 @@ def _consent_answer(flow: AuthorizationFlow, params: dict[str, Any], admin: User
     grant, token_error = None, None
     if app_features:
         try:
-            grant = identity.client_credentials_acquire(
-                app=app.credentials(), tenant=integration.directory_id, scope=GRAPH_DEFAULT_SCOPE
-            )
+            grant = feature_app_token_acquire(app=app, directory_id=integration.directory_id)
         except microsoft_errors.MicrosoftError as exc:
             token_error = exc
     delegated, application = _split_granted(result.scopes)

@@ -19,10 +19,12 @@ from integrations.choices import ConsentState
 from integrations.errors import IntegrationError
 from integrations.models import AppRegistration, AuthorizationFlow, Feature, Integration, ReapplyRun
 from integrations.services.consent import FlowOutcome, consent_start
-from integrations.services.tokens import feature_app_tokens_save, feature_user_tokens_retry
+from integrations.services.tokens import (
+    feature_app_token_acquire,
+    feature_app_tokens_save,
+    feature_user_tokens_retry,
+)
 from microsoft import errors as microsoft_errors
-from microsoft import identity
-from microsoft.config import GRAPH_DEFAULT_SCOPE
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -176,7 +178,7 @@ class RecheckResult:
 def _recheck_app(app: AppRegistration, features: list[Feature], actor: User | None) -> list[RecheckResult]:
     directory = features[0].integration.directory_id
     try:
-        grant = identity.client_credentials_acquire(app=app.credentials(), tenant=directory, scope=GRAPH_DEFAULT_SCOPE)
+        grant = feature_app_token_acquire(app=app, directory_id=directory)
     except microsoft_errors.MicrosoftError as exc:
         consent_missing = isinstance(exc, microsoft_errors.ReconsentRequired)
         if consent_missing:

@@ -15,7 +15,7 @@ from microsoft.config import AppCredentials
 if TYPE_CHECKING:
     from accounts.models import Tenant, User
     from credentials.models import MicrosoftCredential
-    from integrations.models import Feature
+    from integrations.models import AppRegistration, Feature
     from microsoft.identity import TokenGrant
 
 logger = logging.getLogger(__name__)
@@ -85,6 +85,17 @@ def _legacy_label_for(label: str, credential: MicrosoftCredential) -> str:
 
 def _legacy_fix_url_for(credential: MicrosoftCredential) -> str:
     return reverse("integrations:list")
+
+
+def feature_app_token_acquire(*, app: AppRegistration, directory_id: str) -> TokenGrant:
+    """The app's app-only Graph token in `directory_id`: getting one proves its admin consent is in place.
+
+    Raises microsoft.errors.MicrosoftError (ReconsentRequired when the consent is missing or was removed).
+    """
+    from microsoft.config import GRAPH_DEFAULT_SCOPE
+    from microsoft.identity import client_credentials_acquire
+
+    return client_credentials_acquire(app=app.credentials(), tenant=directory_id, scope=GRAPH_DEFAULT_SCOPE)
 
 
 def feature_app_tokens_save(*, features: Iterable[Feature], grant: TokenGrant, actor: User | None) -> None:
