@@ -26,7 +26,7 @@ def main() -> None:
     with start_emulator(SEED, work / "emulator") as handle:
         os.environ.update(portal_environment(handle, SEED))
         os.environ.update({"DEBUG": "true", "VAR_DIR": str(work), "DATABASE_URL": f"sqlite:///{work}/bench.db"})
-        os.environ.update({"MAIL_JOBS_CA_BUNDLE": str(handle.ca_path)})
+        os.environ.update({"CUSTOM_MAIL_CA_BUNDLE": str(handle.ca_path)})
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
         import django
 

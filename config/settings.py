@@ -162,12 +162,12 @@ OUTGOING_MAIL_RATE_WINDOW_SECONDS = env.float("OUTGOING_MAIL_RATE_WINDOW_SECONDS
 OUTGOING_MAIL_RETRY_BASE_SECONDS = env.float("OUTGOING_MAIL_RETRY_BASE_SECONDS", default=30.0)
 OUTGOING_MAIL_MAX_ATTEMPTS = env.int("OUTGOING_MAIL_MAX_ATTEMPTS", default=8)
 OUTGOING_MAIL_SMTP_TIMEOUT = env.float("OUTGOING_MAIL_SMTP_TIMEOUT", default=30.0)
-# CA bundle for custom SMTP servers with a private certificate authority. Unset: the system's trust store.
-OUTGOING_MAIL_CA_BUNDLE = env.str("OUTGOING_MAIL_CA_BUNDLE", default="") or None
+# CA bundle for tenants' custom mail servers (SMTP, IMAP, POP3) with a private certificate authority.
+# Unset: the system's trust store. Microsoft's own servers use MICROSOFT_CA_BUNDLE.
+CUSTOM_MAIL_CA_BUNDLE = env.str("CUSTOM_MAIL_CA_BUNDLE", default="") or None
 
-# Jobs via Email (mail_jobs): the CA bundle for custom IMAP/POP3 servers (empty: the system's), and how long a
-# poll holds its mailbox before another poll may take over (a worker that died mid-batch leaves it behind).
-MAIL_JOBS_CA_BUNDLE = env.str("MAIL_JOBS_CA_BUNDLE", default="") or None
+# Jobs via Email (mail_jobs): how long a poll holds its mailbox before another poll may take over (a worker
+# that died mid-batch leaves it behind).
 MAIL_JOBS_POLL_LEASE_SECONDS = env.int("MAIL_JOBS_POLL_LEASE_SECONDS", default=300)
 
 # Celery: Redis when REDIS_URL is set, else kombu's serverless filesystem transport under var/.

@@ -239,8 +239,8 @@ def portal_environment(handle: EmulatorHandle, seed: Path) -> dict[str, str]:
     if handle.smtp_port:
         env["MICROSOFT_SMTP_HOST"] = handle.smtp_host
         env["MICROSOFT_SMTP_PORT"] = str(handle.smtp_port)
-        # The demo's "custom SMTP server" (relay@contoso.com) is the emulator too: trust its CA for it.
-        env["OUTGOING_MAIL_CA_BUNDLE"] = str(handle.ca_path)
+        # The demo's "custom mail server" accounts (relay@contoso.com) are the emulator too: trust its CA for them.
+        env["CUSTOM_MAIL_CA_BUNDLE"] = str(handle.ca_path)
     mail = handle.mail
     if mail.get("imaps_port"):  # Exchange's IMAP and POP3 are implicit TLS (993, 995)
         env["MICROSOFT_IMAP_HOST"] = env["MICROSOFT_POP_HOST"] = str(mail["mail_host"])

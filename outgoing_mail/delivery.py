@@ -163,7 +163,7 @@ def _custom_route(config: OutgoingMailSettings, name: str) -> _Route:
         host=config.custom_host,
         port=config.custom_port,
         security=SmtpSecurity(config.custom_security),
-        ca_bundle=getattr(settings, "OUTGOING_MAIL_CA_BUNDLE", None) or None,
+        ca_bundle=settings.CUSTOM_MAIL_CA_BUNDLE,
         timeout=float(settings.OUTGOING_MAIL_SMTP_TIMEOUT),
     )
     login = PasswordLogin(config.custom_username, config.custom_password) if config.custom_username else None

@@ -77,7 +77,7 @@ def _custom(source: MailJobSource, protocol: MailProtocol, folder: str) -> Sourc
         host=source.custom_host,
         port=source.custom_port or default_port(source.protocol, source.custom_security),
         security=MailSecurity(source.custom_security),
-        ca_bundle=settings.MAIL_JOBS_CA_BUNDLE,
+        ca_bundle=settings.CUSTOM_MAIL_CA_BUNDLE,
         timeout=30.0,
     )
     return SourceConnection(server, MailLogin(source.custom_username, password=source.custom_password), folder)

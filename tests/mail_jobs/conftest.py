@@ -81,7 +81,7 @@ def sender(tenant_a: Any) -> Any:
 
 @pytest.fixture
 def mail_jobs_settings(settings: Any, m365: Any) -> Any:
-    settings.MAIL_JOBS_CA_BUNDLE = str(m365.ca_path)
+    settings.CUSTOM_MAIL_CA_BUNDLE = str(m365.ca_path)
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     return settings
 
@@ -91,7 +91,7 @@ def celery_worker_env(celery_worker_env: dict[str, str], m365: Any, tmp_path: An
     """The worker trusts the emulator's CA, writes replies to files, and a dead poll's lease runs out quickly."""
     return {
         **celery_worker_env,
-        "MAIL_JOBS_CA_BUNDLE": str(m365.ca_path),
+        "CUSTOM_MAIL_CA_BUNDLE": str(m365.ca_path),
         "MAIL_JOBS_POLL_LEASE_SECONDS": "3",
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_FILE_PATH": str(tmp_path / "sent-mail"),

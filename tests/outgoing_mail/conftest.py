@@ -94,7 +94,7 @@ def use_custom_server(*, tenant: Any, actor: Any, m365: Any, password: str = REL
 def mail_settings(settings: Any, m365: Any) -> Any:
     """The pytest process's outgoing mail settings, matching the worker's (celery_worker_env below)."""
     settings.EMAIL_BACKEND = "outgoing_mail.backends.QueuedEmailBackend"
-    settings.OUTGOING_MAIL_CA_BUNDLE = str(m365.ca_path)
+    settings.CUSTOM_MAIL_CA_BUNDLE = str(m365.ca_path)
     settings.OUTGOING_MAIL_RETRY_BASE_SECONDS = 1
     settings.OUTGOING_MAIL_RATE_WINDOW_SECONDS = RATE_WINDOW
     return settings
@@ -111,7 +111,7 @@ def celery_worker_env(celery_worker_env: dict[str, str], m365: Any, tmp_path: An
         "EMAIL_BACKEND": "outgoing_mail.backends.QueuedEmailBackend",
         "OPERATOR_EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_FILE_PATH": str(tmp_path / "operator-mail"),
-        "OUTGOING_MAIL_CA_BUNDLE": str(m365.ca_path),
+        "CUSTOM_MAIL_CA_BUNDLE": str(m365.ca_path),
         "OUTGOING_MAIL_RETRY_BASE_SECONDS": "1",
         "OUTGOING_MAIL_RATE_WINDOW_SECONDS": str(RATE_WINDOW),
     }
