@@ -23,16 +23,18 @@ async def introspect(request: Request) -> Response:
     claims = state.access_token_claims(token) if token else None
     if claims is None:
         return JSONResponse({"active": False})
-    return JSONResponse({
-        "active": True,
-        "username": claims.get("upn"),
-        "aud": claims.get("aud"),
-        "scope": claims.get("scp") or " ".join(claims.get("roles", [])),
-        "tid": claims.get("tid"),
-        "oid": claims.get("oid"),
-        "client_id": claims.get("appid"),
-        "exp": claims.get("exp"),
-    })
+    return JSONResponse(
+        {
+            "active": True,
+            "username": claims.get("upn"),
+            "aud": claims.get("aud"),
+            "scope": claims.get("scp") or " ".join(claims.get("roles", [])),
+            "tid": claims.get("tid"),
+            "oid": claims.get("oid"),
+            "client_id": claims.get("appid"),
+            "exp": claims.get("exp"),
+        }
+    )
 
 
 def build_app(state: State) -> EmulatorMiddleware:

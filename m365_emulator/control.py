@@ -64,9 +64,13 @@ def device_codes(state: State, payload: dict[str, Any]) -> list[dict[str, Any]]:
     now = state.now()
     return [
         {
-            "user_code": d.user_code, "client_id": d.client_id, "tenant": d.tenant_segment, "scope": d.scope,
+            "user_code": d.user_code,
+            "client_id": d.client_id,
+            "tenant": d.tenant_segment,
+            "scope": d.scope,
             "status": "expired" if d.status == "pending" and d.expired(now) else d.status,
-            "expires_at": d.issued_at + d.expires_in, "interval": d.interval,
+            "expires_at": d.issued_at + d.expires_in,
+            "interval": d.interval,
         }
         for d in state.device_codes.values()
         if payload.get("all") or (d.status == "pending" and not d.expired(now))
@@ -188,8 +192,12 @@ def set_smtp_auth(state: State, payload: dict[str, Any]) -> dict[str, Any]:
 
 def directories(state: State, payload: dict[str, Any]) -> list[dict[str, Any]]:
     return [
-        {"tenant_id": d.tenant_id, "display_name": d.display_name, "domains": d.domains,
-         "smtp_auth_enabled": d.smtp_auth_enabled}
+        {
+            "tenant_id": d.tenant_id,
+            "display_name": d.display_name,
+            "domains": d.domains,
+            "smtp_auth_enabled": d.smtp_auth_enabled,
+        }
         for d in state.directories.values()
     ]
 

@@ -51,13 +51,15 @@ class AadError(Exception):
 
 # --- requests -------------------------------------------------------------------------------------------
 
+
 def missing_parameter(name: str) -> AadError:
     return AadError(900144, "invalid_request", f"The request body must contain the following parameter: '{name}'.")
 
 
 def tenant_not_found(tenant: str) -> AadError:
     return AadError(
-        90002, "invalid_request",
+        90002,
+        "invalid_request",
         f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into "
         "the correct cloud. Check with your subscription administrator, this may happen if there are no active "
         "subscriptions for the tenant.",
@@ -74,20 +76,25 @@ def malformed_request() -> AadError:
 
 def scopes_of_several_resources(scope: str) -> AadError:
     return AadError(
-        28000, "invalid_scope",
+        28000,
+        "invalid_scope",
         f"Provided value for the input parameter scope is not valid because it contains more than one resource. "
         f"Scope {scope} is not valid.",
     )
 
 
 def invalid_scope(scope: str) -> AadError:
-    return AadError(70011, "invalid_scope", f"The provided value for the input parameter 'scope' is not valid. "
-                    f"The scope {scope} is not valid.")
+    return AadError(
+        70011,
+        "invalid_scope",
+        f"The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid.",
+    )
 
 
 def client_credentials_need_default(scope: str) -> AadError:
     return AadError(
-        1002012, "invalid_scope",
+        1002012,
+        "invalid_scope",
         f"The provided value for scope {scope} is not valid. Client credential flows must have a scope value "
         "with /.default suffixed to the resource identifier (application ID URI).",
     )
@@ -95,16 +102,19 @@ def client_credentials_need_default(scope: str) -> AadError:
 
 def no_tenant_information() -> AadError:
     return AadError(
-        50059, "invalid_request",
+        50059,
+        "invalid_request",
         "No tenant-identifying information found in either the request or implied by any provided credentials.",
     )
 
 
 # --- applications and client authentication ------------------------------------------------------------
 
+
 def app_not_found(client_id: str, directory_name: str) -> AadError:
     return AadError(
-        700016, "unauthorized_client",
+        700016,
+        "unauthorized_client",
         f"Application with identifier '{client_id}' was not found in the directory '{directory_name}'. This can "
         "happen if the application has not been installed by the administrator of the tenant or consented to by "
         "any user in the tenant. You might have sent your authentication request to the wrong tenant.",
@@ -113,7 +123,8 @@ def app_not_found(client_id: str, directory_name: str) -> AadError:
 
 def not_multi_tenant(client_id: str, app_name: str) -> AadError:
     return AadError(
-        50194, "invalid_request",
+        50194,
+        "invalid_request",
         f"Application '{client_id}'({app_name}) is not configured as a multi-tenant application. Usage of the "
         "/common endpoint is not supported for such applications created after '10/15/2018'. Use a "
         "tenant-specific endpoint or configure the application to be multi-tenant.",
@@ -122,7 +133,8 @@ def not_multi_tenant(client_id: str, app_name: str) -> AadError:
 
 def client_secret_missing() -> AadError:
     return AadError(
-        7000218, "invalid_client",
+        7000218,
+        "invalid_client",
         "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
         status=401,
     )
@@ -130,7 +142,8 @@ def client_secret_missing() -> AadError:
 
 def client_secret_invalid(client_id: str) -> AadError:
     return AadError(
-        7000215, "invalid_client",
+        7000215,
+        "invalid_client",
         "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, "
         f"not the client secret ID, for a secret added to app '{client_id}'.",
         status=401,
@@ -139,7 +152,8 @@ def client_secret_invalid(client_id: str) -> AadError:
 
 def client_secret_expired(client_id: str) -> AadError:
     return AadError(
-        7000222, "invalid_client",
+        7000222,
+        "invalid_client",
         f"The provided client secret keys for app '{client_id}' are expired. Visit the Azure portal to create new "
         "keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added "
         "security: https://aka.ms/certCreds.",
@@ -149,7 +163,8 @@ def client_secret_expired(client_id: str) -> AadError:
 
 def public_client_sent_secret() -> AadError:
     return AadError(
-        700025, "invalid_client",
+        700025,
+        "invalid_client",
         "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.",
         status=401,
     )
@@ -157,9 +172,11 @@ def public_client_sent_secret() -> AadError:
 
 # --- grants ---------------------------------------------------------------------------------------------
 
+
 def code_already_redeemed() -> AadError:
     return AadError(
-        54005, "invalid_grant",
+        54005,
+        "invalid_grant",
         "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing "
         "refresh token.",
     )
@@ -167,7 +184,8 @@ def code_already_redeemed() -> AadError:
 
 def code_expired() -> AadError:
     return AadError(
-        70008, "invalid_grant",
+        70008,
+        "invalid_grant",
         "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive "
         "authorization request for this user and resource.",
     )
@@ -175,14 +193,16 @@ def code_expired() -> AadError:
 
 def code_verifier_mismatch() -> AadError:
     return AadError(
-        501481, "invalid_grant",
+        501481,
+        "invalid_grant",
         "The Code_Verifier does not match the code_challenge supplied in the authorization request.",
     )
 
 
 def redirect_uri_mismatch_at_token(redirect_uri: str) -> AadError:
     return AadError(
-        500117, "invalid_grant",
+        500117,
+        "invalid_grant",
         f"The reply uri '{redirect_uri}' specified in the token request does not match the reply uri used to "
         "obtain the authorization code.",
     )
@@ -190,7 +210,8 @@ def redirect_uri_mismatch_at_token(redirect_uri: str) -> AadError:
 
 def grant_client_mismatch() -> AadError:
     return AadError(
-        70000, "invalid_grant",
+        70000,
+        "invalid_grant",
         "Provided grant is invalid or malformed. The grant was issued to a different client.",
         suberror="client_mismatch",
     )
@@ -198,7 +219,8 @@ def grant_client_mismatch() -> AadError:
 
 def refresh_token_inactive(issued_on: str) -> AadError:
     return AadError(
-        700082, "invalid_grant",
+        700082,
+        "invalid_grant",
         f"The refresh token has expired due to inactivity. The token was issued on {issued_on} and was inactive "
         "for 90.00:00:00.",
         suberror="bad_token",
@@ -207,7 +229,8 @@ def refresh_token_inactive(issued_on: str) -> AadError:
 
 def grant_revoked(issued_on: str, valid_from: str) -> AadError:
     return AadError(
-        50173, "invalid_grant",
+        50173,
+        "invalid_grant",
         "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have "
         f"changed or reset their password. The grant was issued on '{issued_on}' and the TokensValidFrom date "
         f"(before which tokens are not valid) for this user is '{valid_from}'.",
@@ -217,7 +240,8 @@ def grant_revoked(issued_on: str, valid_from: str) -> AadError:
 
 def consent_required(client_id: str, app_name: str) -> AadError:
     return AadError(
-        65001, "invalid_grant",
+        65001,
+        "invalid_grant",
         f"The user or administrator has not consented to use the application with ID '{client_id}' named "
         f"'{app_name}'. Send an interactive authorization request for this user and resource.",
         suberror="consent_required",
@@ -230,15 +254,18 @@ def user_disabled() -> AadError:
 
 # --- device code ----------------------------------------------------------------------------------------
 
+
 def authorization_pending() -> AadError:
-    return AadError(70016, "authorization_pending",
-                    "OAuth 2.0 device flow error. Authorization is pending. Continue polling.")
+    return AadError(
+        70016, "authorization_pending", "OAuth 2.0 device flow error. Authorization is pending. Continue polling."
+    )
 
 
 def slow_down() -> AadError:
     # Entra's error table has no slow_down; RFC 8628 §3.5 defines it. The code is the pending one.
-    return AadError(70016, "slow_down",
-                    "OAuth 2.0 device flow error. Polling too frequently; increase the interval by 5 seconds.")
+    return AadError(
+        70016, "slow_down", "OAuth 2.0 device flow error. Polling too frequently; increase the interval by 5 seconds."
+    )
 
 
 def authorization_declined() -> AadError:
@@ -247,21 +274,26 @@ def authorization_declined() -> AadError:
 
 def device_code_expired() -> AadError:
     # Live Entra answers an expired device code with 70020 (captures in azure-cli#22251, azure-sdk-for-python#32375).
-    return AadError(70020, "expired_token",
-                    "The provided value for the input parameter 'device_code' is not valid. This device code has "
-                    "expired.")
+    return AadError(
+        70020,
+        "expired_token",
+        "The provided value for the input parameter 'device_code' is not valid. This device code has expired.",
+    )
 
 
 def bad_verification_code() -> AadError:
-    return AadError(70000, "bad_verification_code",
-                    "The provided value for the input parameter 'device_code' is not valid.")
+    return AadError(
+        70000, "bad_verification_code", "The provided value for the input parameter 'device_code' is not valid."
+    )
 
 
 # --- interactive pages (shown on a page or sent to the redirect URI) ------------------------------------
 
+
 def redirect_uri_not_registered(redirect_uri: str, client_id: str) -> AadError:
     return AadError(
-        50011, "invalid_request",
+        50011,
+        "invalid_request",
         f"The redirect URI '{redirect_uri}' specified in the request does not match the redirect URIs configured "
         f"for the application '{client_id}'. Make sure the redirect URI sent in the request matches one added to "
         "your application in the Azure portal. Navigate to https://aka.ms/redirectUriMismatchError to learn more "
@@ -271,7 +303,8 @@ def redirect_uri_not_registered(redirect_uri: str, client_id: str) -> AadError:
 
 def user_not_in_tenant(upn: str, tenant_name: str, client_id: str, app_name: str) -> AadError:
     return AadError(
-        50020, "invalid_request",
+        50020,
+        "invalid_request",
         f"User account '{upn}' from identity provider 'https://sts.windows.net/' does not exist in tenant "
         f"'{tenant_name}' and cannot access the application '{client_id}'({app_name}) in that tenant. The account "
         "needs to be added as an external user in the tenant first. Sign out and sign in again with a different "
@@ -281,7 +314,8 @@ def user_not_in_tenant(upn: str, tenant_name: str, client_id: str, app_name: str
 
 def personal_account_not_allowed() -> AadError:
     return AadError(
-        50020, "invalid_request",
+        50020,
+        "invalid_request",
         "User account from a Microsoft personal account identity provider does not exist in tenant "
         "'organizations' and cannot access the application in that tenant.",
     )
@@ -292,8 +326,12 @@ def wrong_password() -> AadError:
 
 
 def unknown_user(upn: str) -> AadError:
-    return AadError(50034, "invalid_grant", f"The user account {upn} does not exist in the directory. To sign into "
-                    "this application, the account must be added to the directory.")
+    return AadError(
+        50034,
+        "invalid_grant",
+        f"The user account {upn} does not exist in the directory. To sign into "
+        "this application, the account must be added to the directory.",
+    )
 
 
 def admin_approval_needed() -> AadError:
@@ -315,8 +353,9 @@ def interaction_consent_required(client_id: str, app_name: str) -> AadError:
 
 
 def unsupported_response_type(response_type: str) -> AadError:
-    return AadError(70005, "unsupported_response_type",
-                    f"response_type '{response_type}' is not enabled for the application.")
+    return AadError(
+        70005, "unsupported_response_type", f"response_type '{response_type}' is not enabled for the application."
+    )
 
 
 def invalid_code_challenge_method() -> AadError:
@@ -325,13 +364,18 @@ def invalid_code_challenge_method() -> AadError:
 
 # --- throttling and outages injected by the control API -------------------------------------------------
 
+
 def throttled() -> AadError:
-    return AadError(90055, "temporarily_unavailable",
-                    "TenantThrottlingError - There are too many incoming requests. This exception is thrown for "
-                    "blocked tenants.", status=429)
+    return AadError(
+        90055,
+        "temporarily_unavailable",
+        "TenantThrottlingError - There are too many incoming requests. This exception is thrown for blocked tenants.",
+        status=429,
+    )
 
 
 def service_error(status: int) -> AadError:
     error = "temporarily_unavailable" if status == 503 else "server_error"
-    return AadError(50000, error, "There was an error issuing a token or an issue with our sign-in service.",
-                    status=status)
+    return AadError(
+        50000, error, "There was an error issuing a token or an issue with our sign-in service.", status=status
+    )

@@ -37,10 +37,10 @@ word-break:break-all}a{color:#0067b8}
 
 def page(title: str, body: str, *, status_note: str = "") -> str:
     return (
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f"<title>{escape(title)}</title><style>{STYLE}</style></head><body><main>"
-        "<div class=\"brand\"><span></span>Microsoft (emulator)</div>"
+        '<div class="brand"><span></span>Microsoft (emulator)</div>'
         f"{status_note}{body}</main></body></html>"
     )
 
@@ -51,7 +51,9 @@ def hidden(name: str, value: str) -> str:
 
 def sign_in(*, flow: str, app_name: str, login_hint: str = "", error: str = "") -> str:
     error_html = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
-    return page("Sign in to your account", f"""
+    return page(
+        "Sign in to your account",
+        f"""
 <h1>Sign in</h1>
 <p>to continue to <strong>{escape(app_name)}</strong></p>
 {error_html}
@@ -62,7 +64,8 @@ def sign_in(*, flow: str, app_name: str, login_hint: str = "", error: str = "") 
 <label for="passwd">Password</label>
 <input type="password" id="passwd" name="passwd" autocomplete="current-password" required>
 <div class="buttons"><button type="submit" class="primary" id="idSIButton9">Sign in</button></div>
-</form>""")
+</form>""",
+    )
 
 
 def permission_items(permissions: Iterable[str]) -> str:
@@ -70,27 +73,48 @@ def permission_items(permissions: Iterable[str]) -> str:
     for full_name in sorted(permissions):
         resource, _, name = full_name.rpartition("/")
         description = PERMISSION_DESCRIPTIONS.get(name, name)
-        items.append(f'<li data-permission="{escape(full_name)}">{escape(description)} '
-                     f'<span class="muted">({escape(name)} on {escape(resource)})</span></li>')
+        items.append(
+            f'<li data-permission="{escape(full_name)}">{escape(description)} '
+            f'<span class="muted">({escape(name)} on {escape(resource)})</span></li>'
+        )
     return "".join(items) or "<li>Sign you in</li>"
 
 
-def consent(*, flow: str, app_name: str, upn: str, permissions: Iterable[str], roles: Iterable[str] = (),
-            for_organization: bool = False, offer_org_consent: bool = False) -> str:
+def consent(
+    *,
+    flow: str,
+    app_name: str,
+    upn: str,
+    permissions: Iterable[str],
+    roles: Iterable[str] = (),
+    for_organization: bool = False,
+    offer_org_consent: bool = False,
+) -> str:
     heading = "Permissions requested" + (" — Accept for your organization" if for_organization else "")
     roles_html = ""
     roles = list(roles)
     if roles:
-        roles_html = f"<p>As the application itself (without a signed-in user):</p>" \
-                     f"<ul class=\"permissions\" id=\"roles\">{permission_items(roles)}</ul>"
+        roles_html = (
+            f"<p>As the application itself (without a signed-in user):</p>"
+            f'<ul class="permissions" id="roles">{permission_items(roles)}</ul>'
+        )
     org_box = ""
     if offer_org_consent:
-        org_box = ('<label><input type="checkbox" name="consent_for_org" value="1"> '
-                   "Consent on behalf of your organization</label>")
-    note = ("If you accept, this app will get access to the specified resources for all users in your "
-            "organization. No one else will be prompted to review these permissions.") if for_organization else (
-            "Accepting these permissions means that you allow this app to use your data.")
-    return page(heading, f"""
+        org_box = (
+            '<label><input type="checkbox" name="consent_for_org" value="1"> '
+            "Consent on behalf of your organization</label>"
+        )
+    note = (
+        (
+            "If you accept, this app will get access to the specified resources for all users in your "
+            "organization. No one else will be prompted to review these permissions."
+        )
+        if for_organization
+        else ("Accepting these permissions means that you allow this app to use your data.")
+    )
+    return page(
+        heading,
+        f"""
 <p class="muted">{escape(upn)}</p>
 <h1>{escape(heading)}</h1>
 <p><strong>{escape(app_name)}</strong><br><span class="muted">unverified</span></p>
@@ -103,11 +127,14 @@ def consent(*, flow: str, app_name: str, upn: str, permissions: Iterable[str], r
 <div class="buttons">
 <button type="submit" name="decision" value="cancel" id="idBtn_Back">Cancel</button>
 <button type="submit" name="decision" value="accept" class="primary" id="idSIButton9">Accept</button>
-</div></form>""")
+</div></form>""",
+    )
 
 
 def device_confirm(*, flow: str, app_name: str, upn: str, permissions: Iterable[str]) -> str:
-    return page("Are you trying to sign in?", f"""
+    return page(
+        "Are you trying to sign in?",
+        f"""
 <p class="muted">{escape(upn)}</p>
 <h1>Are you trying to sign in to {escape(app_name)}?</h1>
 <p>Only continue if you downloaded the app from a store or website that you trust.</p>
@@ -118,12 +145,15 @@ def device_confirm(*, flow: str, app_name: str, upn: str, permissions: Iterable[
 <div class="buttons">
 <button type="submit" name="decision" value="cancel" id="idBtn_Back">Cancel</button>
 <button type="submit" name="decision" value="accept" class="primary" id="idSIButton9">Continue</button>
-</div></form>""")
+</div></form>""",
+    )
 
 
 def device_code_entry(*, error: str = "") -> str:
     error_html = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
-    return page("Enter code", f"""
+    return page(
+        "Enter code",
+        f"""
 <h1>Enter code</h1>
 <p>Enter the code displayed on your app or device.</p>
 {error_html}
@@ -131,23 +161,26 @@ def device_code_entry(*, error: str = "") -> str:
 <label for="otc">Code</label>
 <input type="text" id="otc" name="otc" autocomplete="off" required autofocus>
 <div class="buttons"><button type="submit" class="primary" id="idSIButton9">Next</button></div>
-</form>""")
+</form>""",
+    )
 
 
-def message(*, title: str, text: str, details: str = "", links: Iterable[tuple[str, str]] = (),
-            extra_html: str = "") -> str:
+def message(
+    *, title: str, text: str, details: str = "", links: Iterable[tuple[str, str]] = (), extra_html: str = ""
+) -> str:
     details_html = f'<div class="details" id="error-details">{escape(details)}</div>' if details else ""
     links_html = "".join(f'<p><a href="{escape(href)}">{escape(label)}</a></p>' for label, href in links)
-    return page(title, f"<h1>{escape(title)}</h1><p id=\"message\">{escape(text)}</p>{details_html}"
-                       f"{extra_html}{links_html}")
+    return page(
+        title, f'<h1>{escape(title)}</h1><p id="message">{escape(text)}</p>{details_html}{extra_html}{links_html}'
+    )
 
 
 def form_post(*, action: str, fields: dict[str, str]) -> str:
     inputs = "".join(hidden(name, value) for name, value in fields.items())
     return (
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Working...</title></head>"
-        "<body onload=\"document.forms[0].submit()\">"
+        '<!DOCTYPE html><html><head><meta charset="utf-8"><title>Working...</title></head>'
+        '<body onload="document.forms[0].submit()">'
         f'<form method="POST" name="hiddenform" action="{escape(action)}">{inputs}'
-        "<noscript><p>Script is disabled. Click Submit to continue.</p><input type=\"submit\" value=\"Submit\">"
+        '<noscript><p>Script is disabled. Click Submit to continue.</p><input type="submit" value="Submit">'
         "</noscript></form></body></html>"
     )

@@ -89,8 +89,9 @@ class EmulatorMiddleware:
             self.state.requests.append(record)
         return record
 
-    async def _apply_fault(self, fault: Fault, scope: Scope, receive: Receive, send: Send,
-                           record: RequestRecord) -> bool:
+    async def _apply_fault(
+        self, fault: Fault, scope: Scope, receive: Receive, send: Send, record: RequestRecord
+    ) -> bool:
         """Apply ``fault``; True when the request was answered (or dropped) here."""
         if fault.latency_ms:
             await asyncio.sleep(fault.latency_ms / 1000)

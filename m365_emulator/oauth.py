@@ -95,14 +95,16 @@ def _authorization_code(req: TokenRequest) -> dict[str, Any]:
     redirect_uri = req.form.get("redirect_uri", "")
     if redirect_uri != code.redirect_uri:
         raise errors.redirect_uri_mismatch_at_token(redirect_uri)
-    if code.code_challenge and not _pkce_matches(code.code_challenge, code.code_challenge_method,
-                                                 req.form.get("code_verifier", "")):
+    if code.code_challenge and not _pkce_matches(
+        code.code_challenge, code.code_challenge_method, req.form.get("code_verifier", "")
+    ):
         raise errors.code_verifier_mismatch()
     code.redeemed = True
     user = _active_user(state, code.user_oid)
     scopes = parse_scopes(req.form.get("scope") or code.scope)
-    return user_token_response(state, app=app, user=user, request=scopes, nonce=code.nonce,
-                               with_client_info=req.wants_client_info)
+    return user_token_response(
+        state, app=app, user=user, request=scopes, nonce=code.nonce, with_client_info=req.wants_client_info
+    )
 
 
 def _pkce_matches(challenge: str, method: str, verifier: str) -> bool:
@@ -137,8 +139,9 @@ def _refresh_token(req: TokenRequest) -> dict[str, Any]:
     if missing:
         raise errors.consent_required(app.client_id, app.display_name)
     # Rotation: a new refresh token every time; the presented one keeps working until it ages out.
-    return user_token_response(state, app=app, user=user, request=scopes, nonce=None,
-                               with_client_info=req.wants_client_info)
+    return user_token_response(
+        state, app=app, user=user, request=scopes, nonce=None, with_client_info=req.wants_client_info
+    )
 
 
 def _client_credentials_grant(req: TokenRequest) -> dict[str, Any]:
@@ -181,8 +184,14 @@ def _device_code_grant(req: TokenRequest) -> dict[str, Any]:
     assert device.user_oid is not None
     device.status = "redeemed"
     user = _active_user(state, device.user_oid)
-    return user_token_response(state, app=app, user=user, request=parse_scopes(device.scope), nonce=None,
-                               with_client_info=req.wants_client_info)
+    return user_token_response(
+        state,
+        app=app,
+        user=user,
+        request=parse_scopes(device.scope),
+        nonce=None,
+        with_client_info=req.wants_client_info,
+    )
 
 
 GRANTS: dict[str, Callable[[TokenRequest], dict[str, Any]]] = {
@@ -210,15 +219,18 @@ async def devicecode(request: Request) -> Response:
     except AadError as error:
         return error_response(request, error)
     verification_uri = f"{state.http_base}/devicelogin"
-    return json_response({
-        "user_code": device.user_code,
-        "device_code": device.device_code,
-        "verification_uri": verification_uri,
-        "expires_in": device.expires_in,
-        "interval": device.interval,
-        "message": f"To sign in, use a web browser to open the page {verification_uri} and enter the code "
-                   f"{device.user_code} to authenticate.",
-    }, request=request)
+    return json_response(
+        {
+            "user_code": device.user_code,
+            "device_code": device.device_code,
+            "verification_uri": verification_uri,
+            "expires_in": device.expires_in,
+            "interval": device.interval,
+            "message": f"To sign in, use a web browser to open the page {verification_uri} and enter the code "
+            f"{device.user_code} to authenticate.",
+        },
+        request=request,
+    )
 
 
 def approve_device_code(state: State, device_user_code: str, user: User) -> App:
@@ -231,8 +243,9 @@ def approve_device_code(state: State, device_user_code: str, user: User) -> App:
     state.check_user_for(app, tenant, user)
     with state.lock:
         needed = state.delegated_needed(app, parse_scopes(device.scope))
-        state.consent_grant(client_id=app.client_id, directory=user.directory, principal=user.object_id,
-                            scopes=needed, roles=set())
+        state.consent_grant(
+            client_id=app.client_id, directory=user.directory, principal=user.object_id, scopes=needed, roles=set()
+        )
         device.status = "approved"
         device.user_oid = user.object_id
     return app

@@ -27,22 +27,29 @@ LEGACY_ADMIN_CONSENT = "_legacy_adminconsent"
 
 # --- responses ------------------------------------------------------------------------------------------
 
+
 def _error_details(state: State, error: AadError, request: Request) -> str:
     body = error.body(moment=state.clock.utcnow(), correlation_id=None, error_base=state.https_base)
-    return (f"Request Id: {body['trace_id']}\nCorrelation Id: {body['correlation_id']}\n"
-            f"Timestamp: {body['timestamp']}\nMessage: {error.description_head}")
+    return (
+        f"Request Id: {body['trace_id']}\nCorrelation Id: {body['correlation_id']}\n"
+        f"Timestamp: {body['timestamp']}\nMessage: {error.description_head}"
+    )
 
 
-def error_page(request: Request, error: AadError, *, interaction: Interaction | None = None,
-               status: int = 400) -> HTMLResponse:
+def error_page(
+    request: Request, error: AadError, *, interaction: Interaction | None = None, status: int = 400
+) -> HTMLResponse:
     state = emulator_state(request)
     links = [("Sign in with another account", f"/common/login?flow={interaction.id}")] if interaction else []
-    return HTMLResponse(html.message(
-        title="Sorry, but we're having trouble signing you in.",
-        text=error.description_head,
-        details=_error_details(state, error, request),
-        links=links,
-    ), status_code=status)
+    return HTMLResponse(
+        html.message(
+            title="Sorry, but we're having trouble signing you in.",
+            text=error.description_head,
+            details=_error_details(state, error, request),
+            links=links,
+        ),
+        status_code=status,
+    )
 
 
 def _with_params(url: str, params: dict[str, str], *, fragment: bool = False) -> str:
@@ -60,8 +67,9 @@ def redirect_to_client(interaction: Interaction, params: dict[str, str]) -> Resp
     return RedirectResponse(_with_params(redirect_uri, params, fragment=mode == "fragment"), status_code=302)
 
 
-def redirect_error(request: Request, interaction: Interaction, error: AadError,
-                   *, subcode: str | None = None) -> Response:
+def redirect_error(
+    request: Request, interaction: Interaction, error: AadError, *, subcode: str | None = None
+) -> Response:
     state = emulator_state(request)
     body = error.body(moment=state.clock.utcnow(), correlation_id=None, error_base=state.https_base)
     params = {"error": error.error}
@@ -79,6 +87,7 @@ def _session_user(request: Request) -> User | None:
 
 
 # --- entry points ---------------------------------------------------------------------------------------
+
 
 def _registered_redirect(app: App, requested: str | None) -> str:
     if not requested:
@@ -101,8 +110,9 @@ async def authorize(request: Request) -> Response:
         query["redirect_uri"] = _registered_redirect(app, query.get("redirect_uri"))
     except AadError as error:
         return error_page(request, error)  # never redirect to an unverified redirect URI
-    interaction = state.new_interaction(kind="authorize", tenant_segment=tenant.segment, client_id=app.client_id,
-                                        params=query)
+    interaction = state.new_interaction(
+        kind="authorize", tenant_segment=tenant.segment, client_id=app.client_id, params=query
+    )
     if query.get("response_type") != "code":
         return redirect_error(request, interaction, errors.unsupported_response_type(query.get("response_type", "")))
     if not query.get("scope"):
@@ -126,8 +136,9 @@ async def admin_consent(request: Request) -> Response:
     if "/v2.0/" not in request.url.path:
         query[LEGACY_ADMIN_CONSENT] = "1"
     query.pop("response_mode", None)  # admin consent always answers in the query string
-    interaction = state.new_interaction(kind="adminconsent", tenant_segment=tenant.segment,
-                                        client_id=app.client_id, params=query)
+    interaction = state.new_interaction(
+        kind="adminconsent", tenant_segment=tenant.segment, client_id=app.client_id, params=query
+    )
     return proceed(request, interaction)
 
 
@@ -138,17 +149,25 @@ async def device_login(request: Request) -> Response:
     code = (await form_fields(request)).get("otc", "")
     device = state.device_by_user_code(code)
     if device is None:
-        return HTMLResponse(html.device_code_entry(error="That code didn't work. Check the code and try again."),
-                            status_code=400)
+        return HTMLResponse(
+            html.device_code_entry(error="That code didn't work. Check the code and try again."), status_code=400
+        )
     if device.expired(state.now()):
-        return HTMLResponse(html.device_code_entry(
-            error="The code you entered has expired. Get a new code from the device you're trying to sign in to "
-                  "and try again."), status_code=400)
+        return HTMLResponse(
+            html.device_code_entry(
+                error="The code you entered has expired. Get a new code from the device you're trying to sign in to "
+                "and try again."
+            ),
+            status_code=400,
+        )
     if device.status != "pending":
         return HTMLResponse(html.device_code_entry(error="That code has already been used."), status_code=400)
     interaction = state.new_interaction(
-        kind="device", tenant_segment=device.tenant_segment, client_id=device.client_id,
-        params={"scope": device.scope, "prompt": "login"}, device_code=device.device_code,
+        kind="device",
+        tenant_segment=device.tenant_segment,
+        client_id=device.client_id,
+        params={"scope": device.scope, "prompt": "login"},
+        device_code=device.device_code,
     )
     return proceed(request, interaction)
 
@@ -169,12 +188,19 @@ async def sign_in(request: Request) -> Response:
     try:
         user = state.user_by_upn(login)
     except AadError:
-        return _sign_in_page(state, interaction, login_hint=login,
-                             error="This username may be incorrect. Make sure you typed it correctly.")
+        return _sign_in_page(
+            state,
+            interaction,
+            login_hint=login,
+            error="This username may be incorrect. Make sure you typed it correctly.",
+        )
     if form.get("passwd", "") != user.password:
-        return _sign_in_page(state, interaction, login_hint=login,
-                             error=f"{errors.wrong_password().description_head} Your account or password is "
-                                   "incorrect.")
+        return _sign_in_page(
+            state,
+            interaction,
+            login_hint=login,
+            error=f"{errors.wrong_password().description_head} Your account or password is incorrect.",
+        )
     interaction.user_oid = user.object_id
     response = proceed(request, interaction)
     response.set_cookie(SESSION_COOKIE, state.new_session(user.object_id), httponly=True, samesite="lax", path="/")
@@ -198,8 +224,13 @@ async def consent_decision(request: Request) -> Response:
         return _approve_device(request, interaction, app, user)
     needed = state.delegated_needed(app, parse_scopes(interaction.params["scope"]))
     for_org = form.get("consent_for_org") == "1" and user.is_admin
-    state.consent_grant(client_id=app.client_id, directory=user.directory,
-                        principal=None if for_org else user.object_id, scopes=needed, roles=set())
+    state.consent_grant(
+        client_id=app.client_id,
+        directory=user.directory,
+        principal=None if for_org else user.object_id,
+        scopes=needed,
+        roles=set(),
+    )
     return _issue_code(request, interaction, user)
 
 
@@ -212,25 +243,30 @@ async def logout(request: Request) -> Response:
     if target:
         response = RedirectResponse(target, status_code=302)
     else:
-        response = HTMLResponse(html.message(title="You signed out of your account",
-                                             text="It's a good idea to close all browser windows."))
+        response = HTMLResponse(
+            html.message(title="You signed out of your account", text="It's a good idea to close all browser windows.")
+        )
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
 
 # --- the flow -------------------------------------------------------------------------------------------
 
+
 def _flow_lost(request: Request) -> HTMLResponse:
-    error = AadError(90014, "invalid_request", "The sign-in session has expired or is unknown. Start again from "
-                     "the application.")
+    error = AadError(
+        90014, "invalid_request", "The sign-in session has expired or is unknown. Start again from the application."
+    )
     return error_page(request, error)
 
 
 def _sign_in_page(state: State, interaction: Interaction, *, login_hint: str = "", error: str = "") -> HTMLResponse:
     app = state.apps[interaction.client_id]
     hint = login_hint or interaction.params.get("login_hint", "")
-    return HTMLResponse(html.sign_in(flow=interaction.id, app_name=app.display_name, login_hint=hint, error=error),
-                        status_code=400 if error else 200)
+    return HTMLResponse(
+        html.sign_in(flow=interaction.id, app_name=app.display_name, login_hint=hint, error=error),
+        status_code=400 if error else 200,
+    )
 
 
 def proceed(request: Request, interaction: Interaction) -> Response:
@@ -264,18 +300,22 @@ def _can_consent(state: State, user: User) -> bool:
 
 def _admin_approval_page(request: Request, interaction: Interaction, app: App) -> HTMLResponse:
     error = errors.admin_approval_needed()
-    cancel = (f'<form method="post" action="/common/Consent/Set">{html.hidden("flow", interaction.id)}'
-              '<div class="buttons"><button type="submit" name="decision" value="cancel" id="idBtn_Back">'
-              "Return to the application without granting consent</button></div></form>")
+    cancel = (
+        f'<form method="post" action="/common/Consent/Set">{html.hidden("flow", interaction.id)}'
+        '<div class="buttons"><button type="submit" name="decision" value="cancel" id="idBtn_Back">'
+        "Return to the application without granting consent</button></div></form>"
+    )
     state = emulator_state(request)
-    return HTMLResponse(html.message(
-        title="Need admin approval",
-        text=f"{app.display_name} needs permission to access resources in your organization that only an admin "
-             f"can grant. Please ask an admin to grant permission to this app before you can use it.",
-        details=_error_details(state, error, request),
-        links=[("Have an admin account? Sign in with that account", f"/common/login?flow={interaction.id}")],
-        extra_html=cancel,
-    ))
+    return HTMLResponse(
+        html.message(
+            title="Need admin approval",
+            text=f"{app.display_name} needs permission to access resources in your organization that only an admin "
+            f"can grant. Please ask an admin to grant permission to this app before you can use it.",
+            details=_error_details(state, error, request),
+            links=[("Have an admin account? Sign in with that account", f"/common/login?flow={interaction.id}")],
+            extra_html=cancel,
+        )
+    )
 
 
 def _admin_consent_step(request: Request, interaction: Interaction, app: App, user: User) -> Response:
@@ -283,8 +323,16 @@ def _admin_consent_step(request: Request, interaction: Interaction, app: App, us
     if not user.is_admin:
         return _admin_approval_page(request, interaction, app)
     scopes, roles = _admin_consent_sets(state, interaction, app)
-    return HTMLResponse(html.consent(flow=interaction.id, app_name=app.display_name, upn=user.upn,
-                                     permissions=scopes, roles=roles, for_organization=True))
+    return HTMLResponse(
+        html.consent(
+            flow=interaction.id,
+            app_name=app.display_name,
+            upn=user.upn,
+            permissions=scopes,
+            roles=roles,
+            for_organization=True,
+        )
+    )
 
 
 def _admin_consent_sets(state: State, interaction: Interaction, app: App) -> tuple[set[str], set[str]]:
@@ -301,26 +349,40 @@ def _delegated_consent_step(request: Request, interaction: Interaction, app: App
     if interaction.kind == "device":
         if missing and not _can_consent(state, user):
             return _admin_approval_page(request, interaction, app)
-        return HTMLResponse(html.device_confirm(flow=interaction.id, app_name=app.display_name, upn=user.upn,
-                                                permissions=needed))
+        return HTMLResponse(
+            html.device_confirm(flow=interaction.id, app_name=app.display_name, upn=user.upn, permissions=needed)
+        )
     if not missing and prompt != "consent":
         return _issue_code(request, interaction, user)
     if prompt == "none":
-        return redirect_error(request, interaction, errors.interaction_consent_required(app.client_id,
-                                                                                        app.display_name))
+        return redirect_error(
+            request, interaction, errors.interaction_consent_required(app.client_id, app.display_name)
+        )
     if not _can_consent(state, user):
         return _admin_approval_page(request, interaction, app)
-    return HTMLResponse(html.consent(flow=interaction.id, app_name=app.display_name, upn=user.upn,
-                                     permissions=needed, offer_org_consent=user.is_admin))
+    return HTMLResponse(
+        html.consent(
+            flow=interaction.id,
+            app_name=app.display_name,
+            upn=user.upn,
+            permissions=needed,
+            offer_org_consent=user.is_admin,
+        )
+    )
 
 
 def _issue_code(request: Request, interaction: Interaction, user: User) -> Response:
     state = emulator_state(request)
     params = interaction.params
     code = state.new_auth_code(
-        client_id=interaction.client_id, redirect_uri=params["redirect_uri"], user_oid=user.object_id,
-        tenant_id=user.directory, scope=params["scope"], nonce=params.get("nonce"),
-        code_challenge=params.get("code_challenge"), code_challenge_method=params.get("code_challenge_method", "plain"),
+        client_id=interaction.client_id,
+        redirect_uri=params["redirect_uri"],
+        user_oid=user.object_id,
+        tenant_id=user.directory,
+        scope=params["scope"],
+        nonce=params.get("nonce"),
+        code_challenge=params.get("code_challenge"),
+        code_challenge_method=params.get("code_challenge_method", "plain"),
     )
     state.interactions.pop(interaction.id, None)
     answer = {"code": code.code}
@@ -335,8 +397,7 @@ def _grant_admin_consent(request: Request, interaction: Interaction, app: App, u
     if not user.is_admin:
         return _admin_approval_page(request, interaction, app)
     scopes, roles = _admin_consent_sets(state, interaction, app)
-    state.consent_grant(client_id=app.client_id, directory=user.directory, principal=None, scopes=scopes,
-                        roles=roles)
+    state.consent_grant(client_id=app.client_id, directory=user.directory, principal=None, scopes=scopes, roles=roles)
     answer = {"admin_consent": "True", "tenant": user.directory}
     if not interaction.params.get(LEGACY_ADMIN_CONSENT):
         answer["scope"] = " ".join(sorted(scopes | roles))
@@ -347,17 +408,23 @@ def _approve_device(request: Request, interaction: Interaction, app: App, user: 
     state = emulator_state(request)
     device = state.device_codes.get(interaction.device_code or "")
     if device is None or device.expired(state.now()) or device.status != "pending":
-        return HTMLResponse(html.device_code_entry(error="The code has expired or was already used. Get a new code "
-                                                         "from your device and try again."), status_code=400)
+        return HTMLResponse(
+            html.device_code_entry(
+                error="The code has expired or was already used. Get a new code from your device and try again."
+            ),
+            status_code=400,
+        )
     try:
         oauth.approve_device_code(state, device.user_code, user)
     except AadError as error:
         return error_page(request, error)
-    return HTMLResponse(html.message(
-        title=app.display_name,
-        text=f"You have signed in to the {app.display_name} application on your device. You may now close this "
-             "window.",
-    ))
+    return HTMLResponse(
+        html.message(
+            title=app.display_name,
+            text=f"You have signed in to the {app.display_name} application on your device. You may now close this "
+            "window.",
+        )
+    )
 
 
 def _declined(request: Request, interaction: Interaction, user: User) -> Response:
@@ -367,11 +434,13 @@ def _declined(request: Request, interaction: Interaction, user: User) -> Respons
         device = state.device_codes.get(interaction.device_code or "")
         if device is not None:
             oauth.decline_device_code(state, device.user_code, user)
-        return HTMLResponse(html.message(
-            title=app.display_name,
-            text=f"You have declined to sign in to the {app.display_name} application on your device. You may now "
-                 "close this window.",
-        ))
+        return HTMLResponse(
+            html.message(
+                title=app.display_name,
+                text=f"You have declined to sign in to the {app.display_name} application on your device. You may now "
+                "close this window.",
+            )
+        )
     return redirect_error(request, interaction, errors.user_declined_consent(), subcode="cancel")
 
 

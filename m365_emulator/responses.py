@@ -24,8 +24,9 @@ def correlation_id(request: Request) -> str | None:
     return request.headers.get("client-request-id")
 
 
-def json_response(body: dict[str, Any], *, request: Request, status: int = 200,
-                  headers: dict[str, str] | None = None) -> JSONResponse:
+def json_response(
+    body: dict[str, Any], *, request: Request, status: int = 200, headers: dict[str, str] | None = None
+) -> JSONResponse:
     merged = dict(NO_STORE)
     if cid := correlation_id(request):
         merged["client-request-id"] = cid
@@ -35,8 +36,7 @@ def json_response(body: dict[str, Any], *, request: Request, status: int = 200,
 
 def error_response(request: Request, error: AadError, *, headers: dict[str, str] | None = None) -> JSONResponse:
     state = emulator_state(request)
-    body = error.body(moment=state.clock.utcnow(), correlation_id=correlation_id(request),
-                      error_base=state.https_base)
+    body = error.body(moment=state.clock.utcnow(), correlation_id=correlation_id(request), error_base=state.https_base)
     merged = {"x-ms-request-id": body["trace_id"], **(headers or {})}
     return json_response(body, request=request, status=error.status, headers=merged)
 

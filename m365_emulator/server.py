@@ -57,15 +57,27 @@ def write_atomically(path: Path, data: dict[str, object]) -> None:
 
 def _config(app: ASGIApp, tls: TlsFiles | None) -> uvicorn.Config:
     return uvicorn.Config(
-        app, log_level="warning", http="h11", ws="none", lifespan="off", access_log=False,
+        app,
+        log_level="warning",
+        http="h11",
+        ws="none",
+        lifespan="off",
+        access_log=False,
         # Idle TLS keep-alive clients never answer close_notify; don't wait 30 s for them on shutdown.
         timeout_graceful_shutdown=1,
-        ssl_certfile=str(tls.cert_path) if tls else None, ssl_keyfile=str(tls.key_path) if tls else None,
+        ssl_certfile=str(tls.cert_path) if tls else None,
+        ssl_keyfile=str(tls.key_path) if tls else None,
     )
 
 
-async def serve_both(app: ASGIApp, tls: TlsFiles, https_sock: socket.socket, http_sock: socket.socket,
-                     ready_file: Path, ready_payload: dict[str, object]) -> None:
+async def serve_both(
+    app: ASGIApp,
+    tls: TlsFiles,
+    https_sock: socket.socket,
+    http_sock: socket.socket,
+    ready_file: Path,
+    ready_payload: dict[str, object],
+) -> None:
     https, http = _Server(_config(app, tls)), _Server(_config(app, None))
     servers = (https, http)
 
@@ -111,15 +123,20 @@ def main(argv: list[str] | None = None) -> None:
     tls = ensure_tls(state_dir)
     https_sock, http_sock = _bind(args.host, args.https_port), _bind(args.host, args.http_port)
     https_url, http_url = _url("https", args.host, https_sock), _url("http", args.host, http_sock)
-    state = State(seed_path=args.seed.resolve(), signing_key=load_signing_key(state_dir),
-                  https_base=https_url, http_base=http_url)
+    state = State(
+        seed_path=args.seed.resolve(), signing_key=load_signing_key(state_dir), https_base=https_url, http_base=http_url
+    )
     state_module.set_current(state)
     smtp = SmtpListeners(state, tls, host=args.host, port=args.smtp_port, smtps_port=args.smtps_port)
     smtp.start()
     payload: dict[str, object] = {
-        "https_url": https_url, "http_url": http_url, "ca_path": str(tls.ca_path), "pid": os.getpid(),
+        "https_url": https_url,
+        "http_url": http_url,
+        "ca_path": str(tls.ca_path),
+        "pid": os.getpid(),
         "smtp_host": "127.0.0.1" if args.host in ("0.0.0.0", "") else args.host,  # noqa: S104 - display mapping
-        "smtp_port": smtp.port, "smtps_port": smtp.smtps_port,
+        "smtp_port": smtp.port,
+        "smtps_port": smtp.smtps_port,
     }
     log.info("M365 emulator: %s (MSAL authority host) and %s (browser pages)", https_url, http_url)
     mail = dovecot.start_for_emulator(state, tls, state_dir, http_url, args.host)

@@ -237,8 +237,10 @@ class ExchangeSmtpHandler:
         login = auth_data.login.decode(errors="replace").strip().lower()
         account = self._mailbox(login)
         password = auth_data.password.decode(errors="replace")
-        if account is None or account.smtp_password is None or not secrets.compare_digest(
-            account.smtp_password.encode(), password.encode()
+        if (
+            account is None
+            or account.smtp_password is None
+            or not secrets.compare_digest(account.smtp_password.encode(), password.encode())
         ):
             return self._fail(login, AUTH_FAILED, "auth_failed")
         self.store.record("auth_ok", login, AUTH_OK)
@@ -274,9 +276,7 @@ class ExchangeSmtpHandler:
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 Recipient OK"
 
-    async def handle_DATA(
-        self, server: SMTP, session: Session, envelope: Envelope
-    ) -> str:
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         identity = session.auth_data
         if not isinstance(identity, Identity):
             return NOT_AUTHENTICATED
@@ -378,9 +378,7 @@ class SmtpListeners:
         asyncio.set_event_loop(self._loop)
 
         async def serve() -> None:
-            await self._loop.create_server(
-                lambda: self._protocol(implicit_tls=False), sock=self.submission_sock
-            )
+            await self._loop.create_server(lambda: self._protocol(implicit_tls=False), sock=self.submission_sock)
             await self._loop.create_server(
                 lambda: self._protocol(implicit_tls=True), sock=self.smtps_sock, ssl=self.tls_context
             )

@@ -152,8 +152,14 @@ class RequestRecord:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "at": self.at, "method": self.method, "path": self.path, "query": self.query,
-            "headers": self.headers, "form": self.form, "endpoint": self.endpoint, "scheme": self.scheme,
+            "at": self.at,
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "headers": self.headers,
+            "form": self.form,
+            "endpoint": self.endpoint,
+            "scheme": self.scheme,
             "status": self.status,
         }
 
@@ -196,8 +202,11 @@ class State:
             for item in seed.consents:
                 principal = self.user_by_upn(item.user).object_id if item.user else None
                 self.consent_grant(
-                    client_id=item.client_id, directory=item.directory, principal=principal,
-                    scopes=set(item.scopes), roles=set(item.roles),
+                    client_id=item.client_id,
+                    directory=item.directory,
+                    principal=principal,
+                    scopes=set(item.scopes),
+                    roles=set(item.roles),
                 )
 
     def now(self) -> float:
@@ -285,9 +294,7 @@ class State:
     def consent_remove(self, *, client_id: str, directory: str) -> int:
         with self.lock:
             before = len(self.consents)
-            self.consents = [
-                c for c in self.consents if not (c.client_id == client_id and c.directory == directory)
-            ]
+            self.consents = [c for c in self.consents if not (c.client_id == client_id and c.directory == directory)]
             return before - len(self.consents)
 
     def granted_scopes(self, app: App, directory: str, user_oid: str | None) -> set[str]:
@@ -398,7 +405,9 @@ class State:
 
     def sign(self, claims: dict[str, Any]) -> str:
         return jwt.encode(
-            claims, self.signing_key.private_key, algorithm="RS256",
+            claims,
+            self.signing_key.private_key,
+            algorithm="RS256",
             headers={"kid": self.signing_key.kid, "x5t": self.signing_key.kid, "typ": "JWT"},
         )
 
@@ -406,7 +415,9 @@ class State:
         """The claims of an access token this emulator issued and that has not expired, else None."""
         try:
             claims: dict[str, Any] = jwt.decode(
-                token, self.signing_key.private_key.public_key(), algorithms=["RS256"],
+                token,
+                self.signing_key.private_key.public_key(),
+                algorithms=["RS256"],
                 options={"verify_aud": False, "verify_exp": False, "verify_iat": False, "verify_nbf": False},
             )
         except jwt.PyJWTError:

@@ -1,7 +1,7 @@
 """Start the emulator from tests and scripts, and drive it through its control API.
 
-    with start_emulator(Path("m365_emulator/seeds/test.json"), tmp_path) as emu:
-        emu.control.approve_device_code(user_code, "admin@contoso.onmicrosoft.com")
+with start_emulator(Path("m365_emulator/seeds/test.json"), tmp_path) as emu:
+    emu.control.approve_device_code(user_code, "admin@contoso.onmicrosoft.com")
 """
 
 from __future__ import annotations
@@ -49,10 +49,12 @@ class EmulatorControl:
         self.session = trusting_session(ca_path)
         self.timeout = timeout
 
-    def _call(self, method: str, path: str, payload: dict[str, Any] | None = None,
-              params: dict[str, Any] | None = None) -> Any:
-        response = self.session.request(method, f"{self.base_url}/_control/{path}", json=payload, params=params,
-                                        timeout=self.timeout)
+    def _call(
+        self, method: str, path: str, payload: dict[str, Any] | None = None, params: dict[str, Any] | None = None
+    ) -> Any:
+        response = self.session.request(
+            method, f"{self.base_url}/_control/{path}", json=payload, params=params, timeout=self.timeout
+        )
         if response.status_code >= 400:
             raise EmulatorControlError(f"{method} /_control/{path}: {response.status_code} {response.text}")
         return response.json()
@@ -89,12 +91,27 @@ class EmulatorControl:
     def advance_clock(self, seconds: float) -> None:
         self._call("POST", "clock/advance", {"seconds": seconds})
 
-    def inject_fault(self, endpoint: str, status: int | None = None, retry_after: int | None = None,
-                     latency_ms: int | None = None, drop: bool = False, count: int = 1) -> None:
-        self._call("POST", "faults", {
-            "endpoint": endpoint, "status": status, "retry_after": retry_after, "latency_ms": latency_ms,
-            "drop": drop, "count": count,
-        })
+    def inject_fault(
+        self,
+        endpoint: str,
+        status: int | None = None,
+        retry_after: int | None = None,
+        latency_ms: int | None = None,
+        drop: bool = False,
+        count: int = 1,
+    ) -> None:
+        self._call(
+            "POST",
+            "faults",
+            {
+                "endpoint": endpoint,
+                "status": status,
+                "retry_after": retry_after,
+                "latency_ms": latency_ms,
+                "drop": drop,
+                "count": count,
+            },
+        )
 
     def clear_faults(self) -> None:
         self._call("DELETE", "faults")
@@ -133,8 +150,9 @@ class EmulatorControl:
 
     def put_mail(self, mailbox: str, raw: bytes, folder: str = "INBOX") -> None:
         """Deliver a message straight into a mailbox's folder (Dovecot), as if it had been mailed there."""
-        self._call("POST", "mailboxes/messages",
-                   {"mailbox": mailbox, "raw": base64.b64encode(raw).decode(), "folder": folder})
+        self._call(
+            "POST", "mailboxes/messages", {"mailbox": mailbox, "raw": base64.b64encode(raw).decode(), "folder": folder}
+        )
 
     def mail_messages(self, mailbox: str) -> list[dict[str, Any]]:
         """The messages in a mailbox: folder, uid, flags, subject."""
@@ -187,9 +205,14 @@ def _wait_ready(process: subprocess.Popen[bytes], ready_file: Path, log_path: Pa
 def _handle(info: dict[str, Any], state_dir: Path, pid: int) -> EmulatorHandle:
     ca_path = Path(info["ca_path"])
     return EmulatorHandle(
-        https_url=info["https_url"], http_url=info["http_url"], ca_path=ca_path, state_dir=state_dir,
-        control=EmulatorControl(info["https_url"], ca_path), pid=pid,
-        smtp_host=info.get("smtp_host", "127.0.0.1"), smtp_port=int(info.get("smtp_port", 0)),
+        https_url=info["https_url"],
+        http_url=info["http_url"],
+        ca_path=ca_path,
+        state_dir=state_dir,
+        control=EmulatorControl(info["https_url"], ca_path),
+        pid=pid,
+        smtp_host=info.get("smtp_host", "127.0.0.1"),
+        smtp_port=int(info.get("smtp_port", 0)),
         smtps_port=int(info.get("smtps_port", 0)),
     )
 
@@ -202,8 +225,9 @@ def handle_from_state_dir(state_dir: Path) -> EmulatorHandle:
 
 
 @contextmanager
-def start_emulator(seed: Path, state_dir: Path, https_port: int = 0, http_port: int = 0,
-                   timeout: float = 30.0) -> Iterator[EmulatorHandle]:
+def start_emulator(
+    seed: Path, state_dir: Path, https_port: int = 0, http_port: int = 0, timeout: float = 30.0
+) -> Iterator[EmulatorHandle]:
     """Run ``python -m m365_emulator`` as a subprocess until the block exits."""
     state_dir = Path(state_dir).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -212,8 +236,17 @@ def start_emulator(seed: Path, state_dir: Path, https_port: int = 0, http_port: 
     log_path = state_dir / "emulator.log"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
     command = [
-        sys.executable, "-m", "m365_emulator", "--seed", str(Path(seed).resolve()), "--state-dir", str(state_dir),
-        "--https-port", str(https_port), "--http-port", str(http_port),
+        sys.executable,
+        "-m",
+        "m365_emulator",
+        "--seed",
+        str(Path(seed).resolve()),
+        "--state-dir",
+        str(state_dir),
+        "--https-port",
+        str(https_port),
+        "--http-port",
+        str(http_port),
     ]
     with log_path.open("ab") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT, env=env)

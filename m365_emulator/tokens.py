@@ -48,7 +48,9 @@ def user_token_response(
     access_claims = {
         "aud": audience,
         "iss": state.issuer(tenant_id),
-        "iat": now, "nbf": now, "exp": now + app.access_token_lifetime,
+        "iat": now,
+        "nbf": now,
+        "exp": now + app.access_token_lifetime,
         "tid": tenant_id,
         "oid": user.object_id,
         "sub": pairwise_subject(user, app),
@@ -91,7 +93,9 @@ def id_token(state: State, *, app: App, user: User, nonce: str | None, with_emai
     claims: dict[str, Any] = {
         "aud": app.client_id,
         "iss": state.issuer(user.directory),
-        "iat": now, "nbf": now, "exp": now + ID_TOKEN_LIFETIME,
+        "iat": now,
+        "nbf": now,
+        "exp": now + ID_TOKEN_LIFETIME,
         "tid": user.directory,
         "oid": user.object_id,
         "sub": pairwise_subject(user, app),
@@ -117,7 +121,9 @@ def app_token_response(state: State, *, app: App, tenant_id: str, request: Scope
     claims: dict[str, Any] = {
         "aud": permission.audience,
         "iss": state.issuer(tenant_id),
-        "iat": now, "nbf": now, "exp": now + app.access_token_lifetime,
+        "iat": now,
+        "nbf": now,
+        "exp": now + app.access_token_lifetime,
         "tid": tenant_id,
         "oid": app.client_id,
         "sub": app.client_id,

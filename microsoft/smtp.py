@@ -363,7 +363,9 @@ def _deliver(client: smtplib.SMTP, server: SmtpServer, message: OutgoingMessage)
     except (OSError, smtplib.SMTPException) as exc:
         raise _connection_error(server, exc) from None
     logger.info(
-        "SMTP %s accepted a message from %s for %d recipient(s)", server.address, message.envelope_from,
+        "SMTP %s accepted a message from %s for %d recipient(s)",
+        server.address,
+        message.envelope_from,
         len(message.recipients) - len(refused),
     )
     return {address: (code, reply) for address, (code, reply) in refused.items()}

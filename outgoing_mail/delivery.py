@@ -74,8 +74,16 @@ class _Route:
 
 
 class _NotSent(Exception):
-    def __init__(self, kind: str, explanation: str, *, retryable: bool, fix_url: str = "", reply: str = "",
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        explanation: str,
+        *,
+        retryable: bool,
+        fix_url: str = "",
+        reply: str = "",
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(explanation)
         self.kind, self.explanation, self.retryable = kind, explanation, retryable
         self.fix_url, self.reply, self.retry_after = fix_url, reply, retry_after
@@ -102,8 +110,12 @@ def outbound_email_deliver(*, outbound_id: int) -> DeliveryOutcome:
         return _failed(outbound, failure)
     except Exception:  # a bug or an unexpected library error must not leave the message stuck in SENDING
         logger.exception("Outbound email %s: unexpected error while sending", outbound.pk)
-        unexpected = _NotSent(FailureKind.TRANSIENT, "An unexpected error occurred while sending; it was logged "
-                              "for the operator and the message will be tried again.", retryable=True)
+        unexpected = _NotSent(
+            FailureKind.TRANSIENT,
+            "An unexpected error occurred while sending; it was logged "
+            "for the operator and the message will be tried again.",
+            retryable=True,
+        )
         return _failed(outbound, unexpected)
     return _sent(outbound, route)
 
@@ -236,8 +248,9 @@ def _token_login(route: _Route, *, refresh: bool) -> XOAuth2Login:
 def _classified(exc: errors.MicrosoftError, route: _Route) -> _NotSent:
     reply = exc.description
     if isinstance(exc, errors.TransientError):
-        return _NotSent(FailureKind.TRANSIENT, exc.explanation, retryable=True, reply=reply,
-                        retry_after=exc.retry_after)
+        return _NotSent(
+            FailureKind.TRANSIENT, exc.explanation, retryable=True, reply=reply, retry_after=exc.retry_after
+        )
     kinds: tuple[tuple[type[errors.MicrosoftError], str], ...] = (
         (SmtpAuthDisabled, FailureKind.SMTP_AUTH_DISABLED),
         (SmtpAuthenticationFailed, FailureKind.AUTH_FAILED),
@@ -291,8 +304,16 @@ def _send_with_operator_backend(outbound: OutboundEmail, data: bytes) -> None:
 
 def _sent(outbound: OutboundEmail, route: _Route) -> DeliveryOutcome:
     OutboundEmail.objects.filter(pk=outbound.pk).update(
-        status=OutboundStatus.SENT, sent_at=timezone.now(), sent_via=route.label[:400], attempts=outbound.attempts + 1,
-        failure_kind="", last_error="", server_reply="", fix_url="", waiting_for_limit=False, next_attempt_at=None,
+        status=OutboundStatus.SENT,
+        sent_at=timezone.now(),
+        sent_via=route.label[:400],
+        attempts=outbound.attempts + 1,
+        failure_kind="",
+        last_error="",
+        server_reply="",
+        fix_url="",
+        waiting_for_limit=False,
+        next_attempt_at=None,
     )
     logger.info("Outbound email %s sent via %s", outbound.pk, route.label)
     return DeliveryOutcome(status=OutboundStatus.SENT)
@@ -315,13 +336,20 @@ def _fall_back(outbound: OutboundEmail, failure: _NotSent) -> DeliveryOutcome:
     except _NotSent:
         return _failed(outbound, failure)
     OutboundEmail.objects.filter(pk=outbound.pk).update(
-        status=OutboundStatus.SENT, sent_at=timezone.now(), attempts=outbound.attempts + 1,
-        sent_via="the operator's mail server, because the tenant's server failed", failure_kind=failure.kind,
-        last_error=failure.explanation, server_reply=failure.reply[:300], fix_url=failure.fix_url[:300],
-        waiting_for_limit=False, next_attempt_at=None,
+        status=OutboundStatus.SENT,
+        sent_at=timezone.now(),
+        attempts=outbound.attempts + 1,
+        sent_via="the operator's mail server, because the tenant's server failed",
+        failure_kind=failure.kind,
+        last_error=failure.explanation,
+        server_reply=failure.reply[:300],
+        fix_url=failure.fix_url[:300],
+        waiting_for_limit=False,
+        next_attempt_at=None,
     )
-    logger.warning("Outbound email %s went through the operator's server: the tenant's failed (%s)", outbound.pk,
-                   failure.kind)
+    logger.warning(
+        "Outbound email %s went through the operator's server: the tenant's failed (%s)", outbound.pk, failure.kind
+    )
     return DeliveryOutcome(status=OutboundStatus.SENT)
 
 
@@ -341,8 +369,12 @@ def _failed(outbound: OutboundEmail, failure: _NotSent) -> DeliveryOutcome:
         and attempts < int(settings.OUTGOING_MAIL_MAX_ATTEMPTS)
     )
     fields: dict[str, Any] = {
-        "attempts": attempts, "failure_kind": failure.kind, "last_error": failure.explanation,
-        "server_reply": failure.reply[:300], "fix_url": failure.fix_url[:300], "waiting_for_limit": False,
+        "attempts": attempts,
+        "failure_kind": failure.kind,
+        "last_error": failure.explanation,
+        "server_reply": failure.reply[:300],
+        "fix_url": failure.fix_url[:300],
+        "waiting_for_limit": False,
     }
     if retry:
         delay = _retry_delay(attempts, failure.retry_after)

@@ -23,25 +23,34 @@ class ExchangeSystemChoice(forms.ModelChoiceField):
 
 
 class OutgoingMailForm(forms.Form):
-    mode = forms.ChoiceField(label="Send the portal's mail through", choices=OutgoingMode.choices,
-                             widget=forms.RadioSelect)
+    mode = forms.ChoiceField(
+        label="Send the portal's mail through", choices=OutgoingMode.choices, widget=forms.RadioSelect
+    )
     exchange_system = ExchangeSystemChoice(
-        label="Exchange Online system", queryset=None, required=False, empty_label="Choose a connected system",
+        label="Exchange Online system",
+        queryset=None,
+        required=False,
+        empty_label="Choose a connected system",
         error_messages={"invalid_choice": "Choose one of the connected Exchange Online systems."},
     )
     send_as_mailbox = forms.EmailField(
-        label="Send as (shared mailbox)", required=False,
+        label="Send as (shared mailbox)",
+        required=False,
         help_text="A shared mailbox the connected account has Send As permission on. Leave empty to send as the "
-                  "connected mailbox.",
+        "connected mailbox.",
     )
-    custom_host = forms.CharField(label="Host", required=False, max_length=255,
-                                  widget=forms.TextInput(attrs={"placeholder": "smtp.example.com"}))
+    custom_host = forms.CharField(
+        label="Host", required=False, max_length=255, widget=forms.TextInput(attrs={"placeholder": "smtp.example.com"})
+    )
     custom_port = forms.IntegerField(label="Port", required=False, min_value=1, max_value=65535, initial=587)
     custom_security = forms.ChoiceField(label="Security", choices=SmtpSecurity.choices, initial=SmtpSecurity.STARTTLS)
-    custom_username = forms.CharField(label="User name", required=False, max_length=320,
-                                      widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    custom_username = forms.CharField(
+        label="User name", required=False, max_length=320, widget=forms.TextInput(attrs={"autocomplete": "off"})
+    )
     custom_password = forms.CharField(
-        label="Password", required=False, strip=False,
+        label="Password",
+        required=False,
+        strip=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
     )
     from_address = forms.EmailField(label="From address", required=False)
@@ -67,9 +76,9 @@ class OutgoingMailForm(forms.Form):
         assert isinstance(field, forms.ModelChoiceField)
         field.queryset = connected_exchange_systems(tenant=tenant)
         if instance is not None and instance.has_password:
-            self.fields["custom_password"].help_text = (
-                "A password is saved. Leave empty to keep it; clear the user name to remove it."
-            )
+            self.fields[
+                "custom_password"
+            ].help_text = "A password is saved. Leave empty to keep it; clear the user name to remove it."
 
     @property
     def has_saved_password(self) -> bool:

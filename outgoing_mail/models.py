@@ -55,7 +55,11 @@ class OutboundEmail(models.Model):
     (password reset links are secrets)."""
 
     tenant = models.ForeignKey(
-        "accounts.Tenant", on_delete=models.CASCADE, null=True, blank=True, related_name="outbound_emails",
+        "accounts.Tenant",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="outbound_emails",
         help_text="Empty: mail of no tenant, sent through the operator's default server.",
     )
     purpose = models.CharField(max_length=10, choices=OutboundPurpose.choices, default=OutboundPurpose.MAIL)

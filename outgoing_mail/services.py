@@ -171,8 +171,9 @@ def test_email_send(*, tenant: Tenant, actor: User, recipient: str, ip_address: 
             ),
             to=[recipient],
         )
-        outbound = outbound_email_queue(tenant=tenant, message=message, purpose=OutboundPurpose.TEST,
-                                        requested_by=actor)
+        outbound = outbound_email_queue(
+            tenant=tenant, message=message, purpose=OutboundPurpose.TEST, requested_by=actor
+        )
         audit_record(
             tenant=tenant,
             actor=actor,

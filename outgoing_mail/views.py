@@ -20,7 +20,10 @@ def network_settings(request: HttpRequest) -> HttpResponse:
     form = OutgoingMailForm(request.POST or None, tenant=tenant, instance=instance)
     if request.method == "POST" and form.is_valid():
         services.outgoing_mail_settings_save(
-            tenant=tenant, actor=request.user, change=form.change(), ip_address=client_address(request)  # type: ignore[arg-type]
+            tenant=tenant,
+            actor=request.user,
+            change=form.change(),
+            ip_address=client_address(request),  # type: ignore[arg-type]
         )
         messages.success(request, "The outgoing SMTP server is saved. Send a test email to check it.")
         return redirect("outgoing_mail:network")
@@ -36,7 +39,9 @@ def test_email(request: HttpRequest) -> HttpResponse:
         form = OutgoingMailForm(tenant=tenant, instance=selectors.outgoing_mail_settings(tenant=tenant))
         return _page(request, form=form, test_form=test_form, status=400)
     outbound = services.test_email_send(
-        tenant=tenant, actor=request.user, recipient=test_form.cleaned_data["recipient"],  # type: ignore[arg-type]
+        tenant=tenant,
+        actor=request.user,
+        recipient=test_form.cleaned_data["recipient"],  # type: ignore[arg-type]
         ip_address=client_address(request),
     )
     if request.htmx:  # type: ignore[attr-defined]

@@ -52,8 +52,9 @@ class Browser:
     def get(self, url: str) -> requests.Response:
         return self._follow(self.session.get(urljoin(self.base_url, url), allow_redirects=False, timeout=10))
 
-    def submit(self, response: requests.Response, *, form_id: str | None = None, button: str | None = None,
-               **fields: str) -> requests.Response:
+    def submit(
+        self, response: requests.Response, *, form_id: str | None = None, button: str | None = None, **fields: str
+    ) -> requests.Response:
         forms = forms_of(response.text)
         form = next(f for f in forms if form_id is None or f.attrs.get("id") == form_id)
         data = dict(form.fields)
@@ -66,8 +67,9 @@ class Browser:
 
     def _follow(self, response: requests.Response) -> requests.Response:
         while response.is_redirect and urlparse(response.headers["location"]).netloc == urlparse(self.base_url).netloc:
-            response = self.session.get(urljoin(response.url, response.headers["location"]), allow_redirects=False,
-                                        timeout=10)
+            response = self.session.get(
+                urljoin(response.url, response.headers["location"]), allow_redirects=False, timeout=10
+            )
         return response
 
 

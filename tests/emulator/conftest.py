@@ -55,25 +55,40 @@ def emu(emulator: EmulatorHandle) -> EmulatorHandle:
     return emulator
 
 
-def public_app(emu: EmulatorHandle, client_id: str = DEVICE_APP, tenant: str = "organizations",
-               **kwargs: Any) -> msal.PublicClientApplication:
+def public_app(
+    emu: EmulatorHandle, client_id: str = DEVICE_APP, tenant: str = "organizations", **kwargs: Any
+) -> msal.PublicClientApplication:
     """A fresh MSAL app per operation (MSAL caches 400 answers and discovery per instance)."""
-    return msal.PublicClientApplication(client_id, authority=f"{emu.https_url}/{tenant}", instance_discovery=False,
-                                        http_client=emu.session(), **kwargs)
+    return msal.PublicClientApplication(
+        client_id, authority=f"{emu.https_url}/{tenant}", instance_discovery=False, http_client=emu.session(), **kwargs
+    )
 
 
-def confidential_app(emu: EmulatorHandle, client_id: str = WEB_APP, secret: str = WEB_SECRET,
-                     tenant: str = CONTOSO, **kwargs: Any) -> msal.ConfidentialClientApplication:
+def confidential_app(
+    emu: EmulatorHandle, client_id: str = WEB_APP, secret: str = WEB_SECRET, tenant: str = CONTOSO, **kwargs: Any
+) -> msal.ConfidentialClientApplication:
     return msal.ConfidentialClientApplication(
-        client_id, client_credential=secret, authority=f"{emu.https_url}/{tenant}", instance_discovery=False,
-        http_client=emu.session(), azure_region=None, **kwargs,
+        client_id,
+        client_credential=secret,
+        authority=f"{emu.https_url}/{tenant}",
+        instance_discovery=False,
+        http_client=emu.session(),
+        azure_region=None,
+        **kwargs,
     )
 
 
 def assert_aad_error(body: dict[str, Any], *, error: str, code: int, suberror: str | None = None) -> None:
     """The exact error shape of protocols.md §1.8."""
-    expected_keys = {"error", "error_description", "error_codes", "timestamp", "trace_id", "correlation_id",
-                     "error_uri"}
+    expected_keys = {
+        "error",
+        "error_description",
+        "error_codes",
+        "timestamp",
+        "trace_id",
+        "correlation_id",
+        "error_uri",
+    }
     if suberror:
         expected_keys.add("suberror")
     assert expected_keys <= set(body), body
@@ -81,7 +96,8 @@ def assert_aad_error(body: dict[str, Any], *, error: str, code: int, suberror: s
     assert body["error_codes"] == [code], body
     assert re.fullmatch(
         rf"AADSTS{code}: .+\r\nTrace ID: {GUID}\r\nCorrelation ID: {GUID}\r\nTimestamp: {STAMP}",
-        body["error_description"], re.DOTALL,
+        body["error_description"],
+        re.DOTALL,
     ), body["error_description"]
     assert re.fullmatch(STAMP, body["timestamp"])
     assert re.fullmatch(GUID, body["trace_id"]) and re.fullmatch(GUID, body["correlation_id"])
@@ -89,6 +105,5 @@ def assert_aad_error(body: dict[str, Any], *, error: str, code: int, suberror: s
     assert body.get("suberror") == suberror
 
 
-def post_token(emu: EmulatorHandle, data: dict[str, str], tenant: str = CONTOSO,
-               **kwargs: Any) -> requests.Response:
+def post_token(emu: EmulatorHandle, data: dict[str, str], tenant: str = CONTOSO, **kwargs: Any) -> requests.Response:
     return emu.session().post(f"{emu.https_url}/{tenant}/oauth2/v2.0/token", data=data, timeout=10, **kwargs)

@@ -88,9 +88,16 @@ def test_second_authorize_reuses_the_session_and_prompt_login_forces_the_form(em
 
 
 def _code(emu: EmulatorHandle, **extra: str) -> tuple[str, dict[str, str]]:
-    params = {"client_id": WEB_APP, "response_type": "code", "redirect_uri": CALLBACK,
-              "scope": "User.Read offline_access openid profile", "state": "s1", "code_challenge_method": "S256",
-              "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", **extra}
+    params = {
+        "client_id": WEB_APP,
+        "response_type": "code",
+        "redirect_uri": CALLBACK,
+        "scope": "User.Read offline_access openid profile",
+        "state": "s1",
+        "code_challenge_method": "S256",
+        "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        **extra,
+    }
     browser = Browser(emu.http_url)
     page = browser.get(f"/organizations/oauth2/v2.0/authorize?{urlencode(params)}")
     answer = redirect_params(sign_in(browser, page, CONTOSO_USER))
@@ -98,11 +105,25 @@ def _code(emu: EmulatorHandle, **extra: str) -> tuple[str, dict[str, str]]:
     return answer["code"], params
 
 
-def _redeem(emu: EmulatorHandle, code: str, verifier: str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
-            redirect_uri: str = CALLBACK) -> requests.Response:
-    return post_token(emu, {"client_id": WEB_APP, "client_secret": WEB_SECRET, "grant_type": "authorization_code",
-                            "code": code, "redirect_uri": redirect_uri, "code_verifier": verifier,
-                            "scope": "User.Read offline_access openid profile"}, tenant="organizations")
+def _redeem(
+    emu: EmulatorHandle,
+    code: str,
+    verifier: str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+    redirect_uri: str = CALLBACK,
+) -> requests.Response:
+    return post_token(
+        emu,
+        {
+            "client_id": WEB_APP,
+            "client_secret": WEB_SECRET,
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "code_verifier": verifier,
+            "scope": "User.Read offline_access openid profile",
+        },
+        tenant="organizations",
+    )
 
 
 def test_code_is_single_use(emu: EmulatorHandle) -> None:
@@ -140,8 +161,12 @@ def test_code_expires_after_ten_minutes(emu: EmulatorHandle) -> None:
 
 
 def test_unregistered_redirect_uri_is_an_error_page_never_a_redirect(emu: EmulatorHandle) -> None:
-    params = {"client_id": WEB_APP, "response_type": "code", "redirect_uri": "http://127.0.0.1/callback/",
-              "scope": "User.Read"}
+    params = {
+        "client_id": WEB_APP,
+        "response_type": "code",
+        "redirect_uri": "http://127.0.0.1/callback/",
+        "scope": "User.Read",
+    }
 
     page = Browser(emu.http_url).get(f"/organizations/oauth2/v2.0/authorize?{urlencode(params)}")
 
@@ -253,8 +278,7 @@ def test_device_login_pages(emu: EmulatorHandle) -> None:
     browser = Browser(emu.http_url)
     entry = browser.get("/devicelogin")
 
-    page = sign_in(browser, browser.submit(entry, form_id="device-code", otc=flow["user_code"].lower()),
-                   CONTOSO_ADMIN)
+    page = sign_in(browser, browser.submit(entry, form_id="device-code", otc=flow["user_code"].lower()), CONTOSO_ADMIN)
     assert "Are you trying to sign in to Test Device App?" in page.text and SMTP_SEND in page.text
     outcome = browser.submit(page, form_id="consent", button="idSIButton9")
 
@@ -272,8 +296,11 @@ def test_device_login_cancel_declines(emu: EmulatorHandle) -> None:
 
     browser.submit(page, form_id="consent", button="idBtn_Back")
 
-    assert_aad_error(app.acquire_token_by_device_flow(flow, exit_condition=lambda f: True),
-                     error="authorization_declined", code=70000)
+    assert_aad_error(
+        app.acquire_token_by_device_flow(flow, exit_condition=lambda f: True),
+        error="authorization_declined",
+        code=70000,
+    )
 
 
 def test_device_login_with_a_wrong_code(emu: EmulatorHandle) -> None:

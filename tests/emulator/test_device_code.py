@@ -122,15 +122,19 @@ def test_a_device_code_is_redeemed_once(emu: EmulatorHandle) -> None:
     emu.control.approve_device_code(flow["user_code"], CONTOSO_MAILBOX)
     assert "access_token" in poll_once(app, flow)
 
-    again = post_token(emu, {"client_id": DEVICE_APP, "grant_type": DEVICE_GRANT,
-                             "device_code": flow["device_code"]}, tenant="organizations").json()
+    again = post_token(
+        emu,
+        {"client_id": DEVICE_APP, "grant_type": DEVICE_GRANT, "device_code": flow["device_code"]},
+        tenant="organizations",
+    ).json()
 
     assert_aad_error(again, error="invalid_grant", code=54005)
 
 
 def test_unknown_device_code(emu: EmulatorHandle) -> None:
-    response = post_token(emu, {"client_id": DEVICE_APP, "grant_type": DEVICE_GRANT, "device_code": "nope"},
-                          tenant="organizations")
+    response = post_token(
+        emu, {"client_id": DEVICE_APP, "grant_type": DEVICE_GRANT, "device_code": "nope"}, tenant="organizations"
+    )
 
     assert response.status_code == 400
     assert_aad_error(response.json(), error="bad_verification_code", code=70000)
@@ -141,8 +145,9 @@ def test_app_without_public_client_flows_is_refused_at_the_token_endpoint(emu: E
     flow = app.initiate_device_flow(scopes=[SMTP_SEND])
     assert "user_code" in flow  # Entra hands out the code and refuses at redemption
 
-    response = post_token(emu, {"client_id": NO_PUBLIC_FLOWS_APP, "grant_type": DEVICE_GRANT,
-                                "device_code": flow["device_code"]})
+    response = post_token(
+        emu, {"client_id": NO_PUBLIC_FLOWS_APP, "grant_type": DEVICE_GRANT, "device_code": flow["device_code"]}
+    )
 
     assert response.status_code == 401
     assert_aad_error(response.json(), error="invalid_client", code=7000218)
@@ -150,7 +155,8 @@ def test_app_without_public_client_flows_is_refused_at_the_token_endpoint(emu: E
 
 def test_unknown_client_id(emu: EmulatorHandle) -> None:
     flow = public_app(emu, "00000000-0000-0000-0000-00000000dead", tenant=CONTOSO).initiate_device_flow(
-        scopes=[SMTP_SEND])
+        scopes=[SMTP_SEND]
+    )
 
     assert "user_code" not in flow
     assert_aad_error(flow, error="unauthorized_client", code=700016)
@@ -179,8 +185,9 @@ def test_approving_as_a_user_of_another_directory_fails(emu: EmulatorHandle) -> 
 
 
 def test_unknown_tenant_at_devicecode(emu: EmulatorHandle) -> None:
-    response = emu.session().post(f"{emu.https_url}/nowhere.example/oauth2/v2.0/devicecode",
-                                  data={"client_id": DEVICE_APP, "scope": SMTP_SEND})
+    response = emu.session().post(
+        f"{emu.https_url}/nowhere.example/oauth2/v2.0/devicecode", data={"client_id": DEVICE_APP, "scope": SMTP_SEND}
+    )
 
     assert response.status_code == 400
     assert_aad_error(response.json(), error="invalid_request", code=90002)

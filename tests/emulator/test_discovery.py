@@ -38,13 +38,25 @@ def test_a_directory_by_guid_or_domain(emu: EmulatorHandle, tenant: str) -> None
     assert doc["jwks_uri"] == f"{emu.https_url}/{CONTOSO}/discovery/v2.0/keys"
     assert doc["authorization_endpoint"] == f"{emu.http_url}/{CONTOSO}/oauth2/v2.0/authorize"
     assert doc["end_session_endpoint"] == f"{emu.http_url}/{CONTOSO}/oauth2/v2.0/logout"
-    assert doc["token_endpoint_auth_methods_supported"] == ["client_secret_post", "private_key_jwt",
-                                                            "client_secret_basic"]
+    assert doc["token_endpoint_auth_methods_supported"] == [
+        "client_secret_post",
+        "private_key_jwt",
+        "client_secret_basic",
+    ]
     assert doc["response_modes_supported"] == ["query", "fragment", "form_post"]
     assert doc["id_token_signing_alg_values_supported"] == ["RS256"]
-    assert {"subject_types_supported", "scopes_supported", "claims_supported", "tenant_region_scope",
-            "cloud_instance_name", "cloud_graph_host_name", "msgraph_host", "rbac_url", "kerberos_endpoint",
-            "userinfo_endpoint"} <= set(doc)
+    assert {
+        "subject_types_supported",
+        "scopes_supported",
+        "claims_supported",
+        "tenant_region_scope",
+        "cloud_instance_name",
+        "cloud_graph_host_name",
+        "msgraph_host",
+        "rbac_url",
+        "kerberos_endpoint",
+        "userinfo_endpoint",
+    } <= set(doc)
 
 
 @pytest.mark.parametrize("tenant", ["common", "organizations", "consumers"])
@@ -75,8 +87,9 @@ def test_instance_discovery_versions(emu: EmulatorHandle) -> None:
 
     v11 = session.get(url, params={"api-version": "1.1", "authorization_endpoint": endpoint}).json()
     v10 = session.get(url, params={"api-version": "1.0", "authorization_endpoint": endpoint}).json()
-    foreign = session.get(url, params={"api-version": "1.1",
-                                       "authorization_endpoint": "https://elsewhere.example/x/oauth2/authorize"})
+    foreign = session.get(
+        url, params={"api-version": "1.1", "authorization_endpoint": "https://elsewhere.example/x/oauth2/authorize"}
+    )
 
     expected = f"{emu.https_url}/{CONTOSO}/v2.0/.well-known/openid-configuration"
     assert v11["tenant_discovery_endpoint"] == expected and v11["api-version"] == "1.1"
@@ -94,8 +107,13 @@ def test_id_token_verifies_against_the_jwks(emu: EmulatorHandle) -> None:
     header = jwt.get_unverified_header(id_token)
     key = next(k for k in jwks["keys"] if k["kid"] == header["kid"])
 
-    claims = jwt.decode(id_token, jwt.PyJWK(key).key, algorithms=["RS256"], audience=DEVICE_APP,
-                        issuer=f"{emu.https_url}/{CONTOSO}/v2.0")
+    claims = jwt.decode(
+        id_token,
+        jwt.PyJWK(key).key,
+        algorithms=["RS256"],
+        audience=DEVICE_APP,
+        issuer=f"{emu.https_url}/{CONTOSO}/v2.0",
+    )
 
     assert claims["ver"] == "2.0" and claims["preferred_username"] == CONTOSO_MAILBOX
     assert {"aud", "iss", "tid", "oid", "sub", "name", "iat", "nbf", "exp"} <= set(claims)

@@ -23,8 +23,12 @@ from tests.emulator.conftest import (
 
 pytestmark = pytest.mark.emulator
 
-CLIENT_CREDENTIALS = {"client_id": WEB_APP, "client_secret": WEB_SECRET, "grant_type": "client_credentials",
-                      "scope": GRAPH_DEFAULT}
+CLIENT_CREDENTIALS = {
+    "client_id": WEB_APP,
+    "client_secret": WEB_SECRET,
+    "grant_type": "client_credentials",
+    "scope": GRAPH_DEFAULT,
+}
 
 
 def test_429_with_retry_after_then_back_to_normal(emu: EmulatorHandle) -> None:

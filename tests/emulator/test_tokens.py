@@ -44,12 +44,23 @@ def device_tokens(emu: EmulatorHandle, client_id: str = DEVICE_APP, upn: str = C
     return result
 
 
-def refresh(emu: EmulatorHandle, refresh_token: str, client_id: str = DEVICE_APP,
-            scope: str = f"{SMTP_SEND} offline_access openid profile") -> dict[str, Any]:
-    result: dict[str, Any] = post_token(emu, {
-        "client_id": client_id, "grant_type": "refresh_token", "refresh_token": refresh_token,
-        "scope": scope, "client_info": "1",
-    }, tenant="organizations").json()
+def refresh(
+    emu: EmulatorHandle,
+    refresh_token: str,
+    client_id: str = DEVICE_APP,
+    scope: str = f"{SMTP_SEND} offline_access openid profile",
+) -> dict[str, Any]:
+    result: dict[str, Any] = post_token(
+        emu,
+        {
+            "client_id": client_id,
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+            "scope": scope,
+            "client_info": "1",
+        },
+        tenant="organizations",
+    ).json()
     return result
 
 
@@ -113,8 +124,9 @@ def test_removed_consent(emu: EmulatorHandle) -> None:
     tokens = device_tokens(emu)
     assert emu.control.remove_consent(DEVICE_APP, CONTOSO) == 1
 
-    assert_aad_error(refresh(emu, tokens["refresh_token"]), error="invalid_grant", code=65001,
-                     suberror="consent_required")
+    assert_aad_error(
+        refresh(emu, tokens["refresh_token"]), error="invalid_grant", code=65001, suberror="consent_required"
+    )
 
 
 def test_refresh_for_a_scope_never_consented(emu: EmulatorHandle) -> None:
@@ -159,15 +171,21 @@ def test_client_credentials_in_a_directory_without_consent(emu: EmulatorHandle) 
 
 
 def test_client_credentials_need_dot_default(emu: EmulatorHandle) -> None:
-    response = post_token(emu, {"client_id": WEB_APP, "client_secret": WEB_SECRET, "grant_type": "client_credentials",
-                                "scope": "https://graph.microsoft.com/User.Read.All"})
+    response = post_token(
+        emu,
+        {
+            "client_id": WEB_APP,
+            "client_secret": WEB_SECRET,
+            "grant_type": "client_credentials",
+            "scope": "https://graph.microsoft.com/User.Read.All",
+        },
+    )
 
     assert_aad_error(response.json(), error="invalid_scope", code=1002012)
 
 
 def test_client_credentials_with_http_basic(emu: EmulatorHandle) -> None:
-    response = post_token(emu, {"grant_type": "client_credentials", "scope": GRAPH_DEFAULT},
-                          auth=(WEB_APP, WEB_SECRET))
+    response = post_token(emu, {"grant_type": "client_credentials", "scope": GRAPH_DEFAULT}, auth=(WEB_APP, WEB_SECRET))
 
     assert response.status_code == 200 and response.json()["token_type"] == "Bearer"
 
@@ -182,8 +200,9 @@ def test_client_credentials_with_http_basic(emu: EmulatorHandle) -> None:
         ("00000000-0000-0000-0000-00000000dead", "x", 400, "unauthorized_client", 700016),
     ],
 )
-def test_client_authentication_errors(emu: EmulatorHandle, client_id: str, secret: str | None, status: int,
-                                      error: str, code: int) -> None:
+def test_client_authentication_errors(
+    emu: EmulatorHandle, client_id: str, secret: str | None, status: int, error: str, code: int
+) -> None:
     data = {"client_id": client_id, "grant_type": "client_credentials", "scope": GRAPH_DEFAULT}
     if secret:
         data["client_secret"] = secret
@@ -209,15 +228,21 @@ def test_single_tenant_app_from_another_directory(emu: EmulatorHandle) -> None:
 
 
 def test_client_credentials_on_common(emu: EmulatorHandle) -> None:
-    response = post_token(emu, {"client_id": WEB_APP, "client_secret": WEB_SECRET, "grant_type": "client_credentials",
-                                "scope": GRAPH_DEFAULT}, tenant="common")
+    response = post_token(
+        emu,
+        {"client_id": WEB_APP, "client_secret": WEB_SECRET, "grant_type": "client_credentials", "scope": GRAPH_DEFAULT},
+        tenant="common",
+    )
 
     assert_aad_error(response.json(), error="invalid_request", code=50059)
 
 
 def test_unsupported_grant_and_missing_parameters(emu: EmulatorHandle) -> None:
-    assert_aad_error(post_token(emu, {"client_id": WEB_APP, "grant_type": "password"}).json(),
-                     error="unsupported_grant_type", code=70003)
+    assert_aad_error(
+        post_token(emu, {"client_id": WEB_APP, "grant_type": "password"}).json(),
+        error="unsupported_grant_type",
+        code=70003,
+    )
     assert_aad_error(post_token(emu, {"client_id": WEB_APP}).json(), error="invalid_request", code=900144)
 
 
@@ -234,8 +259,9 @@ def test_access_token_expiry_follows_the_emulator_clock(emu: EmulatorHandle) -> 
     assert tokens["expires_in"] == 600
 
     def introspect() -> dict[str, Any]:
-        result: dict[str, Any] = emu.session().post(f"{emu.https_url}/introspect",
-                                                    data={"token": tokens["access_token"]}).json()
+        result: dict[str, Any] = (
+            emu.session().post(f"{emu.https_url}/introspect", data={"token": tokens["access_token"]}).json()
+        )
         return result
 
     assert introspect()["active"] is True

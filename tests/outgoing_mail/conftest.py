@@ -21,7 +21,11 @@ RELAY_PASSWORD = "Relay-Password-1"
 
 
 def device_code_token(
-    m365: Any, upn: str, *, client_id: str = EXCHANGE_APP, scopes: tuple[str, ...] = (SMTP_SEND,),
+    m365: Any,
+    upn: str,
+    *,
+    client_id: str = EXCHANGE_APP,
+    scopes: tuple[str, ...] = (SMTP_SEND,),
     tenant: str = CONTOSO,
 ) -> dict[str, Any]:
     """A real MSAL device code sign-in of `upn`, approved through the emulator's control API."""
@@ -43,8 +47,9 @@ def smtp_token(m365: Any) -> str:
     return str(device_code_token(m365, MAILBOX)["access_token"])
 
 
-def connect_exchange_system(*, tenant: Any, actor: Any, m365: Any, mailbox: str = MAILBOX,
-                            title: str = "Contoso mail") -> Any:
+def connect_exchange_system(
+    *, tenant: Any, actor: Any, m365: Any, mailbox: str = MAILBOX, title: str = "Contoso mail"
+) -> Any:
     """A connected Exchange Online system: a real device code sign-in of `mailbox`, stored in the token store."""
     from django.utils import timezone
 
@@ -56,16 +61,30 @@ def connect_exchange_system(*, tenant: Any, actor: Any, m365: Any, mailbox: str 
     from microsoft import identity
     from microsoft.config import AppCredentials
 
-    system = system_create(tenant=tenant, actor=actor, system_type_key=EXCHANGE_ONLINE_KEY, title=title,
-                           client_id=EXCHANGE_APP, directory_input=CONTOSO)
+    system = system_create(
+        tenant=tenant,
+        actor=actor,
+        system_type_key=EXCHANGE_ONLINE_KEY,
+        title=title,
+        client_id=EXCHANGE_APP,
+        directory_input=CONTOSO,
+    )
     app = AppCredentials(EXCHANGE_APP, None)
     started = identity.device_flow_start(app=app, tenant=CONTOSO, scopes=EXCHANGE_ONLINE_SCOPES)
     m365.control.approve_device_code(started.user_code, mailbox)
     poll = identity.device_flow_poll(app=app, tenant=CONTOSO, flow=started.flow)
     assert poll.grant is not None, poll.state
-    credential_save(tenant=tenant, owner_type=OWNER_TYPE, owner_id=system.pk, kind=CredentialKind.DELEGATED_PUBLIC,
-                    directory_id=CONTOSO, client_id=EXCHANGE_APP, scopes=list(EXCHANGE_ONLINE_SCOPES),
-                    grant=poll.grant, actor=actor)
+    credential_save(
+        tenant=tenant,
+        owner_type=OWNER_TYPE,
+        owner_id=system.pk,
+        kind=CredentialKind.DELEGATED_PUBLIC,
+        directory_id=CONTOSO,
+        client_id=EXCHANGE_APP,
+        scopes=list(EXCHANGE_ONLINE_SCOPES),
+        grant=poll.grant,
+        actor=actor,
+    )
     system.mailbox, system.status, system.connected_at = mailbox, SystemStatus.CONNECTED, timezone.now()
     system.save()
     return system
@@ -78,14 +97,21 @@ def use_exchange(*, tenant: Any, actor: Any, system: Any, send_as: str = "", fro
     return outgoing_mail_settings_save(tenant=tenant, actor=actor, change=change)
 
 
-def use_custom_server(*, tenant: Any, actor: Any, m365: Any, password: str = RELAY_PASSWORD,
-                      security: str = "starttls") -> Any:
+def use_custom_server(
+    *, tenant: Any, actor: Any, m365: Any, password: str = RELAY_PASSWORD, security: str = "starttls"
+) -> Any:
     from outgoing_mail.services import OutgoingMailChange, outgoing_mail_settings_save
 
     port = m365.smtps_port if security == "ssl" else m365.smtp_port
     change = OutgoingMailChange(
-        mode="custom", custom_host=m365.smtp_host, custom_port=port, custom_security=security,
-        custom_username=RELAY_ACCOUNT, custom_password=password, from_address=RELAY_ACCOUNT, from_name="Alpha Print",
+        mode="custom",
+        custom_host=m365.smtp_host,
+        custom_port=port,
+        custom_security=security,
+        custom_username=RELAY_ACCOUNT,
+        custom_password=password,
+        from_address=RELAY_ACCOUNT,
+        from_name="Alpha Print",
     )
     return outgoing_mail_settings_save(tenant=tenant, actor=actor, change=change)
 

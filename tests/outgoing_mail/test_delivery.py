@@ -177,8 +177,11 @@ def test_thirty_one_messages_stay_under_the_mailbox_limit(m365, mail_settings, c
     for number in range(31):
         tenant_mail_send(tenant=admin_a.tenant, subject=f"Notice {number}", body="Hello", to=["ops@example.net"])
 
-    wait_until(lambda: OutboundEmail.objects.filter(status=OutboundStatus.SENT).count() == 31, timeout=60,
-               message="31 messages sent")
+    wait_until(
+        lambda: OutboundEmail.objects.filter(status=OutboundStatus.SENT).count() == 31,
+        timeout=60,
+        message="31 messages sent",
+    )
     received = m365.control.smtp_messages(to="ops@example.net")
     assert len(received) == 31
     assert m365.control.smtp_events(kind="throttled") == []
@@ -188,8 +191,13 @@ def test_thirty_one_messages_stay_under_the_mailbox_limit(m365, mail_settings, c
     assert OutboundEmail.objects.filter(waiting_for_limit=True).count() == 0
 
 
-def test_without_our_limiter_the_emulator_throttles_and_the_queue_retries(m365, mail_settings, celery_worker_env,  # type: ignore[no-untyped-def]
-                                                                          tmp_path, admin_a) -> None:
+def test_without_our_limiter_the_emulator_throttles_and_the_queue_retries(
+    m365,
+    mail_settings,
+    celery_worker_env,  # type: ignore[no-untyped-def]
+    tmp_path,
+    admin_a,
+) -> None:
     """The counter-proof: the emulator refuses a 31st message within the minute (4.7.x), the queue retries it."""
     from tests.conftest import WorkerProcess
 
@@ -200,12 +208,18 @@ def test_without_our_limiter_the_emulator_throttles_and_the_queue_retries(m365, 
     try:
         for number in range(31):
             tenant_mail_send(tenant=admin_a.tenant, subject=f"Notice {number}", body="Hello", to=["ops@example.net"])
-        throttled = wait_until(lambda: m365.control.smtp_events(kind="throttled"), timeout=60,
-                               message="Exchange's limit of 30 messages a minute")
+        throttled = wait_until(
+            lambda: m365.control.smtp_events(kind="throttled"),
+            timeout=60,
+            message="Exchange's limit of 30 messages a minute",
+        )
         assert throttled[0]["reply"].startswith("451 4.7.500")
         m365.control.advance_clock(61)  # the emulator's minute passes; the retried message then goes through
-        wait_until(lambda: OutboundEmail.objects.filter(status=OutboundStatus.SENT).count() == 31, timeout=60,
-                   message="31 messages sent after a retry")
+        wait_until(
+            lambda: OutboundEmail.objects.filter(status=OutboundStatus.SENT).count() == 31,
+            timeout=60,
+            message="31 messages sent after a retry",
+        )
     finally:
         worker.stop()
     assert len(m365.control.smtp_messages(to="ops@example.net")) == 31
@@ -228,8 +242,13 @@ def test_admin_notifications_go_through_the_tenants_server(m365, mail_settings, 
     assert "X-Roger-Tenant" not in received["data"]
 
 
-def test_password_reset_mail_goes_through_the_tenants_server(m365, mail_settings, celery_worker, admin_a,  # type: ignore[no-untyped-def]
-                                                             client) -> None:
+def test_password_reset_mail_goes_through_the_tenants_server(
+    m365,
+    mail_settings,
+    celery_worker,
+    admin_a,  # type: ignore[no-untyped-def]
+    client,
+) -> None:
     use_custom_server(tenant=admin_a.tenant, actor=admin_a, m365=m365)
 
     client.post("/accounts/password-reset/", {"tenancy_name": "alpha", "email": admin_a.email})
@@ -263,8 +282,10 @@ def test_a_reconnect_prompt_reaches_the_admins_when_the_sending_mailbox_needs_re
 
     admins_notify(tenant=admin_a.tenant, key="credential:reconnect", subject="Reconnect Contoso mail", body="Please")
 
-    queued = wait_until(lambda: OutboundEmail.objects.filter(subject="Reconnect Contoso mail").first(),
-                        message="the notification queued by the worker")
+    queued = wait_until(
+        lambda: OutboundEmail.objects.filter(subject="Reconnect Contoso mail").first(),
+        message="the notification queued by the worker",
+    )
     outbound = finished(queued)
     assert outbound.status == OutboundStatus.SENT and outbound.failure_kind == "reconnect"
     assert outbound.sent_via.startswith("the operator's mail server")

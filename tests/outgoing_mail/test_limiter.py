@@ -76,8 +76,9 @@ def test_finished_mail_is_forgotten_after_thirty_days(admin_a) -> None:  # type:
 
     old = timezone.now() - timedelta(days=31)
     OutboundEmail.objects.create(tenant=admin_a.tenant, from_email="a@x", message="", status="sent", created_at=old)
-    kept = OutboundEmail.objects.create(tenant=admin_a.tenant, from_email="a@x", message="", status="queued",
-                                        created_at=old)
+    kept = OutboundEmail.objects.create(
+        tenant=admin_a.tenant, from_email="a@x", message="", status="queued", created_at=old
+    )
     recent = OutboundEmail.objects.create(tenant=admin_a.tenant, from_email="a@x", message="", status="sent")
 
     assert outbound_emails_prune() == 1

@@ -22,18 +22,30 @@ SECRET = "Relay-S3cret-Value"
 
 def custom_form(**overrides: Any) -> dict[str, Any]:
     data = {
-        "mode": "custom", "custom_host": "smtp.alpha.example", "custom_port": "587", "custom_security": "starttls",
-        "custom_username": "relay@alpha.example", "custom_password": SECRET, "from_address": "print@alpha.example",
+        "mode": "custom",
+        "custom_host": "smtp.alpha.example",
+        "custom_port": "587",
+        "custom_security": "starttls",
+        "custom_username": "relay@alpha.example",
+        "custom_password": SECRET,
+        "from_address": "print@alpha.example",
         "from_name": "Alpha Print",
     }
     return {**data, **overrides}
 
 
-def exchange_system(tenant: Any, title: str = "Alpha mail", mailbox: str = "printing@contoso.onmicrosoft.com",
-                    status: str = "connected") -> ExternalSystem:
+def exchange_system(
+    tenant: Any, title: str = "Alpha mail", mailbox: str = "printing@contoso.onmicrosoft.com", status: str = "connected"
+) -> ExternalSystem:
     return ExternalSystem.objects.create(
-        tenant=tenant, system_type="exchange_online", title=title, client_id=EXCHANGE_APP, directory_input=CONTOSO,
-        directory_id=CONTOSO, mailbox=mailbox, status=status,
+        tenant=tenant,
+        system_type="exchange_online",
+        title=title,
+        client_id=EXCHANGE_APP,
+        directory_input=CONTOSO,
+        directory_id=CONTOSO,
+        mailbox=mailbox,
+        status=status,
     )
 
 
@@ -102,10 +114,16 @@ def test_exchange_with_a_connected_system_of_the_tenant(admin_a_client, tenant_a
     page = admin_a_client.get(NETWORK).content.decode()
     assert "Alpha mail (printing@contoso.onmicrosoft.com)" in page
 
-    response = admin_a_client.post(NETWORK, {
-        "mode": "exchange", "exchange_system": system.pk, "send_as_mailbox": "Printers@Contoso.onmicrosoft.com",
-        "custom_security": "starttls", "from_name": "Alpha Print",
-    })
+    response = admin_a_client.post(
+        NETWORK,
+        {
+            "mode": "exchange",
+            "exchange_system": system.pk,
+            "send_as_mailbox": "Printers@Contoso.onmicrosoft.com",
+            "custom_security": "starttls",
+            "from_name": "Alpha Print",
+        },
+    )
 
     assert response.status_code == 302
     saved = OutgoingMailSettings.objects.get(tenant=tenant_a)
@@ -116,8 +134,9 @@ def test_another_tenants_system_cannot_be_chosen(admin_a_client, tenant_b) -> No
     theirs = exchange_system(tenant_b, title="Bravo mail")
 
     assert "Bravo mail" not in admin_a_client.get(NETWORK).content.decode()
-    response = admin_a_client.post(NETWORK, {"mode": "exchange", "exchange_system": theirs.pk,
-                                             "custom_security": "starttls"})
+    response = admin_a_client.post(
+        NETWORK, {"mode": "exchange", "exchange_system": theirs.pk, "custom_security": "starttls"}
+    )
     assert "Choose one of the connected Exchange Online systems." in response.content.decode()
     assert not OutgoingMailSettings.objects.exists()
 
@@ -139,7 +158,9 @@ def test_a_finished_test_email_stops_polling_and_explains_the_failure(admin_a_cl
     admin_a_client.post(TEST_EMAIL, {"recipient": "someone@example.net"})
     outbound = OutboundEmail.objects.get(purpose=OutboundPurpose.TEST)
     OutboundEmail.objects.filter(pk=outbound.pk).update(
-        status=OutboundStatus.FAILED, failure_kind="reconnect", last_error="Use Reconnect.",
+        status=OutboundStatus.FAILED,
+        failure_kind="reconnect",
+        last_error="Use Reconnect.",
         fix_url="/settings/external-systems/7/",
     )
 
@@ -189,10 +210,17 @@ def test_anonymous_is_sent_to_sign_in(client, url) -> None:  # type: ignore[no-u
     assert response.status_code == 302 and reverse("accounts:login") in response.url
 
 
-def test_the_dashboard_says_when_portal_mail_could_not_go_through_the_tenants_server(admin_a_client, admin_a,  # type: ignore[no-untyped-def]
-                                                                                     admin_b_client) -> None:
+def test_the_dashboard_says_when_portal_mail_could_not_go_through_the_tenants_server(
+    admin_a_client,
+    admin_a,  # type: ignore[no-untyped-def]
+    admin_b_client,
+) -> None:
     OutboundEmail.objects.create(
-        tenant=admin_a.tenant, from_email="a@x", message="", status=OutboundStatus.SENT, failure_kind="reconnect",
+        tenant=admin_a.tenant,
+        from_email="a@x",
+        message="",
+        status=OutboundStatus.SENT,
+        failure_kind="reconnect",
         last_error="The Exchange Online connection “Alpha mail” must be reconnected.",
     )
 
