@@ -21,7 +21,7 @@ test: install
 
 lint: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check . || true
+	$(VENV)/bin/ruff format --check .
 	DEBUG=true $(VENV)/bin/mypy .
 
 clean:
