@@ -21,9 +21,9 @@ def network_settings(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         services.outgoing_mail_settings_save(
             tenant=tenant,
-            actor=request.user,
+            actor=request.user,  # type: ignore[arg-type]
             change=form.change(),
-            ip_address=client_address(request),  # type: ignore[arg-type]
+            ip_address=client_address(request),
         )
         messages.success(request, "The outgoing SMTP server is saved. Send a test email to check it.")
         return redirect("outgoing_mail:network")
@@ -40,8 +40,8 @@ def test_email(request: HttpRequest) -> HttpResponse:
         return _page(request, form=form, test_form=test_form, status=400)
     outbound = services.test_email_send(
         tenant=tenant,
-        actor=request.user,
-        recipient=test_form.cleaned_data["recipient"],  # type: ignore[arg-type]
+        actor=request.user,  # type: ignore[arg-type]
+        recipient=test_form.cleaned_data["recipient"],
         ip_address=client_address(request),
     )
     if request.htmx:  # type: ignore[attr-defined]
