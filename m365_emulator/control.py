@@ -132,6 +132,28 @@ def remove_consent(state: State, payload: dict[str, Any]) -> dict[str, int]:
     return {"removed": state.consent_remove(client_id=client_id, directory=tenant.directory.tenant_id)}
 
 
+def set_role_lag(state: State, payload: dict[str, Any]) -> dict[str, float]:
+    seconds = float(_required(payload, "seconds"))
+    if seconds < 0:
+        raise ControlError("seconds must not be negative")
+    with state.lock:
+        state.role_lag = seconds
+    return {"seconds": state.role_lag}
+
+
+def set_opaque_tokens(state: State, payload: dict[str, Any]) -> dict[str, Any]:
+    client_id = str(_required(payload, "client_id")).lower()
+    if client_id not in state.apps:
+        raise LookupError(f"no app {client_id}")
+    opaque = payload.get("opaque", True) in (True, "true", "1", 1)
+    with state.lock:
+        if opaque:
+            state.opaque_token_clients.add(client_id)
+        else:
+            state.opaque_token_clients.discard(client_id)
+    return {"client_id": client_id, "opaque": opaque}
+
+
 def expire_secret(state: State, payload: dict[str, Any]) -> None:
     client_id = str(_required(payload, "client_id")).lower()
     app = state.apps.get(client_id)
@@ -212,6 +234,8 @@ routes = [
     Route("/_control/refresh-tokens/age", _endpoint(age_refresh_tokens), methods=["POST"]),
     Route("/_control/consents", _endpoint(consents), methods=["GET"]),
     Route("/_control/consents/remove", _endpoint(remove_consent), methods=["POST"]),
+    Route("/_control/consents/role-lag", _endpoint(set_role_lag), methods=["POST"]),
+    Route("/_control/tokens/opaque", _endpoint(set_opaque_tokens), methods=["POST"]),
     Route("/_control/secrets/expire", _endpoint(expire_secret), methods=["POST"]),
     Route("/_control/clock", _endpoint(clock), methods=["GET"]),
     Route("/_control/clock/advance", _endpoint(advance_clock), methods=["POST"]),

@@ -16,7 +16,7 @@ from starlette.routing import Route
 from m365_emulator import errors, html, oauth
 from m365_emulator.errors import AadError
 from m365_emulator.responses import emulator_state, form_fields
-from m365_emulator.scopes import parse_scopes
+from m365_emulator.scopes import GRAPH, parse_scopes
 from m365_emulator.seed import App, User
 from m365_emulator.state import Interaction, State
 from m365_emulator.tokens import client_info
@@ -318,11 +318,18 @@ def _admin_approval_page(request: Request, interaction: Interaction, app: App) -
     )
 
 
+def _may_grant(user: User, roles: set[str]) -> bool:
+    """Any consenting administrator grants delegated permissions; Graph app roles need a Global or Privileged
+    Role Administrator (a Cloud Application or Application Administrator cannot grant them)."""
+    graph_roles = any(role.startswith(GRAPH + "/") for role in roles)
+    return user.is_admin and (user.grants_graph_app_roles or not graph_roles)
+
+
 def _admin_consent_step(request: Request, interaction: Interaction, app: App, user: User) -> Response:
     state = emulator_state(request)
-    if not user.is_admin:
-        return _admin_approval_page(request, interaction, app)
     scopes, roles = _admin_consent_sets(state, interaction, app)
+    if not _may_grant(user, roles):
+        return _admin_approval_page(request, interaction, app)
     return HTMLResponse(
         html.consent(
             flow=interaction.id,
@@ -394,9 +401,9 @@ def _issue_code(request: Request, interaction: Interaction, user: User) -> Respo
 
 def _grant_admin_consent(request: Request, interaction: Interaction, app: App, user: User) -> Response:
     state = emulator_state(request)
-    if not user.is_admin:
-        return _admin_approval_page(request, interaction, app)
     scopes, roles = _admin_consent_sets(state, interaction, app)
+    if not _may_grant(user, roles):
+        return _admin_approval_page(request, interaction, app)
     state.consent_grant(client_id=app.client_id, directory=user.directory, principal=None, scopes=scopes, roles=roles)
     answer = {"admin_consent": "True", "tenant": user.directory}
     if not interaction.params.get(LEGACY_ADMIN_CONSENT):

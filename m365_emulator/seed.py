@@ -12,6 +12,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from m365_emulator import roles
+
+GROUP_MEMBERSHIP_CLAIMS = ("None", "SecurityGroup", "DirectoryRole", "ApplicationGroup", "All")
 OPERATOR_APP_NAMES = ("LOGIN", "USER_SYNC", "UNIVERSAL_PRINT", "ONEDRIVE", "LEGACY", "LEGACY_USER_SYNC")
 
 
@@ -42,7 +45,24 @@ class User:
     password: str
     directory: str
     enabled: bool = True
-    is_admin: bool = False
+    # Template ids of the directory roles assigned and active (they appear in `wids`); ``is_admin: true`` in a
+    # seed is short for Global Administrator.
+    directory_roles: list[str] = field(default_factory=list)
+    # Roles only eligible in Privileged Identity Management: absent from tokens until activated.
+    eligible_roles: list[str] = field(default_factory=list)
+
+    @property
+    def is_admin(self) -> bool:
+        """May grant admin consent in the directory."""
+        return bool(roles.CONSENTING_ADMINISTRATORS & set(self.directory_roles))
+
+    @property
+    def grants_graph_app_roles(self) -> bool:
+        return bool(roles.GRAPH_APP_ROLE_CONSENTERS & set(self.directory_roles))
+
+    @property
+    def wids(self) -> list[str]:
+        return [roles.MEMBER, *self.directory_roles]
 
 
 @dataclass
@@ -71,6 +91,12 @@ class App:
     device_code_expires_in: int = 900
     device_code_interval: int = 5
     access_token_lifetime: int = 3599
+    # The manifest's groupMembershipClaims: "DirectoryRole" or "All" put the user's roles in tokens (`wids`).
+    group_membership_claims: str = "None"
+
+    @property
+    def emits_directory_roles(self) -> bool:
+        return self.group_membership_claims in roles.ROLE_CLAIM_SETTINGS
 
     @property
     def multi_tenant(self) -> bool:
@@ -170,14 +196,25 @@ def _user(item: dict[str, Any]) -> User:
         password=item["password"],
         directory=item["directory"].lower(),
         enabled=bool(item.get("enabled", True)),
-        is_admin=bool(item.get("is_admin", False)),
+        directory_roles=_role_ids(item),
+        eligible_roles=[str(r).lower() for r in item.get("eligible_roles", [])],
     )
+
+
+def _role_ids(item: dict[str, Any]) -> list[str]:
+    assigned = [str(r).lower() for r in item.get("directory_roles", [])]
+    if item.get("is_admin") and roles.GLOBAL_ADMINISTRATOR not in assigned:
+        assigned.insert(0, roles.GLOBAL_ADMINISTRATOR)
+    return assigned
 
 
 def _app(item: dict[str, Any]) -> App:
     audience = item.get("sign_in_audience", "multi")
     if audience not in ("multi", "single"):
         raise SeedError(f"app {item.get('client_id')}: sign_in_audience must be 'multi' or 'single'")
+    claims = item.get("group_membership_claims", "None")
+    if claims not in GROUP_MEMBERSHIP_CLAIMS:
+        raise SeedError(f"app {item.get('client_id')}: unknown group_membership_claims {claims!r}")
     return App(
         client_id=item["client_id"].lower(),
         display_name=item["display_name"],
@@ -194,6 +231,7 @@ def _app(item: dict[str, Any]) -> App:
         device_code_expires_in=int(item.get("device_code_expires_in", 900)),
         device_code_interval=int(item.get("device_code_interval", 5)),
         access_token_lifetime=int(item.get("access_token_lifetime", 3599)),
+        group_membership_claims=claims,
     )
 
 

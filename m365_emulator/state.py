@@ -59,6 +59,8 @@ class Consent:
     principal: str | None  # user object id, or None when an admin consented for every user
     scopes: set[str] = field(default_factory=set)
     roles: set[str] = field(default_factory=set)
+    # When each role was granted: app tokens carry a role only once it has propagated (``State.role_lag``).
+    roles_granted_at: dict[str, float] = field(default_factory=dict)
 
     def as_json(self, state: State) -> dict[str, Any]:
         user = state.users.get(self.principal) if self.principal else None
@@ -194,6 +196,11 @@ class State:
             self.refresh_tokens: dict[str, RefreshToken] = {}
             self.sessions: dict[str, str] = {}
             self.interactions: dict[str, Interaction] = {}
+            # Entra takes a while to put newly consented app roles into app tokens; tests set the delay.
+            self.role_lag = 0.0
+            # Apps whose app-only access tokens are opaque to clients (not JWTs), and what those tokens mean.
+            self.opaque_token_clients: set[str] = set()
+            self.opaque_tokens: dict[str, dict[str, Any]] = {}
             self.faults.clear()
             self.requests.clear()
             self.clock.reset()
@@ -207,6 +214,7 @@ class State:
                     principal=principal,
                     scopes=set(item.scopes),
                     roles=set(item.roles),
+                    at=0.0,  # seeded consents were granted long ago: their roles have propagated
                 )
 
     def now(self) -> float:
@@ -279,15 +287,25 @@ class State:
     # --- consent --------------------------------------------------------------------------------------
 
     def consent_grant(
-        self, *, client_id: str, directory: str, principal: str | None, scopes: set[str], roles: set[str]
+        self,
+        *,
+        client_id: str,
+        directory: str,
+        principal: str | None,
+        scopes: set[str],
+        roles: set[str],
+        at: float | None = None,
     ) -> Consent:
         with self.lock:
+            now = self.now() if at is None else at
             for consent in self.consents:
                 if (consent.client_id, consent.directory, consent.principal) == (client_id, directory, principal):
                     consent.scopes |= scopes
+                    for role in roles - consent.roles:
+                        consent.roles_granted_at[role] = now
                     consent.roles |= roles
                     return consent
-            consent = Consent(client_id, directory, principal, set(scopes), set(roles))
+            consent = Consent(client_id, directory, principal, set(scopes), set(roles), dict.fromkeys(roles, now))
             self.consents.append(consent)
             return consent
 
@@ -306,10 +324,12 @@ class State:
         return granted
 
     def granted_roles(self, app: App, directory: str) -> set[str]:
+        """The app roles consented in the directory that have propagated (older than ``role_lag`` seconds)."""
         roles: set[str] = set()
+        propagated_before = self.now() - self.role_lag
         for consent in self.consents:
             if consent.client_id == app.client_id and consent.directory == directory and consent.principal is None:
-                roles |= consent.roles
+                roles |= {r for r in consent.roles if consent.roles_granted_at.get(r, 0.0) <= propagated_before}
         return roles
 
     def has_service_principal(self, app: App, directory: str) -> bool:
@@ -411,8 +431,18 @@ class State:
             headers={"kid": self.signing_key.kid, "x5t": self.signing_key.kid, "typ": "JWT"},
         )
 
+    def opaque_token(self, claims: dict[str, Any]) -> str:
+        """An access token that is not a JWT (as Microsoft issues for some resources): only we can read it."""
+        with self.lock:
+            token = "EwB" + secrets.token_urlsafe(96)
+            self.opaque_tokens[token] = claims
+            return token
+
     def access_token_claims(self, token: str) -> dict[str, Any] | None:
         """The claims of an access token this emulator issued and that has not expired, else None."""
+        opaque = self.opaque_tokens.get(token)
+        if opaque is not None:
+            return opaque if opaque.get("exp", 0) > self.now() else None
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,

@@ -85,6 +85,14 @@ class EmulatorControl:
     def remove_consent(self, client_id: str, tenant_id: str) -> int:
         return int(self._call("POST", "consents/remove", {"client_id": client_id, "tenant_id": tenant_id})["removed"])
 
+    def set_role_lag(self, seconds: float) -> None:
+        """Newly consented app roles appear in app tokens only after `seconds` on the emulator clock."""
+        self._call("POST", "consents/role-lag", {"seconds": seconds})
+
+    def set_opaque_tokens(self, client_id: str, opaque: bool = True) -> None:
+        """The app's app-only access tokens become opaque (not JWTs), as Microsoft may issue them."""
+        self._call("POST", "tokens/opaque", {"client_id": client_id, "opaque": opaque})
+
     def expire_secret(self, client_id: str) -> None:
         self._call("POST", "secrets/expire", {"client_id": client_id})
 

@@ -66,6 +66,8 @@ def user_token_response(
         "ver": "1.0",
         "uti": secrets.token_urlsafe(16),
     }
+    if app.emits_directory_roles:
+        access_claims["wids"] = user.wids
     body: dict[str, Any] = {
         "token_type": "Bearer",
         "scope": request.text,
@@ -107,6 +109,8 @@ def id_token(state: State, *, app: App, user: User, nonce: str | None, with_emai
     }
     if nonce:
         claims["nonce"] = nonce
+    if app.emits_directory_roles:  # the manifest's groupMembershipClaims asks for directory roles
+        claims["wids"] = user.wids
     if with_email:
         claims["email"] = user.mail
     return state.sign(claims)
@@ -136,9 +140,10 @@ def app_token_response(state: State, *, app: App, tenant_id: str, request: Scope
     }
     if roles:
         claims["roles"] = roles
+    opaque = app.client_id in state.opaque_token_clients
     return {
         "token_type": "Bearer",
         "expires_in": app.access_token_lifetime,
         "ext_expires_in": app.access_token_lifetime,
-        "access_token": state.sign(claims),
+        "access_token": state.opaque_token(claims) if opaque else state.sign(claims),
     }
