@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from accounts.models import AdminNotification, EmailAlias, SignInFailure, Tenant, User
+from accounts.models import AdminNotification, EmailAlias, Tenant, User
 
 
 class UserInline(admin.TabularInline):
@@ -39,12 +39,6 @@ class UserAdmin(DjangoUserAdmin):
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"fields": ("tenant", "email", "role", "password1", "password2")}),)
-
-
-@admin.register(SignInFailure)
-class SignInFailureAdmin(admin.ModelAdmin):
-    list_display = ("failed_at", "tenancy_name", "email", "ip_address")
-    search_fields = ("tenancy_name", "email", "ip_address")
 
 
 @admin.register(AdminNotification)

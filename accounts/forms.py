@@ -1,18 +1,51 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
+from django.conf import settings
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import authenticate
 from django.contrib.auth.forms import PasswordResetForm
 from django.http import HttpRequest
+from django.urls import reverse
 
 from accounts.models import User
-from accounts.services import sign_in_failure_record, sign_in_lockout
+from accounts.services import sign_in_account, sign_in_failure_record, sign_in_failures_forget, sign_in_lockout
+from throttling.clients import client_address
+
+__all__ = ["OperatorSignInForm", "SignInForm", "TenantPasswordResetForm", "client_address"]
 
 
-def client_address(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR")
+def _locked_out_error(*, account: str, request: HttpRequest, extra: str = "") -> forms.ValidationError | None:
+    lockout = sign_in_lockout(account=account, ip_address=client_address(request))
+    if not lockout.locked or lockout.until is None:
+        return None
+    return forms.ValidationError(
+        "Too many failed sign-ins. For your security, sign-in is paused: try again in %(wait)s (at %(until)s UTC)."
+        + extra,
+        code="locked",
+        params={"wait": lockout.try_again_in, "until": f"{lockout.until:%H:%M}"},
+    )
+
+
+def _password_checked(*, account: str, request: HttpRequest, check: Callable[[], Any], extra: str = "") -> Any:
+    """Run `check` (a password check that raises or returns None when wrong) under the sign-in lockout.
+
+    The one lockout of the portal: the tenant sign-in and the operator's Django admin sign-in both come here.
+    """
+    locked = _locked_out_error(account=account, request=request, extra=extra)
+    if locked is not None:
+        raise locked
+    try:
+        result = check()
+    except forms.ValidationError as exc:
+        if exc.code in {"invalid", "invalid_login"}:
+            sign_in_failure_record(account=account, ip_address=client_address(request))
+        raise
+    sign_in_failures_forget(account=account)
+    return result
 
 
 class SignInForm(forms.Form):
@@ -36,23 +69,35 @@ class SignInForm(forms.Form):
         tenancy, email, password = data.get("tenancy_name"), data.get("email"), data.get("password")
         if not (tenancy and email and password):
             return data
-        address = client_address(self.request)
-        lockout = sign_in_lockout(tenancy_name=tenancy, email=email, ip_address=address)
-        if lockout.locked:
-            raise forms.ValidationError(
-                "Too many failed sign-ins. For your security, sign-in is paused until %(until)s UTC. "
-                "You can reset your password meanwhile.",
-                code="locked",
-                params={"until": f"{lockout.until:%H:%M}"},
-            )
+        self.user = _password_checked(
+            account=sign_in_account(tenancy_name=tenancy, username=email),
+            request=self.request,
+            check=lambda: self._authenticate(tenancy, email, password),
+            extra=" You can reset your password meanwhile.",
+        )
+        return data
+
+    def _authenticate(self, tenancy: str, email: str, password: str) -> User:
         user = authenticate(self.request, tenancy_name=tenancy, username=email, password=password)
         if user is None:
-            sign_in_failure_record(tenancy_name=tenancy, email=email, ip_address=address)
             raise forms.ValidationError(
                 "The tenancy name, email or password is not right. Check them and try again.", code="invalid"
             )
-        self.user = user  # type: ignore[assignment]
-        return data
+        return user  # type: ignore[return-value]
+
+
+class OperatorSignInForm(AdminAuthenticationForm):
+    """The operator's sign-in to Django admin (/operator/), under the same lockout as the tenant sign-in."""
+
+    def clean(self) -> dict[str, Any]:
+        username, password = self.cleaned_data.get("username"), self.cleaned_data.get("password")
+        if not (username and password):
+            return super().clean()
+        return _password_checked(  # type: ignore[no-any-return]
+            account=sign_in_account(tenancy_name=None, username=username),
+            request=self.request,  # type: ignore[arg-type]
+            check=super().clean,
+        )
 
 
 class TenantPasswordResetForm(PasswordResetForm):
@@ -83,6 +128,10 @@ class TenantPasswordResetForm(PasswordResetForm):
 
         from outgoing_mail.services import tenant_mail_send
 
+        # From the configured address, never from the request: a forged Host header must not put an attacker's
+        # site in a link that carries a valid reset token.
+        path = reverse("accounts:password_reset_confirm", kwargs={"uidb64": context["uid"], "token": context["token"]})
+        context = {**context, "reset_url": settings.PORTAL_BASE_URL.rstrip("/") + path}
         subject = "".join(loader.render_to_string(subject_template_name, context).splitlines())
         body = loader.render_to_string(email_template_name, context)
         html = loader.render_to_string(html_email_template_name, context) if html_email_template_name else None

@@ -132,21 +132,6 @@ class EmailAlias(models.Model):
         super().save(*args, **kwargs)
 
 
-class SignInFailure(models.Model):
-    """One failed sign-in, kept for the lockout window. Stored in the database so every web process agrees."""
-
-    tenancy_name = models.CharField(max_length=63)
-    email = models.CharField(max_length=254)
-    ip_address = models.GenericIPAddressField(null=True)
-    failed_at = models.DateTimeField(default=timezone.now, db_index=True)
-
-    class Meta:
-        indexes = [models.Index(fields=["tenancy_name", "email", "failed_at"])]
-
-    def __str__(self) -> str:
-        return f"{self.tenancy_name}/{self.email} at {self.failed_at:%Y-%m-%d %H:%M}"
-
-
 class AdminNotification(models.Model):
     """One email to a tenant's admins about one problem. The key makes "tell them once per problem" hold."""
 

@@ -1,4 +1,4 @@
-"""Writes for tenants, users and sign-in throttling."""
+"""Writes for tenants, users and the sign-in lockout."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.choices import Role
-from accounts.models import SignInFailure, Tenant, User
+from accounts.models import Tenant, User
 from audit.services import audit_record
+from throttling.clients import client_key
+from throttling.rates import Rate
+from throttling.services import Limit, throttle_forget, throttle_record, throttle_wait, try_again_in
 
 
 @transaction.atomic
@@ -30,51 +33,45 @@ class Lockout:
     locked: bool
     until: datetime | None = None
 
-
-def _window_start() -> datetime:
-    return timezone.now() - timedelta(seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS)
-
-
-def sign_in_lockout(*, tenancy_name: str, email: str, ip_address: str | None) -> Lockout:
-    """Whether this tenant+email, or this client address, is locked out right now."""
-    now = timezone.now()
-    lock = timedelta(seconds=settings.LOGIN_LOCKOUT_SECONDS)
-    for failures, limit in (
-        (
-            SignInFailure.objects.filter(tenancy_name=tenancy_name.lower(), email=email.lower()),
-            settings.LOGIN_FAILURE_LIMIT,
-        ),
-        (
-            SignInFailure.objects.filter(ip_address=ip_address) if ip_address else SignInFailure.objects.none(),
-            settings.LOGIN_ADDRESS_FAILURE_LIMIT,
-        ),
-    ):
-        recent = list(
-            failures.filter(failed_at__gte=now - lock - timedelta(seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS))
-            .order_by("-failed_at")
-            .values_list("failed_at", flat=True)
-        )
-        # Locked when `limit` failures fell inside one window and the lock since the last of them still runs.
-        for index in range(len(recent) - limit + 1):
-            newest, oldest = recent[index], recent[index + limit - 1]
-            if newest - oldest <= timedelta(seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS) and now < newest + lock:
-                return Lockout(locked=True, until=newest + lock)
-    return Lockout(locked=False)
+    @property
+    def try_again_in(self) -> str:
+        return try_again_in((self.until - timezone.now()).total_seconds() if self.until else 0.0)
 
 
-def sign_in_failure_record(*, tenancy_name: str, email: str, ip_address: str | None) -> None:
-    SignInFailure.objects.create(tenancy_name=tenancy_name.lower(), email=email.lower(), ip_address=ip_address)
+def sign_in_account(*, tenancy_name: str | None, username: str) -> str:
+    """What the lockout counts failures of: a tenant account, or an operator of Django admin."""
+    if tenancy_name is None:
+        return f"operator/{username.strip()}"
+    return f"tenant/{tenancy_name.strip().lower()}/{username.strip().lower()}"
 
 
-def sign_in_failures_prune() -> int:
-    """Forget failures that can no longer lock anybody out: older than a window plus a lock."""
-    horizon = timedelta(seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS + settings.LOGIN_LOCKOUT_SECONDS)
-    deleted, _ = SignInFailure.objects.filter(failed_at__lt=timezone.now() - horizon).delete()
-    return deleted
+def _sign_in_limits(*, account: str, ip_address: str | None) -> list[Limit]:
+    window, lock = settings.LOGIN_FAILURE_WINDOW_SECONDS, settings.LOGIN_LOCKOUT_SECONDS
+    limits = [Limit(f"sign_in:account:{account}", Rate(settings.LOGIN_FAILURE_LIMIT, window, lock))]
+    client = client_key(ip_address)
+    if client:
+        limits.append(Limit(f"sign_in:client:{client}", Rate(settings.LOGIN_ADDRESS_FAILURE_LIMIT, window, lock)))
+    return limits
+
+
+def sign_in_lockout(*, account: str, ip_address: str | None) -> Lockout:
+    """Whether this account, or this client, is locked out right now (failures in the shared throttle store)."""
+    wait = throttle_wait(limits=_sign_in_limits(account=account, ip_address=ip_address))
+    if wait <= 0:
+        return Lockout(locked=False)
+    return Lockout(locked=True, until=timezone.now() + timedelta(seconds=wait))
+
+
+def sign_in_failure_record(*, account: str, ip_address: str | None) -> None:
+    throttle_record(limits=_sign_in_limits(account=account, ip_address=ip_address))
+
+
+def sign_in_failures_forget(*, account: str) -> None:
+    """A successful sign-in clears the account's failures (the client's stay: it may be guessing others)."""
+    throttle_forget(keys=[limit.key for limit in _sign_in_limits(account=account, ip_address=None)])
 
 
 def sign_in_success_record(*, user: User, ip_address: str | None) -> None:
-    SignInFailure.objects.filter(tenancy_name=user.tenant.name if user.tenant else "", email=user.email).delete()
     audit_record(tenant=user.tenant, actor=user, action="user.signed_in", target=user, ip_address=ip_address)
 
 

@@ -3,13 +3,6 @@ from __future__ import annotations
 from celery import shared_task
 
 
-@shared_task(name="accounts.sign_in_failures_prune")
-def sign_in_failures_prune() -> int:
-    from accounts.services import sign_in_failures_prune as prune
-
-    return prune()
-
-
 @shared_task(name="accounts.admin_notification_send", autoretry_for=(OSError,), retry_backoff=30, max_retries=8)
 def admin_notification_send(notification_id: int) -> None:
     from accounts.services import admin_notification_send as send

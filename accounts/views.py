@@ -9,9 +9,11 @@ from django.urls import reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from accounts.forms import SignInForm, TenantPasswordResetForm, client_address
+from accounts.forms import SignInForm, TenantPasswordResetForm
 from accounts.permissions import tenant_member_required
 from accounts.services import sign_in_success_record
+from throttling.clients import client_address
+from throttling.services import Throttled, scope_limits, throttle_take
 
 
 def sign_in(request: HttpRequest) -> HttpResponse:
@@ -53,6 +55,23 @@ class PasswordResetView(auth_views.PasswordResetView):
     email_template_name = "accounts/email/password_reset.txt"
     subject_template_name = "accounts/email/password_reset_subject.txt"
     success_url = reverse_lazy("accounts:password_reset_done")
+
+    def form_valid(self, form: TenantPasswordResetForm) -> HttpResponse:  # type: ignore[override]
+        """Limited per address, per tenancy and per client, whether the account exists or not (that stays secret)."""
+        limits = scope_limits(
+            "password_reset",
+            address=form.cleaned_data["email"],
+            tenant=form.cleaned_data["tenancy_name"],
+            client=client_address(self.request),
+        )
+        try:
+            throttle_take(limits=limits)
+        except Throttled as exc:
+            context = self.get_context_data(form=form, throttled=exc)
+            response = self.render_to_response(context, status=429)
+            response["Retry-After"] = str(int(exc.retry_after) + 1)
+            return response
+        return super().form_valid(form)
 
 
 class PasswordResetDoneView(auth_views.PasswordResetDoneView):

@@ -25,8 +25,8 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute="*/2"),
         "options": {"expires": 100},
     },
-    "sign-in-failures-prune": {  # hourly
-        "task": "accounts.sign_in_failures_prune",
+    "throttle-windows-prune": {  # hourly: forget sign-in failures and throttled attempts that no longer count
+        "task": "throttling.windows_prune",
         "schedule": crontab(minute=7),
         "options": {"expires": 50 * 60},
     },

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "outgoing_mail",
     "mail_jobs",
     "print_jobs",
+    "throttling",
 ]
 
 MIDDLEWARE = [
@@ -138,7 +139,11 @@ CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=_HTTPS_ONLY)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if _HTTPS_ONLY else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = _HTTPS_ONLY
 SECURE_HSTS_PRELOAD = _HTTPS_ONLY
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Reverse proxies of ours (load balancer, ingress) in front of the portal. 0: clients connect directly and the
+# connection's peer is the client; N: the Nth entry from the right of X-Forwarded-For is (throttling/clients.py).
+# Forwarded headers are believed only from them: with 0, a client's X-Forwarded-For and -Proto are ignored.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY_COUNT > 0 else None
 SESSION_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 
@@ -230,12 +235,28 @@ MICROSOFT_APPS = {
 # Integrations warn (page, dashboard, one email) this many days before a custom app's secret expires.
 INTEGRATIONS_SECRET_EXPIRY_WARNING_DAYS = env.int("INTEGRATIONS_SECRET_EXPIRY_WARNING_DAYS", default=30)
 
-# Sign-in throttling: five failures in 15 minutes lock a tenant+email; a per-address cap stops one client
-# from locking out everybody.
+# Sign-in lockout (the tenant sign-in and the operator's /operator/): five failures in 15 minutes lock an account
+# for 15 minutes; a per-client cap stops one client from guessing across many accounts.
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=15 * 60)
 LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=15 * 60)
 LOGIN_ADDRESS_FAILURE_LIMIT = env.int("LOGIN_ADDRESS_FAILURE_LIMIT", default=30)
+
+# Abuse limits on what anyone can make the portal do on request ("<scope>.<dimension>": "COUNT/PERIOD", PERIOD
+# as s, m, h or d, e.g. 10/15m). Per recipient address, per tenant, per client (an IPv6 client counts by /64).
+# THROTTLE_RATES in the environment overrides single entries: THROTTLE_RATES=password_reset.client=20/h,...
+_DEFAULT_THROTTLE_RATES = {
+    "password_reset.address": "3/h",
+    "password_reset.tenant": "50/h",
+    "password_reset.client": "10/h",
+    "test_email.address": "10/h",
+    "test_email.tenant": "20/h",
+    "test_email.client": "30/h",
+    "device_code_email.address": "5/h",
+    "device_code_email.tenant": "20/h",
+    "device_code_email.client": "30/h",
+}
+THROTTLE_RATES = {**_DEFAULT_THROTTLE_RATES, **env.dict("THROTTLE_RATES", default={})}
 
 LOGGING = {
     "version": 1,

@@ -2,9 +2,11 @@ from django.contrib import admin
 from django.urls import include, path
 
 from accounts import views as account_views
+from accounts.forms import OperatorSignInForm
 
 admin.site.site_header = "Roger operator admin"
 admin.site.site_title = "Roger operator admin"
+admin.site.login_form = OperatorSignInForm  # the same lockout as the tenant sign-in
 
 urlpatterns = [
     path("", account_views.dashboard, name="dashboard"),

@@ -15,13 +15,14 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from accounts.forms import client_address
 from accounts.permissions import tenant_admin_required
 from external_systems import selectors, services
 from external_systems.forms import EditSystemForm, EmailCodeForm, SystemForm
 from external_systems.models import DeviceCodeConnection, ExternalSystem
 from external_systems.types import system_type, system_types
 from external_systems.usage import system_usages
+from throttling.clients import client_address
+from throttling.services import Throttled
 
 POPUP_TEMPLATE = "external_systems/partials/connection_popup.html"
 
@@ -168,16 +169,23 @@ def system_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _popup(
-    request: HttpRequest, connection: DeviceCodeConnection, email_form: EmailCodeForm | None = None, note: str = ""
+    request: HttpRequest,
+    connection: DeviceCodeConnection,
+    email_form: EmailCodeForm | None = None,
+    note: str = "",
+    throttled: Throttled | None = None,
 ) -> HttpResponse:
     context = {
         "connection": connection,
         "system": connection.system,
         "email_form": email_form or EmailCodeForm(),
         "note": note,
+        "throttled": throttled,
     }
     if not request.htmx:  # type: ignore[attr-defined]
-        return render(request, "external_systems/connection_page.html", context)
+        status = 429 if throttled else 200
+        return render(request, "external_systems/connection_page.html", context, status=status)
+    # htmx swaps only 2xx answers: a reached limit is shown in the pop-up with a 200.
     response = render(request, POPUP_TEMPLATE, context)
     response["HX-Trigger"] = "connection-changed"  # the list behind the pop-up re-reads its rows
     return response
@@ -222,12 +230,15 @@ def connection_email(request: HttpRequest, pk: int) -> HttpResponse:
     if not connection.is_waiting or not form.is_valid():
         return _popup(request, connection, email_form=form)
     recipient = form.cleaned_data["recipient"]
-    services.connection_code_email(
-        connection=connection,
-        actor=request.user,  # type: ignore[arg-type]
-        recipient=recipient,
-        ip_address=client_address(request),
-    )
+    try:
+        services.connection_code_email(
+            connection=connection,
+            actor=request.user,  # type: ignore[arg-type]
+            recipient=recipient,
+            ip_address=client_address(request),
+        )
+    except Throttled as exc:
+        return _popup(request, connection, email_form=form, throttled=exc)
     connection.refresh_from_db()
     return _popup(request, connection, note=f"The code and the link are on their way to {recipient}.")
 

@@ -13,6 +13,7 @@ from mail_jobs.forms import MailJobSourceForm
 from mail_jobs.models import MailJobSource
 from mail_jobs.selectors import mail_source_counts, recent_rejections
 from mail_jobs.services import mail_source_get_or_create, mail_source_save, mail_source_test_start
+from throttling.clients import client_address
 
 
 def _admin(request: HttpRequest) -> User:
@@ -38,7 +39,7 @@ def jobs_settings(request: HttpRequest) -> HttpResponse:
             actor=_admin(request),
             values=values,
             password=form.cleaned_data["custom_password"],
-            ip_address=request.META.get("REMOTE_ADDR"),
+            ip_address=client_address(request),
         )
         messages.success(request, "Jobs via Email settings saved.")
         return redirect("mail_jobs:settings")

@@ -19,6 +19,7 @@ from django.utils import timezone
 from audit.services import audit_record
 from outgoing_mail.choices import OutboundPurpose, OutgoingMode, SmtpSecurity
 from outgoing_mail.models import OutboundEmail, OutgoingMailSettings
+from throttling.services import scope_limits, throttle_take
 
 if TYPE_CHECKING:
     from accounts.models import Tenant, User
@@ -161,8 +162,12 @@ def outbound_email_queue(
 
 
 def test_email_send(*, tenant: Tenant, actor: User, recipient: str, ip_address: str | None = None) -> OutboundEmail:
-    """Queue a test email through the tenant's saved server; the Network page shows how it went."""
+    """Queue a test email through the tenant's saved server; the Network page shows how it went.
+
+    Raises `Throttled`, queuing nothing, past the test email limits (per recipient, tenant and client).
+    """
     with transaction.atomic():
+        throttle_take(limits=scope_limits("test_email", address=recipient, tenant=tenant.name, client=ip_address))
         message = EmailMessage(
             subject=f"Roger test email for {tenant.display_name}",
             body=(

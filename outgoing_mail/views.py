@@ -6,11 +6,17 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from accounts.forms import client_address
 from accounts.permissions import tenant_admin_required
 from outgoing_mail import selectors, services
 from outgoing_mail.forms import OutgoingMailForm, TestEmailForm
 from outgoing_mail.models import OutboundEmail
+from throttling.clients import client_address
+from throttling.services import Throttled
+
+THROTTLED_TEXT = {
+    "headline": "Too many test emails.",
+    "why": "Roger sends only a few test emails an hour to one address, for one tenant and from one network.",
+}
 
 
 @tenant_admin_required
@@ -38,12 +44,15 @@ def test_email(request: HttpRequest) -> HttpResponse:
     if not test_form.is_valid():
         form = OutgoingMailForm(tenant=tenant, instance=selectors.outgoing_mail_settings(tenant=tenant))
         return _page(request, form=form, test_form=test_form, status=400)
-    outbound = services.test_email_send(
-        tenant=tenant,
-        actor=request.user,  # type: ignore[arg-type]
-        recipient=test_form.cleaned_data["recipient"],
-        ip_address=client_address(request),
-    )
+    try:
+        outbound = services.test_email_send(
+            tenant=tenant,
+            actor=request.user,  # type: ignore[arg-type]
+            recipient=test_form.cleaned_data["recipient"],
+            ip_address=client_address(request),
+        )
+    except Throttled as exc:
+        return _throttled(request, test_form, exc)
     if request.htmx:  # type: ignore[attr-defined]
         return _status(request, outbound)
     return redirect("outgoing_mail:network")
@@ -65,9 +74,30 @@ def _status(request: HttpRequest, outbound: OutboundEmail) -> HttpResponse:
     return render(request, "outgoing_mail/partials/test_email_status.html", context)
 
 
-def _page(request: HttpRequest, *, form: OutgoingMailForm, test_form: TestEmailForm, status: int = 200) -> HttpResponse:
+def _throttled(request: HttpRequest, test_form: TestEmailForm, exc: Throttled) -> HttpResponse:
+    if request.htmx:  # type: ignore[attr-defined]
+        # htmx swaps only 2xx answers: the limit is shown where the test's status goes.
+        context = {"throttled": exc, **THROTTLED_TEXT, "element_id": "test-email-status"}
+        return render(request, "partials/throttled.html", context)
+    tenant = request.tenant  # type: ignore[attr-defined]
+    form = OutgoingMailForm(tenant=tenant, instance=selectors.outgoing_mail_settings(tenant=tenant))
+    response = _page(request, form=form, test_form=test_form, status=429, throttled=exc)
+    response["Retry-After"] = str(int(exc.retry_after) + 1)
+    return response
+
+
+def _page(
+    request: HttpRequest,
+    *,
+    form: OutgoingMailForm,
+    test_form: TestEmailForm,
+    status: int = 200,
+    throttled: Throttled | None = None,
+) -> HttpResponse:
     tenant = request.tenant  # type: ignore[attr-defined]
     context = {
+        "throttled": throttled,
+        "throttled_text": THROTTLED_TEXT,
         "form": form,
         "test_form": test_form,
         "settings": form.instance,

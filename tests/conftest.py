@@ -245,3 +245,15 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 @pytest.fixture(autouse=True)
 def _media_root(settings: Any, tmp_path: Path) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
+
+
+# --- abuse limits ----------------------------------------------------------------------------------------------
+
+
+def throttle_windows_age(seconds: float) -> None:
+    """Move every counted attempt and sign-in failure `seconds` into the past, as if that time had gone by."""
+    from throttling.models import ThrottleWindow
+
+    for window in ThrottleWindow.objects.all():
+        window.hits = [hit - seconds for hit in window.hits]
+        window.save(update_fields=["hits"])

@@ -26,6 +26,7 @@ from external_systems.services.systems import OWNER_TYPE
 from external_systems.types import system_type
 from microsoft import errors, identity
 from microsoft.config import AppCredentials
+from throttling.services import scope_limits, throttle_take
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -404,10 +405,15 @@ def connection_switch_reject(
 def connection_code_email(
     *, connection: DeviceCodeConnection, actor: User, recipient: str, ip_address: str | None = None
 ) -> None:
-    """Send the code and the URL to the mailbox owner, who signs in themselves (sent by Celery)."""
+    """Send the code and the URL to the mailbox owner, who signs in themselves (sent by Celery).
+
+    Raises `Throttled`, sending nothing, past the code email limits (per recipient, tenant and client).
+    """
     from external_systems.tasks import connection_code_send_task
 
+    limits = scope_limits("device_code_email", address=recipient, tenant=connection.tenant.name, client=ip_address)
     with transaction.atomic():
+        throttle_take(limits=limits)
         DeviceCodeConnection.objects.filter(pk=connection.pk).update(code_emailed_to=recipient)
         audit_record(
             tenant=connection.tenant,

@@ -6,19 +6,17 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from accounts.models import SignInFailure
-from accounts.tasks import sign_in_failures_prune
 from tests.conftest import wait_until
+from throttling.models import ThrottleWindow
+from throttling.tasks import throttle_windows_prune
 
 
 def test_worker_runs_a_task_end_to_end(celery_worker):
-    old = SignInFailure.objects.create(
-        tenancy_name="alpha", email="a@example.com", failed_at=timezone.now() - timedelta(days=1)
-    )
-    fresh = SignInFailure.objects.create(tenancy_name="alpha", email="b@example.com")
-    sign_in_failures_prune.delay()
-    wait_until(lambda: not SignInFailure.objects.filter(pk=old.pk).exists(), message="the task to run")
-    assert SignInFailure.objects.filter(pk=fresh.pk).exists()
+    old = ThrottleWindow.objects.create(key="sign_in:account:a", expires_at=timezone.now() - timedelta(days=1))
+    fresh = ThrottleWindow.objects.create(key="sign_in:account:b", expires_at=timezone.now() + timedelta(minutes=5))
+    throttle_windows_prune.delay()
+    wait_until(lambda: not ThrottleWindow.objects.filter(pk=old.pk).exists(), message="the task to run")
+    assert ThrottleWindow.objects.filter(pk=fresh.pk).exists()
 
 
 def test_tasks_are_acknowledged_late_so_a_killed_worker_loses_nothing(settings):

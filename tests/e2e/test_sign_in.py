@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
-from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from accounts.models import SignInFailure
+from tests.conftest import throttle_windows_age
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -37,6 +34,6 @@ def test_lockout_engages_and_lifts(page: Page, live_server, admin_a, password):
         fill_sign_in(page, live_server.url, "not the password")
     fill_sign_in(page, live_server.url, password)
     expect(page.get_by_role("alert")).to_contain_text("Too many failed sign-ins")
-    SignInFailure.objects.update(failed_at=timezone.now() - timedelta(minutes=16))
+    throttle_windows_age(16 * 60)
     fill_sign_in(page, live_server.url, password)
     expect(page.get_by_role("heading", name="Welcome")).to_be_visible()

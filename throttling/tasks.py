@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(name="throttling.windows_prune")
+def throttle_windows_prune() -> int:
+    from throttling.services import throttle_windows_prune as prune
+
+    return prune()
