@@ -6,7 +6,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from outgoing_mail.choices import OutboundStatus
-from outgoing_mail.models import MailboxSendWindow, OutboundEmail, OutgoingMailSettings
+from outgoing_mail.models import OutboundEmail, OutgoingMailSettings
 
 
 @admin.register(OutgoingMailSettings)
@@ -41,9 +41,3 @@ class OutboundEmailAdmin(admin.ModelAdmin):
         for outbound_id in ids:
             outbound_email_send.delay(outbound_id)
         self.message_user(request, f"{len(ids)} message(s) queued again.")
-
-
-@admin.register(MailboxSendWindow)
-class MailboxSendWindowAdmin(admin.ModelAdmin):
-    list_display = ("key", "updated_at")
-    readonly_fields = ("key", "sent_at", "updated_at")

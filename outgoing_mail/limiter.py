@@ -1,8 +1,9 @@
 """Exchange Online accepts 30 messages a minute per mailbox over SMTP AUTH; we stay under it on our side.
 
-A sliding window per sending mailbox, kept in a database row (`MailboxSendWindow`) and changed only under
-`SELECT ... FOR UPDATE`, so every Celery worker on every host shares one count without Redis (the demo runs on
-the filesystem broker) and without a lock that outlives a crashed worker.
+A sliding window per sending mailbox, kept in the portal's one store of recent events (`throttling`: a row per key,
+changed only under a lock), so every Celery worker on every host shares one count without Redis (the demo runs on
+the filesystem broker) and without a lock that outlives a crashed worker. Unlike the abuse limits, this one never
+refuses: it says how long to wait, and the message is sent then.
 
 A send reserves a slot at its start and confirms it with the time the server accepted the message. Counting the
 acceptance time, not the start, keeps us under the server's own window even when one connection was slow (the
@@ -19,9 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
 
-from outgoing_mail.models import MailboxSendWindow
+from throttling.rates import Rate
+from throttling.services import throttle_window_locked
 
 Clock = Callable[[], float]
 
@@ -43,28 +44,23 @@ def rate_limit() -> tuple[int, float]:
     return int(settings.OUTGOING_MAIL_RATE_LIMIT), float(settings.OUTGOING_MAIL_RATE_WINDOW_SECONDS)
 
 
-def _locked_window(key: str) -> MailboxSendWindow:
-    try:
-        with transaction.atomic():
-            MailboxSendWindow.objects.get_or_create(key=key)
-    except IntegrityError:  # another worker created it at the same moment
-        pass
-    return MailboxSendWindow.objects.select_for_update().get(key=key)
+def _rate() -> Rate:
+    limit, window = rate_limit()
+    return Rate(count=limit, seconds=window)
+
+
+def _store_key(key: str) -> str:
+    return f"outgoing_mail:mailbox:{key}"
 
 
 def send_slot_reserve(*, key: str, now: Clock = time.time) -> SendSlot:
     """Reserve a slot for one message from mailbox `key`, or say how long to wait for one."""
-    limit, window = rate_limit()
-    with transaction.atomic():
-        row = _locked_window(key)
-        current = now()
-        recent = sorted(t for t in row.sent_at if t > current - window)
-        if len(recent) >= limit:
-            row.sent_at = recent
-            row.save(update_fields=["sent_at", "updated_at"])
-            return SendSlot(key, wait=max(recent[len(recent) - limit] + window - current, 0.05))
-        row.sent_at = [*recent, current]
-        row.save(update_fields=["sent_at", "updated_at"])
+    rate, current = _rate(), now()
+    with throttle_window_locked(key=_store_key(key), rate=rate, now=current) as window:
+        wait = rate.retry_after(window.hits, current)
+        if wait > 0:
+            return SendSlot(key, wait=max(wait, 0.05))
+        window.hits = [*window.hits, current]
         return SendSlot(key, wait=0.0, reserved_at=current)
 
 
@@ -81,12 +77,10 @@ def send_slot_release(*, slot: SendSlot) -> None:
 def _replace(slot: SendSlot, at: float | None) -> None:
     if slot.reserved_at is None:
         return
-    with transaction.atomic():
-        row = _locked_window(slot.key)
-        times = list(row.sent_at)
+    with throttle_window_locked(key=_store_key(slot.key), rate=_rate(), now=at or slot.reserved_at) as window:
+        times = list(window.hits)
         if slot.reserved_at in times:
             times.remove(slot.reserved_at)
         if at is not None:
             times.append(max(at, slot.reserved_at))
-        row.sent_at = sorted(times)
-        row.save(update_fields=["sent_at", "updated_at"])
+        window.hits = times

@@ -99,14 +99,3 @@ class OutboundEmail(models.Model):
     @property
     def is_pending(self) -> bool:
         return self.status in (OutboundStatus.QUEUED, OutboundStatus.SENDING)
-
-
-class MailboxSendWindow(models.Model):
-    """The recent sends of one sending mailbox: the rate limiter shared by every worker (a row lock)."""
-
-    key = models.CharField(max_length=400, unique=True, help_text="e.g. exchange:printing@contoso.com")
-    sent_at = models.JSONField(default=list, help_text="Epoch seconds of the sends inside the current window.")
-    updated_at = models.DateTimeField(auto_now=True)
-
-    def __str__(self) -> str:
-        return self.key

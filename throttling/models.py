@@ -6,7 +6,8 @@ from django.db import models
 
 
 class ThrottleWindow(models.Model):
-    """Recent events of one key, e.g. `password_reset:client:203.0.113.9` or `sign_in:account:alpha/bob@x.com`.
+    """Recent events of one key, e.g. `password_reset:client:203.0.113.9`, `sign_in:account:tenant/alpha/bob@x.com`
+    or `outgoing_mail:mailbox:exchange:printing@contoso.com`.
 
     A row, not a cache entry: every web process on every host counts the same events (PostgreSQL, and the demo's
     SQLite), and it is changed only under a lock (`throttling.services`), so parallel requests cannot slip past

@@ -1,7 +1,8 @@
 """Abuse limits: count events per key in a sliding window, refuse (or lock out) when a key is full.
 
 One mechanism for every limit of the portal: mail the portal sends on request (password reset, test email,
-device-code email), the sign-in lockout (tenant and operator), and starts of Microsoft sign-ins. A request is
+device-code email), the sign-in lockout (tenant and operator), and starts of Microsoft sign-ins; the outgoing mail
+pacer (`outgoing_mail.limiter`) keeps its sends in the same windows under the same lock. A request is
 checked against several keys at once (per recipient address, per tenant, per client); it is counted against all
 of them or, when any is full, against none, so a refused request never extends its own wait.
 """
@@ -11,7 +12,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -77,7 +79,7 @@ def throttle_take(*, limits: Sequence[Limit], now: float | None = None) -> None:
     """Count one event against every limit, or raise `Throttled` (counting none) when any of them is full."""
     current = time.time() if now is None else now
     with transaction.atomic():
-        windows = _locked(limits, current)
+        windows = _locked([limit.key for limit in limits], current)
         waits = {limit: limit.rate.retry_after(windows[limit.key].hits, current) for limit in limits}
         full = [limit for limit, wait in waits.items() if wait > 0]
         if full:
@@ -98,9 +100,19 @@ def throttle_record(*, limits: Sequence[Limit], now: float | None = None) -> Non
     """Count one event against every limit, full or not (a failed sign-in is counted even when it locks)."""
     current = time.time() if now is None else now
     with transaction.atomic():
-        windows = _locked(limits, current)
+        windows = _locked([limit.key for limit in limits], current)
         for limit in limits:
             _append(windows[limit.key], limit.rate, current)
+
+
+@contextmanager
+def throttle_window_locked(*, key: str, rate: Rate, now: float) -> Iterator[ThrottleWindow]:
+    """The window of `key`, locked, for a policy of its own (the outgoing mail pacer reserves and gives back
+    slots); the `hits` it leaves are saved, those older than the rate's horizon dropped."""
+    with transaction.atomic():
+        window = _locked([key], now)[key]
+        yield window
+        _save(window, rate, now)
 
 
 def throttle_forget(*, keys: Sequence[str]) -> None:
@@ -114,10 +126,9 @@ def throttle_windows_prune() -> int:
     return deleted
 
 
-def _locked(limits: Sequence[Limit], now: float) -> dict[str, ThrottleWindow]:
-    """The windows of `limits`, created when missing, locked until the surrounding transaction ends."""
-    keys = sorted({limit.key for limit in limits})  # one order for everybody: no deadlock between two requests
-    for key in keys:
+def _locked(keys: Sequence[str], now: float) -> dict[str, ThrottleWindow]:
+    """The windows of `keys`, created when missing, locked until the surrounding transaction ends."""
+    for key in sorted(set(keys)):  # one order for everybody: no deadlock between two requests
         # A write before any read: it takes PostgreSQL's row lock, and SQLite's database write lock, at once. A
         # read first would let two processes count the same events (and, on SQLite, fail to upgrade their lock).
         if ThrottleWindow.objects.filter(key=key).update(key=key):
@@ -131,8 +142,13 @@ def _locked(limits: Sequence[Limit], now: float) -> dict[str, ThrottleWindow]:
 
 
 def _append(window: ThrottleWindow, rate: Rate, now: float) -> None:
-    window.hits = [*sorted(hit for hit in window.hits if hit > now - rate.horizon), now]
-    window.expires_at = _datetime(now + rate.horizon)
+    window.hits = [*window.hits, now]
+    _save(window, rate, now)
+
+
+def _save(window: ThrottleWindow, rate: Rate, now: float) -> None:
+    window.hits = sorted(hit for hit in window.hits if hit > now - rate.horizon)
+    window.expires_at = _datetime(max(window.hits, default=now) + rate.horizon)
     window.save(update_fields=["hits", "expires_at"])
 
 
