@@ -7,6 +7,7 @@ fails at start-up, not in the middle of a test.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 from m365_emulator import roles
 
 GROUP_MEMBERSHIP_CLAIMS = ("None", "SecurityGroup", "DirectoryRole", "ApplicationGroup", "All")
+EXTENSION_ATTRIBUTES = tuple(f"extensionAttribute{n}" for n in range(1, 16))
 OPERATOR_APP_NAMES = ("LOGIN", "USER_SYNC", "UNIVERSAL_PRINT", "ONEDRIVE", "LEGACY", "LEGACY_USER_SYNC")
 
 
@@ -36,7 +38,7 @@ class Directory:
         return self.domains[0] if self.domains else self.tenant_id
 
 
-@dataclass
+@dataclass(slots=True)  # slots: a generated directory holds 100,000 of these
 class User:
     object_id: str
     upn: str
@@ -50,6 +52,24 @@ class User:
     directory_roles: list[str] = field(default_factory=list)
     # Roles only eligible in Privileged Identity Management: absent from tokens until activated.
     eligible_roles: list[str] = field(default_factory=list)
+    # The directory profile Graph serves (m365_emulator/graph/directory.py maps these to Graph's property names).
+    given_name: str | None = None
+    surname: str | None = None
+    department: str | None = None
+    job_title: str | None = None
+    employee_id: str | None = None
+    company_name: str | None = None
+    office_location: str | None = None
+    city: str | None = None
+    country: str | None = None
+    mobile_phone: str | None = None
+    business_phones: tuple[str, ...] = ()
+    preferred_language: str | None = None
+    user_type: str = "Member"  # or "Guest"
+    cost_center: str | None = None  # employeeOrgData
+    division: str | None = None  # employeeOrgData
+    extension_attributes: dict[str, str] | None = None  # onPremisesExtensionAttributes, extensionAttribute1..15
+    created: str | None = None  # createdDateTime
 
     @property
     def is_admin(self) -> bool:
@@ -63,6 +83,21 @@ class User:
     @property
     def wids(self) -> list[str]:
         return [roles.MEMBER, *self.directory_roles]
+
+
+@dataclass
+class SeedGroup:
+    """A group of a directory; ``members`` are UPNs or object ids of its users and groups."""
+
+    object_id: str
+    directory: str
+    display_name: str
+    description: str | None = None
+    mail_nickname: str | None = None
+    security_enabled: bool = True
+    mail_enabled: bool = False
+    group_types: list[str] = field(default_factory=list)
+    members: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -142,6 +177,7 @@ class Seed:
     operator_apps: dict[str, OperatorApp]
     # SMTP send-as mailboxes and relay accounts; keyword-only so positional Seed(...) calls are unaffected.
     mailboxes: list[Mailbox] = field(default_factory=list, kw_only=True)
+    groups: list[SeedGroup] = field(default_factory=list, kw_only=True)
 
 
 def load_seed(path: Path) -> Seed:
@@ -158,7 +194,7 @@ def _read_with_base(path: Path) -> dict[str, Any]:
     if not base_name:
         return raw
     base = _read_with_base(path.parent / base_name)
-    for key in ("directories", "users", "apps", "consents", "mailboxes"):
+    for key in ("directories", "users", "apps", "consents", "mailboxes", "groups"):
         base[key] = [*base.get(key, []), *raw.get(key, [])]
     base["operator_apps"] = {**base.get("operator_apps", {}), **raw.get("operator_apps", {})}
     return base
@@ -172,6 +208,7 @@ def parse_seed(raw: dict[str, Any]) -> Seed:
     consents = [_consent(item) for item in raw.get("consents", [])]
     seed = Seed(directories, users, apps, consents, _operator_apps(raw.get("operator_apps", {}), apps))
     seed.mailboxes = [_mailbox(item) for item in raw.get("mailboxes", [])]
+    seed.groups = [_group(item) for item in raw.get("groups", [])]
     _check_references(seed, tenant_ids)
     return seed
 
@@ -198,6 +235,55 @@ def _user(item: dict[str, Any]) -> User:
         enabled=bool(item.get("enabled", True)),
         directory_roles=_role_ids(item),
         eligible_roles=[str(r).lower() for r in item.get("eligible_roles", [])],
+        **_profile(item),
+    )
+
+
+_PROFILE_TEXT_FIELDS = (
+    "given_name",
+    "surname",
+    "department",
+    "job_title",
+    "employee_id",
+    "company_name",
+    "office_location",
+    "city",
+    "country",
+    "mobile_phone",
+    "preferred_language",
+    "cost_center",
+    "division",
+    "created",
+)
+
+
+def _profile(item: dict[str, Any]) -> dict[str, Any]:
+    profile: dict[str, Any] = {name: item[name] for name in _PROFILE_TEXT_FIELDS if item.get(name) is not None}
+    if "business_phones" in item:
+        profile["business_phones"] = tuple(item["business_phones"])
+    if "user_type" in item:
+        if item["user_type"] not in ("Member", "Guest"):
+            raise SeedError(f"user {item.get('upn')}: user_type must be 'Member' or 'Guest'")
+        profile["user_type"] = item["user_type"]
+    if item.get("extension_attributes"):
+        attributes = {str(k): str(v) for k, v in item["extension_attributes"].items()}
+        if unknown := [k for k in attributes if k not in EXTENSION_ATTRIBUTES]:
+            raise SeedError(f"user {item.get('upn')}: unknown extension attributes {unknown}")
+        profile["extension_attributes"] = attributes
+    return profile
+
+
+def _group(item: dict[str, Any]) -> SeedGroup:
+    return SeedGroup(
+        object_id=item["object_id"].lower(),
+        directory=item["directory"].lower(),
+        display_name=item["display_name"],
+        description=item.get("description"),
+        mail_nickname=item.get("mail_nickname"),
+        security_enabled=bool(item.get("security_enabled", True)),
+        mail_enabled=bool(item.get("mail_enabled", False)),
+        group_types=list(item.get("group_types", [])),
+        members=[str(member).lower() for member in item.get("members", [])],
     )
 
 
@@ -288,3 +374,17 @@ def _check_references(seed: Seed, tenant_ids: set[str]) -> None:
             raise SeedError(f"mailbox {mailbox.address}: unknown directory {mailbox.directory}")
         if unknown := [upn for upn in mailbox.send_as if upn not in upns]:
             raise SeedError(f"mailbox {mailbox.address}: send_as names unknown users {unknown}")
+    _check_groups(seed, tenant_ids)
+
+
+def _check_groups(seed: Seed, tenant_ids: set[str]) -> None:
+    ids = Counter([u.object_id for u in seed.users] + [g.object_id for g in seed.groups])
+    if duplicates := sorted(i for i, count in ids.items() if count > 1):
+        raise SeedError(f"object ids used twice: {duplicates}")
+    directory_of = {u.object_id: u.directory for u in seed.users} | {u.upn: u.directory for u in seed.users}
+    directory_of |= {g.object_id: g.directory for g in seed.groups}
+    for group in seed.groups:
+        if group.directory not in tenant_ids:
+            raise SeedError(f"group {group.display_name}: unknown directory {group.directory}")
+        if strangers := [m for m in group.members if directory_of.get(m) != group.directory]:
+            raise SeedError(f"group {group.display_name}: members not in its directory: {strangers}")
