@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from m365_emulator import control, discovery, dovecot, oauth, pages, smtp
+from m365_emulator import control, discovery, dovecot, graph, oauth, pages, smtp
 from m365_emulator.middleware import EmulatorMiddleware
 from m365_emulator.responses import emulator_state, form_fields
 from m365_emulator.state import State
@@ -49,6 +49,7 @@ def build_app(state: State) -> EmulatorMiddleware:
         *control.routes,
         *dovecot.routes,
         *smtp.routes,
+        *graph.routes,
     ]
     app = Starlette(routes=routes)
     app.state.emulator = state

@@ -43,6 +43,10 @@ def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     return endpoint
 
 
+# Other control modules (m365_emulator/graph/control.py) wrap their handlers the same way.
+control_endpoint = _endpoint
+
+
 def _required(payload: dict[str, Any], name: str) -> Any:
     if payload.get(name) in (None, ""):
         raise ControlError(f"missing field {name!r}")

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from m365_emulator import errors
+from m365_emulator.graph.base import fault_body as graph_fault_body
 from m365_emulator.state import Fault, RequestRecord, State
 
 ENDPOINT_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
@@ -107,14 +108,20 @@ class EmulatorMiddleware:
 
     async def _send_fault_status(self, fault: Fault, send: Send, record: RequestRecord) -> None:
         status = fault.status or 500
-        error = errors.throttled() if status == 429 else errors.service_error(status)
-        error.status = status
-        body = error.body(moment=self.state.clock.utcnow(), correlation_id=None, error_base=self.state.https_base)
+        headers: list[tuple[bytes, bytes]] = [(b"cache-control", b"no-store, no-cache")]
+        if record.endpoint == "graph":  # Graph's error JSON, not Entra's
+            body, request_id = graph_fault_body(
+                status, client_request_id=record.headers.get("client-request-id"), moment=self.state.clock.utcnow()
+            )
+            headers.append((b"request-id", request_id.encode()))
+        else:
+            error = errors.throttled() if status == 429 else errors.service_error(status)
+            error.status = status
+            body = error.body(moment=self.state.clock.utcnow(), correlation_id=None, error_base=self.state.https_base)
         payload = json.dumps(body).encode()
-        headers: list[tuple[bytes, bytes]] = [
+        headers += [
             (b"content-type", b"application/json; charset=utf-8"),
             (b"content-length", str(len(payload)).encode()),
-            (b"cache-control", b"no-store, no-cache"),
         ]
         if fault.retry_after is not None:
             headers.append((b"retry-after", str(fault.retry_after).encode()))

@@ -73,7 +73,9 @@ async def token(request: Request) -> Response:
 
 
 def _active_user(state: State, user_oid: str) -> User:
-    user = state.users[user_oid]
+    user = state.users.get(user_oid)
+    if user is None:  # deleted from the directory since the grant
+        raise errors.unknown_user(user_oid)
     if not user.enabled:
         raise errors.user_disabled()
     return user

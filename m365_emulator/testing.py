@@ -50,10 +50,15 @@ class EmulatorControl:
         self.timeout = timeout
 
     def _call(
-        self, method: str, path: str, payload: dict[str, Any] | None = None, params: dict[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        payload: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        timeout: float | None = None,
     ) -> Any:
         response = self.session.request(
-            method, f"{self.base_url}/_control/{path}", json=payload, params=params, timeout=self.timeout
+            method, f"{self.base_url}/_control/{path}", json=payload, params=params, timeout=timeout or self.timeout
         )
         if response.status_code >= 400:
             raise EmulatorControlError(f"{method} /_control/{path}: {response.status_code} {response.text}")
@@ -174,6 +179,105 @@ class EmulatorControl:
         """An IMAP/POP3 account that signs in with a password (a "custom server" of Jobs via Email)."""
         self._call("POST", "mailboxes/passwords", {"address": address, "password": password})
 
+    # --- Graph's directory (docs/emulator.md "Graph") -------------------------------------------------------------
+
+    def add_user(self, tenant_id: str, user_principal_name: str, **properties: Any) -> dict[str, Any]:
+        """A new user; ``properties`` are Graph's names (displayName, department, accountEnabled, id, password...)."""
+        payload = {"tenant_id": tenant_id, "userPrincipalName": user_principal_name, **properties}
+        result: dict[str, Any] = self._call("POST", "graph/users", payload)
+        return result
+
+    def update_user(self, tenant_id: str, user: str, **properties: Any) -> dict[str, Any]:
+        """Change a user (by id or UPN); the answer lists the Graph properties that ``changed``."""
+        result: dict[str, Any] = self._call(
+            "POST", "graph/users/update", {"tenant_id": tenant_id, "user": user, **properties}
+        )
+        return result
+
+    def disable_user(self, tenant_id: str, user: str) -> dict[str, Any]:
+        return self.update_user(tenant_id, user, accountEnabled=False)
+
+    def delete_user(self, tenant_id: str, user: str, permanent: bool = False) -> str:
+        """Soft-delete a user (restorable), or delete it for good; returns its object id."""
+        payload = {"tenant_id": tenant_id, "user": user, "permanent": permanent}
+        return str(self._call("POST", "graph/users/delete", payload)["id"])
+
+    def restore_user(self, tenant_id: str, user: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", "graph/users/restore", {"tenant_id": tenant_id, "user": user})
+        return result
+
+    def directory_users(self, tenant_id: str, limit: int = 1000) -> dict[str, Any]:
+        """``count``, ``users`` (every property, up to ``limit``) and the soft-``deleted`` ones."""
+        result: dict[str, Any] = self._call("GET", "graph/users", params={"tenant_id": tenant_id, "limit": limit})
+        return result
+
+    def add_group(
+        self, tenant_id: str, display_name: str, members: list[str] | None = None, **properties: Any
+    ) -> dict[str, Any]:
+        """A new group; ``members`` are user ids or UPNs and group ids or names of the same directory."""
+        payload = {"tenant_id": tenant_id, "displayName": display_name, "members": members or [], **properties}
+        result: dict[str, Any] = self._call("POST", "graph/groups", payload)
+        return result
+
+    def update_group(self, tenant_id: str, group: str, **properties: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "POST", "graph/groups/update", {"tenant_id": tenant_id, "group": group, **properties}
+        )
+        return result
+
+    def delete_group(self, tenant_id: str, group: str) -> str:
+        return str(self._call("POST", "graph/groups/delete", {"tenant_id": tenant_id, "group": group})["id"])
+
+    def add_members(self, tenant_id: str, group: str, members: list[str]) -> list[str]:
+        payload = {"tenant_id": tenant_id, "group": group, "members": members}
+        return list(self._call("POST", "graph/groups/members/add", payload)["added"])
+
+    def remove_members(self, tenant_id: str, group: str, members: list[str]) -> list[str]:
+        payload = {"tenant_id": tenant_id, "group": group, "members": members}
+        return list(self._call("POST", "graph/groups/members/remove", payload)["removed"])
+
+    def directory_groups(self, tenant_id: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "graph/groups", params={"tenant_id": tenant_id})
+        return result
+
+    def directory_group(self, tenant_id: str, group: str) -> dict[str, Any]:
+        """A group with the ids of its ``members``."""
+        result: dict[str, Any] = self._call("GET", "graph/group", params={"tenant_id": tenant_id, "group": group})
+        return result
+
+    def generate_directory(self, tenant_id: str, users: int, groups: int = 0, seed: int = 1) -> dict[str, Any]:
+        """Add ``users`` users and ``groups`` groups, the same ones for the same ``seed`` (docs/emulator.md)."""
+        payload = {"tenant_id": tenant_id, "users": users, "groups": groups, "seed": seed}
+        result: dict[str, Any] = self._call("POST", "graph/generate", payload, timeout=max(self.timeout, 120))
+        return result
+
+    def set_graph_options(
+        self,
+        delta_page_size: int | None = None,
+        delta_members_per_page: int | None = None,
+        delta_token_lifetime: int | None = None,
+    ) -> dict[str, int]:
+        """How delta pages are cut (objects, membership links) and delta tokens' lifetime in seconds."""
+        payload = {
+            "delta_page_size": delta_page_size,
+            "delta_members_per_page": delta_members_per_page,
+            "delta_token_lifetime": delta_token_lifetime,
+        }
+        result: dict[str, int] = self._call("POST", "graph/options", payload)
+        return result
+
+    def expire_delta_tokens(self, tenant_id: str) -> None:
+        """Every delta link issued so far in the directory answers 400 syncStateNotFound."""
+        self._call("POST", "graph/delta/expire", {"tenant_id": tenant_id})
+
+    def require_resync(self, tenant_id: str, count: int = 1) -> None:
+        """The next ``count`` delta requests with a token answer 410 resyncRequired with a ``Location``."""
+        self._call("POST", "graph/delta/resync", {"tenant_id": tenant_id, "count": count})
+
+    def revoke_access_tokens(self, tenant_id: str, client_id: str | None = None) -> None:
+        """Graph refuses (401) the access tokens issued so far in the directory, to one app or to all."""
+        self._call("POST", "graph/tokens/revoke", {"tenant_id": tenant_id, "client_id": client_id})
+
 
 @dataclass
 class EmulatorHandle:
@@ -186,6 +290,11 @@ class EmulatorHandle:
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 0  # submission with STARTTLS (Exchange's 587)
     smtps_port: int = 0  # implicit TLS (a custom server's "SSL" security)
+
+    @property
+    def graph_url(self) -> str:
+        """Microsoft Graph's base (``MICROSOFT_GRAPH_URL``): ``<https_url>/graph``, versions below it (``/v1.0``)."""
+        return self.https_url + "/graph"
 
     @property
     def mail(self) -> dict[str, Any]:
@@ -274,7 +383,7 @@ def portal_environment(handle: EmulatorHandle, seed: Path) -> dict[str, str]:
     """Environment variables that point the portal at this emulator, with the seed's operator app credentials."""
     env = {
         "MICROSOFT_AUTHORITY_HOST": handle.https_url,
-        "MICROSOFT_GRAPH_URL": handle.https_url + "/graph",
+        "MICROSOFT_GRAPH_URL": handle.graph_url,
         "MICROSOFT_CA_BUNDLE": str(handle.ca_path),
     }
     if handle.smtp_port:

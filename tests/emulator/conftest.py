@@ -34,6 +34,8 @@ SINGLE_TENANT_APP = "7e570005-0000-4000-8000-000000000005"
 SINGLE_TENANT_SECRET = "single~Secret.Value.0005"
 NO_PUBLIC_FLOWS_APP = "7e570006-0000-4000-8000-000000000006"
 EXCHANGE_APP = "d3e4f5a6-1111-4b2c-8d3e-00000000e0e1"
+READER_APP, READER_SECRET = "7e570007-0000-4000-8000-000000000007", "reader~Secret.Value.0007"  # users and groups
+GROUP_READER_APP, GROUP_READER_SECRET = "7e570008-0000-4000-8000-000000000008", "groups~Secret.Value.0008"
 CALLBACK = "http://127.0.0.1/callback"
 SMTP_SEND = "https://outlook.office.com/SMTP.Send"
 GRAPH_DEFAULT = "https://graph.microsoft.com/.default"
@@ -107,3 +109,23 @@ def assert_aad_error(body: dict[str, Any], *, error: str, code: int, suberror: s
 
 def post_token(emu: EmulatorHandle, data: dict[str, str], tenant: str = CONTOSO, **kwargs: Any) -> requests.Response:
     return emu.session().post(f"{emu.https_url}/{tenant}/oauth2/v2.0/token", data=data, timeout=10, **kwargs)
+
+
+def app_token(
+    emu: EmulatorHandle,
+    client_id: str = READER_APP,
+    secret: str = READER_SECRET,
+    tenant: str = CONTOSO,
+    scope: str = GRAPH_DEFAULT,
+) -> str:
+    """An app-only access token from the emulator, through MSAL's client credentials."""
+    result = confidential_app(emu, client_id, secret, tenant).acquire_token_for_client(scopes=[scope])
+    assert "access_token" in result, result
+    return str(result["access_token"])
+
+
+def graph_client(emu: EmulatorHandle, token: str | None = None) -> requests.Session:
+    """A session that calls the emulator's Graph with ``token`` (the reader app's in Contoso by default)."""
+    session = emu.session()
+    session.headers["Authorization"] = f"Bearer {token or app_token(emu)}"
+    return session

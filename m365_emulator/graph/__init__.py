@@ -1,0 +1,12 @@
+"""Microsoft Graph in the emulator: ``base`` (tokens, permissions, errors, paging) and the services built on it.
+
+A service adds its ``graph_route`` list to ``graph_mount`` below and its control routes after it.
+"""
+
+from m365_emulator.graph import control, directory
+from m365_emulator.graph.base import graph_mount
+
+routes = [
+    graph_mount([*directory.routes]),
+    *control.routes,
+]
