@@ -195,15 +195,7 @@ def authenticate(state: State, request: Request) -> Caller:
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise unauthenticated("Access token is empty.", state)
-    try:
-        claims: dict[str, Any] = jwt.decode(
-            token,
-            state.signing_key.private_key.public_key(),
-            algorithms=["RS256"],
-            options={"verify_aud": False, "verify_exp": False, "verify_iat": False, "verify_nbf": False},
-        )
-    except jwt.PyJWTError:
-        raise unauthenticated("Access token validation failure.", state) from None
+    claims = _claims(state, token)
     if "appid" not in claims or canonical_resource(str(claims.get("aud", ""))) != GRAPH:
         raise unauthenticated("Access token validation failure. Invalid audience.", state)
     now = state.now()
@@ -228,6 +220,23 @@ def authenticate(state: State, request: Request) -> Caller:
             state,
         )
     return caller
+
+
+def _claims(state: State, token: str) -> dict[str, Any]:
+    """What the token says, when this emulator issued it (a JWT it signed, or one of its opaque tokens)."""
+    opaque = state.opaque_tokens.get(token)
+    if opaque is not None:
+        return dict(opaque)
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            state.signing_key.private_key.public_key(),
+            algorithms=["RS256"],
+            options={"verify_aud": False, "verify_exp": False, "verify_iat": False, "verify_nbf": False},
+        )
+    except jwt.PyJWTError:
+        raise unauthenticated("Access token validation failure.", state) from None
+    return claims
 
 
 def _revoked(revocations: Iterable[Revocation], caller: Caller) -> bool:

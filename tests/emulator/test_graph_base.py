@@ -15,6 +15,7 @@ from tests.emulator.conftest import (
     GROUP_READER_APP,
     GROUP_READER_SECRET,
     GUID,
+    READER_APP,
     SINGLE_TENANT_APP,
     SINGLE_TENANT_SECRET,
     WEB_APP,
@@ -60,6 +61,15 @@ def test_a_token_the_emulator_did_not_sign_is_401(emu: EmulatorHandle, token: st
     response = graph_client(emu, token).get(graph(emu, "/users"), timeout=10)
 
     assert_graph_error(response, 401, "InvalidAuthenticationToken", "Access token validation failure.")
+
+
+def test_opaque_app_tokens_are_accepted(emu: EmulatorHandle) -> None:
+    emu.control.set_opaque_tokens(READER_APP)
+    token = app_token(emu)
+
+    response = graph_client(emu, token).get(graph(emu, "/users?$top=1"), timeout=10)
+
+    assert token.count(".") != 2 and response.status_code == 200
 
 
 def test_a_token_for_another_resource_is_401(emu: EmulatorHandle) -> None:
