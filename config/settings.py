@@ -255,6 +255,9 @@ _DEFAULT_THROTTLE_RATES = {
     "device_code_email.address": "5/h",
     "device_code_email.tenant": "20/h",
     "device_code_email.client": "30/h",
+    # Jobs via Email's "not printed" replies: anyone can forge the sender they go to.
+    "rejection_reply.address": "5/h",
+    "rejection_reply.tenant": "200/h",
 }
 THROTTLE_RATES = {**_DEFAULT_THROTTLE_RATES, **env.dict("THROTTLE_RATES", default={})}
 

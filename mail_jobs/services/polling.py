@@ -33,6 +33,7 @@ from microsoft.mailbox import Mailbox, MessageRef, open_mailbox
 from outgoing_mail.services import tenant_mail_send
 from print_jobs.choices import JobSource
 from print_jobs.services import print_job_create
+from throttling.services import Throttled, scope_limits, throttle_take
 
 logger = logging.getLogger(__name__)
 
@@ -216,6 +217,12 @@ def _may_reply(source: MailJobSource, parsed: ParsedMail) -> bool:
 
 
 def _reply(source: MailJobSource, parsed: ParsedMail, outcome: str, reasons: list[str]) -> None:
+    try:
+        throttle_take(limits=scope_limits("rejection_reply", address=parsed.sender, tenant=source.tenant.name))
+    except Throttled:
+        # Anyone can forge a sender: without a limit, mail to this mailbox aims the tenant's server at that address.
+        logger.info("mail source %s: no rejection reply, the reply limit is reached", source.pk)
+        return
     what = "was not printed" if outcome == Outcome.REJECTED else "was only partly printed"
     body = "\n".join(
         [
