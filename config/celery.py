@@ -15,6 +15,11 @@ app.autodiscover_tasks()
 
 # Every periodic task of the portal. Each entry expires just under its interval so a backlog never piles up.
 app.conf.beat_schedule = {
+    "background-sweep": {  # every minute: queue the background work that is due and that no worker holds
+        "task": "background.sweep",
+        "schedule": crontab(),
+        "options": {"expires": 50},
+    },
     "credentials-refresh-due": {  # every 5 minutes: idle refresh tokens, due retries, stuck refreshes
         "task": "credentials.refresh_due",
         "schedule": crontab(minute="*/5"),

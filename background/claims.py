@@ -1,0 +1,96 @@
+"""Claiming background work: one conditional UPDATE decides which worker does it.
+
+The idiom is healthchecks.io's `sendalerts` command (hc/api/management/commands/sendalerts.py): a worker
+claims a row with an UPDATE whose WHERE clause says "still unclaimed", and owns the row only if the update
+changed it; another worker's identical UPDATE changes nothing, and that worker moves on. Here the claim is
+a lease with an expiry, so that a worker that dies mid-work does not keep the row forever:
+
+    UPDATE ... SET lease_until = now + lease, lease_token = <new token>
+     WHERE id = ... AND (lease_until IS NULL OR lease_until < now) AND next_attempt_at <= now
+
+PostgreSQL re-checks the WHERE clause of an UPDATE that waited for another transaction's row lock, so two
+claims racing for one row never both win. The work then runs with no lock held (a call to Microsoft or to a
+mail server takes seconds), and its outcome is written by `work_release`, or inside a transaction that locks
+the row after checking `claim.holds(row)`: only while the claim still holds, clearing the lease and saying
+when the work is due next.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from background.models import Claimable
+
+__all__ = ["EARLY_TOLERANCE", "Claim", "backoff_delay", "due", "unleased", "work_claim", "work_release", "work_renew"]
+
+C = TypeVar("C", bound=Claimable)
+
+# A task queued for a due time may arrive a moment early when the clocks of two machines disagree; it is
+# still allowed to claim the work rather than leaving it to the next sweep.
+EARLY_TOLERANCE = timedelta(seconds=1)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A worker's hold on one row until `lease_until`."""
+
+    pk: int
+    token: str
+    claimed_at: datetime
+    lease_until: datetime
+
+    def holds(self, row: Claimable) -> bool:
+        """Whether `row` (read under a lock) is still held by this claim."""
+        return row.lease_token == self.token
+
+    def release_on(self, row: Claimable) -> list[str]:
+        """Clear the lease on a row read under a lock, before saving it; returns the fields to save."""
+        row.lease_until = None
+        row.lease_token = ""
+        return ["lease_until", "lease_token"]
+
+
+def due(now: datetime) -> Q:
+    return Q(next_attempt_at__lte=now + EARLY_TOLERANCE)
+
+
+def unleased(now: datetime) -> Q:
+    """Nobody holds the row: never claimed, released, or its holder's lease ran out (the worker died)."""
+    return Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+
+
+def work_claim(rows: QuerySet[C], pk: int, *, lease: timedelta) -> Claim | None:
+    """Claim the row `pk` of `rows` if it is due and nobody holds it; None when another worker has it or it is
+    not due (a duplicate task, or the work was done meanwhile).
+
+    Filter `rows` on the model's own columns only (e.g. a status), so that the claim stays one UPDATE.
+    """
+    now = timezone.now()
+    token = uuid.uuid4().hex
+    claimed = rows.filter(due(now), unleased(now), pk=pk).update(lease_until=now + lease, lease_token=token)
+    return Claim(pk=pk, token=token, claimed_at=now, lease_until=now + lease) if claimed else None
+
+
+def work_renew(rows: QuerySet[C], claim: Claim, *, lease: timedelta) -> bool:
+    """Keep holding the row for another `lease` (long work renews between its steps)."""
+    return bool(rows.filter(pk=claim.pk, lease_token=claim.token).update(lease_until=timezone.now() + lease))
+
+
+def work_release(rows: QuerySet[C], claim: Claim, **fields: Any) -> bool:
+    """Write the outcome (`fields`, usually with the new `next_attempt_at`) and let go of the row.
+
+    Returns False, writing nothing, when the claim no longer holds (its lease ran out and another worker
+    claimed the row, or the row is gone).
+    """
+    return bool(rows.filter(pk=claim.pk, lease_token=claim.token).update(lease_until=None, lease_token="", **fields))
+
+
+def backoff_delay(attempts: int, *, first: timedelta, maximum: timedelta) -> timedelta:
+    """`first`, doubled for every further failed attempt in a row, at most `maximum`."""
+    return min(first * (2 ** min(max(attempts - 1, 0), 16)), maximum)

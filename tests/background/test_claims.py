@@ -1,0 +1,129 @@
+"""The claim idiom on PostgreSQL: one conditional UPDATE, a lease with an expiry, release by the holder only."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+
+from background.claims import Claim, backoff_delay, work_claim, work_release, work_renew
+from tests.background.conftest import Chore, chore
+from tests.conftest import wait_until
+
+pytestmark = pytest.mark.usefixtures("chores")
+
+LEASE = timedelta(minutes=2)
+
+
+def _other_connection_waits_for_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0] > 0
+
+
+def test_of_two_connections_claiming_one_row_at_once_only_one_gets_it():
+    row = chore("refresh")
+    first_claimed, first_may_commit = threading.Event(), threading.Event()
+    claims: dict[str, Claim | None] = {}
+
+    def first() -> None:
+        try:
+            with transaction.atomic():  # holds the row lock of its UPDATE until it commits
+                claims["first"] = work_claim(Chore.objects.all(), row.pk, lease=LEASE)
+                first_claimed.set()
+                first_may_commit.wait(timeout=10)
+        finally:
+            connection.close()
+
+    def second() -> None:
+        try:
+            first_claimed.wait(timeout=10)
+            claims["second"] = work_claim(Chore.objects.all(), row.pk, lease=LEASE)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    # The second UPDATE waits for the first one's row lock, then PostgreSQL re-checks its WHERE clause.
+    wait_until(_other_connection_waits_for_a_lock, message="the second claim to wait for the first")
+    first_may_commit.set()
+    for thread in threads:
+        thread.join(timeout=10)
+
+    assert claims["first"] is not None and claims["second"] is None
+    row.refresh_from_db()
+    assert row.lease_token == claims["first"].token and row.lease_until == claims["first"].lease_until
+
+
+def test_a_held_row_is_refused_until_its_lease_runs_out():
+    row = chore("poll")
+    held = work_claim(Chore.objects.all(), row.pk, lease=LEASE)
+    assert held is not None
+
+    assert work_claim(Chore.objects.all(), row.pk, lease=LEASE) is None
+    Chore.objects.filter(pk=row.pk).update(lease_until=timezone.now() - timedelta(seconds=1))  # its worker died
+    taken_over = work_claim(Chore.objects.all(), row.pk, lease=LEASE)
+
+    assert taken_over is not None and taken_over.token != held.token
+
+
+def test_work_that_is_not_due_or_has_nothing_to_do_is_refused():
+    later = chore("later", due_in=timedelta(minutes=1))
+    idle = chore("idle", due_in=None)
+
+    assert work_claim(Chore.objects.all(), later.pk, lease=LEASE) is None
+    assert work_claim(Chore.objects.all(), idle.pk, lease=LEASE) is None
+
+
+def test_a_task_arriving_a_moment_early_still_claims():
+    row = chore("eta", due_in=timedelta(milliseconds=500))  # the clocks of two machines disagree a little
+
+    assert work_claim(Chore.objects.all(), row.pk, lease=LEASE) is not None
+
+
+def test_the_rows_filter_is_part_of_the_claim():
+    row = chore("finished", done=True)
+
+    assert work_claim(Chore.objects.filter(done=False), row.pk, lease=LEASE) is None
+
+
+def test_release_writes_the_outcome_and_lets_go_only_for_the_holder():
+    row = chore("send")
+    stale = work_claim(Chore.objects.all(), row.pk, lease=LEASE)
+    assert stale is not None
+    Chore.objects.filter(pk=row.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    current = work_claim(Chore.objects.all(), row.pk, lease=LEASE)
+    assert current is not None
+    next_time = timezone.now() + timedelta(minutes=5)
+
+    assert not work_release(Chore.objects.all(), stale, done=True)  # the dead worker came back too late
+    assert work_release(Chore.objects.all(), current, next_attempt_at=next_time, attempts=0)
+
+    row.refresh_from_db()
+    assert not row.done and row.next_attempt_at == next_time
+    assert row.lease_until is None and row.lease_token == ""
+    assert work_claim(Chore.objects.all(), row.pk, lease=LEASE) is None, "not due again before next_attempt_at"
+
+
+def test_long_work_renews_its_lease():
+    row = chore("batch")
+    claim = work_claim(Chore.objects.all(), row.pk, lease=timedelta(seconds=1))
+    assert claim is not None
+
+    assert work_renew(Chore.objects.all(), claim, lease=LEASE)
+
+    row.refresh_from_db()
+    assert row.lease_until > timezone.now() + timedelta(minutes=1)
+
+
+def test_the_backoff_doubles_up_to_its_maximum():
+    delays = [backoff_delay(n, first=timedelta(seconds=30), maximum=timedelta(hours=1)) for n in range(1, 10)]
+
+    assert delays[:4] == [timedelta(seconds=s) for s in (30, 60, 120, 240)]
+    assert delays[-1] == timedelta(hours=1)
