@@ -20,11 +20,6 @@ app.conf.beat_schedule = {
         "schedule": crontab(),
         "options": {"expires": 50},
     },
-    "credentials-refresh-due": {  # every 5 minutes: idle refresh tokens, due retries, stuck refreshes
-        "task": "credentials.refresh_due",
-        "schedule": crontab(minute="*/5"),
-        "options": {"expires": 4 * 60},
-    },
     "outgoing-mail-requeue-stale": {  # every 2 minutes: re-queue outgoing mail whose task was lost with a worker
         "task": "outgoing_mail.outbound_emails_requeue_stale",
         "schedule": crontab(minute="*/2"),

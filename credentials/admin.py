@@ -46,6 +46,7 @@ class MicrosoftCredentialAdmin(admin.ModelAdmin):
         "retrying_since",
         "next_attempt_at",
         "attempts",
+        "lease_until",
         "access_token_expires_at",
         "refresh_token_used_at",
         "refreshed_at",

@@ -4,3 +4,18 @@ from django.apps import AppConfig
 class CredentialsConfig(AppConfig):
     name = "credentials"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from background.kinds import WorkKind, work_kind_register
+        from credentials.models import MicrosoftCredential
+        from credentials.services import SWEEP_GRACE
+        from credentials.tasks import credential_refresh_task
+
+        work_kind_register(
+            WorkKind(
+                name="credentials.refresh",
+                rows=MicrosoftCredential.objects.all,
+                task=credential_refresh_task,
+                grace=SWEEP_GRACE,
+            )
+        )

@@ -7,14 +7,17 @@ from django.db import models
 from django.utils import timezone
 from fernet_fields import EncryptedTextField
 
+from background.models import Claimable
 from credentials.choices import CredentialKind, CredentialState
 
 
-class MicrosoftCredential(models.Model):
+class MicrosoftCredential(Claimable):
     """A Microsoft token bound to one owner, one Microsoft directory and one app.
 
     `token_cache` is the serialized MSAL cache (refresh and access tokens), encrypted at rest; it is
     never shown or logged. The rotated refresh token is saved in the same transaction as `state`.
+    `next_attempt_at` is when the background refresh is due: a retry, a requested refresh, or the weekly
+    exercise of an idle refresh token (none for app-only tokens and for credentials waiting for a person).
     """
 
     tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="microsoft_credentials")
@@ -48,8 +51,6 @@ class MicrosoftCredential(models.Model):
     state_reason = models.TextField(blank=True, help_text="What went wrong and how to fix it.")
     last_error_code = models.PositiveIntegerField("last AADSTS code", null=True, blank=True)
     retrying_since = models.DateTimeField(null=True, blank=True)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveIntegerField(default=0, help_text="Failed attempts in a row (for the backoff).")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -68,10 +69,7 @@ class MicrosoftCredential(models.Model):
                 name="credentials_one_per_owner",
             ),
         ]
-        indexes = [
-            models.Index(fields=["state", "next_attempt_at"]),
-            models.Index(fields=["state", "refresh_token_used_at"]),
-        ]
+        indexes = [models.Index(fields=["next_attempt_at"])]
 
     def __str__(self) -> str:
         who = self.account_username or self.client_id

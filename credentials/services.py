@@ -3,6 +3,10 @@
 One refresh per credential at a time: every call to Microsoft that may rotate a token runs under a row
 lock (`select_for_update`), and the rotated cache is saved in the same transaction as the new state.
 A waiting second refresh re-reads the row and makes no call when the first one already did the work.
+
+In the background a credential is a kind of work (background.kinds): `next_attempt_at` says when its
+refresh is due, and the refresh task claims the row first, so that the sweep does not queue a second
+refresh while one is running; one that died with its worker is taken up again when its lease runs out.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from django.utils import timezone
 
 from accounts.services import admins_notification_clear, admins_notify
 from audit.services import audit_record
+from background.claims import Claim, backoff_delay, work_claim, work_release
+from background.kinds import work_queue
 from credentials import selectors
 from credentials.choices import CredentialKind, CredentialState
 from credentials.errors import CredentialMismatch, CredentialMissing, CredentialUnavailable
@@ -40,9 +46,9 @@ __all__ = [
     "credential_access_token",
     "credential_delete",
     "credential_refresh",
+    "credential_refresh_due",
     "credential_refresh_request",
     "credential_save",
-    "credentials_refresh_due",
 ]
 
 logger = logging.getLogger(__name__)
@@ -51,14 +57,14 @@ logger = logging.getLogger(__name__)
 REFRESH_MARGIN = timedelta(minutes=5)
 # Microsoft expires a refresh token after 90 days without use; exercising it weekly keeps it alive.
 IDLE_REFRESH_AFTER = timedelta(days=7)
-# A queued refresh whose worker died is queued again after this long.
-STUCK_REFRESHING_AFTER = timedelta(minutes=15)
+# A background refresh holds its credential this long: one or two calls of at most MICROSOFT_HTTP_TIMEOUT.
+REFRESH_LEASE = timedelta(minutes=2)
+# A refresh due this long without being claimed lost its task (worker or broker gone): the sweep queues it.
+SWEEP_GRACE = timedelta(minutes=2)
 RETRY_BACKOFF_FIRST = timedelta(seconds=30)
 RETRY_BACKOFF_MAX = timedelta(hours=1)
 # Admins hear about a passing failure only when it stops passing.
 RETRYING_NOTIFY_AFTER = timedelta(hours=24)
-# Tasks queued by the sweep expire before the next sweep queues them again.
-SWEEP_TASK_EXPIRES = 4 * 60
 
 # AADSTS codes whose fix is granting consent again (not signing in again).
 CONSENT_CODES = frozenset({65001, 65004, 70000, 90094})
@@ -198,7 +204,7 @@ def credential_access_token(
 def credential_refresh(
     *, credential_id: int, force: bool = True, requested_at: datetime | None = None
 ) -> MicrosoftCredential:
-    """Refresh now (tasks, the beat, admin "refresh now"); the resulting state says how it went.
+    """Refresh now (a probe, or any caller that needs it done before going on); the state says how it went.
 
     `force` refreshes even a valid access token (exercising the refresh token). A refresh that finished
     after `requested_at` (default: now) satisfies this request, so concurrent requests make one call.
@@ -208,14 +214,24 @@ def credential_refresh(
     return outcome.credential
 
 
+def credential_refresh_due(*, credential_id: int) -> MicrosoftCredential | None:
+    """The background refresh (its task): claim the credential if its refresh is due, refresh it, release it.
+
+    None when there was nothing to do: not due (done meanwhile, or a duplicate task) or being refreshed.
+    """
+    claim = work_claim(MicrosoftCredential.objects.all(), credential_id, lease=REFRESH_LEASE)
+    if claim is None:
+        return None
+    return _refresh(credential_id, scopes=None, force=True, requested_at=claim.claimed_at, claim=claim).credential
+
+
 def credential_refresh_request(*, credential: MicrosoftCredential, actor: User | None = None) -> None:
     """Ask for a refresh in the background, even of a credential waiting for a person (after a fix)."""
-    now = timezone.now()
     with transaction.atomic():
         locked = MicrosoftCredential.objects.select_for_update().select_related("tenant").get(pk=credential.pk)
         previous_state = locked.state
         locked.state = CredentialState.REFRESHING
-        locked.next_attempt_at = None
+        locked.next_attempt_at = timezone.now()
         locked.save(update_fields=["state", "next_attempt_at", "updated_at"])
         audit_record(
             tenant=locked.tenant,
@@ -224,40 +240,49 @@ def credential_refresh_request(*, credential: MicrosoftCredential, actor: User |
             target=locked,
             details={**_audit_details(locked), "from": previous_state, "to": locked.state},
         )
-        _queue_refresh(locked.pk, force=True, requested_at=now)
-
-
-def credentials_refresh_due(*, now: datetime | None = None) -> int:
-    """Queue a refresh of every credential that needs one: idle refresh tokens, due retries, stuck refreshes."""
-    now = now or timezone.now()
-    due = selectors.credentials_due_for_refresh(
-        idle_before=now - IDLE_REFRESH_AFTER, retry_before=now, stuck_before=now - STUCK_REFRESHING_AFTER
-    )
-    for credential_id, force in due:
-        _queue_refresh(credential_id, force=force, requested_at=now, expires=SWEEP_TASK_EXPIRES)
-    return len(due)
+        _queue_refresh(locked.pk)
 
 
 def _refresh(
-    credential_id: int, *, scopes: Sequence[str] | None, force: bool, requested_at: datetime | None = None
+    credential_id: int,
+    *,
+    scopes: Sequence[str] | None,
+    force: bool,
+    requested_at: datetime | None = None,
+    claim: Claim | None = None,
 ) -> _Outcome:
     with transaction.atomic():
         credential = MicrosoftCredential.objects.select_for_update().select_related("tenant").get(pk=credential_id)
-        wanted = list(scopes or credential.scopes)
-        if _already_refreshed(credential, requested_at):
-            # Another refresh finished while this one waited for the lock: it did the work.
-            return _Outcome(credential, _cached_access_token(credential, wanted, margin=REFRESH_MARGIN))
-        if credential.state in CredentialState.terminal():
-            return _Outcome(credential, error=_unavailable(credential))
-        if not force and credential.state == CredentialState.ACTIVE:
-            token = _cached_access_token(credential, wanted, margin=REFRESH_MARGIN)
-            if token is not None:
-                return _Outcome(credential, token)
-        if credential.next_attempt_at is not None and credential.next_attempt_at > timezone.now():
-            # Backing off (Retry-After or our backoff): no call, but a still-valid token may be used.
-            still_valid = _cached_access_token(credential, wanted, margin=timedelta())
-            return _Outcome(credential, still_valid, _waiting(credential))
-        return _call_microsoft(credential, wanted)
+        outcome = _refresh_locked(
+            credential, list(scopes or credential.scopes), force, requested_at, claimed=claim is not None
+        )
+        if claim is not None:
+            work_release(MicrosoftCredential.objects.all(), claim)
+        return outcome
+
+
+def _refresh_locked(
+    credential: MicrosoftCredential, wanted: list[str], force: bool, requested_at: datetime | None, *, claimed: bool
+) -> _Outcome:
+    if _already_refreshed(credential, requested_at):
+        # Another refresh finished while this one waited for the lock: it did the work.
+        return _Outcome(credential, _cached_access_token(credential, wanted, margin=REFRESH_MARGIN))
+    if credential.state in CredentialState.terminal():
+        return _Outcome(credential, error=_unavailable(credential))
+    if not force and credential.state == CredentialState.ACTIVE:
+        token = _cached_access_token(credential, wanted, margin=REFRESH_MARGIN)
+        if token is not None:
+            return _Outcome(credential, token)
+    if not claimed and _backing_off(credential):  # a claim is only granted once the retry is due
+        # Retry-After or our backoff: no call, but a still-valid token may be used.
+        still_valid = _cached_access_token(credential, wanted, margin=timedelta())
+        return _Outcome(credential, still_valid, _waiting(credential))
+    return _call_microsoft(credential, wanted)
+
+
+def _backing_off(credential: MicrosoftCredential) -> bool:
+    retry_at = credential.next_attempt_at
+    return credential.state == CredentialState.RETRYING and retry_at is not None and retry_at > timezone.now()
 
 
 def _already_refreshed(credential: MicrosoftCredential, requested_at: datetime | None) -> bool:
@@ -329,7 +354,8 @@ def _apply_grant(credential: MicrosoftCredential, grant: TokenGrant, *, now: dat
     credential.state_reason = ""
     credential.last_error_code = None
     credential.retrying_since = None
-    credential.next_attempt_at = None
+    # A delegated refresh token is exercised weekly, so that Microsoft's 90-day inactivity limit never bites.
+    credential.next_attempt_at = now + IDLE_REFRESH_AFTER if credential.is_delegated else None
     credential.attempts = 0
 
 
@@ -360,7 +386,7 @@ def _mark_retrying(credential: MicrosoftCredential, exc: microsoft_errors.Micros
         _state_changed(credential, previous_state)
     if now - credential.retrying_since >= RETRYING_NOTIFY_AFTER:
         _notify_admins(credential, "Microsoft has been failing for a day; the connection keeps retrying.")
-    _queue_refresh(credential.pk, force=False, countdown=delay.total_seconds())
+    _queue_refresh(credential.pk, countdown=delay.total_seconds())
     logger.warning(
         "Credential %s retrying in %ss: error=%s code=%s", credential.pk, delay.total_seconds(), exc.error, exc.code
     )
@@ -385,8 +411,7 @@ def _mark_needs_person(credential: MicrosoftCredential, exc: microsoft_errors.Mi
 def _retry_delay(retry_after: float | None, attempts: int) -> timedelta:
     if retry_after is not None:
         return timedelta(seconds=max(1.0, retry_after))  # Microsoft said when: honour it exactly
-    backoff = RETRY_BACKOFF_FIRST * (2 ** min(attempts - 1, 16))
-    return min(backoff, RETRY_BACKOFF_MAX)
+    return backoff_delay(attempts, first=RETRY_BACKOFF_FIRST, maximum=RETRY_BACKOFF_MAX)
 
 
 def _state_changed(credential: MicrosoftCredential, previous_state: str) -> None:
@@ -426,24 +451,10 @@ def _notifications_clear(credential: MicrosoftCredential) -> None:
         admins_notification_clear(tenant=credential.tenant, key=_notification_key(credential, state))
 
 
-def _queue_refresh(
-    credential_id: int,
-    *,
-    force: bool,
-    requested_at: datetime | None = None,
-    countdown: float | None = None,
-    expires: float | None = None,
-) -> None:
+def _queue_refresh(credential_id: int, *, countdown: float | None = None) -> None:
     from credentials.tasks import credential_refresh_task
 
-    kwargs = {
-        "credential_id": credential_id,
-        "force": force,
-        "requested_at": requested_at.isoformat() if requested_at else None,
-    }
-    transaction.on_commit(
-        lambda: credential_refresh_task.apply_async(kwargs=kwargs, countdown=countdown, expires=expires)
-    )
+    work_queue(credential_refresh_task, credential_id, countdown=countdown)
 
 
 # --- reading the stored credential ------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 
 from celery import shared_task
 
@@ -11,24 +10,17 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(name="credentials.refresh")
-def credential_refresh_task(credential_id: int, force: bool = True, requested_at: str | None = None) -> str | None:
+def credential_refresh_task(credential_id: int, **_: object) -> str | None:
+    """Refresh one credential whose refresh is due: queued by its retry, by "refresh now" or by the sweep.
+
+    (Tasks queued by an older release carry `force` and `requested_at`: the claim has replaced them.)
+    """
     from credentials.models import MicrosoftCredential
-    from credentials.services import credential_refresh
+    from credentials.services import credential_refresh_due
 
     try:
-        credential = credential_refresh(
-            credential_id=credential_id,
-            force=force,
-            requested_at=datetime.fromisoformat(requested_at) if requested_at else None,
-        )
+        credential = credential_refresh_due(credential_id=credential_id)
     except MicrosoftCredential.DoesNotExist:
         logger.info("Credential %s was deleted before its refresh ran", credential_id)
         return None
-    return credential.state
-
-
-@shared_task(name="credentials.refresh_due")
-def credentials_refresh_due() -> int:
-    from credentials.services import credentials_refresh_due as queue_due
-
-    return queue_due()
+    return credential.state if credential is not None else None

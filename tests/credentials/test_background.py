@@ -11,10 +11,11 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from background.tasks import work_sweep_task
 from credentials.choices import CredentialKind, CredentialState
 from credentials.models import MicrosoftCredential
-from credentials.services import credential_refresh
-from credentials.tasks import credential_refresh_task, credentials_refresh_due
+from credentials.services import credential_refresh, credential_refresh_request
+from credentials.tasks import credential_refresh_task
 from tests.conftest import wait_until
 from tests.credentials.conftest import refresh_tokens_in, token_requests
 
@@ -29,10 +30,12 @@ def test_a_refresh_token_idle_for_7_days_is_exercised_by_the_beat_task(m365, con
     idle_refresh_tokens = refresh_tokens_in(idle)
     m365.control.advance_clock(EIGHT_DAYS.total_seconds())
     backdated = timezone.now() - EIGHT_DAYS
-    MicrosoftCredential.objects.filter(pk=idle.pk).update(refresh_token_used_at=backdated, refreshed_at=backdated)
+    MicrosoftCredential.objects.filter(pk=idle.pk).update(
+        refresh_token_used_at=backdated, refreshed_at=backdated, next_attempt_at=backdated + timedelta(days=7)
+    )
     m365.control.clear_requests()
 
-    credentials_refresh_due.delay()
+    work_sweep_task.delay()
 
     wait_until(
         lambda: MicrosoftCredential.objects.get(pk=idle.pk).refresh_token_used_at > backdated,
@@ -52,7 +55,7 @@ def test_429_then_success_on_the_worker_honours_retry_after_and_keeps_the_token(
     m365.control.clear_requests()
     m365.control.inject_fault("token", status=429, retry_after=2)
 
-    credential_refresh_task.delay(credential.pk)
+    credential_refresh_request(credential=credential)
 
     wait_until(
         lambda: (
@@ -72,7 +75,7 @@ def test_429_then_success_on_the_worker_honours_retry_after_and_keeps_the_token(
 def test_a_retry_lost_with_its_worker_is_taken_up_by_the_sweep(m365, connect, celery_worker):
     credential = connect(CredentialKind.DELEGATED_PUBLIC)
     m365.control.inject_fault("token", status=503, retry_after=3)
-    credential_refresh_task.delay(credential.pk)
+    credential_refresh_request(credential=credential)
     # The worker fails, marks the credential retrying and holds the retry until Retry-After...
     wait_until(lambda: len(_refresh_tasks(celery_worker, "received")) == 2, message="the retry to be scheduled")
     assert MicrosoftCredential.objects.get(pk=credential.pk).state == CredentialState.RETRYING
@@ -83,7 +86,7 @@ def test_a_retry_lost_with_its_worker_is_taken_up_by_the_sweep(m365, connect, ce
         lambda: MicrosoftCredential.objects.get(pk=credential.pk).next_attempt_at <= timezone.now(),
         message="the retry time",
     )
-    credentials_refresh_due.delay()
+    work_sweep_task.delay(grace_seconds=0)
 
     wait_until(
         lambda: MicrosoftCredential.objects.get(pk=credential.pk).state == CredentialState.ACTIVE,
@@ -121,6 +124,7 @@ def test_two_worker_processes_refreshing_the_same_token_make_one_call(m365, conn
     credential = connect(CredentialKind.DELEGATED_PUBLIC)
     m365.control.clear_requests()
     m365.control.inject_fault("token", latency_ms=2000)
+    MicrosoftCredential.objects.filter(pk=credential.pk).update(next_attempt_at=timezone.now())  # a refresh is due
 
     credential_refresh_task.delay(credential.pk)
     credential_refresh_task.delay(credential.pk)  # the worker runs two processes: both start at once

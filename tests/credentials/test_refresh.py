@@ -158,7 +158,8 @@ def test_429_retries_after_retry_after_without_losing_the_token(m365, connect):
     )
 
     assert [r["status"] for r in token_requests(m365, "refresh_token")] == [429, 200]
-    assert recovered.state_reason == "" and recovered.next_attempt_at is None and recovered.attempts == 0
+    assert recovered.state_reason == "" and recovered.attempts == 0
+    assert recovered.next_attempt_at > timezone.now() + timedelta(days=6), "next: the weekly idle refresh"
     assert refresh_tokens_in(credential).isdisjoint(refresh_tokens)
     transitions = list(
         AuditEvent.objects.filter(action="credential.state_changed", target_id=str(credential.pk))
