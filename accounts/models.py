@@ -133,7 +133,10 @@ class EmailAlias(models.Model):
 
 
 class AdminNotification(models.Model):
-    """One email to a tenant's admins about one problem. The key makes "tell them once per problem" hold."""
+    """One email to a tenant's admins about one problem. The key makes "tell them once per problem" hold.
+
+    `sent_at` is when the email went into the outgoing mail queue, in the same transaction as this row.
+    """
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="admin_notifications")
     key = models.CharField(max_length=200, help_text="Identifies the problem, e.g. credential:12:needs_consent.")

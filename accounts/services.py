@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.choices import Role
-from accounts.models import Tenant, User
+from accounts.models import AdminNotification, Tenant, User
 from audit.services import audit_record
 from throttling.clients import client_key
 from throttling.rates import Rate
@@ -78,39 +78,34 @@ def sign_in_success_record(*, user: User, ip_address: str | None) -> None:
 def admins_notify(*, tenant: Tenant, key: str, subject: str, body: str) -> bool:
     """Email the tenant's admins about a problem, once per `key`. Returns False when already told.
 
-    The mail is sent by a Celery task after the surrounding transaction commits; clear the key with
-    `admins_notification_clear` when the problem is fixed so a recurrence is told again.
+    The email goes into the outgoing mail queue (an outbox of rows, see outgoing_mail) in the caller's
+    transaction, together with the record that the admins were told: both are committed or neither, and
+    the queue delivers it even if the broker was away at the commit. Clear the key with
+    `admins_notification_clear` when the problem is fixed, so that a recurrence is told again.
     """
-    from accounts.models import AdminNotification
-    from accounts.tasks import admin_notification_send
-
-    notification, created = AdminNotification.objects.get_or_create(
-        tenant=tenant, key=key, defaults={"subject": subject, "body": body}
-    )
-    if created:
-        transaction.on_commit(lambda: admin_notification_send.delay(notification.pk))
-    return created
+    with transaction.atomic():
+        notification, _ = AdminNotification.objects.get_or_create(
+            tenant=tenant, key=key, defaults={"subject": subject, "body": body}
+        )
+        # A row never marked sent was left by a release that queued its email only after the commit, and
+        # lost it when the broker was away: it is sent now rather than silencing the problem for good.
+        told = AdminNotification.objects.filter(pk=notification.pk, sent_at__isnull=True).update(sent_at=timezone.now())
+        if told:
+            _admins_email(notification)
+    return bool(told)
 
 
 def admins_notification_clear(*, tenant: Tenant, key: str) -> None:
-    from accounts.models import AdminNotification
-
     AdminNotification.objects.filter(tenant=tenant, key=key).delete()
 
 
-def admin_notification_send(*, notification_id: int) -> None:
-    from accounts.models import AdminNotification
+def _admins_email(notification: AdminNotification) -> None:
     from accounts.selectors import tenant_admins
     from outgoing_mail.services import tenant_mail_send
 
-    notification = AdminNotification.objects.filter(pk=notification_id, sent_at__isnull=True).first()
-    if notification is None:
-        return
     recipients = list(tenant_admins(tenant=notification.tenant).values_list("email", flat=True))
     if recipients:
         # Through the tenant's own outgoing server (Settings > Network), queued and rate limited.
         tenant_mail_send(
             tenant=notification.tenant, subject=notification.subject, body=notification.body, to=recipients
         )
-    notification.sent_at = timezone.now()
-    notification.save(update_fields=["sent_at"])

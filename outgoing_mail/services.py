@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record
+from background.kinds import work_queue
 from outgoing_mail.choices import OutboundPurpose, OutgoingMode, SmtpSecurity
 from outgoing_mail.models import OutboundEmail, OutgoingMailSettings
 from throttling.services import scope_limits, throttle_take
@@ -157,7 +158,7 @@ def outbound_email_queue(
         next_attempt_at=timezone.now(),
     )
     logger.info("Queued outbound email %s (%s) for tenant %s", outbound.pk, purpose, tenant.pk if tenant else "-")
-    transaction.on_commit(lambda: outbound_email_send.delay(outbound.pk))
+    work_queue(outbound_email_send, outbound.pk)  # the row is the outbox: a lost task is queued again
     return outbound
 
 

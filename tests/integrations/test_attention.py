@@ -23,15 +23,6 @@ from tests.integrations.conftest import CUSTOM_APP, consented, feature_of, manua
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def send_now(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Admin notifications are sent by a Celery task after commit: here, at once (locmem mail backend)."""
-    from accounts import tasks
-    from accounts.services import admin_notification_send
-
-    monkeypatch.setattr(tasks.admin_notification_send, "delay", lambda pk: admin_notification_send(notification_id=pk))
-
-
 def _expiring(admin: Any, days: int, name: str = "Contoso") -> AppRegistration:
     integration = manual_integration(admin, name=name)
     app = integration.app_registrations.get()
@@ -65,7 +56,7 @@ def test_the_threshold_is_configurable(admin_a: Any, settings: Any) -> None:
 
 
 def test_one_email_per_problem_and_again_only_after_it_was_fixed(
-    admin_a: Any, send_now: None, django_capture_on_commit_callbacks: Any
+    admin_a: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     app = _expiring(admin_a, 30)
     integration = app.integration

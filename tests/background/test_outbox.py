@@ -1,0 +1,83 @@
+"""Notices go through an outbox: the email is queued in the transaction that records the notice, and a notice
+committed while the broker is away is delivered once by the sweep, without silencing later notices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import AdminNotification
+from accounts.services import admins_notify
+from outgoing_mail.choices import OutboundStatus
+from outgoing_mail.delivery import LOST_QUEUED_AFTER, outbound_emails_requeue_stale
+from outgoing_mail.models import OutboundEmail
+from outgoing_mail.tasks import outbound_email_send
+from tests.background.conftest import broker_unavailable
+from tests.conftest import wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def queued_mail(settings: Any) -> None:
+    settings.EMAIL_BACKEND = "outgoing_mail.backends.QueuedEmailBackend"  # pytest-django's default is locmem
+
+
+@pytest.fixture
+def celery_worker_env(celery_worker_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """The worker delivers portal mail to files, one per message, so that deliveries can be counted."""
+    return {
+        **celery_worker_env,
+        "EMAIL_BACKEND": "outgoing_mail.backends.QueuedEmailBackend",
+        "OPERATOR_EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        "EMAIL_FILE_PATH": str(tmp_path / "delivered"),
+    }
+
+
+def _sweep() -> None:
+    for outbound_id in outbound_emails_requeue_stale(now_func=lambda: timezone.now() + LOST_QUEUED_AFTER):
+        outbound_email_send.delay(outbound_id)
+
+
+def _delivered(worker_env: dict[str, str], subject: str) -> int:
+    files = Path(worker_env["EMAIL_FILE_PATH"]).glob("*.log")
+    return sum(path.read_text().count(f"Subject: {subject}") for path in files)
+
+
+def _sent(subject: str) -> bool:
+    return OutboundEmail.objects.filter(subject=subject, status=OutboundStatus.SENT).exists()
+
+
+def test_a_notice_committed_while_the_broker_is_away_is_sent_once_by_the_sweep(
+    admin_a, queued_mail, celery_worker, celery_worker_env
+):
+    with broker_unavailable(), transaction.atomic():  # the commit itself must not fail for the broker
+        told = admins_notify(tenant=admin_a.tenant, key="problem:1", subject="Reconnect the mailbox", body="Please")
+
+    assert told
+    (queued,) = OutboundEmail.objects.filter(subject="Reconnect the mailbox")
+    assert queued.status == OutboundStatus.QUEUED and queued.recipients == [admin_a.email]
+    assert AdminNotification.objects.get(key="problem:1").sent_at is not None
+
+    _sweep()
+    wait_until(lambda: _sent("Reconnect the mailbox"), message="the sweep to send the notice")
+    _sweep()  # a second sweep finds nothing left to send
+
+    assert not admins_notify(tenant=admin_a.tenant, key="problem:1", subject="Reconnect the mailbox", body="Again")
+    assert admins_notify(tenant=admin_a.tenant, key="problem:2", subject="Grant consent again", body="Please")
+    wait_until(lambda: _sent("Grant consent again"), message="the later, different notice")
+    assert _delivered(celery_worker_env, "Reconnect the mailbox") == 1
+    assert _delivered(celery_worker_env, "Grant consent again") == 1
+
+
+def test_a_notice_left_unsent_by_an_older_release_is_sent_when_the_problem_is_reported_again(admin_a, queued_mail):
+    AdminNotification.objects.create(tenant=admin_a.tenant, key="problem:1", subject="Reconnect", body="Please")
+
+    assert admins_notify(tenant=admin_a.tenant, key="problem:1", subject="Reconnect", body="Please")
+    assert not admins_notify(tenant=admin_a.tenant, key="problem:1", subject="Reconnect", body="Please")
+
+    assert OutboundEmail.objects.filter(subject="Reconnect").count() == 1
