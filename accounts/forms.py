@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from django import forms
@@ -10,41 +11,33 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.forms import PasswordResetForm
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import User
-from accounts.services import sign_in_account, sign_in_failure_record, sign_in_failures_forget, sign_in_lockout
+from accounts.services import sign_in_account, sign_in_attempt_start, sign_in_attempt_succeeded
 from throttling.clients import client_address
+from throttling.services import Throttled
 
 __all__ = ["OperatorSignInForm", "SignInForm", "TenantPasswordResetForm", "client_address"]
 
 
-def _locked_out_error(*, account: str, request: HttpRequest, extra: str = "") -> forms.ValidationError | None:
-    lockout = sign_in_lockout(account=account, ip_address=client_address(request))
-    if not lockout.locked or lockout.until is None:
-        return None
-    return forms.ValidationError(
-        "Too many failed sign-ins. For your security, sign-in is paused: try again in %(wait)s (at %(until)s UTC)."
-        + extra,
-        code="locked",
-        params={"wait": lockout.try_again_in, "until": f"{lockout.until:%H:%M}"},
-    )
-
-
 def _password_checked(*, account: str, request: HttpRequest, check: Callable[[], Any], extra: str = "") -> Any:
-    """Run `check` (a password check that raises or returns None when wrong) under the sign-in lockout.
+    """Run `check` (a password check that raises ValidationError when wrong) under the sign-in lockout.
 
     The one lockout of the portal: the tenant sign-in and the operator's Django admin sign-in both come here.
     """
-    locked = _locked_out_error(account=account, request=request, extra=extra)
-    if locked is not None:
-        raise locked
     try:
-        result = check()
-    except forms.ValidationError as exc:
-        if exc.code in {"invalid", "invalid_login"}:
-            sign_in_failure_record(account=account, ip_address=client_address(request))
-        raise
-    sign_in_failures_forget(account=account)
+        attempt = sign_in_attempt_start(account=account, ip_address=client_address(request))
+    except Throttled as exc:
+        until = timezone.now() + timedelta(seconds=exc.retry_after)
+        raise forms.ValidationError(
+            "Too many failed sign-ins. For your security, sign-in is paused: try again in %(wait)s (at %(until)s UTC)."
+            + extra,
+            code="locked",
+            params={"wait": exc.try_again_in, "until": f"{until:%H:%M}"},
+        ) from exc
+    result = check()  # a wrong password raises: the attempt stays counted as a failure
+    sign_in_attempt_succeeded(attempt=attempt)
     return result
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -14,7 +14,7 @@ from accounts.models import AdminNotification, Tenant, User
 from audit.services import audit_record
 from throttling.clients import client_key
 from throttling.rates import Rate
-from throttling.services import Limit, throttle_forget, throttle_record, throttle_wait, try_again_in
+from throttling.services import Limit, throttle_forget, throttle_give_back, throttle_take
 
 
 @transaction.atomic
@@ -28,21 +28,35 @@ def tenant_create(*, name: str, display_name: str, admin_email: str, admin_passw
     return tenant
 
 
-@dataclass(frozen=True)
-class Lockout:
-    locked: bool
-    until: datetime | None = None
-
-    @property
-    def try_again_in(self) -> str:
-        return try_again_in((self.until - timezone.now()).total_seconds() if self.until else 0.0)
-
-
 def sign_in_account(*, tenancy_name: str | None, username: str) -> str:
     """What the lockout counts failures of: a tenant account, or an operator of Django admin."""
     if tenancy_name is None:
         return f"operator/{username.strip()}"
     return f"tenant/{tenancy_name.strip().lower()}/{username.strip().lower()}"
+
+
+@dataclass(frozen=True)
+class SignInAttempt:
+    account: str
+    ip_address: str | None
+    started_at: float
+
+
+def sign_in_attempt_start(*, account: str, ip_address: str | None) -> SignInAttempt:
+    """Count a password attempt as a failure before the password is checked, or raise `Throttled` when the account
+    or the client is locked out. Counted first, so a burst of parallel guesses cannot all be checked before any of
+    them counts; a good password takes it back (`sign_in_attempt_succeeded`)."""
+    started_at = time.time()
+    throttle_take(limits=_sign_in_limits(account=account, ip_address=ip_address), now=started_at)
+    return SignInAttempt(account=account, ip_address=ip_address, started_at=started_at)
+
+
+def sign_in_attempt_succeeded(*, attempt: SignInAttempt) -> None:
+    """The password was right: the account's failures are forgotten, the client's count forgets this attempt
+    (its other failures stay: it may be guessing other accounts)."""
+    account_limit, *client_limit = _sign_in_limits(account=attempt.account, ip_address=attempt.ip_address)
+    throttle_forget(keys=[account_limit.key])
+    throttle_give_back(limits=client_limit, at=attempt.started_at)
 
 
 def _sign_in_limits(*, account: str, ip_address: str | None) -> list[Limit]:
@@ -52,23 +66,6 @@ def _sign_in_limits(*, account: str, ip_address: str | None) -> list[Limit]:
     if client:
         limits.append(Limit(f"sign_in:client:{client}", Rate(settings.LOGIN_ADDRESS_FAILURE_LIMIT, window, lock)))
     return limits
-
-
-def sign_in_lockout(*, account: str, ip_address: str | None) -> Lockout:
-    """Whether this account, or this client, is locked out right now (failures in the shared throttle store)."""
-    wait = throttle_wait(limits=_sign_in_limits(account=account, ip_address=ip_address))
-    if wait <= 0:
-        return Lockout(locked=False)
-    return Lockout(locked=True, until=timezone.now() + timedelta(seconds=wait))
-
-
-def sign_in_failure_record(*, account: str, ip_address: str | None) -> None:
-    throttle_record(limits=_sign_in_limits(account=account, ip_address=ip_address))
-
-
-def sign_in_failures_forget(*, account: str) -> None:
-    """A successful sign-in clears the account's failures (the client's stay: it may be guessing others)."""
-    throttle_forget(keys=[limit.key for limit in _sign_in_limits(account=account, ip_address=None)])
 
 
 def sign_in_success_record(*, user: User, ip_address: str | None) -> None:

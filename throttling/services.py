@@ -89,22 +89,6 @@ def throttle_take(*, limits: Sequence[Limit], now: float | None = None) -> None:
             _append(windows[limit.key], limit.rate, current)
 
 
-def throttle_wait(*, limits: Sequence[Limit], now: float | None = None) -> float:
-    """Seconds until every limit allows one more event (0: now). Counts nothing."""
-    current = time.time() if now is None else now
-    hits = dict(ThrottleWindow.objects.filter(key__in=[limit.key for limit in limits]).values_list("key", "hits"))
-    return max((limit.rate.retry_after(hits.get(limit.key, []), current) for limit in limits), default=0.0)
-
-
-def throttle_record(*, limits: Sequence[Limit], now: float | None = None) -> None:
-    """Count one event against every limit, full or not (a failed sign-in is counted even when it locks)."""
-    current = time.time() if now is None else now
-    with transaction.atomic():
-        windows = _locked([limit.key for limit in limits], current)
-        for limit in limits:
-            _append(windows[limit.key], limit.rate, current)
-
-
 @contextmanager
 def throttle_window_locked(*, key: str, rate: Rate, now: float) -> Iterator[ThrottleWindow]:
     """The window of `key`, locked, for a policy of its own (the outgoing mail pacer reserves and gives back
@@ -113,6 +97,17 @@ def throttle_window_locked(*, key: str, rate: Rate, now: float) -> Iterator[Thro
         window = _locked([key], now)[key]
         yield window
         _save(window, rate, now)
+
+
+def throttle_give_back(*, limits: Sequence[Limit], at: float) -> None:
+    """Take back the event counted at `at` (an attempt that turned out not to be abuse: a good password)."""
+    with transaction.atomic():
+        windows = _locked([limit.key for limit in limits], at)
+        for limit in limits:
+            window = windows[limit.key]
+            if at in window.hits:
+                window.hits.remove(at)
+                _save(window, limit.rate, at)
 
 
 def throttle_forget(*, keys: Sequence[str]) -> None:

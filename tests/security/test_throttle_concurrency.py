@@ -119,3 +119,34 @@ def _django(script: str) -> str:
         "import django, os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings')\ndjango.setup()\n"
         + script
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_parallel_password_guesses_gets_only_the_lockouts_number_of_checks(admin_a):
+    from django.test import Client
+    from django.urls import reverse
+
+    start = threading.Barrier(ATTEMPTS)
+    answers: list[str] = []
+
+    def guess(n: int) -> None:
+        try:
+            start.wait()
+            response = Client().post(
+                reverse("accounts:login"),
+                {"tenancy_name": "alpha", "email": "admin@alpha.example", "password": f"guess {n}"},
+                REMOTE_ADDR=f"10.0.1.{n}",
+            )
+            answers.append(response.content.decode())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(ATTEMPTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    checked = [answer for answer in answers if "The tenancy name, email or password is not right" in answer]
+    locked = [answer for answer in answers if "Too many failed sign-ins" in answer]
+    assert (len(checked), len(locked)) == (5, ATTEMPTS - 5)
