@@ -80,20 +80,20 @@ def test_a_retry_lost_with_its_worker_is_taken_up_by_the_sweep(m365, connect, ce
     wait_until(lambda: len(_refresh_tasks(celery_worker, "received")) == 2, message="the retry to be scheduled")
     assert MicrosoftCredential.objects.get(pk=credential.pk).state == CredentialState.RETRYING
     celery_worker.kill()  # ...and dies with it.
-    celery_worker.start()
-
     wait_until(
         lambda: MicrosoftCredential.objects.get(pk=credential.pk).next_attempt_at <= timezone.now(),
-        message="the retry time",
+        message="the retry time, while no worker runs",
     )
-    work_sweep_task.delay(grace_seconds=0)
+
+    celery_worker.start()  # a starting worker sweeps at once
 
     wait_until(
         lambda: MicrosoftCredential.objects.get(pk=credential.pk).state == CredentialState.ACTIVE,
         timeout=30,
-        message="the sweep to take the retry up again",
+        message="the sweep to take the retry up",
     )
     assert [r["status"] for r in token_requests(m365, "refresh_token")] == [503, 200]
+    assert "Sweep: queued 1 credentials.refresh" in celery_worker.log()
 
 
 def test_two_refreshes_of_the_same_token_at_once_make_one_call(m365, connect):
