@@ -19,13 +19,18 @@ from typing import Any
 
 __all__ = [
     "CATALOGUE",
+    "AccessTokenRejected",
     "ConfigurationError",
+    "DeltaExpired",
     "IdTokenRejected",
     "MicrosoftError",
+    "PermissionMissing",
     "ReconsentRequired",
+    "ResourceNotFound",
     "StateMismatch",
     "TransientError",
     "classify",
+    "graph_classify",
     "parse_retry_after",
 ]
 
@@ -44,6 +49,7 @@ class MicrosoftError(Exception):
         retry_after: float | None = None,
         description: str = "",
         correlation_id: str | None = None,
+        status: int | None = None,
     ) -> None:
         self.explanation = explanation
         self.code = code
@@ -51,6 +57,7 @@ class MicrosoftError(Exception):
         self.retry_after = retry_after
         self.description = description  # Microsoft's own first line, for logs and support
         self.correlation_id = correlation_id
+        self.status = status  # the HTTP status, when Microsoft answered one
         super().__init__(self.message)
 
     @property
@@ -79,6 +86,34 @@ class IdTokenRejected(MicrosoftError):
 
 class StateMismatch(MicrosoftError):
     """A browser callback did not carry the state we issued: forged, replayed or from another tab."""
+
+
+class AccessTokenRejected(MicrosoftError):
+    """The resource (Graph) refused the access token (401): it expired early, or was revoked.
+
+    Get a new one from the token store (``force_refresh``) and try once more; a second refusal is the token store's
+    to classify (a grant that is gone becomes ReconsentRequired there).
+    """
+
+
+class PermissionMissing(ReconsentRequired):
+    """Graph answered 403: the app lacks a permission here, or its admin consent was removed. A person must grant it."""
+
+
+class ResourceNotFound(MicrosoftError):
+    """The object asked for does not exist (any more) in the Microsoft 365 directory or drive (404)."""
+
+
+class DeltaExpired(MicrosoftError):
+    """A delta (change tracking) link Microsoft no longer accepts: start a full read again.
+
+    400 ``syncStateNotFound`` when it is older than Microsoft keeps them (7 days for users and groups), 410
+    ``resyncRequired`` when Microsoft reset its side; then ``resync_url`` is where to start (the 410's Location).
+    """
+
+    def __init__(self, explanation: str, *, resync_url: str | None = None, **details: Any) -> None:
+        self.resync_url = resync_url
+        super().__init__(explanation, **details)
 
 
 _ADMIN_CONSENT_FIX = (
@@ -385,3 +420,68 @@ def _first_line(description: str) -> str:
     """Microsoft's description without trace ids, and without anything shaped like a credential."""
     line = description.strip().splitlines()[0] if description.strip() else ""
     return _SECRET_LOOKING.sub(r"\1=***", line)[:300]
+
+
+# --- Microsoft Graph ----------------------------------------------------------------------------------------------
+
+_DELTA_EXPIRED_CODES = frozenset({"syncstatenotfound", "resyncrequired"})
+_GRAPH_EXPLANATIONS: dict[type[MicrosoftError], str] = {
+    AccessTokenRejected: (
+        "Microsoft Graph refused the access token (it expired early or was revoked). A new token is requested "
+        "automatically."
+    ),
+    PermissionMissing: (
+        "Microsoft 365 refused access: the app lacks a permission it needs in this directory (for example "
+        f"User.Read.All or Group.Read.All), or its admin consent was removed. {_ADMIN_CONSENT_FIX}"
+    ),
+    ResourceNotFound: "The object no longer exists in Microsoft 365.",
+    DeltaExpired: (
+        "Microsoft no longer accepts the stored position of the change tracking (it expires after 7 days without a "
+        "synchronization, or Microsoft reset it). A full read starts over automatically."
+    ),
+    TransientError: "Microsoft Graph is temporarily unavailable. It will be retried automatically.",
+    MicrosoftError: (
+        "Microsoft Graph refused the request as invalid. This is a problem in this service, not in your settings; "
+        "it has been logged."
+    ),
+}
+
+
+def graph_classify(
+    status_code: int, body: Mapping[str, Any] | None, headers: Mapping[str, str] | None = None
+) -> MicrosoftError:
+    """Turn Graph's error answer (``{"error": {"code", "message", "innerError"}}``) into a `MicrosoftError`.
+
+    401 AccessTokenRejected, 403 PermissionMissing, 404 ResourceNotFound, 400 ``syncStateNotFound`` and 410
+    DeltaExpired (with the 410's ``Location``), 429 and 5xx TransientError (with ``Retry-After``); other answers
+    are our own mistakes: MicrosoftError. Branch on the class, never on Graph's message.
+
+    Reference: https://learn.microsoft.com/graph/errors
+    """
+    error = (body or {}).get("error")
+    error = error if isinstance(error, Mapping) else {}
+    code = str(error.get("code") or "")
+    inner = error.get("innerError") or error.get("innererror") or {}
+    details: dict[str, Any] = {
+        "error": code,
+        "description": _first_line(str(error.get("message") or "")),
+        "retry_after": parse_retry_after(headers),
+        "correlation_id": inner.get("request-id") if isinstance(inner, Mapping) else None,
+        "status": status_code,
+    }
+    error_class = _graph_class(status_code, code)
+    explanation = _GRAPH_EXPLANATIONS[error_class]
+    if status_code == 429:
+        explanation = "Microsoft is limiting how fast this service may call it. It will be retried automatically."
+    if error_class is DeltaExpired:
+        location = next((v for k, v in (headers or {}).items() if k.lower() == "location"), None)
+        return DeltaExpired(explanation, resync_url=location if status_code == 410 else None, **details)
+    return error_class(explanation, **details)
+
+
+def _graph_class(status_code: int, code: str) -> type[MicrosoftError]:
+    if status_code == 410 or code.lower() in _DELTA_EXPIRED_CODES:
+        return DeltaExpired
+    if status_code == 429 or status_code >= 500:
+        return TransientError
+    return {401: AccessTokenRejected, 403: PermissionMissing, 404: ResourceNotFound}.get(status_code, MicrosoftError)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from microsoft import errors
@@ -137,3 +139,48 @@ def test_description_never_carries_credentials() -> None:
 
     assert "abc123" not in classified.description
     assert "xyz" not in classified.description
+
+
+def _graph_body(code: str, message: str = "a message", inner: str = "innerError") -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, inner: {"request-id": "rid-1", "date": "2024-01-01T00:00:00"}}}
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "expected"),
+    [
+        (401, "InvalidAuthenticationToken", errors.AccessTokenRejected),
+        (403, "Authorization_RequestDenied", errors.PermissionMissing),
+        (404, "Request_ResourceNotFound", errors.ResourceNotFound),
+        (400, "syncStateNotFound", errors.DeltaExpired),
+        (410, "SyncStateNotFound", errors.DeltaExpired),  # Outlook resources spell it this way
+        (429, "TooManyRequests", errors.TransientError),
+        (503, "serviceNotAvailable", errors.TransientError),
+        (400, "BadRequest", errors.MicrosoftError),
+    ],
+)
+def test_graph_errors_are_classified_by_status_and_code(
+    status: int, code: str, expected: type[errors.MicrosoftError]
+) -> None:
+    classified = errors.graph_classify(status, _graph_body(code), {"Retry-After": "4"})
+
+    assert type(classified) is expected
+    assert classified.error == code and classified.status == status and classified.correlation_id == "rid-1"
+
+
+def test_graph_410_carries_where_to_start_again() -> None:
+    classified = errors.graph_classify(410, _graph_body("resyncRequired"), {"Location": "https://g/v1.0/users/delta"})
+
+    assert isinstance(classified, errors.DeltaExpired)
+    assert classified.resync_url == "https://g/v1.0/users/delta"
+
+
+def test_graph_throttling_keeps_retry_after_and_the_lowercase_innererror() -> None:
+    classified = errors.graph_classify(429, _graph_body("TooManyRequests", inner="innererror"), {"retry-after": "12"})
+
+    assert classified.retry_after == 12.0 and classified.correlation_id == "rid-1"
+
+
+def test_graph_messages_never_carry_credentials() -> None:
+    classified = errors.graph_classify(400, _graph_body("BadRequest", "Bad token=eyJabc.def and more"))
+
+    assert "eyJabc" not in classified.description
