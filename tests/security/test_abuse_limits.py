@@ -265,3 +265,17 @@ def test_one_client_guessing_tenant_accounts_is_locked_out_of_the_operator_sign_
 
     assert "Too many failed sign-ins" in operator_sign_in(client, PASSWORD, address="203.0.113.9").content.decode()
     assert operator_sign_in(client, PASSWORD, address="198.51.100.7").status_code == 302
+
+
+def test_good_passwords_do_not_count_against_the_client(client, admin_a, settings):
+    """Attempts count before the password is checked; a good one is taken back, or an office signing in every
+    morning through one address would lock itself out."""
+    settings.LOGIN_ADDRESS_FAILURE_LIMIT = 3
+    for _ in range(5):
+        response = client.post(
+            reverse("accounts:login"),
+            {"tenancy_name": "alpha", "email": "admin@alpha.example", "password": PASSWORD},
+            REMOTE_ADDR="203.0.113.9",
+        )
+        assert response.status_code == 302
+        client.post(reverse("accounts:logout"))
