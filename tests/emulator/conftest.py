@@ -129,3 +129,25 @@ def graph_client(emu: EmulatorHandle, token: str | None = None) -> requests.Sess
     session = emu.session()
     session.headers["Authorization"] = f"Bearer {token or app_token(emu)}"
     return session
+
+
+def graph(emu: EmulatorHandle, path: str) -> str:
+    """The emulator's Graph URL of ``path`` (``/users``...) under v1.0."""
+    return f"{emu.graph_url}/v1.0{path}"
+
+
+GRAPH_DATE = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d"
+
+
+def assert_graph_error(response: requests.Response, status: int, code: str, message: str | None = None) -> None:
+    """Graph's shape: {"error": {"code", "message", "innerError": {"date", "request-id", "client-request-id"}}}."""
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert set(error) == {"code", "message", "innerError"}
+    assert error["code"] == code
+    if message is not None:
+        assert error["message"] == message
+    inner = error["innerError"]
+    assert set(inner) == {"date", "request-id", "client-request-id"}
+    assert re.fullmatch(GRAPH_DATE, inner["date"]) and re.fullmatch(GUID, inner["request-id"])
+    assert response.headers["request-id"] == inner["request-id"]

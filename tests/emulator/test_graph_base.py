@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
-import requests
 
 from m365_emulator.testing import EmulatorHandle
 from tests.emulator.conftest import (
@@ -14,38 +12,19 @@ from tests.emulator.conftest import (
     DEVICE_APP,
     GROUP_READER_APP,
     GROUP_READER_SECRET,
-    GUID,
     READER_APP,
     SINGLE_TENANT_APP,
     SINGLE_TENANT_SECRET,
     WEB_APP,
     WEB_SECRET,
     app_token,
+    assert_graph_error,
+    graph,
     graph_client,
     public_app,
 )
 
 pytestmark = pytest.mark.emulator
-
-GRAPH_DATE = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d"
-
-
-def graph(emu: EmulatorHandle, path: str) -> str:
-    return f"{emu.graph_url}/v1.0{path}"
-
-
-def assert_graph_error(response: requests.Response, status: int, code: str, message: str | None = None) -> None:
-    """Graph's shape: {"error": {"code", "message", "innerError": {"date", "request-id", "client-request-id"}}}."""
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert set(error) == {"code", "message", "innerError"}
-    assert error["code"] == code
-    if message is not None:
-        assert error["message"] == message
-    inner = error["innerError"]
-    assert set(inner) == {"date", "request-id", "client-request-id"}
-    assert re.fullmatch(GRAPH_DATE, inner["date"]) and re.fullmatch(GUID, inner["request-id"])
-    assert response.headers["request-id"] == inner["request-id"]
 
 
 def test_no_token_is_401_with_a_challenge(emu: EmulatorHandle) -> None:

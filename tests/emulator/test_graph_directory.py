@@ -16,10 +16,11 @@ from tests.emulator.conftest import (
     GROUP_READER_SECRET,
     NORTHWIND,
     app_token,
+    assert_graph_error,
+    graph,
     graph_client,
     public_app,
 )
-from tests.emulator.test_graph_base import assert_graph_error
 
 pytestmark = pytest.mark.emulator
 
@@ -36,10 +37,6 @@ ALL_CONTOSO = "a1b2c3d4-1008-4000-8000-00000000c108"
 COLOR_PRINTING = "a1b2c3d4-1010-4000-8000-00000000c110"
 USER_TYPE, GROUP_TYPE = "#microsoft.graph.user", "#microsoft.graph.group"
 DAY = 24 * 3600
-
-
-def graph(emu: EmulatorHandle, path: str) -> str:
-    return f"{emu.graph_url}/v1.0{path}"
 
 
 def get(client: requests.Session, url: str) -> dict[str, Any]:
@@ -308,6 +305,20 @@ def test_a_round_of_many_changes_comes_in_pages(emu: EmulatorHandle) -> None:
     assert {u["displayName"] for u in objects(pages)} == {
         f"Renamed {u[-3:]}" for u in (ADELE, ALEX, CHRISTIE, DEBRA, DIEGO)
     }
+
+
+def test_a_throttled_delta_page_is_the_same_page_when_asked_again(emu: EmulatorHandle) -> None:
+    client = graph_client(emu)
+    emu.control.set_graph_options(delta_page_size=10)
+    first = get(client, graph(emu, "/users/delta?$select=displayName"))
+    emu.control.inject_fault("graph", status=429, retry_after=2)
+
+    throttled = client.get(first["@odata.nextLink"], timeout=10)
+    second = get(client, first["@odata.nextLink"])
+
+    assert_graph_error(throttled, 429, "TooManyRequests")
+    assert throttled.headers["retry-after"] == "2"
+    assert [u["id"] for u in second["value"]] == contoso_user_ids(emu)[10:20]
 
 
 def test_sync_from_now_with_the_latest_token(emu: EmulatorHandle) -> None:
