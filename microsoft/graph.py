@@ -200,12 +200,18 @@ def graph_session() -> MicrosoftSession:
 def graph_get(
     *, token: str, url: str, session: MicrosoftSession | None = None, wait_up_to: float = 0.0
 ) -> dict[str, Any]:
-    """GET one Graph resource (an object, or a collection page as Graph sent it)."""
+    """GET one Graph resource (an object, or a collection page as Graph sent it).
+
+    Reference: https://learn.microsoft.com/graph/use-the-api
+    """
     return _get_json(token=token, url=url, session=session, wait_up_to=wait_up_to)
 
 
 def graph_page(*, token: str, url: str, session: MicrosoftSession | None = None, wait_up_to: float = 0.0) -> GraphPage:
-    """One page of a collection (``value`` and ``@odata.nextLink``)."""
+    """One page of a collection (``value`` and ``@odata.nextLink``).
+
+    Reference: https://learn.microsoft.com/graph/paging
+    """
     body = _get_json(token=token, url=url, session=session, wait_up_to=wait_up_to)
     return GraphPage(objects=_objects(body), next_link=body.get("@odata.nextLink"))
 
@@ -242,6 +248,8 @@ def graph_delta_page(
 
     Raises `errors.DeltaExpired` when Graph no longer accepts the link (also for a link to another Graph host than
     the configured one: the endpoints changed, and that host's position means nothing here).
+
+    Reference: https://learn.microsoft.com/graph/delta-query-overview#use-delta-query-to-track-changes-in-a-resource-collection
     """
     if not _on_graph_host(url):
         raise errors.DeltaExpired(
