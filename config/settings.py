@@ -167,10 +167,20 @@ OUTGOING_MAIL_RATE_LIMIT = env.int("OUTGOING_MAIL_RATE_LIMIT", default=30)
 OUTGOING_MAIL_RATE_WINDOW_SECONDS = env.float("OUTGOING_MAIL_RATE_WINDOW_SECONDS", default=60.0)
 OUTGOING_MAIL_RETRY_BASE_SECONDS = env.float("OUTGOING_MAIL_RETRY_BASE_SECONDS", default=30.0)
 OUTGOING_MAIL_MAX_ATTEMPTS = env.int("OUTGOING_MAIL_MAX_ATTEMPTS", default=8)
-OUTGOING_MAIL_SMTP_TIMEOUT = env.float("OUTGOING_MAIL_SMTP_TIMEOUT", default=30.0)
 # CA bundle for tenants' custom mail servers (SMTP, IMAP, POP3) with a private certificate authority.
 # Unset: the system's trust store. Microsoft's own servers use MICROSOFT_CA_BUNDLE.
 CUSTOM_MAIL_CA_BUNDLE = env.str("CUSTOM_MAIL_CA_BUNDLE", default="") or None
+# Mail servers a tenant admin types are reached only on the public internet; these networks (CIDR) are allowed
+# too, e.g. a relay of the operator's that tenants may use. The demo and the tests allow the emulator this way.
+TENANT_MAIL_ALLOWED_NETWORKS = env.list("TENANT_MAIL_ALLOWED_NETWORKS", default=[])
+# A tenant's password (or token) is never sent over a connection without TLS, unless this is true.
+TENANT_MAIL_ALLOW_PLAINTEXT_PASSWORDS = env.bool("TENANT_MAIL_ALLOW_PLAINTEXT_PASSWORDS", default=False)
+# Seconds: to connect, for each read, and for a whole conversation with a tenant's SMTP server (one message) or
+# mailbox (one poll: it goes on at the next poll).
+TENANT_MAIL_CONNECT_TIMEOUT = env.float("TENANT_MAIL_CONNECT_TIMEOUT", default=10.0)
+TENANT_MAIL_READ_TIMEOUT = env.float("TENANT_MAIL_READ_TIMEOUT", default=30.0)
+TENANT_MAIL_SMTP_TIME_LIMIT = env.float("TENANT_MAIL_SMTP_TIME_LIMIT", default=120.0)
+TENANT_MAIL_MAILBOX_TIME_LIMIT = env.float("TENANT_MAIL_MAILBOX_TIME_LIMIT", default=600.0)
 
 # Jobs via Email (mail_jobs): how long a poll holds its mailbox before another poll may take over (a worker
 # that died mid-batch leaves it behind).

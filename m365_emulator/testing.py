@@ -7,6 +7,7 @@ with start_emulator(Path("m365_emulator/seeds/test.json"), tmp_path) as emu:
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import os
 import subprocess
@@ -379,6 +380,12 @@ def start_emulator(
             process.wait()
 
 
+def _network_of(host: str) -> str:
+    """The one-address network of an emulator host (it listens on an IP address, 127.0.0.1 unless told)."""
+    address = ipaddress.ip_address(host)
+    return f"{address}/{address.max_prefixlen}"
+
+
 def portal_environment(handle: EmulatorHandle, seed: Path) -> dict[str, str]:
     """Environment variables that point the portal at this emulator, with the seed's operator app credentials."""
     env = {
@@ -395,6 +402,9 @@ def portal_environment(handle: EmulatorHandle, seed: Path) -> dict[str, str]:
     if mail.get("imaps_port"):  # Exchange's IMAP and POP3 are implicit TLS (993, 995)
         env["MICROSOFT_IMAP_HOST"] = env["MICROSOFT_POP_HOST"] = str(mail["mail_host"])
         env["MICROSOFT_IMAP_PORT"], env["MICROSOFT_POP_PORT"] = str(mail["imaps_port"]), str(mail["pop3s_port"])
+    # Tenants' mail servers are refused on loopback; the operator allows the emulator's address by name.
+    emulator_hosts = {handle.smtp_host, str(mail.get("mail_host", handle.smtp_host))}
+    env["TENANT_MAIL_ALLOWED_NETWORKS"] = ",".join(sorted(_network_of(host) for host in emulator_hosts))
     for name, app in load_seed(seed).operator_apps.items():
         env[f"MICROSOFT_APP_{name}_CLIENT_ID"] = app.client_id
         env[f"MICROSOFT_APP_{name}_CLIENT_SECRET"] = app.client_secret

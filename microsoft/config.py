@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from microsoft.mail_connection import TenantServerRules, parse_networks
+
 __all__ = [
     "GRAPH_DEFAULT_SCOPE",
     "GRAPH_RESOURCE",
@@ -26,6 +28,8 @@ __all__ = [
     "is_microsoft_host",
     "operator_app",
     "operator_app_display_name",
+    "tenant_mail_limits",
+    "tenant_server_rules",
 ]
 
 logger = logging.getLogger(__name__)
@@ -150,3 +154,36 @@ def operator_app_display_name(name: str) -> str:
     """The name the operator app shows on Microsoft's consent pages."""
     apps: dict[str, dict[str, str]] = getattr(settings, "MICROSOFT_APPS", {})
     return (apps.get(name.upper()) or {}).get("display_name", name)
+
+
+@dataclass(frozen=True)
+class TenantMailLimits:
+    """Seconds a connection to a tenant's mail server may take: to connect, per read, and in all."""
+
+    connect_timeout: float
+    read_timeout: float
+    smtp_time_limit: float
+    mailbox_time_limit: float
+
+
+def tenant_server_rules() -> TenantServerRules:
+    """What the operator allows the mail servers tenants type: networks beyond the public internet
+    (TENANT_MAIL_ALLOWED_NETWORKS) and passwords without TLS (TENANT_MAIL_ALLOW_PLAINTEXT_PASSWORDS)."""
+    networks = getattr(settings, "TENANT_MAIL_ALLOWED_NETWORKS", None) or ()
+    try:
+        allowed = parse_networks(networks.split(",") if isinstance(networks, str) else networks)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"TENANT_MAIL_ALLOWED_NETWORKS: {exc} (write networks as 10.8.0.0/16).") from exc
+    return TenantServerRules(
+        allowed_networks=allowed,
+        allow_plaintext_login=bool(getattr(settings, "TENANT_MAIL_ALLOW_PLAINTEXT_PASSWORDS", False)),
+    )
+
+
+def tenant_mail_limits() -> TenantMailLimits:
+    return TenantMailLimits(
+        connect_timeout=float(str(_setting("TENANT_MAIL_CONNECT_TIMEOUT", 10.0))),
+        read_timeout=float(str(_setting("TENANT_MAIL_READ_TIMEOUT", 30.0))),
+        smtp_time_limit=float(str(_setting("TENANT_MAIL_SMTP_TIME_LIMIT", 120.0))),
+        mailbox_time_limit=float(str(_setting("TENANT_MAIL_MAILBOX_TIME_LIMIT", 600.0))),
+    )

@@ -3,8 +3,13 @@
 Exchange Online takes implicit TLS (IMAP 993, POP3 995) and ``AUTHENTICATE XOAUTH2`` / ``AUTH XOAUTH2`` with an
 Outlook access token (protocols.md §4). Custom servers use LOGIN/USER+PASS over implicit TLS, STARTTLS or nothing.
 Errors are classified: `MailboxAuthFailed` (a person must fix the sign-in; the explanation says how),
-`MailboxConfigurationError` (a folder that does not exist, an untrusted certificate), and
-`microsoft.errors.TransientError` (unreachable, timed out, dropped: try again at the next poll).
+`MailboxConfigurationError` (a folder that does not exist, an untrusted certificate, a server that does not speak
+the protocol, a password that would cross without TLS), `HostRefused` (a tenant's server whose address is not
+public), and `microsoft.errors.TransientError` (unreachable, timed out, dropped: try again at the next poll).
+
+Connections are made by microsoft.mail_connection: a server a tenant typed is checked and reached only at the
+checked address; a session has a connect timeout, a read timeout and a time limit in all. A server's words are
+shown as one short printable line, and a greeting in another protocol never.
 
 Reference: https://learn.microsoft.com/exchange/client-developer/legacy-protocols/how-to-authenticate-an-imap-pop-smtp-application-by-using-oauth
 """
@@ -16,15 +21,17 @@ import imaplib
 import logging
 import poplib
 import re
+import socket
 import ssl
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
-from microsoft.config import OUTLOOK_RESOURCE, endpoints
+from microsoft.config import OUTLOOK_RESOURCE, endpoints, tenant_server_rules
 from microsoft.errors import MicrosoftError, TransientError
+from microsoft.mail_connection import TenantServerRules, TimeLimit, open_connection, reply_line
 
 __all__ = [
     "IMAP_SCOPE",
@@ -76,7 +83,11 @@ class MailServer:
     port: int
     security: MailSecurity = MailSecurity.SSL
     ca_bundle: str | None = None
-    timeout: float = 30.0
+    timeout: float = 30.0  # each read
+    connect_timeout: float = 10.0
+    time_limit: float = 600.0  # one session, from connecting to logging out (a poll reads many messages)
+    # A server a tenant typed is checked against the operator's rules; None only for the operator's own endpoints.
+    rules: TenantServerRules | None = field(default_factory=tenant_server_rules)
 
     @property
     def label(self) -> str:
@@ -130,7 +141,9 @@ def exchange_server(protocol: MailProtocol) -> MailServer:
     host, port = (
         (config.imap_host, config.imap_port) if protocol == MailProtocol.IMAP else (config.pop_host, config.pop_port)
     )
-    return MailServer(protocol, host, port, MailSecurity.SSL, config.ca_bundle, max(config.http_timeout, 30.0))
+    return MailServer(
+        protocol, host, port, MailSecurity.SSL, config.ca_bundle, max(config.http_timeout, 30.0), rules=None
+    )
 
 
 def xoauth2_string(username: str, access_token: str) -> str:
@@ -140,43 +153,111 @@ def xoauth2_string(username: str, access_token: str) -> str:
 
 @contextmanager
 def open_mailbox(server: MailServer, login: MailLogin, *, folder: str = "INBOX") -> Iterator[Mailbox]:
-    """Connect, sign in and (IMAP) select `folder`; close (POP3: commit deletions) when the block ends."""
+    """Connect, sign in and (IMAP) select `folder`; close (POP3: commit deletions) when the block ends.
+
+    The whole block runs within `server.time_limit`: past it the connection is cut, and whatever fails then is
+    reported as the time limit (TransientError)."""
     mailbox: Mailbox
-    with _classified(server):
-        if server.protocol == MailProtocol.IMAP:
-            mailbox = _ImapMailbox(server, login, folder)
-        else:
-            mailbox = _Pop3Mailbox(server, login)
+    time_limit = TimeLimit(server.time_limit)
     try:
-        yield mailbox
-    except BaseException:
-        with _classified(server):
-            _quietly(mailbox, commit=False)
-        raise
-    with _classified(server):
-        mailbox.close()
+        with _classified(server, time_limit):
+            if server.protocol == MailProtocol.IMAP:
+                mailbox = _ImapMailbox(server, login, folder, time_limit)
+            else:
+                mailbox = _Pop3Mailbox(server, login, time_limit)
+        try:
+            yield mailbox
+        except BaseException as exc:
+            with _classified(server, time_limit):
+                _quietly(mailbox, commit=False)
+            if time_limit.expired and isinstance(exc, TransientError | OSError | EOFError):
+                raise _time_limit_error(server, time_limit) from exc
+            raise
+        with _classified(server, time_limit):
+            mailbox.close()
+    finally:
+        time_limit.close()
 
 
 # --- errors ---------------------------------------------------------------------------------------------------
 
 
 @contextmanager
-def _classified(server: MailServer) -> Iterator[None]:
+def _classified(server: MailServer, time_limit: TimeLimit | None = None) -> Iterator[None]:
     try:
         yield
-    except MicrosoftError:
-        raise
-    except ssl.SSLCertVerificationError as exc:
-        raise MailboxConfigurationError(
+    except Exception as exc:
+        if time_limit is not None and time_limit.expired:  # whatever failed, it failed because time ran out
+            raise _time_limit_error(server, time_limit) from exc
+        classified = _classification(server, exc)
+        if classified is exc:
+            raise
+        raise classified from exc
+
+
+def _classification(server: MailServer, exc: Exception) -> Exception:
+    if isinstance(exc, MicrosoftError):
+        return exc
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return MailboxConfigurationError(
             f"The certificate of {server.host} is not trusted ({exc.verify_message}). Check the host name, or "
             "ask the mail server's administrator for a certificate from a public authority."
-        ) from exc
-    except TimeoutError as exc:
-        raise TransientError(f"{server.label} did not answer in time. It will be tried again.") from exc
-    except (OSError, EOFError, imaplib.IMAP4.abort) as exc:
-        raise TransientError(f"Could not talk to {server.label}: {exc}. It will be tried again.") from exc
-    except (imaplib.IMAP4.error, poplib.error_proto) as exc:
-        raise MailboxConfigurationError(f"{server.label} refused a command: {_text(exc)}") from exc
+        )
+    if isinstance(exc, TimeoutError):
+        return TransientError(f"{server.label} did not answer in time. It will be tried again.")
+    if isinstance(exc, OSError | EOFError | imaplib.IMAP4.abort):
+        return TransientError(f"Could not talk to {server.label}: {_failure(exc)}. It will be tried again.")
+    if isinstance(exc, imaplib.IMAP4.error | poplib.error_proto):
+        return MailboxConfigurationError(f"{server.label} refused a command: {_text(exc)}")
+    return exc
+
+
+def _failure(exc: BaseException) -> str:
+    """What went wrong with the connection, in words that never repeat what the server sent."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "the connection was refused"
+    if isinstance(exc, socket.gaierror):
+        return "the host name could not be resolved"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS could not be negotiated ({exc.reason or 'handshake failed'}); check the port and the security"
+    if isinstance(exc, EOFError | imaplib.IMAP4.abort | ConnectionError):
+        return "the connection was closed"
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+
+
+def _time_limit_error(server: MailServer, time_limit: TimeLimit) -> TransientError:
+    return TransientError(
+        f"{server.label} did not finish within {time_limit.seconds:g} seconds (it answers too slowly or not at "
+        "all). It will be tried again.",
+        error="time_limit",
+    )
+
+
+def _not_the_protocol(server: MailServer) -> MailboxConfigurationError:
+    name = server.protocol.value.upper()
+    return MailboxConfigurationError(
+        f"The server at {server.host}:{server.port} does not answer like {'an' if name == 'IMAP' else 'a'} {name} "
+        "server. Check the host, the port and the security.",
+        error="wrong_protocol",
+    )
+
+
+def _refuse_plaintext_login(server: MailServer, sock: Any) -> None:
+    if isinstance(sock, ssl.SSLSocket) or (server.rules is not None and server.rules.allow_plaintext_login):
+        return
+    raise MailboxConfigurationError(
+        f"{server.label} would receive the password without TLS: choose SSL/TLS or STARTTLS. Roger never sends a "
+        "password over an unencrypted connection.",
+        error="plaintext_login",
+    )
+
+
+def _refuse_line_breaks(login: MailLogin) -> None:
+    if any(ch in value for value in (login.username, login.password or "") for ch in "\r\n\0"):
+        raise MailboxAuthFailed(
+            "The user name or password contains a line break, which mail protocols cannot carry. Enter them again.",
+            error="login_line_break",
+        )
 
 
 def _auth_failed(server: MailServer, login: MailLogin, answer: str) -> MailboxAuthFailed:
@@ -197,8 +278,8 @@ def _auth_failed(server: MailServer, login: MailLogin, answer: str) -> MailboxAu
 
 
 def _text(exc: BaseException) -> str:
-    value = exc.args[0] if exc.args else exc
-    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+    """A server's answer carried by an exception, as one short printable line."""
+    return reply_line(exc.args[0] if exc.args and isinstance(exc.args[0], bytes | str) else str(exc))
 
 
 def _tls_context(server: MailServer) -> ssl.SSLContext:
@@ -224,9 +305,45 @@ def _quote(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _opener(server: MailServer, time_limit: TimeLimit) -> Callable[[], socket.socket]:
+    def open_socket() -> socket.socket:
+        return open_connection(
+            server.host,
+            server.port,
+            rules=server.rules,
+            connect_timeout=server.connect_timeout,
+            read_timeout=server.timeout,
+            time_limit=time_limit,
+        )
+
+    return open_socket
+
+
+class _IMAP4(imaplib.IMAP4):
+    """imaplib's client on a socket from microsoft.mail_connection (checked address, time limit)."""
+
+    def __init__(self, server: MailServer, open_socket: Callable[[], socket.socket]) -> None:
+        self._open_socket = open_socket
+        super().__init__(server.host, server.port, timeout=server.timeout)
+
+    def _create_socket(self, timeout: float | None) -> socket.socket:
+        return self._open_socket()
+
+
+class _IMAP4_SSL(imaplib.IMAP4_SSL):
+    def __init__(self, server: MailServer, open_socket: Callable[[], socket.socket]) -> None:
+        self._open_socket = open_socket
+        super().__init__(server.host, server.port, ssl_context=_tls_context(server), timeout=server.timeout)
+
+    def _create_socket(self, timeout: float | None) -> socket.socket:
+        # TLS verifies the certificate against the host name, whatever address the connection went to.
+        return self.ssl_context.wrap_socket(self._open_socket(), server_hostname=self.host)
+
+
 class _ImapMailbox:
-    def __init__(self, server: MailServer, login: MailLogin, folder: str) -> None:
+    def __init__(self, server: MailServer, login: MailLogin, folder: str, time_limit: TimeLimit) -> None:
         self.server = server
+        self.time_limit = time_limit
         self.connection = self._connect()
         self._sign_in(login)
         self.uidvalidity = ""
@@ -234,15 +351,29 @@ class _ImapMailbox:
         self.selected = False
 
     def _connect(self) -> imaplib.IMAP4:
-        server = self.server
-        if server.security == MailSecurity.SSL:
-            return imaplib.IMAP4_SSL(server.host, server.port, ssl_context=_tls_context(server), timeout=server.timeout)
-        connection = imaplib.IMAP4(server.host, server.port, timeout=server.timeout)
+        server, open_socket = self.server, _opener(self.server, self.time_limit)
+        try:
+            if server.security == MailSecurity.SSL:
+                return _IMAP4_SSL(server, open_socket)
+            connection = _IMAP4(server, open_socket)
+        except imaplib.IMAP4.abort as exc:
+            if _text(exc).startswith("unexpected response"):
+                raise _not_the_protocol(server) from exc
+            raise
+        except imaplib.IMAP4.error as exc:  # a greeting other than OK or PREAUTH
+            greeting = exc.args[0] if exc.args else b""
+            if isinstance(greeting, bytes) and greeting.startswith(b"* BYE"):
+                raise MailboxConfigurationError(
+                    f"{server.label} refused the connection: {reply_line(greeting[5:])}"
+                ) from exc
+            raise _not_the_protocol(server) from exc
         if server.security == MailSecurity.STARTTLS:
             connection.starttls(ssl_context=_tls_context(server))
         return connection
 
     def _sign_in(self, login: MailLogin) -> None:
+        _refuse_plaintext_login(self.server, self.connection.sock)
+        _refuse_line_breaks(login)
         try:
             if login.access_token:
                 self.connection.authenticate("XOAUTH2", _one_shot(xoauth2_string(login.username, login.access_token)))
@@ -364,22 +495,56 @@ def _pop_command(connection: poplib.POP3, line: str) -> bytes:
     return shortcmd(line)
 
 
+class _POP3(poplib.POP3):
+    """poplib's client on a socket from microsoft.mail_connection (checked address, time limit)."""
+
+    def __init__(self, server: MailServer, open_socket: Callable[[], socket.socket]) -> None:
+        self._open_socket = open_socket
+        super().__init__(server.host, server.port, timeout=server.timeout)
+
+    def _create_socket(self, timeout: float) -> socket.socket:
+        return self._open_socket()
+
+
+class _POP3_SSL(poplib.POP3_SSL):
+    def __init__(self, server: MailServer, open_socket: Callable[[], socket.socket]) -> None:
+        self._open_socket = open_socket
+        super().__init__(server.host, server.port, timeout=server.timeout, context=_tls_context(server))
+
+    def _create_socket(self, timeout: float) -> socket.socket:
+        # TLS verifies the certificate against the host name, whatever address the connection went to.
+        return self.context.wrap_socket(self._open_socket(), server_hostname=self.host)  # type: ignore[attr-defined]
+
+
 class _Pop3Mailbox:
-    def __init__(self, server: MailServer, login: MailLogin) -> None:
+    def __init__(self, server: MailServer, login: MailLogin, time_limit: TimeLimit) -> None:
         self.server = server
+        self.time_limit = time_limit
         self.connection = self._connect()
         self._sign_in(login)
 
     def _connect(self) -> poplib.POP3:
-        server = self.server
-        if server.security == MailSecurity.SSL:
-            return poplib.POP3_SSL(server.host, server.port, timeout=server.timeout, context=_tls_context(server))
-        connection = poplib.POP3(server.host, server.port, timeout=server.timeout)
+        server, open_socket = self.server, _opener(self.server, self.time_limit)
+        try:
+            if server.security == MailSecurity.SSL:
+                return _POP3_SSL(server, open_socket)
+            connection = _POP3(server, open_socket)
+        except poplib.error_proto as exc:  # a greeting other than +OK
+            greeting = exc.args[0] if exc.args else b""
+            if greeting == "-ERR EOF":  # poplib's words for a connection closed before the greeting
+                raise EOFError("closed before the greeting") from exc
+            if isinstance(greeting, bytes) and greeting.startswith(b"-ERR"):
+                raise MailboxConfigurationError(
+                    f"{server.label} refused the connection: {reply_line(greeting[4:])}"
+                ) from exc
+            raise _not_the_protocol(server) from exc
         if server.security == MailSecurity.STARTTLS:
             connection.stls(context=_tls_context(server))
         return connection
 
     def _sign_in(self, login: MailLogin) -> None:
+        _refuse_plaintext_login(self.server, self.connection.sock)
+        _refuse_line_breaks(login)
         try:
             if login.access_token:
                 self._xoauth2(login)

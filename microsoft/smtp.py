@@ -8,7 +8,13 @@ its access token or a password) and raises `microsoft.errors` exceptions with an
 - `SmtpSendAsDenied` (550 5.7.60, 554 5.2.252): the mailbox may not send as the From address.
 - `SmtpRejected`: any other permanent (5xx) refusal, e.g. a recipient.
 - `errors.TransientError`: connection failures, timeouts and 4xx answers (including throttling): retry later.
-- `errors.ConfigurationError`: TLS that cannot be verified or negotiated, no usable AUTH mechanism.
+- `errors.ConfigurationError`: TLS that cannot be verified or negotiated, no usable AUTH mechanism, a server that
+  does not speak SMTP, a password that would cross without TLS; `HostRefused` for a tenant's server whose address
+  is not public (microsoft.mail_connection).
+
+Every connection is made by microsoft.mail_connection: a server a tenant typed is checked and reached only at the
+checked address, and each conversation has a connect timeout, a read timeout and a time limit in all. What a
+server said is shown as one short printable line, and never a greeting that is not SMTP.
 
 Reference: https://learn.microsoft.com/exchange/client-developer/legacy-protocols/how-to-authenticate-an-imap-pop-smtp-application-by-using-oauth
 """
@@ -29,6 +35,7 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.message import EmailMessage
 
 from microsoft import config, errors
+from microsoft.mail_connection import TenantServerRules, TimeLimit, open_connection, reply_line
 
 __all__ = [
     "SMTP_SEND_SCOPE",
@@ -53,6 +60,8 @@ logger = logging.getLogger(__name__)
 
 SMTP_SEND_SCOPE = f"{config.OUTLOOK_RESOURCE}/SMTP.Send"
 DEFAULT_TIMEOUT = 30.0
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_TIME_LIMIT = 120.0  # one session: connect, secure, sign in, send
 _SMTP_AUTH_HOW_TO = (
     "Enable Authenticated SMTP for the mailbox {mailbox}: in the Microsoft 365 admin center open Users > Active "
     "users > the mailbox > Mail > Manage email apps, tick Authenticated SMTP and save; or in Exchange Online "
@@ -72,8 +81,12 @@ class SmtpServer:
     port: int
     security: SmtpSecurity = SmtpSecurity.STARTTLS
     ca_bundle: str | None = None  # None: the system's trust store
-    timeout: float = DEFAULT_TIMEOUT
+    timeout: float = DEFAULT_TIMEOUT  # each read
     is_exchange: bool = False  # explanations speak of Exchange Online and its settings
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    time_limit: float = DEFAULT_TIME_LIMIT
+    # A server a tenant typed is checked against the operator's rules; None only for the operator's own endpoints.
+    rules: TenantServerRules | None = field(default_factory=config.tenant_server_rules)
 
     @property
     def address(self) -> str:
@@ -137,11 +150,10 @@ class SmtpTransientError(errors.TransientError, _SmtpReply):
 
 
 def _reply_parts(code: int | None, reply: bytes | str | None) -> tuple[str, str]:
-    """(enhanced status code, first line of the reply) with anything after a bearer token removed."""
-    text = reply.decode(errors="replace") if isinstance(reply, bytes) else (reply or "")
-    first = text.strip().splitlines()[0] if text.strip() else ""
-    enhanced = first.split(" ", 1)[0] if first[:1].isdigit() and first.count(".") >= 2 else ""
-    return enhanced, first[:300]
+    """(enhanced status code, first line of the reply as short printable text)."""
+    first = reply_line(reply)
+    enhanced = first.split(" ", 1)[0] if first[:1].isdigit() and first.split(" ", 1)[0].count(".") == 2 else ""
+    return enhanced, first
 
 
 def _error(
@@ -224,7 +236,15 @@ def _send_error(server: SmtpServer, code: int, reply: bytes | str, what: str) ->
     )
 
 
-def _connection_error(server: SmtpServer, exc: BaseException) -> errors.MicrosoftError:
+def _connection_error(
+    server: SmtpServer, exc: BaseException, time_limit: TimeLimit | None = None
+) -> errors.MicrosoftError:
+    if time_limit is not None and time_limit.expired:
+        return errors.TransientError(
+            f"The SMTP server {server.address} did not finish within {time_limit.seconds:g} seconds (it answers "
+            "too slowly or not at all). It will be retried automatically.",
+            error="time_limit",
+        )
     if isinstance(exc, ssl.SSLCertVerificationError):
         return errors.ConfigurationError(
             f"The certificate of the SMTP server {server.address} could not be verified "
@@ -238,7 +258,7 @@ def _connection_error(server: SmtpServer, exc: BaseException) -> errors.Microsof
             "and the security setting: STARTTLS usually uses port 587, SSL/TLS port 465.",
             error="tls_error",
         )
-    if isinstance(exc, TimeoutError | socket.timeout):
+    if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):  # smtplib wraps read timeouts
         reason = "it did not answer in time"
     elif isinstance(exc, ConnectionRefusedError):
         reason = "the connection was refused"
@@ -267,6 +287,7 @@ def exchange_server(*, timeout: float = DEFAULT_TIMEOUT) -> SmtpServer:
         ca_bundle=endpoints.ca_bundle,
         timeout=timeout,
         is_exchange=True,
+        rules=None,  # the operator's endpoint from settings
     )
 
 
@@ -279,15 +300,69 @@ def _tls_context(server: SmtpServer) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=server.ca_bundle) if server.ca_bundle else ssl.create_default_context()
 
 
-def _connect(server: SmtpServer) -> smtplib.SMTP:
+class _SMTP(smtplib.SMTP):
+    """smtplib's client on a socket from microsoft.mail_connection (checked address, time limit)."""
+
+    def __init__(self, server: SmtpServer, time_limit: TimeLimit, **kwargs: Any) -> None:
+        self.server, self.time_limit = server, time_limit
+        super().__init__(timeout=server.timeout, **kwargs)
+        self._host = server.host  # what STARTTLS and SSL verify the certificate against (SNI too)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        return _open(self.server, self.time_limit)
+
+
+class _SMTP_SSL(smtplib.SMTP_SSL):
+    def __init__(self, server: SmtpServer, time_limit: TimeLimit, **kwargs: Any) -> None:
+        self.server, self.time_limit = server, time_limit
+        super().__init__(timeout=server.timeout, **kwargs)
+        self._host = server.host
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        # TLS verifies the certificate against the host name, whatever address the connection went to.
+        return self.context.wrap_socket(_open(self.server, self.time_limit), server_hostname=self._host)  # type: ignore[attr-defined]
+
+
+def _open(server: SmtpServer, time_limit: TimeLimit) -> socket.socket:
+    return open_connection(
+        server.host,
+        server.port,
+        rules=server.rules,
+        connect_timeout=server.connect_timeout,
+        read_timeout=server.timeout,
+        time_limit=time_limit,
+    )
+
+
+def _greeted(client: smtplib.SMTP, server: SmtpServer) -> None:
+    """Connect and read the greeting; a greeting that is not an SMTP reply is never shown (it could be any
+    service's banner)."""
+    try:
+        code, greeting = client.connect(server.host, server.port)
+    except BaseException:
+        client.close()
+        raise
+    if code == 220:
+        return
+    client.close()
+    if code < 0:
+        raise errors.ConfigurationError(
+            f"The server at {server.address} does not answer like an SMTP server. Check the host and the port "
+            "(587 for STARTTLS, 465 for SSL/TLS).",
+            error="not_smtp",
+        )
+    raise smtplib.SMTPConnectError(code, greeting)  # an SMTP refusal (421, 554): its reply line is shown
+
+
+def _connect(server: SmtpServer, time_limit: TimeLimit) -> smtplib.SMTP:
     local_name = socket.gethostname()  # getfqdn() can stall on a DNS lookup
     if server.security == SmtpSecurity.SSL:
-        secure = smtplib.SMTP_SSL(
-            server.host, server.port, local_hostname=local_name, timeout=server.timeout, context=_tls_context(server)
-        )
+        secure = _SMTP_SSL(server, time_limit, local_hostname=local_name, context=_tls_context(server))
+        _greeted(secure, server)
         secure.ehlo()
         return secure
-    client = smtplib.SMTP(server.host, server.port, local_hostname=local_name, timeout=server.timeout)
+    client = _SMTP(server, time_limit, local_hostname=local_name)
+    _greeted(client, server)
     if server.security == SmtpSecurity.STARTTLS:
         client.ehlo()
         if not client.has_extn("starttls"):
@@ -305,12 +380,24 @@ def _connect(server: SmtpServer) -> smtplib.SMTP:
 def _authenticate(client: smtplib.SMTP, server: SmtpServer, login: Login) -> None:
     if login is None:
         return
+    if not isinstance(client.sock, ssl.SSLSocket) and not (server.rules and server.rules.allow_plaintext_login):
+        raise errors.ConfigurationError(
+            f"The SMTP server {server.address} would receive the password without TLS: choose STARTTLS or "
+            "SSL/TLS. Roger never sends a password over an unencrypted connection.",
+            error="plaintext_login",
+        )
+    sent = (login.mailbox, login.access_token) if isinstance(login, XOAuth2Login) else (login.username, login.password)
+    if any(ch in value for value in sent for ch in "\r\n\0"):
+        raise errors.ConfigurationError(
+            "The user name or password contains a line break, which SMTP cannot carry. Enter them again.",
+            error="login_line_break",
+        )
     offered = client.esmtp_features.get("auth", "").upper().split()
     if isinstance(login, XOAuth2Login):
         if "XOAUTH2" not in offered:
             raise errors.ConfigurationError(
                 f"The SMTP server {server.address} does not offer AUTH XOAUTH2 (it offers: "
-                f"{' '.join(offered) or 'no AUTH'}). Check the Outlook SMTP host and port settings.",
+                f"{reply_line(' '.join(offered)) or 'no AUTH'}). Check the Outlook SMTP host and port settings.",
                 error="xoauth2_unsupported",
             )
         sasl = xoauth2_sasl(login.mailbox, login.access_token)
@@ -328,18 +415,24 @@ def _authenticate(client: smtplib.SMTP, server: SmtpServer, login: Login) -> Non
 
 @contextmanager
 def smtp_session(*, server: SmtpServer, login: Login) -> Iterator[smtplib.SMTP]:
-    """A connected, secured and authenticated SMTP client for one or more `_deliver` calls."""
+    """A connected, secured and authenticated SMTP client for one or more `_deliver` calls, within the server's
+    time limit."""
     client: smtplib.SMTP | None = None
+    time_limit = TimeLimit(server.time_limit)
     try:
         try:
-            client = _connect(server)
+            client = _connect(server, time_limit)
             _authenticate(client, server, login)
+        except errors.MicrosoftError:
+            raise
         except smtplib.SMTPAuthenticationError as exc:
             raise _auth_error(server, login, exc.smtp_code, exc.smtp_error) from None
         except smtplib.SMTPResponseException as exc:  # e.g. a 421 greeting, or 4xx/5xx to EHLO or STARTTLS
+            if time_limit.expired:
+                raise _connection_error(server, exc, time_limit) from None
             raise _send_error(server, exc.smtp_code, exc.smtp_error, "this connection") from None
         except (OSError, smtplib.SMTPException) as exc:
-            raise _connection_error(server, exc) from None
+            raise _connection_error(server, exc, time_limit) from None
         yield client
     finally:
         if client is not None:
@@ -347,6 +440,7 @@ def smtp_session(*, server: SmtpServer, login: Login) -> Iterator[smtplib.SMTP]:
                 client.quit()
             except (OSError, smtplib.SMTPException):
                 client.close()
+        time_limit.close()
 
 
 def _deliver(client: smtplib.SMTP, server: SmtpServer, message: OutgoingMessage) -> dict[str, tuple[int, bytes]]:
@@ -361,7 +455,7 @@ def _deliver(client: smtplib.SMTP, server: SmtpServer, message: OutgoingMessage)
     except smtplib.SMTPDataError as exc:
         raise _send_error(server, exc.smtp_code, exc.smtp_error, message.envelope_from) from None
     except (OSError, smtplib.SMTPException) as exc:
-        raise _connection_error(server, exc) from None
+        raise _connection_error(server, exc, getattr(client, "time_limit", None)) from None
     logger.info(
         "SMTP %s accepted a message from %s for %d recipient(s)",
         server.address,

@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from credentials.errors import CredentialError, CredentialUnavailable
 from microsoft import errors
+from microsoft.config import tenant_mail_limits
 from microsoft.smtp import (
     SMTP_SEND_SCOPE,
     Login,
@@ -46,6 +47,7 @@ from microsoft.smtp import (
 from outgoing_mail.choices import FailureKind, OutboundPurpose, OutboundStatus, OutgoingMode
 from outgoing_mail.limiter import SendSlot, send_slot_confirm, send_slot_release, send_slot_reserve
 from outgoing_mail.models import OutboundEmail, OutgoingMailSettings
+from outgoing_mail.validation import without_control_characters
 
 __all__ = ["DeliveryOutcome", "outbound_email_deliver", "outbound_emails_prune", "outbound_emails_requeue_stale"]
 
@@ -143,7 +145,8 @@ def _route(outbound: OutboundEmail) -> _Route:
     config = OutgoingMailSettings.objects.select_related("exchange_system").filter(tenant=outbound.tenant).first()
     if outbound.tenant is None or config is None or config.mode == OutgoingMode.DEFAULT:
         return _Route(server=None)
-    name = config.from_name or outbound.tenant.display_name
+    # The form refuses control characters; a name saved before it did must not break a header either.
+    name = without_control_characters(config.from_name or outbound.tenant.display_name)
     if config.mode == OutgoingMode.EXCHANGE:
         return _exchange_route(config, name)
     return _custom_route(config, name)
@@ -171,12 +174,15 @@ def _exchange_route(config: OutgoingMailSettings, name: str) -> _Route:
 
 
 def _custom_route(config: OutgoingMailSettings, name: str) -> _Route:
-    server = SmtpServer(
+    limits = tenant_mail_limits()
+    server = SmtpServer(  # checked against the operator's rules when it connects (microsoft.mail_connection)
         host=config.custom_host,
         port=config.custom_port,
         security=SmtpSecurity(config.custom_security),
         ca_bundle=settings.CUSTOM_MAIL_CA_BUNDLE,
-        timeout=float(settings.OUTGOING_MAIL_SMTP_TIMEOUT),
+        timeout=limits.read_timeout,
+        connect_timeout=limits.connect_timeout,
+        time_limit=limits.smtp_time_limit,
     )
     login = PasswordLogin(config.custom_username, config.custom_password) if config.custom_username else None
     identity = config.custom_username or config.from_address

@@ -130,6 +130,7 @@ def m365(m365_session: Any, settings: Any) -> Iterator[Any]:
     settings.MICROSOFT_AUTHORITY_HOST = env["MICROSOFT_AUTHORITY_HOST"]
     settings.MICROSOFT_GRAPH_URL = env["MICROSOFT_GRAPH_URL"]
     settings.MICROSOFT_CA_BUNDLE = env["MICROSOFT_CA_BUNDLE"]
+    settings.TENANT_MAIL_ALLOWED_NETWORKS = env["TENANT_MAIL_ALLOWED_NETWORKS"].split(",")  # the emulator only
     for key in ("SMTP", "IMAP", "POP"):
         if f"MICROSOFT_{key}_HOST" in env:
             setattr(settings, f"MICROSOFT_{key}_HOST", env[f"MICROSOFT_{key}_HOST"])

@@ -8,6 +8,7 @@ from django.conf import settings
 
 from mail_jobs.choices import Security, ServerKind
 from mail_jobs.models import MailJobSource
+from microsoft.config import tenant_mail_limits
 from microsoft.mailbox import (
     MailLogin,
     MailProtocol,
@@ -72,12 +73,15 @@ def _exchange(source: MailJobSource, protocol: MailProtocol, folder: str) -> Sou
 def _custom(source: MailJobSource, protocol: MailProtocol, folder: str) -> SourceConnection:
     if not source.custom_host or not source.custom_username:
         raise SourceNotConfigured("Enter the mail server's host and the user name to sign in with.")
-    server = MailServer(
+    limits = tenant_mail_limits()
+    server = MailServer(  # checked against the operator's rules when it connects (microsoft.mail_connection)
         protocol=protocol,
         host=source.custom_host,
         port=source.custom_port or default_port(source.protocol, source.custom_security),
         security=MailSecurity(source.custom_security),
         ca_bundle=settings.CUSTOM_MAIL_CA_BUNDLE,
-        timeout=30.0,
+        timeout=limits.read_timeout,
+        connect_timeout=limits.connect_timeout,
+        time_limit=limits.mailbox_time_limit,
     )
     return SourceConnection(server, MailLogin(source.custom_username, password=source.custom_password), folder)
