@@ -3,12 +3,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django import forms
+from django.core.validators import MaxValueValidator, MinValueValidator
 
 from external_systems.selectors import connected_exchange_systems
-from mail_jobs.choices import AfterProcessing, Protocol, ServerKind
+from mail_jobs.choices import AfterProcessing, Protocol, Security, ServerKind
 from mail_jobs.documents import document_type_choices
 from mail_jobs.models import MailJobSource
-from mail_jobs.services.settings import SETTINGS_FIELDS
+from mail_jobs.services.connection import default_port
+from mail_jobs.services.settings import SETTINGS_FIELDS, mail_server_changed
+from outgoing_mail.validation import (
+    PASSWORD_AGAIN,
+    PLAINTEXT_PASSWORD_REFUSED,
+    mail_server_clean,
+    password_without_line_breaks,
+    plaintext_passwords_allowed,
+    refuse_control_characters,
+)
 
 if TYPE_CHECKING:
     from accounts.models import Tenant
@@ -42,6 +52,7 @@ class MailJobSourceForm(forms.ModelForm):
         required=False,
         strip=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        validators=[password_without_line_breaks],
     )
     poll_interval_minutes = forms.TypedChoiceField(label="Check for new mail", choices=POLL_INTERVALS, coerce=int)
     document_types = forms.MultipleChoiceField(
@@ -92,7 +103,14 @@ class MailJobSourceForm(forms.ModelForm):
         assert isinstance(field, forms.ModelChoiceField)
         field.queryset = connected_exchange_systems(tenant=tenant)
         self.fields["max_message_size_mb"].validators.append(_between(1, 150))
+        self.fields["custom_port"].validators += [MinValueValidator(1), MaxValueValidator(65535)]
+        for name in ("custom_username", "folder", "move_to_folder"):  # they go into IMAP and POP3 commands
+            self.fields[name].validators.append(refuse_control_characters)
         self.has_saved_password = bool(self.instance.custom_password)
+        if self.has_saved_password:
+            self.fields[
+                "custom_password"
+            ].help_text = "A password is saved. Leave empty to keep it; a new host, port or user name needs it again."
         self.fields["unknown_senders"].help_text = (
             "Registering needs “Allow self-registration by email” for the tenant."
             if not tenant.allow_self_registration_by_email
@@ -101,15 +119,12 @@ class MailJobSourceForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        self._clean_server(data)
         if data.get("server_kind") == ServerKind.EXCHANGE:
             if data.get("enabled") and not data.get("exchange_system"):
                 self.add_error("exchange_system", "Choose the connected Exchange Online system to read mail from.")
-        elif data.get("enabled"):
-            for name in ("custom_host", "custom_username"):
-                if not data.get(name):
-                    self.add_error(name, "Required for another mail server.")
-            if not self.cleaned_data.get("custom_password") and not self.has_saved_password:
-                self.add_error("custom_password", "Enter the password of the mailbox.")
+        else:
+            self._clean_custom(data)
         if data.get("protocol") == Protocol.POP3 and data.get("after_processing") != AfterProcessing.DELETE:
             self.add_error("after_processing", "POP3 can only delete processed messages.")
         if data.get("after_processing") == AfterProcessing.MOVE:
@@ -123,6 +138,36 @@ class MailJobSourceForm(forms.ModelForm):
         if not (data.get("folder") or "").strip():
             data["folder"] = "INBOX"
         return data
+
+    def _clean_server(self, data: dict[str, Any]) -> None:
+        """The host as a worker will check it before connecting, whichever kind of server is chosen now."""
+        if "custom_port" in self.errors or not data.get("protocol") or not data.get("custom_security"):
+            return
+        port = data.get("custom_port") or default_port(data["protocol"], data["custom_security"])
+        mail_server_clean(self, host_field="custom_host", port_field="custom_port", port=port)
+
+    def _clean_custom(self, data: dict[str, Any]) -> None:
+        password = self.cleaned_data.get("custom_password")
+        keeps_password = self.has_saved_password and not self._server_changed(data)
+        if self.has_saved_password and not password and not keeps_password and "custom_host" not in self.errors:
+            self.add_error("custom_password", PASSWORD_AGAIN)
+        elif data.get("enabled"):
+            for name in ("custom_host", "custom_username"):
+                if not data.get(name) and name not in self.errors:
+                    self.add_error(name, "Required for another mail server.")
+            if not password and not keeps_password:
+                self.add_error("custom_password", "Enter the password of the mailbox.")
+        signs_in = data.get("custom_username") or password
+        if signs_in and data.get("custom_security") == Security.NONE and not plaintext_passwords_allowed():
+            self.add_error("custom_security", PLAINTEXT_PASSWORD_REFUSED)
+
+    def _server_changed(self, data: dict[str, Any]) -> bool:
+        return mail_server_changed(
+            self.instance,
+            host=data.get("custom_host") or "",
+            port=data.get("custom_port"),
+            username=data.get("custom_username") or "",
+        )
 
 
 def _between(low: int, high: int) -> Any:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 from django import forms
@@ -8,13 +7,18 @@ from django import forms
 from external_systems.selectors import connected_exchange_systems
 from outgoing_mail.choices import OutgoingMode, SmtpSecurity
 from outgoing_mail.models import OutgoingMailSettings
-from outgoing_mail.services import OutgoingMailChange
+from outgoing_mail.services import OutgoingMailChange, smtp_server_changed
+from outgoing_mail.validation import (
+    PASSWORD_AGAIN,
+    PLAINTEXT_PASSWORD_REFUSED,
+    mail_server_clean,
+    password_without_line_breaks,
+    plaintext_passwords_allowed,
+    refuse_control_characters,
+)
 
 if TYPE_CHECKING:
     from accounts.models import Tenant
-
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_HOST = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*$")
 
 
 class ExchangeSystemChoice(forms.ModelChoiceField):
@@ -45,16 +49,23 @@ class OutgoingMailForm(forms.Form):
     custom_port = forms.IntegerField(label="Port", required=False, min_value=1, max_value=65535, initial=587)
     custom_security = forms.ChoiceField(label="Security", choices=SmtpSecurity.choices, initial=SmtpSecurity.STARTTLS)
     custom_username = forms.CharField(
-        label="User name", required=False, max_length=320, widget=forms.TextInput(attrs={"autocomplete": "off"})
+        label="User name",
+        required=False,
+        max_length=320,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+        validators=[refuse_control_characters],
     )
     custom_password = forms.CharField(
         label="Password",
         required=False,
         strip=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        validators=[password_without_line_breaks],
     )
     from_address = forms.EmailField(label="From address", required=False)
-    from_name = forms.CharField(label="From display name", required=False, max_length=200)
+    from_name = forms.CharField(
+        label="From display name", required=False, max_length=200, validators=[refuse_control_characters]
+    )
 
     def __init__(self, *args: Any, tenant: Tenant, instance: OutgoingMailSettings | None, **kwargs: Any) -> None:
         self.instance = instance
@@ -76,9 +87,10 @@ class OutgoingMailForm(forms.Form):
         assert isinstance(field, forms.ModelChoiceField)
         field.queryset = connected_exchange_systems(tenant=tenant)
         if instance is not None and instance.has_password:
-            self.fields[
-                "custom_password"
-            ].help_text = "A password is saved. Leave empty to keep it; clear the user name to remove it."
+            self.fields["custom_password"].help_text = (
+                "A password is saved. Leave empty to keep it (a new host, port or user name needs it again); clear "
+                "the user name to remove it."
+            )
 
     @property
     def has_saved_password(self) -> bool:
@@ -86,6 +98,8 @@ class OutgoingMailForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        if data.get("custom_host") and data.get("custom_port") is not None:  # whichever mode: it may be chosen later
+            mail_server_clean(self, host_field="custom_host", port_field="custom_port", port=data["custom_port"])
         mode = data.get("mode")
         if mode == OutgoingMode.EXCHANGE:
             self._clean_exchange(data)
@@ -103,26 +117,31 @@ class OutgoingMailForm(forms.Form):
             data["send_as_mailbox"] = ""
 
     def _clean_custom(self, data: dict[str, Any]) -> None:
-        host = (data.get("custom_host") or "").strip()
-        if not host:
+        if not (data.get("custom_host") or "").strip() and "custom_host" not in self.errors:
             self.add_error("custom_host", "Enter the SMTP server's host name.")
-        elif not _HOST.match(host):
-            self.add_error("custom_host", "Enter the host name only, e.g. smtp.example.com (no https:// and no port).")
         if data.get("custom_port") is None and "custom_port" not in self.errors:
             self.add_error("custom_port", "Enter the port (587 for STARTTLS, 465 for SSL/TLS).")
         if not data.get("from_address") and "from_address" not in self.errors:
             self.add_error("from_address", "Enter the address the mail is sent from.")
         username, password = data.get("custom_username", ""), data.get("custom_password", "")
-        has_password = bool(password) or self.has_saved_password
-        if username and not has_password:
+        keeps_password = self.has_saved_password and not self._server_changed(data)
+        if username and not password and self.has_saved_password and not keeps_password:
+            self.add_error("custom_password", PASSWORD_AGAIN)
+        elif username and not (password or keeps_password):
             self.add_error("custom_password", "Enter the password of this user name.")
         if password and not username:
             self.add_error("custom_username", "Enter the user name this password belongs to.")
-        if username and data.get("custom_security") == SmtpSecurity.NONE:
-            self.add_error(
-                "custom_security",
-                "Choose STARTTLS or SSL/TLS: a password is never sent over an unencrypted connection.",
-            )
+        if username and data.get("custom_security") == SmtpSecurity.NONE and not plaintext_passwords_allowed():
+            self.add_error("custom_security", PLAINTEXT_PASSWORD_REFUSED)
+
+    def _server_changed(self, data: dict[str, Any]) -> bool:
+        assert self.instance is not None
+        return smtp_server_changed(
+            self.instance,
+            host=data.get("custom_host") or "",
+            port=data.get("custom_port"),
+            username=data.get("custom_username") or "",
+        )
 
     def change(self) -> OutgoingMailChange:
         data = self.cleaned_data

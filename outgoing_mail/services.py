@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from audit.services import audit_record
 from background.kinds import work_queue
+from microsoft.mail_connection import host_key
 from outgoing_mail.choices import OutboundPurpose, OutgoingMode, SmtpSecurity
 from outgoing_mail.models import OutboundEmail, OutgoingMailSettings
 from throttling.services import scope_limits, throttle_take
@@ -31,6 +32,7 @@ __all__ = [
     "OutgoingMailChange",
     "outbound_email_queue",
     "outgoing_mail_settings_save",
+    "smtp_server_changed",
     "tenant_mail_send",
     "test_email_send",
 ]
@@ -70,15 +72,27 @@ _AUDITED_FIELDS = (
 )
 
 
+def smtp_server_changed(current: OutgoingMailSettings, *, host: str, port: int | None, username: str) -> bool:
+    """Whether the saved password would now go to another server or user than it was entered for."""
+    before = (host_key(current.custom_host), current.custom_port, current.custom_username.strip())
+    return before != (host_key(host), port, username.strip())
+
+
 @transaction.atomic
 def outgoing_mail_settings_save(
     *, tenant: Tenant, actor: User, change: OutgoingMailChange, ip_address: str | None = None
 ) -> OutgoingMailSettings:
-    """Save the tenant's outgoing SMTP server and record what changed (never the password itself)."""
+    """Save the tenant's outgoing SMTP server and record what changed (never the password itself).
+
+    A saved password is dropped when the host, port or user name changes without a new one: it is only ever
+    sent where it was entered for."""
     if change.exchange_system is not None and change.exchange_system.tenant_id != tenant.pk:
         raise ValueError("The Exchange Online system belongs to another tenant.")
     current, created = OutgoingMailSettings.objects.select_for_update().get_or_create(tenant=tenant)
     before = {name: getattr(current, name) for name in _AUDITED_FIELDS}
+    server_changed = smtp_server_changed(
+        current, host=change.custom_host, port=change.custom_port, username=change.custom_username
+    )
     current.mode = change.mode
     current.exchange_system = change.exchange_system if change.mode == OutgoingMode.EXCHANGE else None
     current.send_as_mailbox = change.send_as_mailbox.strip().lower() if change.mode == OutgoingMode.EXCHANGE else ""
@@ -89,6 +103,8 @@ def outgoing_mail_settings_save(
     password_changed = change.custom_password is not None and change.custom_password != current.custom_password
     if change.custom_password is not None:
         current.custom_password = change.custom_password
+    elif server_changed and current.custom_password:
+        password_changed, current.custom_password = True, ""
     if not current.custom_username:
         password_changed = password_changed or bool(current.custom_password)
         current.custom_password = ""

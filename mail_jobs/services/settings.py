@@ -9,6 +9,7 @@ from django.db import transaction
 from audit.services import audit_record
 from mail_jobs.choices import PollStatus
 from mail_jobs.models import MailJobSource
+from microsoft.mail_connection import host_key
 
 if TYPE_CHECKING:
     from accounts.models import Tenant, User
@@ -51,6 +52,16 @@ _MAILBOX_FIELDS = frozenset(
 )
 
 
+# The saved password is only ever sent to the server and user name it was entered for.
+_PASSWORD_BOUND_TO = ("custom_host", "custom_port", "custom_username")
+
+
+def mail_server_changed(source: MailJobSource, *, host: str, port: int | None, username: str) -> bool:
+    """Whether the saved password would now go to another server or user than it was entered for."""
+    before = (host_key(source.custom_host), source.custom_port, source.custom_username.strip())
+    return before != (host_key(host), port, username.strip())
+
+
 def mail_source_get_or_create(*, tenant: Tenant) -> MailJobSource:
     source, _ = MailJobSource.objects.get_or_create(tenant=tenant)
     return source
@@ -65,8 +76,8 @@ def mail_source_save(
     password: str = "",
     ip_address: str | None = None,
 ) -> MailJobSource:
-    """Save the settings; a blank `password` keeps the saved one. Audits the names and new values of changed
-    fields (the password only as "changed")."""
+    """Save the settings; a blank `password` keeps the saved one, unless the host, port or user name changed:
+    then it is dropped. Audits the names and new values of changed fields (the password only as "changed")."""
     source = MailJobSource.objects.select_for_update().get(pk=mail_source_get_or_create(tenant=tenant).pk)
     changed: dict[str, Any] = {}
     for name in SETTINGS_FIELDS:
@@ -77,6 +88,9 @@ def mail_source_save(
     if password:
         source.custom_password = password
         changed["custom_password"] = "(changed)"
+    elif source.custom_password and changed.keys() & set(_PASSWORD_BOUND_TO):
+        source.custom_password = ""
+        changed["custom_password"] = "(removed: the server or user name changed)"
     if not changed:
         return source
     update_fields = [*(n for n in changed), "updated_at"]

@@ -72,13 +72,14 @@ def test_saving_a_custom_server_stores_the_password_encrypted_and_never_shows_it
 
 
 def test_an_empty_password_keeps_the_saved_one(admin_a_client, admin_a) -> None:  # type: ignore[no-untyped-def]
+    """On the same server and user name; a new host, port or user name needs it again (tests/security)."""
     admin_a_client.post(NETWORK, custom_form())
-    admin_a_client.post(NETWORK, custom_form(custom_password="", custom_port="2525"))
+    admin_a_client.post(NETWORK, custom_form(custom_password="", from_name="Alpha Printing"))
 
     saved = OutgoingMailSettings.objects.get(tenant=admin_a.tenant)
-    assert (saved.custom_port, saved.custom_password) == (2525, SECRET)
+    assert (saved.from_name, saved.custom_password) == ("Alpha Printing", SECRET)
     latest = AuditEvent.objects.filter(action="outgoing_mail.settings_changed").first()
-    assert latest is not None and latest.details["changed"] == ["custom_port"]
+    assert latest is not None and latest.details["changed"] == ["from_name"]
 
 
 @pytest.mark.parametrize(
