@@ -149,8 +149,12 @@ class Dovecot:
         self._doveadm(["mailbox", "create", "-u", mailbox, folder], check=False)
         self._doveadm(["save", "-u", mailbox, "-m", folder], stdin=raw)
 
-    def create_folder(self, mailbox: str, folder: str) -> None:
+    def create_folder(self, mailbox: str, folder: str, uidvalidity: int | None = None) -> None:
+        """Create a folder; `uidvalidity` gives it that UIDVALIDITY (as two servers, or Exchange's folders, may
+        well share one) instead of Dovecot's own."""
         self._doveadm(["mailbox", "create", "-u", mailbox, folder], check=False)
+        if uidvalidity is not None:
+            self._doveadm(["mailbox", "update", "-u", mailbox, "--uid-validity", str(uidvalidity), folder])
 
     def messages(self, mailbox: str) -> list[dict[str, Any]]:
         """Every message of a mailbox: folder, uid, flags and subject (for tests and the demo)."""
@@ -528,11 +532,19 @@ async def control_list_messages(request: Request) -> Response:
 
 
 async def control_create_folder(request: Request) -> Response:
-    """POST /_control/mailboxes/folders {mailbox, folder}."""
+    """POST /_control/mailboxes/folders {mailbox, folder, uidvalidity (optional)}."""
     payload = await _control_body(request)
     if not payload.get("mailbox") or not payload.get("folder"):
         return _control_error("mailbox and folder are required")
-    await run_in_threadpool(running().create_folder, str(payload["mailbox"]).lower(), str(payload["folder"]))
+    try:
+        uidvalidity = int(payload["uidvalidity"]) if payload.get("uidvalidity") is not None else None
+    except (TypeError, ValueError):
+        return _control_error("uidvalidity must be a positive integer")
+    mailbox, folder = str(payload["mailbox"]).lower(), str(payload["folder"])
+    try:
+        await run_in_threadpool(running().create_folder, mailbox, folder, uidvalidity)
+    except DovecotError as exc:
+        return _control_error(str(exc), 503)
     return JSONResponse({"ok": True})
 
 

@@ -6,6 +6,7 @@ fails at start-up, not in the middle of a test.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -169,6 +170,17 @@ class Mailbox:
 
 
 @dataclass
+class SenderDomain:
+    """An outside mail domain as its DNS would describe it, for the verdicts Exchange stamps on inbound mail:
+    ``spf`` lists the networks its SPF record permits (``-all`` for the rest), ``dmarc`` its DMARC policy
+    (``none``, ``quarantine``, ``reject``) or None for no DMARC record. Unlisted domains have neither."""
+
+    domain: str
+    spf: list[str] = field(default_factory=list)
+    dmarc: str | None = None
+
+
+@dataclass
 class Seed:
     directories: list[Directory]
     users: list[User]
@@ -178,6 +190,7 @@ class Seed:
     # SMTP send-as mailboxes and relay accounts; keyword-only so positional Seed(...) calls are unaffected.
     mailboxes: list[Mailbox] = field(default_factory=list, kw_only=True)
     groups: list[SeedGroup] = field(default_factory=list, kw_only=True)
+    sender_domains: list[SenderDomain] = field(default_factory=list, kw_only=True)
 
 
 def load_seed(path: Path) -> Seed:
@@ -194,7 +207,7 @@ def _read_with_base(path: Path) -> dict[str, Any]:
     if not base_name:
         return raw
     base = _read_with_base(path.parent / base_name)
-    for key in ("directories", "users", "apps", "consents", "mailboxes", "groups"):
+    for key in ("directories", "users", "apps", "consents", "mailboxes", "groups", "sender_domains"):
         base[key] = [*base.get(key, []), *raw.get(key, [])]
     base["operator_apps"] = {**base.get("operator_apps", {}), **raw.get("operator_apps", {})}
     return base
@@ -209,6 +222,7 @@ def parse_seed(raw: dict[str, Any]) -> Seed:
     seed = Seed(directories, users, apps, consents, _operator_apps(raw.get("operator_apps", {}), apps))
     seed.mailboxes = [_mailbox(item) for item in raw.get("mailboxes", [])]
     seed.groups = [_group(item) for item in raw.get("groups", [])]
+    seed.sender_domains = [_sender_domain(item) for item in raw.get("sender_domains", [])]
     _check_references(seed, tenant_ids)
     return seed
 
@@ -340,6 +354,17 @@ def _mailbox(item: dict[str, Any]) -> Mailbox:
         send_as=[str(upn).lower() for upn in item.get("send_as", [])],
         smtp_password=item.get("smtp_password"),
     )
+
+
+def _sender_domain(item: dict[str, Any]) -> SenderDomain:
+    policy = item.get("dmarc")
+    if policy not in (None, "none", "quarantine", "reject"):
+        raise SeedError(f"sender domain {item.get('domain')}: dmarc must be none, quarantine, reject or absent")
+    try:
+        networks = [str(ipaddress.ip_network(network, strict=False)) for network in item.get("spf", [])]
+    except ValueError as exc:
+        raise SeedError(f"sender domain {item.get('domain')}: {exc}") from exc
+    return SenderDomain(domain=item["domain"].lower(), spf=networks, dmarc=policy)
 
 
 def _operator_apps(raw: dict[str, Any], apps: list[App]) -> dict[str, OperatorApp]:

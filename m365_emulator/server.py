@@ -111,6 +111,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--http-port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--smtp-port", type=int, default=0, help="SMTP submission with STARTTLS; 0 picks a free port")
     parser.add_argument("--smtps-port", type=int, default=0, help="SMTP with implicit TLS; 0 picks a free port")
+    parser.add_argument("--mx-port", type=int, default=0, help="inbound SMTP (Exchange's MX); 0 picks a free port")
     return parser.parse_args(argv)
 
 
@@ -129,7 +130,9 @@ def main(argv: list[str] | None = None) -> None:
         seed_path=args.seed.resolve(), signing_key=load_signing_key(state_dir), https_base=https_url, http_base=http_url
     )
     state_module.set_current(state)
-    smtp = SmtpListeners(state, tls, host=args.host, port=args.smtp_port, smtps_port=args.smtps_port)
+    smtp = SmtpListeners(
+        state, tls, host=args.host, port=args.smtp_port, smtps_port=args.smtps_port, mx_port=args.mx_port
+    )
     smtp.start()
     payload: dict[str, object] = {
         "https_url": https_url,
@@ -139,6 +142,7 @@ def main(argv: list[str] | None = None) -> None:
         "smtp_host": "127.0.0.1" if args.host in ("0.0.0.0", "") else args.host,  # noqa: S104 - display mapping
         "smtp_port": smtp.port,
         "smtps_port": smtp.smtps_port,
+        "mx_port": smtp.mx_port,
     }
     log.info("M365 emulator: %s (MSAL authority host) and %s (browser pages)", https_url, http_url)
     mail = dovecot.start_for_emulator(state, tls, state_dir, http_url, args.host)

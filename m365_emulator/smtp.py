@@ -7,7 +7,12 @@ token's user may send as), 535 5.7.3 / 535 5.7.139 answers, send-as checks on MA
 the 30 messages a minute per mailbox limit (answered 451 4.7.500 here, so a client that ignores it is caught).
 
 For the "custom SMTP server" path, seeded mailboxes with an ``smtp_password`` sign in with AUTH LOGIN or PLAIN.
-A second listener speaks implicit TLS (SMTPS, the "SSL" security of custom servers).
+A second listener speaks implicit TLS (SMTPS, the "SSL" security of custom servers). A third is the inbound MX
+(``<tenant>.mail.protection.outlook.com:25``): anyone may mail the emulator's domains there, without signing in.
+
+Mail for one of the emulator's mailboxes is delivered into it (Dovecot) stamped as Exchange stamps it
+(``m365_emulator.delivery``): internal when a signed-in user of the same directory submitted it, anonymous with
+SPF/DKIM/DMARC/compauth verdicts otherwise.
 
 Everything received is kept in memory for the control API (``/_control/smtp/...``, docs/emulator.md).
 """
@@ -37,7 +42,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from m365_emulator import dovecot
+from m365_emulator import delivery, dovecot
 from m365_emulator.clock import Clock
 from m365_emulator.crypto import TlsFiles
 from m365_emulator.scopes import OUTLOOK_AUDIENCES
@@ -61,6 +66,7 @@ AUTH_DISABLED = (
 SEND_AS_DENIED_MAIL_FROM = "550 5.7.60 SMTP; Client does not have permissions to send as this sender"
 NOT_AUTHENTICATED = "530 5.7.57 Client not authenticated to send mail"
 THROTTLED = "451 4.7.500 Server busy. Please try again later. [SubmissionRateLimitExceeded]"
+RELAY_DENIED = "550 5.7.64 TenantAttribution; Relay Access Denied"
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,7 @@ class Identity:
     mechanism: str
     may_send_as: frozenset[str]
     token_user: str | None = None  # the UPN behind an XOAUTH2 token
+    directory: str = ""  # the tenant id the signed-in mailbox belongs to; "" for anonymous inbound mail
 
 
 @dataclass
@@ -219,12 +226,12 @@ class ExchangeSmtpHandler:
             return self._fail(mailbox, AUTH_FAILED, "auth_failed")
         own_addresses = {user.upn.lower(), user.mail.lower()}
         if mailbox in own_addresses:
-            identity = Identity(mailbox, "XOAUTH2", frozenset(own_addresses), token_user=user.upn)
+            identity = Identity(mailbox, "XOAUTH2", frozenset(own_addresses), user.upn, user.directory)
         else:
             shared = self._mailbox(mailbox)
             if shared is None or user.upn not in shared.send_as or shared.directory != user.directory:
                 return self._fail(mailbox, AUTH_FAILED, "auth_failed")
-            identity = Identity(mailbox, "XOAUTH2", frozenset({shared.address}), token_user=user.upn)
+            identity = Identity(mailbox, "XOAUTH2", frozenset({shared.address}), user.upn, shared.directory)
         self.store.record("auth_ok", mailbox, AUTH_OK)
         return AuthResult(success=True, auth_data=identity)
 
@@ -244,7 +251,8 @@ class ExchangeSmtpHandler:
         ):
             return self._fail(login, AUTH_FAILED, "auth_failed")
         self.store.record("auth_ok", login, AUTH_OK)
-        return AuthResult(success=True, auth_data=Identity(login, mechanism, frozenset({account.address})))
+        identity = Identity(login, mechanism, frozenset({account.address}), directory=account.directory)
+        return AuthResult(success=True, auth_data=identity)
 
     def _mailbox(self, address: str) -> Mailbox | None:
         return next((m for m in self.state.seed.mailboxes if m.address == address), None)
@@ -295,16 +303,76 @@ class ExchangeSmtpHandler:
             self.store.record("throttled", identity.mailbox, THROTTLED)
             return THROTTLED
         message = self.store.keep(identity=identity, envelope=envelope, data=data)
-        for recipient in self._local_recipients(envelope.rcpt_tos):
-            await asyncio.to_thread(_deliver_locally, recipient, raw)
+        for recipient, directory in self._local_recipients(envelope.rcpt_tos):
+            stamped = self._stamp(raw, identity, recipient, directory, session)
+            await asyncio.to_thread(_deliver_locally, recipient, stamped)
         reply = f"250 2.0.0 OK <{message.id}@{SERVER_NAME}> [Hostname={SERVER_NAME}]"
         self.store.record("accepted", identity.mailbox, reply)
         return reply
 
-    def _local_recipients(self, recipients: list[str]) -> list[str]:
-        """Recipients in one of the emulator's directories' domains: Exchange delivers those to their mailbox."""
-        domains = {domain.lower() for directory in self.state.directories.values() for domain in directory.domains}
-        return [address.lower() for address in recipients if address.rpartition("@")[2].lower() in domains]
+    def _stamp(self, raw: bytes, identity: Identity, recipient: str, directory: str, session: Session) -> bytes:
+        sender_domain = delivery.header_from_domain(raw)
+        if identity.directory and identity.directory == directory:
+            return delivery.stamp_internal(raw, server=SERVER_NAME, sender_domain=sender_domain)
+        return delivery.stamp_anonymous(
+            raw,
+            verdicts=delivery.SIGNED_BY_TENANT,
+            client_ip=_peer_ip(session),
+            helo=session.host_name or "unknown",
+            mail_from=identity.mailbox,
+            rcpt=recipient,
+        )
+
+    def _local_recipients(self, recipients: list[str]) -> list[tuple[str, str]]:
+        """Recipients in one of the emulator's directories' domains, with their directory: Exchange delivers
+        those to their mailbox."""
+        return [(address.lower(), directory) for address in recipients if (directory := self.directory_of(address))]
+
+    def directory_of(self, address: str) -> str:
+        domain = address.rpartition("@")[2].lower()
+        return next((d.tenant_id for d in self.state.directories.values() if domain in d.domains), "")
+
+
+class ExchangeInboundHandler:
+    """The MX: accepts mail for the emulator's domains from anyone, checks it as Exchange Online Protection does
+    and delivers it stamped as anonymous mail with its verdicts."""
+
+    def __init__(self, submission: ExchangeSmtpHandler) -> None:
+        self.submission = submission
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        if not self.submission.directory_of(address):
+            return RELAY_DENIED
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 Recipient OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.content if isinstance(envelope.content, bytes) else str(envelope.content or "").encode()
+        identity = Identity(envelope.mail_from or "", "anonymous", frozenset())
+        message = self.submission.store.keep(identity=identity, envelope=envelope, data=raw.decode(errors="replace"))
+        client_ip, helo, mail_from = _peer_ip(session), session.host_name or "unknown", envelope.mail_from or ""
+        verdicts = delivery.evaluate(
+            client_ip=client_ip,
+            helo=helo,
+            mail_from=mail_from,
+            header_from=delivery.header_from_domain(raw),
+            domains=self.submission.state.seed.sender_domains,
+        )
+        for recipient in envelope.rcpt_tos:
+            stamped = delivery.stamp_anonymous(
+                raw, verdicts=verdicts, client_ip=client_ip, helo=helo, mail_from=mail_from, rcpt=recipient
+            )
+            await asyncio.to_thread(_deliver_locally, recipient.lower(), stamped)
+        reply = f"250 2.6.0 <{message.id}@{delivery.FRONT_END}> Queued mail for delivery"
+        self.submission.store.record("accepted", "", reply)
+        return reply
+
+
+def _peer_ip(session: Session) -> str:
+    peer = session.peer
+    return str(peer[0]) if isinstance(peer, tuple) and peer else "127.0.0.1"
 
 
 # --- listeners -----------------------------------------------------------------------------------------
@@ -339,14 +407,19 @@ def _server_tls(tls: TlsFiles) -> ssl.SSLContext:
 
 
 class SmtpListeners:
-    """The submission port (STARTTLS) and an implicit-TLS port, served from one thread with its own event loop."""
+    """The submission port (STARTTLS), an implicit-TLS port and the inbound MX, served from one thread with its
+    own event loop."""
 
-    def __init__(self, state: State, tls: TlsFiles, *, host: str, port: int = 0, smtps_port: int = 0) -> None:
+    def __init__(
+        self, state: State, tls: TlsFiles, *, host: str, port: int = 0, smtps_port: int = 0, mx_port: int = 0
+    ) -> None:
         self.state = state
         self.store = MailStore(state.clock)
         self.handler = ExchangeSmtpHandler(state, self.store)
+        self.inbound = ExchangeInboundHandler(self.handler)
         self.tls_context = _server_tls(tls)
         self.submission_sock, self.smtps_sock = _bind(host, port), _bind(host, smtps_port)
+        self.mx_sock = _bind(host, mx_port)
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="m365-emulator-smtp", daemon=True)
@@ -359,6 +432,10 @@ class SmtpListeners:
     @property
     def smtps_port(self) -> int:
         return int(self.smtps_sock.getsockname()[1])
+
+    @property
+    def mx_port(self) -> int:
+        return int(self.mx_sock.getsockname()[1])
 
     def _protocol(self, *, implicit_tls: bool) -> SMTP:
         return ExchangeSMTP(
@@ -374,6 +451,16 @@ class SmtpListeners:
             loop=self._loop,
         )
 
+    def _mx_protocol(self) -> SMTP:
+        return ExchangeSMTP(
+            self.inbound,
+            hostname=delivery.FRONT_END,
+            ident="Microsoft ESMTP MAIL Service (m365 emulator, inbound)",
+            tls_context=self.tls_context,  # offered, not required, as on port 25
+            auth_required=False,
+            loop=self._loop,
+        )
+
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
 
@@ -382,6 +469,7 @@ class SmtpListeners:
             await self._loop.create_server(
                 lambda: self._protocol(implicit_tls=True), sock=self.smtps_sock, ssl=self.tls_context
             )
+            await self._loop.create_server(self._mx_protocol, sock=self.mx_sock)
 
         self._loop.run_until_complete(serve())
         self._ready.set()
@@ -393,7 +481,12 @@ class SmtpListeners:
         self._thread.start()
         if not self._ready.wait(timeout=10):
             raise RuntimeError("the SMTP listeners did not start")
-        log.info("SMTP: submission (STARTTLS) on port %s, implicit TLS on port %s", self.port, self.smtps_port)
+        log.info(
+            "SMTP: submission (STARTTLS) on port %s, implicit TLS on port %s, inbound MX on port %s",
+            self.port,
+            self.smtps_port,
+            self.mx_port,
+        )
 
     def stop(self) -> None:
         with contextlib.suppress(RuntimeError):

@@ -173,8 +173,11 @@ class EmulatorControl:
         result: list[dict[str, Any]] = self._call("GET", "mailboxes/messages", params={"mailbox": mailbox})
         return result
 
-    def create_mail_folder(self, mailbox: str, folder: str) -> None:
-        self._call("POST", "mailboxes/folders", {"mailbox": mailbox, "folder": folder})
+    def create_mail_folder(self, mailbox: str, folder: str, uidvalidity: int | None = None) -> None:
+        payload: dict[str, Any] = {"mailbox": mailbox, "folder": folder}
+        if uidvalidity is not None:
+            payload["uidvalidity"] = uidvalidity
+        self._call("POST", "mailboxes/folders", payload)
 
     def set_mail_password(self, address: str, password: str) -> None:
         """An IMAP/POP3 account that signs in with a password (a "custom server" of Jobs via Email)."""
@@ -291,6 +294,7 @@ class EmulatorHandle:
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 0  # submission with STARTTLS (Exchange's 587)
     smtps_port: int = 0  # implicit TLS (a custom server's "SSL" security)
+    mx_port: int = 0  # inbound mail from anyone, without signing in (Exchange's MX, port 25)
 
     @property
     def graph_url(self) -> str:
@@ -332,6 +336,7 @@ def _handle(info: dict[str, Any], state_dir: Path, pid: int) -> EmulatorHandle:
         smtp_host=info.get("smtp_host", "127.0.0.1"),
         smtp_port=int(info.get("smtp_port", 0)),
         smtps_port=int(info.get("smtps_port", 0)),
+        mx_port=int(info.get("mx_port", 0)),
     )
 
 
