@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from email import message_from_bytes, policy
-from email.message import EmailMessage
+from email.errors import HeaderParseError, MessageError
+from email.header import decode_header, make_header
+from email.message import EmailMessage, Message
+from email.parser import BytesHeaderParser
 from email.utils import parseaddr
 from pathlib import PurePosixPath
+from typing import TypeVar
+
+from mail_jobs.exchange_auth import ExchangeVerdict, exchange_verdict
 
 # key: (label, content types, file extensions)
 DOCUMENT_TYPES: dict[str, tuple[str, frozenset[str], frozenset[str]]] = {
@@ -37,12 +47,15 @@ DOCUMENT_TYPES: dict[str, tuple[str, frozenset[str], frozenset[str]]] = {
 }
 DEFAULT_DOCUMENT_TYPES = ("pdf", "image", "office")
 _GENERIC_TYPES = frozenset({"application/octet-stream", "application/x-download", ""})
+_MAX_FILENAME = 200
+_ADDRESS = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Attachment:
     index: int  # the part's position in the message: stable, so it names the job
-    filename: str
+    filename: str  # the sender's name for it, made safe to show; never used to name a stored file
     content_type: str
     content: bytes
 
@@ -54,6 +67,7 @@ class ParsedMail:
     body_text: str
     attachments: list[Attachment]
     automatic: bool  # an auto-reply or bounce: never answered, so two robots cannot mail each other forever
+    exchange: ExchangeVerdict  # whether Exchange Online's own headers vouch for the sender
 
 
 def document_type_of(attachment: Attachment) -> str | None:
@@ -72,17 +86,86 @@ def document_type_choices() -> list[tuple[str, str]]:
 
 
 def parse_mail(raw: bytes) -> ParsedMail:
+    """Take a message apart. Headers are read from their raw text, so a malformed address or encoded word costs
+    that header, not the message; what still breaks the parser (a structure nested beyond reason, say) raises,
+    and the caller refuses that one message."""
     message = message_from_bytes(raw, policy=policy.default)
     assert isinstance(message, EmailMessage)
-    _name, sender = parseaddr(str(message.get("Reply-To") or message.get("From") or ""))
-    _name, from_address = parseaddr(str(message.get("From") or ""))
+    headers = raw_headers(message)
+    sender = sender_of(headers)
     return ParsedMail(
-        sender=(from_address or sender).strip().lower(),
-        subject=str(message.get("Subject") or "").strip()[:300],
+        sender=sender,
+        subject=subject_of(headers),
         body_text=_body_text(message),
         attachments=_attachments(message),
-        automatic=_is_automatic(message),
+        automatic=_is_automatic(headers),
+        exchange=exchange_verdict(headers, sender),
     )
+
+
+def parse_headers(raw: bytes) -> ParsedMail:
+    """What the header alone says (sender, subject, automatic, Exchange's verdict), for a message whose body is
+    too large or too broken to take apart; no body, no attachments. Never raises."""
+    try:
+        headers = raw_headers(BytesHeaderParser(policy=policy.compat32).parsebytes(raw))
+    except Exception:  # the fallback of a parse that already failed: read nothing rather than fail again
+        headers = []
+    sender = sender_of(headers)
+    return ParsedMail(sender, subject_of(headers), "", [], _is_automatic(headers), exchange_verdict(headers, sender))
+
+
+def raw_headers(message: Message) -> list[tuple[str, str]]:
+    """Every header in order, topmost first, unfolded, without parsing its value."""
+    return [(str(name).lower(), _unfold(str(value))) for name, value in message.raw_items()]
+
+
+def sender_of(headers: list[tuple[str, str]]) -> str:
+    """The one From address (Reply-To only when there is no From), or "" when there is none or more than one."""
+    senders = [value for name, value in headers if name == "from"] or [
+        value for name, value in headers if name == "reply-to"
+    ]
+    if len(senders) != 1:
+        return ""
+    _name, address = parseaddr(senders[0])
+    address = address.strip().lower()
+    return address if _ADDRESS.fullmatch(address) else ""
+
+
+def subject_of(headers: list[tuple[str, str]]) -> str:
+    value = next((value for name, value in headers if name == "subject"), "")
+    with suppress(LookupError, ValueError, HeaderParseError):  # an unknown charset or a broken encoded word
+        value = str(make_header(decode_header(value)))
+    return display_text(value, 300)
+
+
+def display_text(text: str, max_length: int) -> str:
+    """Text from a message made safe to show and store: no control or formatting characters (bidi overrides
+    included), runs of white space as one space, at most `max_length` characters."""
+    visible = "".join(ch for ch in unicodedata.normalize("NFC", text) if unicodedata.category(ch)[0] != "C")
+    return " ".join(visible.split())[:max_length]
+
+
+def display_filename(name: str | None, index: int) -> str:
+    """The sender's file name as display text: its last path component, made safe, at most 200 characters with
+    the extension kept; "attachment-<n>" when nothing is left (a name of dots, say)."""
+    last = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    text = display_text(last, 10_000)
+    if not text.strip(". "):
+        return f"attachment-{index}"
+    if len(text) > _MAX_FILENAME:
+        suffix = PurePosixPath(text).suffix
+        suffix = suffix if len(suffix) <= 10 else ""
+        text = text[: _MAX_FILENAME - len(suffix) - 1] + "…" + suffix
+    return text
+
+
+def _unfold(value: str) -> str:
+    """One line, with the raw 8-bit bytes the parser kept as surrogates decoded as UTF-8 (or replaced)."""
+    try:
+        value = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return value.replace("\r", "").replace("\n", "")
 
 
 def _attachments(message: EmailMessage) -> list[Attachment]:
@@ -90,21 +173,28 @@ def _attachments(message: EmailMessage) -> list[Attachment]:
     for index, part in enumerate(message.walk()):
         if part.is_multipart() or not isinstance(part, EmailMessage):
             continue
-        filename = part.get_filename()
-        if not filename and part.get_content_disposition() != "attachment":
+        filename = _tolerant(part.get_filename, None)
+        if not filename and _tolerant(part.get_content_disposition, None) != "attachment":
             continue
         content = part.get_payload(decode=True)
         if not isinstance(content, bytes):
             continue
-        found.append(
-            Attachment(index, _safe_filename(filename or f"attachment-{index}"), part.get_content_type(), content)
-        )
+        content_type = _tolerant(part.get_content_type, "application/octet-stream")
+        found.append(Attachment(index, display_filename(filename, index), content_type, content))
     return found
 
 
+def _tolerant(read: Callable[[], T], default: T) -> T:
+    """One parsed header value, or `default` when the parser chokes on it (it raises more than documented)."""
+    try:
+        return read()
+    except (LookupError, ValueError, TypeError, AttributeError, MessageError):
+        return default
+
+
 def _body_text(message: EmailMessage) -> str:
-    body = message.get_body(preferencelist=("plain",))
-    if body is None or body.get_filename():
+    body = _tolerant(lambda: message.get_body(preferencelist=("plain",)), None)
+    if body is None or _tolerant(body.get_filename, None):
         return ""
     try:
         return str(body.get_content()).strip()
@@ -112,15 +202,10 @@ def _body_text(message: EmailMessage) -> str:
         return ""
 
 
-def _is_automatic(message: EmailMessage) -> bool:
-    auto_submitted = str(message.get("Auto-Submitted") or "no").lower()
+def _is_automatic(headers: list[tuple[str, str]]) -> bool:
+    first = {name: value for name, value in reversed(headers)}
     return (
-        auto_submitted != "no"
-        or bool(message.get("X-Auto-Response-Suppress"))
-        or (str(message.get("Content-Type") or "").lower().startswith("multipart/report"))
+        first.get("auto-submitted", "no").strip().lower() != "no"
+        or bool(first.get("x-auto-response-suppress"))
+        or first.get("content-type", "").strip().lower().startswith("multipart/report")
     )
-
-
-def _safe_filename(name: str) -> str:
-    cleaned = PurePosixPath(name.replace("\\", "/")).name.strip() or "attachment"
-    return cleaned[:200]

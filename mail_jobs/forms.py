@@ -80,6 +80,7 @@ class MailJobSourceForm(forms.ModelForm):
             "print_body": "Print the message body too",
             "unknown_senders": "Mail from unknown senders",
             "reply_on_rejection": "Tell the sender why, when something is not printed",
+            "exchange_authenticated_only": "Accept only mail that Exchange Online authenticated",
         }
         help_texts = {
             "shared_mailbox": "Leave empty to read the connected mailbox; the connected account needs Full Access "
@@ -87,6 +88,11 @@ class MailJobSourceForm(forms.ModelForm):
             "custom_port": "Empty: 993 (IMAP) or 995 (POP3) with SSL/TLS, 143 or 110 otherwise.",
             "folder": "IMAP only; POP3 always reads the inbox.",
             "max_message_size_mb": "Larger messages are not downloaded; the sender is told.",
+            "exchange_authenticated_only": "Anyone can write another person's address into a message. With this "
+            "on, a message is printed only when Exchange Online vouches for its sender: sent by a signed-in user "
+            "of your organisation, or from outside with DMARC or Microsoft's composite authentication passing for "
+            "the sender's domain. Other mail is rejected without a reply (the sender may be forged). Leave it off "
+            "if documents reach the mailbox through a forwarding service or connector that breaks these checks.",
         }
         widgets = {
             "protocol": forms.RadioSelect,
@@ -111,6 +117,9 @@ class MailJobSourceForm(forms.ModelForm):
             self.fields[
                 "custom_password"
             ].help_text = "A password is saved. Leave empty to keep it; a new host, port or user name needs it again."
+        self.fields["exchange_authenticated_only"].widget.attrs["aria-describedby"] = (
+            f"{self['exchange_authenticated_only'].id_for_label}_help"
+        )
         self.fields["unknown_senders"].help_text = (
             "Registering needs “Allow self-registration by email” for the tenant."
             if not tenant.allow_self_registration_by_email

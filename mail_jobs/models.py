@@ -50,6 +50,11 @@ class MailJobSource(models.Model):
     print_body = models.BooleanField(default=False)
     unknown_senders = models.CharField(max_length=10, choices=UnknownSenders.choices, default=UnknownSenders.REJECT)
     reply_on_rejection = models.BooleanField(default=True)
+    exchange_authenticated_only = models.BooleanField(
+        default=False,
+        help_text="Exchange Online sources: print only mail that Exchange authenticated (DMARC or composite "
+        "authentication passed, or sent from inside the organisation).",
+    )
 
     # What the poller saw.
     next_poll_at = models.DateTimeField(null=True, blank=True)
@@ -84,15 +89,23 @@ class MailJobSource(models.Model):
     def is_paused(self) -> bool:
         return self.last_poll_status == PollStatus.NEEDS_RECONNECT
 
+    @property
+    def requires_exchange_authentication(self) -> bool:
+        return self.exchange_authenticated_only and self.server_kind == ServerKind.EXCHANGE
+
 
 class ProcessedMessage(models.Model):
     """A message the poller handled: what it printed or why it refused. Unique per source and message key, so a
-    message still in the mailbox after a crash is recognised and only its clean-up is redone."""
+    message still in the mailbox after a crash is recognised and only its clean-up is redone. The key names the
+    server, account and folder as well as the message, so mail of a mailbox or folder read later is never taken
+    for mail already processed elsewhere."""
 
     tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
     source = models.ForeignKey(MailJobSource, on_delete=models.CASCADE, related_name="processed")
     message_key = models.CharField(
-        max_length=255, help_text='"imap:<source>:<UIDVALIDITY>:<UID>" or "pop3:<source>:<UIDL>"'
+        max_length=1000,
+        help_text='"imap://<user>@<host>:<port>/<folder>;UIDVALIDITY=<n>/;UID=<n>" or '
+        '"pop://<user>@<host>:<port>/;UIDL=<uidl>"',
     )
     sender = models.CharField(max_length=320, blank=True)
     subject = models.CharField(max_length=300, blank=True)

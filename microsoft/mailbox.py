@@ -11,12 +11,18 @@ Connections are made by microsoft.mail_connection: a server a tenant typed is ch
 checked address; a session has a connect timeout, a read timeout and a time limit in all. A server's words are
 shown as one short printable line, and a greeting in another protocol never.
 
+What a server says about a message is a claim: a message is read with a cap (IMAP: a partial FETCH, literals read
+in bounded pieces; POP3: RETR read line by line), so the worker never holds more than the cap of it in memory,
+whatever size the server announced. Each message carries a URL naming the server, the account and the folder as
+well as its UIDVALIDITY+UID or UIDL, so two mailboxes never share a message identity.
+
 Reference: https://learn.microsoft.com/exchange/client-developer/legacy-protocols/how-to-authenticate-an-imap-pop-smtp-application-by-using-oauth
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import imaplib
 import logging
 import poplib
@@ -28,14 +34,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from microsoft.config import OUTLOOK_RESOURCE, endpoints, tenant_server_rules
 from microsoft.errors import MicrosoftError, TransientError
 from microsoft.mail_connection import TenantServerRules, TimeLimit, open_connection, reply_line
 
 __all__ = [
+    "HEADER_LIMIT",
     "IMAP_SCOPE",
     "POP_SCOPE",
+    "FetchedMessage",
     "MailLogin",
     "MailProtocol",
     "MailSecurity",
@@ -44,8 +53,11 @@ __all__ = [
     "MailboxAuthFailed",
     "MailboxConfigurationError",
     "MessageRef",
+    "MessageUnavailable",
     "exchange_scope",
     "exchange_server",
+    "mailbox_url",
+    "message_url",
     "open_mailbox",
     "xoauth2_string",
 ]
@@ -55,6 +67,11 @@ logger = logging.getLogger(__name__)
 
 IMAP_SCOPE = f"{OUTLOOK_RESOURCE}/IMAP.AccessAsUser.All"
 POP_SCOPE = f"{OUTLOOK_RESOURCE}/POP.AccessAsUser.All"
+HEADER_LIMIT = 256 * 1024  # the most of a message's header read to tell its sender why it was refused
+_OTHER_LITERAL_LIMIT = 1024 * 1024  # any other IMAP literal (folder names and the like)
+_CHUNK = 64 * 1024
+_SocketFile = Any  # what socket.makefile('rb') returns: an io.BufferedReader (imaplib and poplib keep it untyped)
+_MAX_MAILBOX_URL = 800
 
 
 class MailProtocol(StrEnum):
@@ -74,6 +91,11 @@ class MailboxAuthFailed(MicrosoftError):
 
 class MailboxConfigurationError(MicrosoftError):
     """The server answered, but the settings do not fit it (a missing folder, an untrusted certificate)."""
+
+
+class MessageUnavailable(MailboxConfigurationError):
+    """The server would not hand out this one message (gone, or an error on its side); the others can still be
+    read, and this one is tried again at the next poll."""
 
 
 @dataclass(frozen=True)
@@ -109,19 +131,35 @@ class MailLogin:
 
 @dataclass(frozen=True)
 class MessageRef:
-    """One message as the server lists it. `key` is stable across sessions: "<UIDVALIDITY>:<UID>" or the UIDL."""
+    """One message as the server lists it. `key` is stable across sessions within one folder:
+    "<UIDVALIDITY>:<UID>" or the UIDL. `url` adds the server, account and folder (RFC 5092 style for IMAP,
+    RFC 2384 style for POP3): unique across mailboxes, it is what a processed message is remembered by."""
 
     key: str
-    size: int
+    size: int  # as the server announces it: a claim, never trusted to bound a download
     uid: str = ""  # IMAP
     number: int = 0  # POP3 message number, valid in this session only
+    mailbox: str = ""  # mailbox_url() of the folder it was listed in
+
+    @property
+    def url(self) -> str:
+        return message_url(self.mailbox, self.key, imap=bool(self.uid))
+
+
+@dataclass(frozen=True)
+class FetchedMessage:
+    """What was read of a message: all of it (`complete`), or only its first `max_bytes` when it is larger. One
+    buffer, never copied on the way."""
+
+    data: bytearray
+    complete: bool
 
 
 class Mailbox(Protocol):
     server: MailServer
 
     def messages(self, *, unseen_only: bool = False) -> list[MessageRef]: ...
-    def fetch(self, ref: MessageRef) -> bytes: ...
+    def fetch(self, ref: MessageRef, *, max_bytes: int) -> FetchedMessage: ...
     def fetch_headers(self, ref: MessageRef) -> bytes: ...
     def delete(self, ref: MessageRef) -> None: ...
     def move(self, ref: MessageRef, folder: str) -> None: ...
@@ -144,6 +182,31 @@ def exchange_server(protocol: MailProtocol) -> MailServer:
     return MailServer(
         protocol, host, port, MailSecurity.SSL, config.ca_bundle, max(config.http_timeout, 30.0), rules=None
     )
+
+
+def mailbox_url(protocol: MailProtocol, host: str, port: int, username: str, folder: str = "INBOX") -> str:
+    """The server, account and (IMAP) folder as a URL: "imap://user@host:993/INBOX", "pop://user@host:995".
+
+    IMAP's INBOX is case-insensitive; other folder names and user names are kept as typed (two spellings are two
+    mailboxes: mail is read again rather than taken for processed). An absurdly long URL is replaced by its
+    digest so that it fits where it is stored."""
+    user = quote(username, safe="")
+    if protocol == MailProtocol.IMAP:
+        name = "INBOX" if folder.upper() == "INBOX" else folder
+        url = f"imap://{user}@{host.lower()}:{port}/{quote(name, safe='/')}"
+    else:
+        url = f"pop://{user}@{host.lower()}:{port}"
+    if len(url) > _MAX_MAILBOX_URL:
+        url = f"{url.partition('://')[0]}://sha256,{hashlib.sha256(url.encode()).hexdigest()}"
+    return url
+
+
+def message_url(mailbox: str, key: str, *, imap: bool) -> str:
+    """A message of `mailbox` by its IMAP "<UIDVALIDITY>:<UID>" or its POP3 UIDL."""
+    if imap:
+        uidvalidity, _, uid = key.partition(":")
+        return f"{mailbox};UIDVALIDITY={uidvalidity}/;UID={uid}"
+    return f"{mailbox}/;UIDL={quote(key, safe='')}"
 
 
 def xoauth2_string(username: str, access_token: str) -> str:
@@ -320,7 +383,13 @@ def _opener(server: MailServer, time_limit: TimeLimit) -> Callable[[], socket.so
 
 
 class _IMAP4(imaplib.IMAP4):
-    """imaplib's client on a socket from microsoft.mail_connection (checked address, time limit)."""
+    """imaplib's client on a socket from microsoft.mail_connection (checked address, time limit).
+
+    imaplib reads a literal (``{n}`` then n bytes) in one piece of the size the server announced. Here a literal is
+    read in pieces: its first `literal_limit` bytes are kept, the rest is read and dropped, so the connection stays
+    in step and memory stays bounded whatever the server claims or sends."""
+
+    literal_limit = _OTHER_LITERAL_LIMIT
 
     def __init__(self, server: MailServer, open_socket: Callable[[], socket.socket]) -> None:
         self._open_socket = open_socket
@@ -329,8 +398,13 @@ class _IMAP4(imaplib.IMAP4):
     def _create_socket(self, timeout: float | None) -> socket.socket:
         return self._open_socket()
 
+    def read(self, size: int) -> bytearray:  # type: ignore[override]
+        return _bounded_read(self.file, size, self.literal_limit)
+
 
 class _IMAP4_SSL(imaplib.IMAP4_SSL):
+    literal_limit = _OTHER_LITERAL_LIMIT
+
     def __init__(self, server: MailServer, open_socket: Callable[[], socket.socket]) -> None:
         self._open_socket = open_socket
         super().__init__(server.host, server.port, ssl_context=_tls_context(server), timeout=server.timeout)
@@ -338,6 +412,35 @@ class _IMAP4_SSL(imaplib.IMAP4_SSL):
     def _create_socket(self, timeout: float | None) -> socket.socket:
         # TLS verifies the certificate against the host name, whatever address the connection went to.
         return self.ssl_context.wrap_socket(self._open_socket(), server_hostname=self.host)
+
+    def read(self, size: int) -> bytearray:  # type: ignore[override]
+        return _bounded_read(self.file, size, self.literal_limit)
+
+
+def _bounded_read(stream: _SocketFile, size: int, limit: int) -> bytearray:
+    kept = _read_bytes(stream, min(size, limit))
+    _skip_bytes(stream, size - len(kept))
+    return kept
+
+
+def _read_bytes(stream: _SocketFile, size: int) -> bytearray:
+    """Exactly `size` bytes, read into one buffer of that size (never more, never a second copy)."""
+    buffer, filled = bytearray(size), 0
+    with memoryview(buffer) as view:
+        while filled < size:
+            count = stream.readinto(view[filled : filled + _CHUNK])
+            if not count:
+                raise EOFError("the server closed the connection in the middle of a message")
+            filled += count
+    return buffer
+
+
+def _skip_bytes(stream: _SocketFile, size: int) -> None:
+    while size > 0:
+        piece = stream.read(min(size, _CHUNK))
+        if not piece:
+            raise EOFError("the server closed the connection in the middle of a message")
+        size -= len(piece)
 
 
 class _ImapMailbox:
@@ -348,9 +451,10 @@ class _ImapMailbox:
         self._sign_in(login)
         self.uidvalidity = ""
         self.folder = folder
+        self.url = mailbox_url(MailProtocol.IMAP, server.host, server.port, login.username, folder)
         self.selected = False
 
-    def _connect(self) -> imaplib.IMAP4:
+    def _connect(self) -> _IMAP4 | _IMAP4_SSL:
         server, open_socket = self.server, _opener(self.server, self.time_limit)
         try:
             if server.security == MailSecurity.SSL:
@@ -420,22 +524,34 @@ class _ImapMailbox:
             if match:
                 uid = (match.group(1) or match.group(4)).decode()
                 size = int(match.group(2) or match.group(3))
-                refs.append(MessageRef(key=f"{self.uidvalidity}:{uid}", size=size, uid=uid))
+                refs.append(MessageRef(key=f"{self.uidvalidity}:{uid}", size=size, uid=uid, mailbox=self.url))
         return sorted(refs, key=lambda ref: int(ref.uid))
 
-    def fetch(self, ref: MessageRef) -> bytes:
-        return self._fetch(ref, "BODY.PEEK[]")  # PEEK: leave \Seen alone
+    def fetch(self, ref: MessageRef, *, max_bytes: int) -> FetchedMessage:
+        # A partial FETCH of one byte more than allowed: a server that honours it never sends more, one that
+        # does not is cut off by the bounded literal reader. PEEK leaves \Seen alone.
+        data = self._fetch(ref, f"BODY.PEEK[]<0.{max_bytes + 1}>", limit=max_bytes + 1)
+        complete = len(data) <= max_bytes
+        del data[max_bytes:]  # in place: a copy would hold the message twice
+        return FetchedMessage(data, complete)
 
     def fetch_headers(self, ref: MessageRef) -> bytes:
-        return self._fetch(ref, "BODY.PEEK[HEADER]")
+        return bytes(self._fetch(ref, "BODY.PEEK[HEADER]", limit=HEADER_LIMIT))
 
-    def _fetch(self, ref: MessageRef, item_name: str) -> bytes:
-        with _classified(self.server):
-            _, data = self.connection.uid("FETCH", ref.uid, f"({item_name})")
-        for item in data:
+    def _fetch(self, ref: MessageRef, item_name: str, *, limit: int) -> bytearray:
+        self.connection.literal_limit = limit
+        try:
+            with _classified(self.server):
+                status, data = self.connection.uid("FETCH", ref.uid, f"({item_name})")
+        finally:
+            self.connection.literal_limit = _OTHER_LITERAL_LIMIT
+        for item in data if status == "OK" else []:
             if isinstance(item, tuple):
-                return bytes(item[1])
-        raise MailboxConfigurationError(f"The message {ref.key} disappeared from the folder before it was read.")
+                return bytearray(item[1]) if not isinstance(item[1], bytearray) else item[1]
+        raise MessageUnavailable(
+            f"The message {ref.key} could not be read ({status}); it stays in the folder and is tried again.",
+            description=_text(Exception(*data)) if data else "",
+        )
 
     def delete(self, ref: MessageRef) -> None:
         with _classified(self.server):
@@ -522,6 +638,7 @@ class _Pop3Mailbox:
         self.time_limit = time_limit
         self.connection = self._connect()
         self._sign_in(login)
+        self.url = mailbox_url(MailProtocol.POP3, server.host, server.port, login.username)
 
     def _connect(self) -> poplib.POP3:
         server, open_socket = self.server, _opener(self.server, self.time_limit)
@@ -574,18 +691,35 @@ class _Pop3Mailbox:
         refs = []
         for line in uidls:
             number, uidl = line.split()[:2]
-            refs.append(MessageRef(key=uidl.decode(), size=size_of.get(int(number), 0), number=int(number)))
+            refs.append(
+                MessageRef(
+                    key=uidl.decode(errors="replace"),
+                    size=size_of.get(int(number), 0),
+                    number=int(number),
+                    mailbox=self.url,
+                )
+            )
         return refs
 
-    def fetch(self, ref: MessageRef) -> bytes:
-        with _classified(self.server):
-            _, lines, _ = self.connection.retr(ref.number)
-        return b"\r\n".join(lines) + b"\r\n"
+    def fetch(self, ref: MessageRef, *, max_bytes: int) -> FetchedMessage:
+        data, complete = self._multiline(f"RETR {ref.number}", max_bytes)
+        return FetchedMessage(data, complete)
 
     def fetch_headers(self, ref: MessageRef) -> bytes:
+        data, _complete = self._multiline(f"TOP {ref.number} 0", HEADER_LIMIT)
+        return bytes(data)
+
+    def _multiline(self, command: str, max_bytes: int) -> tuple[bytearray, bool]:
+        """Send a command whose answer is a dot-terminated message, keep at most `max_bytes` of it and read the
+        rest to its end without keeping it (poplib would hold all of it, and refuses lines over 2 KB)."""
         with _classified(self.server):
-            _, lines, _ = self.connection.top(ref.number, 0)
-        return b"\r\n".join(lines) + b"\r\n"
+            try:
+                _pop_command(self.connection, command)
+            except poplib.error_proto as exc:
+                raise MessageUnavailable(
+                    f"The server would not hand out the message: {_text(exc)}. It is tried again at the next poll."
+                ) from exc
+            return _read_dot_terminated(self.connection.file, max_bytes)
 
     def delete(self, ref: MessageRef) -> None:
         with _classified(self.server):
@@ -603,3 +737,24 @@ class _Pop3Mailbox:
     def abandon(self) -> None:
         # Closing without QUIT: the server rolls back every DELE of this session, so nothing is lost.
         self.connection.close()
+
+
+def _read_dot_terminated(stream: _SocketFile, max_bytes: int) -> tuple[bytearray, bool]:
+    """A POP3 multi-line answer (RFC 1939 §3): lines up to a lone ".", a leading "." doubled. Returns its first
+    `max_bytes` (un-stuffed) and whether that is all of it."""
+    kept = bytearray()
+    complete, line_start = True, True
+    while True:
+        piece = stream.readline(_CHUNK)  # a whole line, or a piece of a long one
+        if not piece:
+            raise EOFError("the server closed the connection in the middle of a message")
+        if line_start and piece in (b".\r\n", b".\n"):
+            return kept, complete
+        if line_start and piece.startswith(b"."):
+            piece = piece[1:]
+        line_start = piece.endswith(b"\n")
+        if complete and len(kept) + len(piece) <= max_bytes:
+            kept += piece
+        elif complete:
+            kept += piece[: max_bytes - len(kept)]
+            complete = False

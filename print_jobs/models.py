@@ -17,8 +17,9 @@ class PrintJob(models.Model):
     tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="print_jobs")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="print_jobs")
     source = models.CharField(max_length=20, choices=JobSource.choices)
-    # The source's own id, so a redelivered item never makes a second job: for IMAP
-    # "<mail source id>:<UIDVALIDITY>:<UID>:<part>", POP3 "<mail source id>:<UIDL>:<part>", Universal Print its job id.
+    # The source's own id, so a redelivered item never makes a second job: for mail
+    # "<mail source id>:<digest of the message's URL>:<part>" (older jobs: "<mail source id>:<UIDVALIDITY>:<UID>:<part>"
+    # or "<mail source id>:<UIDL>:<part>"), Universal Print its job id.
     source_key = models.CharField(max_length=255)
     title = models.CharField(max_length=255)
     document = models.FileField(upload_to=document_path)

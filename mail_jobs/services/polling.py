@@ -10,13 +10,14 @@ dead worker's poll loses when it runs out.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -25,11 +26,11 @@ from accounts.selectors import user_by_address
 from audit.services import audit_record
 from credentials.errors import CredentialUnavailable
 from mail_jobs.choices import AfterProcessing, Outcome, PollStatus, Protocol, UnknownSenders
-from mail_jobs.documents import DOCUMENT_TYPES, ParsedMail, document_type_of, parse_mail
+from mail_jobs.documents import DOCUMENT_TYPES, ParsedMail, document_type_of, parse_headers, parse_mail
 from mail_jobs.models import MailJobSource, ProcessedMessage
 from mail_jobs.services.connection import SourceNotConfigured, source_connection
 from microsoft.errors import MicrosoftError
-from microsoft.mailbox import Mailbox, MessageRef, open_mailbox
+from microsoft.mailbox import Mailbox, MessageRef, MessageUnavailable, open_mailbox
 from outgoing_mail.services import tenant_mail_send
 from print_jobs.choices import JobSource
 from print_jobs.services import print_job_create
@@ -102,39 +103,83 @@ def _process_mailbox(source: MailJobSource, mailbox: Mailbox, lease: str) -> int
     unseen_only = source.protocol == Protocol.IMAP and source.after_processing == AfterProcessing.MARK_READ
     refs = mailbox.messages(unseen_only=unseen_only)[:MAX_MESSAGES_PER_POLL]
     for ref in refs:
-        key = f"{source.protocol}:{source.pk}:{ref.key}"
-        record = ProcessedMessage.objects.filter(source=source, message_key=key).first()
+        record = ProcessedMessage.objects.filter(source=source, message_key=ref.url).first()
         if record is None:
-            record = _process_message(source, mailbox, ref, key)
+            try:
+                record = _process_message(source, mailbox, ref)
+            except MessageUnavailable as exc:  # the server's trouble with this one message: the rest go on
+                logger.warning("mail source %s: %s is skipped this time: %s", source.pk, ref.url, exc.message)
+                continue
         _clean_up(source, mailbox, ref, record)
         _lease_renew(source.pk, lease)
     return len(refs)
 
 
-def _process_message(source: MailJobSource, mailbox: Mailbox, ref: MessageRef, key: str) -> ProcessedMessage:
-    if ref.size > source.max_message_bytes:
-        parsed = parse_mail(mailbox.fetch_headers(ref))
-        reason = (
-            f"The message is {_megabytes(ref.size)} MB; messages up to {source.max_message_size_mb} MB "
-            "are accepted. Send fewer or smaller files."
-        )
+def _process_message(source: MailJobSource, mailbox: Mailbox, ref: MessageRef) -> ProcessedMessage:
+    """Turn one message into jobs, or into a rejection with its reason: whatever the message holds, it ends up
+    recorded (so it is cleaned up as the settings say and the poll goes on), unless the mail server or the
+    database failed, which ends the poll and leaves the message for the next one."""
+    if ref.size > source.max_message_bytes:  # announced too large: read only its header, to tell the sender
+        raw, complete = mailbox.fetch_headers(ref), False
+    else:  # the announced size is a claim: the read is capped whatever it says
+        fetched = mailbox.fetch(ref, max_bytes=source.max_message_bytes)
+        raw, complete = fetched.data, fetched.complete
+    try:
         with transaction.atomic():
-            return _record_message(source, key, parsed, None, 0, [reason])
-    parsed = parse_mail(mailbox.fetch(ref))
-    with transaction.atomic():
-        owner, reasons = _owner(source, parsed.sender)
-        jobs = 0
-        if owner is not None:
-            jobs, refused = _print(source, owner, parsed, key)
-            reasons += refused
-        return _record_message(source, key, parsed, owner, jobs, reasons)
+            return _accept(source, ref.url, raw, complete=complete)
+    except _NOT_THE_MESSAGES_FAULT:
+        raise
+    except Exception as exc:  # anything else is this message's doing, and must not stop the rest
+        logger.warning("mail source %s: %s could not be read (%s)", source.pk, ref.url, type(exc).__name__)
+        with transaction.atomic():
+            return _record_unreadable(source, ref.url, raw)
+
+
+# Failures of the mail server or the database, not of the message: the poll stops and tries again later.
+_NOT_THE_MESSAGES_FAULT = (MicrosoftError, OperationalError, InterfaceError)
+
+
+def _accept(source: MailJobSource, key: str, raw: bytes, *, complete: bool) -> ProcessedMessage:
+    parsed = parse_mail(raw) if complete else parse_headers(raw)
+    if source.requires_exchange_authentication and not parsed.exchange.accepted:
+        # The sender may be forged: no reply, which would go to whoever the forger named.
+        return _record_message(source, key, parsed, None, 0, [parsed.exchange.reason], may_reply=False)
+    if not complete:
+        reason = (
+            f"The message is larger than {source.max_message_size_mb} MB; messages up to "
+            f"{source.max_message_size_mb} MB are accepted. Send fewer or smaller files."
+        )
+        return _record_message(source, key, parsed, None, 0, [reason])
+    owner, reasons = _owner(source, parsed.sender)
+    jobs = 0
+    if owner is not None:
+        jobs, refused = _print(source, owner, parsed, key)
+        reasons += refused
+    return _record_message(source, key, parsed, owner, jobs, reasons)
+
+
+def _record_unreadable(source: MailJobSource, key: str, raw: bytes) -> ProcessedMessage:
+    parsed = parse_headers(raw)
+    reason = (
+        "The message could not be read: its structure is broken or more complex than a mail program writes. "
+        "Send the documents again in a new message."
+    )
+    vouched = parsed.exchange.accepted or not source.requires_exchange_authentication
+    return _record_message(source, key, parsed, None, 0, [reason], may_reply=vouched)
 
 
 def _record_message(
-    source: MailJobSource, key: str, parsed: ParsedMail, owner: User | None, jobs: int, reasons: list[str]
+    source: MailJobSource,
+    key: str,
+    parsed: ParsedMail,
+    owner: User | None,
+    jobs: int,
+    reasons: list[str],
+    *,
+    may_reply: bool = True,
 ) -> ProcessedMessage:
     outcome = Outcome.REJECTED if jobs == 0 else Outcome.PARTLY if reasons else Outcome.PRINTED
-    reply = bool(reasons) and _may_reply(source, parsed)
+    reply = bool(reasons) and may_reply and _may_reply(source, parsed)
     record = ProcessedMessage.objects.create(
         tenant_id=source.tenant_id,
         source=source,
@@ -188,7 +233,7 @@ def _print(source: MailJobSource, owner: User, parsed: ParsedMail, key: str) -> 
         print_job_create(
             owner=owner,
             source=JobSource.EMAIL,
-            source_key=f"{key}:{attachment.index}",
+            source_key=_job_key(source, key, attachment.index),
             title=attachment.filename,
             content=attachment.content,
             content_type=attachment.content_type,
@@ -198,7 +243,7 @@ def _print(source: MailJobSource, owner: User, parsed: ParsedMail, key: str) -> 
         print_job_create(
             owner=owner,
             source=JobSource.EMAIL,
-            source_key=f"{key}:body",
+            source_key=_job_key(source, key, "body"),
             title=f"{parsed.subject or 'Message'}.txt"[:255],
             content=parsed.body_text.encode(),
             content_type="text/plain",
@@ -207,6 +252,11 @@ def _print(source: MailJobSource, owner: User, parsed: ParsedMail, key: str) -> 
     if jobs == 0 and not reasons:
         reasons.append("The message has nothing to print: attach the documents to the message.")
     return jobs, reasons
+
+
+def _job_key(source: MailJobSource, message_key: str, part: int | str) -> str:
+    """A print job's source key: short whatever the message URL's length, and the source's own."""
+    return f"{source.pk}:{hashlib.sha256(message_key.encode()).hexdigest()[:40]}:{part}"
 
 
 def _may_reply(source: MailJobSource, parsed: ParsedMail) -> bool:
@@ -253,10 +303,6 @@ def _clean_up(source: MailJobSource, mailbox: Mailbox, ref: MessageRef, record: 
     else:
         mailbox.delete(ref)
     ProcessedMessage.objects.filter(pk=record.pk, cleaned_up_at__isnull=True).update(cleaned_up_at=timezone.now())
-
-
-def _megabytes(size: int) -> str:
-    return f"{size / 1024 / 1024:.1f}"
 
 
 # --- the lease: one poll per source at a time -----------------------------------------------------------------

@@ -33,6 +33,7 @@ SETTINGS_FIELDS = (
     "print_body",
     "unknown_senders",
     "reply_on_rejection",
+    "exchange_authenticated_only",
 )
 # Changing these points the poller at another mailbox: start afresh (a stopped poll resumes at once).
 _MAILBOX_FIELDS = frozenset(

@@ -23,6 +23,7 @@ from tests.conftest import ROOT
 from tests.mail_jobs.helpers import PDF, mail_with_attachments, outlook_token
 
 pytestmark = pytest.mark.emulator
+MB = 1024 * 1024
 ADMIN = "admin@contoso.onmicrosoft.com"
 ADELE = "adele.vance@contoso.onmicrosoft.com"
 SHARED = "printers@contoso.onmicrosoft.com"
@@ -45,7 +46,7 @@ def test_xoauth2_reads_fetches_and_deletes(m365: Any, protocol: MailProtocol) ->
     with open_mailbox(exchange_server(protocol), login) as mailbox:
         refs = mailbox.messages()
         assert len(refs) == 2 and all(ref.size > len(PDF) for ref in refs)
-        assert b"Subject: first" in mailbox.fetch(refs[0])
+        assert b"Subject: first" in mailbox.fetch(refs[0], max_bytes=MB).data
         mailbox.delete(refs[0])
     assert [m["subject"] for m in m365.control.mail_messages(ADMIN)] == ["second"]
     with open_mailbox(exchange_server(protocol), login) as mailbox:  # the keys are stable across sessions
@@ -55,12 +56,33 @@ def test_xoauth2_reads_fetches_and_deletes(m365: Any, protocol: MailProtocol) ->
 def test_imap_keys_carry_uidvalidity_and_fetch_leaves_messages_unread(m365: Any) -> None:
     _put(m365, ADMIN, "peek")
     login = MailLogin(ADMIN, access_token=outlook_token(m365, ADMIN))
-    with open_mailbox(exchange_server(MailProtocol.IMAP), login) as mailbox:
+    server = exchange_server(MailProtocol.IMAP)
+    with open_mailbox(server, login) as mailbox:
         [ref] = mailbox.messages()
         uidvalidity, uid = ref.key.split(":")
         assert int(uidvalidity) > 0 and uid == "1"
-        mailbox.fetch(ref)
+        assert ref.url == (
+            f"imap://admin%40contoso.onmicrosoft.com@{server.host}:{server.port}/INBOX;UIDVALIDITY={uidvalidity}/;UID=1"
+        )
+        fetched = mailbox.fetch(ref, max_bytes=MB)
+        assert fetched.complete and len(fetched.data) == ref.size
     assert "\\Seen" not in m365.control.mail_messages(ADMIN)[0]["flags"]
+
+
+@pytest.mark.parametrize("protocol", [MailProtocol.IMAP, MailProtocol.POP3])
+def test_a_message_is_read_whole_up_to_the_limit_and_cut_beyond_it(m365: Any, protocol: MailProtocol) -> None:
+    """Lines longer than poplib allows (2 KB) and lines starting with a dot (doubled by POP3) arrive intact."""
+    body = b"." + b"x" * 5000 + b"\r\n..two dots\r\n.\r\nend\r\n"
+    raw = b"From: adele.vance@contoso.onmicrosoft.com\r\nSubject: lines\r\n\r\n" + body
+    m365.control.put_mail(ADMIN, raw)
+    with open_mailbox(exchange_server(protocol), MailLogin(ADMIN, access_token=outlook_token(m365, ADMIN))) as box:
+        [ref] = box.messages()
+        whole = box.fetch(ref, max_bytes=ref.size)
+        cut = box.fetch(ref, max_bytes=ref.size - 1)
+        header = box.fetch_headers(ref)
+    assert whole.complete and whole.data.endswith(body)
+    assert not cut.complete and cut.data == whole.data[:-1]
+    assert header.startswith(b"From:") and b"Subject: lines" in header and b"xxx" not in header
 
 
 def test_imap_moves_and_marks_read(m365: Any) -> None:

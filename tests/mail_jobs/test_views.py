@@ -96,6 +96,21 @@ def test_only_the_tenants_own_connected_systems_can_be_chosen(
     assert MailJobSource.objects.get(tenant=tenant_a).exchange_system == own
 
 
+def test_accepting_only_mail_that_exchange_authenticated_is_off_until_chosen_and_explained(
+    admin_a_client: Client, tenant_a: Any
+) -> None:
+    own = _system(tenant_a, "Alpha mail", "print@alpha.example")
+    page = admin_a_client.get("/settings/jobs/").content.decode()
+    assert "Accept only mail that Exchange Online authenticated" in page and "the sender may be forged" in page
+    exchange = {**CUSTOM, "server_kind": "exchange", "exchange_system": str(own.pk)}
+    assert admin_a_client.post("/settings/jobs/", exchange).status_code == 302
+    assert not MailJobSource.objects.get(tenant=tenant_a).exchange_authenticated_only
+    assert admin_a_client.post("/settings/jobs/", {**exchange, "exchange_authenticated_only": "on"}).status_code == 302
+    source = MailJobSource.objects.get(tenant=tenant_a)
+    assert source.exchange_authenticated_only and source.requires_exchange_authentication
+    assert AuditEvent.objects.filter(details__changed__exchange_authenticated_only=True).exists()
+
+
 def test_the_page_shows_counts_and_recent_rejections_of_its_own_tenant_only(
     admin_a_client: Client, admin_b_client: Client, tenant_a: Any, tenant_b: Any
 ) -> None:
