@@ -88,11 +88,11 @@ class MailJobSourceForm(forms.ModelForm):
             "custom_port": "Empty: 993 (IMAP) or 995 (POP3) with SSL/TLS, 143 or 110 otherwise.",
             "folder": "IMAP only; POP3 always reads the inbox.",
             "max_message_size_mb": "Larger messages are not downloaded; the sender is told.",
-            "exchange_authenticated_only": "Anyone can write another person's address into a message. With this "
-            "on, a message is printed only when Exchange Online vouches for its sender: sent by a signed-in user "
-            "of your organisation, or from outside with DMARC or Microsoft's composite authentication passing for "
-            "the sender's domain. Other mail is rejected without a reply (the sender may be forged). Leave it off "
-            "if documents reach the mailbox through a forwarding service or connector that breaks these checks.",
+            "exchange_authenticated_only": "Anyone can put someone else's address on a message. With this on, mail "
+            "is printed only when Exchange Online vouches for its sender: sent by a signed-in user of your "
+            "organisation, or passing DMARC or Microsoft's composite authentication for the sender's domain. Other "
+            "mail is rejected without a reply, since the sender may be forged. Leave it off if mail reaches this "
+            "mailbox through a forwarding service that breaks these checks.",
         }
         widgets = {
             "protocol": forms.RadioSelect,
