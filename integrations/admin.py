@@ -42,10 +42,19 @@ class FeatureInline(admin.TabularInline):
 
 @admin.register(Integration)
 class IntegrationAdmin(admin.ModelAdmin):
-    list_display = ("name", "tenant", "setup_mode", "directory_id", "is_legacy", "created_at")
-    list_filter = ("setup_mode", "is_legacy", "tenant")
+    list_display = ("name", "tenant", "setup_mode", "directory_id", "directory_proof", "is_legacy", "created_at")
+    list_filter = ("setup_mode", "directory_proof", "is_legacy", "tenant")
     search_fields = ("name", "directory_id", "directory_domain", "tenant__name")
-    readonly_fields = ("created_at", "updated_at")
+    # The proof is recorded only by an administrator's sign-in (or the upgrade), never typed in.
+    readonly_fields = (
+        "directory_proof",
+        "proven_directory_id",
+        "directory_proven_at",
+        "directory_proven_by",
+        "directory_proven_role",
+        "created_at",
+        "updated_at",
+    )
     inlines = [AppRegistrationInline, FeatureInline]
     actions = ["reapply_consents"]
 
@@ -81,12 +90,16 @@ class FeatureAdmin(admin.ModelAdmin):
     readonly_fields = ("tenant", "directory_id", "updated_at")
 
 
+# Secrets until spent (PKCE verifier, Microsoft's answer with its code) and what binds a flow to a browser.
+FLOW_SECRETS = ("msal_flow", "state", "answer", "browser_key_hash", "answer_key_hash")
+
+
 @admin.register(AuthorizationFlow)
 class AuthorizationFlowAdmin(admin.ModelAdmin):
     list_display = ("__str__", "tenant", "admin", "kind", "status", "created_at", "expires_at")
     list_filter = ("kind", "status")
-    exclude = ("msal_flow", "state")
-    readonly_fields = [f.name for f in AuthorizationFlow._meta.fields if f.name not in ("msal_flow", "state", "id")]
+    exclude = FLOW_SECRETS
+    readonly_fields = [f.name for f in AuthorizationFlow._meta.fields if f.name not in (*FLOW_SECRETS, "id")]
 
 
 def _operator(request: HttpRequest) -> Any:

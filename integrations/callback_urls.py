@@ -6,8 +6,9 @@ from integrations import views
 
 app_name = "integration_callbacks"
 urlpatterns = [
-    path("callback/", views.select_tenant_callback, name="select_tenant"),
-    path("callback/finish/", views.select_tenant_finish, name="select_tenant_finish"),
+    # Sign-ins (Select tenant, Prove directory, a user's Connect) answer here by form_post...
+    path("callback/", views.sign_in_callback, name="select_tenant"),
+    # ...and the browser is sent on to finish them, where its flow cookie is checked.
+    path("callback/finish/", views.sign_in_finish, name="sign_in_finish"),
     path("consent/callback/", views.consent_callback, name="consent"),
-    path("callback/connected/", views.user_connect_finish, name="user_connect_finish"),
 ]

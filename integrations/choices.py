@@ -39,10 +39,26 @@ class ConsentState(models.TextChoices):
     ERROR = "error", "Error"
 
 
+class DirectoryProof(models.TextChoices):
+    """How the integration's directory was shown to belong to this Roger tenant (operator-owned apps only)."""
+
+    NONE = "", "Not proven"
+    # An administrator of the directory signed in (validated id token: `tid`, an administrator role in `wids`).
+    ADMIN_SIGN_IN = "admin_sign_in", "An administrator of the directory signed in"
+    # The integration existed before the portal asked for proof: it keeps working, new consents ask for it.
+    BEFORE_RULE = "before_rule", "Connected before proof was required"
+
+
 class FlowKind(models.TextChoices):
     SELECT_TENANT = "select_tenant", "Select tenant"
+    PROVE_DIRECTORY = "prove_directory", "Prove directory"
     ADMIN_CONSENT = "admin_consent", "Admin consent"
     USER_CONNECT = "user_connect", "A user connects OneDrive"
+
+    @classmethod
+    def sign_ins(cls) -> tuple[str, ...]:
+        """The flows Microsoft answers with a sign-in (an authorization code), by form_post."""
+        return (cls.SELECT_TENANT, cls.PROVE_DIRECTORY, cls.USER_CONNECT)
 
 
 class FlowStatus(models.TextChoices):

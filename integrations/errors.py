@@ -31,3 +31,20 @@ class ConsentMissing(IntegrationError):
 
 class FlowRefused(IntegrationError):
     """A callback whose state is unknown, used, expired or another admin's: nothing was changed."""
+
+
+class ForeignBrowser(FlowRefused):
+    """Microsoft's answer reached a browser that did not start its flow: refused, and the flow is spent."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Microsoft's answer reached a different browser from the one that started this request, so Roger "
+            "ignored it: nothing was changed or connected, and the request cannot be used again."
+        )
+
+
+class SignInRequired(FlowRefused):
+    """The browser that started the flow is back, but not signed in to the portal any more."""
+
+    def __init__(self) -> None:
+        super().__init__("Sign in to Roger to finish what you started.")

@@ -104,15 +104,23 @@ def permission_names(granted: list[str] | tuple[str, ...]) -> set[str]:
     return {short_permission(name).lower() for name in granted}
 
 
+# What the manifest's groupMembershipClaims is set to where sign-ins must show the user's directory roles (`wids`):
+# the operator's Login and legacy apps, whose administrators' sign-ins prove a directory.
+DIRECTORY_ROLE_CLAIMS = "DirectoryRole"
+
+
 def manifest_snippet(spec: FeatureSpec) -> str:
     """The app manifest's `requiredResourceAccess` entry for this feature, to paste in the Azure portal
-    (one permission per line, so it stays readable)."""
+    (one permission per line, so it stays readable); Login also asks for directory-role claims, like Roger Login."""
     delegated = (*SIGN_IN_SCOPES, *spec.delegated) if spec.delegated else ()
     access = [{"id": DELEGATED_IDS[name], "type": "Scope"} for name in delegated]
     access += [{"id": APPLICATION_IDS[name], "type": "Role"} for name in spec.application]
     lines = ",\n".join(f"        {json.dumps(item)}" for item in access)
+    claims = f'  "groupMembershipClaims": "{DIRECTORY_ROLE_CLAIMS}",\n' if spec.type == FeatureType.LOGIN else ""
     return (
-        '{\n  "requiredResourceAccess": [\n    {\n'
+        "{\n"
+        f"{claims}"
+        '  "requiredResourceAccess": [\n    {\n'
         f'      "resourceAppId": "{GRAPH_APP_ID}",\n'
         f'      "resourceAccess": [\n{lines}\n      ]\n'
         "    }\n  ]\n}"

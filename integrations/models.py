@@ -14,7 +14,16 @@ from django.db.models import Q
 from django.utils import timezone
 from fernet_fields import EncryptedTextField
 
-from integrations.choices import AppKind, ConsentState, FeatureType, FlowKind, FlowStatus, Provider, SetupMode
+from integrations.choices import (
+    AppKind,
+    ConsentState,
+    DirectoryProof,
+    FeatureType,
+    FlowKind,
+    FlowStatus,
+    Provider,
+    SetupMode,
+)
 from integrations.features import FeatureSpec, feature_spec
 from microsoft.config import AppCredentials
 
@@ -30,6 +39,13 @@ class Integration(models.Model):
     directory_domain = models.CharField(max_length=255, blank=True)
     # Who connected the directory at Select tenant (Create automatically).
     directory_connected_by = models.CharField(max_length=320, blank=True)
+    # With an operator-owned app, a typed or selected directory is only a claim until one of its administrators
+    # signed in (see DirectoryProof); the proof holds for `proven_directory_id` only.
+    directory_proof = models.CharField(max_length=20, choices=DirectoryProof.choices, blank=True)
+    proven_directory_id = models.CharField(max_length=36, blank=True)
+    directory_proven_at = models.DateTimeField(null=True, blank=True)
+    directory_proven_by = models.CharField(max_length=320, blank=True)
+    directory_proven_role = models.CharField(max_length=100, blank=True)
     # Issue 8: the integration carrying the setup from before integrations existed.
     is_legacy = models.BooleanField(default=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
@@ -52,6 +68,33 @@ class Integration(models.Model):
     @property
     def awaits_tenant_selection(self) -> bool:
         return self.is_automatic and not self.directory_id
+
+    @property
+    def uses_operator_app(self) -> bool:
+        """Create automatically, or the legacy Application ID: apps many directories consented to, whose
+        secret is ours, so a directory they name must be proven."""
+        return self.is_automatic or any(app.is_operator_owned for app in self.app_registrations.all())
+
+    def _proof_holds(self) -> bool:
+        return bool(self.directory_id) and self.proven_directory_id.lower() == self.directory_id.lower()
+
+    @property
+    def directory_proven(self) -> bool:
+        """Features may run and be enabled: the directory was proven (or connected before proof existed)."""
+        return bool(self.directory_proof) and self._proof_holds()
+
+    @property
+    def directory_proven_by_sign_in(self) -> bool:
+        """A new consent may be asked for: an administrator of the directory signed in for this integration."""
+        return self.directory_proof == DirectoryProof.ADMIN_SIGN_IN and self._proof_holds()
+
+    @property
+    def needs_directory_proof(self) -> bool:
+        return bool(self.directory_id) and self.uses_operator_app and not self.directory_proven
+
+    @property
+    def proven_before_rule(self) -> bool:
+        return self.directory_proof == DirectoryProof.BEFORE_RULE and self._proof_holds() and self.uses_operator_app
 
 
 class AppRegistration(models.Model):
@@ -116,9 +159,18 @@ class Feature(models.Model):
     # Why consent is missing or failed, with the fix (shown on the page).
     consent_reason = models.TextField(blank=True)
     consent_error_code = models.IntegerField(null=True, blank=True)
-    # Delegated: from the token response's `scope`; application: from the admin-consent record.
+    # What Microsoft showed was granted: delegated permissions from a token response's `scope`, application
+    # permissions from the `roles` of an app-only token fetched after the consent (never the consent answer).
     granted_delegated = models.JSONField(default=list, blank=True)
     granted_application = models.JSONField(default=list, blank=True)
+    # When a fresh app token's roles were last read; `roles_unreadable`: its token was opaque, so the
+    # application permissions are checked when first used. Until `roles_recheck_until` a role not yet in the
+    # token may still be on its way (Microsoft takes minutes), so it is rechecked, not called missing.
+    roles_checked_at = models.DateTimeField(null=True, blank=True)
+    roles_unreadable = models.BooleanField(default=False)
+    roles_recheck_until = models.DateTimeField(null=True, blank=True)
+    # Permissions Microsoft refused when they were used (a 403): the final word until the next consent.
+    refused_permissions = models.JSONField(default=list, blank=True)
     consent_granted_at = models.DateTimeField(null=True, blank=True)
     consent_granted_by = models.CharField(max_length=320, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -147,10 +199,13 @@ class Feature(models.Model):
 
 
 class AuthorizationFlow(models.Model):
-    """A Select tenant or admin consent round trip, kept server-side and keyed by its `state`.
+    """A round trip through Microsoft (Select tenant, Prove directory, admin consent, a user's Connect), kept
+    server-side and keyed by its `state`.
 
-    Single use, bound to the admin who started it, expiring. It survives the cross-site form_post (on
-    which the SameSite=Lax session cookie is not sent): the callback finds the admin through this row.
+    Single use, expiring, bound to the person who started it and to their browser: `browser_key_hash` is the
+    hash of a random value kept in that browser's cookie (integrations.binding). Microsoft's cross-site
+    form_post carries no SameSite=Lax cookie, so that callback only records the answer (`answer`, encrypted)
+    and sends the browser to a finish step, where the cookie is checked before anything is redeemed or saved.
     """
 
     state = models.CharField(max_length=64, unique=True)
@@ -165,10 +220,16 @@ class AuthorizationFlow(models.Model):
     enable_after = models.BooleanField(default=False, help_text="Enable the feature once consent is granted.")
     # MSAL's auth code flow (PKCE verifier, nonce): secret until used.
     msal_flow = EncryptedTextField(blank=True)
+    # The sha256 of the browser's binding cookie, and of the key handed to the browser that delivered the answer.
+    browser_key_hash = models.CharField(max_length=64, blank=True)
+    answer_key_hash = models.CharField(max_length=64, blank=True)
+    # Microsoft's form_post fields (the authorization code among them) until the finish step redeems them.
+    answer = EncryptedTextField(blank=True)
     # The answer, kept between the callback and the admin's own confirmation request.
     result_directory_id = models.CharField(max_length=36, blank=True)
     result_username = models.CharField(max_length=320, blank=True)
     result_scopes = models.JSONField(default=list, blank=True)
+    result_role = models.CharField(max_length=100, blank=True)
     error_message = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()

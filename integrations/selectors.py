@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import Q, QuerySet
@@ -59,29 +60,62 @@ def legacy_application_id_for(*, tenant: Tenant) -> str | None:
     return client_id if client_id and has_legacy_setup(tenant=tenant) else None
 
 
+class PermissionStatus(StrEnum):
+    NEEDED = "needed"  # no consent yet
+    GRANTED = "granted"  # seen in a token Microsoft issued
+    APPEARING = "appearing"  # consented, not in the app token yet: Microsoft can take minutes
+    FIRST_USE = "first_use"  # nothing readable says either way: the first use tells
+    MISSING = "missing"  # absent from a fresh app token after the wait, or refused when used
+
+
 @dataclass(frozen=True)
 class PermissionRow:
     name: str
     kind: str  # "Delegated" or "Application"
-    granted: bool
+    status: PermissionStatus
+
+    @property
+    def granted(self) -> bool:
+        return self.status == PermissionStatus.GRANTED
 
 
-def feature_permissions(feature: Feature) -> list[PermissionRow]:
-    """What the feature needs beside what the directory granted (delegated from the token response's
-    `scope`, application from the admin-consent record)."""
-    spec = feature.spec
-    per_user = feature.consent_state == ConsentState.PER_USER
+def _application_status(feature: Feature, name: str, seen: set[str], now: datetime) -> PermissionStatus:
+    if name.lower() in seen:
+        return PermissionStatus.GRANTED
+    if feature.roles_unreadable or feature.roles_checked_at is None:
+        return PermissionStatus.FIRST_USE
+    if feature.roles_recheck_until is not None and now < feature.roles_recheck_until:
+        return PermissionStatus.APPEARING
+    return PermissionStatus.MISSING
+
+
+def feature_permissions(feature: Feature, *, now: datetime | None = None) -> list[PermissionRow]:
+    """What the feature needs, and what Microsoft showed of each: delegated permissions in a token response's
+    `scope`, application permissions in the `roles` of an app token fetched after the consent."""
+    now = now or timezone.now()
+    refused = permission_names(feature.refused_permissions)
     delegated = permission_names(feature.granted_delegated)
     application = permission_names(feature.granted_application)
-    rows = [PermissionRow(name, "Delegated", per_user or name.lower() in delegated) for name in spec.delegated]
-    rows += [PermissionRow(name, "Application", name.lower() in application) for name in spec.application]
-    return rows
+    per_user = feature.consent_state == ConsentState.PER_USER
+
+    def status(name: str, kind: str) -> PermissionStatus:
+        if not feature.has_consent:
+            return PermissionStatus.NEEDED
+        if name.lower() in refused:
+            return PermissionStatus.MISSING
+        if kind == "Application":
+            return _application_status(feature, name, application, now)
+        return PermissionStatus.GRANTED if per_user or name.lower() in delegated else PermissionStatus.FIRST_USE
+
+    spec = feature.spec
+    wanted = [(name, "Delegated") for name in spec.delegated] + [(name, "Application") for name in spec.application]
+    return [PermissionRow(name, kind, status(name, kind)) for name, kind in wanted]
 
 
 def feature_missing_permissions(feature: Feature) -> list[PermissionRow]:
-    if feature.consent_state not in (ConsentState.GRANTED, ConsentState.PER_USER):
+    if not feature.has_consent:
         return []
-    return [row for row in feature_permissions(feature) if not row.granted]
+    return [row for row in feature_permissions(feature) if row.status == PermissionStatus.MISSING]
 
 
 def sign_in_scopes() -> tuple[str, ...]:
@@ -200,6 +234,33 @@ def _consent_problems(integration: Integration, credentials: dict[int, Any]) -> 
     return problems
 
 
+def _proof_problems(integration: Integration) -> list[Problem]:
+    if integration.proven_before_rule:
+        return [
+            Problem(
+                key=f"integrations:integration:{integration.pk}:proven_before_rule",
+                level="warning",
+                integration=integration,
+                text=(
+                    f"{integration.name}: the Microsoft directory was connected before Roger asked for proof that it "
+                    "is yours. It keeps working; a new consent needs the proof."
+                ),
+                fix="Open the integration, click Prove now and sign in with an administrator of the directory.",
+            )
+        ]
+    if integration.needs_directory_proof:
+        return [
+            Problem(
+                key=f"integrations:integration:{integration.pk}:needs_proof",
+                level="warning",
+                integration=integration,
+                text=f"{integration.name}: the Microsoft directory is not proven yet, so no feature can get consent.",
+                fix="Open the integration, click Prove directory and sign in with an administrator of the directory.",
+            )
+        ]
+    return []
+
+
 def _code(credential: Any) -> str:
     return f" (AADSTS{credential.last_error_code})" if credential.last_error_code else ""
 
@@ -274,6 +335,7 @@ def integration_problems(
             ).select_related("user")
         )
         app_credentials: dict[int, Any] = {c.owner_id: c for c in credentials if c.user_id is None}
+        problems += _proof_problems(each)
         problems += _consent_problems(each, app_credentials)
         problems += _secret_problems(each, timezone.localdate(now), warn_days)
         problems += _retrying_problems(each, credentials, now)

@@ -14,6 +14,7 @@ urlpatterns = [
     path("microsoft/<int:pk>/edit/", views.integration_edit, name="edit"),
     path("microsoft/<int:pk>/delete/", views.integration_delete, name="delete"),
     path("microsoft/<int:pk>/select-tenant/", views.select_tenant, name="select_tenant"),
+    path("microsoft/<int:pk>/prove-directory/", views.prove_directory, name="prove_directory"),
     path("microsoft/<int:pk>/features/<int:feature_pk>/enable/", views.feature_enable, name="feature_enable"),
     path("microsoft/<int:pk>/features/<int:feature_pk>/disable/", views.feature_disable, name="feature_disable"),
     path("microsoft/<int:pk>/features/<int:feature_pk>/consent/", views.feature_consent, name="feature_consent"),

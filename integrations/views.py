@@ -5,6 +5,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -13,19 +14,22 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import Tenant, User
 from accounts.permissions import tenant_admin_required, tenant_member_required
-from integrations import selectors
+from integrations import binding, selectors
 from integrations.choices import FlowKind
-from integrations.errors import ConsentMissing, FlowRefused, IntegrationError
-from integrations.features import FEATURES, SIGN_IN_SCOPES, manifest_snippet
+from integrations.errors import ConsentMissing, ForeignBrowser, IntegrationError, SignInRequired
+from integrations.features import DIRECTORY_ROLE_CLAIMS, FEATURES, SIGN_IN_SCOPES, manifest_snippet
 from integrations.forms import ManualIntegrationForm, NameForm
 from integrations.models import Integration
 from integrations.services import cloud_services as cloud_services_services
 from integrations.services import consent as consent_services
+from integrations.services import directory_proof as proof_services
 from integrations.services import features as feature_services
+from integrations.services import flows as flow_services
 from integrations.services import integrations as integration_services
 from integrations.services import reapply as reapply_services
-from integrations.services.consent import FlowOutcome, callback_url
+from integrations.services.flows import FLOW_LIFETIME, FlowOutcome, callback_url
 from integrations.services.legacy import LEGACY_SCOPES
+from microsoft import directory_roles
 
 # Which field an AADSTS code points at, so the message sits next to what must change.
 FIELD_FOR_CODE = {90002: "directory", 700016: "application_id", 7000215: "client_secret", 7000222: "client_secret"}
@@ -57,6 +61,15 @@ def _legacy_scopes() -> list[tuple[str, str, tuple[str, ...]]]:
 
 def _redirect_uris() -> list[str]:
     return [callback_url("integration_callbacks:select_tenant"), callback_url("integration_callbacks:consent")]
+
+
+def _flow_redirect(start: binding.FlowStart) -> HttpResponse:
+    """Send the browser to Microsoft with the key that binds the flow to it (a cookie of its own)."""
+    return binding.browser_cookie_set(HttpResponseRedirect(start.url), start, FLOW_LIFETIME)
+
+
+def _graph_application_consenters() -> str:
+    return directory_roles.names(directory_roles.APPLICATION_PERMISSION_CONSENTERS)
 
 
 # --- list and add -----------------------------------------------------------------------------------------
@@ -126,7 +139,16 @@ def integration_add_manual(request: HttpRequest) -> HttpResponse:
         except IntegrationError as exc:
             form.add_error("name", exc.message)
         else:
-            messages.success(request, "Integration saved. Every feature is disabled: grant consent and enable them.")
+            if integration.needs_directory_proof:
+                messages.success(
+                    request,
+                    "Integration saved. Next, prove the directory: click Prove directory and sign in with an "
+                    "administrator of it. Every feature stays disabled until then.",
+                )
+            else:
+                messages.success(
+                    request, "Integration saved. Every feature is disabled: grant consent and enable them."
+                )
             return _detail(integration)
     return render(
         request,
@@ -142,7 +164,16 @@ def setup_guide(request: HttpRequest) -> HttpResponse:
         {"spec": spec, "manifest": manifest_snippet(spec), "sign_in": SIGN_IN_SCOPES if spec.delegated else ()}
         for spec in FEATURES.values()
     ]
-    return render(request, "integrations/setup_guide.html", {"guides": guides, "redirect_uris": redirect_uris})
+    context = {
+        "guides": guides,
+        "redirect_uris": redirect_uris,
+        "login_app": settings.MICROSOFT_APPS["LOGIN"]["display_name"],
+        "legacy_app": settings.MICROSOFT_APPS["LEGACY"]["display_name"],
+        "role_claims": DIRECTORY_ROLE_CLAIMS,
+        "prover_roles": directory_roles.names(directory_roles.ADMINISTRATOR_ROLES),
+        "graph_application_consenters": _graph_application_consenters(),
+    }
+    return render(request, "integrations/setup_guide.html", context)
 
 
 # --- one integration ----------------------------------------------------------------------------------------
@@ -151,11 +182,14 @@ def setup_guide(request: HttpRequest) -> HttpResponse:
 @tenant_admin_required
 def integration_detail(request: HttpRequest, pk: int) -> HttpResponse:
     integration = selectors.integration_get(tenant=_tenant(request), pk=pk)
+    operator_owned_unproven = not integration.directory_proven_by_sign_in
     features = [
         {
             "feature": f,
             "permissions": selectors.feature_permissions(f),
             "missing": selectors.feature_missing_permissions(f),
+            "consent_blocked": f.app_registration.is_operator_owned and operator_owned_unproven,
+            "enable_blocked": f.app_registration.is_operator_owned and integration.needs_directory_proof,
         }
         for f in integration.features.select_related("app_registration")
     ]
@@ -171,6 +205,8 @@ def integration_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "reapply_apps": reapply_services.reapply_apps(integration),
         "switch": integration.legacy_switches.first(),
         "legacy_scopes": _legacy_scopes() if integration.is_legacy else [],
+        "graph_application_consenters": _graph_application_consenters(),
+        "prover_roles": directory_roles.names(directory_roles.ADMINISTRATOR_ROLES),
     }
     return render(request, "integrations/integration_detail.html", context)
 
@@ -180,11 +216,23 @@ def integration_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def select_tenant(request: HttpRequest, pk: int) -> HttpResponse:
     integration = selectors.integration_get(tenant=_tenant(request), pk=pk)
     try:
-        url = consent_services.select_tenant_start(integration=integration, admin=_admin(request))
+        start = proof_services.select_tenant_start(integration=integration, admin=_admin(request))
     except IntegrationError as exc:
         messages.error(request, exc.message)
         return _detail(integration)
-    return HttpResponseRedirect(url)
+    return _flow_redirect(start)
+
+
+@tenant_admin_required
+@require_POST
+def prove_directory(request: HttpRequest, pk: int) -> HttpResponse:
+    integration = selectors.integration_get(tenant=_tenant(request), pk=pk)
+    try:
+        start = proof_services.directory_proof_start(integration=integration, admin=_admin(request))
+    except IntegrationError as exc:
+        messages.error(request, exc.message)
+        return _detail(integration)
+    return _flow_redirect(start)
 
 
 def _edit_context(integration: Integration, form: Any, impact: Any = None) -> dict[str, Any]:
@@ -292,11 +340,11 @@ def integration_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _start_consent(request: HttpRequest, feature: Any, *, enable_after: bool) -> HttpResponse:
     try:
-        url = consent_services.consent_start(feature=feature, admin=_admin(request), enable_after=enable_after)
+        start = consent_services.consent_start(feature=feature, admin=_admin(request), enable_after=enable_after)
     except IntegrationError as exc:
         messages.error(request, exc.message)
         return _detail(feature.integration)
-    return HttpResponseRedirect(url)
+    return _flow_redirect(start)
 
 
 @tenant_admin_required
@@ -340,11 +388,11 @@ def reapply_start(request: HttpRequest, pk: int) -> HttpResponse:
     integration = selectors.integration_get(tenant=_tenant(request), pk=pk)
     try:
         run = reapply_services.reapply_start(integration=integration, admin=_admin(request))
-        url = reapply_services.reapply_next_url(run=run, admin=_admin(request))
+        start = reapply_services.reapply_next_start(run=run, admin=_admin(request))
     except IntegrationError as exc:
         messages.error(request, exc.message)
         return _detail(integration)
-    return HttpResponseRedirect(url)
+    return _flow_redirect(start)
 
 
 @tenant_admin_required
@@ -352,11 +400,11 @@ def reapply_start(request: HttpRequest, pk: int) -> HttpResponse:
 def reapply_continue(request: HttpRequest, pk: int, run_pk: int) -> HttpResponse:
     run = selectors.reapply_run_get(tenant=_tenant(request), integration_pk=pk, pk=run_pk)
     try:
-        url = reapply_services.reapply_next_url(run=run, admin=_admin(request))
+        start = reapply_services.reapply_next_start(run=run, admin=_admin(request))
     except IntegrationError as exc:
         messages.error(request, exc.message)
         return _detail(run.integration)
-    return HttpResponseRedirect(url)
+    return _flow_redirect(start)
 
 
 @tenant_admin_required
@@ -389,43 +437,76 @@ def _outcome_redirect(request: HttpRequest, outcome: FlowOutcome) -> HttpRespons
     return _detail(outcome.integration)
 
 
-def _refused(request: HttpRequest, exc: FlowRefused) -> HttpResponse:
+def _person(request: HttpRequest) -> User | None:
+    user = request.user
+    return cast(User, user) if user.is_authenticated and getattr(user, "tenant_id", None) else None
+
+
+def _refused(request: HttpRequest, exc: IntegrationError, *, back: str = "integrations:list") -> HttpResponse:
+    """Why an answer from Microsoft changed nothing: on the page for someone signed in, else on its own page."""
+    if isinstance(exc, ForeignBrowser) or _person(request) is None:
+        status = 403 if isinstance(exc, ForeignBrowser) else 400
+        context = {"message": exc.message, "foreign": isinstance(exc, ForeignBrowser)}
+        return render(request, "integrations/flow_refused.html", context, status=status)
     messages.error(request, exc.message)
-    return redirect("integrations:list")
+    return redirect(back)
 
 
-@csrf_exempt  # Microsoft form_posts the answer cross-site: the state row, not a cookie, ties it to the admin
+@csrf_exempt  # Microsoft form_posts the answer cross-site; the finish step checks the flow's browser cookie
 @require_POST
-def select_tenant_callback(request: HttpRequest) -> HttpResponse:
+def sign_in_callback(request: HttpRequest) -> HttpResponse:
+    """Only records Microsoft's answer: this request carries none of our cookies (SameSite=Lax)."""
     params = {key: request.POST.get(key, "") for key in request.POST}
-    if cloud_services_services.flow_kind_of(params.get("state", "")) == FlowKind.USER_CONNECT:
-        # A user connecting OneDrive comes back on the same registered redirect URI.
-        cloud_services_services.user_connect_answer(params=params)
-        finish = reverse("integration_callbacks:user_connect_finish")
-        return HttpResponseRedirect(f"{finish}?{urlencode({'state': params.get('state', '')})}")
-    consent_services.select_tenant_answer(params=params)
-    finish = reverse("integration_callbacks:select_tenant_finish")
-    return HttpResponseRedirect(f"{finish}?{urlencode({'state': params.get('state', '')})}")
+    receipt = flow_services.flow_answer_record(params=params)
+    query = {"state": params.get("state", "")}
+    if receipt is not None:
+        query["answer"] = receipt.answer_key
+    return HttpResponseRedirect(f"{reverse('integration_callbacks:sign_in_finish')}?{urlencode(query)}")
 
 
-@tenant_admin_required
 @require_GET
-def select_tenant_finish(request: HttpRequest) -> HttpResponse:
+def sign_in_finish(request: HttpRequest) -> HttpResponse:
+    """The same-site GET after Microsoft's form_post: the browser's cookie shows whether it started the flow."""
+    state = request.GET.get("state", "")
+    keys = {
+        "state": state,
+        "browser_key": binding.browser_key_of(request, state),
+        "answer_key": request.GET.get("answer", ""),
+    }
+    user_connect = flow_services.flow_kind_of(state) == FlowKind.USER_CONNECT
+    back = "integrations:cloud_services" if user_connect else "integrations:list"
+    response: HttpResponse
     try:
-        outcome = consent_services.select_tenant_finish(state=request.GET.get("state", ""), admin=_admin(request))
-    except FlowRefused as exc:
-        return _refused(request, exc)
-    return _outcome_redirect(request, outcome)
+        if user_connect:
+            account = cloud_services_services.user_connect_finish(**keys, user=_person(request))
+            messages.success(request, f"OneDrive connected as {account}.")
+            response = redirect(back)
+        else:
+            response = _outcome_redirect(request, proof_services.sign_in_finish(**keys, admin=_person(request)))
+    except SignInRequired:
+        return redirect_to_login(request.get_full_path())  # keeps the cookie: the same browser comes back
+    except IntegrationError as exc:
+        response = _refused(request, exc, back=back)
+    return binding.browser_cookie_delete(response, state)
 
 
-@tenant_admin_required
 @require_GET
 def consent_callback(request: HttpRequest) -> HttpResponse:
+    """Microsoft's admin consent answer, a same-site GET navigation that carries the flow's browser cookie."""
+    params = request.GET.dict()
+    state = params.get("state", "")
+    response: HttpResponse
     try:
-        outcome = consent_services.consent_finish(params=request.GET.dict(), admin=_admin(request))
-    except FlowRefused as exc:
-        return _refused(request, exc)
-    return _outcome_redirect(request, outcome)
+        outcome = consent_services.consent_finish(
+            params=params, browser_key=binding.browser_key_of(request, state), admin=_person(request)
+        )
+    except SignInRequired:
+        return redirect_to_login(request.get_full_path())
+    except IntegrationError as exc:
+        response = _refused(request, exc)
+    else:
+        response = _outcome_redirect(request, outcome)
+    return binding.browser_cookie_delete(response, state)
 
 
 # --- pages of later issues ------------------------------------------------------------------------------------
@@ -448,28 +529,15 @@ def cloud_services_connect(request: HttpRequest, feature_pk: int) -> HttpRespons
     user = cast(User, request.user)
     feature = selectors.user_feature_get(user=user, pk=feature_pk)
     try:
-        url = cloud_services_services.user_connect_start(feature=feature, user=user)
+        start = cloud_services_services.user_connect_start(feature=feature, user=user)
     except IntegrationError as exc:
         messages.error(request, exc.message)
         return redirect("integrations:cloud_services")
-    return HttpResponseRedirect(url)
+    return _flow_redirect(start)
 
 
 @tenant_member_required
 @require_POST
 def cloud_services_dismiss(request: HttpRequest) -> HttpResponse:
     cloud_services_services.reconnect_notice_dismiss(user=cast(User, request.user))
-    return redirect("integrations:cloud_services")
-
-
-@tenant_member_required
-@require_GET
-def user_connect_finish(request: HttpRequest) -> HttpResponse:
-    user = cast(User, request.user)
-    try:
-        account = cloud_services_services.user_connect_finish(state=request.GET.get("state", ""), user=user)
-    except IntegrationError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"OneDrive connected as {account}.")
     return redirect("integrations:cloud_services")

@@ -407,7 +407,9 @@ def _grant_admin_consent(request: Request, interaction: Interaction, app: App, u
     state.consent_grant(client_id=app.client_id, directory=user.directory, principal=None, scopes=scopes, roles=roles)
     answer = {"admin_consent": "True", "tenant": user.directory}
     if not interaction.params.get(LEGACY_ADMIN_CONSENT):
-        answer["scope"] = " ".join(sorted(scopes | roles))
+        # Entra echoes the requested scope (`.../.default`), which names no permission: what was granted shows
+        # only in tokens fetched afterwards.
+        answer["scope"] = interaction.params.get("scope", "")
     return redirect_to_client(interaction, answer)
 
 

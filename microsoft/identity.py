@@ -46,6 +46,7 @@ __all__ = [
     "TokenGrant",
     "admin_consent_parse",
     "admin_consent_url",
+    "app_token_roles",
     "auth_code_finish",
     "auth_code_start",
     "cached_access_token",
@@ -137,8 +138,10 @@ class AuthCodeStart:
 
 @dataclass(frozen=True)
 class AdminConsentResult:
+    """Which directory the answer names. Not evidence of anything: the `tenant` is not signed, and the `scope`
+    only echoes the request (`/.default`), so it is not kept; what was granted shows in tokens fetched later."""
+
     tenant_id: str
-    scopes: tuple[str, ...]
 
 
 # --- Discovery --------------------------------------------------------------------------------------
@@ -530,6 +533,25 @@ def client_credentials_acquire(*, app: AppCredentials, tenant: str, scope: str) 
         )
 
 
+def app_token_roles(access_token: str) -> tuple[str, ...] | None:
+    """The application permissions (`roles`) an app-only access token carries, or None when it cannot be read.
+
+    Access tokens are meant for their API and clients must not rely on their format: Microsoft may issue them
+    opaque or encrypted, hence None ("checked on first use"). This only reads a token that came straight from the
+    token endpoint over TLS (as client_credentials_acquire returns it), to learn what an administrator granted;
+    it never validates one. An empty tuple means a readable token with no roles.
+    Reference: https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference
+    """
+    try:
+        claims = jwt.decode(access_token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    roles = claims.get("roles", [])
+    if not isinstance(roles, list):
+        return None
+    return tuple(str(role) for role in roles)
+
+
 # --- Authorization code flow (browser sign-in) -------------------------------------------------------
 
 
@@ -733,7 +755,7 @@ def admin_consent_parse(*, params: Mapping[str, Any], expected_state: str) -> Ad
         raise errors.ReconsentRequired(
             "Microsoft did not confirm the consent. Start the consent again.", error="consent_incomplete"
         )
-    return AdminConsentResult(tenant_id=tenant_id.lower(), scopes=tuple(str(params.get("scope", "")).split()))
+    return AdminConsentResult(tenant_id=tenant_id.lower())
 
 
 # --- Tenants ----------------------------------------------------------------------------------------

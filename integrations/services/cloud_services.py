@@ -1,24 +1,33 @@
 """My Settings > Cloud Services: a user connects their OneDrive through the enabled OneDrive feature.
 
 The sign-in uses the feature's app (authorization code with PKCE, answered by form_post on the portal's
-registered callback) and the token goes to the token store, bound to feature, directory and user.
+registered callback) and is taken only in the browser that started it (integrations.services.flows): the code
+is redeemed there, never in the anonymous callback. The token goes to the token store, bound to feature,
+directory and user.
 Connecting clears the "reconnect" flag set when the organization left the legacy app.
 """
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.db import transaction
-from django.utils import timezone
 
 from audit.services import audit_record
-from integrations.choices import FlowKind, FlowStatus
-from integrations.errors import FlowRefused, IntegrationError
-from integrations.models import AuthorizationFlow, Feature
+from integrations.binding import FlowStart
+from integrations.choices import FlowKind
+from integrations.errors import IntegrationError
+from integrations.features import short_permission
+from integrations.models import Feature
 from integrations.selectors import FEATURE_OWNER_TYPE
-from integrations.services.consent import FLOW_LIFETIME, callback_url
+from integrations.services.flows import (
+    callback_url,
+    flow_answer_params,
+    flow_close,
+    flow_create,
+    flow_msal_flow,
+    flow_take,
+)
 from microsoft import errors as microsoft_errors
 from microsoft import identity
 
@@ -31,7 +40,7 @@ def _authority(feature: Feature) -> str:
     return feature.directory_id or "common"
 
 
-def user_connect_start(*, feature: Feature, user: User) -> str:
+def user_connect_start(*, feature: Feature, user: User) -> FlowStart:
     """Where to send the user to sign in for the feature (one Microsoft call for discovery)."""
     if not feature.enabled or feature.tenant_id != user.tenant_id:
         raise IntegrationError("OneDrive is not enabled in your organization's Roger. Ask your administrator.")
@@ -45,39 +54,28 @@ def user_connect_start(*, feature: Feature, user: User) -> str:
         )
     except microsoft_errors.MicrosoftError as exc:
         raise IntegrationError(exc.message) from exc
-    AuthorizationFlow.objects.create(
-        state=started.flow["state"],
+    state = str(started.flow["state"])
+    key = flow_create(
+        state=state,
         kind=FlowKind.USER_CONNECT,
-        tenant=feature.tenant,
-        admin=user,
+        person=user,
         integration=feature.integration,
         feature=feature,
-        msal_flow=json.dumps(started.flow),
-        expires_at=timezone.now() + FLOW_LIFETIME,
+        msal_flow=started.flow,
     )
-    return started.auth_uri
+    return FlowStart(url=started.auth_uri, state=state, browser_key=key)
 
 
-def flow_kind_of(state: str) -> str | None:
-    return AuthorizationFlow.objects.filter(state=state).values_list("kind", flat=True).first() if state else None
-
-
-def user_connect_answer(*, params: dict[str, Any]) -> None:
-    """Record Microsoft's form_post answer; the user's own request then saves it (see user_connect_finish)."""
-    with transaction.atomic():
-        flow = (
-            AuthorizationFlow.objects.select_for_update(of=("self",))
-            .select_related("admin", "feature__app_registration", "feature__tenant")
-            .filter(state=str(params.get("state", "")), kind=FlowKind.USER_CONNECT, status=FlowStatus.STARTED)
-            .first()
-        )
-        if flow is None or flow.is_expired():
-            return
-        flow.status, flow.answered_at = FlowStatus.ANSWERED, timezone.now()
-        flow.save(update_fields=["status", "answered_at"])
-    # The code is redeemed now, while it is fresh; the user's own request then confirms the outcome.
-    feature = flow.feature
-    assert feature is not None  # every user connection is started for a feature
+def user_connect_finish(*, state: str, browser_key: str, answer_key: str, user: User | None) -> str:
+    """Redeem the sign-in of a connection this user started in this browser and store the connection; returns
+    the account connected. Raises IntegrationError (FlowRefused, ForeignBrowser, SignInRequired)."""
+    flow = flow_take(
+        state=state, kinds=(FlowKind.USER_CONNECT,), browser_key=browser_key, answer_key=answer_key, person=user
+    )
+    assert user is not None  # flow_take raises SignInRequired otherwise
+    assert flow.feature_id is not None  # every user connection is started for a feature
+    feature = Feature.objects.select_related("app_registration", "tenant", "integration").get(pk=flow.feature_id)
+    params = flow_answer_params(flow)
     try:
         if params.get("error"):
             raise microsoft_errors.classify(
@@ -86,23 +84,34 @@ def user_connect_answer(*, params: dict[str, Any]) -> None:
         grant = identity.auth_code_finish(
             app=feature.app_registration.credentials(),
             tenant=_authority(feature),
-            flow=json.loads(flow.msal_flow),
+            flow=flow_msal_flow(flow),
             callback_params=params,
             expected_tenant_id=feature.directory_id or None,
             allow_personal_accounts=not feature.directory_id,
         )
-        _connection_save(flow, feature, grant)
     except microsoft_errors.MicrosoftError as exc:
-        flow.error_message = exc.message
-    flow.msal_flow = ""
-    flow.save(update_fields=["msal_flow", "error_message", "result_username", "result_directory_id"])
+        flow_close(flow, error=exc.message)
+        raise IntegrationError(exc.message) from exc
+    with transaction.atomic():
+        username, directory_id = _connection_save(user, feature, grant)
+        flow_close(flow, result_username=username, result_directory_id=directory_id, result_scopes=list(grant.scopes))
+        if user.microsoft_reconnect_required:
+            user.microsoft_reconnect_required = False
+            user.save(update_fields=["microsoft_reconnect_required"])
+        audit_record(
+            tenant=flow.tenant,
+            actor=user,
+            action="integration.user_connected",
+            target=feature,
+            details={"account": username, "directory_id": directory_id},
+        )
+    return username
 
 
-def _connection_save(flow: AuthorizationFlow, feature: Feature, grant: identity.TokenGrant) -> None:
+def _connection_save(user: User, feature: Feature, grant: identity.TokenGrant) -> tuple[str, str]:
     from credentials.choices import CredentialKind
     from credentials.services import credential_save
 
-    user = flow.admin
     directory_id = grant.account.tenant_id if grant.account else feature.directory_id
     credential_save(
         tenant=feature.tenant,
@@ -116,39 +125,11 @@ def _connection_save(flow: AuthorizationFlow, feature: Feature, grant: identity.
         grant=grant,
         actor=user,
     )
-    flow.result_username = grant.account.username if grant.account else ""
-    flow.result_directory_id = directory_id
-
-
-@transaction.atomic
-def user_connect_finish(*, state: str, user: User) -> str:
-    """Confirm the connection for the user who started it; returns the account connected."""
-    flow = (
-        AuthorizationFlow.objects.select_for_update(of=("self",))
-        .select_related("feature")
-        .filter(state=state, kind=FlowKind.USER_CONNECT)
-        .first()
-    )
-    if flow is None or flow.admin_id != user.pk or flow.finished_at is not None:
-        raise FlowRefused("This sign-in answer does not belong to a connection you started. Connect again.")
-    if flow.status == FlowStatus.STARTED:
-        raise FlowRefused("Microsoft has not answered this sign-in (it may have expired). Connect again.")
-    flow.finished_at = timezone.now()
-    flow.status = FlowStatus.FAILED if flow.error_message else FlowStatus.DONE
-    flow.save(update_fields=["finished_at", "status"])
-    if flow.error_message:
-        raise IntegrationError(flow.error_message)
-    if user.microsoft_reconnect_required:
-        user.microsoft_reconnect_required = False
-        user.save(update_fields=["microsoft_reconnect_required"])
-    audit_record(
-        tenant=flow.tenant,
-        actor=user,
-        action="integration.user_connected",
-        target=flow.feature,
-        details={"account": flow.result_username, "directory_id": flow.result_directory_id},
-    )
-    return flow.result_username
+    # The token response's `scope` is what the directory granted the app for its users.
+    seen = sorted(set(feature.granted_delegated) | {short_permission(scope) for scope in grant.scopes})
+    if seen != sorted(feature.granted_delegated):
+        Feature.objects.filter(pk=feature.pk).update(granted_delegated=seen)
+    return (grant.account.username if grant.account else ""), directory_id
 
 
 def reconnect_notice_dismiss(*, user: User) -> None:

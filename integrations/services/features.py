@@ -13,6 +13,7 @@ from accounts.models import Tenant
 from audit.services import audit_record
 from integrations.errors import ConsentMissing, IntegrationError, RuleViolation
 from integrations.models import Feature
+from integrations.services.directory_proof import enable_proof_check
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -51,6 +52,7 @@ def feature_enable_check(feature: Feature) -> None:
             f"{feature.spec.label} works with one Microsoft organization, so it needs the Directory (Tenant) ID. "
             "Edit the integration, enter the Directory (Tenant) ID, then enable it."
         )
+    enable_proof_check(feature)
     if not feature.has_consent:
         raise ConsentMissing(feature)
 

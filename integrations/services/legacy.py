@@ -28,6 +28,7 @@ from integrations.models import (
     LegacyUserSyncSettings,
 )
 from integrations.selectors import FEATURE_OWNER_TYPE
+from integrations.services.directory_proof import proof_before_rule_record
 from integrations.services.features import rule_conflict
 from integrations.services.integrations import DIRECTORY_NEEDED
 from integrations.services.tokens import credentials_adopt
@@ -289,6 +290,8 @@ def _create_integration(plan: MigrationPlan, actor: User | None) -> tuple[Integr
         )
         if feature_plan.enabled:
             notes += _enable_carried(feature)
+    # Its directory was connected by an administrator before Roger asked for proof: it keeps working.
+    proof_before_rule_record(integration=integration, actor=actor)
     return integration, notes
 
 

@@ -15,10 +15,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record
+from integrations.binding import FlowStart
 from integrations.choices import ConsentState
 from integrations.errors import IntegrationError
 from integrations.models import AppRegistration, AuthorizationFlow, Feature, Integration, ReapplyRun
-from integrations.services.consent import FlowOutcome, consent_start
+from integrations.services.consent import consent_start
+from integrations.services.directory_proof import proof_missing_message
+from integrations.services.flows import FlowOutcome
 from integrations.services.tokens import (
     feature_app_token_acquire,
     feature_app_tokens_save,
@@ -59,6 +62,8 @@ def reapply_check(integration: Integration) -> None:
 @transaction.atomic
 def reapply_start(*, integration: Integration, admin: User) -> ReapplyRun:
     reapply_check(integration)
+    if integration.uses_operator_app and not integration.directory_proven_by_sign_in:
+        raise IntegrationError(proof_missing_message(integration))
     now = timezone.now()
     ReapplyRun.objects.filter(integration=integration, finished_at__isnull=True).update(finished_at=now, stopped=True)
     apps = reapply_apps(integration)
@@ -84,7 +89,7 @@ def reapply_next_feature(run: ReapplyRun) -> Feature | None:
     return features.filter(enabled=True).order_by("pk").first() or features.order_by("pk").first()
 
 
-def reapply_next_url(*, run: ReapplyRun, admin: User) -> str:
+def reapply_next_start(*, run: ReapplyRun, admin: User) -> FlowStart:
     """Where the admin grants the next consent of the run."""
     feature = reapply_next_feature(run)
     if feature is None:
@@ -199,6 +204,8 @@ def integration_consents_recheck(*, integration: Integration, actor: User | None
     """Re-acquire the app tokens of the enabled features (proving their consent) and retry users' tokens that
     waited for consent. Marks features whose consent is missing; granting it needs the customer's admin."""
     reapply_check(integration)
+    if integration.needs_directory_proof:
+        raise IntegrationError(proof_missing_message(integration))
     features = _enabled_features(integration)
     results: list[RecheckResult] = []
     for app in reapply_apps(integration):

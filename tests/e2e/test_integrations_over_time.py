@@ -21,7 +21,6 @@ from integrations.choices import ConsentState
 from integrations.models import Integration, LegacyCloudServicesSettings, LegacyUserSyncSettings
 from integrations.services.attention import tenant_attention_check
 from integrations.services.features import feature_enable
-from integrations.services.integrations import integration_create_automatic
 from integrations.services.legacy import legacy_migrate
 from m365_emulator.testing import EmulatorHandle
 from tests.e2e.portal import sign_in_to_portal
@@ -39,6 +38,7 @@ from tests.integrations.conftest import (
     CONTOSO,
     CONTOSO_ADMIN,
     CONTOSO_USER,
+    connected_automatic,
     consented,
     feature_of,
     manual_integration,
@@ -64,11 +64,7 @@ def accept_consent(page: Page) -> None:
 
 def _connected_automatic(admin: Any) -> Integration:
     """Split applications whose Select tenant already connected Contoso (that flow is test_integrations')."""
-    integration = integration_create_automatic(tenant=admin.tenant, actor=admin, name="Contoso")
-    Integration.objects.filter(pk=integration.pk).update(directory_id=CONTOSO)
-    integration.features.update(directory_id=CONTOSO)
-    integration.refresh_from_db()
-    return integration
+    return connected_automatic(admin)
 
 
 def test_a_consent_removed_in_the_directory_shows_needs_consent_and_reapply_consents_repairs_it(

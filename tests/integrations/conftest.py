@@ -43,6 +43,29 @@ def manual_integration(
     )
 
 
+def connected_automatic(admin: Any, *, name: str = "Contoso", directory_id: str = CONTOSO) -> Integration:
+    """Create automatically, connected as a Select tenant by a Global Administrator of the directory leaves it
+    (that flow itself runs against the emulator in tests/security and tests/e2e)."""
+    from django.utils import timezone
+
+    from integrations.choices import DirectoryProof
+    from integrations.services.integrations import integration_create_automatic
+
+    integration = integration_create_automatic(tenant=admin.tenant, actor=admin, name=name)
+    Integration.objects.filter(pk=integration.pk).update(
+        directory_id=directory_id,
+        directory_connected_by=f"admin@{name.lower()}.onmicrosoft.com",
+        directory_proof=DirectoryProof.ADMIN_SIGN_IN,
+        proven_directory_id=directory_id,
+        directory_proven_at=timezone.now(),
+        directory_proven_by=f"admin@{name.lower()}.onmicrosoft.com",
+        directory_proven_role="Global Administrator",
+    )
+    integration.features.update(directory_id=directory_id)
+    integration.refresh_from_db()
+    return integration
+
+
 def consented(feature: Feature) -> Feature:
     feature.consent_state = ConsentState.GRANTED
     feature.granted_delegated = list(feature.spec.delegated)

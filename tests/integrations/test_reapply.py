@@ -16,9 +16,15 @@ from credentials.models import MicrosoftCredential
 from integrations.choices import ConsentState
 from integrations.models import Integration, ReapplyRun
 from integrations.services.features import feature_enable
-from integrations.services.integrations import integration_create_automatic
 from tests.factories import UserFactory
-from tests.integrations.conftest import CONTOSO, consented, feature_of, manual_integration, stored_credential
+from tests.integrations.conftest import (
+    CONTOSO,
+    connected_automatic,
+    consented,
+    feature_of,
+    manual_integration,
+    stored_credential,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -100,10 +106,7 @@ def test_custom_app_needs_one_consent_and_clears_the_needs_consent_states(
 
 
 def test_split_apps_consent_one_after_another_with_progress(m365: Any, admin_a: Any, admin_a_client: Any) -> None:
-    integration = integration_create_automatic(tenant=admin_a.tenant, actor=admin_a, name="Contoso")
-    Integration.objects.filter(pk=integration.pk).update(directory_id=CONTOSO)
-    integration.features.update(directory_id=CONTOSO)
-    integration.refresh_from_db()
+    integration = connected_automatic(admin_a)
     _enabled(integration, "login", "user_sync", "onedrive", actor=admin_a)
     detail = reverse("integrations:detail", args=[integration.pk])
 
@@ -138,10 +141,7 @@ def test_split_apps_consent_one_after_another_with_progress(m365: Any, admin_a: 
 
 
 def test_stop_keeps_what_was_granted_and_a_new_run_starts_over(m365: Any, admin_a: Any, admin_a_client: Any) -> None:
-    integration = integration_create_automatic(tenant=admin_a.tenant, actor=admin_a, name="Contoso")
-    Integration.objects.filter(pk=integration.pk).update(directory_id=CONTOSO)
-    integration.features.update(directory_id=CONTOSO)
-    integration.refresh_from_db()
+    integration = connected_automatic(admin_a)
     _enabled(integration, "login", "onedrive", actor=admin_a)
     _answer(admin_a_client, _start(admin_a_client, integration))
     run = ReapplyRun.objects.get()

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from integrations import binding
 from integrations.choices import FlowKind
 from integrations.models import AuthorizationFlow, Integration
 from integrations.services.integrations import integration_create_automatic
@@ -25,7 +27,7 @@ TENANT_PAGES = [
     "integrations:guide",
 ]
 OBJECT_GETS = ["integrations:detail", "integrations:edit", "integrations:delete"]
-OBJECT_POSTS = ["integrations:select_tenant", "integrations:delete"]
+OBJECT_POSTS = ["integrations:select_tenant", "integrations:prove_directory", "integrations:delete"]
 FEATURE_POSTS = ["integrations:feature_enable", "integrations:feature_disable", "integrations:feature_consent"]
 
 
@@ -126,7 +128,9 @@ def test_enable_shows_the_rule_error_naming_this_tenants_integration(admin_a_cli
 # --- callbacks: forged, replayed, foreign, expired state -----------------------------------------------
 
 
-def _flow(admin, integration, **extra):
+def _flow(admin, integration, *, browser=None, **extra):
+    """A flow row as a start leaves it; `browser` gets its binding cookie (the browser that started it)."""
+    key, key_hash = binding.key_new()
     defaults = {
         "state": "s" * 43,
         "kind": FlowKind.ADMIN_CONSENT,
@@ -134,9 +138,13 @@ def _flow(admin, integration, **extra):
         "admin": admin,
         "integration": integration,
         "feature": feature_of(integration, "user_sync"),
+        "browser_key_hash": key_hash,
         "expires_at": timezone.now() + timedelta(minutes=15),
     }
-    return AuthorizationFlow.objects.create(**{**defaults, **extra})
+    flow = AuthorizationFlow.objects.create(**{**defaults, **extra})
+    if browser is not None:
+        browser.cookies[binding.cookie_name(flow.state)] = key
+    return flow
 
 
 def _consent_answer(client, state):
@@ -144,13 +152,13 @@ def _consent_answer(client, state):
         "admin_consent": "True",
         "tenant": "4f1c2d3e-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
         "state": state,
-        "scope": "https://graph.microsoft.com/User.Read.All",
+        "scope": "https://graph.microsoft.com/.default",
     }
     return client.get(reverse("integration_callbacks:consent"), params, follow=True).content.decode()
 
 
 def test_forged_consent_state_changes_nothing(admin_a_client, admin_a, contoso_a):
-    _flow(admin_a, contoso_a)
+    _flow(admin_a, contoso_a, browser=admin_a_client)
     page = _consent_answer(admin_a_client, "forged-state")
     assert "does not belong to any request started in this portal" in page
     assert feature_of(contoso_a, "user_sync").consent_state == "not_granted"
@@ -160,27 +168,30 @@ def test_foreign_consent_state_changes_nothing(admin_a_client, admin_a, contoso_
     from tests.factories import AdminFactory
 
     colleague = AdminFactory(tenant=tenant_a, email="colleague@alpha.example")
-    flow = _flow(colleague, contoso_a)
+    flow = _flow(colleague, contoso_a, browser=admin_a_client)  # a shared computer: the colleague's browser
     page = _consent_answer(admin_a_client, flow.state)
-    assert "started by another administrator" in page
+    assert "started by someone else" in page
     assert feature_of(contoso_a, "user_sync").consent_state == "not_granted"
 
 
-def test_another_tenants_state_is_treated_as_unknown(admin_b_client, admin_a, contoso_a):
+def test_another_tenants_state_is_refused_without_saying_whose_it_is(admin_b_client, admin_a, contoso_a):
     flow = _flow(admin_a, contoso_a)
     page = _consent_answer(admin_b_client, flow.state)
-    assert "does not belong to any request" in page and "Contoso" not in page
+    assert "not started in this browser" in page and "Contoso" not in page
+    assert feature_of(contoso_a, "user_sync").consent_state == "not_granted"
 
 
 def test_replayed_and_expired_consent_states_change_nothing(admin_a_client, admin_a, contoso_a):
-    used = _flow(admin_a, contoso_a, state="u" * 43, finished_at=timezone.now())
+    used = _flow(admin_a, contoso_a, state="u" * 43, finished_at=timezone.now(), browser=admin_a_client)
     assert "already used" in _consent_answer(admin_a_client, used.state)
-    expired = _flow(admin_a, contoso_a, state="e" * 43, expires_at=timezone.now() - timedelta(seconds=1))
+    expired = _flow(
+        admin_a, contoso_a, state="e" * 43, expires_at=timezone.now() - timedelta(seconds=1), browser=admin_a_client
+    )
     assert "expired" in _consent_answer(admin_a_client, expired.state)
     assert feature_of(contoso_a, "user_sync").consent_state == "not_granted"
 
 
-def test_select_tenant_callback_with_unknown_state_changes_nothing(admin_a_client, admin_a):
+def test_sign_in_callback_with_unknown_state_changes_nothing(admin_a_client, admin_a):
     integration = integration_create_automatic(tenant=admin_a.tenant, actor=admin_a, name="Auto")
     response = admin_a_client.post(reverse("integration_callbacks:select_tenant"), {"state": "forged", "code": "x"})
     page = admin_a_client.get(response.url, follow=True).content.decode()
@@ -190,65 +201,83 @@ def test_select_tenant_callback_with_unknown_state_changes_nothing(admin_a_clien
 
 
 def test_consent_granted_in_another_directory_is_refused_with_the_fix(admin_a_client, admin_a, contoso_a):
-    flow = _flow(admin_a, contoso_a)
+    flow = _flow(admin_a, contoso_a, browser=admin_a_client)
     params = {"admin_consent": "True", "tenant": "9e8d7c6b-5a49-4382-a716-f5e4d3c2b1a0", "state": flow.state}
     page = admin_a_client.get(reverse("integration_callbacks:consent"), params, follow=True).content.decode()
     assert "granted in another Microsoft directory" in page and "administrator of the connected directory" in page
     assert feature_of(contoso_a, "user_sync").consent_state == "not_granted"
 
 
-def _answered_select_tenant(admin, integration, **extra):
-    return _flow(
-        admin,
-        integration,
-        kind=FlowKind.SELECT_TENANT,
-        feature=None,
-        status="answered",
-        result_directory_id="4f1c2d3e-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
-        result_username="admin@contoso.onmicrosoft.com",
-        result_scopes=["User.Read"],
-        **extra,
-    )
+def test_a_sign_in_back_in_its_browser_but_signed_out_asks_to_sign_in_and_keeps_the_flow(client, admin_a):
+    integration = integration_create_automatic(tenant=admin_a.tenant, actor=admin_a, name="Auto")
+    flow = _flow(admin_a, integration, kind=FlowKind.SELECT_TENANT, feature=None, browser=client)
+    finish = f"{reverse('integration_callbacks:sign_in_finish')}?state={flow.state}&answer=x"
+
+    response = client.get(finish)
+
+    assert response.status_code == 302 and response["Location"].startswith(reverse("accounts:login"))
+    flow.refresh_from_db()
+    assert flow.finished_at is None, "the same browser finishes it once signed in"
 
 
-def test_select_tenant_answer_is_applied_only_for_the_admin_who_started_it(admin_a_client, admin_a, tenant_a):
+def _select_tenant_answered(client, m365, integration, account, *, accept=True):
+    from tests.security.conftest import at_microsoft
+
+    start = client.post(reverse("integrations:select_tenant", args=[integration.pk]))
+    return at_microsoft(m365, start["Location"], account, accept=accept)
+
+
+@pytest.mark.emulator
+def test_select_tenant_answer_is_applied_only_for_the_admin_who_started_it(m365, admin_a, tenant_a):
     from tests.factories import AdminFactory
+    from tests.security.conftest import CONTOSO_ADMIN, post_sign_in_answer
 
     integration = integration_create_automatic(tenant=admin_a.tenant, actor=admin_a, name="Auto")
-    colleague = AdminFactory(tenant=tenant_a, email="colleague@alpha.example")
-    foreign = _answered_select_tenant(colleague, integration)
-    finish = reverse("integration_callbacks:select_tenant_finish")
-    page = admin_a_client.get(finish, {"state": foreign.state}, follow=True).content.decode()
-    assert "started by another administrator" in page
+    shared = Client()  # one computer: a colleague starts Select tenant, then admin_a signs in on it
+    shared.force_login(AdminFactory(tenant=tenant_a, email="colleague@alpha.example"))
+    answer = _select_tenant_answered(shared, m365, integration, CONTOSO_ADMIN)
+    shared.force_login(admin_a)
+    page = post_sign_in_answer(shared, answer).content.decode()
+    assert "started by someone else" in page
     integration.refresh_from_db()
     assert integration.directory_id == ""
 
-    own = _answered_select_tenant(admin_a, integration, state="o" * 43)
-    page = admin_a_client.get(finish, {"state": own.state}, follow=True).content.decode()
+    own = Client()
+    own.force_login(admin_a)
+    answer = _select_tenant_answered(own, m365, integration, CONTOSO_ADMIN)
+    response = own.post(reverse("integration_callbacks:select_tenant"), answer)
+    page = own.get(response["Location"], follow=True).content.decode()
     integration.refresh_from_db()
     assert integration.directory_id == "4f1c2d3e-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
     assert set(integration.features.values_list("directory_id", flat=True)) == {integration.directory_id}
-    assert feature_of(integration, "login").granted_delegated == ["User.Read"]
+    assert "User.Read" in feature_of(integration, "login").granted_delegated
     assert "Connected to the Microsoft directory" in page
-    replay = admin_a_client.get(finish, {"state": own.state}, follow=True).content.decode()
+    replay = own.get(response["Location"], follow=True).content.decode()
     assert "already used" in replay
 
 
-def test_select_tenant_refusal_is_explained(admin_a_client, admin_a):
+@pytest.mark.emulator
+def test_select_tenant_refusal_is_explained(m365, admin_a, admin_a_client):
+    from tests.security.conftest import CONTOSO_ADMIN, post_sign_in_answer
+
     integration = integration_create_automatic(tenant=admin_a.tenant, actor=admin_a, name="Auto")
-    flow = _flow(
-        admin_a,
-        integration,
-        kind=FlowKind.SELECT_TENANT,
-        feature=None,
-        status="answered",
-        error_message="Personal Microsoft accounts cannot sign in here. Sign in with a work or school account.",
-    )
-    finish = reverse("integration_callbacks:select_tenant_finish")
-    page = admin_a_client.get(finish, {"state": flow.state}, follow=True).content.decode()
-    assert "Personal Microsoft accounts cannot sign in here" in page
+    answer = _select_tenant_answered(admin_a_client, m365, integration, CONTOSO_ADMIN, accept=False)
+    page = post_sign_in_answer(admin_a_client, answer).content.decode()
+    assert "The consent request was declined" in page
     integration.refresh_from_db()
     assert integration.directory_id == ""
+
+
+def test_the_set_up_guide_says_how_roger_s_applications_prove_a_directory(admin_a_client):
+    import json
+    import re
+
+    page = admin_a_client.get(reverse("integrations:guide")).content.decode()
+    login = re.search(r'<pre id="manifest-login">(.*?)</pre>', page, re.DOTALL)
+    assert login and json.loads(login.group(1).replace("&quot;", '"'))["groupMembershipClaims"] == "DirectoryRole"
+    assert "groupMembershipClaims" not in re.search(r'<pre id="manifest-user_sync">(.*?)</pre>', page, re.DOTALL)[1]
+    assert "Global Administrator or Privileged Role Administrator" in page
+    assert "Privileged Identity Management" in page
 
 
 def test_renaming_an_automatic_integration_is_audited(admin_a_client, admin_a):
@@ -266,7 +295,7 @@ def test_operator_sees_everything_in_django_admin(client, admin_a, contoso_a, mo
 
     operator = User.objects.create_superuser("operator", "operator@roger.example", "pw-operator-1")
     client.force_login(operator)
-    _flow(admin_a, contoso_a)
+    _flow(admin_a, contoso_a, answer='{"code": "1.A-the-code-is-a-secret"}')
     objects = {
         "integration": contoso_a,
         "appregistration": contoso_a.app_registrations.get(),
@@ -277,3 +306,4 @@ def test_operator_sees_everything_in_django_admin(client, admin_a, contoso_a, mo
     page = client.get(reverse(f"admin:integrations_{model}_change", args=[objects[model].pk]))
     assert page.status_code == 200
     assert "single~Secret.Value.0005" not in page.content.decode()
+    assert "the-code-is-a-secret" not in page.content.decode()

@@ -177,9 +177,16 @@ def test_admin_consent_grants_app_permissions_in_the_directory(m365: Any, person
     result = identity.admin_consent_parse(params=params, expected_state="s-2")
 
     assert result.tenant_id == FABRIKAM
-    assert "https://graph.microsoft.com/User.Read.All" in result.scopes
     grant = identity.client_credentials_acquire(app=WEB_APP, tenant=result.tenant_id, scope=GRAPH_DEFAULT)
-    assert grant.access_token
+    assert "User.Read.All" in (identity.app_token_roles(grant.access_token) or ()), "granted roles show in the token"
+
+
+def test_an_opaque_app_token_has_no_readable_roles(m365: Any) -> None:
+    m365.control.set_opaque_tokens(WEB_APP.client_id)
+
+    grant = identity.client_credentials_acquire(app=WEB_APP, tenant=CONTOSO, scope=GRAPH_DEFAULT)
+
+    assert grant.access_token and identity.app_token_roles(grant.access_token) is None
 
 
 def test_declined_admin_consent(m365: Any, person: Browser) -> None:
