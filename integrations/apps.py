@@ -6,6 +6,19 @@ class IntegrationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from datetime import timedelta
+
+        from background.kinds import WorkKind, work_kind_register
+        from integrations.models import AppRegistration
         from integrations.services.tokens import feature_owner_type_register
+        from integrations.tasks import app_roles_recheck_task
 
         feature_owner_type_register()
+        work_kind_register(
+            WorkKind(
+                name="integrations.roles_recheck",
+                rows=AppRegistration.objects.all,
+                task=app_roles_recheck_task,
+                grace=timedelta(minutes=1),
+            )
+        )

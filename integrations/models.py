@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 from fernet_fields import EncryptedTextField
 
+from background.models import Claimable
 from integrations.choices import (
     AppKind,
     ConsentState,
@@ -97,8 +98,12 @@ class Integration(models.Model):
         return self.directory_proof == DirectoryProof.BEFORE_RULE and self._proof_holds() and self.uses_operator_app
 
 
-class AppRegistration(models.Model):
-    """An Entra app used by an integration: an operator app (credentials in settings) or the customer's own."""
+class AppRegistration(Claimable):
+    """An Entra app used by an integration: an operator app (credentials in settings) or the customer's own.
+
+    As background work (background.claims), `next_attempt_at` is when its app token's roles are read again after
+    a consent whose roles had not all appeared yet; `attempts` counts those reads.
+    """
 
     integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="app_registrations")
     kind = models.CharField(max_length=20, choices=AppKind.choices)

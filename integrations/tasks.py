@@ -12,16 +12,9 @@ def integrations_attention_check() -> int:
 
 
 @shared_task(name="integrations.app_roles_recheck")
-def app_roles_recheck_task(app_registration_id: int, attempt: int = 1) -> bool:
-    """A consent's application permissions were not all in the app token yet: look again (and again, a few
-    times, while Microsoft may still be propagating them)."""
-    from integrations.models import AppRegistration
-    from integrations.services.permissions import app_roles_recheck, roles_recheck_queue
+def app_roles_recheck_task(app_registration_id: int) -> bool | None:
+    """A consent's application permissions were not all in the app token yet: look again (a few times, while
+    Microsoft may still be propagating them)."""
+    from integrations.services.permissions import app_roles_recheck_due
 
-    app = AppRegistration.objects.filter(pk=app_registration_id).first()
-    if app is None:
-        return False
-    again = app_roles_recheck(app=app)
-    if again:
-        roles_recheck_queue(app, attempt)
-    return again
+    return app_roles_recheck_due(app_id=app_registration_id)

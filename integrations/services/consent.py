@@ -22,7 +22,7 @@ from integrations.models import AuthorizationFlow, Feature, ReapplyRun
 from integrations.services.directory_proof import consent_proof_check
 from integrations.services.features import feature_enable
 from integrations.services.flows import FlowOutcome, callback_url, flow_create, flow_take
-from integrations.services.permissions import roles_recheck_queue, roles_record
+from integrations.services.permissions import roles_recheck_schedule, roles_record
 from integrations.services.tokens import (
     feature_app_token_acquire,
     feature_app_tokens_save,
@@ -172,7 +172,7 @@ def _consent_answer(flow: AuthorizationFlow, params: dict[str, Any], admin: User
             recheck = roles_record(features=app_features, grant=grant, now=now, after_consent=True)
             feature_app_tokens_save(features=app_features, grant=grant, actor=admin)
         if recheck:
-            roles_recheck_queue(app)
+            roles_recheck_schedule(app, now=now)
         # Users' tokens that stopped for want of consent can work again: refresh them in the background.
         feature_user_tokens_retry(features=siblings, actor=admin)
         flow.status = FlowStatus.DONE

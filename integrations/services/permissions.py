@@ -19,6 +19,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record
+from background.claims import work_claim, work_release
+from background.kinds import work_queue
 from integrations.choices import ConsentState
 from integrations.features import permission_names, short_permission
 from integrations.models import AppRegistration, Feature
@@ -67,15 +69,36 @@ def _missing(feature: Feature) -> set[str]:
     return {name.lower() for name in feature.spec.application} - permission_names(feature.granted_application)
 
 
-def roles_recheck_queue(app: AppRegistration, attempt: int = 0) -> None:
-    """Look at the app's roles again a little later (after this transaction commits)."""
-    if attempt >= len(ROLES_RECHECK_DELAYS):
-        return
+ROLES_RECHECK_LEASE = timedelta(minutes=2)
+
+
+def roles_recheck_schedule(app: AppRegistration, *, now: datetime) -> None:
+    """Look at the app's roles again a little later: background work of the app row (a lost task is taken up by
+    the background sweep), queued once this transaction commits."""
     from integrations.tasks import app_roles_recheck_task
 
-    transaction.on_commit(
-        lambda: app_roles_recheck_task.apply_async(args=[app.pk, attempt + 1], countdown=ROLES_RECHECK_DELAYS[attempt])
-    )
+    delay = ROLES_RECHECK_DELAYS[0]
+    AppRegistration.objects.filter(pk=app.pk).update(next_attempt_at=now + timedelta(seconds=delay), attempts=0)
+    work_queue(app_roles_recheck_task, app.pk, countdown=delay)
+
+
+def app_roles_recheck_due(*, app_id: int) -> bool | None:
+    """The background step: claim the app's recheck, read its roles again, and say when to look next (after 30 s,
+    1, 2, 4 and 7 minutes, within the window). None when there was nothing to do (not due, or held)."""
+    from integrations.tasks import app_roles_recheck_task
+
+    rows = AppRegistration.objects.all()
+    claim = work_claim(rows, app_id, lease=ROLES_RECHECK_LEASE)
+    if claim is None:
+        return None
+    app = rows.get(pk=app_id)
+    again = app_roles_recheck(app=app)
+    attempts = app.attempts + 1
+    delay = ROLES_RECHECK_DELAYS[attempts] if again and attempts < len(ROLES_RECHECK_DELAYS) else None
+    next_at = timezone.now() + timedelta(seconds=delay) if delay is not None else None
+    if work_release(rows, claim, next_attempt_at=next_at, attempts=attempts) and delay is not None:
+        work_queue(app_roles_recheck_task, app_id, countdown=delay)
+    return again
 
 
 def app_roles_recheck(*, app: AppRegistration, now: datetime | None = None) -> bool:

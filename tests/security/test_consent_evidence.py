@@ -17,8 +17,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from integrations.models import Feature, Integration
+from integrations.models import AppRegistration, Feature, Integration
 from integrations.services.integrations import integration_create_automatic
+from integrations.services.permissions import app_roles_recheck_due
 from tests.security.conftest import (
     CONTOSO,
     CONTOSO_ADMIN,
@@ -96,9 +97,17 @@ def test_roles_that_lag_the_consent_are_rechecked_before_they_are_called_missing
     assert "Missing" not in " ".join(shown.values()), shown
     assert all("Appearing" in status for status in shown.values()), shown
 
+    app = user_sync.app_registration
+    app.refresh_from_db()
+    assert app.next_attempt_at is not None, "the recheck is background work of the app: a lost task is swept up"
+
     m365.control.advance_clock(301)
-    _recheck(user_sync)
+    AppRegistration.objects.filter(pk=app.pk).update(next_attempt_at=timezone.now())  # its time has come
+    assert app_roles_recheck_due(app_id=app.pk) is False, "all roles there: no further look"
+
     assert all(status.startswith("✓") for status in _permissions(admin_a_client, user_sync).values())
+    app.refresh_from_db()
+    assert app.next_attempt_at is None and app.attempts == 1 and not app.lease_token
 
 
 def test_a_role_still_absent_when_the_rechecks_end_is_missing(m365: Any, admin_a: Any, admin_a_client: Client):
