@@ -48,6 +48,7 @@ DOCUMENT_TYPES: dict[str, tuple[str, frozenset[str], frozenset[str]]] = {
 DEFAULT_DOCUMENT_TYPES = ("pdf", "image", "office")
 _GENERIC_TYPES = frozenset({"application/octet-stream", "application/x-download", ""})
 _MAX_FILENAME = 200
+_HEADER_PART_LIMIT = 256 * 1024
 _ADDRESS = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+")
 T = TypeVar("T")
 
@@ -107,11 +108,17 @@ def parse_headers(raw: bytes) -> ParsedMail:
     """What the header alone says (sender, subject, automatic, Exchange's verdict), for a message whose body is
     too large or too broken to take apart; no body, no attachments. Never raises."""
     try:
-        headers = raw_headers(BytesHeaderParser(policy=policy.compat32).parsebytes(raw))
+        headers = raw_headers(BytesHeaderParser(policy=policy.compat32).parsebytes(_header_part(raw)))
     except Exception:  # the fallback of a parse that already failed: read nothing rather than fail again
         headers = []
     sender = sender_of(headers)
     return ParsedMail(sender, subject_of(headers), "", [], _is_automatic(headers), exchange_verdict(headers, sender))
+
+
+def _header_part(raw: bytes) -> bytes:
+    """The header block alone (or its first 256 KB): a large message is not decoded whole to read its header."""
+    end = min((found for found in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if found >= 0), default=-1)
+    return bytes(raw[: end + 2]) if end >= 0 else bytes(raw[:_HEADER_PART_LIMIT])
 
 
 def raw_headers(message: Message) -> list[tuple[str, str]]:

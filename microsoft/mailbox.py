@@ -71,7 +71,7 @@ HEADER_LIMIT = 256 * 1024  # the most of a message's header read to tell its sen
 _OTHER_LITERAL_LIMIT = 1024 * 1024  # any other IMAP literal (folder names and the like)
 _CHUNK = 64 * 1024
 _SocketFile = Any  # what socket.makefile('rb') returns: an io.BufferedReader (imaplib and poplib keep it untyped)
-_MAX_MAILBOX_URL = 800
+_MAX_MAILBOX_URL = 700  # with a message's UIDVALIDITY+UID or escaped UIDL (70 characters) it fits 1000
 
 
 class MailProtocol(StrEnum):
