@@ -27,13 +27,9 @@ from django.utils import timezone
 
 from background.models import Claimable
 
-__all__ = ["EARLY_TOLERANCE", "Claim", "backoff_delay", "due", "unleased", "work_claim", "work_release", "work_renew"]
+__all__ = ["Claim", "backoff_delay", "due", "unleased", "work_claim", "work_release", "work_renew"]
 
 C = TypeVar("C", bound=Claimable)
-
-# A task queued for a due time may arrive a moment early when the clocks of two machines disagree; it is
-# still allowed to claim the work rather than leaving it to the next sweep.
-EARLY_TOLERANCE = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -57,7 +53,10 @@ class Claim:
 
 
 def due(now: datetime) -> Q:
-    return Q(next_attempt_at__lte=now + EARLY_TOLERANCE)
+    # No tolerance: work is never started before its time (Microsoft answers a device code poll that comes
+    # too early with slow_down). A task that arrives early because two machines' clocks disagree loses the
+    # claim, and the sweep queues the work again after its kind's grace.
+    return Q(next_attempt_at__lte=now)
 
 
 def unleased(now: datetime) -> Q:

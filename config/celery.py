@@ -40,9 +40,4 @@ app.conf.beat_schedule = {
         "schedule": crontab(hour=6, minute=20),
         "options": {"expires": 23 * 60 * 60},
     },
-    "external-systems-connections-sweep": {  # every minute: re-queue device code polls lost with a worker
-        "task": "external_systems.connections_sweep",
-        "schedule": crontab(),
-        "options": {"expires": 50},
-    },
 }

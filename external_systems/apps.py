@@ -15,13 +15,24 @@ class ExternalSystemsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from background.kinds import WorkKind, work_kind_register
         from credentials.registry import OwnerType, owner_type_register
+        from external_systems.services.connections import SWEEP_GRACE, connections_polled
         from external_systems.services.systems import OWNER_TYPE
+        from external_systems.tasks import connection_advance_task
         from external_systems.types import system_types
 
         system_types()  # load the built-in types
         owner_type_register(
             OwnerType(name=OWNER_TYPE, app_for=_app_for, label_for=_label_for, fix_url_for=_fix_url_for)
+        )
+        work_kind_register(
+            WorkKind(
+                name="external_systems.connection_step",
+                rows=connections_polled,
+                task=connection_advance_task,
+                grace=SWEEP_GRACE,
+            )
         )
 
 

@@ -8,6 +8,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from fernet_fields import EncryptedTextField
 
+from background.models import Claimable
 from external_systems.choices import ACTIVE_CONNECTION_STATUSES, ConnectionStatus, SystemStatus
 
 
@@ -45,11 +46,13 @@ class ExternalSystem(models.Model):
         return self.status == SystemStatus.CONNECTED
 
 
-class DeviceCodeConnection(models.Model):
+class DeviceCodeConnection(Claimable):
     """One device code sign-in for a system, from "Contacting Microsoft" to its outcome.
 
-    The Celery poller and the pop-up share this row. `poll_sequence` numbers the polls: a poll task carries the
-    number it was queued for, so a duplicate (re-queued by the sweep after a lost worker) finds it stale and stops.
+    The Celery poller and the pop-up share this row. Each step (asking for the code, one poll) is background
+    work (background.claims): it is due at `next_attempt_at` (when Microsoft allows the next poll) and a
+    worker claims the row for the step, so no second worker polls while one call is in flight. `attempts`
+    counts the failed tries to get a code.
     """
 
     tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
@@ -60,10 +63,7 @@ class DeviceCodeConnection(models.Model):
     flow = EncryptedTextField(blank=True, default="", help_text="The MSAL device flow (holds the device code).")
     interval = models.PositiveIntegerField(default=5, help_text="Seconds between polls, as Microsoft asks.")
     expires_at = models.DateTimeField(null=True, blank=True)
-    next_poll_at = models.DateTimeField(null=True, blank=True)
-    poll_sequence = models.PositiveIntegerField(default=0)
     last_polled_at = models.DateTimeField(null=True, blank=True)
-    start_attempts = models.PositiveSmallIntegerField(default=0)
     signed_in_mailbox = models.CharField(max_length=320, blank=True)
     held_grant = EncryptedTextField(
         blank=True, default="", help_text="A sign-in of another mailbox, kept until the admin decides to switch."
@@ -86,7 +86,7 @@ class DeviceCodeConnection(models.Model):
                 name="one_active_connection_per_system",
             ),
         ]
-        indexes = [models.Index(fields=["status", "next_poll_at"])]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
 
     def __str__(self) -> str:
         return f"{self.system} connection {self.pk} ({self.get_status_display()})"

@@ -2,9 +2,11 @@
 
 A connection starts as STARTING (a task resolves the tenant and asks Microsoft for a code), becomes PENDING
 (one task per poll, queued for the moment Microsoft allows the next poll) and ends CONNECTED, EXPIRED,
-DECLINED, FAILED or CANCELLED. Every step claims the row under a lock and bumps `poll_sequence`, so a step
-re-queued by the sweep (after a worker was lost) never runs twice, and the call to Microsoft happens with no
-lock held. Pages only read the row.
+DECLINED, FAILED or CANCELLED. Each step is background work (background.claims): its task claims the row,
+calls Microsoft with no lock held, and writes the outcome under a lock only while its claim holds and the
+connection was not cancelled meanwhile. While a call is in flight the row is held, so neither the sweep nor
+a starting worker can start a second poll, which would redeem the approved code and make the first poll's
+answer be dropped. Pages only read the row.
 """
 
 from __future__ import annotations
@@ -16,11 +18,19 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from audit.services import audit_record
+from background.claims import Claim, work_claim
+from background.kinds import work_queue
 from credentials.errors import CredentialMismatch
-from external_systems.choices import ACTIVE_CONNECTION_STATUSES, ConnectionStatus, SystemStatus
+from external_systems.choices import (
+    ACTIVE_CONNECTION_STATUSES,
+    POLLED_CONNECTION_STATUSES,
+    ConnectionStatus,
+    SystemStatus,
+)
 from external_systems.models import DeviceCodeConnection, ExternalSystem
 from external_systems.services.systems import OWNER_TYPE
 from external_systems.types import system_type
@@ -35,18 +45,20 @@ __all__ = [
     "connection_advance",
     "connection_cancel",
     "connection_code_email",
-    "connection_code_send",
     "connection_start",
     "connection_switch_confirm",
     "connection_switch_reject",
-    "connections_sweep",
+    "connections_polled",
 ]
 
 logger = logging.getLogger(__name__)
 
 START_ATTEMPTS = 5
 TRANSIENT_BACKOFF_SECONDS = 10
-SWEEP_GRACE_SECONDS = 30
+# A step holds its connection this long: a few Microsoft calls of at most MICROSOFT_HTTP_TIMEOUT each.
+STEP_LEASE = timedelta(minutes=2)
+# A step due this long without being claimed lost its task (worker or broker gone): the sweep queues it.
+SWEEP_GRACE = timedelta(seconds=30)
 
 EXPIRED_MESSAGE = (
     "The code was not entered within its time limit (15 minutes). Use Start again for a new code and enter it promptly."
@@ -72,7 +84,7 @@ def connection_start(*, system: ExternalSystem, actor: User, ip_address: str | N
     try:
         with transaction.atomic():
             connection = DeviceCodeConnection.objects.create(
-                tenant=system.tenant, system=system, requested_by=actor, next_poll_at=timezone.now()
+                tenant=system.tenant, system=system, requested_by=actor, next_attempt_at=timezone.now()
             )
             audit_record(
                 tenant=system.tenant,
@@ -88,7 +100,7 @@ def connection_start(*, system: ExternalSystem, actor: User, ip_address: str | N
     return connection
 
 
-def _begin(connection: DeviceCodeConnection) -> None:
+def _begin(connection: DeviceCodeConnection, claim: Claim) -> None:
     """Resolve the directory and ask Microsoft for a device code (runs in Celery, no lock held)."""
     system = connection.system
     kind = system_type(system.system_type)
@@ -99,13 +111,13 @@ def _begin(connection: DeviceCodeConnection) -> None:
             app=AppCredentials(system.client_id, None), tenant=directory_id, scopes=kind.scopes
         )
     except errors.TransientError as exc:
-        _start_retry_later(connection, exc)
+        _start_retry_later(connection, claim, exc)
         return
     except errors.MicrosoftError as exc:
-        _fail(connection.pk, connection.poll_sequence, exc)
+        _fail(claim, exc)
         return
     with transaction.atomic():
-        current = _relocked(connection, ConnectionStatus.STARTING)
+        current = _held(claim, ConnectionStatus.STARTING)
         if current is None:
             return  # cancelled, or replaced, while Microsoft answered
         if not system.directory_id:
@@ -116,62 +128,53 @@ def _begin(connection: DeviceCodeConnection) -> None:
         current.expires_at = started.expires_at
         current.interval = started.interval
         current.flow = json.dumps(started.flow)
-        current.next_poll_at = _next_poll_at(current, started.interval)
+        current.next_attempt_at = _next_poll_at(current, started.interval)
         current.error_code, current.error_message = None, ""
+        claim.release_on(current)
         current.save()
         _queue_advance(current)
     logger.info("Device code issued for external system %s (connection %s)", system.pk, connection.pk)
 
 
-def _start_retry_later(connection: DeviceCodeConnection, exc: errors.MicrosoftError) -> None:
-    if connection.start_attempts + 1 >= START_ATTEMPTS:
-        _fail(connection.pk, connection.poll_sequence, exc)
+def _start_retry_later(connection: DeviceCodeConnection, claim: Claim, exc: errors.MicrosoftError) -> None:
+    if connection.attempts + 1 >= START_ATTEMPTS:
+        _fail(claim, exc)
         return
     with transaction.atomic():
-        current = _relocked(connection, ConnectionStatus.STARTING)
+        current = _held(claim, ConnectionStatus.STARTING)
         if current is None:
             return
-        current.start_attempts += 1
-        delay = max(TRANSIENT_BACKOFF_SECONDS * current.start_attempts, exc.retry_after or 0)
-        current.next_poll_at = timezone.now() + timedelta(seconds=delay)
+        current.attempts += 1
+        delay = max(TRANSIENT_BACKOFF_SECONDS * current.attempts, exc.retry_after or 0)
+        current.next_attempt_at = timezone.now() + timedelta(seconds=delay)
         current.error_message = f"{exc.explanation} Trying again."
-        current.save(update_fields=["start_attempts", "next_poll_at", "error_message"])
+        released = claim.release_on(current)
+        current.save(update_fields=["attempts", "next_attempt_at", "error_message", *released])
         _queue_advance(current)
 
 
 # --- Polling ----------------------------------------------------------------------------------------------
 
 
-def connection_advance(*, connection_id: int, sequence: int) -> None:
+def connection_advance(*, connection_id: int) -> None:
     """One step of a connection (the Celery task's body): start it, or poll Microsoft once."""
-    connection = _claim(connection_id, sequence)
-    if connection is None:
-        return
+    claim = work_claim(connections_polled(), connection_id, lease=STEP_LEASE)
+    if claim is None:
+        return  # not due yet, finished, or another worker is taking this step
+    connection = DeviceCodeConnection.objects.select_related("system", "tenant").get(pk=connection_id)
     if connection.status == ConnectionStatus.STARTING:
-        _begin(connection)
+        _begin(connection, claim)
     else:
-        _poll(connection)
+        DeviceCodeConnection.objects.filter(pk=connection_id).update(last_polled_at=claim.claimed_at)
+        _poll(connection, claim)
 
 
-def _claim(connection_id: int, sequence: int) -> DeviceCodeConnection | None:
-    with transaction.atomic():
-        connection = _locked(connection_id)
-        if connection is None or connection.poll_sequence != sequence or not connection.is_waiting:
-            return None  # finished, or a stale duplicate of a step that already ran
-        now = timezone.now()
-        if connection.next_poll_at is not None and now < connection.next_poll_at:
-            _queue_advance(connection)  # too early: Microsoft's interval is not over yet
-            return None
-        connection.poll_sequence += 1
-        fields = ["poll_sequence"]
-        if connection.status == ConnectionStatus.PENDING:
-            connection.last_polled_at = now
-            fields.append("last_polled_at")
-        connection.save(update_fields=fields)
-        return connection
+def connections_polled() -> QuerySet[DeviceCodeConnection]:
+    """The connections whose steps Celery still takes: the kind of background work the sweep looks after."""
+    return DeviceCodeConnection.objects.filter(status__in=POLLED_CONNECTION_STATUSES)
 
 
-def _poll(connection: DeviceCodeConnection) -> None:
+def _poll(connection: DeviceCodeConnection, claim: Claim) -> None:
     system = connection.system
     try:
         result = identity.device_flow_poll(
@@ -180,29 +183,30 @@ def _poll(connection: DeviceCodeConnection) -> None:
             flow=json.loads(connection.flow),
         )
     except errors.TransientError as exc:
-        _poll_retry_later(connection, exc)
+        _poll_retry_later(claim, exc)
         return
     except errors.MicrosoftError as exc:
-        _fail(connection.pk, connection.poll_sequence, exc)
+        _fail(claim, exc)
         return
-    _apply(connection, result)
+    _apply(claim, result)
 
 
-def _poll_retry_later(connection: DeviceCodeConnection, exc: errors.MicrosoftError) -> None:
+def _poll_retry_later(claim: Claim, exc: errors.MicrosoftError) -> None:
     with transaction.atomic():
-        current = _relocked(connection, ConnectionStatus.PENDING)
+        current = _held(claim, ConnectionStatus.PENDING)
         if current is None:
             return
         delay = max(current.interval, TRANSIENT_BACKOFF_SECONDS, int(exc.retry_after or 0))
-        current.next_poll_at = _next_poll_at(current, delay)
+        current.next_attempt_at = _next_poll_at(current, delay)
         current.error_message = f"{exc.explanation} Trying again."
-        current.save(update_fields=["next_poll_at", "error_message"])
+        released = claim.release_on(current)
+        current.save(update_fields=["next_attempt_at", "error_message", *released])
         _queue_advance(current)
 
 
-def _apply(connection: DeviceCodeConnection, result: identity.DeviceFlowPoll) -> None:
+def _apply(claim: Claim, result: identity.DeviceFlowPoll) -> None:
     with transaction.atomic():
-        current = _relocked(connection, ConnectionStatus.PENDING)
+        current = _held(claim, ConnectionStatus.PENDING)
         if current is None:
             return  # cancelled (or replaced) while Microsoft answered: the answer is dropped
         state = result.state
@@ -210,9 +214,10 @@ def _apply(connection: DeviceCodeConnection, result: identity.DeviceFlowPoll) ->
             current.flow = json.dumps(result.flow)
             # slow_down makes MSAL lengthen the flow's interval; every later poll keeps to it.
             current.interval = int(result.flow.get("interval", current.interval))
-            current.next_poll_at = _next_poll_at(current, current.interval)
+            current.next_attempt_at = _next_poll_at(current, current.interval)
             current.error_message = ""
-            current.save(update_fields=["flow", "interval", "next_poll_at", "error_message"])
+            released = claim.release_on(current)
+            current.save(update_fields=["flow", "interval", "next_attempt_at", "error_message", *released])
             _queue_advance(current)
         elif state == identity.DeviceFlowState.EXPIRED:
             _finish(current, ConnectionStatus.EXPIRED, EXPIRED_MESSAGE, action="external_system.connection_expired")
@@ -242,7 +247,8 @@ def _approved(connection: DeviceCodeConnection, grant: identity.TokenGrant) -> N
     if system.mailbox and mailbox.lower() != system.mailbox.lower():
         connection.status = ConnectionStatus.CONFIRM_SWITCH
         connection.held_grant = _grant_dump(grant)
-        connection.save(update_fields=["status", "signed_in_mailbox", "flow", "held_grant"])
+        stopped = _stop_polling(connection)
+        connection.save(update_fields=["status", "signed_in_mailbox", "flow", "held_grant", *stopped])
         audit_record(
             tenant=system.tenant,
             actor=None,
@@ -287,6 +293,7 @@ def _connect(
     connection.held_grant = ""
     connection.error_code, connection.error_message = None, ""
     connection.finished_at = timezone.now()
+    _stop_polling(connection)
     connection.save()
     details = {"mailbox": system.mailbox, "directory_id": system.directory_id}
     if previous and previous.lower() != system.mailbox.lower():
@@ -301,22 +308,22 @@ def _signed_in_mailbox(grant: identity.TokenGrant) -> str:
     return str(claims.get("preferred_username") or claims.get("upn") or claims.get("email") or "")
 
 
-def _fail(connection_id: int, sequence: int, exc: errors.MicrosoftError) -> None:
+def _fail(claim: Claim, exc: errors.MicrosoftError) -> None:
     with transaction.atomic():
-        current = _locked(connection_id)
-        if current is None or not current.is_waiting or current.poll_sequence != sequence:
+        current = _locked(claim.pk)
+        if current is None or not current.is_waiting or not claim.holds(current):
             return
         current.error_code = exc.code
         _finish(current, ConnectionStatus.FAILED, exc.explanation, action="external_system.connection_failed")
-    logger.warning("External system connection %s failed: %r", connection_id, exc)
+    logger.warning("External system connection %s failed: %r", claim.pk, exc)
 
 
 def _finish(connection: DeviceCodeConnection, status: str, message: str, *, action: str) -> None:
     connection.status = status
     connection.error_message = message
     connection.flow = ""
-    connection.next_poll_at = None
     connection.finished_at = timezone.now()
+    _stop_polling(connection)
     connection.save()
     details: dict[str, Any] = {"connection": connection.pk}
     if connection.error_code:
@@ -339,7 +346,7 @@ def connection_cancel(
     current.error_message = ""
     current.flow = ""
     current.held_grant = ""
-    current.next_poll_at = None
+    current.next_attempt_at = None
     current.finished_at = timezone.now()
     current.save()
     audit_record(
@@ -405,36 +412,36 @@ def connection_switch_reject(
 def connection_code_email(
     *, connection: DeviceCodeConnection, actor: User, recipient: str, ip_address: str | None = None
 ) -> None:
-    """Send the code and the URL to the mailbox owner, who signs in themselves (sent by Celery).
+    """Send the code and the URL to the mailbox owner, who signs in themselves.
 
-    Raises `Throttled`, sending nothing, past the code email limits (per recipient, tenant and client).
+    The email goes into the outgoing mail queue in this transaction (an outbox: it is delivered even if the
+    broker is away now). Nothing is sent before Microsoft gave a code. Raises `Throttled`, sending nothing,
+    past the code email limits (per recipient, tenant and client).
     """
-    from external_systems.tasks import connection_code_send_task
-
     limits = scope_limits("device_code_email", address=recipient, tenant=connection.tenant.name, client=ip_address)
     with transaction.atomic():
+        current = _locked(connection.pk)
+        if current is None or current.status != ConnectionStatus.PENDING:
+            return
         throttle_take(limits=limits)
-        DeviceCodeConnection.objects.filter(pk=connection.pk).update(code_emailed_to=recipient)
+        current.code_emailed_to = recipient
+        current.save(update_fields=["code_emailed_to"])
+        _code_email_queue(current, recipient)
         audit_record(
-            tenant=connection.tenant,
+            tenant=current.tenant,
             actor=actor,
             action="external_system.code_emailed",
-            target=connection.system,
-            details={"connection": connection.pk, "recipient": recipient},
+            target=current.system,
+            details={"connection": current.pk, "recipient": recipient},
             ip_address=ip_address,
         )
-        transaction.on_commit(lambda: connection_code_send_task.delay(connection.pk, recipient))
 
 
-def connection_code_send(*, connection_id: int, recipient: str) -> None:
+def _code_email_queue(connection: DeviceCodeConnection, recipient: str) -> None:
     from django.template.loader import render_to_string
 
     from outgoing_mail.services import tenant_mail_send
 
-    connection = DeviceCodeConnection.objects.select_related("system", "tenant", "requested_by").get(pk=connection_id)
-    if connection.status != ConnectionStatus.PENDING:
-        logger.info("Not emailing the code of connection %s: it is %s", connection_id, connection.status)
-        return
     context = {"connection": connection, "system": connection.system, "tenant": connection.tenant}
     tenant_mail_send(
         tenant=connection.tenant,
@@ -442,27 +449,6 @@ def connection_code_send(*, connection_id: int, recipient: str) -> None:
         body=render_to_string("external_systems/email/connection_code.txt", context),
         to=[recipient],
     )
-
-
-# --- Recovery ---------------------------------------------------------------------------------------------
-
-
-def connections_sweep(*, grace_seconds: int = SWEEP_GRACE_SECONDS) -> int:
-    """Queue again the step of every waiting connection that is overdue (its task was lost with a worker).
-
-    A duplicate of a step still in the queue is harmless: it finds its sequence number stale and stops.
-    """
-    cutoff = timezone.now() - timedelta(seconds=grace_seconds)
-    overdue = DeviceCodeConnection.objects.filter(
-        status__in=(ConnectionStatus.STARTING, ConnectionStatus.PENDING), next_poll_at__lte=cutoff
-    )
-    count = 0
-    for connection in overdue:
-        _queue_advance(connection)
-        count += 1
-    if count:
-        logger.info("Re-queued %s overdue external system connection steps", count)
-    return count
 
 
 # --- Helpers ----------------------------------------------------------------------------------------------
@@ -477,20 +463,26 @@ def _locked(connection_id: int) -> DeviceCodeConnection | None:
     )
 
 
-def _relocked(connection: DeviceCodeConnection, status: str) -> DeviceCodeConnection | None:
-    """The row again, locked, if it is still in `status` at the step we claimed (not cancelled or replaced)."""
-    current = _locked(connection.pk)
-    if current is None or current.status != status or current.poll_sequence != connection.poll_sequence:
+def _held(claim: Claim, status: str) -> DeviceCodeConnection | None:
+    """The row again, locked, if it is still in `status` and held by `claim` (not cancelled or taken over)."""
+    current = _locked(claim.pk)
+    if current is None or current.status != status or not claim.holds(current):
         return None
     return current
+
+
+def _stop_polling(connection: DeviceCodeConnection) -> list[str]:
+    """No further step: nothing is due and nobody holds the row. Returns the fields to save."""
+    connection.next_attempt_at = None
+    connection.lease_until = None
+    connection.lease_token = ""
+    return ["next_attempt_at", "lease_until", "lease_token"]
 
 
 def _queue_advance(connection: DeviceCodeConnection) -> None:
     from external_systems.tasks import connection_advance_task
 
-    connection_id, sequence = connection.pk, connection.poll_sequence
-    eta = connection.next_poll_at or timezone.now()
-    transaction.on_commit(lambda: connection_advance_task.apply_async((connection_id, sequence), eta=eta))
+    work_queue(connection_advance_task, connection.pk, eta=connection.next_attempt_at or timezone.now())
 
 
 def _grant_dump(grant: identity.TokenGrant) -> str:

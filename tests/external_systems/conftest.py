@@ -40,10 +40,10 @@ def start(system: ExternalSystem, actor: Any) -> DeviceCodeConnection:
 def step(connection: DeviceCodeConnection, *, wait: bool = True) -> DeviceCodeConnection:
     """Run the connection's next Celery step in-process, at the time Microsoft allows it (as the ETA would)."""
     connection.refresh_from_db()
-    due = connection.next_poll_at
+    due = connection.next_attempt_at
     if wait and due is not None:
         wait_until(lambda: timezone.now() >= due, timeout=30, message="the poll's due time")
-    connection_advance(connection_id=connection.pk, sequence=connection.poll_sequence)
+    connection_advance(connection_id=connection.pk)
     connection.refresh_from_db()
     return connection
 

@@ -55,9 +55,9 @@ def test_a_worker_killed_between_polls_finishes_the_flow_after_restart(m365, cel
 
     wait_until(lambda: _status(connection, ConnectionStatus.CONNECTED), timeout=30, message="the connection")
     _assert_polls_kept_the_interval(m365, connection.interval)
-    assert "Re-queued 1 overdue external system connection steps" in celery_worker.log()
+    assert "Sweep: queued 1 external_systems.connection_step" in celery_worker.log()
 
 
 def _poll_overdue(connection: DeviceCodeConnection) -> bool:
     connection.refresh_from_db()
-    return connection.next_poll_at is not None and timezone.now() > connection.next_poll_at
+    return connection.next_attempt_at is not None and timezone.now() > connection.next_attempt_at
