@@ -21,6 +21,7 @@ __all__ = [
     "CATALOGUE",
     "AccessTokenRejected",
     "ConfigurationError",
+    "ContentTooLarge",
     "DeltaExpired",
     "IdTokenRejected",
     "MicrosoftError",
@@ -102,6 +103,18 @@ class PermissionMissing(ReconsentRequired):
 
 class ResourceNotFound(MicrosoftError):
     """The object asked for does not exist (any more) in the Microsoft 365 directory or drive (404)."""
+
+
+class ContentTooLarge(MicrosoftError):
+    """A file Microsoft serves is larger than the caller accepts; the download stopped at ``limit`` bytes.
+
+    ``size`` is what Microsoft announced (None when it streamed without announcing a length).
+    """
+
+    def __init__(self, explanation: str, *, limit: int, size: int | None = None, **details: Any) -> None:
+        self.limit = limit
+        self.size = size
+        super().__init__(explanation, **details)
 
 
 class DeltaExpired(MicrosoftError):

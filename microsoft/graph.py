@@ -11,11 +11,17 @@ Delta rounds are read one page per call, so each page can be its own short task 
     apply(page.objects)                            # merge members@delta of one group over several pages
     save(page.next_link or page.delta_link)        # next_link: more of this round; delta_link: the round is over
 
+Writes go through `graph_send` (POST, PATCH, DELETE with a JSON body; the answer's JSON, ``{}`` for 204), and
+files Graph serves by redirect (``$value``, ``/content``: a 302 to a pre-authenticated URL) through
+`graph_download`, which streams them into a file object without holding them in memory and follows the redirect
+without the bearer token (the pre-authenticated URL is often on another host).
+
 Failures raise `microsoft.errors`: `TransientError` (429, 5xx, timeouts; ``retry_after`` in seconds, so the
 task retries no earlier), `AccessTokenRejected` (401: get a new token once), `PermissionMissing` (403: a person
 must grant the permission), `ResourceNotFound` (404), `DeltaExpired` (the delta link is no longer accepted: start
-a full read, from ``resync_url`` when Graph gave one). Calls do not wait for ``Retry-After`` unless asked
-(``wait_up_to`` seconds, at most `IN_CALL_RETRIES` times): a worker should not sleep on Microsoft's behalf.
+a full read, from ``resync_url`` when Graph gave one), `ContentTooLarge` (a download over the caller's limit).
+Calls do not wait for ``Retry-After`` unless asked (``wait_up_to`` seconds, at most `IN_CALL_RETRIES` times): a
+worker should not sleep on Microsoft's behalf.
 
 References:
 - Paging: https://learn.microsoft.com/graph/paging
@@ -36,8 +42,8 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from typing import Any, BinaryIO
+from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import requests
 
@@ -50,9 +56,11 @@ __all__ = [
     "GraphPage",
     "MemberChange",
     "graph_delta_page",
+    "graph_download",
     "graph_get",
     "graph_list",
     "graph_page",
+    "graph_send",
     "graph_session",
     "graph_url",
     "groups_delta_url",
@@ -67,6 +75,9 @@ VERSION = "v1.0"
 # At most this many in-call retries after a 429/503, and only when the caller allows the wait (``wait_up_to``).
 IN_CALL_RETRIES = 2
 _RETRYABLE_STATUSES = frozenset({429, 503})
+_WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+_SUCCESS_STATUSES = frozenset({200, 201, 202, 204})
+DOWNLOAD_CHUNK_BYTES = 64 * 1024
 
 
 # --- results ------------------------------------------------------------------------------------------------------
@@ -278,7 +289,147 @@ def _on_graph_host(url: str) -> bool:
     )
 
 
+def graph_send(
+    *,
+    token: str,
+    method: str,
+    url: str,
+    body: Mapping[str, Any] | None = None,
+    session: MicrosoftSession | None = None,
+    wait_up_to: float = 0.0,
+) -> dict[str, Any]:
+    """POST, PATCH, PUT or DELETE one Graph resource; the answer's JSON (``{}`` for 204 No Content).
+
+    A 429 or 503 means Graph did not act on the request, so waiting for ``Retry-After`` (within ``wait_up_to``)
+    and sending it again is safe for writes too.
+
+    Reference: https://learn.microsoft.com/graph/use-the-api
+    """
+    if method.upper() not in _WRITE_METHODS:
+        raise ValueError(f"graph_send writes; {method} is not a write (use graph_get)")
+    response = _exchange(method.upper(), token=token, url=url, body=body, session=session, wait_up_to=wait_up_to)
+    return _json(response) if response.status_code != 204 and response.content else {}
+
+
+def graph_download(
+    *,
+    token: str,
+    url: str,
+    destination: BinaryIO,
+    max_bytes: int,
+    session: MicrosoftSession | None = None,
+    wait_up_to: float = 0.0,
+) -> int:
+    """Stream a file Graph serves into ``destination``; the number of bytes written.
+
+    Graph answers such URLs (a print document's ``$value``, a drive item's ``/content``) with a ``302 Found`` to a
+    pre-authenticated URL, which is fetched without the bearer token: it is often on another host, and the token
+    must not travel there. A 200 with the content itself is accepted too. Nothing is held in memory beyond one
+    chunk. Over ``max_bytes`` (announced, or counted while streaming) raises `errors.ContentTooLarge` and stops
+    reading; what was written by then is the caller's to discard (write to a temporary file).
+
+    Reference: https://learn.microsoft.com/graph/api/printdocument-get-file
+    """
+    session = session or graph_session()
+    response = _exchange("GET", token=token, url=url, session=session, wait_up_to=wait_up_to, stream=True)
+    if response.status_code in (301, 302, 303, 307, 308):
+        location = _download_location(url, response)
+        response.close()
+        response = _fetch_preauthenticated(session, location)
+    try:
+        return _stream_into(response, destination, max_bytes)
+    finally:
+        response.close()
+
+
+def _download_location(url: str, response: requests.Response) -> str:
+    location = urljoin(url, response.headers.get("location", ""))
+    if urlsplit(location).scheme != "https":
+        raise errors.TransientError(
+            "Microsoft Graph redirected a download to an address that is not https; it was not followed. It will "
+            "be retried automatically.",
+            error="insecure_redirect",
+            status=response.status_code,
+        )
+    return location
+
+
+def _fetch_preauthenticated(session: MicrosoftSession, location: str) -> requests.Response:
+    try:
+        # No Authorization header: the URL carries its own short-lived credential.
+        response = session.get(location, stream=True, allow_redirects=True)
+    except requests.RequestException as exc:
+        error = transport_error(exc)
+        _log_failure("GET", location, error)
+        raise error from exc
+    if response.status_code == 200:
+        return response
+    response.close()
+    error = _download_error(response)
+    _log_failure("GET", location, error)
+    raise error
+
+
+def _download_error(response: requests.Response) -> errors.MicrosoftError:
+    status = response.status_code
+    retry_after = errors.parse_retry_after(response.headers)
+    if status == 404:
+        return errors.ResourceNotFound(
+            "The file is no longer available in Microsoft 365.", error="download_not_found", status=status
+        )
+    if status == 429 or status >= 500:
+        return errors.TransientError(
+            "Microsoft 365 could not serve the file just now. It will be retried automatically.",
+            error="download_unavailable",
+            status=status,
+            retry_after=retry_after,
+        )
+    # 401/403/410: the pre-authenticated link expired before it was used; a new one is asked for on the retry.
+    return errors.TransientError(
+        "Microsoft 365 refused the download link (it expires quickly). A new one is requested automatically.",
+        error="download_link_refused",
+        status=status,
+    )
+
+
+def _stream_into(response: requests.Response, destination: BinaryIO, max_bytes: int) -> int:
+    announced = response.headers.get("content-length")
+    size = int(announced) if announced and announced.isdigit() else None
+    if size is not None and size > max_bytes:
+        raise _too_large(max_bytes, size)
+    written = 0
+    try:
+        for chunk in response.iter_content(DOWNLOAD_CHUNK_BYTES):
+            written += len(chunk)
+            if written > max_bytes:
+                raise _too_large(max_bytes, size)
+            destination.write(chunk)
+    except requests.RequestException as exc:
+        raise transport_error(exc) from exc
+    return written
+
+
+def _too_large(limit: int, size: int | None) -> errors.ContentTooLarge:
+    return errors.ContentTooLarge(
+        f"The file is larger than the {limit:,} bytes accepted here.", limit=limit, size=size, error="too_large"
+    )
+
+
 def _get_json(*, token: str, url: str, session: MicrosoftSession | None, wait_up_to: float) -> dict[str, Any]:
+    return _json(_exchange("GET", token=token, url=url, session=session, wait_up_to=wait_up_to))
+
+
+def _exchange(
+    method: str,
+    *,
+    token: str,
+    url: str,
+    session: MicrosoftSession | None,
+    wait_up_to: float,
+    body: Mapping[str, Any] | None = None,
+    stream: bool = False,
+) -> requests.Response:
+    """One Graph request, waiting out a 429/503 when the caller allows it; a success or a redirect, else raises."""
     if not _on_graph_host(url):
         raise errors.ConfigurationError(
             "A Microsoft Graph link points outside the configured Graph address; it was not followed.",
@@ -287,21 +438,29 @@ def _get_json(*, token: str, url: str, session: MicrosoftSession | None, wait_up
     session = session or graph_session()
     waited, attempt = 0.0, 0
     while True:
-        response = _send(session, token, url)
-        if response.status_code == 200:
-            return _json(response)
+        response = _send(session, method, token, url, body, stream)
+        if response.status_code in _SUCCESS_STATUSES or (stream and 300 <= response.status_code < 400):
+            return response
         error = errors.graph_classify(response.status_code, _json_or_empty(response), response.headers)
+        response.close()
         pause = error.retry_after
         may_wait = response.status_code in _RETRYABLE_STATUSES and pause is not None and attempt < IN_CALL_RETRIES
         if not may_wait or waited + (pause or 0.0) > wait_up_to:
-            _log_failure(url, error)
+            _log_failure(method, url, error)
             raise error
         # Graph said when to come back, and the caller can afford it: wait exactly that long, no less.
         time.sleep(pause or 0.0)
         waited, attempt = waited + (pause or 0.0), attempt + 1
 
 
-def _send(session: MicrosoftSession, token: str, url: str) -> requests.Response:
+def _send(
+    session: MicrosoftSession,
+    method: str,
+    token: str,
+    url: str,
+    body: Mapping[str, Any] | None,
+    stream: bool,
+) -> requests.Response:
     headers = {
         "Authorization": f"Bearer {token}",
         "Accept": "application/json",
@@ -309,10 +468,10 @@ def _send(session: MicrosoftSession, token: str, url: str) -> requests.Response:
         "return-client-request-id": "true",
     }
     try:
-        return session.get(url, headers=headers, allow_redirects=False)
+        return session.request(method, url, headers=headers, json=body, allow_redirects=False, stream=stream)
     except requests.RequestException as exc:
         error = transport_error(exc)
-        _log_failure(url, error)
+        _log_failure(method, url, error)
         raise error from exc
 
 
@@ -336,10 +495,11 @@ def _json_or_empty(response: requests.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def _log_failure(url: str, error: errors.MicrosoftError) -> None:
-    # The path only: query strings carry skip and delta tokens.
+def _log_failure(method: str, url: str, error: errors.MicrosoftError) -> None:
+    # The path only: query strings carry skip and delta tokens, and pre-authenticated URLs their credential.
     logger.warning(
-        "Graph GET %s failed: %s %s (request-id %s, retry after %s)",
+        "Graph %s %s failed: %s %s (request-id %s, retry after %s)",
+        method,
         urlsplit(url).path,
         error.status,
         error.error,
