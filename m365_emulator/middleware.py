@@ -32,6 +32,7 @@ ENDPOINT_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("consent", re.compile(r"^/common/Consent/Set$")),
     ("introspect", re.compile(r"^/introspect$")),
     ("graph", re.compile(r"^/graph(/|$)")),
+    ("print_download", re.compile(r"^/print-downloads/")),
 ]
 
 

@@ -1,4 +1,4 @@
-"""The seed file: directories, users, app registrations, consents and the operator's app credentials.
+"""The seed file: directories, users, app registrations, consents, the operator's app credentials, printers.
 
 The JSON schema is documented in docs/emulator.md. Parsing is strict: an unknown directory or app reference
 fails at start-up, not in the middle of a test.
@@ -181,6 +181,33 @@ class SenderDomain:
 
 
 @dataclass
+class SeedPrinterShare:
+    """A printer share: what users see as the printer in Windows (``printerShare``)."""
+
+    id: str
+    display_name: str
+    allow_all_users: bool = True
+
+
+@dataclass
+class SeedPrinter:
+    """A Universal Print printer of a directory (``m365_emulator/graph/print_store.py`` serves it)."""
+
+    id: str
+    directory: str
+    display_name: str
+    manufacturer: str | None = None
+    model: str | None = None
+    # printerLocation: building, floor, roomName, city, countryOrRegion... (Graph's names)
+    location: dict[str, Any] = field(default_factory=dict)
+    # False: a virtual queue for pull printing (no device fetches its jobs)
+    has_physical_device: bool = False
+    is_accepting_jobs: bool = True
+    registered: str | None = None  # registeredDateTime
+    shares: list[SeedPrinterShare] = field(default_factory=list)
+
+
+@dataclass
 class Seed:
     directories: list[Directory]
     users: list[User]
@@ -191,6 +218,7 @@ class Seed:
     mailboxes: list[Mailbox] = field(default_factory=list, kw_only=True)
     groups: list[SeedGroup] = field(default_factory=list, kw_only=True)
     sender_domains: list[SenderDomain] = field(default_factory=list, kw_only=True)
+    printers: list[SeedPrinter] = field(default_factory=list, kw_only=True)
 
 
 def load_seed(path: Path) -> Seed:
@@ -207,7 +235,7 @@ def _read_with_base(path: Path) -> dict[str, Any]:
     if not base_name:
         return raw
     base = _read_with_base(path.parent / base_name)
-    for key in ("directories", "users", "apps", "consents", "mailboxes", "groups", "sender_domains"):
+    for key in ("directories", "users", "apps", "consents", "mailboxes", "groups", "sender_domains", "printers"):
         base[key] = [*base.get(key, []), *raw.get(key, [])]
     base["operator_apps"] = {**base.get("operator_apps", {}), **raw.get("operator_apps", {})}
     return base
@@ -223,6 +251,7 @@ def parse_seed(raw: dict[str, Any]) -> Seed:
     seed.mailboxes = [_mailbox(item) for item in raw.get("mailboxes", [])]
     seed.groups = [_group(item) for item in raw.get("groups", [])]
     seed.sender_domains = [_sender_domain(item) for item in raw.get("sender_domains", [])]
+    seed.printers = [_printer(item) for item in raw.get("printers", [])]
     _check_references(seed, tenant_ids)
     return seed
 
@@ -298,6 +327,28 @@ def _group(item: dict[str, Any]) -> SeedGroup:
         mail_enabled=bool(item.get("mail_enabled", False)),
         group_types=list(item.get("group_types", [])),
         members=[str(member).lower() for member in item.get("members", [])],
+    )
+
+
+def _printer(item: dict[str, Any]) -> SeedPrinter:
+    return SeedPrinter(
+        id=item["id"].lower(),
+        directory=item["directory"].lower(),
+        display_name=item["display_name"],
+        manufacturer=item.get("manufacturer"),
+        model=item.get("model"),
+        location=dict(item.get("location", {})),
+        has_physical_device=bool(item.get("has_physical_device", False)),
+        is_accepting_jobs=bool(item.get("is_accepting_jobs", True)),
+        registered=item.get("registered"),
+        shares=[
+            SeedPrinterShare(
+                id=share["id"].lower(),
+                display_name=share["display_name"],
+                allow_all_users=bool(share.get("allow_all_users", True)),
+            )
+            for share in item.get("shares", [])
+        ],
     )
 
 
@@ -400,6 +451,7 @@ def _check_references(seed: Seed, tenant_ids: set[str]) -> None:
         if unknown := [upn for upn in mailbox.send_as if upn not in upns]:
             raise SeedError(f"mailbox {mailbox.address}: send_as names unknown users {unknown}")
     _check_groups(seed, tenant_ids)
+    _check_printers(seed, tenant_ids)
 
 
 def _check_groups(seed: Seed, tenant_ids: set[str]) -> None:
@@ -413,3 +465,12 @@ def _check_groups(seed: Seed, tenant_ids: set[str]) -> None:
             raise SeedError(f"group {group.display_name}: unknown directory {group.directory}")
         if strangers := [m for m in group.members if directory_of.get(m) != group.directory]:
             raise SeedError(f"group {group.display_name}: members not in its directory: {strangers}")
+
+
+def _check_printers(seed: Seed, tenant_ids: set[str]) -> None:
+    ids = Counter([p.id for p in seed.printers] + [s.id for p in seed.printers for s in p.shares])
+    if duplicates := sorted(i for i, count in ids.items() if count > 1):
+        raise SeedError(f"printer or share ids used twice: {duplicates}")
+    for printer in seed.printers:
+        if printer.directory not in tenant_ids:
+            raise SeedError(f"printer {printer.display_name}: unknown directory {printer.directory}")

@@ -282,6 +282,91 @@ class EmulatorControl:
         """Graph refuses (401) the access tokens issued so far in the directory, to one app or to all."""
         self._call("POST", "graph/tokens/revoke", {"tenant_id": tenant_id, "client_id": client_id})
 
+    # --- Universal Print (m365_emulator/graph/print_control.py) ---------------------------------------------------
+
+    def printers(self, tenant_id: str) -> list[dict[str, Any]]:
+        """The directory's printers with their shares, trigger (and its app) and job count."""
+        result: list[dict[str, Any]] = self._call("GET", "graph/print/printers", params={"tenant_id": tenant_id})
+        return result
+
+    def add_printer(
+        self, tenant_id: str, display_name: str, share: str | None = "", **properties: Any
+    ) -> dict[str, Any]:
+        """A printer (``hasPhysicalDevice``, ``location``, ``id``...) with a share named ``share`` (default: the
+        printer's name; None: no share)."""
+        payload: dict[str, Any] = {"tenant_id": tenant_id, "displayName": display_name, **properties}
+        payload["share"] = False if share is None else {"displayName": share or display_name}
+        result: dict[str, Any] = self._call("POST", "graph/print/printers", payload)
+        return result
+
+    def update_printer(self, tenant_id: str, printer: str, **properties: Any) -> dict[str, Any]:
+        payload = {"tenant_id": tenant_id, "printer": printer, **properties}
+        result: dict[str, Any] = self._call("POST", "graph/print/printers/update", payload)
+        return result
+
+    def delete_printer(self, tenant_id: str, printer: str) -> None:
+        self._call("POST", "graph/print/printers/delete", {"tenant_id": tenant_id, "printer": printer})
+
+    def add_printer_share(self, tenant_id: str, printer: str, display_name: str) -> dict[str, Any]:
+        payload = {"tenant_id": tenant_id, "printer": printer, "displayName": display_name}
+        result: dict[str, Any] = self._call("POST", "graph/print/shares", payload)
+        return result
+
+    def submit_print_job(
+        self,
+        tenant_id: str,
+        printer: str,
+        user: str,
+        document: bytes | None = None,
+        name: str = "Document.pdf",
+        content_type: str = "application/pdf",
+        configuration: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """``user`` (UPN or id) prints ``document`` (a small PDF by default) to ``printer`` (id, name or share name).
+
+        The job, with its ``tasks`` when the printer's trigger holds it for one.
+        """
+        payload: dict[str, Any] = {
+            "tenant_id": tenant_id,
+            "printer": printer,
+            "user": user,
+            "name": name,
+            "content_type": content_type,
+            "configuration": configuration,
+        }
+        if document is not None:
+            payload["document"] = base64.b64encode(document).decode()
+        result: dict[str, Any] = self._call("POST", "graph/print/jobs", payload, timeout=max(self.timeout, 60))
+        return result
+
+    def print_jobs(self, tenant_id: str, printer: str | None = None) -> list[dict[str, Any]]:
+        params = {"tenant_id": tenant_id, **({"printer": printer} if printer else {})}
+        result: list[dict[str, Any]] = self._call("GET", "graph/print/jobs", params=params)
+        return result
+
+    def print_job(self, tenant_id: str, printer: str, job_id: str) -> dict[str, Any]:
+        params = {"tenant_id": tenant_id, "printer": printer, "job": job_id}
+        result: dict[str, Any] = self._call("GET", "graph/print/job", params=params)
+        return result
+
+    def print_tasks(self, tenant_id: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "graph/print/tasks", params={"tenant_id": tenant_id})
+        return result
+
+    def print_triggers(self, tenant_id: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "graph/print/triggers", params={"tenant_id": tenant_id})
+        return result
+
+    def add_print_trigger(self, tenant_id: str, printer: str, app_id: str) -> dict[str, Any]:
+        """A trigger of another app (its task definition is made if it has none) on ``printer``."""
+        payload = {"tenant_id": tenant_id, "printer": printer, "app_id": app_id}
+        result: dict[str, Any] = self._call("POST", "graph/print/triggers", payload)
+        return result
+
+    def print_task_definitions(self, tenant_id: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "graph/print/definitions", params={"tenant_id": tenant_id})
+        return result
+
 
 @dataclass
 class EmulatorHandle:

@@ -3,10 +3,12 @@
 A service adds its ``graph_route`` list to ``graph_mount`` below and its control routes after it.
 """
 
-from m365_emulator.graph import control, directory
+from m365_emulator.graph import control, directory, print_control, universal_print
 from m365_emulator.graph.base import graph_mount
 
 routes = [
-    graph_mount([*directory.routes]),
+    graph_mount([*directory.routes, *universal_print.routes]),
     *control.routes,
+    *print_control.routes,
+    *universal_print.download_routes,
 ]
