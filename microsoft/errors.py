@@ -26,6 +26,7 @@ __all__ = [
     "IdTokenRejected",
     "MicrosoftError",
     "PermissionMissing",
+    "PrintOperationRefused",
     "ReconsentRequired",
     "ResourceNotFound",
     "StateMismatch",
@@ -114,6 +115,18 @@ class ContentTooLarge(MicrosoftError):
     def __init__(self, explanation: str, *, limit: int, size: int | None = None, **details: Any) -> None:
         self.limit = limit
         self.size = size
+        super().__init__(explanation, **details)
+
+
+class PrintOperationRefused(MicrosoftError):
+    """Universal Print refused an operation the state of a printer or job does not allow (Graph's 400).
+
+    A second task trigger on a printer (Universal Print allows one; ``app_id`` names the app whose trigger is there,
+    when known), or aborting a job no task of this app holds any more. Retrying will not help; a person decides.
+    """
+
+    def __init__(self, explanation: str, *, app_id: str | None = None, **details: Any) -> None:
+        self.app_id = app_id
         super().__init__(explanation, **details)
 
 
