@@ -11,7 +11,7 @@ Two kinds of token, because Microsoft supports some calls only one way:
 
 - **app-only** (client credentials of the feature's app in the customer's directory, roles `APP_ROLES`):
   `printer_get`, the task definition (`task_definition_ensure` and friends), tasks (`tasks_pending`,
-  `task_complete`, `task_abort`), `job_get`, `document_download`, `job_abort`;
+  `task_complete`, `task_abort`), `job_get`, `jobs_list`, `document_download`, `job_abort`;
 - **delegated** (a Printer Administrator or Global Administrator of the directory signed in to the *same* app,
   scopes `DELEGATED_SCOPES`): `printers_list`, `shares_list`, and task triggers (`task_triggers_list`,
   `task_trigger_create`, `task_trigger_delete`). Listing printers and every trigger call are delegated only.
@@ -81,6 +81,7 @@ __all__ = [
     "document_download",
     "job_abort",
     "job_get",
+    "jobs_list",
     "printer_get",
     "printers_list",
     "shares_list",
@@ -463,6 +464,23 @@ def job_get(*, token: str, printer_id: str, job_id: str) -> PrintJob:
         missing="The print job",
     ):
         return _job(graph_get(token=token, url=url), printer_id)
+
+
+def jobs_list(*, token: str, printer_id: str, created_by: str | None = None) -> list[PrintJob]:
+    """The printer's jobs with their documents (those of one user with ``created_by``, a user principal name).
+
+    Needs ``PrintJob.ReadBasic.All`` (or higher) and ``Printer.Read.All``.
+
+    Reference: https://learn.microsoft.com/graph/api/printer-list-jobs
+    """
+    upn_filter = f"createdBy/userPrincipalName eq '{created_by.replace(chr(39), chr(39) * 2)}'" if created_by else None
+    url = graph_url(f"/print/printers/{quote(printer_id, safe='')}/jobs", expand="documents", filter=upn_filter)
+    with _for(
+        "listing print jobs",
+        "the application permissions PrintJob.Read.All and Printer.Read.All",
+        missing="The printer",
+    ):
+        return [_job(item, printer_id) for item in graph_list(token=token, url=url)]
 
 
 def document_download(

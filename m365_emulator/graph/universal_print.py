@@ -166,6 +166,19 @@ SHARE_PROPERTIES = (
     "location",
     "status",
 )
+DEFINITION_PROPERTIES = ("id", "displayName", "createdBy")
+TASK_PROPERTIES = ("id", "parentUrl", "status")
+TRIGGER_PROPERTIES = ("id", "event")
+JOB_PROPERTIES = (
+    "id",
+    "createdDateTime",
+    "createdBy",
+    "configuration",
+    "status",
+    "redirectedTo",
+    "redirectedFrom",
+    "isFetchable",
+)
 # What a user who is not a Printer Administrator sees of a share.
 SHARE_BASIC_PROPERTIES = ("id", "displayName", "manufacturer", "model", "location")
 
@@ -390,12 +403,13 @@ def _expand_names(req: GraphRequest) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
-def _page(req: GraphRequest, *, kind: str, context: str, items: list[dict[str, Any]], top: int) -> Response:
+def _page(
+    req: GraphRequest, *, kind: str, context: str, items: list[dict[str, Any]], top: int, known: Sequence[str]
+) -> Response:
     """A page of a small collection: ``$filter`` on the rendered objects, then ``top`` from the skiptoken on."""
     raw_filter = req.param("$filter")
     if raw_filter:
-        names = {name for item in items for name in item}
-        node = odata.parse_filter(raw_filter, names or {"id"}, kind)
+        node = odata.parse_filter(raw_filter, known, kind.partition(":")[0])
         items = [item for item in items if odata.matches(node, item.get)]
     position = _position(req, kind)
     chunk = items[position : position + top]
@@ -444,7 +458,14 @@ def printers_list(req: GraphRequest) -> Response:
         if "shares" in expand:
             body["shares"] = [share_json(s, printer, basic=False) for s in tenant.shares_of(printer.id)]
         items.append(_project(req, body, PRINTER_PROPERTIES, "printer"))
-    return _page(req, kind="printers", context=req.context("print/printers"), items=items, top=req.top())
+    return _page(
+        req,
+        kind="printers",
+        context=req.context("print/printers"),
+        items=items,
+        top=req.top(),
+        known=PRINTER_PROPERTIES,
+    )
 
 
 def printer_get(req: GraphRequest) -> Response:
@@ -471,7 +492,9 @@ def shares_list(req: GraphRequest) -> Response:
         if "printer" in expand and printer is not None:
             body["printer"] = printer_json(printer, tenant, with_defaults=False)
         items.append(_project(req, body, SHARE_PROPERTIES, "printerShare"))
-    return _page(req, kind="shares", context=req.context("print/shares"), items=items, top=req.top())
+    return _page(
+        req, kind="shares", context=req.context("print/shares"), items=items, top=req.top(), known=SHARE_PROPERTIES
+    )
 
 
 def share_get(req: GraphRequest) -> Response:
@@ -495,7 +518,14 @@ def definitions_list(req: GraphRequest) -> Response:
     _require_app_only(req, TASK_DEFINITIONS)
     _, tenant = _tenant(req)
     items = [definition_json(d) for d in tenant.definitions.values()]
-    return _page(req, kind="definitions", context=req.context("print/taskDefinitions"), items=items, top=req.top())
+    return _page(
+        req,
+        kind="definitions",
+        context=req.context("print/taskDefinitions"),
+        items=items,
+        top=req.top(),
+        known=DEFINITION_PROPERTIES,
+    )
 
 
 async def definition_create(req: GraphRequest) -> Response:
@@ -546,7 +576,7 @@ def tasks_list(req: GraphRequest) -> Response:
     tasks = sorted((t for t in tenant.tasks.values() if t.definition_id == definition.id), key=lambda t: t.created_at)
     context = req.context(f"print/taskDefinitions('{definition.id}')/tasks")
     items = [task_json(req, t) for t in tasks]
-    return _page(req, kind=f"tasks:{definition.id}", context=context, items=items, top=100)
+    return _page(req, kind=f"tasks:{definition.id}", context=context, items=items, top=100, known=TASK_PROPERTIES)
 
 
 def task_get(req: GraphRequest) -> Response:
@@ -590,7 +620,7 @@ def triggers_list(req: GraphRequest) -> Response:
     expand = _expand(req, ("definition",))
     items = [trigger_json(t, tenant, expand) for t in tenant.triggers.values() if t.printer_id == printer.id]
     context = req.context(f"print/printers('{printer.id}')/taskTriggers")
-    return _page(req, kind=f"triggers:{printer.id}", context=context, items=items, top=100)
+    return _page(req, kind=f"triggers:{printer.id}", context=context, items=items, top=100, known=TRIGGER_PROPERTIES)
 
 
 def trigger_get(req: GraphRequest) -> Response:
@@ -672,7 +702,7 @@ def jobs_list(req: GraphRequest) -> Response:
     expand = _expand(req, ("documents", "tasks"))
     items = [job_json(req, j, tenant, expand) for j in tenant.jobs_of(printer.id) if _sees_job(req, j)]
     context = req.context(f"print/printers('{printer.id}')/jobs")
-    return _page(req, kind=f"jobs:{printer.id}", context=context, items=items, top=req.top())
+    return _page(req, kind=f"jobs:{printer.id}", context=context, items=items, top=req.top(), known=JOB_PROPERTIES)
 
 
 def job_get(req: GraphRequest) -> Response:

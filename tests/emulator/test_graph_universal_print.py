@@ -401,6 +401,17 @@ def test_jobs_are_listed_and_filtered_by_who_printed_them(emu: EmulatorHandle) -
     assert [j["createdBy"]["userPrincipalName"] for j in own["value"]] == [CONTOSO_USER[0]]
 
 
+def test_a_filter_is_checked_against_the_resource_not_the_results(emu: EmulatorHandle) -> None:
+    app = print_app(emu)
+    jobs_url = graph(emu, f"/print/printers/{FLOOR_2_MFP}/jobs")
+
+    none_yet = app.get(jobs_url, params={"$filter": "createdBy/userPrincipalName eq 'x@contoso.com'"}, timeout=10)
+    unknown = app.get(jobs_url, params={"$filter": "shoeSize eq 42"}, timeout=10)
+
+    assert ok(none_yet)["value"] == []
+    assert_graph_error(unknown, 400, "Request_UnsupportedQuery")
+
+
 # --- abort --------------------------------------------------------------------------------------------------------
 
 

@@ -297,6 +297,22 @@ def test_content_needs_print_job_read(m365: Any) -> None:
     assert "PrintJob.Read.All" in raised.value.explanation
 
 
+def test_a_printers_jobs_are_listed_by_who_printed_them(m365: Any) -> None:
+    m365.control.submit_print_job(CONTOSO, SECURE_PRINT, CONTOSO_USER[0])
+    m365.control.submit_print_job(CONTOSO, SECURE_PRINT, CONTOSO_ADMIN[0])
+    token = app_token()
+
+    everyone = up.jobs_list(token=token, printer_id=SECURE_PRINT)
+    adele = up.jobs_list(token=token, printer_id=SECURE_PRINT, created_by=CONTOSO_USER[0])
+
+    assert [(j.id, j.created_by.user_principal_name) for j in everyone] == [
+        ("1", CONTOSO_USER[0]),
+        ("2", CONTOSO_ADMIN[0]),
+    ]
+    assert [j.id for j in adele] == ["1"] and adele[0].documents[0].content_type == "application/pdf"
+    assert up.jobs_list(token=token, printer_id=SECURE_PRINT, created_by="o'brien@contoso.onmicrosoft.com") == []
+
+
 def test_a_job_that_is_gone_is_not_found(m365: Any) -> None:
     with pytest.raises(errors.ResourceNotFound, match="print job"):
         up.job_get(token=app_token(), printer_id=SECURE_PRINT, job_id="999")
