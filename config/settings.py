@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "audit",
     "credentials",
     "integrations",
+    "integrations.legacy",
     "external_systems",
     "outgoing_mail",
     "mail_jobs",

@@ -8,20 +8,14 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from accounts.models import Tenant
 from integrations.errors import IntegrationError
 from integrations.models import (
     AppRegistration,
     AuthorizationFlow,
     Feature,
     Integration,
-    LegacyCloudServicesSettings,
-    LegacySwitch,
-    LegacyUniversalPrintSettings,
-    LegacyUserSyncSettings,
     ReapplyRun,
 )
-from integrations.services.legacy import legacy_migrate
 from integrations.services.reapply import integration_consents_recheck
 
 
@@ -63,7 +57,7 @@ class IntegrationAdmin(admin.ModelAdmin):
         # The operator cannot consent for a customer's directory: what can be proven without a browser is.
         for integration in queryset.select_related("tenant"):
             try:
-                results = integration_consents_recheck(integration=integration, actor=_operator(request))
+                results = integration_consents_recheck(integration=integration, actor=operator_of(request))
             except IntegrationError as exc:
                 self.message_user(request, f"{integration}: {exc.message}", messages.WARNING)
                 continue
@@ -102,7 +96,7 @@ class AuthorizationFlowAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in AuthorizationFlow._meta.fields if f.name not in (*FLOW_SECRETS, "id")]
 
 
-def _operator(request: HttpRequest) -> Any:
+def operator_of(request: HttpRequest) -> Any:
     return request.user if request.user.is_authenticated else None
 
 
@@ -111,42 +105,3 @@ class ReapplyRunAdmin(admin.ModelAdmin):
     list_display = ("__str__", "tenant", "admin", "created_at", "finished_at", "stopped")
     list_filter = ("stopped",)
     readonly_fields = [f.name for f in ReapplyRun._meta.fields if f.name != "id"]
-
-
-@admin.register(LegacySwitch)
-class LegacySwitchAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "tenant", "actor", "tokens_deleted", "created_at")
-    readonly_fields = [f.name for f in LegacySwitch._meta.fields if f.name != "id"] + ["affected_users"]
-
-
-class LegacySettingsAdmin(admin.ModelAdmin):
-    """The settings from before integrations; the action migrates the selected rows' tenants."""
-
-    list_display: tuple[str, ...] = ("__str__", "tenant", "directory_id", "migrated_at")
-    list_filter = ("migrated_at",)
-    search_fields = ("tenant__name", "directory_id")
-    readonly_fields = ("migrated_at",)
-    actions = ["run_migration"]
-
-    @admin.action(description="Run migration for this tenant")
-    def run_migration(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        tenant_ids = set(queryset.values_list("tenant_id", flat=True))
-        for tenant in Tenant.objects.filter(pk__in=tenant_ids).order_by("name"):
-            plan = legacy_migrate(tenant=tenant, actor=_operator(request))
-            level = messages.WARNING if plan.refused else messages.SUCCESS
-            self.message_user(request, " ".join(line.strip() for line in plan.lines()), level)
-
-
-@admin.register(LegacyUserSyncSettings)
-class LegacyUserSyncSettingsAdmin(LegacySettingsAdmin):
-    list_display = ("__str__", "tenant", "enabled", "directory_id", "migrated_at")
-
-
-@admin.register(LegacyUniversalPrintSettings)
-class LegacyUniversalPrintSettingsAdmin(LegacySettingsAdmin):
-    list_display = ("__str__", "tenant", "enabled", "directory_id", "migrated_at")
-
-
-@admin.register(LegacyCloudServicesSettings)
-class LegacyCloudServicesSettingsAdmin(LegacySettingsAdmin):
-    list_display = ("__str__", "tenant", "onedrive_enabled", "sharepoint_enabled", "directory_id", "migrated_at")

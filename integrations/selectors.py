@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
@@ -38,26 +38,6 @@ def feature_get(*, tenant: Tenant, integration_pk: int, pk: int) -> Feature:
         integration_id=integration_pk,
         pk=pk,
     )
-
-
-def has_legacy_setup(*, tenant: Tenant) -> bool:
-    """Whether this Roger tenant had a Microsoft connection before integrations existed."""
-    from integrations.models import LegacyCloudServicesSettings, LegacyUniversalPrintSettings, LegacyUserSyncSettings
-
-    return (
-        Integration.objects.filter(tenant=tenant, is_legacy=True).exists()
-        or LegacyUserSyncSettings.objects.filter(tenant=tenant).exists()
-        or LegacyUniversalPrintSettings.objects.filter(tenant=tenant).exists()
-        or LegacyCloudServicesSettings.objects.filter(tenant=tenant).exists()
-    )
-
-
-def legacy_application_id_for(*, tenant: Tenant) -> str | None:
-    """The legacy app's Application ID when this Roger tenant had a connection before integrations existed."""
-    from django.conf import settings
-
-    client_id = str(settings.MICROSOFT_APPS["LEGACY"]["client_id"]).lower()
-    return client_id if client_id and has_legacy_setup(tenant=tenant) else None
 
 
 class PermissionStatus(StrEnum):
@@ -146,39 +126,6 @@ def feature_connected_user_count(*, tenant: Tenant, feature_ids: list[int]) -> i
         .distinct()
         .count()
     )
-
-
-LEGACY_OWNER_TYPE_NAMES = ("legacy_user_sync", "legacy_universal_print", "legacy_cloud_storage")
-
-
-def legacy_bound_credentials(*, tenant: Tenant, feature_ids: list[int]) -> QuerySet[Any]:
-    """The stored tokens that leaving the legacy app deletes: the features' own, and those the settings from
-    before integrations still hold in this Roger tenant."""
-    from credentials.models import MicrosoftCredential
-
-    return (
-        MicrosoftCredential.objects.filter(tenant=tenant)
-        .filter(Q(owner_type=FEATURE_OWNER_TYPE, owner_id__in=feature_ids) | Q(owner_type__in=LEGACY_OWNER_TYPE_NAMES))
-        .select_related("user")
-        .order_by("pk")
-    )
-
-
-def users_of_credentials(credentials: QuerySet[Any]) -> list[User]:
-    from accounts.models import User
-
-    user_ids = credentials.filter(user__isnull=False).values_list("user_id", flat=True)
-    return list(User.objects.filter(pk__in=list(user_ids)).order_by("full_name", "email"))
-
-
-def feature_label_of_credential(credential: Any, features: dict[int, Feature]) -> str:
-    if credential.owner_type == FEATURE_OWNER_TYPE and credential.owner_id in features:
-        return features[credential.owner_id].spec.label
-    return {
-        "legacy_user_sync": "User Synchronization",
-        "legacy_universal_print": "Universal Print",
-        "legacy_cloud_storage": "OneDrive and SharePoint",
-    }.get(credential.owner_type, credential.owner_type)
 
 
 # --- what needs attention ------------------------------------------------------------------------------------
@@ -383,12 +330,6 @@ def user_feature_get(*, user: User, pk: int) -> Feature:
         enabled=True,
         feature_type="onedrive",
     )
-
-
-def legacy_switch_get(*, tenant: Tenant, integration_pk: int, pk: int) -> Any:
-    from integrations.models import LegacySwitch
-
-    return get_object_or_404(LegacySwitch, tenant=tenant, integration_id=integration_pk, pk=pk)
 
 
 def reapply_run_get(*, tenant: Tenant, integration_pk: int, pk: int) -> Any:

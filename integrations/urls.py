@@ -1,6 +1,7 @@
 from django.urls import path
 
 from integrations import views
+from integrations.legacy import views as legacy_views
 
 app_name = "integrations"
 urlpatterns = [
@@ -21,7 +22,7 @@ urlpatterns = [
     path("microsoft/<int:pk>/reapply-consents/", views.reapply_start, name="reapply_start"),
     path("microsoft/<int:pk>/reapply-consents/<int:run_pk>/continue/", views.reapply_continue, name="reapply_continue"),
     path("microsoft/<int:pk>/reapply-consents/<int:run_pk>/stop/", views.reapply_stop, name="reapply_stop"),
-    path("microsoft/<int:pk>/left-legacy/<int:switch_pk>/", views.legacy_switch, name="legacy_switch"),
+    path("microsoft/<int:pk>/left-legacy/<int:switch_pk>/", legacy_views.legacy_switch, name="legacy_switch"),
     path("user-synchronization/", views.user_sync, name="user_sync"),
     path("cloud-services/", views.cloud_services, name="cloud_services"),
     path("cloud-services/<int:feature_pk>/connect/", views.cloud_services_connect, name="cloud_services_connect"),

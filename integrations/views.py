@@ -19,6 +19,7 @@ from integrations.choices import FlowKind
 from integrations.errors import ConsentMissing, ForeignBrowser, IntegrationError, SignInRequired
 from integrations.features import DIRECTORY_ROLE_CLAIMS, FEATURES, SIGN_IN_SCOPES, manifest_snippet
 from integrations.forms import ManualIntegrationForm, NameForm
+from integrations.legacy import selectors as legacy_selectors
 from integrations.models import Integration
 from integrations.services import cloud_services as cloud_services_services
 from integrations.services import consent as consent_services
@@ -28,7 +29,6 @@ from integrations.services import flows as flow_services
 from integrations.services import integrations as integration_services
 from integrations.services import reapply as reapply_services
 from integrations.services.flows import FLOW_LIFETIME, FlowOutcome, callback_url
-from integrations.services.legacy import LEGACY_SCOPES
 from microsoft import directory_roles
 
 # Which field an AADSTS code points at, so the message sits next to what must change.
@@ -53,10 +53,6 @@ def _operator_apps() -> list[dict[str, str]]:
         {"feature": spec.label, "app": settings.MICROSOFT_APPS[spec.operator_app]["display_name"]}
         for spec in FEATURES.values()
     ]
-
-
-def _legacy_scopes() -> list[tuple[str, str, tuple[str, ...]]]:
-    return [(area, settings.MICROSOFT_APPS[app]["display_name"], scopes) for area, app, scopes in LEGACY_SCOPES]
 
 
 def _redirect_uris() -> list[str]:
@@ -125,7 +121,7 @@ def _checked_manual(form: ManualIntegrationForm, stored_secret: str = "") -> tup
 @tenant_admin_required
 def integration_add_manual(request: HttpRequest) -> HttpResponse:
     tenant = _tenant(request)
-    legacy_id = selectors.legacy_application_id_for(tenant=tenant)
+    legacy_id = legacy_selectors.legacy_application_id_for(tenant=tenant)
     form = ManualIntegrationForm(request.POST or None, initial={"application_id": legacy_id or ""})
     if request.method == "POST" and form.is_valid() and (checked := _checked_manual(form)) is not None:
         try:
@@ -203,8 +199,8 @@ def integration_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "run": run,
         "run_next": reapply_services.reapply_next_feature(run) if run is not None else None,
         "reapply_apps": reapply_services.reapply_apps(integration),
-        "switch": integration.legacy_switches.first(),
-        "legacy_scopes": _legacy_scopes() if integration.is_legacy else [],
+        "switch": legacy_selectors.legacy_switch_latest(integration),
+        "legacy_scopes": legacy_selectors.legacy_scopes() if integration.is_legacy else [],
         "graph_application_consenters": _graph_application_consenters(),
         "prover_roles": directory_roles.names(directory_roles.ADMINISTRATOR_ROLES),
     }
@@ -414,16 +410,6 @@ def reapply_stop(request: HttpRequest, pk: int, run_pk: int) -> HttpResponse:
     reapply_services.reapply_stop(run=run, admin=_admin(request))
     messages.success(request, "Reapply Consents stopped. The consents already granted are kept.")
     return _detail(run.integration)
-
-
-# --- leaving the legacy app ------------------------------------------------------------------------------------
-
-
-@tenant_admin_required
-def legacy_switch(request: HttpRequest, pk: int, switch_pk: int) -> HttpResponse:
-    switch = selectors.legacy_switch_get(tenant=_tenant(request), integration_pk=pk, pk=switch_pk)
-    users = list(switch.affected_users.order_by("full_name", "email"))
-    return render(request, "integrations/legacy_switch.html", {"switch": switch, "users": users})
 
 
 # --- Microsoft's answers --------------------------------------------------------------------------------------

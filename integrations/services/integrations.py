@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
-from django.conf import settings
 from django.db import transaction
 
 from accounts.models import Tenant
@@ -15,14 +14,10 @@ from audit.services import audit_record
 from integrations.choices import AppKind, ConsentState, SetupMode
 from integrations.errors import IntegrationError
 from integrations.features import FEATURES
-from integrations.models import AppRegistration, Feature, Integration, LegacySwitch
-from integrations.selectors import (
-    feature_connected_user_count,
-    feature_credential_count,
-    feature_label_of_credential,
-    legacy_bound_credentials,
-    users_of_credentials,
-)
+from integrations.legacy.selectors import is_legacy_app
+from integrations.legacy.services.leaving import leaving_legacy_impact, legacy_leave
+from integrations.models import AppRegistration, Feature, Integration
+from integrations.selectors import feature_connected_user_count, feature_credential_count
 from integrations.services.features import rule_conflict, rule_violation
 from integrations.services.tokens import feature_credentials_delete
 from microsoft import errors as microsoft_errors
@@ -45,14 +40,6 @@ def is_guid(value: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def legacy_client_id() -> str:
-    return str(settings.MICROSOFT_APPS["LEGACY"]["client_id"]).lower()
-
-
-def is_legacy_app(application_id: str) -> bool:
-    return bool(legacy_client_id()) and application_id.strip().lower() == legacy_client_id()
 
 
 @dataclass(frozen=True)
@@ -237,7 +224,7 @@ def integration_change_impact(*, integration: Integration, directory_id: str, ap
     if not (app_changed or directory_changed):
         return impact
     if app_changed and app.kind == AppKind.LEGACY and not is_legacy_app(application_id):
-        _leaving_legacy_impact(integration, impact, features)
+        leaving_legacy_impact(integration, impact, features)
         if not directory_id:
             impact.features_disabled = [f.spec.label for f in features if f.enabled and f.spec.needs_directory]
         return impact
@@ -253,30 +240,6 @@ def integration_change_impact(*, integration: Integration, directory_id: str, ap
     if impact.connections_dropped:
         impact.users_affected = feature_connected_user_count(tenant=integration.tenant, feature_ids=feature_ids)
     return impact
-
-
-def _leaving_legacy_impact(integration: Integration, impact: Impact, features: list[Feature]) -> None:
-    """Exactly what leaving the legacy app deletes: each stored token (whose it is) and who must reconnect."""
-    by_pk = {f.pk: f for f in features}
-    credentials = legacy_bound_credentials(tenant=integration.tenant, feature_ids=list(by_pk))
-    impact.leaving_legacy = True
-    impact.legacy_apps = sorted({app.display_name for app in integration.app_registrations.all()})
-    impact.features_losing_consent = [f.spec.label for f in features if f.has_consent]
-    impact.tokens_deleted = [f"{feature_label_of_credential(c, by_pk)}: {_owner_of(c)}" for c in credentials]
-    users = users_of_credentials(credentials)
-    impact.affected_users = [_person(user) for user in users]
-    impact.connections_dropped, impact.users_affected = len(impact.tokens_deleted), len(users)
-
-
-def _owner_of(credential: object) -> str:
-    user = getattr(credential, "user", None)
-    if user is None:
-        return "the application's token"
-    return f"the connection of {_person(user)}"
-
-
-def _person(user: User) -> str:
-    return f"{user.full_name} <{user.email}>" if user.full_name else user.email
 
 
 def _reset_consent(feature: Feature, reason: str) -> None:
@@ -304,7 +267,7 @@ def integration_update_manual(
     old_client_id, old_directory = app.client_id.lower(), integration.directory_id
     leaving_legacy = app.kind == AppKind.LEGACY and not is_legacy_app(setup.application_id)
     if leaving_legacy:
-        _legacy_leave(integration, actor, setup.application_id)
+        legacy_leave(integration=integration, actor=actor, application_id=setup.application_id)
     for name, value in _app_fields(setup).items():
         setattr(app, name, value)
     if app.kind == AppKind.CUSTOMER and setup.client_secret:
@@ -371,66 +334,6 @@ def integration_rename(*, integration: Integration, actor: User, name: str) -> I
         details={"from": old, "to": integration.name},
     )
     return integration
-
-
-def _legacy_leave(integration: Integration, actor: User, application_id: str) -> LegacySwitch:
-    """Delete every token tied to the legacy apps, flag the users who held one and tell them by email."""
-    from accounts.models import User as UserModel
-    from credentials.services import credential_delete
-
-    feature_ids = list(integration.features.values_list("pk", flat=True))
-    credentials = legacy_bound_credentials(tenant=integration.tenant, feature_ids=feature_ids)
-    users = users_of_credentials(credentials)
-    consents = [f.spec.label for f in integration.features.filter(consent_state=ConsentState.GRANTED)]
-    deleted = 0
-    for owner_type, owner_id in sorted(set(credentials.values_list("owner_type", "owner_id"))):
-        deleted += credential_delete(tenant=integration.tenant, owner_type=owner_type, owner_id=owner_id, actor=actor)
-    UserModel.objects.filter(pk__in=[u.pk for u in users]).update(microsoft_reconnect_required=True)
-    switch = LegacySwitch.objects.create(
-        integration=integration,
-        tenant=integration.tenant,
-        actor=actor,
-        new_application_id=application_id.lower(),
-        tokens_deleted=deleted,
-        consents_reset=consents,
-    )
-    switch.affected_users.set(users)
-    audit_record(
-        tenant=integration.tenant,
-        actor=actor,
-        action="integration.legacy_left",
-        target=integration,
-        details={
-            "application_id": application_id.lower(),
-            "tokens_deleted": deleted,
-            "consents_reset": consents,
-            "users_flagged": [u.pk for u in users],
-        },
-    )
-    tenant = integration.tenant
-    transaction.on_commit(lambda: _reconnect_emails_send(tenant, users))
-    return switch
-
-
-RECONNECT_SUBJECT = "Reconnect your Microsoft account in Roger"
-RECONNECT_BODY = (
-    "Hello {name},\n\n"
-    "Your organization changed the Microsoft application Roger uses. Your connection to OneDrive and "
-    "SharePoint was removed with the old application, so Roger can no longer reach your files.\n\n"
-    "Connect again in My Settings > Cloud Services:\n{url}\n\n"
-    "Roger\n"
-)
-
-
-def _reconnect_emails_send(tenant: Tenant, users: list[User]) -> None:
-    from django.urls import reverse
-
-    from outgoing_mail.services import tenant_mail_send
-
-    url = settings.PORTAL_BASE_URL.rstrip("/") + reverse("integrations:cloud_services")
-    for user in users:
-        body = RECONNECT_BODY.format(name=user.full_name or user.email, url=url)
-        tenant_mail_send(tenant=tenant, subject=RECONNECT_SUBJECT, body=body, to=[user.email])
 
 
 # --- deleting -------------------------------------------------------------------------------------------

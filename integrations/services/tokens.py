@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from functools import partial
 from typing import TYPE_CHECKING
 
 from django.urls import reverse
@@ -53,38 +52,6 @@ def feature_owner_type_register() -> None:
             fix_url_for=feature_fix_url_for,
         )
     )
-    for name, (operator_app, label) in LEGACY_OWNER_TYPES.items():
-        owner_type_register(
-            OwnerType(
-                name=name,
-                app_for=partial(_legacy_app_for, operator_app),
-                label_for=partial(_legacy_label_for, label),
-                fix_url_for=_legacy_fix_url_for,
-            )
-        )
-
-
-# The tokens of the settings from before integrations: owner type -> (operator app, label).
-LEGACY_OWNER_TYPES = {
-    "legacy_user_sync": ("LEGACY_USER_SYNC", "Entra ID User Synchronization (before integrations)"),
-    "legacy_universal_print": ("LEGACY", "Microsoft Universal Print (before integrations)"),
-    "legacy_cloud_storage": ("LEGACY", "OneDrive and SharePoint (before integrations)"),
-}
-
-
-def _legacy_app_for(operator_app: str, credential: MicrosoftCredential) -> AppCredentials:
-    from django.conf import settings
-
-    app = settings.MICROSOFT_APPS[operator_app]
-    return AppCredentials(client_id=str(app["client_id"]), client_secret=str(app["client_secret"]) or None)
-
-
-def _legacy_label_for(label: str, credential: MicrosoftCredential) -> str:
-    return label
-
-
-def _legacy_fix_url_for(credential: MicrosoftCredential) -> str:
-    return reverse("integrations:list")
 
 
 def feature_app_token_acquire(*, app: AppRegistration, directory_id: str) -> TokenGrant:
@@ -159,29 +126,3 @@ def feature_credentials_delete(
                 tenant=tenant, owner_type=FEATURE_OWNER_TYPE, owner_id=owner_id, user=user, actor=actor
             )
     return deleted
-
-
-def credentials_adopt(*, credentials: Iterable[MicrosoftCredential], feature: Feature, actor: User | None) -> int:
-    """Hand stored credentials over to `feature`: the rows change owner, their tokens never leave the row."""
-    from audit.services import audit_record
-    from credentials.models import MicrosoftCredential
-
-    moved = 0
-    for credential in credentials:
-        previous = {"owner_type": credential.owner_type, "owner_id": credential.owner_id}
-        MicrosoftCredential.objects.filter(pk=credential.pk).update(owner_type=FEATURE_OWNER_TYPE, owner_id=feature.pk)
-        audit_record(
-            tenant=feature.tenant,
-            actor=actor,
-            action="credential.adopted",
-            target=credential,
-            details={
-                "from": previous,
-                "to": {"owner_type": FEATURE_OWNER_TYPE, "owner_id": feature.pk},
-                "user_id": credential.user_id,
-                "directory_id": credential.directory_id,
-                "client_id": credential.client_id,
-            },
-        )
-        moved += 1
-    return moved

@@ -18,10 +18,11 @@ from playwright.sync_api import Browser, Page, expect
 from credentials.choices import CredentialState
 from credentials.models import MicrosoftCredential
 from integrations.choices import ConsentState
-from integrations.models import Integration, LegacyCloudServicesSettings, LegacyUserSyncSettings
+from integrations.legacy.models import LegacyCloudServicesSettings, LegacyUserSyncSettings
+from integrations.legacy.services.migration import legacy_migrate
+from integrations.models import Integration
 from integrations.services.attention import tenant_attention_check
 from integrations.services.features import feature_enable
-from integrations.services.legacy import legacy_migrate
 from m365_emulator.testing import EmulatorHandle
 from tests.e2e.portal import sign_in_to_portal
 from tests.e2e.test_integrations import (  # the module's emulator fixtures and page helpers

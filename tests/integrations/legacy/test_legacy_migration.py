@@ -17,17 +17,11 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from credentials.models import MicrosoftCredential
 from integrations.choices import AppKind, ConsentState
-from integrations.models import (
-    AppRegistration,
-    Feature,
-    Integration,
-    LegacyCloudServicesSettings,
-    LegacyUniversalPrintSettings,
-    LegacyUserSyncSettings,
-)
-from integrations.selectors import legacy_application_id_for
+from integrations.legacy.models import LegacyCloudServicesSettings, LegacyUniversalPrintSettings, LegacyUserSyncSettings
+from integrations.legacy.selectors import legacy_application_id_for
+from integrations.legacy.services.migration import legacy_migrate
+from integrations.models import AppRegistration, Feature, Integration
 from integrations.services.features import feature_enable
-from integrations.services.legacy import legacy_migrate
 from tests.factories import TenantFactory, UserFactory
 from tests.integrations.conftest import (
     CONTOSO,

@@ -8,42 +8,28 @@ not migrated again, and a dry run computes the same plan without writing anythin
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Tenant
+from accounts.models import Tenant, User
 from audit.services import audit_record
+from credentials.models import MicrosoftCredential
+from credentials.services import credential_delete
 from integrations.choices import AppKind, ConsentState, FeatureType, SetupMode
 from integrations.features import FEATURES
-from integrations.models import (
-    AppRegistration,
-    Feature,
-    Integration,
-    LegacyCloudServicesSettings,
-    LegacyUniversalPrintSettings,
-    LegacyUserSyncSettings,
-)
+from integrations.legacy.models import LegacyCloudServicesSettings, LegacyUniversalPrintSettings, LegacyUserSyncSettings
+from integrations.legacy.owner_types import LEGACY_OWNER_TYPES
+from integrations.models import AppRegistration, Feature, Integration
 from integrations.selectors import FEATURE_OWNER_TYPE
 from integrations.services.directory_proof import proof_before_rule_record
 from integrations.services.features import rule_conflict
 from integrations.services.integrations import DIRECTORY_NEEDED
-from integrations.services.tokens import credentials_adopt
-
-if TYPE_CHECKING:
-    from accounts.models import User
-    from credentials.models import MicrosoftCredential
 
 LEGACY_NAME = "Microsoft 365 (legacy)"
-# Which legacy token owner feeds which feature.
-OWNER_TO_FEATURE = {
-    "legacy_user_sync": FeatureType.USER_SYNC,
-    "legacy_universal_print": FeatureType.UNIVERSAL_PRINT,
-    "legacy_cloud_storage": FeatureType.ONEDRIVE,
-}
 # The LEGACY app serves every feature but User Synchronization.
 FEATURE_APP = {
     FeatureType.LOGIN: "LEGACY",
@@ -51,15 +37,6 @@ FEATURE_APP = {
     FeatureType.UNIVERSAL_PRINT: "LEGACY",
     FeatureType.ONEDRIVE: "LEGACY",
 }
-# What the two legacy apps cover, shown on the legacy integration (the settings before integrations kept them).
-LEGACY_SCOPES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("User Synchronization", "LEGACY_USER_SYNC", ("User.Read.All", "Group.Read.All")),
-    ("OneDrive", "LEGACY", ("Files.ReadWrite.All",)),
-    ("SharePoint", "LEGACY", ("Sites.ReadWrite.All",)),
-    ("Universal Print", "LEGACY", ("Printer.Read.All", "PrintJob.Manage.All", "PrintTaskDefinition.ReadWrite.All")),
-    ("Email", "LEGACY", ("Mail.ReadWrite", "Mail.Send")),
-    ("Sign-in", "LEGACY", ("openid", "profile", "email", "offline_access", "User.Read")),
-)
 GRANTED_BEFORE = "an administrator, before integrations"
 CONSENT_NOT_RECORDED = (
     "Consent was not recorded before integrations. Use Reapply Consents to grant it again in the Microsoft directory."
@@ -165,8 +142,6 @@ def legacy_tenants() -> list[Tenant]:
 
 def legacy_credentials(*, tenant: Tenant, legacy: LegacySettings) -> list[tuple[MicrosoftCredential, str]]:
     """The tokens still held by the legacy settings, with the feature type each goes to."""
-    from credentials.models import MicrosoftCredential
-
     owners = [
         ("legacy_user_sync", legacy.user_sync),
         ("legacy_universal_print", legacy.universal_print),
@@ -177,7 +152,8 @@ def legacy_credentials(*, tenant: Tenant, legacy: LegacySettings) -> list[tuple[
         if row is None:
             continue
         rows = MicrosoftCredential.objects.filter(tenant=tenant, owner_type=owner_type, owner_id=row.pk)
-        found += [(credential, OWNER_TO_FEATURE[owner_type]) for credential in rows.select_related("user")]
+        feature_type = LEGACY_OWNER_TYPES[owner_type].feature_type
+        found += [(credential, feature_type) for credential in rows.select_related("user")]
     return found
 
 
@@ -313,9 +289,6 @@ def _enable_carried(feature: Feature) -> list[str]:
 
 
 def _drop(credential_ids: list[int], tenant: Tenant, actor: User | None) -> list[int]:
-    from credentials.models import MicrosoftCredential
-    from credentials.services import credential_delete
-
     user_ids = []
     for credential in MicrosoftCredential.objects.filter(pk__in=credential_ids, tenant=tenant).select_related("user"):
         credential_delete(
@@ -331,8 +304,6 @@ def _drop(credential_ids: list[int], tenant: Tenant, actor: User | None) -> list
 
 
 def _adopt(plan: MigrationPlan, integration: Integration, actor: User | None) -> int:
-    from credentials.models import MicrosoftCredential
-
     features = {f.feature_type: f for f in integration.features.all()}
     moved = 0
     for move in plan.moves:
@@ -348,12 +319,33 @@ def _adopt(plan: MigrationPlan, integration: Integration, actor: User | None) ->
     return moved
 
 
+def credentials_adopt(*, credentials: Iterable[MicrosoftCredential], feature: Feature, actor: User | None) -> int:
+    """Hand stored credentials over to `feature`: the rows change owner, their tokens never leave the row."""
+    moved = 0
+    for credential in credentials:
+        previous = {"owner_type": credential.owner_type, "owner_id": credential.owner_id}
+        MicrosoftCredential.objects.filter(pk=credential.pk).update(owner_type=FEATURE_OWNER_TYPE, owner_id=feature.pk)
+        audit_record(
+            tenant=feature.tenant,
+            actor=actor,
+            action="credential.adopted",
+            target=credential,
+            details={
+                "from": previous,
+                "to": {"owner_type": FEATURE_OWNER_TYPE, "owner_id": feature.pk},
+                "user_id": credential.user_id,
+                "directory_id": credential.directory_id,
+                "client_id": credential.client_id,
+            },
+        )
+        moved += 1
+    return moved
+
+
 def legacy_migrate(*, tenant: Tenant, actor: User | None = None, dry_run: bool = False) -> MigrationPlan:
     """Migrate one tenant's legacy settings (or, with `dry_run`, only say what would be done)."""
     if dry_run:
         return legacy_migration_plan(tenant=tenant)
-    from accounts.models import User as UserModel
-
     with transaction.atomic():
         Tenant.objects.select_for_update().get(pk=tenant.pk)  # one migration per tenant at a time
         plan = legacy_migration_plan(tenant=tenant)
@@ -365,7 +357,7 @@ def legacy_migrate(*, tenant: Tenant, actor: User | None = None, dry_run: bool =
             integration, notes = _create_integration(plan, actor)
         moved = _adopt(plan, integration, actor)
         dropped_users = _drop([d.credential_id for d in plan.drops], tenant, actor)
-        UserModel.objects.filter(pk__in=dropped_users).update(microsoft_reconnect_required=True)
+        User.objects.filter(pk__in=dropped_users).update(microsoft_reconnect_required=True)
         now = timezone.now()
         for row in legacy_settings(tenant=tenant).rows():
             if row.migrated_at is None:

@@ -13,8 +13,9 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from credentials.models import MicrosoftCredential
 from integrations.choices import AppKind, ConsentState
-from integrations.models import Integration, LegacyCloudServicesSettings, LegacySwitch, LegacyUserSyncSettings
-from integrations.services.legacy import legacy_migrate
+from integrations.legacy.models import LegacyCloudServicesSettings, LegacySwitch, LegacyUserSyncSettings
+from integrations.legacy.services.migration import legacy_migrate
+from integrations.models import Integration
 from tests.factories import UserFactory
 from tests.integrations.conftest import (
     CONTOSO,

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import Tenant
-from integrations.services.legacy import legacy_migrate, legacy_tenants
+from integrations.legacy.services.migration import legacy_migrate, legacy_tenants
 
 
 class Command(BaseCommand):

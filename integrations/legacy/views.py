@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from typing import cast
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from accounts.models import Tenant
+from accounts.permissions import tenant_admin_required
+from integrations.legacy import selectors
+
+
+@tenant_admin_required
+def legacy_switch(request: HttpRequest, pk: int, switch_pk: int) -> HttpResponse:
+    """What leaving the legacy app deleted, and who must reconnect (and who did)."""
+    tenant = cast(Tenant, request.tenant)  # type: ignore[attr-defined]
+    switch = selectors.legacy_switch_get(tenant=tenant, integration_pk=pk, pk=switch_pk)
+    users = selectors.legacy_switch_users(switch)
+    return render(request, "integrations/legacy_switch.html", {"switch": switch, "users": users})
