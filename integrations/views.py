@@ -299,9 +299,8 @@ def _edit_manual(request: HttpRequest, integration: Integration) -> HttpResponse
 def _save_manual(
     request: HttpRequest, integration: Integration, form: ManualIntegrationForm, checked: tuple[str, str]
 ) -> HttpResponse | None:
-    was_legacy_switches = integration.legacy_switches.count()
     try:
-        integration_services.integration_update_manual(
+        update = integration_services.integration_update_manual(
             integration=integration,
             actor=_admin(request),
             setup=form.setup(),
@@ -311,10 +310,9 @@ def _save_manual(
     except IntegrationError as exc:
         form.add_error(None, exc.message)
         return None
-    switch = integration.legacy_switches.first()
-    if switch is not None and integration.legacy_switches.count() > was_legacy_switches:
+    if update.left_legacy is not None:
         messages.success(request, "Integration saved: it no longer uses the legacy application.")
-        return redirect("integrations:legacy_switch", pk=integration.pk, switch_pk=switch.pk)
+        return redirect("integrations:legacy_switch", pk=integration.pk, switch_pk=update.left_legacy.pk)
     messages.success(request, "Integration saved.")
     return _detail(integration)
 

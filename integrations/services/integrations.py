@@ -14,6 +14,7 @@ from audit.services import audit_record
 from integrations.choices import AppKind, ConsentState, SetupMode
 from integrations.errors import IntegrationError
 from integrations.features import FEATURES
+from integrations.legacy.models import LegacySwitch
 from integrations.legacy.selectors import is_legacy_app
 from integrations.legacy.services.leaving import leaving_legacy_impact, legacy_leave
 from integrations.models import AppRegistration, Feature, Integration
@@ -73,6 +74,15 @@ class Impact:
         return bool(
             self.connections_dropped or self.features_disabled or self.features_losing_consent or self.leaving_legacy
         )
+
+
+@dataclass(frozen=True)
+class ManualUpdate:
+    """What saving Edit did: the integration as saved and, when the save left the legacy app, the record of what
+    that deleted and who must reconnect."""
+
+    integration: Integration
+    left_legacy: LegacySwitch | None = None
 
 
 # --- checking what the admin entered ------------------------------------------------------------------
@@ -256,53 +266,57 @@ def _reset_consent(feature: Feature, reason: str) -> None:
         feature.enabled_at = None
 
 
-@transaction.atomic
-def integration_update_manual(
-    *, integration: Integration, actor: User, setup: ManualSetup, directory_id: str, directory_domain: str
-) -> Integration:
-    Tenant.objects.select_for_update().get(pk=integration.tenant_id)
-    integration = Integration.objects.select_for_update().get(pk=integration.pk)
-    _name_free(integration.tenant, setup.name, exclude_pk=integration.pk)
-    app = _manual_app(integration)
-    old_client_id, old_directory = app.client_id.lower(), integration.directory_id
-    leaving_legacy = app.kind == AppKind.LEGACY and not is_legacy_app(setup.application_id)
-    if leaving_legacy:
-        legacy_leave(integration=integration, actor=actor, application_id=setup.application_id)
+def _app_apply(app: AppRegistration, setup: ManualSetup) -> None:
     for name, value in _app_fields(setup).items():
         setattr(app, name, value)
     if app.kind == AppKind.CUSTOMER and setup.client_secret:
         app.client_secret = setup.client_secret
     app.secret_expires_on = setup.secret_expires_on
     app.save()
-    if leaving_legacy:
-        # Every feature now runs on the one new app; the second legacy app (User Synchronization) goes.
-        integration.features.update(app_registration=app)
-        integration.app_registrations.exclude(pk=app.pk).delete()
-        integration.is_legacy = False
+
+
+def _features_rebind(integration: Integration, actor: User, *, app_changed: bool) -> None:
+    """The features follow a new app or directory: their consent starts again, and the stored connections that
+    cannot be used any more (all of them for a new app, those of other directories for a new directory) go."""
+    directory_id = integration.directory_id
+    reason = (
+        "The Application ID changed: grant consent to the new application."
+        if app_changed
+        else "The Directory (Tenant) ID changed: grant consent in that directory."
+    )
+    for feature in integration.features.select_for_update():
+        feature.directory_id = directory_id
+        _reset_consent(feature, reason)
+        holder = rule_conflict(feature) if feature.enabled else None
+        if holder is not None:
+            raise rule_violation(feature, holder)
+        feature.save()
+    feature_credentials_delete(
+        tenant=integration.tenant,
+        feature_ids=list(integration.features.values_list("pk", flat=True)),
+        actor=actor,
+        keep_directory=None if app_changed or not directory_id else directory_id,
+    )
+
+
+@transaction.atomic
+def integration_update_manual(
+    *, integration: Integration, actor: User, setup: ManualSetup, directory_id: str, directory_domain: str
+) -> ManualUpdate:
+    Tenant.objects.select_for_update().get(pk=integration.tenant_id)
+    integration = Integration.objects.select_for_update().get(pk=integration.pk)
+    _name_free(integration.tenant, setup.name, exclude_pk=integration.pk)
+    app = _manual_app(integration)
+    old_client_id, old_directory = app.client_id.lower(), integration.directory_id
+    leaving_legacy = app.kind == AppKind.LEGACY and not is_legacy_app(setup.application_id)
+    _app_apply(app, setup)
+    switch = legacy_leave(integration=integration, app=app, actor=actor) if leaving_legacy else None
     app_changed, directory_changed = app.client_id.lower() != old_client_id, directory_id != old_directory
     integration.name = setup.name.strip()
     integration.directory_id, integration.directory_domain = directory_id, directory_domain
     integration.save()
     if app_changed or directory_changed:
-        reason = (
-            "The Application ID changed: grant consent to the new application."
-            if app_changed
-            else "The Directory (Tenant) ID changed: grant consent in that directory."
-        )
-        for feature in integration.features.select_for_update():
-            feature.directory_id = directory_id
-            _reset_consent(feature, reason)
-            holder = rule_conflict(feature) if feature.enabled else None
-            if holder is not None:
-                raise rule_violation(feature, holder)
-            feature.save()
-        feature_ids = list(integration.features.values_list("pk", flat=True))
-        feature_credentials_delete(
-            tenant=integration.tenant,
-            feature_ids=feature_ids,
-            actor=actor,
-            keep_directory=None if app_changed or not directory_id else directory_id,
-        )
+        _features_rebind(integration, actor, app_changed=app_changed)
     audit_record(
         tenant=integration.tenant,
         actor=actor,
@@ -317,7 +331,7 @@ def integration_update_manual(
             "secret_expires_on": setup.secret_expires_on.isoformat() if setup.secret_expires_on else None,
         },
     )
-    return integration
+    return ManualUpdate(integration=integration, left_legacy=switch)
 
 
 @transaction.atomic

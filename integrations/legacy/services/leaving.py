@@ -20,7 +20,7 @@ from credentials.services import credential_delete
 from integrations.choices import ConsentState
 from integrations.legacy.models import LegacySwitch
 from integrations.legacy.selectors import feature_label_of_credential, legacy_bound_credentials, users_of_credentials
-from integrations.models import Feature, Integration
+from integrations.models import AppRegistration, Feature, Integration
 from outgoing_mail.services import tenant_mail_send
 
 if TYPE_CHECKING:
@@ -59,9 +59,11 @@ def _person(user: User) -> str:
     return f"{user.full_name} <{user.email}>" if user.full_name else user.email
 
 
-def legacy_leave(*, integration: Integration, actor: User, application_id: str) -> LegacySwitch:
-    """Delete every token tied to the legacy apps, flag the users who held one and tell them by email. Runs in
-    the caller's transaction (the edit that changes the Application ID); the emails go once it commits."""
+def legacy_leave(*, integration: Integration, app: AppRegistration, actor: User) -> LegacySwitch:
+    """Move every feature to `app` (the customer's, saved in place of the legacy app), delete every token tied
+    to the legacy apps, flag the users who held one and tell them by email. Runs in the caller's transaction
+    (the edit that changes the Application ID); the emails go once it commits."""
+    application_id = app.client_id.lower()
     feature_ids = list(integration.features.values_list("pk", flat=True))
     credentials = legacy_bound_credentials(tenant=integration.tenant, feature_ids=feature_ids)
     users = users_of_credentials(credentials)
@@ -70,11 +72,16 @@ def legacy_leave(*, integration: Integration, actor: User, application_id: str) 
     for owner_type, owner_id in sorted(set(credentials.values_list("owner_type", "owner_id"))):
         deleted += credential_delete(tenant=integration.tenant, owner_type=owner_type, owner_id=owner_id, actor=actor)
     User.objects.filter(pk__in=[u.pk for u in users]).update(microsoft_reconnect_required=True)
+    # Every feature now runs on the one new app; the second legacy app (User Synchronization) goes.
+    integration.features.update(app_registration=app)
+    integration.app_registrations.exclude(pk=app.pk).delete()
+    integration.is_legacy = False
+    integration.save(update_fields=["is_legacy", "updated_at"])
     switch = LegacySwitch.objects.create(
         integration=integration,
         tenant=integration.tenant,
         actor=actor,
-        new_application_id=application_id.lower(),
+        new_application_id=application_id,
         tokens_deleted=deleted,
         consents_reset=consents,
     )
@@ -85,7 +92,7 @@ def legacy_leave(*, integration: Integration, actor: User, application_id: str) 
         action="integration.legacy_left",
         target=integration,
         details={
-            "application_id": application_id.lower(),
+            "application_id": application_id,
             "tokens_deleted": deleted,
             "consents_reset": consents,
             "users_flagged": [u.pk for u in users],

@@ -183,3 +183,25 @@ def test_another_tenants_onedrive_cannot_be_connected(admin_b: Any, user_a_clien
     client = Client()
     client.force_login(other)
     assert client.post(reverse("integrations:cloud_services_connect", args=[onedrive.pk])).status_code == 404
+
+
+def test_the_edit_says_what_leaving_the_legacy_app_did(admin_a: Any, migrated: Any, contoso_a: Integration) -> None:
+    from integrations.services.integrations import ManualSetup, integration_update_manual
+
+    def save(integration: Integration) -> Any:
+        setup = ManualSetup(
+            name=integration.name,
+            directory=CONTOSO,
+            application_id=CUSTOM_APP,
+            client_secret=CUSTOM_SECRET,
+            secret_expires_on=None,
+        )
+        return integration_update_manual(
+            integration=integration, actor=admin_a, setup=setup, directory_id=CONTOSO, directory_domain=""
+        )
+
+    left = save(migrated["integration"]).left_legacy
+
+    assert left is not None and left.tokens_deleted == 3
+    assert set(left.affected_users.all()) == {migrated["adele"], migrated["alex"]}
+    assert save(contoso_a).left_legacy is None, "an integration on its own app leaves nothing"
