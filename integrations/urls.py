@@ -23,7 +23,6 @@ urlpatterns = [
     path("microsoft/<int:pk>/reapply-consents/<int:run_pk>/continue/", views.reapply_continue, name="reapply_continue"),
     path("microsoft/<int:pk>/reapply-consents/<int:run_pk>/stop/", views.reapply_stop, name="reapply_stop"),
     path("microsoft/<int:pk>/left-legacy/<int:switch_pk>/", legacy_views.legacy_switch, name="legacy_switch"),
-    path("user-synchronization/", views.user_sync, name="user_sync"),
     path("cloud-services/", views.cloud_services, name="cloud_services"),
     path("cloud-services/<int:feature_pk>/connect/", views.cloud_services_connect, name="cloud_services_connect"),
     path("cloud-services/dismiss/", views.cloud_services_dismiss, name="cloud_services_dismiss"),

@@ -493,12 +493,7 @@ def consent_callback(request: HttpRequest) -> HttpResponse:
     return binding.browser_cookie_delete(response, state)
 
 
-# --- pages of later issues ------------------------------------------------------------------------------------
-
-
-@tenant_admin_required
-def user_sync(request: HttpRequest) -> HttpResponse:
-    return render(request, "integrations/user_sync.html", {})
+# --- My Settings > Cloud Services ---------------------------------------------------------------------------
 
 
 @tenant_member_required

@@ -14,7 +14,6 @@ PAGES = [
     "/administration/integrations/",
     "/administration/integrations/add/",
     "/administration/integrations/add/microsoft/",
-    "/administration/integrations/user-synchronization/",
     "/administration/integrations/cloud-services/",
     "/administration/audit/",
     "/settings/external-systems/",
