@@ -1,0 +1,40 @@
+"""My Settings > Cloud Services: a user connects their own OneDrive through the enabled OneDrive feature."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts.models import User
+from accounts.permissions import tenant_member_required
+from integrations import selectors
+from integrations.services import cloud_services as cloud_services_services
+from integrations.views.common import flow_started
+
+
+@tenant_member_required
+def cloud_services(request: HttpRequest) -> HttpResponse:
+    user = cast(User, request.user)
+    return render(request, "integrations/cloud_services.html", {"connections": selectors.user_connections(user=user)})
+
+
+@tenant_member_required
+@require_POST
+def cloud_services_connect(request: HttpRequest, feature_pk: int) -> HttpResponse:
+    user = cast(User, request.user)
+    feature = selectors.user_feature_get(user=user, pk=feature_pk)
+    return flow_started(
+        request,
+        lambda: cloud_services_services.user_connect_start(feature=feature, user=user),
+        back=redirect("integrations:cloud_services"),
+    )
+
+
+@tenant_member_required
+@require_POST
+def cloud_services_dismiss(request: HttpRequest) -> HttpResponse:
+    cloud_services_services.reconnect_notice_dismiss(user=cast(User, request.user))
+    return redirect("integrations:cloud_services")

@@ -1,0 +1,70 @@
+"""What the integrations pages share: who asks, where to go back, how a browser is sent to Microsoft."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import cast
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect
+
+from accounts.models import Tenant, User
+from integrations import binding
+from integrations.errors import IntegrationError
+from integrations.forms import ManualIntegrationForm
+from integrations.models import Integration
+from integrations.services import integrations as integration_services
+from integrations.services.flows import FLOW_LIFETIME, callback_url
+from microsoft import directory_roles
+
+# Which field an AADSTS code points at, so the message sits next to what must change.
+FIELD_FOR_CODE = {90002: "directory", 700016: "application_id", 7000215: "client_secret", 7000222: "client_secret"}
+
+
+def admin_of(request: HttpRequest) -> User:
+    return cast(User, request.user)  # tenant_admin_required guarantees a signed-in tenant admin
+
+
+def tenant_of(request: HttpRequest) -> Tenant:
+    return cast(Tenant, request.tenant)  # type: ignore[attr-defined]
+
+
+def back_to_detail(integration: Integration) -> HttpResponseRedirect:
+    return redirect("integrations:detail", pk=integration.pk)
+
+
+def flow_redirect(start: binding.FlowStart) -> HttpResponse:
+    """Send the browser to Microsoft with the key that binds the flow to it (a cookie of its own)."""
+    return binding.browser_cookie_set(HttpResponseRedirect(start.url), start, FLOW_LIFETIME)
+
+
+def flow_started(request: HttpRequest, start: Callable[[], binding.FlowStart], *, back: HttpResponse) -> HttpResponse:
+    """To Microsoft for the flow `start` begins, or `back` with the reason it cannot begin."""
+    try:
+        started = start()
+    except IntegrationError as exc:
+        messages.error(request, exc.message)
+        return back
+    return flow_redirect(started)
+
+
+def redirect_uris() -> list[str]:
+    return [callback_url("integration_callbacks:select_tenant"), callback_url("integration_callbacks:consent")]
+
+
+def graph_application_consenters() -> str:
+    return directory_roles.names(directory_roles.APPLICATION_PERMISSION_CONSENTERS)
+
+
+def prover_roles() -> str:
+    return directory_roles.names(directory_roles.ADMINISTRATOR_ROLES)
+
+
+def manual_setup_checked(form: ManualIntegrationForm, stored_secret: str = "") -> tuple[str, str] | None:
+    """The directory and domain of what the admin typed, proven with Microsoft; None: the form says why not."""
+    try:
+        return integration_services.manual_setup_check(setup=form.setup(), stored_secret=stored_secret)
+    except IntegrationError as exc:
+        form.add_error(FIELD_FOR_CODE.get(exc.code or 0), exc.message)
+        return None

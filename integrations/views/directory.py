@@ -1,0 +1,33 @@
+"""Select tenant and Prove directory: an administrator of the Microsoft directory signs in, which binds it."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_POST
+
+from accounts.permissions import tenant_admin_required
+from integrations import selectors
+from integrations.services import directory_proof as proof_services
+from integrations.views.common import admin_of, back_to_detail, flow_started, tenant_of
+
+
+@tenant_admin_required
+@require_POST
+def select_tenant(request: HttpRequest, pk: int) -> HttpResponse:
+    integration = selectors.integration_get(tenant=tenant_of(request), pk=pk)
+    return flow_started(
+        request,
+        lambda: proof_services.select_tenant_start(integration=integration, admin=admin_of(request)),
+        back=back_to_detail(integration),
+    )
+
+
+@tenant_admin_required
+@require_POST
+def prove_directory(request: HttpRequest, pk: int) -> HttpResponse:
+    integration = selectors.integration_get(tenant=tenant_of(request), pk=pk)
+    return flow_started(
+        request,
+        lambda: proof_services.directory_proof_start(integration=integration, admin=admin_of(request)),
+        back=back_to_detail(integration),
+    )
