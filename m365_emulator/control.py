@@ -185,9 +185,11 @@ def inject_fault(state: State, payload: dict[str, Any]) -> None:
         latency_ms=int(payload["latency_ms"]) if payload.get("latency_ms") else None,
         drop=bool(payload.get("drop", False)),
         count=int(payload.get("count", 1)),
+        skip=int(payload.get("skip") or 0),
+        lose_response=bool(payload.get("lose_response", False)),
     )
-    if not (fault.status or fault.latency_ms or fault.drop):
-        raise ControlError("a fault needs status, latency_ms or drop")
+    if not (fault.status or fault.latency_ms or fault.drop or fault.lose_response):
+        raise ControlError("a fault needs status, latency_ms, drop or lose_response")
     with state.lock:
         state.faults.setdefault(endpoint, []).append(fault)
 

@@ -1,6 +1,8 @@
 """Records every request the emulator receives and injects the faults queued through the control API.
 
-A pure ASGI middleware, outermost, so that it sees the raw body and can drop the TCP connection itself.
+A pure ASGI middleware, outermost, so that it sees the raw body and can drop the TCP connection itself. Only form
+bodies are read here (the log keeps their fields); every other body streams through to the endpoint, so a
+60 MiB upload fragment is never held in memory.
 """
 
 from __future__ import annotations
@@ -33,7 +35,11 @@ ENDPOINT_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("introspect", re.compile(r"^/introspect$")),
     ("graph", re.compile(r"^/graph(/|$)")),
     ("print_download", re.compile(r"^/print-downloads/")),
+    ("onedrive_upload", re.compile(r"^/onedrive/up/")),
+    ("onedrive_download", re.compile(r"^/onedrive/download/")),
 ]
+# Endpoints whose injected faults answer with Graph's error JSON rather than Entra's.
+GRAPH_ERROR_ENDPOINTS = frozenset({"graph", "print_download", "onedrive_upload", "onedrive_download"})
 
 
 def endpoint_of(path: str) -> str:
@@ -56,27 +62,28 @@ class EmulatorMiddleware:
         if endpoint == "control":
             await self.app(scope, receive, send)
             return
-        body = await _read_body(receive)
-        record = self._record(scope, body, endpoint)
-        fault = self.state.take_fault(endpoint)
-        if fault is not None and await self._apply_fault(fault, scope, receive, send, record):
-            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        is_form = headers.get("content-type", "").startswith("application/x-www-form-urlencoded")
+        body = await _read_body(receive) if is_form else b""
+        record = self._record(scope, headers, body, endpoint)
 
         async def replay() -> Message:
             return {"type": "http.request", "body": body, "more_body": False}
+
+        downstream = replay if is_form else receive
+        fault = self.state.take_fault(endpoint)
+        if fault is not None and await self._apply_fault(fault, scope, receive, downstream, send, record, is_form):
+            return
 
         async def send_and_note(message: Message) -> None:
             if message["type"] == "http.response.start":
                 record.status = message["status"]
             await send(message)
 
-        await self.app(scope, replay, send_and_note)
+        await self.app(scope, downstream, send_and_note)
 
-    def _record(self, scope: Scope, body: bytes, endpoint: str) -> RequestRecord:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        form: dict[str, str] = {}
-        if headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-            form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    def _record(self, scope: Scope, headers: dict[str, str], body: bytes, endpoint: str) -> RequestRecord:
+        form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)) if body else {}
         record = RequestRecord(
             at=self.state.now(),
             method=scope["method"],
@@ -92,25 +99,54 @@ class EmulatorMiddleware:
         return record
 
     async def _apply_fault(
-        self, fault: Fault, scope: Scope, receive: Receive, send: Send, record: RequestRecord
+        self,
+        fault: Fault,
+        scope: Scope,
+        receive: Receive,
+        downstream: Receive,
+        send: Send,
+        record: RequestRecord,
+        body_read: bool,
     ) -> bool:
-        """Apply ``fault``; True when the request was answered (or dropped) here."""
+        """Apply ``fault``; True when the request was answered (or dropped) here.
+
+        ``receive`` is the server's (to drop its connection), ``downstream`` what the endpoint reads the body from.
+        """
         if fault.latency_ms:
             await asyncio.sleep(fault.latency_ms / 1000)
+        if fault.lose_response:
+            await self._process_then_drop(scope, receive, downstream, record)
+            return True
         if fault.drop:
             _drop_connection(receive)
             await asyncio.sleep(0)
             record.status = 0
             return True
         if fault.status:
+            if not body_read:
+                await _read_body(receive, keep=False)  # a client still sending would see a reset, not the status
             await self._send_fault_status(fault, send, record)
             return True
         return False
 
+    async def _process_then_drop(
+        self, scope: Scope, receive: Receive, downstream: Receive, record: RequestRecord
+    ) -> None:
+        """The endpoint does its work, then the connection drops before the answer: the client cannot tell whether
+        the request took effect (a worker killed right after an upload's last fragment)."""
+
+        async def swallow(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                record.status = message["status"]
+
+        await self.app(scope, downstream, swallow)
+        _drop_connection(receive)
+        await asyncio.sleep(0)
+
     async def _send_fault_status(self, fault: Fault, send: Send, record: RequestRecord) -> None:
         status = fault.status or 500
         headers: list[tuple[bytes, bytes]] = [(b"cache-control", b"no-store, no-cache")]
-        if record.endpoint == "graph":  # Graph's error JSON, not Entra's
+        if record.endpoint in GRAPH_ERROR_ENDPOINTS:  # Graph's error JSON, not Entra's
             body, request_id = graph_fault_body(
                 status, client_request_id=record.headers.get("client-request-id"), moment=self.state.clock.utcnow()
             )
@@ -131,13 +167,14 @@ class EmulatorMiddleware:
         await send({"type": "http.response.body", "body": payload})
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def _read_body(receive: Receive, *, keep: bool = True) -> bytes:
     chunks: list[bytes] = []
     while True:
         message = await receive()
         if message["type"] != "http.request":
             break
-        chunks.append(message.get("body", b""))
+        if keep:
+            chunks.append(message.get("body", b""))
         if not message.get("more_body"):
             break
     return b"".join(chunks)

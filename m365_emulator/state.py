@@ -138,6 +138,8 @@ class Fault:
     latency_ms: int | None = None
     drop: bool = False
     count: int = 1
+    skip: int = 0  # let this many requests of the endpoint through first
+    lose_response: bool = False  # the request takes effect, then the connection drops before the answer
 
 
 @dataclass
@@ -413,6 +415,9 @@ class State:
             if not queue:
                 return None
             fault = queue[0]
+            if fault.skip > 0:
+                fault.skip -= 1
+                return None
             fault.count -= 1
             if fault.count <= 0:
                 queue.pop(0)

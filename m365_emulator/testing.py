@@ -113,7 +113,11 @@ class EmulatorControl:
         latency_ms: int | None = None,
         drop: bool = False,
         count: int = 1,
+        skip: int = 0,
+        lose_response: bool = False,
     ) -> None:
+        """The next ``count`` requests of ``endpoint`` (after ``skip`` more) fail: a ``status`` (with
+        ``Retry-After``), a dropped connection, or ``lose_response``: processed, then the connection drops."""
         self._call(
             "POST",
             "faults",
@@ -124,6 +128,8 @@ class EmulatorControl:
                 "latency_ms": latency_ms,
                 "drop": drop,
                 "count": count,
+                "skip": skip,
+                "lose_response": lose_response,
             },
         )
 

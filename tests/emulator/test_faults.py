@@ -73,6 +73,26 @@ def test_dropped_connection(emu: EmulatorHandle) -> None:
     assert [r["status"] for r in emu.control.requests_received("devicecode")] == [0, 200]
 
 
+def test_a_fault_can_skip_requests_first(emu: EmulatorHandle) -> None:
+    emu.control.inject_fault("token", status=503, retry_after=1, skip=2)
+
+    statuses = [post_token(emu, CLIENT_CREDENTIALS).status_code for _ in range(4)]
+
+    assert statuses == [200, 200, 503, 200]
+
+
+def test_a_lost_response_took_effect(emu: EmulatorHandle) -> None:
+    emu.control.inject_fault("devicecode", lose_response=True)
+    app = public_app(emu)
+
+    with pytest.raises(requests.ConnectionError):
+        app.initiate_device_flow(scopes=[SMTP_SEND])
+
+    # The device code was issued even though its answer never arrived.
+    assert len(emu.control.pending_device_codes()) == 1
+    assert [r["status"] for r in emu.control.requests_received("devicecode")] == [200]
+
+
 def test_latency(emu: EmulatorHandle) -> None:
     emu.control.inject_fault("token", latency_ms=600)
 
