@@ -39,7 +39,7 @@ ENDPOINT_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("onedrive_download", re.compile(r"^/onedrive/download/")),
 ]
 # Endpoints whose injected faults answer with Graph's error JSON rather than Entra's.
-GRAPH_ERROR_ENDPOINTS = frozenset({"graph", "print_download", "onedrive_upload", "onedrive_download"})
+GRAPH_ERROR_ENDPOINTS = frozenset({"graph", "onedrive_upload", "onedrive_download"})
 
 
 def endpoint_of(path: str) -> str:

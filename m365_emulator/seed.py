@@ -208,6 +208,34 @@ class SeedPrinter:
 
 
 @dataclass
+class SeedDriveItem:
+    """A folder or a file of a user's OneDrive; a file's content is made when the emulator starts.
+
+    A file is a small PDF (``pdf``: its lines of text, the first one the title), a text file (``text``) or ``size``
+    deterministic pseudo-random bytes; an item with none of these is a folder.
+    """
+
+    path: str  # "/Documents/Quarterly report.pdf": folders on the way are created
+    pdf: list[str] | None = None
+    text: str | None = None
+    size: int | None = None
+    modified: str | None = None  # lastModifiedDateTime, e.g. "2024-03-01T09:30:00Z"
+
+    @property
+    def is_folder(self) -> bool:
+        return self.pdf is None and self.text is None and self.size is None
+
+
+@dataclass
+class SeedDrive:
+    """A user's OneDrive (m365_emulator/graph/onedrive_store.py); users without one get an empty drive."""
+
+    owner: str  # UPN or object id of a seeded user
+    items: list[SeedDriveItem] = field(default_factory=list)
+    quota_bytes: int | None = None
+
+
+@dataclass
 class Seed:
     directories: list[Directory]
     users: list[User]
@@ -219,6 +247,7 @@ class Seed:
     groups: list[SeedGroup] = field(default_factory=list, kw_only=True)
     sender_domains: list[SenderDomain] = field(default_factory=list, kw_only=True)
     printers: list[SeedPrinter] = field(default_factory=list, kw_only=True)
+    drives: list[SeedDrive] = field(default_factory=list, kw_only=True)
 
 
 def load_seed(path: Path) -> Seed:
@@ -235,7 +264,8 @@ def _read_with_base(path: Path) -> dict[str, Any]:
     if not base_name:
         return raw
     base = _read_with_base(path.parent / base_name)
-    for key in ("directories", "users", "apps", "consents", "mailboxes", "groups", "sender_domains", "printers"):
+    lists = ("directories", "users", "apps", "consents", "mailboxes", "groups", "sender_domains", "printers", "drives")
+    for key in lists:
         base[key] = [*base.get(key, []), *raw.get(key, [])]
     base["operator_apps"] = {**base.get("operator_apps", {}), **raw.get("operator_apps", {})}
     return base
@@ -252,6 +282,7 @@ def parse_seed(raw: dict[str, Any]) -> Seed:
     seed.groups = [_group(item) for item in raw.get("groups", [])]
     seed.sender_domains = [_sender_domain(item) for item in raw.get("sender_domains", [])]
     seed.printers = [_printer(item) for item in raw.get("printers", [])]
+    seed.drives = [_drive(item) for item in raw.get("drives", [])]
     _check_references(seed, tenant_ids)
     return seed
 
@@ -350,6 +381,24 @@ def _printer(item: dict[str, Any]) -> SeedPrinter:
             for share in item.get("shares", [])
         ],
     )
+
+
+def _drive(item: dict[str, Any]) -> SeedDrive:
+    items = []
+    for entry in item.get("items", []):
+        path = "/" + str(entry["path"]).strip("/")
+        pdf = entry.get("pdf")
+        items.append(
+            SeedDriveItem(
+                path=path,
+                pdf=[str(line) for line in pdf] if pdf is not None else None,
+                text=entry.get("text"),
+                size=int(entry["size"]) if entry.get("size") is not None else None,
+                modified=entry.get("modified"),
+            )
+        )
+    quota = item.get("quota_bytes")
+    return SeedDrive(owner=str(item["owner"]).lower(), items=items, quota_bytes=int(quota) if quota else None)
 
 
 def _role_ids(item: dict[str, Any]) -> list[str]:
@@ -452,6 +501,7 @@ def _check_references(seed: Seed, tenant_ids: set[str]) -> None:
             raise SeedError(f"mailbox {mailbox.address}: send_as names unknown users {unknown}")
     _check_groups(seed, tenant_ids)
     _check_printers(seed, tenant_ids)
+    _check_drives(seed)
 
 
 def _check_groups(seed: Seed, tenant_ids: set[str]) -> None:
@@ -474,3 +524,13 @@ def _check_printers(seed: Seed, tenant_ids: set[str]) -> None:
     for printer in seed.printers:
         if printer.directory not in tenant_ids:
             raise SeedError(f"printer {printer.display_name}: unknown directory {printer.directory}")
+
+
+def _check_drives(seed: Seed) -> None:
+    users = {u.upn for u in seed.users} | {u.object_id for u in seed.users}
+    for drive in seed.drives:
+        if drive.owner not in users:
+            raise SeedError(f"drive of {drive.owner}: unknown user")
+        for item in drive.items:
+            if sum(x is not None for x in (item.pdf, item.text, item.size)) > 1:
+                raise SeedError(f"drive of {drive.owner}: {item.path} has more than one kind of content")

@@ -127,7 +127,11 @@ def main(argv: list[str] | None = None) -> None:
     https_sock, http_sock = _bind(args.host, args.https_port), _bind(args.host, args.http_port)
     https_url, http_url = _url("https", args.host, https_sock), _url("http", args.host, http_sock)
     state = State(
-        seed_path=args.seed.resolve(), signing_key=load_signing_key(state_dir), https_base=https_url, http_base=http_url
+        seed_path=args.seed.resolve(),
+        signing_key=load_signing_key(state_dir),
+        https_base=https_url,
+        http_base=http_url,
+        state_dir=state_dir,
     )
     state_module.set_current(state)
     smtp = SmtpListeners(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import secrets
+import tempfile
 import threading
 import uuid
 from collections import deque
@@ -169,8 +170,18 @@ class RequestRecord:
 
 
 class State:
-    def __init__(self, *, seed_path: Path, signing_key: SigningKey, https_base: str, http_base: str) -> None:
+    def __init__(
+        self,
+        *,
+        seed_path: Path,
+        signing_key: SigningKey,
+        https_base: str,
+        http_base: str,
+        state_dir: Path | None = None,
+    ) -> None:
         self.seed_path = seed_path
+        # Where services keep what does not belong in memory (OneDrive's file contents).
+        self.state_dir = state_dir or Path(tempfile.mkdtemp(prefix="m365-emulator-"))
         self.signing_key = signing_key
         self.https_base = https_base
         self.http_base = http_base
