@@ -64,15 +64,16 @@ def unleased(now: datetime) -> Q:
     return Q(lease_until__isnull=True) | Q(lease_until__lt=now)
 
 
-def work_claim(rows: QuerySet[C], pk: int, *, lease: timedelta) -> Claim | None:
+def work_claim(rows: QuerySet[C], pk: int, *, lease: timedelta, **fields: Any) -> Claim | None:
     """Claim the row `pk` of `rows` if it is due and nobody holds it; None when another worker has it or it is
-    not due (a duplicate task, or the work was done meanwhile).
+    not due (a duplicate task, or the work was done meanwhile). `fields` are set by the same UPDATE (say, a
+    status the page shows while the work runs).
 
     Filter `rows` on the model's own columns only (e.g. a status), so that the claim stays one UPDATE.
     """
     now = timezone.now()
     token = uuid.uuid4().hex
-    claimed = rows.filter(due(now), unleased(now), pk=pk).update(lease_until=now + lease, lease_token=token)
+    claimed = rows.filter(due(now), unleased(now), pk=pk).update(lease_until=now + lease, lease_token=token, **fields)
     return Claim(pk=pk, token=token, claimed_at=now, lease_until=now + lease) if claimed else None
 
 

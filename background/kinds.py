@@ -65,13 +65,14 @@ class WorkKind:
     `rows` returns the rows that may hold work of this kind (filtered on the model's own columns, e.g. the
     statuses still being worked on); `task` is a Celery task called with a row's id; `grace` is how long a
     due row may wait for the task its own work queued before the sweep queues another (zero for work that
-    only the sweep schedules).
+    only the sweep schedules); `tidy`, if given, runs at every sweep (say, to forget finished rows).
     """
 
     name: str
     rows: Callable[[], QuerySet[Any]]
     task: Task
     grace: timedelta = timedelta(0)
+    tidy: Callable[[], object] | None = None
 
 
 _kinds: dict[str, WorkKind] = {}
@@ -119,6 +120,8 @@ def work_sweep(*, grace: timedelta | None = None) -> dict[str, int]:
     queued: dict[str, int] = {}
     for kind in work_kinds():
         try:
+            if kind.tidy is not None:
+                kind.tidy()
             ids = _waiting(kind, now, kind.grace if grace is None else grace)
         except DatabaseError:  # one kind's failure must not starve the others
             logger.exception("The sweep could not read the %s work", kind.name)

@@ -15,9 +15,21 @@ class OutgoingMailConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts.attention import ATTENTION_PROVIDERS
+        from background.kinds import WorkKind, work_kind_register
         from external_systems.usage import usage_provider_register
+        from outgoing_mail.delivery import SWEEP_GRACE, outbound_emails_pending, outbound_emails_prune
+        from outgoing_mail.tasks import outbound_email_send
 
         usage_provider_register(_outgoing_server_usage)
+        work_kind_register(
+            WorkKind(
+                name="outgoing_mail.delivery",
+                rows=outbound_emails_pending,
+                task=outbound_email_send,
+                grace=SWEEP_GRACE,
+                tidy=outbound_emails_prune,
+            )
+        )
         if "outgoing_mail.attention.outgoing_mail_attention" not in ATTENTION_PROVIDERS:
             ATTENTION_PROVIDERS.append("outgoing_mail.attention.outgoing_mail_attention")
 

@@ -25,8 +25,10 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.core.mail.message import MIMEMixin
+from django.db.models import QuerySet
 from django.utils import timezone
 
+from background.claims import Claim, work_claim, work_release
 from credentials.errors import CredentialError, CredentialUnavailable
 from microsoft import errors
 from microsoft.config import tenant_mail_limits
@@ -44,17 +46,20 @@ from microsoft.smtp import (
     exchange_server,
     smtp_send,
 )
-from outgoing_mail.choices import FailureKind, OutboundPurpose, OutboundStatus, OutgoingMode
+from outgoing_mail.choices import PENDING_STATUSES, FailureKind, OutboundPurpose, OutboundStatus, OutgoingMode
 from outgoing_mail.limiter import SendSlot, send_slot_confirm, send_slot_release, send_slot_reserve
 from outgoing_mail.models import OutboundEmail, OutgoingMailSettings
 from outgoing_mail.validation import without_control_characters
 
-__all__ = ["DeliveryOutcome", "outbound_email_deliver", "outbound_emails_prune", "outbound_emails_requeue_stale"]
+__all__ = ["DeliveryOutcome", "outbound_email_deliver", "outbound_emails_pending", "outbound_emails_prune"]
 
 logger = logging.getLogger(__name__)
 
-STALE_SENDING_AFTER = timedelta(minutes=10)
-LOST_QUEUED_AFTER = timedelta(minutes=2)
+# A message is held this long by the worker sending it. Generous: a worker that died after the server took the
+# message gets it sent twice, so a live one must never look dead.
+SEND_LEASE = timedelta(minutes=10)
+# A message due this long without being claimed lost its task (worker or broker gone): the sweep queues it.
+SWEEP_GRACE = timedelta(minutes=2)
 MAX_RETRY_DELAY = 3600.0
 
 
@@ -96,20 +101,21 @@ class _NotSent(Exception):
 
 def outbound_email_deliver(*, outbound_id: int) -> DeliveryOutcome:
     """Deliver one queued message once (called by the Celery task); says when to try again, if at all."""
-    outbound = _claim(outbound_id)
-    if outbound is None:
-        return DeliveryOutcome(status="skipped")
+    claim = work_claim(outbound_emails_pending(), outbound_id, lease=SEND_LEASE, status=OutboundStatus.SENDING)
+    if claim is None:
+        return DeliveryOutcome(status="skipped")  # not due, already sent, or another worker is sending it
+    outbound = OutboundEmail.objects.select_related("tenant").get(pk=outbound_id)
     try:
         route = _route(outbound)
         _note_mailbox(outbound, route)
         slot = send_slot_reserve(key=route.rate_key) if route.rate_key else None
         if slot is not None and not slot.granted:
-            return _hold_for_limit(outbound, slot.wait)
+            return _hold_for_limit(outbound, claim, slot.wait)
         _send(outbound, route, slot)
     except _NotSent as failure:
         if _should_fall_back(outbound, failure):
-            return _fall_back(outbound, failure)
-        return _failed(outbound, failure)
+            return _fall_back(outbound, claim, failure)
+        return _failed(outbound, claim, failure)
     except Exception:  # a bug or an unexpected library error must not leave the message stuck in SENDING
         logger.exception("Outbound email %s: unexpected error while sending", outbound.pk)
         unexpected = _NotSent(
@@ -118,8 +124,8 @@ def outbound_email_deliver(*, outbound_id: int) -> DeliveryOutcome:
             "for the operator and the message will be tried again.",
             retryable=True,
         )
-        return _failed(outbound, unexpected)
-    return _sent(outbound, route)
+        return _failed(outbound, claim, unexpected)
+    return _sent(outbound, claim, route)
 
 
 def _note_mailbox(outbound: OutboundEmail, route: _Route) -> None:
@@ -129,13 +135,14 @@ def _note_mailbox(outbound: OutboundEmail, route: _Route) -> None:
         OutboundEmail.objects.filter(pk=outbound.pk).update(sending_mailbox=outbound.sending_mailbox)
 
 
-def _claim(outbound_id: int) -> OutboundEmail | None:
-    """Move the message to SENDING unless another worker has it or it is not due (a duplicate task)."""
-    now = timezone.now()
-    claimed = OutboundEmail.objects.filter(
-        pk=outbound_id, status=OutboundStatus.QUEUED, next_attempt_at__lte=now + timedelta(seconds=1)
-    ).update(status=OutboundStatus.SENDING, claimed_at=now)
-    return OutboundEmail.objects.select_related("tenant").get(pk=outbound_id) if claimed else None
+def outbound_emails_pending() -> QuerySet[OutboundEmail]:
+    """The messages still to be delivered: the kind of background work the sweep looks after."""
+    return OutboundEmail.objects.filter(status__in=PENDING_STATUSES)
+
+
+def _settle(outbound: OutboundEmail, claim: Claim, **fields: Any) -> None:
+    if not work_release(outbound_emails_pending(), claim, **fields):
+        logger.warning("Outbound email %s: its lease ran out while sending; the outcome was not recorded", outbound.pk)
 
 
 # --- routes -----------------------------------------------------------------------------------------------------
@@ -308,8 +315,10 @@ def _send_with_operator_backend(outbound: OutboundEmail, data: bytes) -> None:
 # --- outcomes ---------------------------------------------------------------------------------------------------
 
 
-def _sent(outbound: OutboundEmail, route: _Route) -> DeliveryOutcome:
-    OutboundEmail.objects.filter(pk=outbound.pk).update(
+def _sent(outbound: OutboundEmail, claim: Claim, route: _Route) -> DeliveryOutcome:
+    _settle(
+        outbound,
+        claim,
         status=OutboundStatus.SENT,
         sent_at=timezone.now(),
         sent_via=route.label[:400],
@@ -336,12 +345,14 @@ def _should_fall_back(outbound: OutboundEmail, failure: _NotSent) -> bool:
     )
 
 
-def _fall_back(outbound: OutboundEmail, failure: _NotSent) -> DeliveryOutcome:
+def _fall_back(outbound: OutboundEmail, claim: Claim, failure: _NotSent) -> DeliveryOutcome:
     try:
         _send_with_operator_backend(outbound, base64.b64decode(outbound.message))
     except _NotSent:
-        return _failed(outbound, failure)
-    OutboundEmail.objects.filter(pk=outbound.pk).update(
+        return _failed(outbound, claim, failure)
+    _settle(
+        outbound,
+        claim,
         status=OutboundStatus.SENT,
         sent_at=timezone.now(),
         attempts=outbound.attempts + 1,
@@ -359,15 +370,19 @@ def _fall_back(outbound: OutboundEmail, failure: _NotSent) -> DeliveryOutcome:
     return DeliveryOutcome(status=OutboundStatus.SENT)
 
 
-def _hold_for_limit(outbound: OutboundEmail, wait: float) -> DeliveryOutcome:
-    OutboundEmail.objects.filter(pk=outbound.pk).update(
-        status=OutboundStatus.QUEUED, waiting_for_limit=True, next_attempt_at=timezone.now() + timedelta(seconds=wait)
+def _hold_for_limit(outbound: OutboundEmail, claim: Claim, wait: float) -> DeliveryOutcome:
+    _settle(
+        outbound,
+        claim,
+        status=OutboundStatus.QUEUED,
+        waiting_for_limit=True,
+        next_attempt_at=timezone.now() + timedelta(seconds=wait),
     )
     logger.info("Outbound email %s waits %.1fs for its mailbox's sending limit", outbound.pk, wait)
     return DeliveryOutcome(status=OutboundStatus.QUEUED, retry_in=wait)
 
 
-def _failed(outbound: OutboundEmail, failure: _NotSent) -> DeliveryOutcome:
+def _failed(outbound: OutboundEmail, claim: Claim, failure: _NotSent) -> DeliveryOutcome:
     attempts = outbound.attempts + 1
     retry = (
         failure.retryable
@@ -384,12 +399,16 @@ def _failed(outbound: OutboundEmail, failure: _NotSent) -> DeliveryOutcome:
     }
     if retry:
         delay = _retry_delay(attempts, failure.retry_after)
-        OutboundEmail.objects.filter(pk=outbound.pk).update(
-            status=OutboundStatus.QUEUED, next_attempt_at=timezone.now() + timedelta(seconds=delay), **fields
+        _settle(
+            outbound,
+            claim,
+            status=OutboundStatus.QUEUED,
+            next_attempt_at=timezone.now() + timedelta(seconds=delay),
+            **fields,
         )
         logger.warning("Outbound email %s: %s; retry %d in %.0fs", outbound.pk, failure.kind, attempts, delay)
         return DeliveryOutcome(status=OutboundStatus.QUEUED, retry_in=delay)
-    OutboundEmail.objects.filter(pk=outbound.pk).update(status=OutboundStatus.FAILED, next_attempt_at=None, **fields)
+    _settle(outbound, claim, status=OutboundStatus.FAILED, next_attempt_at=None, **fields)
     logger.warning("Outbound email %s failed after %d attempt(s): %s", outbound.pk, attempts, failure.kind)
     return DeliveryOutcome(status=OutboundStatus.FAILED)
 
@@ -399,7 +418,7 @@ def _retry_delay(attempts: int, retry_after: float | None) -> float:
     return min(max(backoff, retry_after or 0.0), MAX_RETRY_DELAY)
 
 
-# --- recovery ---------------------------------------------------------------------------------------------------
+# --- housekeeping ---------------------------------------------------------------------------------------------
 
 
 def outbound_emails_prune(*, older_than: timedelta = timedelta(days=30)) -> int:
@@ -407,16 +426,3 @@ def outbound_emails_prune(*, older_than: timedelta = timedelta(days=30)) -> int:
     finished = (OutboundStatus.SENT, OutboundStatus.FAILED)
     deleted, _ = OutboundEmail.objects.filter(status__in=finished, created_at__lt=timezone.now() - older_than).delete()
     return deleted
-
-
-def outbound_emails_requeue_stale(*, now_func: Any = timezone.now) -> list[int]:
-    """Messages whose task was lost with a worker: due and still queued, or stuck sending. Returns their ids."""
-    now = now_func()
-    OutboundEmail.objects.filter(status=OutboundStatus.SENDING, claimed_at__lt=now - STALE_SENDING_AFTER).update(
-        status=OutboundStatus.QUEUED, next_attempt_at=now
-    )
-    return list(
-        OutboundEmail.objects.filter(
-            status=OutboundStatus.QUEUED, next_attempt_at__lt=now - LOST_QUEUED_AFTER
-        ).values_list("pk", flat=True)[:500]
-    )

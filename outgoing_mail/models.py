@@ -7,6 +7,7 @@ from django.db import models
 from django.utils import timezone
 from fernet_fields import EncryptedTextField
 
+from background.models import Claimable
 from outgoing_mail.choices import FailureKind, OutboundPurpose, OutboundStatus, OutgoingMode, SmtpSecurity
 
 
@@ -50,9 +51,13 @@ class OutgoingMailSettings(models.Model):
         return bool(self.custom_password)
 
 
-class OutboundEmail(models.Model):
+class OutboundEmail(Claimable):
     """One message the portal sends, queued and delivered by Celery. The content is encrypted at rest
-    (password reset links are secrets)."""
+    (password reset links are secrets).
+
+    The queue is an outbox: a message is stored in the transaction of the change it tells about, and each
+    delivery is background work (background.claims), so a message whose task was lost is sent by the sweep.
+    """
 
     tenant = models.ForeignKey(
         "accounts.Tenant",
@@ -68,9 +73,6 @@ class OutboundEmail(models.Model):
     recipients = models.JSONField(default=list)
     message = EncryptedTextField(help_text="The RFC 5322 message, base64.")
     status = models.CharField(max_length=10, choices=OutboundStatus.choices, default=OutboundStatus.QUEUED)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
     waiting_for_limit = models.BooleanField(
         default=False, help_text="Held back by the per-mailbox sending limit, not by an error."
     )
