@@ -20,20 +20,10 @@ app.conf.beat_schedule = {
         "schedule": crontab(),
         "options": {"expires": 50},
     },
-    "outgoing-mail-requeue-stale": {  # every 2 minutes: re-queue outgoing mail whose task was lost with a worker
-        "task": "outgoing_mail.outbound_emails_requeue_stale",
-        "schedule": crontab(minute="*/2"),
-        "options": {"expires": 100},
-    },
     "throttle-windows-prune": {  # hourly: forget sign-in failures and throttled attempts that no longer count
         "task": "throttling.windows_prune",
         "schedule": crontab(minute=7),
         "options": {"expires": 50 * 60},
-    },
-    "mail-jobs-poll-due": {  # every minute: queue a poll of each Jobs via Email mailbox whose interval is up
-        "task": "mail_jobs.poll_due",
-        "schedule": crontab(),
-        "options": {"expires": 50},
     },
     "integrations-attention-check": {  # daily: app tokens probed, admins emailed once per integration problem
         "task": "integrations.attention_check",

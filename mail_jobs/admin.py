@@ -12,13 +12,13 @@ class MailJobSourceAdmin(admin.ModelAdmin):
     search_fields = ("tenant__name", "tenant__display_name", "custom_host", "shared_mailbox")
     exclude = ("custom_password",)  # write-only: set by the tenant admin on the Jobs page
     readonly_fields = (
-        "next_poll_at",
+        "next_attempt_at",
+        "attempts",
         "last_poll_at",
         "last_poll_status",
         "last_poll_error",
         "fix_url",
-        "poll_lease",
-        "poll_lease_until",
+        "lease_until",
         "test_status",
         "test_steps",
         "test_requested_at",

@@ -14,9 +14,14 @@ class MailJobsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from background.kinds import WorkKind, work_kind_register
         from external_systems.usage import usage_provider_register
+        from mail_jobs.services import mail_sources_polled
+        from mail_jobs.tasks import mail_source_poll_task
 
         usage_provider_register(_jobs_via_email_usage)
+        # No grace: the sweep is what queues each poll when the source's interval is up.
+        work_kind_register(WorkKind(name="mail_jobs.poll", rows=mail_sources_polled, task=mail_source_poll_task))
 
 
 def _jobs_via_email_usage(system: ExternalSystem) -> list[str]:

@@ -6,6 +6,7 @@ from django.db import models
 from django.utils import timezone
 from fernet_fields import EncryptedTextField
 
+from background.models import Claimable
 from mail_jobs.choices import (
     AfterProcessing,
     ConnectionTestStatus,
@@ -23,8 +24,13 @@ def _default_document_types() -> list[str]:
     return list(DEFAULT_DOCUMENT_TYPES)
 
 
-class MailJobSource(models.Model):
-    """The tenant's Jobs via Email settings, plus what the poller and the connection test last saw."""
+class MailJobSource(Claimable):
+    """The tenant's Jobs via Email settings, plus what the poller and the connection test last saw.
+
+    Polling the mailbox is background work (background.claims): the next poll is due at `next_attempt_at`, and
+    a poll holds the source for its whole batch (renewing the lease per message), so two polls never overlap;
+    a dead worker's poll is taken up again when its lease runs out. `attempts` counts failed polls in a row.
+    """
 
     tenant = models.OneToOneField("accounts.Tenant", on_delete=models.CASCADE, related_name="mail_job_source")
     enabled = models.BooleanField(default=False)
@@ -57,13 +63,10 @@ class MailJobSource(models.Model):
     )
 
     # What the poller saw.
-    next_poll_at = models.DateTimeField(null=True, blank=True)
     last_poll_at = models.DateTimeField(null=True, blank=True)
     last_poll_status = models.CharField(max_length=20, choices=PollStatus.choices, default=PollStatus.NEVER)
     last_poll_error = models.TextField(blank=True)
     fix_url = models.CharField(max_length=500, blank=True)
-    poll_lease = models.CharField(max_length=64, blank=True, help_text="Who polls right now (two never overlap).")
-    poll_lease_until = models.DateTimeField(null=True, blank=True)
 
     # The last "Test connection".
     test_status = models.CharField(

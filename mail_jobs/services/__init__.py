@@ -2,7 +2,7 @@
 
 from mail_jobs.services.connection import SourceConnection, SourceNotConfigured, source_connection
 from mail_jobs.services.connection_test import mail_source_test_run, mail_source_test_start
-from mail_jobs.services.polling import PollResult, mail_source_poll, mail_sources_poll_due
+from mail_jobs.services.polling import PollResult, mail_source_poll, mail_sources_polled
 from mail_jobs.services.settings import mail_source_get_or_create, mail_source_save
 
 __all__ = [
@@ -14,6 +14,6 @@ __all__ = [
     "mail_source_save",
     "mail_source_test_run",
     "mail_source_test_start",
-    "mail_sources_poll_due",
+    "mail_sources_polled",
     "source_connection",
 ]

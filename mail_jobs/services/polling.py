@@ -4,26 +4,27 @@ Per message: take it apart, create its jobs and its ProcessedMessage record in o
 that commits delete, move or mark it. A crash before the commit leaves the message for the next poll (the jobs
 are unique per source key, so a half-done attempt never doubles them); a crash after it finds the record next
 time and only redoes the clean-up. POP3 deletions take effect at QUIT, so a crash keeps those messages too.
-Two polls of one source never overlap: a poll holds a lease on the source row, renewed per message, that a
-dead worker's poll loses when it runs out.
+Two polls of one source never overlap: a poll is background work (background.claims) that claims the source
+row with a lease, renewed per message; a dead worker's poll loses it when it runs out, and the sweep, which
+also queues each poll when the source's interval is up, queues it again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
-from django.db.models import Q
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
 from accounts.selectors import user_by_address
 from audit.services import audit_record
+from background.claims import Claim, work_claim, work_release, work_renew
 from credentials.errors import CredentialUnavailable
 from mail_jobs.choices import AfterProcessing, Outcome, PollStatus, Protocol, UnknownSenders
 from mail_jobs.documents import DOCUMENT_TYPES, ParsedMail, document_type_of, parse_headers, parse_mail
@@ -43,43 +44,40 @@ MAX_MESSAGES_PER_POLL = 50
 
 @dataclass(frozen=True)
 class PollResult:
-    status: str  # PollStatus, or "busy" (another poll holds the source) / "disabled"
+    status: str  # PollStatus, or "skipped" (not due, disabled, or another poll holds the source)
     processed: int = 0
-    retry_in: float = 0.0
 
 
-def mail_sources_poll_due(*, now: datetime | None = None) -> list[int]:
-    """The enabled sources whose poll interval is up; their next poll time is pushed on so each is queued once."""
-    now = now or timezone.now()
-    due = []
-    for source in MailJobSource.objects.filter(enabled=True).filter(
-        Q(next_poll_at__isnull=True) | Q(next_poll_at__lte=now)
-    ):
-        next_at = now + timedelta(minutes=max(source.poll_interval_minutes, 1))
-        if MailJobSource.objects.filter(pk=source.pk, next_poll_at=source.next_poll_at).update(next_poll_at=next_at):
-            due.append(source.pk)
-    return due
+def mail_sources_polled() -> QuerySet[MailJobSource]:
+    """The sources whose mailboxes are polled: the kind of background work the sweep looks after."""
+    return MailJobSource.objects.filter(enabled=True)
 
 
 def mail_source_poll(*, source_id: int) -> PollResult:
-    """Read the source's mailbox once and turn its messages into print jobs."""
-    lease = _lease_take(source_id)
-    if lease is None:
-        return PollResult("busy", retry_in=_lease_remaining(source_id))
+    """Read the source's mailbox once, if its poll is due, and turn its messages into print jobs."""
+    claim = work_claim(mail_sources_polled(), source_id, lease=_lease())
+    if claim is None:
+        return PollResult("skipped")
+    source = MailJobSource.objects.select_related("tenant", "exchange_system").get(pk=source_id)
+    result = PollResult(PollStatus.FAILED)  # unless the poll says otherwise (it may raise)
     try:
-        source = MailJobSource.objects.select_related("tenant", "exchange_system").get(pk=source_id)
-        if not source.enabled:
-            return PollResult("disabled")
-        return _poll(source, lease)
+        result = _poll(source, claim)
     finally:
-        MailJobSource.objects.filter(pk=source_id, poll_lease=lease).update(poll_lease="", poll_lease_until=None)
+        failed = result.status != PollStatus.OK
+        work_release(
+            mail_sources_polled(),
+            claim,
+            next_attempt_at=timezone.now() + timedelta(minutes=max(source.poll_interval_minutes, 1)),
+            attempts=F("attempts") + 1 if failed else 0,
+        )
+    return result
 
 
-def _poll(source: MailJobSource, lease: str) -> PollResult:
+def _poll(source: MailJobSource, claim: Claim) -> PollResult:
     try:
         connection = source_connection(source)
         with open_mailbox(connection.server, connection.login, folder=connection.folder) as mailbox:
-            processed = _process_mailbox(source, mailbox, lease)
+            processed = _process_mailbox(source, mailbox, claim)
     except CredentialUnavailable as exc:
         # The token store says a person must act: stop touching the mailbox until the system is reconnected.
         _record(source, PollStatus.NEEDS_RECONNECT, exc.reason, exc.fix_url)
@@ -99,7 +97,7 @@ def _record(source: MailJobSource, status: str, error: str = "", fix_url: str = 
     )
 
 
-def _process_mailbox(source: MailJobSource, mailbox: Mailbox, lease: str) -> int:
+def _process_mailbox(source: MailJobSource, mailbox: Mailbox, claim: Claim) -> int:
     unseen_only = source.protocol == Protocol.IMAP and source.after_processing == AfterProcessing.MARK_READ
     refs = mailbox.messages(unseen_only=unseen_only)[:MAX_MESSAGES_PER_POLL]
     for ref in refs:
@@ -111,7 +109,7 @@ def _process_mailbox(source: MailJobSource, mailbox: Mailbox, lease: str) -> int
                 logger.warning("mail source %s: %s is skipped this time: %s", source.pk, ref.url, exc.message)
                 continue
         _clean_up(source, mailbox, ref, record)
-        _lease_renew(source.pk, lease)
+        work_renew(mail_sources_polled(), claim, lease=_lease())
     return len(refs)
 
 
@@ -305,29 +303,5 @@ def _clean_up(source: MailJobSource, mailbox: Mailbox, ref: MessageRef, record: 
     ProcessedMessage.objects.filter(pk=record.pk, cleaned_up_at__isnull=True).update(cleaned_up_at=timezone.now())
 
 
-# --- the lease: one poll per source at a time -----------------------------------------------------------------
-
-
-def _lease_seconds() -> timedelta:
+def _lease() -> timedelta:
     return timedelta(seconds=settings.MAIL_JOBS_POLL_LEASE_SECONDS)
-
-
-def _lease_take(source_id: int) -> str | None:
-    token, now = uuid.uuid4().hex, timezone.now()
-    taken = (
-        MailJobSource.objects.filter(pk=source_id)
-        .filter(Q(poll_lease="") | Q(poll_lease_until__lt=now))
-        .update(poll_lease=token, poll_lease_until=now + _lease_seconds())
-    )
-    return token if taken else None
-
-
-def _lease_renew(source_id: int, token: str) -> None:
-    MailJobSource.objects.filter(pk=source_id, poll_lease=token).update(
-        poll_lease_until=timezone.now() + _lease_seconds()
-    )
-
-
-def _lease_remaining(source_id: int) -> float:
-    until = MailJobSource.objects.filter(pk=source_id).values_list("poll_lease_until", flat=True).first()
-    return max((until - timezone.now()).total_seconds(), 1.0) if until else 1.0

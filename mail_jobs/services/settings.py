@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from audit.services import audit_record
 from mail_jobs.choices import PollStatus
@@ -96,9 +97,11 @@ def mail_source_save(
         return source
     update_fields = [*(n for n in changed), "updated_at"]
     if _MAILBOX_FIELDS & changed.keys():
-        source.next_poll_at = None
+        # Another mailbox, or polling switched on or off: poll it right away (the sweep queues it), forget the old.
+        source.next_attempt_at = timezone.now() if source.enabled else None
+        source.attempts = 0
         source.last_poll_status, source.last_poll_error, source.fix_url = PollStatus.NEVER, "", ""
-        update_fields += ["next_poll_at", "last_poll_status", "last_poll_error", "fix_url"]
+        update_fields += ["next_attempt_at", "attempts", "last_poll_status", "last_poll_error", "fix_url"]
     source.save(update_fields=update_fields)
     audit_record(
         tenant=tenant,

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.core import mail
 from django.test import TestCase
+from django.utils import timezone
 
 from accounts.models import User
+from background.claims import work_claim
 from mail_jobs.choices import Outcome, PollStatus
-from mail_jobs.models import ProcessedMessage
-from mail_jobs.services import mail_source_poll
+from mail_jobs.models import MailJobSource, ProcessedMessage
+from mail_jobs.services import mail_source_poll, mail_sources_polled
 from print_jobs.models import PrintJob
 from tests.factories import UserFactory
 from tests.mail_jobs.conftest import MAILBOX, SENDER, SHARED_MAILBOX, configure_source, connect_exchange_system
@@ -39,6 +42,8 @@ def _mail(
 
 
 def _poll(source: Any) -> str:
+    """A poll, as the sweep queues it once the source's interval is up."""
+    MailJobSource.objects.filter(pk=source.pk).update(next_attempt_at=timezone.now())
     with TestCase.captureOnCommitCallbacks(execute=True):  # replies are sent once the message's jobs commit
         return mail_source_poll(source_id=source.pk).status
 
@@ -272,12 +277,22 @@ def test_a_token_that_needs_reconnecting_stops_polling_until_reconnected(
 
 
 def test_two_polls_never_overlap(m365: Any, tenant_a: Any, admin_a: Any, exchange_system: Any) -> None:
-    from mail_jobs.services.polling import _lease_take
-
     source = configure_source(tenant_a, admin_a, exchange_system=exchange_system)
-    assert _lease_take(source.pk) is not None
-    result = mail_source_poll(source_id=source.pk)
-    assert result.status == "busy" and result.retry_in > 1
+    assert work_claim(mail_sources_polled(), source.pk, lease=timedelta(minutes=5)) is not None  # a poll runs
+
+    assert mail_source_poll(source_id=source.pk).status == "skipped"
+
+
+def test_a_poll_is_due_again_one_interval_later_and_failures_are_counted(
+    m365: Any, tenant_a: Any, admin_a: Any
+) -> None:
+    source = configure_source(tenant_a, admin_a, server_kind="custom", custom_host="", protocol="imap")
+
+    assert _poll(source) == PollStatus.FAILED
+    source.refresh_from_db()
+    assert source.attempts == 1 and source.lease_until is None
+    assert timedelta(minutes=4) < source.next_attempt_at - timezone.now() <= timedelta(minutes=5)
+    assert mail_source_poll(source_id=source.pk).status == "skipped", "not due before its interval"
 
 
 def test_other_users_of_the_same_address_in_another_tenant_never_get_the_job(

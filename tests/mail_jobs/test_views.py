@@ -168,4 +168,4 @@ def test_actions_change_only_the_admins_own_tenant(admin_b_client: Client, tenan
     source_a = MailJobSource.objects.create(tenant=tenant_a, enabled=True)
     admin_b_client.post(url)
     source_a.refresh_from_db()
-    assert source_a.test_status == ConnectionTestStatus.IDLE and source_a.next_poll_at is None
+    assert source_a.test_status == ConnectionTestStatus.IDLE and source_a.next_attempt_at is None

@@ -10,9 +10,12 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
+from background.kinds import work_sweep
+from background.tasks import work_sweep_task
 from mail_jobs.models import MailJobSource, ProcessedMessage
-from mail_jobs.tasks import mail_jobs_poll_due, mail_source_poll_task
+from mail_jobs.tasks import mail_source_poll_task
 from print_jobs.models import PrintJob
 from tests.conftest import WorkerProcess, wait_until
 from tests.mail_jobs.conftest import MAILBOX, SENDER, configure_source
@@ -78,10 +81,15 @@ def test_the_beat_polls_due_sources(
     m365.control.put_mail(
         MAILBOX, mail_with_attachments(sender=SENDER, to=MAILBOX, attachments=[("a.pdf", "application/pdf", PDF)])
     )
-    mail_jobs_poll_due.delay()
+    work_sweep_task.delay()
     wait_until(lambda: PrintJob.objects.filter(owner=sender).exists(), message="the job")
-    assert MailJobSource.objects.get(tenant=tenant_a).next_poll_at is not None
-    assert mail_jobs_poll_due.apply().get() == 0  # not due again before its interval
+    wait_until(lambda: MailJobSource.objects.get(tenant=tenant_a).lease_until is None, message="the poll's end")
+    assert work_sweep()["mail_jobs.poll"] == 0  # not due again before its interval
+
+
+def _lease_ran_out(source: MailJobSource) -> bool:
+    source.refresh_from_db()
+    return source.lease_until is None or source.lease_until < timezone.now()
 
 
 def _children(pid: int) -> list[int]:
@@ -131,6 +139,10 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(
         restarted = WorkerProcess(celery_worker_env, tmp_path / "worker-restarted.log")
         restarted.start()
         celery_worker.process = restarted.process  # the fixture stops it
+
+    # The beat's sweep (every minute) takes the poll up again once the dead poll's lease has run out.
+    wait_until(lambda: _lease_ran_out(source), timeout=30, message="the dead poll's lease to run out")
+    work_sweep_task.delay()
 
     wait_until(lambda: ProcessedMessage.objects.count() == total, timeout=90, message="every message processed")
     wait_until(lambda: m365.control.mail_messages(MAILBOX) == [], timeout=30, message="the mailbox emptied")
