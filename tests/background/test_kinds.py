@@ -1,0 +1,102 @@
+"""Every kind of background work registered with the sweep: swept when due, left alone while a worker holds it.
+
+A new kind adds here how to make one of its rows due: the first test fails until it does."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from background.claims import work_claim, work_release
+from background.kinds import work_kinds, work_sweep
+from credentials.models import MicrosoftCredential
+from external_systems.models import DeviceCodeConnection, ExternalSystem
+from integrations.models import AppRegistration, Integration
+from mail_jobs.models import MailJobSource
+from outgoing_mail.models import OutboundEmail
+
+pytestmark = pytest.mark.django_db
+
+LONG_AGO = timedelta(hours=1)  # due for longer than any kind's grace
+
+
+def _credential(tenant: Any, admin: Any) -> Any:
+    return MicrosoftCredential.objects.create(
+        tenant=tenant,
+        owner_type="external_system",
+        owner_id=1,
+        kind="delegated_public",
+        directory_id="4f1c2d3e-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
+        client_id="7e570001-0000-4000-8000-000000000001",
+        next_attempt_at=timezone.now() - LONG_AGO,
+    )
+
+
+def _connection_step(tenant: Any, admin: Any) -> Any:
+    system = ExternalSystem.objects.create(
+        tenant=tenant, system_type="exchange_online", title="Mail", client_id="c", directory_input="contoso.com"
+    )
+    return DeviceCodeConnection.objects.create(
+        tenant=tenant, system=system, requested_by=admin, next_attempt_at=timezone.now() - LONG_AGO
+    )
+
+
+def _roles_recheck(tenant: Any, admin: Any) -> Any:
+    integration = Integration.objects.create(tenant=tenant, name="Contoso", setup_mode="manual")
+    return AppRegistration.objects.create(
+        integration=integration, kind="customer", next_attempt_at=timezone.now() - LONG_AGO
+    )
+
+
+def _mail_poll(tenant: Any, admin: Any) -> Any:
+    return MailJobSource.objects.create(tenant=tenant, enabled=True, next_attempt_at=timezone.now() - LONG_AGO)
+
+
+def _delivery(tenant: Any, admin: Any) -> Any:
+    return OutboundEmail.objects.create(
+        tenant=tenant,
+        from_email="noreply@roger.example",
+        recipients=[admin.email],
+        message=base64.b64encode(b"Subject: hello\r\n\r\nhello\r\n").decode(),
+        next_attempt_at=timezone.now() - LONG_AGO,
+    )
+
+
+ROWS: dict[str, Callable[[Any, Any], Any]] = {
+    "credentials.refresh": _credential,
+    "external_systems.connection_step": _connection_step,
+    "integrations.roles_recheck": _roles_recheck,
+    "mail_jobs.poll": _mail_poll,
+    "outgoing_mail.delivery": _delivery,
+}
+
+
+def test_the_kinds_of_background_work():
+    assert [kind.name for kind in work_kinds()] == sorted(ROWS)
+
+
+@pytest.mark.parametrize("name", sorted(ROWS))
+def test_each_kind_is_swept_when_due_and_left_alone_while_held(
+    name, tenant_a, admin_a, monkeypatch, django_capture_on_commit_callbacks
+):
+    kind = next(kind for kind in work_kinds() if kind.name == name)
+    row = ROWS[name](tenant_a, admin_a)
+    queued: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(kind.task, "apply_async", lambda args, **options: queued.append(args))
+
+    def sweep() -> int:
+        with django_capture_on_commit_callbacks(execute=True):
+            return work_sweep()[name]
+
+    assert sweep() == 1 and queued == [(row.pk,)]
+    claim = work_claim(kind.rows(), row.pk, lease=timedelta(minutes=1))
+    assert claim is not None
+    assert sweep() == 0, "a worker holds it"
+    assert work_release(kind.rows(), claim, next_attempt_at=None)
+    assert sweep() == 0, "nothing left to do"
+    assert queued == [(row.pk,)]
