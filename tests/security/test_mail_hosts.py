@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from mail_jobs.choices import ConnectionTestStatus, PollStatus
 from mail_jobs.models import MailJobSource
@@ -139,6 +140,7 @@ def stored_mail_source(tenant: Any, host: str, port: int, protocol: str, **value
     return MailJobSource.objects.create(
         tenant=tenant,
         enabled=True,
+        next_attempt_at=timezone.now(),  # its poll is due
         protocol=protocol,
         server_kind="custom",
         custom_host=host,
