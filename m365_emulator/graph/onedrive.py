@@ -329,7 +329,8 @@ def _parent_reference(view: View, item: Item) -> dict[str, Any]:
         path = view.store.path_of(parent)
         reference["id"] = parent.id
         reference["name"] = parent.name
-        reference["path"] = f"/drives/{view.drive.id}/root:" + ("" if path == "/" else path)
+        # itemReference.path is "percent-encoded" (Microsoft's resource page).
+        reference["path"] = f"/drives/{view.drive.id}/root:" + ("" if path == "/" else quote(path))
     return reference
 
 

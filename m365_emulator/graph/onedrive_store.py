@@ -12,6 +12,7 @@ References:
 - driveItem https://learn.microsoft.com/graph/api/resources/driveitem
 - drive https://learn.microsoft.com/graph/api/resources/drive
 - conflictBehavior (fail, replace, rename) https://learn.microsoft.com/graph/api/resources/driveitem#instance-attributes
+- itemReference (parentReference, its percent-encoded path) https://learn.microsoft.com/graph/api/resources/itemreference
 - QuickXorHash https://learn.microsoft.com/onedrive/developer/code-snippets/quickxorhash
 - invalid names https://support.microsoft.com/office/restrictions-and-limitations-in-onedrive-and-sharepoint-64883a5d-228e-48f5-b3d2-eb39e07630fa
 """
