@@ -25,12 +25,15 @@ __all__ = [
     "DeltaExpired",
     "IdTokenRejected",
     "MicrosoftError",
+    "NameConflict",
     "PermissionMissing",
     "PrintOperationRefused",
+    "QuotaExceeded",
     "ReconsentRequired",
     "ResourceNotFound",
     "StateMismatch",
     "TransientError",
+    "UploadSessionGone",
     "classify",
     "graph_classify",
     "parse_retry_after",
@@ -104,6 +107,19 @@ class PermissionMissing(ReconsentRequired):
 
 class ResourceNotFound(MicrosoftError):
     """The object asked for does not exist (any more) in the Microsoft 365 directory or drive (404)."""
+
+
+class NameConflict(MicrosoftError):
+    """An item of that name is already in the folder (409 ``nameAlreadyExists``, conflictBehavior ``fail``)."""
+
+
+class QuotaExceeded(TransientError):
+    """The user's OneDrive (or the site) is full (507 ``quotaLimitReached``); it works again once space is freed."""
+
+
+class UploadSessionGone(ResourceNotFound):
+    """An upload session's URL no longer answers (404, or 401 past its lifetime): it expired, was cancelled, or its
+    last fragment committed the file. Look for the file before starting a new session."""
 
 
 class ContentTooLarge(MicrosoftError):
@@ -461,6 +477,10 @@ _GRAPH_EXPLANATIONS: dict[type[MicrosoftError], str] = {
         f"User.Read.All or Group.Read.All), or its admin consent was removed. {_ADMIN_CONSENT_FIX}"
     ),
     ResourceNotFound: "The object no longer exists in Microsoft 365.",
+    NameConflict: "An item with that name already exists in the folder.",
+    QuotaExceeded: (
+        "The OneDrive is full. Free some space in it (and empty its recycle bin); it will be retried automatically."
+    ),
     DeltaExpired: (
         "Microsoft no longer accepts the stored position of the change tracking (it expires after 7 days without a "
         "synchronization, or Microsoft reset it). A full read starts over automatically."
@@ -479,8 +499,9 @@ def graph_classify(
     """Turn Graph's error answer (``{"error": {"code", "message", "innerError"}}``) into a `MicrosoftError`.
 
     401 AccessTokenRejected, 403 PermissionMissing, 404 ResourceNotFound, 400 ``syncStateNotFound`` and 410
-    DeltaExpired (with the 410's ``Location``), 429 and 5xx TransientError (with ``Retry-After``); other answers
-    are our own mistakes: MicrosoftError. Branch on the class, never on Graph's message.
+    DeltaExpired (with the 410's ``Location``), 409 ``nameAlreadyExists`` NameConflict, 507 QuotaExceeded, 429 and
+    5xx TransientError (with ``Retry-After``); other answers are our own mistakes: MicrosoftError. Branch on the
+    class, never on Graph's message.
 
     Reference: https://learn.microsoft.com/graph/errors
     """
@@ -508,6 +529,10 @@ def graph_classify(
 def _graph_class(status_code: int, code: str) -> type[MicrosoftError]:
     if status_code == 410 or code.lower() in _DELTA_EXPIRED_CODES:
         return DeltaExpired
+    if status_code == 409 and code.lower() == "namealreadyexists":
+        return NameConflict
+    if status_code == 507 or code.lower() == "quotalimitreached":
+        return QuotaExceeded
     if status_code == 429 or status_code >= 500:
         return TransientError
     return {401: AccessTokenRejected, 403: PermissionMissing, 404: ResourceNotFound}.get(status_code, MicrosoftError)

@@ -11,10 +11,12 @@ Delta rounds are read one page per call, so each page can be its own short task 
     apply(page.objects)                            # merge members@delta of one group over several pages
     save(page.next_link or page.delta_link)        # next_link: more of this round; delta_link: the round is over
 
-Writes go through `graph_send` (POST, PATCH, DELETE with a JSON body; the answer's JSON, ``{}`` for 204), and
-files Graph serves by redirect (``$value``, ``/content``: a 302 to a pre-authenticated URL) through
-`graph_download`, which streams them into a file object without holding them in memory and follows the redirect
-without the bearer token (the pre-authenticated URL is often on another host).
+Writes go through `graph_send` (POST, PATCH, PUT, DELETE with a JSON body or raw content; the answer's JSON,
+``{}`` for 204), and files Graph serves by redirect (``$value``, ``/content``: a 302 to a pre-authenticated URL)
+through `graph_download`, which streams them into a file object without holding them in memory and follows the
+redirect without the bearer token (the pre-authenticated URL is often on another host). URLs that carry their own
+credential (an upload session's ``uploadUrl``) are called with `preauthenticated_send`, never with the token; their
+path is the credential, so logs name only their host.
 
 Failures raise `microsoft.errors`: `TransientError` (429, 5xx, timeouts; ``retry_after`` in seconds, so the
 task retries no earlier), `AccessTokenRejected` (401: get a new token once), `PermissionMissing` (403: a person
@@ -42,7 +44,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import requests
@@ -55,6 +57,7 @@ __all__ = [
     "DeltaPage",
     "GraphPage",
     "MemberChange",
+    "SizedReader",
     "graph_delta_page",
     "graph_download",
     "graph_get",
@@ -65,6 +68,7 @@ __all__ = [
     "graph_url",
     "groups_delta_url",
     "member_changes",
+    "preauthenticated_send",
     "removed_reason",
     "users_delta_url",
 ]
@@ -78,6 +82,14 @@ _RETRYABLE_STATUSES = frozenset({429, 503})
 _WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 _SUCCESS_STATUSES = frozenset({200, 201, 202, 204})
 DOWNLOAD_CHUNK_BYTES = 64 * 1024
+
+
+class SizedReader(Protocol):
+    """A body streamed in blocks whose length is known up front (the Content-Length)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def __len__(self) -> int: ...
 
 
 # --- results ------------------------------------------------------------------------------------------------------
@@ -145,8 +157,12 @@ def graph_url(
     filter: str | None = None,
     top: int | None = None,
     expand: str | None = None,
+    orderby: str | None = None,
 ) -> str:
-    """``<MICROSOFT_GRAPH_URL>/v1.0<path>`` with Graph's query options (``$select=a,b`` left readable)."""
+    """``<MICROSOFT_GRAPH_URL>/v1.0<path>`` with Graph's query options (``$select=a,b`` left readable).
+
+    ``path`` is used as given: percent-encode names in it (``quote``) before.
+    """
     query: dict[str, str] = {}
     selected = ",".join(select)
     if selected:
@@ -157,6 +173,8 @@ def graph_url(
         query["$top"] = str(top)
     if expand:
         query["$expand"] = expand
+    if orderby:
+        query["$orderby"] = orderby
     url = f"{_base_url()}/{VERSION}/{path.lstrip('/')}"
     return f"{url}?{urlencode(query, safe='$,()/', quote_via=quote)}" if query else url
 
@@ -295,20 +313,69 @@ def graph_send(
     method: str,
     url: str,
     body: Mapping[str, Any] | None = None,
+    content: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
     session: MicrosoftSession | None = None,
     wait_up_to: float = 0.0,
 ) -> dict[str, Any]:
     """POST, PATCH, PUT or DELETE one Graph resource; the answer's JSON (``{}`` for 204 No Content).
 
-    A 429 or 503 means Graph did not act on the request, so waiting for ``Retry-After`` (within ``wait_up_to``)
-    and sending it again is safe for writes too.
+    ``body`` is sent as JSON, or ``content`` as raw bytes (a small file's simple upload); ``headers`` add to
+    Graph's (``If-Match``...). A 429 or 503 means Graph did not act on the request, so waiting for ``Retry-After``
+    (within ``wait_up_to``) and sending it again is safe for writes too.
 
     Reference: https://learn.microsoft.com/graph/use-the-api
     """
     if method.upper() not in _WRITE_METHODS:
         raise ValueError(f"graph_send writes; {method} is not a write (use graph_get)")
-    response = _exchange(method.upper(), token=token, url=url, body=body, session=session, wait_up_to=wait_up_to)
+    if body is not None and content is not None:
+        raise ValueError("graph_send sends a JSON body or raw content, not both")
+    response = _exchange(
+        method.upper(),
+        token=token,
+        url=url,
+        body=body,
+        content=content,
+        headers=headers,
+        session=session,
+        wait_up_to=wait_up_to,
+    )
     return _json(response) if response.status_code != 204 and response.content else {}
+
+
+def preauthenticated_send(
+    *,
+    method: str,
+    url: str,
+    content: bytes | SizedReader | None = None,
+    headers: Mapping[str, str] | None = None,
+    session: MicrosoftSession | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """One request to a URL that carries its own credential (an upload session's ``uploadUrl``): https only, no
+    bearer token (Microsoft: sending it "may result in an HTTP 401"). ``content`` is bytes, or a readable object
+    with ``__len__`` that is streamed in blocks. The status and JSON of a 2xx answer; other answers raise as
+    Graph's do (`errors.graph_classify`), without waiting for ``Retry-After``.
+
+    Reference: https://learn.microsoft.com/graph/api/driveitem-createuploadsession#upload-bytes-to-the-upload-session
+    """
+    if urlsplit(url).scheme != "https":
+        raise errors.ConfigurationError(
+            "Microsoft gave an upload address that is not https; nothing was sent to it.", error="insecure_url"
+        )
+    session = session or graph_session()
+    try:
+        response = session.request(
+            method, url, data=content, headers=dict(headers or {}), allow_redirects=False, url_is_secret=True
+        )
+    except requests.RequestException as exc:
+        error = transport_error(exc)
+        _log_failure(method, url, error, preauthenticated=True)
+        raise error from exc
+    if 200 <= response.status_code < 300:
+        return response.status_code, _json(response) if response.content else {}
+    error = errors.graph_classify(response.status_code, _json_or_empty(response), response.headers)
+    _log_failure(method, url, error, preauthenticated=True)
+    raise error
 
 
 def graph_download(
@@ -357,16 +424,16 @@ def _download_location(url: str, response: requests.Response) -> str:
 def _fetch_preauthenticated(session: MicrosoftSession, location: str) -> requests.Response:
     try:
         # No Authorization header: the URL carries its own short-lived credential.
-        response = session.get(location, stream=True, allow_redirects=True)
+        response = session.request("GET", location, stream=True, allow_redirects=True, url_is_secret=True)
     except requests.RequestException as exc:
         error = transport_error(exc)
-        _log_failure("GET", location, error)
+        _log_failure("GET", location, error, preauthenticated=True)
         raise error from exc
     if response.status_code == 200:
         return response
     response.close()
     error = _download_error(response)
-    _log_failure("GET", location, error)
+    _log_failure("GET", location, error, preauthenticated=True)
     raise error
 
 
@@ -427,6 +494,8 @@ def _exchange(
     session: MicrosoftSession | None,
     wait_up_to: float,
     body: Mapping[str, Any] | None = None,
+    content: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
     stream: bool = False,
 ) -> requests.Response:
     """One Graph request, waiting out a 429/503 when the caller allows it; a success or a redirect, else raises."""
@@ -438,7 +507,7 @@ def _exchange(
     session = session or graph_session()
     waited, attempt = 0.0, 0
     while True:
-        response = _send(session, method, token, url, body, stream)
+        response = _send(session, method, token, url, body=body, content=content, headers=headers, stream=stream)
         if response.status_code in _SUCCESS_STATUSES or (stream and 300 <= response.status_code < 400):
             return response
         error = errors.graph_classify(response.status_code, _json_or_empty(response), response.headers)
@@ -458,17 +527,23 @@ def _send(
     method: str,
     token: str,
     url: str,
+    *,
     body: Mapping[str, Any] | None,
+    content: bytes | None,
+    headers: Mapping[str, str] | None,
     stream: bool,
 ) -> requests.Response:
-    headers = {
+    sent = {
         "Authorization": f"Bearer {token}",
         "Accept": "application/json",
         "client-request-id": str(uuid.uuid4()),
         "return-client-request-id": "true",
+        **(headers or {}),
     }
+    if content is not None:
+        sent.setdefault("Content-Type", "application/octet-stream")
     try:
-        return session.request(method, url, headers=headers, json=body, allow_redirects=False, stream=stream)
+        return session.request(method, url, headers=sent, json=body, data=content, allow_redirects=False, stream=stream)
     except requests.RequestException as exc:
         error = transport_error(exc)
         _log_failure(method, url, error)
@@ -495,12 +570,15 @@ def _json_or_empty(response: requests.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def _log_failure(method: str, url: str, error: errors.MicrosoftError) -> None:
-    # The path only: query strings carry skip and delta tokens, and pre-authenticated URLs their credential.
+def _log_failure(method: str, url: str, error: errors.MicrosoftError, *, preauthenticated: bool = False) -> None:
+    # The path only: query strings carry skip and delta tokens. A pre-authenticated URL's path is its credential:
+    # only its host is logged.
+    parts = urlsplit(url)
+    shown = f"{parts.netloc} (pre-authenticated)" if preauthenticated else parts.path
     logger.warning(
         "Graph %s %s failed: %s %s (request-id %s, retry after %s)",
         method,
-        urlsplit(url).path,
+        shown,
         error.status,
         error.error,
         error.correlation_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.auth import AuthBase
@@ -38,7 +39,11 @@ class MicrosoftSession(requests.Session):
         self.auth = _NoNetrcAuth()
         self.last_response: requests.Response | None = None
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+    def request(
+        self, method: str | bytes, url: str | bytes, *args: Any, url_is_secret: bool = False, **kwargs: Any
+    ) -> requests.Response:
+        """``url_is_secret``: the URL is its own credential (a pre-authenticated download or upload URL), so only
+        its host is logged."""
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
         if kwargs.get("verify") is None:
@@ -47,7 +52,8 @@ class MicrosoftSession(requests.Session):
         # MSAL hides the status and headers of error responses (429 bodies come back as plain dicts,
         # 5xx as a bare exception), so the caller reads them from here to classify the failure.
         self.last_response = response
-        logger.debug("Microsoft %s %s -> %s", method, response.url.split("?")[0], response.status_code)
+        shown = f"{urlsplit(response.url).netloc} (pre-authenticated)" if url_is_secret else response.url.split("?")[0]
+        logger.debug("Microsoft %s %s -> %s", method, shown, response.status_code)
         return response
 
 
