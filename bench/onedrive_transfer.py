@@ -1,0 +1,94 @@
+"""OneDrive transfers through microsoft.onedrive against the emulator: a 20 MB upload, then 200 downloads.
+
+Run: .venv/bin/python bench/onedrive_transfer.py   (starts its own emulator; no database)
+The upload goes through an upload session in 5 MiB fragments with a user's delegated token; the downloads follow
+the 302 to the pre-authenticated URL and stream to a temporary file, one after the other, as a worker would.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SEED = ROOT / "m365_emulator" / "seeds" / "test.json"
+UPLOAD_BYTES = int(os.environ.get("BENCH_UPLOAD_BYTES", 20 * 1000 * 1000))
+DOWNLOADS = int(os.environ.get("BENCH_DOWNLOADS", 200))
+DOWNLOAD_BYTES = int(os.environ.get("BENCH_DOWNLOAD_BYTES", 500 * 1000))  # a scanned page or a short document
+USER = "adele.vance@contoso.onmicrosoft.com"
+DEVICE_APP = "7e570001-0000-4000-8000-000000000001"  # public test app: device code, approved by the control API
+TARGET_UPLOAD_SECONDS = 5.0  # a 20 MB scan lands within seconds of its delivery
+TARGET_DOWNLOAD_MS = 100.0  # printing a page of OneDrive files starts without a noticeable wait
+TARGET_PEAK_FRAGMENTS = 2.5  # memory held during the upload, in fragments
+
+
+def delegated_token(handle: object) -> str:
+    import msal
+
+    app = msal.PublicClientApplication(
+        DEVICE_APP,
+        authority=f"{handle.https_url}/organizations",  # type: ignore[attr-defined]
+        instance_discovery=False,
+        http_client=handle.session(),  # type: ignore[attr-defined]
+    )
+    flow = app.initiate_device_flow(scopes=["Files.ReadWrite"])
+    handle.control.approve_device_code(flow["user_code"], USER)  # type: ignore[attr-defined]
+    return str(app.acquire_token_by_device_flow(flow, exit_condition=lambda f: True)["access_token"])
+
+
+def main() -> None:
+    from m365_emulator.testing import portal_environment, start_emulator
+
+    work = Path(tempfile.mkdtemp(prefix="bench-onedrive-"))
+    with start_emulator(SEED, work / "emulator") as handle:
+        os.environ.update(portal_environment(handle, SEED))
+        os.environ.update({"DEBUG": "true", "VAR_DIR": str(work), "DATABASE_URL": f"sqlite:///{work}/bench.db"})
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+        import django
+
+        django.setup()
+        run(handle, work)
+
+
+def run(handle: object, work: Path) -> None:
+    from microsoft import onedrive as od
+
+    token = delegated_token(handle)
+    source_path = work / "scan.pdf"
+    with source_path.open("wb") as target:
+        for offset in range(0, UPLOAD_BYTES, 1024 * 1024):
+            target.write(os.urandom(min(1024 * 1024, UPLOAD_BYTES - offset)))
+
+    with source_path.open("rb") as source:
+        tracemalloc.start()
+        begin = time.perf_counter()
+        item = od.file_upload(token=token, folder_path="/Scans", name="scan.pdf", source=source, size=UPLOAD_BYTES)
+        upload_seconds = time.perf_counter() - begin
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    assert item.size == UPLOAD_BYTES
+    print(f"upload: {UPLOAD_BYTES:,} bytes in {upload_seconds:.2f} s, peak memory {peak:,} bytes")
+
+    ids = [
+        handle.control.onedrive_put_file(USER, f"/Bench/file {n}.pdf", size=DOWNLOAD_BYTES, seed=n)["id"]  # type: ignore[attr-defined]
+        for n in range(DOWNLOADS)
+    ]
+    begin = time.perf_counter()
+    for item_id in ids:
+        with tempfile.TemporaryFile(dir=work) as target:
+            od.file_download(token=token, item_id=item_id, destination=target, max_bytes=DOWNLOAD_BYTES)
+    download_ms = (time.perf_counter() - begin) * 1000 / DOWNLOADS
+    print(f"downloads: {DOWNLOADS} files of {DOWNLOAD_BYTES:,} bytes, {download_ms:.1f} ms each")
+
+    print(f"RESULT onedrive_upload_20mb {upload_seconds:.2f} s target {TARGET_UPLOAD_SECONDS}")
+    print(f"RESULT onedrive_upload_peak_memory {peak / od.FRAGMENT_SIZE:.2f} fragments target {TARGET_PEAK_FRAGMENTS}")
+    print(f"RESULT onedrive_download_each {download_ms:.1f} ms target {TARGET_DOWNLOAD_MS}")
+
+
+if __name__ == "__main__":
+    main()
