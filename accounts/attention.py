@@ -7,7 +7,7 @@ from collections.abc import Callable
 from django.http import HttpRequest
 from django.utils.module_loading import import_string
 
-# Each provider takes the request and returns items {"level": "warning"|"error", "text": ..., "url": ...}.
+# Each provider takes the request and returns items {"level": ui.choices.Severity, "text": ..., "url": ...}.
 ATTENTION_PROVIDERS: list[str] = ["integrations.attention.integration_attention"]
 
 AttentionProvider = Callable[[HttpRequest], list[dict[str, str]]]

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_celery_beat",
     "background",
+    "ui",
     "accounts",
     "audit",
     "credentials",

@@ -1,5 +1,7 @@
 from django.db import models
 
+from ui.choices import BadgeChoices, Colour
+
 
 class CredentialKind(models.TextChoices):
     """How a credential is refreshed."""
@@ -9,12 +11,12 @@ class CredentialKind(models.TextChoices):
     APP_ONLY = "app_only", "App-only (client credentials)"
 
 
-class CredentialState(models.TextChoices):
-    ACTIVE = "active", "Active"
-    REFRESHING = "refreshing", "Refreshing"
-    RETRYING = "retrying", "Retrying"
-    NEEDS_CONSENT = "needs_consent", "Needs consent"
-    NEEDS_RECONNECT = "needs_reconnect", "Needs reconnect"
+class CredentialState(BadgeChoices):
+    ACTIVE = "active", "Connected", Colour.OK
+    REFRESHING = "refreshing", "Refreshing", Colour.INFO
+    RETRYING = "retrying", "Retrying", Colour.WARN
+    NEEDS_CONSENT = "needs_consent", "Needs consent", Colour.ERROR
+    NEEDS_RECONNECT = "needs_reconnect", "Needs reconnect", Colour.ERROR
 
     @classmethod
     def terminal(cls) -> frozenset[str]:

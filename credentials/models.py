@@ -9,6 +9,7 @@ from fernet_fields import EncryptedTextField
 
 from background.models import Claimable
 from credentials.choices import CredentialKind, CredentialState
+from ui.fields import StatusField
 
 
 class MicrosoftCredential(Claimable):
@@ -47,7 +48,7 @@ class MicrosoftCredential(Claimable):
         help_text="When the refresh token was last exercised (Microsoft expires it after 90 idle days).",
     )
     refreshed_at = models.DateTimeField(null=True, blank=True, help_text="When a token last came from Microsoft.")
-    state = models.CharField(max_length=20, choices=CredentialState.choices, default=CredentialState.ACTIVE)
+    state = StatusField(max_length=20, choices=CredentialState, default=CredentialState.ACTIVE)
     state_reason = models.TextField(blank=True, help_text="What went wrong and how to fix it.")
     last_error_code = models.PositiveIntegerField("last AADSTS code", null=True, blank=True)
     retrying_since = models.DateTimeField(null=True, blank=True)

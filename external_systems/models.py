@@ -10,6 +10,7 @@ from fernet_fields import EncryptedTextField
 
 from background.models import Claimable
 from external_systems.choices import ACTIVE_CONNECTION_STATUSES, ConnectionStatus, SystemStatus
+from ui.fields import StatusField
 
 
 class ExternalSystem(models.Model):
@@ -24,7 +25,7 @@ class ExternalSystem(models.Model):
         "Directory GUID", max_length=36, blank=True, help_text="The directory GUID, resolved from the domain."
     )
     mailbox = models.CharField(max_length=320, blank=True, help_text="The mailbox that signed in (its UPN).")
-    status = models.CharField(max_length=20, choices=SystemStatus.choices, default=SystemStatus.NOT_CONNECTED)
+    status = StatusField(max_length=20, choices=SystemStatus, default=SystemStatus.NOT_CONNECTED)
     connected_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -57,7 +58,7 @@ class DeviceCodeConnection(Claimable):
 
     tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
     system = models.ForeignKey(ExternalSystem, on_delete=models.CASCADE, related_name="connections")
-    status = models.CharField(max_length=20, choices=ConnectionStatus.choices, default=ConnectionStatus.STARTING)
+    status = StatusField(max_length=20, choices=ConnectionStatus, default=ConnectionStatus.STARTING)
     user_code = models.CharField(max_length=32, blank=True)
     verification_uri = models.URLField(max_length=500, blank=True)
     flow = EncryptedTextField(blank=True, default="", help_text="The MSAL device flow (holds the device code).")

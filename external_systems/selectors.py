@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
-from external_systems.choices import ACTIVE_CONNECTION_STATUSES, ConnectionStatus, SystemStatus
+from external_systems.choices import ACTIVE_CONNECTION_STATUSES, ConnectionStatus, SystemState, SystemStatus
 from external_systems.models import DeviceCodeConnection, ExternalSystem
 from external_systems.services.systems import OWNER_TYPE
 from external_systems.types import system_type
 from external_systems.types.exchange_online import EXCHANGE_ONLINE_KEY
+from ui.choices import Colour
 
 if TYPE_CHECKING:
     from accounts.models import Tenant
@@ -58,12 +59,18 @@ class SystemOverview:
 
     system: ExternalSystem
     type_label: str
-    state: str
-    badge: str  # ok | warn | err | info | "" (neutral)
-    reason: str
-    needs_reconnect: bool
+    state: SystemState
+    reason: str  # blank when there is nothing to say
     last_refreshed_at: datetime | None
     active_connection: DeviceCodeConnection | None
+
+    @property
+    def needs_reconnect(self) -> bool:
+        return self.state is SystemState.NEEDS_RECONNECT
+
+    @property
+    def needs_attention(self) -> bool:
+        return self.state.colour in (Colour.WARN, Colour.ERROR)
 
     @property
     def refreshed_just_now(self) -> bool:
@@ -102,14 +109,12 @@ def _latest_connections(system_ids: list[int]) -> dict[int, DeviceCodeConnection
 def _overview(system: ExternalSystem, credential: Any, latest: DeviceCodeConnection | None) -> SystemOverview:
     kind = system_type(system.system_type)
     active = latest if latest is not None and latest.status in ACTIVE_CONNECTION_STATUSES else None
-    state, badge, reason = _state(system, credential, latest, active)
+    state, reason = _state(system, credential, latest, active)
     return SystemOverview(
         system=system,
         type_label=kind.label if kind else system.system_type,
         state=state,
-        badge=badge,
         reason=reason,
-        needs_reconnect=badge == "err" and system.is_connected,
         last_refreshed_at=getattr(credential, "refresh_token_used_at", None) if credential else None,
         active_connection=active,
     )
@@ -117,15 +122,11 @@ def _overview(system: ExternalSystem, credential: Any, latest: DeviceCodeConnect
 
 def _state(
     system: ExternalSystem, credential: Any, latest: DeviceCodeConnection | None, active: DeviceCodeConnection | None
-) -> tuple[str, str, str]:
+) -> tuple[SystemState, str]:
     if active is not None and active.status == ConnectionStatus.CONFIRM_SWITCH:
-        return (
-            "Another mailbox signed in",
-            "warn",
-            f"{active.signed_in_mailbox} signed in: choose which mailbox to use.",
-        )
+        return SystemState.CONFIRM_SWITCH, f"{active.signed_in_mailbox} signed in: choose which mailbox to use."
     if active is not None:
-        return "Waiting for sign-in", "info", "Enter the code on Microsoft's page to finish connecting."
+        return SystemState.WAITING, "Enter the code on Microsoft's page to finish connecting."
     if system.is_connected:
         return _credential_state(credential)
     if latest is not None and latest.status in (
@@ -133,17 +134,17 @@ def _state(
         ConnectionStatus.DECLINED,
         ConnectionStatus.FAILED,
     ):
-        return "Not connected", "err", f"Last attempt: {latest.get_status_display()}. {latest.error_message}"
-    return "Not connected", "", "Connect it to sign in with the mailbox."
+        return SystemState.CONNECT_FAILED, f"Last attempt: {latest.get_status_display()}. {latest.error_message}"
+    return SystemState.NOT_CONNECTED, "Connect it to sign in with the mailbox."
 
 
-def _credential_state(credential: Any) -> tuple[str, str, str]:
+def _credential_state(credential: Any) -> tuple[SystemState, str]:
     from credentials.choices import CredentialState
 
     if credential is None:
-        return "Needs reconnect", "err", "The stored sign-in is missing. Reconnect and sign in with the mailbox."
+        return SystemState.NEEDS_RECONNECT, "The stored sign-in is missing. Reconnect and sign in with the mailbox."
     if credential.state in (CredentialState.NEEDS_CONSENT, CredentialState.NEEDS_RECONNECT):
-        return "Needs reconnect", "err", credential.state_reason or "Reconnect and sign in with the mailbox again."
+        return SystemState.NEEDS_RECONNECT, credential.state_reason or "Reconnect and sign in with the mailbox again."
     if credential.state == CredentialState.RETRYING:
-        return "Retrying", "warn", credential.state_reason or "Microsoft could not be reached; retrying."
-    return "Connected", "ok", ""
+        return SystemState.RETRYING, credential.state_reason or "Microsoft could not be reached; retrying."
+    return SystemState.CONNECTED, ""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from ui.choices import BadgeChoices, Colour
+
 
 class Provider(models.TextChoices):
     MICROSOFT = "microsoft", "Microsoft"
@@ -30,23 +32,45 @@ class FeatureType(models.TextChoices):
     ONEDRIVE = "onedrive", "OneDrive"
 
 
-class ConsentState(models.TextChoices):
-    NOT_GRANTED = "not_granted", "Needs consent"
-    GRANTED = "granted", "Consent granted"
+class FeatureStatus(BadgeChoices):
+    ENABLED = "enabled", "Enabled", Colour.OK
+    DISABLED = "disabled", "Disabled"
+
+
+class ConsentState(BadgeChoices):
+    NOT_GRANTED = "not_granted", "Needs consent", Colour.WARN
+    GRANTED = "granted", "Consent granted", Colour.OK
     # Without a directory there is no admin consent: each user consents when they sign in.
-    PER_USER = "per_user", "Each user consents"
-    NEEDS_CONSENT = "needs_consent", "Needs consent again"
-    ERROR = "error", "Error"
+    PER_USER = "per_user", "Each user consents", Colour.INFO
+    NEEDS_CONSENT = "needs_consent", "Needs consent again", Colour.WARN
+    ERROR = "error", "Error", Colour.ERROR
 
 
-class DirectoryProof(models.TextChoices):
+class DirectoryProof(BadgeChoices):
     """How the integration's directory was shown to belong to this Roger tenant (operator-owned apps only)."""
 
-    NONE = "", "Not proven"
+    NONE = "", "Not proven", Colour.WARN
     # An administrator of the directory signed in (validated id token: `tid`, an administrator role in `wids`).
-    ADMIN_SIGN_IN = "admin_sign_in", "An administrator of the directory signed in"
+    ADMIN_SIGN_IN = "admin_sign_in", "Proven", Colour.OK
     # The integration existed before the portal asked for proof: it keeps working, new consents ask for it.
-    BEFORE_RULE = "before_rule", "Connected before proof was required"
+    BEFORE_RULE = "before_rule", "Connected before proof was required", Colour.WARN
+
+
+class PermissionStatus(BadgeChoices):
+    """What Microsoft showed of one permission a feature needs."""
+
+    NEEDED = "needed", "Needed"  # no consent yet
+    GRANTED = "granted", "Granted", Colour.OK  # seen in a token Microsoft issued
+    APPEARING = "appearing", "Appearing", Colour.INFO  # consented, not in the app token yet: Microsoft takes minutes
+    FIRST_USE = "first_use", "Checked on first use"  # nothing readable says either way: the first use tells
+    MISSING = "missing", "Missing", Colour.ERROR  # absent from a fresh app token after the wait, or refused when used
+
+
+class ReapplyOutcome(BadgeChoices):
+    """How one feature's consent came back during Reapply Consents."""
+
+    GRANTED = "granted", "Consent granted", Colour.OK
+    NOT_GRANTED = "not_granted", "Not granted", Colour.ERROR
 
 
 class FlowKind(models.TextChoices):

@@ -6,6 +6,7 @@ feature ("feature", feature id) and bound to the feature's directory.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 from django.conf import settings
@@ -19,14 +20,17 @@ from integrations.choices import (
     AppKind,
     ConsentState,
     DirectoryProof,
+    FeatureStatus,
     FeatureType,
     FlowKind,
     FlowStatus,
     Provider,
+    ReapplyOutcome,
     SetupMode,
 )
 from integrations.features import FeatureSpec, feature_spec
 from microsoft.config import AppCredentials
+from ui.fields import StatusField
 
 
 class Integration(models.Model):
@@ -42,7 +46,7 @@ class Integration(models.Model):
     directory_connected_by = models.CharField(max_length=320, blank=True)
     # With an operator-owned app, a typed or selected directory is only a claim until one of its administrators
     # signed in (see DirectoryProof); the proof holds for `proven_directory_id` only.
-    directory_proof = models.CharField(max_length=20, choices=DirectoryProof.choices, blank=True)
+    directory_proof = StatusField(max_length=20, choices=DirectoryProof, blank=True)
     proven_directory_id = models.CharField(max_length=36, blank=True)
     directory_proven_at = models.DateTimeField(null=True, blank=True)
     directory_proven_by = models.CharField(max_length=320, blank=True)
@@ -96,6 +100,11 @@ class Integration(models.Model):
     @property
     def proven_before_rule(self) -> bool:
         return self.directory_proof == DirectoryProof.BEFORE_RULE and self._proof_holds() and self.uses_operator_app
+
+    @property
+    def proof(self) -> DirectoryProof:
+        """The proof as it stands for the directory the integration has now."""
+        return DirectoryProof(self.directory_proof) if self._proof_holds() else DirectoryProof.NONE
 
 
 class AppRegistration(Claimable):
@@ -160,7 +169,7 @@ class Feature(models.Model):
     feature_type = models.CharField(max_length=20, choices=FeatureType.choices)
     enabled = models.BooleanField(default=False)
     enabled_at = models.DateTimeField(null=True, blank=True)
-    consent_state = models.CharField(max_length=20, choices=ConsentState.choices, default=ConsentState.NOT_GRANTED)
+    consent_state = StatusField(max_length=20, choices=ConsentState, default=ConsentState.NOT_GRANTED)
     # Why consent is missing or failed, with the fix (shown on the page).
     consent_reason = models.TextField(blank=True)
     consent_error_code = models.IntegerField(null=True, blank=True)
@@ -201,6 +210,10 @@ class Feature(models.Model):
     @property
     def has_consent(self) -> bool:
         return self.consent_state in (ConsentState.GRANTED, ConsentState.PER_USER)
+
+    @property
+    def status(self) -> FeatureStatus:
+        return FeatureStatus.ENABLED if self.enabled else FeatureStatus.DISABLED
 
 
 class AuthorizationFlow(models.Model):
@@ -285,3 +298,23 @@ class ReapplyRun(models.Model):
     @property
     def next_app_id(self) -> int | None:
         return int(self.app_ids[self.position]) if self.position < self.total else None
+
+    @property
+    def outcomes(self) -> list[ReapplyResult]:
+        return [
+            ReapplyResult(
+                label=str(result["label"]),
+                outcome=ReapplyOutcome.GRANTED if result["ok"] else ReapplyOutcome.NOT_GRANTED,
+                message="" if result["ok"] else str(result.get("message", "")),
+            )
+            for result in self.results
+        ]
+
+
+@dataclass(frozen=True)
+class ReapplyResult:
+    """How one feature's consent came back in a run (a row of `ReapplyRun.results`)."""
+
+    label: str
+    outcome: ReapplyOutcome
+    message: str  # why it was not granted; blank when it was

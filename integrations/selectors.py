@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
@@ -13,9 +12,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Tenant
-from integrations.choices import ConsentState
+from integrations.choices import ConsentState, PermissionStatus
 from integrations.features import SIGN_IN_SCOPES, permission_names
 from integrations.models import Feature, Integration
+from ui.choices import Severity
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -38,14 +38,6 @@ def feature_get(*, tenant: Tenant, integration_pk: int, pk: int) -> Feature:
         integration_id=integration_pk,
         pk=pk,
     )
-
-
-class PermissionStatus(StrEnum):
-    NEEDED = "needed"  # no consent yet
-    GRANTED = "granted"  # seen in a token Microsoft issued
-    APPEARING = "appearing"  # consented, not in the app token yet: Microsoft can take minutes
-    FIRST_USE = "first_use"  # nothing readable says either way: the first use tells
-    MISSING = "missing"  # absent from a fresh app token after the wait, or refused when used
 
 
 @dataclass(frozen=True)
@@ -139,7 +131,7 @@ class Problem:
     problem email (the token store's own key where the problem is a credential's, so it is told once)."""
 
     key: str
-    level: str  # "warning" or "error"
+    level: Severity
     integration: Integration
     text: str
     fix: str
@@ -162,7 +154,7 @@ def _consent_problems(integration: Integration, credentials: dict[int, Any]) -> 
             problems.append(
                 Problem(
                     key=f"credentials:{credential.pk}:{credential.state}",
-                    level="error",
+                    level=Severity.ERROR,
                     integration=integration,
                     text=f"{label} needs consent: Microsoft refused its app token{_code(credential)}.",
                     fix="Open the integration and use Reapply Consents.",
@@ -172,7 +164,7 @@ def _consent_problems(integration: Integration, credentials: dict[int, Any]) -> 
             problems.append(
                 Problem(
                     key=f"integrations:feature:{feature.pk}:needs_consent",
-                    level="error",
+                    level=Severity.ERROR,
                     integration=integration,
                     text=f"{label} is enabled but needs consent. {feature.consent_reason}".strip(),
                     fix="Open the integration and use Reapply Consents (or Grant consent on the feature).",
@@ -186,7 +178,7 @@ def _proof_problems(integration: Integration) -> list[Problem]:
         return [
             Problem(
                 key=f"integrations:integration:{integration.pk}:proven_before_rule",
-                level="warning",
+                level=Severity.WARNING,
                 integration=integration,
                 text=(
                     f"{integration.name}: the Microsoft directory was connected before Roger asked for proof that it "
@@ -199,7 +191,7 @@ def _proof_problems(integration: Integration) -> list[Problem]:
         return [
             Problem(
                 key=f"integrations:integration:{integration.pk}:needs_proof",
-                level="warning",
+                level=Severity.WARNING,
                 integration=integration,
                 text=f"{integration.name}: the Microsoft directory is not proven yet, so no feature can get consent.",
                 fix="Open the integration, click Prove directory and sign in with an administrator of the directory.",
@@ -225,7 +217,7 @@ def _secret_problems(integration: Integration, today: date, warn_days: int) -> l
         problems.append(
             Problem(
                 key=f"integrations:app:{app.pk}:secret_expires:{expires.isoformat()}",
-                level="error" if days < 0 else "warning",
+                level=Severity.ERROR if days < 0 else Severity.WARNING,
                 integration=integration,
                 text=f"{integration.name}: the Application Secret {when} ({expires:%d %b %Y}).",
                 fix=(
@@ -250,7 +242,7 @@ def _retrying_problems(integration: Integration, credentials: list[Any], now: da
         problems.append(
             Problem(
                 key=f"credentials:{credential.pk}:{CredentialState.RETRYING}",
-                level="warning",
+                level=Severity.WARNING,
                 integration=integration,
                 text=(
                     f"{integration.name}: a {labels[credential.owner_id]} token{whose} has been retrying since "

@@ -1,5 +1,7 @@
 from django.db import models
 
+from ui.choices import BadgeChoices, Colour
+
 
 class Protocol(models.TextChoices):
     IMAP = "imap", "IMAP"
@@ -28,21 +30,21 @@ class UnknownSenders(models.TextChoices):
     REGISTER = "register", "Register the sender as a new user"
 
 
-class PollStatus(models.TextChoices):
+class PollStatus(BadgeChoices):
     NEVER = "never", "Not checked yet"
-    OK = "ok", "OK"
-    FAILED = "failed", "Failed, will try again"
-    NEEDS_RECONNECT = "needs_reconnect", "Stopped: the connection needs attention"
+    OK = "ok", "OK", Colour.OK
+    FAILED = "failed", "Failed, will try again", Colour.WARN
+    NEEDS_RECONNECT = "needs_reconnect", "Stopped: the connection needs attention", Colour.ERROR
 
 
-class Outcome(models.TextChoices):
-    PRINTED = "printed", "Printed"
-    PARTLY = "partly", "Partly printed"
-    REJECTED = "rejected", "Rejected"
+class Outcome(BadgeChoices):
+    PRINTED = "printed", "Printed", Colour.OK
+    PARTLY = "partly", "Partly printed", Colour.WARN
+    REJECTED = "rejected", "Rejected", Colour.ERROR
 
 
-class ConnectionTestStatus(models.TextChoices):
+class ConnectionTestStatus(BadgeChoices):
     IDLE = "idle", "Not run"
-    RUNNING = "running", "Running"
-    OK = "ok", "Passed"
-    FAILED = "failed", "Failed"
+    RUNNING = "running", "Running", Colour.INFO
+    OK = "ok", "Passed", Colour.OK
+    FAILED = "failed", "Failed", Colour.ERROR

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db import models
 from django.utils import timezone
 from fernet_fields import EncryptedTextField
@@ -18,6 +20,7 @@ from mail_jobs.choices import (
     UnknownSenders,
 )
 from mail_jobs.documents import DEFAULT_DOCUMENT_TYPES
+from ui.fields import StatusField
 
 
 def _default_document_types() -> list[str]:
@@ -64,14 +67,12 @@ class MailJobSource(Claimable):
 
     # What the poller saw.
     last_poll_at = models.DateTimeField(null=True, blank=True)
-    last_poll_status = models.CharField(max_length=20, choices=PollStatus.choices, default=PollStatus.NEVER)
+    last_poll_status = StatusField(max_length=20, choices=PollStatus, default=PollStatus.NEVER)
     last_poll_error = models.TextField(blank=True)
     fix_url = models.CharField(max_length=500, blank=True)
 
     # The last "Test connection".
-    test_status = models.CharField(
-        max_length=10, choices=ConnectionTestStatus.choices, default=ConnectionTestStatus.IDLE
-    )
+    test_status = StatusField(max_length=10, choices=ConnectionTestStatus, default=ConnectionTestStatus.IDLE)
     test_steps = models.JSONField(default=list, blank=True)
     test_requested_at = models.DateTimeField(null=True, blank=True)
     test_finished_at = models.DateTimeField(null=True, blank=True)
@@ -96,6 +97,27 @@ class MailJobSource(Claimable):
     def requires_exchange_authentication(self) -> bool:
         return self.exchange_authenticated_only and self.server_kind == ServerKind.EXCHANGE
 
+    @property
+    def test_results(self) -> list[ConnectionTestStep]:
+        """The steps of the last connection test, as `test_steps` holds them."""
+        return [
+            ConnectionTestStep(
+                name=str(step.get("name", "")),
+                status=ConnectionTestStatus.OK if step.get("ok") else ConnectionTestStatus.FAILED,
+                detail=str(step.get("detail", "")),
+                fix_url=str(step.get("fix_url") or ""),
+            )
+            for step in self.test_steps
+        ]
+
+
+@dataclass(frozen=True)
+class ConnectionTestStep:
+    name: str
+    status: ConnectionTestStatus
+    detail: str
+    fix_url: str
+
 
 class ProcessedMessage(models.Model):
     """A message the poller handled: what it printed or why it refused. Unique per source and message key, so a
@@ -113,7 +135,7 @@ class ProcessedMessage(models.Model):
     sender = models.CharField(max_length=320, blank=True)
     subject = models.CharField(max_length=300, blank=True)
     owner = models.ForeignKey("accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    outcome = StatusField(max_length=10, choices=Outcome)
     jobs_created = models.PositiveIntegerField(default=0)
     reasons = models.JSONField(default=list, blank=True, help_text="Why something was refused, one line each.")
     replied = models.BooleanField(default=False)

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from outgoing_mail.choices import OutboundPurpose
 from outgoing_mail.models import OutboundEmail
+from ui.choices import Severity
 
 RECENT = timedelta(days=7)
 
@@ -28,4 +29,4 @@ def outgoing_mail_attention(request: HttpRequest) -> list[dict[str, str]]:
     if latest is None or not latest.failure_kind:
         return []
     text = f"Your outgoing SMTP server could not send Roger's mail: {latest.last_error}"
-    return [{"level": "error", "text": text[:400], "url": reverse("outgoing_mail:network")}]
+    return [{"level": Severity.ERROR, "text": text[:400], "url": reverse("outgoing_mail:network")}]

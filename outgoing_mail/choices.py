@@ -1,5 +1,7 @@
 from django.db import models
 
+from ui.choices import BadgeChoices, Colour
+
 
 class OutgoingMode(models.TextChoices):
     DEFAULT = "default", "Roger's mail server (default)"
@@ -20,11 +22,11 @@ class OutboundPurpose(models.TextChoices):
     TEST = "test", "Test email"
 
 
-class OutboundStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    SENDING = "sending", "Sending"
-    SENT = "sent", "Sent"
-    FAILED = "failed", "Failed"
+class OutboundStatus(BadgeChoices):
+    QUEUED = "queued", "Queued", Colour.INFO
+    SENDING = "sending", "Sending", Colour.INFO
+    SENT = "sent", "Sent", Colour.OK
+    FAILED = "failed", "Failed", Colour.ERROR
 
 
 PENDING_STATUSES = (OutboundStatus.QUEUED, OutboundStatus.SENDING)

@@ -9,6 +9,7 @@ from fernet_fields import EncryptedTextField
 
 from background.models import Claimable
 from outgoing_mail.choices import FailureKind, OutboundPurpose, OutboundStatus, OutgoingMode, SmtpSecurity
+from ui.fields import StatusField
 
 
 class OutgoingMailSettings(models.Model):
@@ -72,7 +73,7 @@ class OutboundEmail(Claimable):
     from_email = models.CharField(max_length=400)
     recipients = models.JSONField(default=list)
     message = EncryptedTextField(help_text="The RFC 5322 message, base64.")
-    status = models.CharField(max_length=10, choices=OutboundStatus.choices, default=OutboundStatus.QUEUED)
+    status = StatusField(max_length=10, choices=OutboundStatus, default=OutboundStatus.QUEUED)
     waiting_for_limit = models.BooleanField(
         default=False, help_text="Held back by the per-mailbox sending limit, not by an error."
     )
@@ -101,3 +102,7 @@ class OutboundEmail(Claimable):
     @property
     def is_pending(self) -> bool:
         return self.status in (OutboundStatus.QUEUED, OutboundStatus.SENDING)
+
+    @property
+    def is_test(self) -> bool:
+        return self.purpose == OutboundPurpose.TEST

@@ -1,5 +1,7 @@
 from django.db import models
 
+from ui.choices import BadgeChoices, Colour
+
 
 class JobSource(models.TextChoices):
     EMAIL = "email", "Jobs via Email"
@@ -8,7 +10,7 @@ class JobSource(models.TextChoices):
     UPLOAD = "upload", "Upload"
 
 
-class JobStatus(models.TextChoices):
-    READY = "ready", "Ready to print"
-    PRINTED = "printed", "Printed"
-    FAILED = "failed", "Failed"
+class JobStatus(BadgeChoices):
+    READY = "ready", "Ready to print", Colour.INFO
+    PRINTED = "printed", "Printed", Colour.OK
+    FAILED = "failed", "Failed", Colour.ERROR

@@ -7,6 +7,7 @@ from django.db import models
 from django.utils import timezone
 
 from print_jobs.choices import JobSource, JobStatus
+from ui.fields import StatusField
 
 
 def document_path(job: PrintJob, filename: str) -> str:
@@ -25,7 +26,7 @@ class PrintJob(models.Model):
     document = models.FileField(upload_to=document_path)
     size = models.PositiveBigIntegerField()
     content_type = models.CharField(max_length=100)
-    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.READY)
+    status = StatusField(max_length=10, choices=JobStatus, default=JobStatus.READY)
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:

@@ -1,0 +1,43 @@
+"""`{% badge %}`: `{% load ui %}`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from ui.choices import BadgeChoices, Colour
+
+register = template.Library()
+
+
+@register.simple_tag
+def badge(value: Any, colour: str = "", title: str = "", text: str = "") -> SafeString:
+    """A badge with the label and colour of a BadgeChoices member: `{% badge feature.consent_state %}`.
+
+    `text=` shows other words in the member's colour and keeps its label as the title and for screen readers:
+    `{% badge feature.status text=feature.spec.label %}`. A fixed marker that is no state of anything takes its
+    text and a colour by name: `{% badge "Password saved" colour="ok" %}` (neutral, ok, info, warn, error).
+    """
+    if isinstance(value, BadgeChoices):
+        if colour:
+            raise template.TemplateSyntaxError("A choice carries its own colour: {% badge value %} takes none.")
+        tone = value.colour
+        if text:  # the state stays readable without colour: hovered, and read out by screen readers
+            return format_html(
+                '<span class="{}" title="{}">{}<span class="sr-only"> ({})</span></span>',
+                tone.css_class,
+                title or value.label,
+                text,
+                value.label,
+            )
+        label = str(value.label)
+    elif isinstance(value, str) and colour:
+        label, tone = value, Colour[colour.upper()]
+    else:
+        raise TypeError(f"{{% badge %}} shows a BadgeChoices member (or text with a colour), not {value!r}.")
+    if title:
+        return format_html('<span class="{}" title="{}">{}</span>', tone.css_class, title, label)
+    return format_html('<span class="{}">{}</span>', tone.css_class, label)
