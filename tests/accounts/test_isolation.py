@@ -12,7 +12,6 @@ pytestmark = pytest.mark.django_db
 ADMIN_PAGES = [
     "audit:log",
     "integrations:list",
-    "integrations:user_sync",
     "external_systems:list",
     "outgoing_mail:network",
     "mail_jobs:settings",
