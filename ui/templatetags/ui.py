@@ -1,4 +1,4 @@
-"""`{% badge %}`: `{% load ui %}`."""
+"""`{% badge %}` and `{% navigation %}`: `{% load ui %}`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from ui.choices import BadgeChoices, Colour
+from ui.navigation import navigation_for
 
 register = template.Library()
 
@@ -41,3 +42,11 @@ def badge(value: Any, colour: str = "", title: str = "", text: str = "") -> Safe
     if title:
         return format_html('<span class="{}" title="{}">{}</span>', tone.css_class, title, label)
     return format_html('<span class="{}">{}</span>', tone.css_class, label)
+
+
+@register.inclusion_tag("ui/navigation.html", takes_context=True)
+def navigation(context: template.Context) -> dict[str, Any]:
+    """The menu of `ui.navigation.MENU` as this person sees it, with the current page marked."""
+    request = context["request"]
+    is_admin = bool(getattr(request.user, "is_tenant_admin", False))
+    return {"groups": navigation_for(match=request.resolver_match, is_admin=is_admin)}
