@@ -23,13 +23,16 @@ DELEGATED_IDS = {
     "offline_access": "7427e0e9-2fba-42fe-b0c0-848c9e6a8182",
     "User.Read": "e1fe6dd8-ba31-4d61-89e7-88639da4683d",
     "Files.ReadWrite": "5c28f0bf-8a70-41f1-8ab2-9032436ddb65",
+    "Printer.ReadWrite.All": "89f66824-725f-4b8f-928e-e1c5258dc565",
+    "PrinterShare.ReadBasic.All": "5fa075e9-b951-4165-947b-c63396ff0a37",
 }
 APPLICATION_IDS = {
     "User.Read.All": "df021288-bdef-4463-88db-98f22de89214",
     "Group.Read.All": "5b567255-7703-4780-807c-7be8301ae99b",
     "Printer.Read.All": "9709bb33-4549-49d4-8ed9-a8f65e45bb0f",
-    "PrintJob.Manage.All": "58a52f47-9e36-4b17-9ebe-ce4ef7f3e6c8",
     "PrintTaskDefinition.ReadWrite.All": "456b71a7-0ee0-4588-9842-c123fcc8f664",
+    "PrintJob.Read.All": "ac6f956c-edea-44e4-bd06-64b1b4b9aec9",
+    "PrintJob.ReadWriteBasic.All": "57878358-37f4-4d3a-8c20-4816e0d457b1",
 }
 
 
@@ -42,6 +45,8 @@ class FeatureSpec:
     application: tuple[str, ...]
     # User Synchronization and Universal Print act on one organization: they need its directory.
     needs_directory: bool
+    # Why the permissions are split the way they are, for the set-up guide.
+    permissions_note: str = ""
 
     @property
     def label(self) -> str:
@@ -75,9 +80,22 @@ FEATURES: dict[str, FeatureSpec] = {
             FeatureType.UNIVERSAL_PRINT,
             "UNIVERSAL_PRINT",
             "Roger receives jobs sent to Universal Print printers and releases them.",
-            delegated=(),
-            application=("Printer.Read.All", "PrintJob.Manage.All", "PrintTaskDefinition.ReadWrite.All"),
+            # Task triggers and the printer list are delegated only (a Printer Administrator signs in to turn
+            # printers on and off); the rest is app-only: printers, the task definition and its tasks, job
+            # documents (PrintJob.Read.All) and aborting a job (least privileged: PrintJob.ReadWriteBasic.All).
+            delegated=("Printer.ReadWrite.All", "PrinterShare.ReadBasic.All"),
+            application=(
+                "Printer.Read.All",
+                "PrintTaskDefinition.ReadWrite.All",
+                "PrintJob.Read.All",
+                "PrintJob.ReadWriteBasic.All",
+            ),
             needs_directory=True,
+            permissions_note=(
+                "The delegated permissions are used only when a Printer Administrator (or Global Administrator) "
+                "signs in to turn printers on or off: Microsoft lets an application manage task triggers and list "
+                "printers only on behalf of such a person. Everything else runs with the application permissions."
+            ),
         ),
         FeatureSpec(
             FeatureType.ONEDRIVE,

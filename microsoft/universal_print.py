@@ -100,9 +100,15 @@ __all__ = [
 ]
 
 # What the app-only calls here need (application permissions, admin-consented), least privileged where the API
-# pages say so: printers and "Get printer access" for job calls, job metadata and document content, abort, the
-# task definition and its tasks. PrintJob.ReadWrite.All would cover both PrintJob roles.
-APP_ROLES = ("Printer.Read.All", "PrintJob.Read.All", "PrintJob.Manage.All", "PrintTaskDefinition.ReadWrite.All")
+# pages say so: printers and "Get printer access" for job calls, the task definition and its tasks, job metadata
+# and document content (PrintJob.Read.All), abort (PrintJob.ReadWriteBasic.All; PrintJob.Manage.All and
+# PrintJob.ReadWrite.All also allow it). PrintJob.ReadWrite.All alone would cover both PrintJob roles.
+APP_ROLES = (
+    "Printer.Read.All",
+    "PrintTaskDefinition.ReadWrite.All",
+    "PrintJob.Read.All",
+    "PrintJob.ReadWriteBasic.All",
+)
 # What the delegated calls need: task triggers (create, delete; list with less) and listing shares.
 DELEGATED_SCOPES = (f"{GRAPH_RESOURCE}/Printer.ReadWrite.All", f"{GRAPH_RESOURCE}/PrinterShare.ReadBasic.All")
 
@@ -504,7 +510,8 @@ def document_download(
 
 
 def job_abort(*, token: str, printer_id: str, job_id: str, reason: str) -> None:
-    """Abort a job this app's task holds (app-only, ``PrintJob.Manage.All``); ``reason`` is shown to the user.
+    """Abort a job this app's task holds (app-only, ``PrintJob.ReadWriteBasic.All`` or higher); ``reason`` is
+    shown to the user.
 
     Its task is aborted with it. A job no processing task of this app holds raises
     `errors.PrintOperationRefused`. (`task_abort` does the same from the task's side.)
@@ -515,7 +522,7 @@ def job_abort(*, token: str, printer_id: str, job_id: str, reason: str) -> None:
     refused = "No task of this service holds the job any more (it was completed, aborted or redirected)."
     with _for(
         "aborting a print job",
-        "the application permissions PrintJob.Manage.All and Printer.Read.All",
+        "the application permissions PrintJob.ReadWriteBasic.All and Printer.Read.All",
         missing="The print job",
         refused=refused,
     ):

@@ -51,12 +51,18 @@ def _seed_for(portal_url: str, target: Path) -> Path:
             "sign_in_audience": "single",
             "permissions": {
                 "https://graph.microsoft.com": {
-                    "delegated": ["User.Read", "Files.ReadWrite"],
+                    "delegated": [
+                        "User.Read",
+                        "Files.ReadWrite",
+                        "Printer.ReadWrite.All",
+                        "PrinterShare.ReadBasic.All",
+                    ],
                     "application": [
                         "User.Read.All",
                         "Group.Read.All",
                         "Printer.Read.All",
-                        "PrintJob.Manage.All",
+                        "PrintJob.Read.All",
+                        "PrintJob.ReadWriteBasic.All",
                         "PrintTaskDefinition.ReadWrite.All",
                     ],
                 }
