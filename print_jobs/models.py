@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from print_jobs.choices import JobSource, JobStatus
@@ -14,6 +15,24 @@ def document_path(job: PrintJob, filename: str) -> str:
     return f"jobs/{job.tenant_id}/{timezone.now():%Y/%m}/{filename}"
 
 
+class Queue(models.Model):
+    """A Roger print queue: where jobs wait until their owner releases them at a device. Sources feed it (a
+    Universal Print printer names the queue its jobs go to)."""
+
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="print_queues")
+    name = models.CharField(max_length=100)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [
+            models.UniqueConstraint(Lower("name"), "tenant", name="print_jobs_queue_name_unique_per_tenant"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class PrintJob(models.Model):
     tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="print_jobs")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="print_jobs")
@@ -22,6 +41,10 @@ class PrintJob(models.Model):
     # "<mail source id>:<digest of the message's URL>:<part>" (older jobs: "<mail source id>:<UIDVALIDITY>:<UID>:<part>"
     # or "<mail source id>:<UIDL>:<part>"), Universal Print its job id.
     source_key = models.CharField(max_length=255)
+    # Where the job came from as its owner named it, shown beside the source: for Universal Print the printer
+    # chosen in Windows.
+    source_label = models.CharField(max_length=255, blank=True)
+    queue = models.ForeignKey(Queue, on_delete=models.SET_NULL, null=True, blank=True, related_name="jobs")
     title = models.CharField(max_length=255)
     document = models.FileField(upload_to=document_path)
     size = models.PositiveBigIntegerField()

@@ -6,32 +6,49 @@ import mimetypes
 import re
 import uuid
 from pathlib import PurePosixPath
+from typing import BinaryIO
 
+from django.core.files import File
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
 
-from accounts.models import User
-from print_jobs.models import PrintJob
+from accounts.models import Tenant, User
+from audit.services import audit_record
+from print_jobs.errors import QueueNameTaken
+from print_jobs.models import PrintJob, Queue
 
 
 def print_job_create(
-    *, owner: User, source: str, source_key: str, title: str, content: bytes, content_type: str
+    *,
+    owner: User,
+    source: str,
+    source_key: str,
+    title: str,
+    content: bytes | BinaryIO,
+    content_type: str,
+    source_label: str = "",
+    queue: Queue | None = None,
 ) -> tuple[PrintJob, bool]:
     """Create the job for `source_key` once; a redelivery returns the existing job and False. `title` is display
-    text only: the stored file gets a name of our own, so no sender's name reaches the file system."""
+    text only: the stored file gets a name of our own, so no sender's name reaches the file system. `content` is
+    the document's bytes, or a file to copy from in chunks (a large download is never held in memory)."""
     existing = PrintJob.objects.filter(source=source, source_key=source_key).first()
     if existing is not None:
         return existing, False
+    document = ContentFile(content) if isinstance(content, bytes) else File(content)
     job = PrintJob(
         tenant=owner.tenant,
         owner=owner,
         source=source,
         source_key=source_key,
+        source_label=source_label[:255],
+        queue=queue,
         title=title[:255],
-        size=len(content),
+        size=document.size,
         content_type=content_type,
     )
-    job.document.save(_stored_name(title, content_type), ContentFile(content), save=False)
+    job.document.save(_stored_name(title, content_type), document, save=False)
     try:
         with transaction.atomic():
             job.save()
@@ -53,3 +70,17 @@ def _stored_name(title: str, content_type: str) -> str:
         title_suffix = PurePosixPath(title).suffix.lower()
         suffix = title_suffix if _SAFE_SUFFIX.fullmatch(title_suffix) else ""
     return f"{uuid.uuid4().hex}{suffix}"
+
+
+def queue_create(*, tenant: Tenant, name: str, actor: User | None) -> Queue:
+    """A new queue of the tenant; raises QueueNameTaken when one has that name (in any case)."""
+    name = " ".join(name.split())
+    if Queue.objects.filter(tenant=tenant).annotate(lower=Lower("name")).filter(lower=name.lower()).exists():
+        raise QueueNameTaken(f"There is already a queue named “{name}”.")
+    try:
+        with transaction.atomic():
+            queue = Queue.objects.create(tenant=tenant, name=name)
+    except IntegrityError as exc:  # created meanwhile
+        raise QueueNameTaken(f"There is already a queue named “{name}”.") from exc
+    audit_record(tenant=tenant, actor=actor, action="print_queue.created", target=queue, details={"name": name})
+    return queue

@@ -64,3 +64,36 @@ def test_owner_downloads_the_document(user_a, user_a_client):
 def test_tenant_user_factory_builds_username(tenant_a):
     user = UserFactory(tenant=tenant_a, email="Mixed@Example.com")
     assert user.username == "alpha/mixed@example.com"
+
+
+def test_a_job_from_a_file_is_copied_in_and_shows_where_it_came_from(user_a, user_a_client, tmp_path):
+    from print_jobs.services import queue_create
+
+    queue = queue_create(tenant=user_a.tenant, name="Follow-Me", actor=None)
+    source = tmp_path / "download.bin"
+    source.write_bytes(b"%PDF-1.7 " + b"x" * 200_000)
+    with source.open("rb") as file:
+        job, created = print_job_create(
+            owner=user_a,
+            source="universal_print",
+            source_key="dir:printer:1:doc",
+            title="Quarterly.pdf",
+            content=file,
+            content_type="application/pdf",
+            source_label="Secure Print (Follow-Me)",
+            queue=queue,
+        )
+
+    assert created and job.size == source.stat().st_size and job.document.read() == source.read_bytes()
+    page = user_a_client.get(reverse("print_jobs:list")).content.decode()
+    assert "Secure Print (Follow-Me)" in page and "Queue: Follow-Me" in page
+
+
+def test_queue_names_are_unique_per_tenant_in_any_case(tenant_a, tenant_b):
+    from print_jobs.errors import QueueNameTaken
+    from print_jobs.services import queue_create
+
+    queue_create(tenant=tenant_a, name="Follow-Me", actor=None)
+    queue_create(tenant=tenant_b, name="Follow-Me", actor=None)
+    with pytest.raises(QueueNameTaken):
+        queue_create(tenant=tenant_a, name="  follow-me ", actor=None)
