@@ -6,7 +6,8 @@ bash scripts/apt-ensure.sh chromium chromium
 bash scripts/apt-ensure.sh dovecot dovecot-imapd dovecot-pop3d
 source scripts/test-services.sh
 
-echo "== ruff"; .venv/bin/ruff check . && .venv/bin/ruff format --check .
+echo "== ruff"; .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 echo "== mypy"; DEBUG=true .venv/bin/mypy .
 echo "== pytest (database $TEST_DATABASE_NAME on ${DATABASE_URL%%/*}//..., broker prefix $CELERY_KEY_PREFIX)"
 set +e

@@ -54,7 +54,8 @@ def test_the_scan_sees_styling_in_a_template(source: str, problem: str) -> None:
 
 
 def test_links_in_the_head_and_the_word_style_in_text_are_fine() -> None:
-    source = '<head><link rel="stylesheet" href="a.css"></head>{% block head %}<link rel="icon" href="i.png">{% endblock %}'
+    head = '<head><link rel="stylesheet" href="a.css"></head>'
+    source = head + '{% block head %}<link rel="icon" href="i.png">{% endblock %}'
     assert styling_problems(source + "<p>The style of a mail server: data-style is fine.</p>") == []
 
 
