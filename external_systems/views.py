@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.db.models import ProtectedError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -150,15 +149,11 @@ def system_delete(request: HttpRequest, pk: int) -> HttpResponse:
     system = _system(request, pk)
     if request.method == "POST":
         title = system.title
-        try:
-            services.system_delete(
-                system=system,
-                actor=request.user,  # type: ignore[arg-type]
-                ip_address=client_address(request),
-            )
-        except ProtectedError:
-            messages.error(request, f"{title} is still in use. Choose another system where it is used, then delete it.")
-            return redirect("external_systems:delete", pk=system.pk)
+        services.system_delete(
+            system=system,
+            actor=request.user,  # type: ignore[arg-type]
+            ip_address=client_address(request),
+        )
         messages.success(request, f"{title} is deleted.")
         return redirect("external_systems:list")
     context = {"system": system, "usages": system_usages(system)}

@@ -39,7 +39,7 @@ APPLICATION_IDS = {
 @dataclass(frozen=True)
 class FeatureSpec:
     type: FeatureType
-    operator_app: str  # key of settings.MICROSOFT_APPS
+    operator_app: str  # its split app (integrations.operator_apps)
     purpose: str
     delegated: tuple[str, ...]
     application: tuple[str, ...]
@@ -51,10 +51,6 @@ class FeatureSpec:
     @property
     def label(self) -> str:
         return str(self.type.label)
-
-    @property
-    def signs_users_in(self) -> bool:
-        return bool(self.delegated)
 
 
 FEATURES: dict[str, FeatureSpec] = {

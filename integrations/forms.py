@@ -109,7 +109,3 @@ class ManualIntegrationForm(forms.Form):
             client_secret=data.get("client_secret") or None,
             secret_expires_on=data.get("secret_expires_on"),
         )
-
-
-class ConfirmForm(forms.Form):
-    confirm = forms.BooleanField(required=False)

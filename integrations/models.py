@@ -29,6 +29,7 @@ from integrations.choices import (
     SetupMode,
 )
 from integrations.features import FeatureSpec, feature_spec
+from integrations.operator_apps import operator_app_credentials, operator_app_name
 from microsoft.config import AppCredentials
 from ui.fields import StatusField
 
@@ -116,7 +117,7 @@ class AppRegistration(Claimable):
 
     integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="app_registrations")
     kind = models.CharField(max_length=20, choices=AppKind.choices)
-    # Operator apps: the key in settings.MICROSOFT_APPS (LOGIN, USER_SYNC, ..., LEGACY).
+    # Operator apps: its name in integrations.operator_apps (LOGIN, USER_SYNC, ..., LEGACY).
     operator_app = models.CharField(max_length=30, blank=True)
     # Customer apps: the Application (client) ID and its secret (write-only in every form).
     customer_client_id = models.CharField(max_length=36, blank=True)
@@ -137,21 +138,16 @@ class AppRegistration(Claimable):
 
     @property
     def client_id(self) -> str:
-        if self.is_operator_owned:
-            return str(settings.MICROSOFT_APPS[self.operator_app]["client_id"])
-        return self.customer_client_id
+        return self.credentials().client_id
 
     @property
     def display_name(self) -> str:
-        if self.is_operator_owned:
-            return str(settings.MICROSOFT_APPS[self.operator_app]["display_name"])
-        return "Custom application"
+        return operator_app_name(self.operator_app) if self.is_operator_owned else "Custom application"
 
     def credentials(self) -> AppCredentials:
         """The app's id and secret for MSAL; operator secrets stay in settings, never in the database."""
         if self.is_operator_owned:
-            app = settings.MICROSOFT_APPS[self.operator_app]
-            return AppCredentials(client_id=str(app["client_id"]), client_secret=str(app["client_secret"]) or None)
+            return operator_app_credentials(self.operator_app)
         return AppCredentials(client_id=self.customer_client_id, client_secret=self.client_secret or None)
 
     def secret_lapses_on(self) -> date | None:

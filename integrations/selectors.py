@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.models import Tenant
 from integrations.choices import ConsentState, PermissionStatus
-from integrations.features import SIGN_IN_SCOPES, permission_names
+from integrations.features import permission_names
 from integrations.models import Feature, Integration
 from ui.choices import Severity
 
@@ -88,10 +88,6 @@ def feature_missing_permissions(feature: Feature) -> list[PermissionRow]:
     if not feature.has_consent:
         return []
     return [row for row in feature_permissions(feature) if row.status == PermissionStatus.MISSING]
-
-
-def sign_in_scopes() -> tuple[str, ...]:
-    return SIGN_IN_SCOPES
 
 
 def feature_credential_count(*, tenant: Tenant, feature_ids: list[int], exclude_directory: str | None = None) -> int:

@@ -26,8 +26,6 @@ __all__ = [
     "endpoints",
     "instance_discovery_enabled",
     "is_microsoft_host",
-    "operator_app",
-    "operator_app_display_name",
     "tenant_mail_limits",
     "tenant_server_rules",
 ]
@@ -137,23 +135,6 @@ def is_microsoft_host(url: str) -> bool:
 def instance_discovery_enabled() -> bool:
     """MSAL's instance discovery only exists on Microsoft's hosts; any other authority must skip it."""
     return is_microsoft_host(endpoints().authority_host)
-
-
-def operator_app(name: str) -> AppCredentials:
-    """The credentials of an operator-owned app (LOGIN, USER_SYNC, UNIVERSAL_PRINT, ONEDRIVE, LEGACY...)."""
-    apps: dict[str, dict[str, str]] = getattr(settings, "MICROSOFT_APPS", {})
-    app = apps.get(name.upper())
-    if not app or not app.get("client_id"):
-        raise ImproperlyConfigured(
-            f"The operator app {name.upper()} has no client id: set MICROSOFT_APP_{name.upper()}_CLIENT_ID."
-        )
-    return AppCredentials(client_id=app["client_id"], client_secret=app.get("client_secret") or None)
-
-
-def operator_app_display_name(name: str) -> str:
-    """The name the operator app shows on Microsoft's consent pages."""
-    apps: dict[str, dict[str, str]] = getattr(settings, "MICROSOFT_APPS", {})
-    return (apps.get(name.upper()) or {}).get("display_name", name)
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
-from django.conf import settings
 from django.urls import reverse
 
 from credentials.registry import OwnerType, owner_type_register
 from integrations.choices import FeatureType
+from integrations.operator_apps import operator_app_credentials
 from microsoft.config import AppCredentials
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class LegacyOwner:
     name: str  # the token store's owner_type
-    operator_app: str  # its app: a key of settings.MICROSOFT_APPS
+    operator_app: str  # its app (integrations.operator_apps)
     feature_type: FeatureType  # the feature its tokens go to when the tenant is migrated
     area: str  # what the admin knew it as
     label: str  # how the token store names it (admin emails, Django admin)
@@ -58,8 +58,7 @@ LEGACY_OWNER_TYPES = {owner.name: owner for owner in LEGACY_OWNERS}
 
 
 def _app_for(owner: LegacyOwner, credential: MicrosoftCredential) -> AppCredentials:
-    app = settings.MICROSOFT_APPS[owner.operator_app]
-    return AppCredentials(client_id=str(app["client_id"]), client_secret=str(app["client_secret"]) or None)
+    return operator_app_credentials(owner.operator_app)
 
 
 def _label_for(owner: LegacyOwner, credential: MicrosoftCredential) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 
@@ -18,6 +17,7 @@ from integrations.legacy.models import (
 )
 from integrations.legacy.owner_types import LEGACY_OWNER_TYPES
 from integrations.models import Feature, Integration
+from integrations.operator_apps import operator_app_credentials, operator_app_name
 from integrations.selectors import FEATURE_OWNER_TYPE
 
 # What the two legacy apps cover, shown on the legacy integration (the settings before integrations kept them).
@@ -33,11 +33,11 @@ LEGACY_SCOPES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 
 def legacy_scopes() -> list[tuple[str, str, tuple[str, ...]]]:
     """Each area the legacy apps cover, with the app's display name and its permissions."""
-    return [(area, settings.MICROSOFT_APPS[app]["display_name"], scopes) for area, app, scopes in LEGACY_SCOPES]
+    return [(area, operator_app_name(app), scopes) for area, app, scopes in LEGACY_SCOPES]
 
 
 def legacy_client_id() -> str:
-    return str(settings.MICROSOFT_APPS["LEGACY"]["client_id"]).lower()
+    return operator_app_credentials("LEGACY").client_id.lower()
 
 
 def is_legacy_app(application_id: str) -> bool:

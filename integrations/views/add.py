@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -12,6 +11,7 @@ from integrations.errors import IntegrationError
 from integrations.features import DIRECTORY_ROLE_CLAIMS, FEATURES, SIGN_IN_SCOPES, manifest_snippet
 from integrations.forms import ManualIntegrationForm, NameForm
 from integrations.legacy import selectors as legacy_selectors
+from integrations.operator_apps import operator_app_name
 from integrations.services import integrations as integration_services
 from integrations.views.common import (
     admin_of,
@@ -27,10 +27,7 @@ COMING_LATER = ("Google Workspace", "Okta")
 
 
 def _operator_apps() -> list[dict[str, str]]:
-    return [
-        {"feature": spec.label, "app": settings.MICROSOFT_APPS[spec.operator_app]["display_name"]}
-        for spec in FEATURES.values()
-    ]
+    return [{"feature": spec.label, "app": operator_app_name(spec.operator_app)} for spec in FEATURES.values()]
 
 
 @tenant_admin_required
@@ -105,8 +102,8 @@ def setup_guide(request: HttpRequest) -> HttpResponse:
     context = {
         "guides": guides,
         "redirect_uris": redirect_uris(),
-        "login_app": settings.MICROSOFT_APPS["LOGIN"]["display_name"],
-        "legacy_app": settings.MICROSOFT_APPS["LEGACY"]["display_name"],
+        "login_app": operator_app_name("LOGIN"),
+        "legacy_app": operator_app_name("LEGACY"),
         "role_claims": DIRECTORY_ROLE_CLAIMS,
         "prover_roles": prover_roles(),
         "graph_application_consenters": graph_application_consenters(),

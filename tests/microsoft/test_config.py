@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.core.exceptions import ImproperlyConfigured
 
 from microsoft import config
 from microsoft.http import session_create
@@ -80,17 +79,3 @@ def test_session_uses_the_configured_bundle_over_the_environment(
     assert merged["verify"] == "/tmp/our-ca.pem"
     assert merged["proxies"]["https"] == "http://proxy.example:3128"
     assert session.timeout == 4.0
-
-
-def test_operator_app_reads_settings(settings: Any) -> None:
-    settings.MICROSOFT_APPS = {
-        "LOGIN": {"client_id": "cid-login", "client_secret": "s3cret", "display_name": "Roger Login"},
-        "LEGACY": {"client_id": "", "client_secret": "", "display_name": "Roger"},
-    }
-
-    app = config.operator_app("login")
-
-    assert app == config.AppCredentials(client_id="cid-login", client_secret="s3cret")
-    assert "s3cret" not in repr(app)
-    with pytest.raises(ImproperlyConfigured):
-        config.operator_app("LEGACY")
