@@ -52,7 +52,7 @@ class Integration(models.Model):
     directory_proven_at = models.DateTimeField(null=True, blank=True)
     directory_proven_by = models.CharField(max_length=320, blank=True)
     directory_proven_role = models.CharField(max_length=100, blank=True)
-    # Issue 8: the integration carrying the setup from before integrations existed.
+    # It carries the setup from before integrations existed (see integrations.legacy).
     is_legacy = models.BooleanField(default=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
