@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django.apps import AppConfig
 
 
@@ -6,8 +8,7 @@ class IntegrationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from datetime import timedelta
-
+        # Imported here, as in every app: models, and the modules that use them, load only once all apps are.
         from background.kinds import WorkKind, work_kind_register
         from integrations.models import AppRegistration
         from integrations.services.tokens import feature_owner_type_register

@@ -6,15 +6,19 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Tenant
-from integrations.choices import ConsentState, PermissionStatus
+from accounts.models import AdminNotification, Tenant
+from credentials.choices import CredentialState
+from credentials.models import MicrosoftCredential
+from integrations.choices import AppKind, ConsentState, PermissionStatus
+from integrations.errors import IntegrationError
 from integrations.features import permission_names
-from integrations.models import Feature, Integration
+from integrations.models import AppRegistration, Feature, Integration, ReapplyRun
 from ui.choices import Severity
 
 if TYPE_CHECKING:
@@ -29,6 +33,14 @@ def integration_list(*, tenant: Tenant) -> QuerySet[Integration]:
 
 def integration_get(*, tenant: Tenant, pk: int) -> Integration:
     return get_object_or_404(Integration, tenant=tenant, pk=pk)
+
+
+def manual_app_get(integration: Integration) -> AppRegistration:
+    """The application of an integration set up manually (of a legacy one, the LEGACY app: the first)."""
+    app = integration.app_registrations.order_by("pk").first()
+    if app is None:  # pragma: no cover - every manual integration is created with its app
+        raise IntegrationError("This integration has no application. Delete it and set it up again.")
+    return app
 
 
 def feature_get(*, tenant: Tenant, integration_pk: int, pk: int) -> Feature:
@@ -90,11 +102,37 @@ def feature_missing_permissions(feature: Feature) -> list[PermissionRow]:
     return [row for row in feature_permissions(feature) if row.status == PermissionStatus.MISSING]
 
 
+@dataclass(frozen=True)
+class FeatureRow:
+    """One feature on its integration's page: each permission as Microsoft showed it, and what waits for the
+    directory's proof (only with an operator-owned app: a customer's own app proves itself)."""
+
+    feature: Feature
+    permissions: list[PermissionRow]
+    missing: list[PermissionRow]
+    consent_blocked: bool
+    enable_blocked: bool
+
+
+def feature_rows(integration: Integration) -> list[FeatureRow]:
+    rows = []
+    for feature in integration.features.select_related("app_registration"):
+        operator_owned = feature.app_registration.is_operator_owned
+        rows.append(
+            FeatureRow(
+                feature=feature,
+                permissions=feature_permissions(feature),
+                missing=feature_missing_permissions(feature),
+                consent_blocked=operator_owned and not integration.directory_proven_by_sign_in,
+                enable_blocked=operator_owned and integration.needs_directory_proof,
+            )
+        )
+    return rows
+
+
 def feature_credential_count(*, tenant: Tenant, feature_ids: list[int], exclude_directory: str | None = None) -> int:
     """How many stored Microsoft connections (token store) the features own, optionally only those bound to
     another directory than `exclude_directory`."""
-    from credentials.models import MicrosoftCredential
-
     credentials = MicrosoftCredential.objects.filter(
         tenant=tenant, owner_type=FEATURE_OWNER_TYPE, owner_id__in=feature_ids
     )
@@ -104,8 +142,6 @@ def feature_credential_count(*, tenant: Tenant, feature_ids: list[int], exclude_
 
 
 def feature_connected_user_count(*, tenant: Tenant, feature_ids: list[int]) -> int:
-    from credentials.models import MicrosoftCredential
-
     return (
         MicrosoftCredential.objects.filter(
             tenant=tenant, owner_type=FEATURE_OWNER_TYPE, owner_id__in=feature_ids, user__isnull=False
@@ -138,8 +174,6 @@ class Problem:
 
 
 def _consent_problems(integration: Integration, credentials: dict[int, Any]) -> list[Problem]:
-    from credentials.choices import CredentialState
-
     problems = []
     for feature in integration.features.all():
         if not feature.enabled:
@@ -201,8 +235,6 @@ def _code(credential: Any) -> str:
 
 
 def _secret_problems(integration: Integration, today: date, warn_days: int) -> list[Problem]:
-    from integrations.choices import AppKind
-
     problems = []
     for app in integration.app_registrations.all():
         expires = app.secret_expires_on
@@ -226,8 +258,6 @@ def _secret_problems(integration: Integration, today: date, warn_days: int) -> l
 
 
 def _retrying_problems(integration: Integration, credentials: list[Any], now: datetime) -> list[Problem]:
-    from credentials.choices import CredentialState
-
     problems = []
     labels = {f.pk: f.spec.label for f in integration.features.all()}
     for credential in credentials:
@@ -254,9 +284,6 @@ def integration_problems(
     *, tenant: Tenant, integration: Integration | None = None, now: datetime | None = None
 ) -> list[Problem]:
     """What needs attention in this Roger tenant's integrations (or one of them)."""
-    from django.conf import settings
-
-    from credentials.models import MicrosoftCredential
 
     now = now or timezone.now()
     warn_days = int(settings.INTEGRATIONS_SECRET_EXPIRY_WARNING_DAYS)
@@ -279,8 +306,6 @@ def integration_problems(
 
 def notified_problem_keys(*, tenant: Tenant) -> list[str]:
     """The keys of this module's own problems the admins were told about (the token store keeps its own)."""
-    from accounts.models import AdminNotification
-
     return list(
         AdminNotification.objects.filter(tenant=tenant, key__startswith="integrations:").values_list("key", flat=True)
     )
@@ -294,8 +319,6 @@ class UserConnection:
 
 def user_connections(*, user: User) -> list[UserConnection]:
     """The enabled features a user connects their own account to (OneDrive), with their stored connection."""
-    from credentials.models import MicrosoftCredential
-
     features = Feature.objects.filter(tenant=user.tenant, enabled=True).select_related(
         "integration", "app_registration"
     )
@@ -321,8 +344,6 @@ def user_feature_get(*, user: User, pk: int) -> Feature:
 
 
 def reapply_run_get(*, tenant: Tenant, integration_pk: int, pk: int) -> Any:
-    from integrations.models import ReapplyRun
-
     return get_object_or_404(
         ReapplyRun.objects.select_related("integration"), tenant=tenant, integration_id=integration_pk, pk=pk
     )

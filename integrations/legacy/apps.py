@@ -10,7 +10,7 @@ class LegacyConfig(AppConfig):
     verbose_name = "Integrations before 2.20"
 
     def ready(self) -> None:
-        # Registered once the apps are loaded: the registry asks the owners about their rows at refresh time.
+        # Imported here, as in every app: its modules load once all apps are (the registry holds models).
         from integrations.legacy.owner_types import legacy_owner_types_register
 
         legacy_owner_types_register()

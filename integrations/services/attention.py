@@ -17,6 +17,9 @@ from django.utils import timezone
 from accounts.models import Tenant
 from accounts.services import admins_notification_clear, admins_notify
 from audit.services import audit_record
+from credentials.choices import CredentialState
+from credentials.models import MicrosoftCredential
+from credentials.services import credential_refresh
 from integrations.choices import ConsentState
 from integrations.models import Feature, Integration
 from integrations.selectors import FEATURE_OWNER_TYPE, Problem, integration_problems, notified_problem_keys
@@ -25,8 +28,6 @@ logger = logging.getLogger(__name__)
 
 
 def _app_credentials(tenant: Tenant) -> list[tuple[Feature, object]]:
-    from credentials.models import MicrosoftCredential
-
     features = {
         f.pk: f
         for f in Feature.objects.filter(tenant=tenant, enabled=True).select_related("integration", "app_registration")
@@ -39,9 +40,6 @@ def _app_credentials(tenant: Tenant) -> list[tuple[Feature, object]]:
 
 def features_app_tokens_probe(*, tenant: Tenant) -> int:
     """Refresh each enabled feature's app token now; the token store records how it went."""
-    from credentials.choices import CredentialState
-    from credentials.services import credential_refresh
-
     probed = 0
     for _feature, credential in _app_credentials(tenant):
         if getattr(credential, "state", None) == CredentialState.ACTIVE:
@@ -52,8 +50,6 @@ def features_app_tokens_probe(*, tenant: Tenant) -> int:
 
 def features_consent_sync(*, tenant: Tenant) -> list[Feature]:
     """Features whose app token stopped for want of consent are marked so (with the token's reason)."""
-    from credentials.choices import CredentialState
-
     marked = []
     for feature, credential in _app_credentials(tenant):
         # An app token has no user to reconnect it: whether Microsoft says consent or "unknown app here" (the

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 
 from audit.services import audit_record
+from credentials.choices import CredentialKind
+from credentials.services import credential_save
 from integrations.binding import FlowStart
 from integrations.choices import FlowKind
 from integrations.errors import IntegrationError
@@ -109,9 +111,6 @@ def user_connect_finish(*, state: str, browser_key: str, answer_key: str, user: 
 
 
 def _connection_save(user: User, feature: Feature, grant: identity.TokenGrant) -> tuple[str, str]:
-    from credentials.choices import CredentialKind
-    from credentials.services import credential_save
-
     directory_id = grant.account.tenant_id if grant.account else feature.directory_id
     credential_save(
         tenant=feature.tenant,

@@ -82,6 +82,7 @@ def consent_start(
 def consent_finish(*, params: dict[str, Any], browser_key: str, admin: User | None) -> FlowOutcome:
     """Accept the admin consent answer for the flow this browser started, then learn from Microsoft what it
     granted (one call: a fresh app-only token). A step of Reapply Consents records its result on the run."""
+    # Imported here: Reapply Consents builds on consent_start, so its module imports this one.
     from integrations.services.reapply import reapply_step_record
 
     flow = flow_take(

@@ -18,7 +18,7 @@ from integrations.legacy.models import LegacySwitch
 from integrations.legacy.selectors import is_legacy_app
 from integrations.legacy.services.leaving import leaving_legacy_impact, legacy_leave
 from integrations.models import AppRegistration, Feature, Integration
-from integrations.selectors import feature_connected_user_count, feature_credential_count
+from integrations.selectors import feature_connected_user_count, feature_credential_count, manual_app_get
 from integrations.services.features import rule_conflict, rule_violation
 from integrations.services.tokens import feature_credentials_delete
 from microsoft import errors as microsoft_errors
@@ -216,16 +216,9 @@ def integration_create_manual(
 # --- editing --------------------------------------------------------------------------------------------
 
 
-def _manual_app(integration: Integration) -> AppRegistration:
-    app = integration.app_registrations.first()
-    if app is None:  # pragma: no cover - every manual integration is created with its app
-        raise IntegrationError("This integration has no application. Delete it and set it up again.")
-    return app
-
-
 def integration_change_impact(*, integration: Integration, directory_id: str, application_id: str) -> Impact:
     """What saving these values would affect: consent, features that must stop, stored connections."""
-    app = _manual_app(integration)
+    app = manual_app_get(integration)
     features = list(integration.features.all())
     feature_ids = [f.pk for f in features]
     app_changed = application_id.strip().lower() != app.client_id.lower()
@@ -306,7 +299,7 @@ def integration_update_manual(
     Tenant.objects.select_for_update().get(pk=integration.tenant_id)
     integration = Integration.objects.select_for_update().get(pk=integration.pk)
     _name_free(integration.tenant, setup.name, exclude_pk=integration.pk)
-    app = _manual_app(integration)
+    app = manual_app_get(integration)
     old_client_id, old_directory = app.client_id.lower(), integration.directory_id
     leaving_legacy = app.kind == AppKind.LEGACY and not is_legacy_app(setup.application_id)
     _app_apply(app, setup)

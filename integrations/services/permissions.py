@@ -24,6 +24,7 @@ from background.kinds import work_queue
 from integrations.choices import ConsentState
 from integrations.features import permission_names, short_permission
 from integrations.models import AppRegistration, Feature
+from integrations.services.tokens import feature_app_token_acquire
 from microsoft import errors as microsoft_errors
 from microsoft import identity
 
@@ -72,21 +73,24 @@ def _missing(feature: Feature) -> set[str]:
 ROLES_RECHECK_LEASE = timedelta(minutes=2)
 
 
+def _recheck_queue(app_id: int, *, delay: int) -> None:
+    # Imported here: the task module imports this one (its task is app_roles_recheck_due below).
+    from integrations.tasks import app_roles_recheck_task
+
+    work_queue(app_roles_recheck_task, app_id, countdown=delay)
+
+
 def roles_recheck_schedule(app: AppRegistration, *, now: datetime) -> None:
     """Look at the app's roles again a little later: background work of the app row (a lost task is taken up by
     the background sweep), queued once this transaction commits."""
-    from integrations.tasks import app_roles_recheck_task
-
     delay = ROLES_RECHECK_DELAYS[0]
     AppRegistration.objects.filter(pk=app.pk).update(next_attempt_at=now + timedelta(seconds=delay), attempts=0)
-    work_queue(app_roles_recheck_task, app.pk, countdown=delay)
+    _recheck_queue(app.pk, delay=delay)
 
 
 def app_roles_recheck_due(*, app_id: int) -> bool | None:
     """The background step: claim the app's recheck, read its roles again, and say when to look next (after 30 s,
     1, 2, 4 and 7 minutes, within the window). None when there was nothing to do (not due, or held)."""
-    from integrations.tasks import app_roles_recheck_task
-
     rows = AppRegistration.objects.all()
     claim = work_claim(rows, app_id, lease=ROLES_RECHECK_LEASE)
     if claim is None:
@@ -97,15 +101,13 @@ def app_roles_recheck_due(*, app_id: int) -> bool | None:
     delay = ROLES_RECHECK_DELAYS[attempts] if again and attempts < len(ROLES_RECHECK_DELAYS) else None
     next_at = timezone.now() + timedelta(seconds=delay) if delay is not None else None
     if work_release(rows, claim, next_attempt_at=next_at, attempts=attempts) and delay is not None:
-        work_queue(app_roles_recheck_task, app_id, countdown=delay)
+        _recheck_queue(app_id, delay=delay)
     return again
 
 
 def app_roles_recheck(*, app: AppRegistration, now: datetime | None = None) -> bool:
     """Fetch a fresh app token and record its roles for the app's features still waiting for some; True when
     another look is due (a role is still absent within the window, or Microsoft could not be asked)."""
-    from integrations.services.tokens import feature_app_token_acquire
-
     now = now or timezone.now()
     waiting = [
         f

@@ -8,21 +8,24 @@ from typing import TYPE_CHECKING
 
 from django.urls import reverse
 
+from credentials.choices import CredentialKind, CredentialState
+from credentials.models import MicrosoftCredential
+from credentials.registry import OwnerType, owner_type_register
+from credentials.services import credential_delete, credential_refresh_request, credential_save
+from integrations.models import Feature
 from integrations.selectors import FEATURE_OWNER_TYPE
-from microsoft.config import AppCredentials
+from microsoft.config import GRAPH_DEFAULT_SCOPE, AppCredentials
+from microsoft.identity import client_credentials_acquire
 
 if TYPE_CHECKING:
     from accounts.models import Tenant, User
-    from credentials.models import MicrosoftCredential
-    from integrations.models import AppRegistration, Feature
+    from integrations.models import AppRegistration
     from microsoft.identity import TokenGrant
 
 logger = logging.getLogger(__name__)
 
 
 def _feature_of(credential: MicrosoftCredential) -> Feature:
-    from integrations.models import Feature
-
     return Feature.objects.select_related("integration", "app_registration").get(
         pk=credential.owner_id, tenant_id=credential.tenant_id
     )
@@ -42,8 +45,6 @@ def feature_fix_url_for(credential: MicrosoftCredential) -> str:
 
 
 def feature_owner_type_register() -> None:
-    from credentials.registry import OwnerType, owner_type_register
-
     owner_type_register(
         OwnerType(
             name=FEATURE_OWNER_TYPE,
@@ -59,18 +60,11 @@ def feature_app_token_acquire(*, app: AppRegistration, directory_id: str) -> Tok
 
     Raises microsoft.errors.MicrosoftError (ReconsentRequired when the consent is missing or was removed).
     """
-    from microsoft.config import GRAPH_DEFAULT_SCOPE
-    from microsoft.identity import client_credentials_acquire
-
     return client_credentials_acquire(app=app.credentials(), tenant=directory_id, scope=GRAPH_DEFAULT_SCOPE)
 
 
 def feature_app_tokens_save(*, features: Iterable[Feature], grant: TokenGrant, actor: User | None) -> None:
     """Store an app-only token (client credentials) for each feature, bound to its directory."""
-    from credentials.choices import CredentialKind
-    from credentials.services import credential_save
-    from microsoft.config import GRAPH_DEFAULT_SCOPE
-
     for feature in features:
         credential_save(
             tenant=feature.tenant,
@@ -88,10 +82,6 @@ def feature_app_tokens_save(*, features: Iterable[Feature], grant: TokenGrant, a
 
 def feature_user_tokens_retry(*, features: Iterable[Feature], actor: User | None) -> int:
     """Queue a refresh of the features' per-user tokens waiting for consent (after consent was granted)."""
-    from credentials.choices import CredentialState
-    from credentials.models import MicrosoftCredential
-    from credentials.services import credential_refresh_request
-
     waiting = MicrosoftCredential.objects.filter(
         owner_type=FEATURE_OWNER_TYPE,
         owner_id__in=[f.pk for f in features],
@@ -109,9 +99,6 @@ def feature_credentials_delete(
     *, tenant: Tenant, feature_ids: Iterable[int], actor: User | None, keep_directory: str | None = None
 ) -> int:
     """Delete the features' stored connections; with `keep_directory`, only those bound to other directories."""
-    from credentials.models import MicrosoftCredential
-    from credentials.services import credential_delete
-
     rows = MicrosoftCredential.objects.filter(
         tenant=tenant, owner_type=FEATURE_OWNER_TYPE, owner_id__in=list(feature_ids)
     ).select_related("user")

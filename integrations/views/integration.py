@@ -41,21 +41,10 @@ def integration_list(request: HttpRequest) -> HttpResponse:
 @tenant_admin_required
 def integration_detail(request: HttpRequest, pk: int) -> HttpResponse:
     integration = selectors.integration_get(tenant=tenant_of(request), pk=pk)
-    operator_owned_unproven = not integration.directory_proven_by_sign_in
-    features = [
-        {
-            "feature": f,
-            "permissions": selectors.feature_permissions(f),
-            "missing": selectors.feature_missing_permissions(f),
-            "consent_blocked": f.app_registration.is_operator_owned and operator_owned_unproven,
-            "enable_blocked": f.app_registration.is_operator_owned and integration.needs_directory_proof,
-        }
-        for f in integration.features.select_related("app_registration")
-    ]
     run = reapply_services.reapply_latest(integration)
     context = {
         "integration": integration,
-        "features": features,
+        "features": selectors.feature_rows(integration),
         "app": integration.app_registrations.first(),
         "apps": list(integration.app_registrations.all()),
         "problems": selectors.integration_problems(tenant=integration.tenant, integration=integration),
@@ -105,8 +94,7 @@ def _edit_automatic(request: HttpRequest, integration: Integration) -> HttpRespo
 
 
 def _edit_manual(request: HttpRequest, integration: Integration) -> HttpResponse:
-    app = integration.app_registrations.order_by("pk").first()
-    assert app is not None  # every manual integration is created with its app
+    app = selectors.manual_app_get(integration)
     initial = {
         "name": integration.name,
         "directory": integration.directory_domain or integration.directory_id,
