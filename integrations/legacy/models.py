@@ -6,72 +6,83 @@ lives in this package so that it can be deleted in one move.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, ClassVar
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+if TYPE_CHECKING:
+    from accounts.models import Tenant
 
-class LegacyUserSyncSettings(models.Model):
+
+class LegacySettingsRow(models.Model):
+    """What each Microsoft setting of that time held besides its switches: one row per tenant, the directory, when
+    its admin consent was granted, and when it was migrated into an integration."""
+
+    area: ClassVar[str]  # what the admin knew it as
+
+    directory_id = models.CharField(max_length=36, blank=True)
+    admin_consent_granted_at = models.DateTimeField(null=True, blank=True)
+    migrated_at = models.DateTimeField(null=True, blank=True)
+
+    # Declared by each (related names of their own): the Roger tenant.
+    tenant: models.OneToOneField[Tenant, Tenant]
+
+    class Meta:
+        abstract = True
+        app_label = "integrations"
+
+    def __str__(self) -> str:
+        return f"{self.area} of {self.tenant}"
+
+
+class LegacyUserSyncSettings(LegacySettingsRow):
     """Administration > User Synchronization before integrations: Entra ID with the operator's legacy
     User Synchronization app. Its app-only token is a credential of owner "legacy_user_sync" (this row)."""
 
+    area = "Entra ID User Synchronization"
+
     tenant = models.OneToOneField("accounts.Tenant", on_delete=models.CASCADE, related_name="legacy_user_sync")
     enabled = models.BooleanField(default=False)
-    directory_id = models.CharField(max_length=36, blank=True)
     sync_automatically = models.BooleanField(default=True)
-    admin_consent_granted_at = models.DateTimeField(null=True, blank=True)
-    migrated_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        app_label = "integrations"
+    class Meta(LegacySettingsRow.Meta):
         verbose_name = "legacy Entra ID User Synchronization"
         verbose_name_plural = "legacy Entra ID User Synchronization"
 
-    def __str__(self) -> str:
-        return f"Entra ID User Synchronization of {self.tenant}"
 
-
-class LegacyUniversalPrintSettings(models.Model):
+class LegacyUniversalPrintSettings(LegacySettingsRow):
     """Microsoft Universal Print before integrations, with the operator's legacy app. Its app-only token is a
     credential of owner "legacy_universal_print" (this row)."""
 
+    area = "Microsoft Universal Print"
+
     tenant = models.OneToOneField("accounts.Tenant", on_delete=models.CASCADE, related_name="legacy_universal_print")
     enabled = models.BooleanField(default=False)
-    directory_id = models.CharField(max_length=36, blank=True)
-    admin_consent_granted_at = models.DateTimeField(null=True, blank=True)
-    migrated_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        app_label = "integrations"
+    class Meta(LegacySettingsRow.Meta):
         verbose_name = "legacy Microsoft Universal Print"
         verbose_name_plural = "legacy Microsoft Universal Print"
 
-    def __str__(self) -> str:
-        return f"Microsoft Universal Print of {self.tenant}"
 
-
-class LegacyCloudServicesSettings(models.Model):
+class LegacyCloudServicesSettings(LegacySettingsRow):
     """Cloud Services Settings before integrations: OneDrive and SharePoint through the operator's legacy app.
 
     Each user's cloud storage connection (one Microsoft sign-in covering OneDrive and SharePoint) is a
-    credential of owner "legacy_cloud_storage" (this row) and that user.
+    credential of owner "legacy_cloud_storage" (this row) and that user. A blank directory: users of any
+    organization (and personal accounts) connected their storage.
     """
+
+    area = "Cloud Services Settings"
 
     tenant = models.OneToOneField("accounts.Tenant", on_delete=models.CASCADE, related_name="legacy_cloud_services")
     onedrive_enabled = models.BooleanField(default=False)
     sharepoint_enabled = models.BooleanField(default=False)
-    # Blank: users of any organization (and personal accounts) connected their storage.
-    directory_id = models.CharField(max_length=36, blank=True)
-    admin_consent_granted_at = models.DateTimeField(null=True, blank=True)
-    migrated_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        app_label = "integrations"
+    class Meta(LegacySettingsRow.Meta):
         verbose_name = "legacy Cloud Services Settings"
         verbose_name_plural = "legacy Cloud Services Settings"
-
-    def __str__(self) -> str:
-        return f"Cloud Services Settings of {self.tenant}"
 
     @property
     def enabled(self) -> bool:

@@ -14,22 +14,19 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 
 from audit.services import audit_record
-from credentials.choices import CredentialKind
-from credentials.services import credential_save
 from integrations.binding import FlowStart
 from integrations.choices import FlowKind
 from integrations.errors import IntegrationError
 from integrations.features import short_permission
 from integrations.models import Feature
-from integrations.selectors import FEATURE_OWNER_TYPE
 from integrations.services.flows import (
-    callback_url,
     flow_answer_params,
     flow_close,
-    flow_create,
     flow_msal_flow,
     flow_take,
+    sign_in_start,
 )
+from integrations.services.tokens import feature_user_token_save
 from microsoft import errors as microsoft_errors
 from microsoft import identity
 
@@ -46,26 +43,15 @@ def user_connect_start(*, feature: Feature, user: User) -> FlowStart:
     """Where to send the user to sign in for the feature (one Microsoft call for discovery)."""
     if not feature.enabled or feature.tenant_id != user.tenant_id:
         raise IntegrationError("OneDrive is not enabled in your organization's Roger. Ask your administrator.")
-    try:
-        started = identity.auth_code_start(
-            app=feature.app_registration.credentials(),
-            tenant=_authority(feature),
-            scopes=feature.spec.delegated,
-            redirect_uri=callback_url("integration_callbacks:select_tenant"),
-            prompt="select_account",
-        )
-    except microsoft_errors.MicrosoftError as exc:
-        raise IntegrationError(exc.message) from exc
-    state = str(started.flow["state"])
-    key = flow_create(
-        state=state,
+    return sign_in_start(
         kind=FlowKind.USER_CONNECT,
         person=user,
         integration=feature.integration,
         feature=feature,
-        msal_flow=started.flow,
+        app=feature.app_registration.credentials(),
+        authority=_authority(feature),
+        scopes=feature.spec.delegated,
     )
-    return FlowStart(url=started.auth_uri, state=state, browser_key=key)
 
 
 def user_connect_finish(*, state: str, browser_key: str, answer_key: str, user: User | None) -> str:
@@ -112,18 +98,7 @@ def user_connect_finish(*, state: str, browser_key: str, answer_key: str, user: 
 
 def _connection_save(user: User, feature: Feature, grant: identity.TokenGrant) -> tuple[str, str]:
     directory_id = grant.account.tenant_id if grant.account else feature.directory_id
-    credential_save(
-        tenant=feature.tenant,
-        owner_type=FEATURE_OWNER_TYPE,
-        owner_id=feature.pk,
-        user=user,
-        kind=CredentialKind.DELEGATED_CONFIDENTIAL,
-        directory_id=directory_id,
-        client_id=feature.app_registration.client_id,
-        scopes=list(feature.spec.delegated),
-        grant=grant,
-        actor=user,
-    )
+    feature_user_token_save(feature=feature, user=user, directory_id=directory_id, grant=grant)
     # The token response's `scope` is what the directory granted the app for its users.
     seen = sorted(set(feature.granted_delegated) | {short_permission(scope) for scope in grant.scopes})
     if seen != sorted(feature.granted_delegated):

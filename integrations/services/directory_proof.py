@@ -24,12 +24,11 @@ from integrations.errors import IntegrationError
 from integrations.models import AppRegistration, AuthorizationFlow, Feature, Integration
 from integrations.services.flows import (
     FlowOutcome,
-    callback_url,
     flow_answer_params,
     flow_close,
-    flow_create,
     flow_msal_flow,
     flow_take,
+    sign_in_start,
 )
 from microsoft import directory_roles, identity
 from microsoft import errors as microsoft_errors
@@ -87,20 +86,15 @@ def _proof_app(integration: Integration) -> AppRegistration:
     return app
 
 
-def _start(*, integration: Integration, admin: User, kind: str, authority: str, prompt: str | None) -> FlowStart:
-    try:
-        started = identity.auth_code_start(
-            app=_proof_app(integration).credentials(),
-            tenant=authority,
-            scopes=PROOF_SCOPES,
-            redirect_uri=callback_url("integration_callbacks:select_tenant"),
-            prompt=prompt,
-        )
-    except microsoft_errors.MicrosoftError as exc:
-        raise IntegrationError(exc.message) from exc
-    state = str(started.flow["state"])
-    key = flow_create(state=state, kind=kind, person=admin, integration=integration, msal_flow=started.flow)
-    return FlowStart(url=started.auth_uri, state=state, browser_key=key)
+def _start(*, integration: Integration, admin: User, kind: str, authority: str) -> FlowStart:
+    return sign_in_start(
+        kind=kind,
+        person=admin,
+        integration=integration,
+        app=_proof_app(integration).credentials(),
+        authority=authority,
+        scopes=PROOF_SCOPES,
+    )
 
 
 def select_tenant_start(*, integration: Integration, admin: User) -> FlowStart:
@@ -117,7 +111,6 @@ def select_tenant_start(*, integration: Integration, admin: User) -> FlowStart:
         admin=admin,
         kind=FlowKind.SELECT_TENANT,
         authority=SELECT_TENANT_AUTHORITY,
-        prompt="select_account",
     )
 
 
@@ -133,7 +126,6 @@ def directory_proof_start(*, integration: Integration, admin: User) -> FlowStart
         admin=admin,
         kind=FlowKind.PROVE_DIRECTORY,
         authority=integration.directory_id,
-        prompt="select_account",
     )
 
 

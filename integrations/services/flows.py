@@ -9,7 +9,7 @@ once, so neither browser can use it afterwards. Only a taken flow may redeem its
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -21,8 +21,11 @@ from django.utils import timezone
 
 from integrations import binding
 from integrations.choices import FlowKind, FlowStatus
-from integrations.errors import FlowRefused, ForeignBrowser, SignInRequired
+from integrations.errors import FlowRefused, ForeignBrowser, IntegrationError, SignInRequired
 from integrations.models import AuthorizationFlow, Feature, Integration, ReapplyRun
+from microsoft import errors as microsoft_errors
+from microsoft import identity
+from microsoft.config import AppCredentials
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -86,6 +89,35 @@ def flow_create(
         expires_at=timezone.now() + FLOW_LIFETIME,
     )
     return browser_key
+
+
+def sign_in_start(
+    *,
+    kind: str,
+    person: User,
+    integration: Integration,
+    app: AppCredentials,
+    authority: str,
+    scopes: Sequence[str],
+    feature: Feature | None = None,
+) -> binding.FlowStart:
+    """Where to send the person to sign in at Microsoft (one call, for discovery), recorded as a flow of theirs;
+    Microsoft answers on the sign-in callback, by form_post."""
+    try:
+        started = identity.auth_code_start(
+            app=app,
+            tenant=authority,
+            scopes=scopes,
+            redirect_uri=callback_url("integration_callbacks:select_tenant"),
+            prompt="select_account",
+        )
+    except microsoft_errors.MicrosoftError as exc:
+        raise IntegrationError(exc.message) from exc
+    state = str(started.flow["state"])
+    key = flow_create(
+        state=state, kind=kind, person=person, integration=integration, feature=feature, msal_flow=started.flow
+    )
+    return binding.FlowStart(url=started.auth_uri, state=state, browser_key=key)
 
 
 def flow_kind_of(state: str) -> str | None:

@@ -66,18 +66,36 @@ def feature_app_token_acquire(*, app: AppRegistration, directory_id: str) -> Tok
 def feature_app_tokens_save(*, features: Iterable[Feature], grant: TokenGrant, actor: User | None) -> None:
     """Store an app-only token (client credentials) for each feature, bound to its directory."""
     for feature in features:
-        credential_save(
-            tenant=feature.tenant,
-            owner_type=FEATURE_OWNER_TYPE,
-            owner_id=feature.pk,
-            user=None,
-            kind=CredentialKind.APP_ONLY,
-            directory_id=feature.directory_id,
-            client_id=feature.app_registration.client_id,
-            scopes=[GRAPH_DEFAULT_SCOPE],
-            grant=grant,
-            actor=actor,
-        )
+        _token_save(feature, None, CredentialKind.APP_ONLY, feature.directory_id, [GRAPH_DEFAULT_SCOPE], grant, actor)
+
+
+def feature_user_token_save(*, feature: Feature, user: User, directory_id: str, grant: TokenGrant) -> None:
+    """Store a user's own sign-in for the feature (OneDrive), bound to the directory they signed in to."""
+    scopes = list(feature.spec.delegated)
+    _token_save(feature, user, CredentialKind.DELEGATED_CONFIDENTIAL, directory_id, scopes, grant, user)
+
+
+def _token_save(
+    feature: Feature,
+    user: User | None,
+    kind: CredentialKind,
+    directory_id: str,
+    scopes: list[str],
+    grant: TokenGrant,
+    actor: User | None,
+) -> None:
+    credential_save(
+        tenant=feature.tenant,
+        owner_type=FEATURE_OWNER_TYPE,
+        owner_id=feature.pk,
+        user=user,
+        kind=kind,
+        directory_id=directory_id,
+        client_id=feature.app_registration.client_id,
+        scopes=scopes,
+        grant=grant,
+        actor=actor,
+    )
 
 
 def feature_user_tokens_retry(*, features: Iterable[Feature], actor: User | None) -> int:

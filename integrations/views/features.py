@@ -15,6 +15,10 @@ from integrations.services import features as feature_services
 from integrations.views.common import admin_of, back_to_detail, flow_started, tenant_of
 
 
+def _feature(request: HttpRequest, pk: int, feature_pk: int) -> Feature:
+    return selectors.feature_get(tenant=tenant_of(request), integration_pk=pk, pk=feature_pk)
+
+
 def _start_consent(request: HttpRequest, feature: Feature, *, enable_after: bool) -> HttpResponse:
     return flow_started(
         request,
@@ -26,7 +30,7 @@ def _start_consent(request: HttpRequest, feature: Feature, *, enable_after: bool
 @tenant_admin_required
 @require_POST
 def feature_enable(request: HttpRequest, pk: int, feature_pk: int) -> HttpResponse:
-    feature = selectors.feature_get(tenant=tenant_of(request), integration_pk=pk, pk=feature_pk)
+    feature = _feature(request, pk, feature_pk)
     try:
         feature_services.feature_enable(feature=feature, actor=admin_of(request))
     except ConsentMissing:
@@ -42,7 +46,7 @@ def feature_enable(request: HttpRequest, pk: int, feature_pk: int) -> HttpRespon
 @tenant_admin_required
 @require_POST
 def feature_disable(request: HttpRequest, pk: int, feature_pk: int) -> HttpResponse:
-    feature = selectors.feature_get(tenant=tenant_of(request), integration_pk=pk, pk=feature_pk)
+    feature = _feature(request, pk, feature_pk)
     feature_services.feature_disable(feature=feature, actor=admin_of(request))
     messages.success(request, f"{feature.spec.label} disabled. Its consent is kept, so you can enable it again.")
     return back_to_detail(feature.integration)
@@ -51,5 +55,4 @@ def feature_disable(request: HttpRequest, pk: int, feature_pk: int) -> HttpRespo
 @tenant_admin_required
 @require_POST
 def feature_consent(request: HttpRequest, pk: int, feature_pk: int) -> HttpResponse:
-    feature = selectors.feature_get(tenant=tenant_of(request), integration_pk=pk, pk=feature_pk)
-    return _start_consent(request, feature, enable_after=False)
+    return _start_consent(request, _feature(request, pk, feature_pk), enable_after=False)

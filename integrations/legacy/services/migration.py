@@ -21,7 +21,12 @@ from credentials.models import MicrosoftCredential
 from credentials.services import credential_delete
 from integrations.choices import AppKind, ConsentState, FeatureType, SetupMode
 from integrations.features import FEATURES
-from integrations.legacy.models import LegacyCloudServicesSettings, LegacyUniversalPrintSettings, LegacyUserSyncSettings
+from integrations.legacy.models import (
+    LegacyCloudServicesSettings,
+    LegacySettingsRow,
+    LegacyUniversalPrintSettings,
+    LegacyUserSyncSettings,
+)
 from integrations.legacy.owner_types import LEGACY_OWNER_TYPES
 from integrations.models import AppRegistration, Feature, Integration
 from integrations.selectors import FEATURE_OWNER_TYPE
@@ -53,7 +58,7 @@ class LegacySettings:
     def exists(self) -> bool:
         return any((self.user_sync, self.universal_print, self.cloud_services))
 
-    def rows(self) -> list[LegacyUserSyncSettings | LegacyUniversalPrintSettings | LegacyCloudServicesSettings]:
+    def rows(self) -> list[LegacySettingsRow]:
         return [row for row in (self.user_sync, self.universal_print, self.cloud_services) if row is not None]
 
 
