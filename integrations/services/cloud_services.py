@@ -20,10 +20,9 @@ from integrations.errors import IntegrationError
 from integrations.features import short_permission
 from integrations.models import Feature
 from integrations.services.flows import (
-    flow_answer_params,
     flow_close,
-    flow_msal_flow,
     flow_take,
+    sign_in_redeem,
     sign_in_start,
 )
 from integrations.services.tokens import feature_user_token_save
@@ -63,17 +62,11 @@ def user_connect_finish(*, state: str, browser_key: str, answer_key: str, user: 
     assert user is not None  # flow_take raises SignInRequired otherwise
     assert flow.feature_id is not None  # every user connection is started for a feature
     feature = Feature.objects.select_related("app_registration", "tenant", "integration").get(pk=flow.feature_id)
-    params = flow_answer_params(flow)
     try:
-        if params.get("error"):
-            raise microsoft_errors.classify(
-                {"error": params.get("error", ""), "error_description": params.get("error_description", "")}
-            )
-        grant = identity.auth_code_finish(
+        grant = sign_in_redeem(
+            flow,
             app=feature.app_registration.credentials(),
-            tenant=_authority(feature),
-            flow=flow_msal_flow(flow),
-            callback_params=params,
+            authority=_authority(feature),
             expected_tenant_id=feature.directory_id or None,
             allow_personal_accounts=not feature.directory_id,
         )

@@ -24,13 +24,12 @@ from integrations.errors import IntegrationError
 from integrations.models import AppRegistration, AuthorizationFlow, Feature, Integration
 from integrations.services.flows import (
     FlowOutcome,
-    flow_answer_params,
     flow_close,
-    flow_msal_flow,
     flow_take,
+    sign_in_redeem,
     sign_in_start,
 )
-from microsoft import directory_roles, identity
+from microsoft import directory_roles
 from microsoft import errors as microsoft_errors
 
 if TYPE_CHECKING:
@@ -41,6 +40,10 @@ if TYPE_CHECKING:
 SELECT_TENANT_AUTHORITY = "organizations"
 PROOF_SCOPES = ("User.Read",)
 WHO_CAN_PROVE = directory_roles.names(directory_roles.ADMINISTRATOR_ROLES)
+CANCELLED = (
+    "The sign-in was cancelled at Microsoft, so nothing was connected. Start again and sign in with an "
+    "administrator of the organization."
+)
 ACTIVATE_PIM = (
     "If your role is only eligible in Privileged Identity Management, activate it first (Azure portal > Privileged "
     "Identity Management > My roles > Activate), then start again."
@@ -188,17 +191,14 @@ def _administrator_sign_in(
     flow: AuthorizationFlow,
 ) -> tuple[dict[str, object], list[str], directory_roles.DirectoryRole]:
     """The validated id token's claims, the granted scopes, and the administrator role the account holds."""
-    params = flow_answer_params(flow)
-    if params.get("error"):
-        raise _cancelled(params)
     proving = flow.kind == FlowKind.PROVE_DIRECTORY
-    grant = identity.auth_code_finish(
+    grant = sign_in_redeem(
+        flow,
         app=_proof_app(flow.integration).credentials(),
-        tenant=flow.integration.directory_id if proving else SELECT_TENANT_AUTHORITY,
-        flow=flow_msal_flow(flow),
-        callback_params=params,
+        authority=flow.integration.directory_id if proving else SELECT_TENANT_AUTHORITY,
         expected_tenant_id=flow.integration.directory_id if proving else None,
         allow_personal_accounts=False,
+        cancelled=CANCELLED,
     )
     claims = grant.id_token_claims
     username = str(claims.get("preferred_username", "")) or "The account you signed in with"
@@ -215,18 +215,6 @@ def _administrator_sign_in(
             f"with a {WHO_CAN_PROVE}. {ACTIVATE_PIM}"
         )
     return claims, list(grant.scopes), roles[0]
-
-
-def _cancelled(params: dict[str, str]) -> microsoft_errors.MicrosoftError:
-    error = microsoft_errors.classify(
-        {"error": params.get("error", ""), "error_description": params.get("error_description", "")}
-    )
-    if error.code is None and params.get("error") in ("access_denied", "consent_required"):
-        return microsoft_errors.ReconsentRequired(
-            "The sign-in was cancelled at Microsoft, so nothing was connected. Start again and sign in with an "
-            "administrator of the organization."
-        )
-    return error
 
 
 def _connect(integration: Integration, directory_id: str, username: str, scopes: list[str]) -> None:

@@ -220,6 +220,35 @@ def _spend(flow: AuthorizationFlow, status: str, reason: str) -> None:
     flow.save(update_fields=["finished_at", "status", "error_message", "answer", "msal_flow"])
 
 
+def sign_in_redeem(
+    flow: AuthorizationFlow,
+    *,
+    app: AppCredentials,
+    authority: str,
+    expected_tenant_id: str | None,
+    allow_personal_accounts: bool,
+    cancelled: str = "",
+) -> identity.TokenGrant:
+    """Redeem the code of a taken sign-in (one call; the id token is validated). Raises MicrosoftError, also
+    when Microsoft answered with an error instead of a code; `cancelled` explains a sign-in the person cancelled."""
+    params = flow_answer_params(flow)
+    if params.get("error"):
+        error = microsoft_errors.classify(
+            {"error": params.get("error", ""), "error_description": params.get("error_description", "")}
+        )
+        if cancelled and error.code is None and params.get("error") in ("access_denied", "consent_required"):
+            raise microsoft_errors.ReconsentRequired(cancelled)
+        raise error
+    return identity.auth_code_finish(
+        app=app,
+        tenant=authority,
+        flow=flow_msal_flow(flow),
+        callback_params=params,
+        expected_tenant_id=expected_tenant_id,
+        allow_personal_accounts=allow_personal_accounts,
+    )
+
+
 def flow_answer_params(flow: AuthorizationFlow) -> dict[str, str]:
     answer: dict[str, str] = json.loads(flow.answer or "{}")
     return answer
