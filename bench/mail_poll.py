@@ -50,7 +50,7 @@ def run(handle: object) -> None:
     sender_email = "pat@bench.example"
     User.objects.create_user(tenant=tenant, email=sender_email, password="x")
     system = connect_exchange_system(tenant=tenant, actor=admin, m365=handle)
-    source = configure_source(tenant, admin, protocol="imap", server_kind="exchange", exchange_system=system)
+    source = configure_source(tenant, admin, protocol="imap", kind="exchange", exchange_system=system)
     for n in range(MESSAGES):
         raw = mail_with_attachments(
             sender=sender_email, to=MAILBOX, subject=f"Doc {n}", attachments=[(f"doc-{n}.pdf", "application/pdf", PDF)]

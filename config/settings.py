@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "integrations",
     "integrations.legacy",
     "external_systems",
+    "mail_servers",
     "outgoing_mail",
     "mail_jobs",
     "print_jobs",

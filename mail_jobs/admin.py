@@ -7,23 +7,11 @@ from mail_jobs.models import MailJobSource, ProcessedMessage
 
 @admin.register(MailJobSource)
 class MailJobSourceAdmin(admin.ModelAdmin):
-    list_display = ("tenant", "enabled", "protocol", "server_kind", "last_poll_at", "last_poll_status")
-    list_filter = ("enabled", "protocol", "server_kind", "last_poll_status")
-    search_fields = ("tenant__name", "tenant__display_name", "custom_host", "shared_mailbox")
-    exclude = ("custom_password",)  # write-only: set by the tenant admin on the Jobs page
-    readonly_fields = (
-        "next_attempt_at",
-        "attempts",
-        "last_poll_at",
-        "last_poll_status",
-        "last_poll_error",
-        "fix_url",
-        "lease_until",
-        "test_status",
-        "test_steps",
-        "test_requested_at",
-        "test_finished_at",
-    )
+    list_display = ("tenant", "enabled", "mail_server", "last_poll_at")
+    list_filter = ("enabled", "mail_server__protocol", "mail_server__kind", "mail_server__status")
+    search_fields = ("tenant__name", "tenant__display_name", "mail_server__host", "mail_server__shared_mailbox")
+    raw_id_fields = ("mail_server",)  # the server and its write-only password are edited with the account
+    readonly_fields = ("next_attempt_at", "attempts", "last_poll_at", "lease_until")
 
 
 @admin.register(ProcessedMessage)

@@ -25,8 +25,7 @@ class MailJobsConfig(AppConfig):
 
 
 def _jobs_via_email_usage(system: ExternalSystem) -> list[str]:
-    from mail_jobs.choices import ServerKind
-    from mail_jobs.selectors import sources_using_system
+    from mail_jobs.selectors import sources_reading_system
 
-    used = sources_using_system(system_id=system.pk).filter(server_kind=ServerKind.EXCHANGE).exists()
+    used = sources_reading_system(system_id=system.pk).exists()
     return ["POP3/IMAP server of Jobs via Email (Settings > Jobs)"] if used else []

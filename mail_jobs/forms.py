@@ -3,22 +3,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django import forms
-from django.core.validators import MaxValueValidator, MinValueValidator
 
-from external_systems.selectors import connected_exchange_systems
-from mail_jobs.choices import AfterProcessing, Protocol, Security, ServerKind
+from mail_jobs.choices import AfterProcessing
 from mail_jobs.documents import document_type_choices
 from mail_jobs.models import MailJobSource
-from mail_jobs.services.connection import default_port
-from mail_jobs.services.settings import SETTINGS_FIELDS, mail_server_changed
-from outgoing_mail.validation import (
-    PASSWORD_AGAIN,
-    PLAINTEXT_PASSWORD_REFUSED,
-    mail_server_clean,
-    password_without_line_breaks,
-    plaintext_passwords_allowed,
-    refuse_control_characters,
-)
+from mail_jobs.services.settings import SETTINGS_FIELDS
+from mail_servers.choices import MAILBOX_PROTOCOLS, Protocol, ServerKind
+from mail_servers.forms import MailServerFields
+from mail_servers.services import MailServerValues
+from mail_servers.validation import refuse_control_characters
 
 if TYPE_CHECKING:
     from accounts.models import Tenant
@@ -34,25 +27,22 @@ POLL_INTERVALS = [
 ]
 
 
-class ExchangeSystemChoice(forms.ModelChoiceField):
-    def label_from_instance(self, obj: Any) -> str:
-        return f"{obj.title} ({obj.mailbox})"
+class MailJobSourceForm(MailServerFields, forms.ModelForm):
+    """The Jobs via Email settings and the mailbox's server (mail_servers.forms.MailServerFields)."""
 
+    username_required = host_required = "Required for another mail server."
+    password_required = "Enter the password of the mailbox."
+    exchange_required = "Choose the connected Exchange Online system to read mail from."
 
-class MailJobSourceForm(forms.ModelForm):
-    exchange_system = ExchangeSystemChoice(
-        label="Exchange Online system",
-        queryset=None,
-        required=False,
-        empty_label="Choose a connected system",
-        error_messages={"invalid_choice": "Choose one of the connected Exchange Online systems."},
+    protocol = forms.ChoiceField(
+        label="Protocol", choices=[(p.value, p.label) for p in MAILBOX_PROTOCOLS], widget=forms.RadioSelect
     )
-    custom_password = forms.CharField(
-        label="Password",
+    server_kind = forms.ChoiceField(label="Mail server", choices=ServerKind.choices, widget=forms.RadioSelect)
+    shared_mailbox = forms.EmailField(
+        label="Shared mailbox",
         required=False,
-        strip=False,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        validators=[password_without_line_breaks],
+        help_text="Leave empty to read the connected mailbox; the connected account needs Full Access to a shared "
+        "mailbox.",
     )
     poll_interval_minutes = forms.TypedChoiceField(label="Check for new mail", choices=POLL_INTERVALS, coerce=int)
     document_types = forms.MultipleChoiceField(
@@ -67,12 +57,6 @@ class MailJobSourceForm(forms.ModelForm):
         fields = list(SETTINGS_FIELDS)  # the one list the settings service saves
         labels = {
             "enabled": "Turn mail into print jobs",
-            "server_kind": "Mail server",
-            "shared_mailbox": "Shared mailbox",
-            "custom_host": "Host",
-            "custom_port": "Port",
-            "custom_security": "Security",
-            "custom_username": "User name",
             "folder": "Folder",
             "after_processing": "After processing",
             "move_to_folder": "Move to folder",
@@ -83,9 +67,6 @@ class MailJobSourceForm(forms.ModelForm):
             "exchange_authenticated_only": "Accept only mail that Exchange Online authenticated",
         }
         help_texts = {
-            "shared_mailbox": "Leave empty to read the connected mailbox; the connected account needs Full Access "
-            "to a shared mailbox.",
-            "custom_port": "Empty: 993 (IMAP) or 995 (POP3) with SSL/TLS, 143 or 110 otherwise.",
             "folder": "IMAP only; POP3 always reads the inbox.",
             "max_message_size_mb": "Larger messages are not downloaded; the sender is told.",
             "exchange_authenticated_only": "Anyone can put someone else's address on a message. With this on, mail "
@@ -94,29 +75,19 @@ class MailJobSourceForm(forms.ModelForm):
             "mail is rejected without a reply, since the sender may be forged. Leave it off if mail reaches this "
             "mailbox through a forwarding service that breaks these checks.",
         }
-        widgets = {
-            "protocol": forms.RadioSelect,
-            "server_kind": forms.RadioSelect,
-            "custom_port": forms.NumberInput(attrs={"min": 1, "max": 65535}),
-            "custom_username": forms.TextInput(attrs={"autocomplete": "off"}),
-            "max_message_size_mb": forms.NumberInput(attrs={"min": 1, "max": 150}),
-        }
+        widgets = {"max_message_size_mb": forms.NumberInput(attrs={"min": 1, "max": 150})}
 
     def __init__(self, *args: Any, tenant: Tenant, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.tenant = tenant
-        field = self.fields["exchange_system"]
-        assert isinstance(field, forms.ModelChoiceField)
-        field.queryset = connected_exchange_systems(tenant=tenant)
+        account = self.instance.mail_server
+        if not self.is_bound:
+            self.initial.update({"protocol": account.protocol, "server_kind": account.kind})
+        self.mail_server_setup(tenant=tenant, account=account)
+        self.fields["custom_port"].help_text = "Empty: 993 (IMAP) or 995 (POP3) with SSL/TLS, 143 or 110 otherwise."
         self.fields["max_message_size_mb"].validators.append(_between(1, 150))
-        self.fields["custom_port"].validators += [MinValueValidator(1), MaxValueValidator(65535)]
-        for name in ("custom_username", "folder", "move_to_folder"):  # they go into IMAP and POP3 commands
+        for name in ("folder", "move_to_folder"):  # they go into IMAP commands
             self.fields[name].validators.append(refuse_control_characters)
-        self.has_saved_password = bool(self.instance.custom_password)
-        if self.has_saved_password:
-            self.fields[
-                "custom_password"
-            ].help_text = "A password is saved. Leave empty to keep it; a new host, port or user name needs it again."
         self.fields["exchange_authenticated_only"].widget.attrs["aria-describedby"] = (
             f"{self['exchange_authenticated_only'].id_for_label}_help"
         )
@@ -128,13 +99,10 @@ class MailJobSourceForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        self._clean_server(data)
-        if data.get("server_kind") == ServerKind.EXCHANGE:
-            if data.get("enabled") and not data.get("exchange_system"):
-                self.add_error("exchange_system", "Choose the connected Exchange Online system to read mail from.")
-        else:
-            self._clean_custom(data)
-        if data.get("protocol") == Protocol.POP3 and data.get("after_processing") != AfterProcessing.DELETE:
+        protocol, kind = data.get("protocol"), data.get("server_kind")
+        if protocol and kind:
+            self.clean_mail_server(data, kind=kind, protocol=protocol, in_use=bool(data.get("enabled")))
+        if protocol == Protocol.POP3 and data.get("after_processing") != AfterProcessing.DELETE:
             self.add_error("after_processing", "POP3 can only delete processed messages.")
         if data.get("after_processing") == AfterProcessing.MOVE:
             target = (data.get("move_to_folder") or "").strip()
@@ -148,35 +116,11 @@ class MailJobSourceForm(forms.ModelForm):
             data["folder"] = "INBOX"
         return data
 
-    def _clean_server(self, data: dict[str, Any]) -> None:
-        """The host as a worker will check it before connecting, whichever kind of server is chosen now."""
-        if "custom_port" in self.errors or not data.get("protocol") or not data.get("custom_security"):
-            return
-        port = data.get("custom_port") or default_port(data["protocol"], data["custom_security"])
-        mail_server_clean(self, host_field="custom_host", port_field="custom_port", port=port)
+    def settings_values(self) -> dict[str, Any]:
+        return {name: self.cleaned_data[name] for name in self.Meta.fields}
 
-    def _clean_custom(self, data: dict[str, Any]) -> None:
-        password = self.cleaned_data.get("custom_password")
-        keeps_password = self.has_saved_password and not self._server_changed(data)
-        if self.has_saved_password and not password and not keeps_password and "custom_host" not in self.errors:
-            self.add_error("custom_password", PASSWORD_AGAIN)
-        elif data.get("enabled"):
-            for name in ("custom_host", "custom_username"):
-                if not data.get(name) and name not in self.errors:
-                    self.add_error(name, "Required for another mail server.")
-            if not password and not keeps_password:
-                self.add_error("custom_password", "Enter the password of the mailbox.")
-        signs_in = data.get("custom_username") or password
-        if signs_in and data.get("custom_security") == Security.NONE and not plaintext_passwords_allowed():
-            self.add_error("custom_security", PLAINTEXT_PASSWORD_REFUSED)
-
-    def _server_changed(self, data: dict[str, Any]) -> bool:
-        return mail_server_changed(
-            self.instance,
-            host=data.get("custom_host") or "",
-            port=data.get("custom_port"),
-            username=data.get("custom_username") or "",
-        )
+    def server_values(self) -> MailServerValues:
+        return self.mail_server_values(kind=self.cleaned_data["server_kind"], protocol=self.cleaned_data["protocol"])
 
 
 def _between(low: int, high: int) -> Any:

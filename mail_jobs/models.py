@@ -1,25 +1,17 @@
-"""Jobs via Email: one mailbox per Roger tenant whose mail becomes print jobs of the senders."""
+"""Jobs via Email: one mailbox per Roger tenant whose mail becomes print jobs of the senders.
+
+The mailbox's server and account are a mail_servers.MailServerAccount; the source holds what is done with its mail
+(paperless-ngx's MailRule to its MailAccount): the folder, the schedule, the clean-up and the limits."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from django.db import models
 from django.utils import timezone
-from fernet_fields import EncryptedTextField
 
 from background.models import Claimable
-from mail_jobs.choices import (
-    AfterProcessing,
-    ConnectionTestStatus,
-    Outcome,
-    PollStatus,
-    Protocol,
-    Security,
-    ServerKind,
-    UnknownSenders,
-)
+from mail_jobs.choices import AfterProcessing, Outcome, UnknownSenders
 from mail_jobs.documents import DEFAULT_DOCUMENT_TYPES
+from mail_servers.choices import ServerKind, ServerStatus
 from ui.fields import StatusField
 
 
@@ -28,7 +20,7 @@ def _default_document_types() -> list[str]:
 
 
 class MailJobSource(Claimable):
-    """The tenant's Jobs via Email settings, plus what the poller and the connection test last saw.
+    """The tenant's Jobs via Email settings.
 
     Polling the mailbox is background work (background.claims): the next poll is due at `next_attempt_at`, and
     a poll holds the source for its whole batch (renewing the lease per message), so two polls never overlap;
@@ -37,19 +29,12 @@ class MailJobSource(Claimable):
 
     tenant = models.OneToOneField("accounts.Tenant", on_delete=models.CASCADE, related_name="mail_job_source")
     enabled = models.BooleanField(default=False)
-    protocol = models.CharField(max_length=4, choices=Protocol.choices, default=Protocol.IMAP)
-    server_kind = models.CharField(max_length=10, choices=ServerKind.choices, default=ServerKind.EXCHANGE)
-    exchange_system = models.ForeignKey(
-        "external_systems.ExternalSystem", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    mail_server = models.OneToOneField(
+        "mail_servers.MailServerAccount",
+        on_delete=models.RESTRICT,
+        related_name="+",
+        help_text="The mailbox's server and account (IMAP or POP3); its status is what the last poll showed.",
     )
-    shared_mailbox = models.EmailField(
-        blank=True, help_text="A shared mailbox the connected account can open; blank: the connected mailbox."
-    )
-    custom_host = models.CharField(max_length=255, blank=True)
-    custom_port = models.PositiveIntegerField(null=True, blank=True)
-    custom_security = models.CharField(max_length=10, choices=Security.choices, default=Security.SSL)
-    custom_username = models.CharField(max_length=320, blank=True)
-    custom_password = EncryptedTextField(blank=True, default="")
     folder = models.CharField(max_length=200, default="INBOX")
     poll_interval_minutes = models.PositiveSmallIntegerField(default=5)
     after_processing = models.CharField(max_length=10, choices=AfterProcessing.choices, default=AfterProcessing.DELETE)
@@ -65,18 +50,7 @@ class MailJobSource(Claimable):
         "authentication passed, or sent from inside the organisation).",
     )
 
-    # What the poller saw.
     last_poll_at = models.DateTimeField(null=True, blank=True)
-    last_poll_status = StatusField(max_length=20, choices=PollStatus, default=PollStatus.NEVER)
-    last_poll_error = models.TextField(blank=True)
-    fix_url = models.CharField(max_length=500, blank=True)
-
-    # The last "Test connection".
-    test_status = StatusField(max_length=10, choices=ConnectionTestStatus, default=ConnectionTestStatus.IDLE)
-    test_steps = models.JSONField(default=list, blank=True)
-    test_requested_at = models.DateTimeField(null=True, blank=True)
-    test_finished_at = models.DateTimeField(null=True, blank=True)
-
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -91,32 +65,11 @@ class MailJobSource(Claimable):
 
     @property
     def is_paused(self) -> bool:
-        return self.last_poll_status == PollStatus.NEEDS_RECONNECT
+        return self.mail_server.status == ServerStatus.NEEDS_ACTION
 
     @property
     def requires_exchange_authentication(self) -> bool:
-        return self.exchange_authenticated_only and self.server_kind == ServerKind.EXCHANGE
-
-    @property
-    def test_results(self) -> list[ConnectionTestStep]:
-        """The steps of the last connection test, as `test_steps` holds them."""
-        return [
-            ConnectionTestStep(
-                name=str(step.get("name", "")),
-                status=ConnectionTestStatus.OK if step.get("ok") else ConnectionTestStatus.FAILED,
-                detail=str(step.get("detail", "")),
-                fix_url=str(step.get("fix_url") or ""),
-            )
-            for step in self.test_steps
-        ]
-
-
-@dataclass(frozen=True)
-class ConnectionTestStep:
-    name: str
-    status: ConnectionTestStatus
-    detail: str
-    fix_url: str
+        return self.exchange_authenticated_only and self.mail_server.kind == ServerKind.EXCHANGE
 
 
 class ProcessedMessage(models.Model):

@@ -9,6 +9,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 
 from mail_jobs.choices import Outcome
 from mail_jobs.models import MailJobSource, ProcessedMessage
+from mail_servers.choices import ServerKind
 
 if TYPE_CHECKING:
     from accounts.models import Tenant
@@ -19,10 +20,6 @@ class SourceCounts:
     messages: int
     jobs: int
     rejected: int
-
-
-def mail_source_for(*, tenant: Tenant) -> MailJobSource | None:
-    return MailJobSource.objects.select_related("exchange_system").filter(tenant=tenant).first()
 
 
 def mail_source_counts(*, tenant: Tenant) -> SourceCounts:
@@ -36,5 +33,8 @@ def recent_rejections(*, tenant: Tenant, limit: int = 10) -> QuerySet[ProcessedM
     return ProcessedMessage.objects.filter(tenant=tenant).exclude(outcome=Outcome.PRINTED)[:limit]
 
 
-def sources_using_system(*, system_id: int) -> QuerySet[MailJobSource]:
-    return MailJobSource.objects.filter(exchange_system_id=system_id)
+def sources_reading_system(*, system_id: int) -> QuerySet[MailJobSource]:
+    """Sources that read the mailbox of an Exchange Online system (not merely keeping it chosen)."""
+    return MailJobSource.objects.filter(
+        mail_server__kind=ServerKind.EXCHANGE, mail_server__exchange_system_id=system_id
+    )

@@ -11,10 +11,3 @@ def mail_source_poll_task(source_id: int) -> str:
     from mail_jobs.services import mail_source_poll
 
     return mail_source_poll(source_id=source_id).status
-
-
-@shared_task(name="mail_jobs.test_connection")
-def mail_source_test_task(source_id: int) -> None:
-    from mail_jobs.services import mail_source_test_run
-
-    mail_source_test_run(source_id=source_id)

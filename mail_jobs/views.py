@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
@@ -33,24 +34,21 @@ def jobs_settings(request: HttpRequest) -> HttpResponse:
     tenant = source.tenant
     form = MailJobSourceForm(request.POST or None, instance=source, tenant=tenant)
     if request.method == "POST" and form.is_valid():
-        values = {name: form.cleaned_data[name] for name in form.Meta.fields}
         mail_source_save(
             tenant=tenant,
             actor=_admin(request),
-            values=values,
-            password=form.cleaned_data["custom_password"],
+            values=form.settings_values(),
+            server=form.server_values(),
             ip_address=client_address(request),
         )
         messages.success(request, "Jobs via Email settings saved.")
         return redirect("mail_jobs:settings")
-    if request.method == "GET":
-        source.refresh_from_db()
     context = {
         "form": form,
         "source": source,
+        "server": source.mail_server,
         "counts": mail_source_counts(tenant=tenant),
         "rejections": recent_rejections(tenant=tenant),
-        "has_systems": form.fields["exchange_system"].queryset.exists(),  # type: ignore[attr-defined]
     }
     return render(request, "mail_jobs/jobs_settings.html", context, status=400 if form.errors else 200)
 
@@ -59,15 +57,20 @@ def jobs_settings(request: HttpRequest) -> HttpResponse:
 @tenant_admin_required
 def test_connection(request: HttpRequest) -> HttpResponse:
     source = _source(request)
-    mail_source_test_start(source=source, actor=_admin(request))
+    mail_source_test_start(source=source)
     if request.headers.get("HX-Request"):
-        return render(request, "mail_jobs/partials/test_status.html", {"source": source})
+        return _test_status(request, source)
     return redirect("mail_jobs:settings")
 
 
 @tenant_admin_required
 def test_status(request: HttpRequest) -> HttpResponse:
-    return render(request, "mail_jobs/partials/test_status.html", {"source": _source(request)})
+    return _test_status(request, _source(request))
+
+
+def _test_status(request: HttpRequest, source: MailJobSource) -> HttpResponse:
+    context = {"account": source.mail_server, "status_url": reverse("mail_jobs:test_status")}
+    return render(request, "mail_servers/partials/test_status.html", context)
 
 
 @require_POST

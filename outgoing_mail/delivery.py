@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from background.claims import Claim, work_claim, work_release
 from credentials.errors import CredentialError, CredentialUnavailable
+from mail_servers.validation import without_control_characters
 from microsoft import errors
 from microsoft.config import tenant_mail_limits
 from microsoft.smtp import (
@@ -49,7 +50,6 @@ from microsoft.smtp import (
 from outgoing_mail.choices import PENDING_STATUSES, FailureKind, OutboundPurpose, OutboundStatus, OutgoingMode
 from outgoing_mail.limiter import SendSlot, send_slot_confirm, send_slot_release, send_slot_reserve
 from outgoing_mail.models import OutboundEmail, OutgoingMailSettings
-from outgoing_mail.validation import without_control_characters
 
 __all__ = ["DeliveryOutcome", "outbound_email_deliver", "outbound_emails_pending", "outbound_emails_prune"]
 

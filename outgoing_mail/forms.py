@@ -5,10 +5,7 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 
 from external_systems.selectors import connected_exchange_systems
-from outgoing_mail.choices import OutgoingMode, SmtpSecurity
-from outgoing_mail.models import OutgoingMailSettings
-from outgoing_mail.services import OutgoingMailChange, smtp_server_changed
-from outgoing_mail.validation import (
+from mail_servers.validation import (
     PASSWORD_AGAIN,
     PLAINTEXT_PASSWORD_REFUSED,
     mail_server_clean,
@@ -16,6 +13,9 @@ from outgoing_mail.validation import (
     plaintext_passwords_allowed,
     refuse_control_characters,
 )
+from outgoing_mail.choices import OutgoingMode, SmtpSecurity
+from outgoing_mail.models import OutgoingMailSettings
+from outgoing_mail.services import OutgoingMailChange, smtp_server_changed
 
 if TYPE_CHECKING:
     from accounts.models import Tenant

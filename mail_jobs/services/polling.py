@@ -26,10 +26,12 @@ from accounts.selectors import user_by_address
 from audit.services import audit_record
 from background.claims import Claim, work_claim, work_release, work_renew
 from credentials.errors import CredentialUnavailable
-from mail_jobs.choices import AfterProcessing, Outcome, PollStatus, Protocol, UnknownSenders
+from mail_jobs.choices import AfterProcessing, Outcome, UnknownSenders
 from mail_jobs.documents import DOCUMENT_TYPES, ParsedMail, document_type_of, parse_headers, parse_mail
 from mail_jobs.models import MailJobSource, ProcessedMessage
-from mail_jobs.services.connection import SourceNotConfigured, source_connection
+from mail_servers.choices import Protocol, ServerStatus
+from mail_servers.connections import MailServerNotConfigured, mailbox_connection
+from mail_servers.services import mail_server_status_record
 from microsoft.errors import MicrosoftError
 from microsoft.mailbox import Mailbox, MessageRef, MessageUnavailable, open_mailbox
 from outgoing_mail.services import tenant_mail_send
@@ -44,7 +46,7 @@ MAX_MESSAGES_PER_POLL = 50
 
 @dataclass(frozen=True)
 class PollResult:
-    status: str  # PollStatus, or "skipped" (not due, disabled, or another poll holds the source)
+    status: str  # ServerStatus, or "skipped" (not due, disabled, or another poll holds the source)
     processed: int = 0
 
 
@@ -58,12 +60,12 @@ def mail_source_poll(*, source_id: int) -> PollResult:
     claim = work_claim(mail_sources_polled(), source_id, lease=_lease())
     if claim is None:
         return PollResult("skipped")
-    source = MailJobSource.objects.select_related("tenant", "exchange_system").get(pk=source_id)
-    result = PollResult(PollStatus.FAILED)  # unless the poll says otherwise (it may raise)
+    source = MailJobSource.objects.select_related("tenant", "mail_server__exchange_system").get(pk=source_id)
+    result = PollResult(ServerStatus.FAILED)  # unless the poll says otherwise (it may raise)
     try:
         result = _poll(source, claim)
     finally:
-        failed = result.status != PollStatus.OK
+        failed = result.status != ServerStatus.OK
         work_release(
             mail_sources_polled(),
             claim,
@@ -75,30 +77,29 @@ def mail_source_poll(*, source_id: int) -> PollResult:
 
 def _poll(source: MailJobSource, claim: Claim) -> PollResult:
     try:
-        connection = source_connection(source)
-        with open_mailbox(connection.server, connection.login, folder=connection.folder) as mailbox:
+        connection = mailbox_connection(source.mail_server, folder=source.folder)
+        with open_mailbox(connection.server, connection.login(), folder=connection.folder) as mailbox:
             processed = _process_mailbox(source, mailbox, claim)
     except CredentialUnavailable as exc:
         # The token store says a person must act: stop touching the mailbox until the system is reconnected.
-        _record(source, PollStatus.NEEDS_RECONNECT, exc.reason, exc.fix_url)
-        return PollResult(PollStatus.NEEDS_RECONNECT)
-    except (MicrosoftError, SourceNotConfigured) as exc:
+        _record(source, ServerStatus.NEEDS_ACTION, exc.reason, exc.fix_url)
+        return PollResult(ServerStatus.NEEDS_ACTION)
+    except (MicrosoftError, MailServerNotConfigured) as exc:
         message = getattr(exc, "message", str(exc))
         logger.info("mail source %s: poll failed: %s", source.pk, message)
-        _record(source, PollStatus.FAILED, message)
-        return PollResult(PollStatus.FAILED)
-    _record(source, PollStatus.OK)
-    return PollResult(PollStatus.OK, processed=processed)
+        _record(source, ServerStatus.FAILED, message)
+        return PollResult(ServerStatus.FAILED)
+    _record(source, ServerStatus.OK)
+    return PollResult(ServerStatus.OK, processed=processed)
 
 
 def _record(source: MailJobSource, status: str, error: str = "", fix_url: str = "") -> None:
-    MailJobSource.objects.filter(pk=source.pk).update(
-        last_poll_at=timezone.now(), last_poll_status=status, last_poll_error=error, fix_url=fix_url
-    )
+    MailJobSource.objects.filter(pk=source.pk).update(last_poll_at=timezone.now())
+    mail_server_status_record(account_id=source.mail_server_id, status=status, reason=error, fix_url=fix_url)
 
 
 def _process_mailbox(source: MailJobSource, mailbox: Mailbox, claim: Claim) -> int:
-    unseen_only = source.protocol == Protocol.IMAP and source.after_processing == AfterProcessing.MARK_READ
+    unseen_only = source.mail_server.protocol == Protocol.IMAP and source.after_processing == AfterProcessing.MARK_READ
     refs = mailbox.messages(unseen_only=unseen_only)[:MAX_MESSAGES_PER_POLL]
     for ref in refs:
         record = ProcessedMessage.objects.filter(source=source, message_key=ref.url).first()
@@ -258,9 +259,10 @@ def _job_key(source: MailJobSource, message_key: str, part: int | str) -> str:
 
 
 def _may_reply(source: MailJobSource, parsed: ParsedMail) -> bool:
-    own = {source.shared_mailbox.lower(), source.custom_username.lower()}
-    if source.exchange_system is not None:
-        own.add(source.exchange_system.mailbox.lower())
+    account = source.mail_server
+    own = {account.shared_mailbox.lower(), account.username.lower()}
+    if account.exchange_system is not None:
+        own.add(account.exchange_system.mailbox.lower())
     return source.reply_on_rejection and bool(parsed.sender) and not parsed.automatic and parsed.sender not in own
 
 
@@ -293,7 +295,7 @@ def _reply(source: MailJobSource, parsed: ParsedMail, outcome: str, reasons: lis
 
 
 def _clean_up(source: MailJobSource, mailbox: Mailbox, ref: MessageRef, record: ProcessedMessage) -> None:
-    action = source.after_processing if source.protocol == Protocol.IMAP else AfterProcessing.DELETE
+    action = source.after_processing if source.mail_server.protocol == Protocol.IMAP else AfterProcessing.DELETE
     if action == AfterProcessing.MOVE:
         mailbox.move(ref, source.move_to_folder)
     elif action == AfterProcessing.MARK_READ:

@@ -17,8 +17,8 @@ from background.kinds import work_kinds, work_sweep
 from credentials.models import MicrosoftCredential
 from external_systems.models import DeviceCodeConnection, ExternalSystem
 from integrations.models import AppRegistration, Integration
-from mail_jobs.models import MailJobSource
 from outgoing_mail.models import OutboundEmail
+from tests.factories import MailJobSourceFactory, MailServerAccountFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -54,7 +54,11 @@ def _roles_recheck(tenant: Any, admin: Any) -> Any:
 
 
 def _mail_poll(tenant: Any, admin: Any) -> Any:
-    return MailJobSource.objects.create(tenant=tenant, enabled=True, next_attempt_at=timezone.now() - LONG_AGO)
+    return MailJobSourceFactory(tenant=tenant, enabled=True, next_attempt_at=timezone.now() - LONG_AGO)
+
+
+def _connection_test(tenant: Any, admin: Any) -> Any:
+    return MailServerAccountFactory(tenant=tenant, test_status="running", next_attempt_at=timezone.now() - LONG_AGO)
 
 
 def _delivery(tenant: Any, admin: Any) -> Any:
@@ -72,6 +76,7 @@ ROWS: dict[str, Callable[[Any, Any], Any]] = {
     "external_systems.connection_step": _connection_step,
     "integrations.roles_recheck": _roles_recheck,
     "mail_jobs.poll": _mail_poll,
+    "mail_servers.connection_test": _connection_test,
     "outgoing_mail.delivery": _delivery,
 }
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from typing import Any
 
 import pytest
 
+from mail_servers.services import MailServerValues
 from tests.mail_jobs.helpers import CONTOSO, EXCHANGE_APP
 
 MAILBOX = "admin@contoso.onmicrosoft.com"  # the connected mailbox (the seed lets admin open printers@ too)
@@ -59,12 +61,27 @@ def connect_exchange_system(*, tenant: Any, actor: Any, m365: Any, system: Any =
     return system
 
 
+SERVER_FIELDS = frozenset(f.name for f in dataclasses.fields(MailServerValues))
+
+
+def server_values(account: Any, **changes: Any) -> MailServerValues:
+    """The account's saved server with `changes` (named as the account names them), as a settings page saves it."""
+    saved = {name: getattr(account, name) for name in SERVER_FIELDS if name != "password"}
+    return MailServerValues(**{**saved, "password": None, **changes})
+
+
 def configure_source(tenant: Any, actor: Any, **values: Any) -> Any:
+    """Jobs via Email turned on with `values`: the source's settings, and the server's (kind, protocol, host, ...)."""
     from mail_jobs.services import mail_source_get_or_create, mail_source_save
 
-    password = values.pop("custom_password", "")
-    mail_source_get_or_create(tenant=tenant)
-    return mail_source_save(tenant=tenant, actor=actor, values={"enabled": True, **values}, password=password)
+    source = mail_source_get_or_create(tenant=tenant)
+    server = {name: values.pop(name) for name in list(values) if name in SERVER_FIELDS}
+    return mail_source_save(
+        tenant=tenant,
+        actor=actor,
+        values={"enabled": True, **values},
+        server=server_values(source.mail_server, **server),
+    )
 
 
 @pytest.fixture

@@ -12,9 +12,10 @@ from django.utils import timezone
 
 from accounts.models import User
 from background.claims import work_claim
-from mail_jobs.choices import Outcome, PollStatus
+from mail_jobs.choices import Outcome
 from mail_jobs.models import MailJobSource, ProcessedMessage
 from mail_jobs.services import mail_source_poll, mail_sources_polled
+from mail_servers.choices import ServerStatus
 from print_jobs.models import PrintJob
 from tests.factories import UserFactory
 from tests.mail_jobs.conftest import MAILBOX, SENDER, SHARED_MAILBOX, configure_source, connect_exchange_system
@@ -54,7 +55,7 @@ def test_a_pdf_and_an_image_become_jobs_of_the_sender_once(
 ) -> None:
     source = configure_source(tenant_a, admin_a, protocol=protocol, exchange_system=exchange_system)
     _mail(m365)
-    assert _poll(source) == PollStatus.OK
+    assert _poll(source) == ServerStatus.OK
     jobs = PrintJob.objects.filter(owner=sender).order_by("title")
     assert [(j.title, j.content_type, j.source) for j in jobs] == [
         ("photo.png", "image/png", "email"),
@@ -67,7 +68,7 @@ def test_a_pdf_and_an_image_become_jobs_of_the_sender_once(
     assert all(j.source_key.startswith(f"{source.pk}:") for j in jobs)
     assert len({j.source_key.rsplit(":", 1)[0] for j in jobs}) == 1  # one message, a job per part
     assert m365.control.mail_messages(MAILBOX) == []  # deleted after the jobs committed
-    assert _poll(source) == PollStatus.OK
+    assert _poll(source) == ServerStatus.OK
     assert PrintJob.objects.count() == 2
     client.force_login(sender)
     page = client.get("/jobs/").content.decode()
@@ -90,14 +91,14 @@ def test_a_message_already_processed_is_only_cleaned_up(
     m365: Any, tenant_a: Any, admin_a: Any, exchange_system: Any, sender: Any
 ) -> None:
     """As after a crash between the commit and the delete: the record exists, the message is still there."""
-    from mail_jobs.services.connection import source_connection
     from mail_jobs.services.polling import _process_message
+    from mail_servers.connections import mailbox_connection
     from microsoft.mailbox import open_mailbox
 
     source = configure_source(tenant_a, admin_a, exchange_system=exchange_system, document_types=["pdf"])
     _mail(m365)
-    connection = source_connection(source)
-    with open_mailbox(connection.server, connection.login) as mailbox:
+    connection = mailbox_connection(source.mail_server)
+    with open_mailbox(connection.server, connection.login()) as mailbox:
         [ref] = mailbox.messages()
         with TestCase.captureOnCommitCallbacks(execute=True):  # committed; then a "crash" before the clean-up
             _process_message(source, mailbox, ref)
@@ -218,7 +219,7 @@ def test_a_shared_mailbox_is_read_with_the_connected_account(
         tenant_a, admin_a, protocol=protocol, exchange_system=exchange_system, shared_mailbox=SHARED_MAILBOX
     )
     _mail(m365, to=SHARED_MAILBOX)
-    assert _poll(source) == PollStatus.OK
+    assert _poll(source) == ServerStatus.OK
     assert PrintJob.objects.filter(owner=sender).count() == 2
 
 
@@ -228,9 +229,9 @@ def test_a_mailbox_the_account_cannot_open_fails_with_the_fix(
     source = configure_source(
         tenant_a, admin_a, exchange_system=exchange_system, shared_mailbox="adele.vance@contoso.onmicrosoft.com"
     )
-    assert _poll(source) == PollStatus.FAILED
+    assert _poll(source) == ServerStatus.FAILED
     source.refresh_from_db()
-    assert "Full Access" in source.last_poll_error
+    assert "Full Access" in source.mail_server.status_reason
 
 
 @BOTH
@@ -241,15 +242,15 @@ def test_a_custom_server_with_a_password(m365: Any, tenant_a: Any, admin_a: Any,
         tenant_a,
         admin_a,
         protocol=protocol,
-        server_kind="custom",
-        custom_host="127.0.0.1",
-        custom_port=port,
-        custom_security="starttls",
-        custom_username="print@custom.test",
-        custom_password="Custom-Pass-1",
+        kind="custom",
+        host="127.0.0.1",
+        port=port,
+        security="starttls",
+        username="print@custom.test",
+        password="Custom-Pass-1",
     )
     _mail(m365, to="print@custom.test")
-    assert _poll(source) == PollStatus.OK
+    assert _poll(source) == ServerStatus.OK
     assert PrintJob.objects.filter(owner=sender).count() == 2
 
 
@@ -265,13 +266,13 @@ def test_a_token_that_needs_reconnecting_stops_polling_until_reconnected(
     credential = MicrosoftCredential.objects.get(owner_id=exchange_system.pk)
     credential_refresh(credential_id=credential.pk, force=True)
     _mail(m365)
-    assert _poll(source) == PollStatus.NEEDS_RECONNECT
+    assert _poll(source) == ServerStatus.NEEDS_ACTION
     source.refresh_from_db()
-    assert source.is_paused and source.last_poll_error and source.fix_url
+    assert source.is_paused and source.mail_server.status_reason and source.mail_server.fix_url
     assert len(m365.control.mail_messages(MAILBOX)) == 1 and PrintJob.objects.count() == 0
 
     connect_exchange_system(tenant=tenant_a, actor=admin_a, m365=m365, system=exchange_system)
-    assert _poll(source) == PollStatus.OK
+    assert _poll(source) == ServerStatus.OK
     source.refresh_from_db()
     assert not source.is_paused and PrintJob.objects.filter(owner=sender).count() == 2
 
@@ -286,9 +287,9 @@ def test_two_polls_never_overlap(m365: Any, tenant_a: Any, admin_a: Any, exchang
 def test_a_poll_is_due_again_one_interval_later_and_failures_are_counted(
     m365: Any, tenant_a: Any, admin_a: Any
 ) -> None:
-    source = configure_source(tenant_a, admin_a, server_kind="custom", custom_host="", protocol="imap")
+    source = configure_source(tenant_a, admin_a, kind="custom", host="", protocol="imap")
 
-    assert _poll(source) == PollStatus.FAILED
+    assert _poll(source) == ServerStatus.FAILED
     source.refresh_from_db()
     assert source.attempts == 1 and source.lease_until is None
     assert timedelta(minutes=4) < source.next_attempt_at - timezone.now() <= timedelta(minutes=5)

@@ -8,10 +8,11 @@ import pytest
 from django.test import Client
 
 from audit.models import AuditEvent
-from external_systems.choices import SystemStatus
 from external_systems.models import ExternalSystem
-from mail_jobs.choices import ConnectionTestStatus, Outcome
+from mail_jobs.choices import Outcome
 from mail_jobs.models import MailJobSource, ProcessedMessage
+from mail_servers.choices import ConnectionTestStatus
+from tests.factories import ExternalSystemFactory, MailJobSourceFactory
 
 URLS = ["/settings/jobs/", "/settings/jobs/email/test/status/"]
 POST_URLS = ["/settings/jobs/email/test/", "/settings/jobs/email/poll/"]
@@ -37,15 +38,7 @@ CUSTOM = {
 
 
 def _system(tenant: Any, title: str, mailbox: str) -> ExternalSystem:
-    return ExternalSystem.objects.create(
-        tenant=tenant,
-        system_type="exchange_online",
-        title=title,
-        client_id="d3e4f5a6-1111-4b2c-8d3e-00000000e0e1",
-        directory_input="contoso.onmicrosoft.com",
-        mailbox=mailbox,
-        status=SystemStatus.CONNECTED,
-    )
+    return ExternalSystemFactory(tenant=tenant, title=title, connected=True, mailbox=mailbox)
 
 
 def test_the_page_shows_the_settings_and_the_status(admin_a_client: Client) -> None:
@@ -57,14 +50,14 @@ def test_saving_a_custom_server_keeps_the_password_write_only_and_audits(admin_a
     response = admin_a_client.post("/settings/jobs/", CUSTOM)
     assert response.status_code == 302
     source = MailJobSource.objects.get(tenant=tenant_a)
-    assert source.custom_password == "Top-Secret-1" and source.document_types == ["pdf", "image"]
+    assert source.mail_server.password == "Top-Secret-1" and source.document_types == ["pdf", "image"]
     page = admin_a_client.get("/settings/jobs/").content.decode()
     assert "Top-Secret-1" not in page and "Password saved" in page
     event = AuditEvent.objects.get(action="mail_jobs.settings_changed")
-    assert event.details["changed"]["custom_password"] == "(changed)" and "Top-Secret-1" not in str(event.details)
+    assert event.details["changed"]["password"] == "(changed)" and "Top-Secret-1" not in str(event.details)
     admin_a_client.post("/settings/jobs/", {**CUSTOM, "custom_password": ""})  # blank keeps the saved password
     source.refresh_from_db()
-    assert source.custom_password == "Top-Secret-1"
+    assert source.mail_server.password == "Top-Secret-1"
 
 
 @pytest.mark.parametrize(
@@ -93,7 +86,7 @@ def test_only_the_tenants_own_connected_systems_can_be_chosen(
     response = admin_a_client.post("/settings/jobs/", exchange)
     assert response.status_code == 400 and "Choose one of the connected" in response.content.decode()
     assert admin_a_client.post("/settings/jobs/", {**exchange, "exchange_system": str(own.pk)}).status_code == 302
-    assert MailJobSource.objects.get(tenant=tenant_a).exchange_system == own
+    assert MailJobSource.objects.get(tenant=tenant_a).mail_server.exchange_system == own
 
 
 def test_accepting_only_mail_that_exchange_authenticated_is_off_until_chosen_and_explained(
@@ -114,7 +107,7 @@ def test_accepting_only_mail_that_exchange_authenticated_is_off_until_chosen_and
 def test_the_page_shows_counts_and_recent_rejections_of_its_own_tenant_only(
     admin_a_client: Client, admin_b_client: Client, tenant_a: Any, tenant_b: Any
 ) -> None:
-    source_a = MailJobSource.objects.create(tenant=tenant_a, enabled=True)
+    source_a = MailJobSourceFactory(tenant=tenant_a, enabled=True)
     ProcessedMessage.objects.create(
         tenant=tenant_a,
         source=source_a,
@@ -131,10 +124,10 @@ def test_the_page_shows_counts_and_recent_rejections_of_its_own_tenant_only(
 
 
 def test_the_test_status_is_the_tenants_own(admin_a_client: Client, admin_b_client: Client, tenant_a: Any) -> None:
-    MailJobSource.objects.create(
+    MailJobSourceFactory(
         tenant=tenant_a,
-        test_status=ConnectionTestStatus.FAILED,
-        test_steps=[{"name": "Sign-in", "ok": False, "detail": "Alpha's reason"}],
+        mail_server__test_status=ConnectionTestStatus.FAILED,
+        mail_server__test_steps=[{"name": "Sign-in", "ok": False, "detail": "Alpha's reason"}],
     )
     assert "Alpha&#x27;s reason" in admin_a_client.get("/settings/jobs/email/test/status/").content.decode()
     assert "Alpha" not in admin_b_client.get("/settings/jobs/email/test/status/").content.decode()
@@ -146,13 +139,13 @@ def test_starting_a_test_marks_it_running(
     from unittest import mock
 
     with (
-        mock.patch("mail_jobs.tasks.mail_source_test_task.delay") as delay,
+        mock.patch("mail_servers.tasks.mail_server_test_task.apply_async") as queued,
         django_capture_on_commit_callbacks(execute=True),
     ):
         response = admin_a_client.post("/settings/jobs/email/test/", HTTP_HX_REQUEST="true")
-    source = MailJobSource.objects.get(tenant=tenant_a)
-    assert "Testing the connection" in response.content.decode() and source.test_status == ConnectionTestStatus.RUNNING
-    delay.assert_called_once_with(source.pk)
+    account = MailJobSource.objects.get(tenant=tenant_a).mail_server
+    assert "Testing the connection" in response.content.decode() and account.test_status == ConnectionTestStatus.RUNNING
+    assert queued.call_args.args[0] == (account.pk,) and account.test_folders == ["INBOX"]
 
 
 @pytest.mark.parametrize("url", URLS + POST_URLS)
@@ -165,7 +158,19 @@ def test_users_who_are_not_tenant_admins_are_refused(user_a_client: Client, clie
 
 @pytest.mark.parametrize("url", POST_URLS)
 def test_actions_change_only_the_admins_own_tenant(admin_b_client: Client, tenant_a: Any, url: str) -> None:
-    source_a = MailJobSource.objects.create(tenant=tenant_a, enabled=True)
+    source_a = MailJobSourceFactory(tenant=tenant_a, enabled=True)
     admin_b_client.post(url)
     source_a.refresh_from_db()
-    assert source_a.test_status == ConnectionTestStatus.IDLE and source_a.next_attempt_at is None
+    assert source_a.mail_server.test_status == ConnectionTestStatus.IDLE and source_a.next_attempt_at is None
+
+
+def test_an_exchange_system_read_by_jobs_via_email_says_so_before_it_is_deleted(tenant_a: Any) -> None:
+    from external_systems.usage import system_usages
+
+    source = MailJobSourceFactory(tenant=tenant_a, mail_server__exchange=True)
+    system = source.mail_server.exchange_system
+    assert "POP3/IMAP server of Jobs via Email (Settings > Jobs)" in system_usages(system)
+
+    source.mail_server.kind = "custom"  # another server chosen: the system stays selected, but unused
+    source.mail_server.save()
+    assert system_usages(system) == []

@@ -15,7 +15,8 @@ import pytest
 from django.test import Client
 
 from mail_jobs.models import MailJobSource
-from mail_jobs.services import mail_source_save, mail_source_test_run
+from mail_jobs.services import mail_source_save
+from mail_servers.services import MailServerValues
 from microsoft.errors import TransientError
 from microsoft.mailbox import MailLogin, MailProtocol, MailSecurity, MailServer, open_mailbox
 from microsoft.smtp import OutgoingMessage, SmtpSecurity, SmtpServer, smtp_send
@@ -36,6 +37,7 @@ from tests.security.test_mail_hosts import (
     NETWORK,
     jobs_form,
     network_form,
+    run_connection_test,
     send_test_email,
     stored_mail_source,
     stored_smtp_server,
@@ -103,10 +105,10 @@ def test_the_portal_applies_the_time_limits_to_a_tenants_servers(admin_a: Any, t
         loopback_server(dribbling(GREETING_START["imap"])) as imap,
     ):
         stored_smtp_server(admin_a.tenant, "127.0.0.1", smtp.port)
-        source = stored_mail_source(tenant_a, "127.0.0.1", imap.port, "imap", custom_security="none")
+        source = stored_mail_source(tenant_a, "127.0.0.1", imap.port, "imap", security="none")
         started = time.monotonic()
         outbound = send_test_email(admin_a)
-        [step] = mail_source_test_run(source_id=source.pk)
+        [step] = run_connection_test(source)
         elapsed = time.monotonic() - started
 
     assert elapsed < 2 * TIME_LIMIT + SLACK
@@ -134,8 +136,8 @@ def test_a_server_that_does_not_speak_the_protocol_never_has_its_banner_shown(
             outbound = send_test_email(admin_a)
             shown = f"{outbound.last_error} {outbound.server_reply}"
         else:
-            source = stored_mail_source(tenant_a, "127.0.0.1", server.port, protocol, custom_security="none")
-            [step] = mail_source_test_run(source_id=source.pk)
+            source = stored_mail_source(tenant_a, "127.0.0.1", server.port, protocol, security="none")
+            [step] = run_connection_test(source)
             shown = step["detail"]
 
     assert f"does not answer like {'a' if protocol == 'pop3' else 'an'} {protocol.upper()} server" in shown
@@ -161,8 +163,8 @@ def test_a_mailbox_refusal_is_shown_as_one_short_clean_line(tenant_a: Any, setti
     else:
         handler = greeting_only(b"-ERR " + HOSTILE_LINE + b"\r\n")
     with loopback_server(handler) as server:
-        source = stored_mail_source(tenant_a, "127.0.0.1", server.port, protocol, custom_security="none")
-        steps = mail_source_test_run(source_id=source.pk)
+        source = stored_mail_source(tenant_a, "127.0.0.1", server.port, protocol, security="none")
+        steps = run_connection_test(source)
 
     detail = steps[-1]["detail"]
     assert not steps[-1]["ok"] and "ACCESS DENIED" in detail
@@ -224,19 +226,18 @@ def test_jobs_asks_for_the_password_again_when_the_server_or_user_changes(
 
     assert response.status_code == 400
     assert "enter the password again" in str(response.context["form"].errors["custom_password"])
-    source = MailJobSource.objects.get(tenant=tenant_a)
-    assert (source.custom_host, source.custom_port, source.custom_password) == ("imap.alpha.example", None, PASSWORD)
+    server = MailJobSource.objects.get(tenant=tenant_a).mail_server
+    assert (server.host, server.port, server.password) == ("imap.alpha.example", None, PASSWORD)
 
 
 def test_saving_another_mail_server_without_a_password_drops_the_saved_one(tenant_a: Any, admin_a: Any) -> None:
-    values = {"server_kind": "custom", "custom_host": "imap.alpha.example", "custom_username": "print@alpha.example"}
-    mail_source_save(tenant=tenant_a, actor=admin_a, values=values, password=PASSWORD)
-    source = mail_source_save(
-        tenant=tenant_a, actor=admin_a, values={**values, "custom_host": "imap.attacker.example"}, password=""
-    )
-    assert source.custom_password == ""
+    values = {"kind": "custom", "protocol": "imap", "host": "imap.alpha.example", "username": "print@alpha.example"}
+    mail_source_save(tenant=tenant_a, actor=admin_a, values={}, server=MailServerValues(**values, password=PASSWORD))
+    server = MailServerValues(**{**values, "host": "imap.attacker.example"})
+    source = mail_source_save(tenant=tenant_a, actor=admin_a, values={}, server=server)
+    assert source.mail_server.password == ""
     source.refresh_from_db()
-    assert source.custom_password == ""
+    assert source.mail_server.password == ""
 
 
 def test_jobs_refuses_a_password_without_tls_unless_the_operator_allows_it(
@@ -245,7 +246,7 @@ def test_jobs_refuses_a_password_without_tls_unless_the_operator_allows_it(
     response = admin_a_client.post(JOBS, jobs_form("imap.alpha.example", "imap", custom_security="none"))
     assert response.status_code == 400
     assert "never sent over an unencrypted connection" in str(response.context["form"].errors["custom_security"])
-    assert MailJobSource.objects.get(tenant=tenant_a).custom_host == ""
+    assert MailJobSource.objects.get(tenant=tenant_a).mail_server.host == ""
 
     settings.TENANT_MAIL_ALLOW_PLAINTEXT_PASSWORDS = True
     assert admin_a_client.post(JOBS, jobs_form("imap.alpha.example", "imap", custom_security="none")).status_code == 302
@@ -272,8 +273,8 @@ def test_a_stored_password_is_never_sent_without_tls(admin_a: Any, tenant_a: Any
             assert outbound.status == OutboundStatus.FAILED
             shown = outbound.last_error
         else:
-            source = stored_mail_source(tenant_a, "127.0.0.1", server.port, protocol, custom_security="none")
-            shown = mail_source_test_run(source_id=source.pk)[-1]["detail"]
+            source = stored_mail_source(tenant_a, "127.0.0.1", server.port, protocol, security="none")
+            shown = run_connection_test(source)[-1]["detail"]
         received = bytes(server.received)
 
     assert "without TLS" in shown
@@ -309,7 +310,7 @@ def test_jobs_refuses_control_characters_in_what_goes_into_mail_commands(
 
     assert response.status_code == 400
     assert "control characters" in str(response.context["form"].errors[field])
-    assert MailJobSource.objects.get(tenant=tenant_a).custom_host == ""
+    assert MailJobSource.objects.get(tenant=tenant_a).mail_server.host == ""
 
 
 def test_a_stored_display_name_with_a_line_break_cannot_add_a_header(admin_a: Any) -> None:

@@ -17,9 +17,10 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from mail_jobs.choices import ConnectionTestStatus, PollStatus
 from mail_jobs.models import MailJobSource
-from mail_jobs.services import mail_source_poll, mail_source_test_run
+from mail_jobs.services import mail_source_poll
+from mail_servers.choices import ConnectionTestStatus, ServerStatus
+from mail_servers.services import mail_server_test_run
 from microsoft.errors import ConfigurationError
 from microsoft.mailbox import MailLogin, MailProtocol, MailSecurity, MailServer, open_mailbox
 from microsoft.smtp import OutgoingMessage, SmtpSecurity, SmtpServer, smtp_send
@@ -27,6 +28,7 @@ from outgoing_mail.choices import OutboundStatus
 from outgoing_mail.delivery import outbound_email_deliver
 from outgoing_mail.models import OutboundEmail, OutgoingMailSettings
 from outgoing_mail.services import test_email_send as queue_test_email
+from tests.factories import MailJobSourceFactory
 from tests.microsoft.test_boundaries import NETWORK_MODULES, _imported_modules
 from tests.security.loopback_servers import (
     free_port_on,
@@ -130,23 +132,21 @@ def stored_smtp_server(tenant: Any, host: str, port: int, **values: Any) -> Outg
     )
 
 
-def stored_mail_source(tenant: Any, host: str, port: int, protocol: str, **values: Any) -> MailJobSource:
-    values = {
-        "custom_security": "ssl",
-        "custom_username": "print@alpha.example",
-        "custom_password": "Top-Secret-1",
-        **values,
-    }
-    return MailJobSource.objects.create(
+def stored_mail_source(tenant: Any, host: str, port: int, protocol: str, **server: Any) -> MailJobSource:
+    """A Jobs row as it may sit in the database from before the rule (never through the form); `server` as the
+    mail server account names its fields."""
+    server = {"host": host, "port": port, "protocol": protocol, **server}
+    return MailJobSourceFactory(
         tenant=tenant,
         enabled=True,
         next_attempt_at=timezone.now(),  # its poll is due
-        protocol=protocol,
-        server_kind="custom",
-        custom_host=host,
-        custom_port=port,
-        **values,
+        **{f"mail_server__{k}": v for k, v in server.items()},
     )
+
+
+def run_connection_test(source: MailJobSource) -> list[dict[str, Any]]:
+    """The connection test of the source's server, run here."""
+    return mail_server_test_run(account_id=source.mail_server_id)
 
 
 def send_test_email(admin: Any) -> OutboundEmail:
@@ -189,7 +189,7 @@ def test_jobs_refuses_a_mail_server_in_a_forbidden_network(
     assert response.status_code == 400
     [error] = response.context["form"].errors["custom_host"]
     assert kind in error and "public" in error
-    assert MailJobSource.objects.get(tenant=tenant_a).custom_host == ""
+    assert MailJobSource.objects.get(tenant=tenant_a).mail_server.host == ""
 
 
 @pytest.mark.parametrize("host", OTHER_NOTATIONS)
@@ -197,14 +197,14 @@ def test_jobs_refuses_ip_addresses_in_other_notations(admin_a_client: Client, te
     response = admin_a_client.post(JOBS, jobs_form(host, "imap"))
 
     assert NOTATION_MESSAGE in str(response.context["form"].errors["custom_host"])
-    assert MailJobSource.objects.get(tenant=tenant_a).custom_host == ""
+    assert MailJobSource.objects.get(tenant=tenant_a).mail_server.host == ""
 
 
 @pytest.mark.parametrize("port", ["0", "65536", "70000"])
 def test_ports_outside_1_to_65535_are_refused(admin_a_client: Client, tenant_a: Any, port: str) -> None:
     response = admin_a_client.post(JOBS, jobs_form("imap.alpha.example", "imap", port=port))
     assert response.status_code == 400 and "custom_port" in response.context["form"].errors
-    assert MailJobSource.objects.get(tenant=tenant_a).custom_host == ""
+    assert MailJobSource.objects.get(tenant=tenant_a).mail_server.host == ""
 
     response = admin_a_client.post(NETWORK, network_form("smtp.alpha.example", port=port))
     assert response.status_code == 200 and "custom_port" in response.context["form"].errors
@@ -234,20 +234,20 @@ def test_a_stored_mail_server_in_a_forbidden_network_is_never_connected(
 ) -> None:
     source = stored_mail_source(tenant_a, host, internal_service.port, protocol)
 
-    [step] = mail_source_test_run(source_id=source.pk)
+    [step] = run_connection_test(source)
     assert step["name"] == "Server" and not step["ok"] and kind in step["detail"]
     mail_source_poll(source_id=source.pk)
     source.refresh_from_db()
-    assert source.last_poll_status == PollStatus.FAILED and kind in source.last_poll_error
+    assert source.mail_server.status == ServerStatus.FAILED and kind in source.mail_server.status_reason
     assert internal_service.accepted == []
 
 
 def test_a_stored_port_above_65535_ends_the_test_with_a_reason(tenant_a: Any, admin_a: Any) -> None:
     source = stored_mail_source(tenant_a, "imap.alpha.example", 70000, "imap")
 
-    [step] = mail_source_test_run(source_id=source.pk)
+    [step] = run_connection_test(source)
     source.refresh_from_db()
-    assert source.test_status == ConnectionTestStatus.FAILED
+    assert source.mail_server.test_status == ConnectionTestStatus.FAILED
     assert "from 1 to 65535" in step["detail"]
 
     stored_smtp_server(admin_a.tenant, "smtp.alpha.example", 70000)
@@ -379,11 +379,11 @@ def test_an_allowed_network_reaches_the_emulators_mailbox(
     assert admin_a_client.post(JOBS, form).status_code == 302
     source = MailJobSource.objects.get(tenant=tenant_a)
 
-    steps = mail_source_test_run(source_id=source.pk)
+    steps = run_connection_test(source)
     assert [step["ok"] for step in steps] == [True, True, True], steps
 
     settings.TENANT_MAIL_ALLOWED_NETWORKS = []
-    [step] = mail_source_test_run(source_id=source.pk)
+    [step] = run_connection_test(source)
     assert not step["ok"] and "loopback" in step["detail"]
 
 

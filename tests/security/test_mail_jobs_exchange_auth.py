@@ -19,9 +19,10 @@ import pytest
 from django.core import mail
 from django.test import TestCase
 
-from mail_jobs.choices import Outcome, PollStatus
+from mail_jobs.choices import Outcome
 from mail_jobs.models import ProcessedMessage
 from mail_jobs.services import mail_source_poll
+from mail_servers.choices import ServerStatus
 from microsoft.mailbox import MailLogin, MailProtocol, exchange_server, open_mailbox
 from print_jobs.models import PrintJob
 from tests.conftest import wait_until
@@ -100,7 +101,7 @@ def test_a_forged_authentication_result_below_exchanges_is_not_believed(m365: An
     assert "dmarc=fail" in results[0] and "dmarc=pass" in results[1]  # Exchange's on top, the forged one below
     assert header.get_all("X-MS-Exchange-Organization-AuthAs") == ["Anonymous"]  # Exchange's header firewall
 
-    assert _poll(source) == PollStatus.OK
+    assert _poll(source) == ServerStatus.OK
 
     assert not PrintJob.objects.exists()
     record = ProcessedMessage.objects.get()
@@ -115,7 +116,7 @@ def test_mail_that_passed_dmarc_is_printed(m365: Any, source: Any, sender: Any) 
     _from_outside(m365, _message(SENDER, "Genuine"))
     _delivered(m365, 1)
 
-    assert _poll(source) == PollStatus.OK
+    assert _poll(source) == ServerStatus.OK
 
     assert list(PrintJob.objects.filter(owner=sender).values_list("title", flat=True)) == ["Genuine.pdf"]
 
@@ -125,7 +126,7 @@ def test_mail_from_inside_the_organisation_is_printed(m365: Any, source: Any, te
     _from_inside(m365, _message(RELAY, "Internal"))
     _delivered(m365, 1)
 
-    assert _poll(source) == PollStatus.OK
+    assert _poll(source) == ServerStatus.OK
 
     assert list(PrintJob.objects.filter(owner=relay_user).values_list("title", flat=True)) == ["Internal.pdf"]
 
@@ -134,7 +135,7 @@ def test_mail_without_exchanges_verdict_is_refused(m365: Any, source: Any, sende
     """A message that did not come through Exchange's transport carries no verdict of Exchange's at all."""
     m365.control.put_mail(MAILBOX, bytes(_message(SENDER, "Unstamped", FORGED[2:])))
 
-    assert _poll(source) == PollStatus.OK
+    assert _poll(source) == ServerStatus.OK
 
     assert not PrintJob.objects.exists()
     [record] = ProcessedMessage.objects.all()
@@ -149,5 +150,5 @@ def test_the_option_is_off_by_default_and_then_forged_mail_still_prints(
     _from_outside(m365, _message(SENDER, "Forged", FORGED), client_ip="127.0.0.66")
     _delivered(m365, 1)
 
-    assert _poll(source) == PollStatus.OK
+    assert _poll(source) == ServerStatus.OK
     assert PrintJob.objects.filter(owner=sender).count() == 1

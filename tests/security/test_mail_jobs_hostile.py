@@ -16,9 +16,10 @@ import pytest
 from django.core import mail
 from django.test import TestCase
 
-from mail_jobs.choices import Outcome, PollStatus
+from mail_jobs.choices import Outcome
 from mail_jobs.models import ProcessedMessage
 from mail_jobs.services import mail_source_poll
+from mail_servers.choices import ServerStatus
 from microsoft.mailbox import MailLogin, MailProtocol, MailSecurity, MailServer, open_mailbox
 from print_jobs.models import PrintJob
 from tests.mail_jobs import conftest as mail_jobs_fixtures
@@ -66,7 +67,7 @@ def test_hostile_attachment_names_never_name_a_file_and_the_next_message_still_p
         _put(m365, subject=f"Hostile {number}", attachments=[(name, "application/pdf", PDF)])
     _put(m365, subject="Normal", attachments=[("report.pdf", "application/pdf", PDF)])
 
-    assert _poll(source) == PollStatus.OK
+    assert _poll(source) == ServerStatus.OK
 
     assert PrintJob.objects.filter(owner=sender, title="report.pdf").exists()
     assert ProcessedMessage.objects.count() == len(HOSTILE_NAMES) + 1
@@ -92,7 +93,7 @@ def test_a_message_the_parser_cannot_take_apart_is_rejected_and_the_next_message
     m365.control.put_mail(MAILBOX, f"From: <\r\nTo: {MAILBOX}\r\nSubject: No sender\r\n\r\nHello\r\n".encode())
     _put(m365, subject="Normal", attachments=[("report.pdf", "application/pdf", PDF)])
 
-    assert _poll(source) == PollStatus.OK
+    assert _poll(source) == ServerStatus.OK
 
     assert list(PrintJob.objects.values_list("title", flat=True)) == ["report.pdf"]
     broken = ProcessedMessage.objects.get(subject="Broken")
@@ -170,16 +171,16 @@ def test_an_oversize_message_whose_server_under_reports_its_size_is_refused_and_
         tenant_a,
         admin_a,
         protocol=lying_server.protocol,
-        server_kind="custom",
-        custom_host="127.0.0.1",
-        custom_port=lying_server.port,
-        custom_security="ssl",
-        custom_username=LYING,
-        custom_password="any",
+        kind="custom",
+        host="127.0.0.1",
+        port=lying_server.port,
+        security="ssl",
+        username=LYING,
+        password="any",
         max_message_size_mb=1,
     )
 
-    assert _poll(source) == PollStatus.OK
+    assert _poll(source) == ServerStatus.OK
 
     huge = ProcessedMessage.objects.get(subject="Huge")
     assert huge.outcome == Outcome.REJECTED and "larger than 1 MB" in huge.reasons[0]

@@ -16,14 +16,14 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.test import TestCase
 
-from mail_jobs.choices import PollStatus
 from mail_jobs.models import ProcessedMessage
 from mail_jobs.services import mail_source_poll, mail_source_save
+from mail_servers.choices import ServerStatus
 from microsoft.mailbox import MailLogin, MailProtocol, exchange_server, mailbox_url, open_mailbox
 from print_jobs.models import PrintJob
 from print_jobs.services import print_job_create
 from tests.mail_jobs import conftest as mail_jobs_fixtures
-from tests.mail_jobs.conftest import MAILBOX, SENDER, SHARED_MAILBOX, configure_source
+from tests.mail_jobs.conftest import MAILBOX, SENDER, SHARED_MAILBOX, configure_source, server_values
 from tests.mail_jobs.helpers import PDF, mail_with_attachments, outlook_token
 
 pytestmark = [pytest.mark.emulator, pytest.mark.usefixtures("mail_jobs_settings")]
@@ -57,11 +57,12 @@ def test_new_mail_of_another_mailbox_is_printed_not_taken_for_processed(
         m365.control.create_mail_folder(mailbox, "INBOX", uidvalidity=SHARED_UIDVALIDITY)
     source = configure_source(tenant_a, admin_a, protocol=protocol, exchange_system=exchange_system)
     _put(m365, MAILBOX, "first")
-    assert _poll(source) == PollStatus.OK and _printed() == ["first.pdf"]
+    assert _poll(source) == ServerStatus.OK and _printed() == ["first.pdf"]
 
-    mail_source_save(tenant=tenant_a, actor=admin_a, values={"shared_mailbox": SHARED_MAILBOX})
+    server = server_values(source.mail_server, shared_mailbox=SHARED_MAILBOX)
+    mail_source_save(tenant=tenant_a, actor=admin_a, values={}, server=server)
     _put(m365, SHARED_MAILBOX, "second")  # UID 1 under the same UIDVALIDITY (POP3: the same UIDL)
-    assert _poll(source) == PollStatus.OK
+    assert _poll(source) == ServerStatus.OK
 
     assert _printed() == ["first.pdf", "second.pdf"]
     assert m365.control.mail_messages(SHARED_MAILBOX) == []  # deleted after it was printed, not before
@@ -77,11 +78,11 @@ def test_new_mail_of_another_folder_is_printed_not_taken_for_processed(
         tenant_a, admin_a, exchange_system=exchange_system, folder="Print A", after_processing="mark_read"
     )
     _put(m365, MAILBOX, "first", folder="Print A")
-    assert _poll(source) == PollStatus.OK and _printed() == ["first.pdf"]
+    assert _poll(source) == ServerStatus.OK and _printed() == ["first.pdf"]
 
     mail_source_save(tenant=tenant_a, actor=admin_a, values={"folder": "Print B"})
     _put(m365, MAILBOX, "second", folder="Print B")
-    assert _poll(source) == PollStatus.OK
+    assert _poll(source) == ServerStatus.OK
 
     assert _printed() == ["first.pdf", "second.pdf"]
     flags = {m["subject"]: m["flags"] for m in m365.control.mail_messages(MAILBOX)}
@@ -143,7 +144,7 @@ def test_mail_kept_in_the_mailbox_before_the_upgrade_is_not_printed_again_after_
     assert record.message_key == mailbox_url(server.protocol, server.host, server.port, MAILBOX) + folder + (
         ref.key.replace(":", "/;UID=") if protocol == "imap" else ref.key
     )
-    assert _poll(source) == PollStatus.OK
+    assert _poll(source) == ServerStatus.OK
     assert _printed() == ["kept.pdf"] and ProcessedMessage.objects.count() == 1
     if protocol == "imap":
         [message] = m365.control.mail_messages(MAILBOX)

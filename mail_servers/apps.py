@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.apps import AppConfig
+
+
+class MailServersConfig(AppConfig):
+    name = "mail_servers"
+    verbose_name = "Mail servers"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from background.kinds import WorkKind, work_kind_register
+        from mail_servers.services import running_tests
+        from mail_servers.tasks import mail_server_test_task
+
+        work_kind_register(
+            WorkKind(
+                name="mail_servers.connection_test",
+                rows=running_tests,
+                task=mail_server_test_task,
+                grace=timedelta(seconds=30),
+            )
+        )
