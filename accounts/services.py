@@ -72,8 +72,9 @@ def sign_in_success_record(*, user: User, ip_address: str | None) -> None:
     audit_record(tenant=user.tenant, actor=user, action="user.signed_in", target=user, ip_address=ip_address)
 
 
-def admins_notify(*, tenant: Tenant, key: str, subject: str, body: str) -> bool:
-    """Email the tenant's admins about a problem, once per `key`. Returns False when already told.
+def admins_notify(*, tenant: Tenant, key: str, subject: str, body: str, to: list[str] | None = None) -> bool:
+    """Email the tenant's admins (or `to`: the people who can fix this problem, say the user whose own connection
+    it is) about a problem, once per `key`. Returns False when already told.
 
     The email goes into the outgoing mail queue (an outbox of rows, see outgoing_mail) in the caller's
     transaction, together with the record that the admins were told: both are committed or neither, and
@@ -88,7 +89,7 @@ def admins_notify(*, tenant: Tenant, key: str, subject: str, body: str) -> bool:
         # lost it when the broker was away: it is sent now rather than silencing the problem for good.
         told = AdminNotification.objects.filter(pk=notification.pk, sent_at__isnull=True).update(sent_at=timezone.now())
         if told:
-            _admins_email(notification)
+            _admins_email(notification, to)
     return bool(told)
 
 
@@ -96,11 +97,13 @@ def admins_notification_clear(*, tenant: Tenant, key: str) -> None:
     AdminNotification.objects.filter(tenant=tenant, key=key).delete()
 
 
-def _admins_email(notification: AdminNotification) -> None:
+def _admins_email(notification: AdminNotification, to: list[str] | None) -> None:
     from accounts.selectors import tenant_admins
     from outgoing_mail.services import tenant_mail_send
 
-    recipients = list(tenant_admins(tenant=notification.tenant).values_list("email", flat=True))
+    recipients = (
+        to if to is not None else list(tenant_admins(tenant=notification.tenant).values_list("email", flat=True))
+    )
     if recipients:
         # Through the tenant's own outgoing server (Settings > Network), queued and rate limited.
         tenant_mail_send(

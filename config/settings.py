@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "outgoing_mail",
     "mail_jobs",
     "print_jobs",
+    "onedrive",
     "throttling",
 ]
 
@@ -92,6 +93,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.portal",
+                "onedrive.context_processors.onedrive",
             ],
         },
     },
@@ -189,6 +191,12 @@ TENANT_MAIL_MAILBOX_TIME_LIMIT = env.float("TENANT_MAIL_MAILBOX_TIME_LIMIT", def
 # that died mid-batch leaves it behind).
 MAIL_JOBS_POLL_LEASE_SECONDS = env.int("MAIL_JOBS_POLL_LEASE_SECONDS", default=300)
 
+# OneDrive (print from it, scan to it): largest file printed from OneDrive and largest scan delivered to it (bytes);
+# how long a worker holds a transfer between renewals (a killed worker's transfer is taken up again after it).
+ONEDRIVE_PRINT_MAX_BYTES = env.int("ONEDRIVE_PRINT_MAX_BYTES", default=100 * 1024 * 1024)
+ONEDRIVE_SCAN_MAX_BYTES = env.int("ONEDRIVE_SCAN_MAX_BYTES", default=250 * 1024 * 1024)
+ONEDRIVE_WORK_LEASE_SECONDS = env.int("ONEDRIVE_WORK_LEASE_SECONDS", default=60)
+
 # Celery: Redis when REDIS_URL is set, else kombu's serverless filesystem transport under var/.
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
@@ -272,6 +280,12 @@ _DEFAULT_THROTTLE_RATES = {
     # Jobs via Email's "not printed" replies: anyone can forge the sender they go to.
     "rejection_reply.address": "5/h",
     "rejection_reply.tenant": "200/h",
+    # Print from OneDrive requests and scans delivered to OneDrive, per user and per tenant: each costs Graph calls
+    # made with the user's token, which Microsoft throttles per user and per app.
+    "onedrive_print.address": "60/h",
+    "onedrive_print.tenant": "2000/h",
+    "onedrive_scan.address": "120/h",
+    "onedrive_scan.tenant": "5000/h",
 }
 THROTTLE_RATES = {**_DEFAULT_THROTTLE_RATES, **env.dict("THROTTLE_RATES", default={})}
 

@@ -18,5 +18,6 @@ urlpatterns = [
     path("settings/network/", include("outgoing_mail.urls")),
     path("settings/jobs/", include("mail_jobs.urls")),
     path("jobs/", include("print_jobs.urls")),
+    path("", include("onedrive.urls")),
     path("operator/", admin.site.urls),
 ]

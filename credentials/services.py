@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -48,6 +49,7 @@ __all__ = [
     "credential_refresh",
     "credential_refresh_due",
     "credential_refresh_request",
+    "credential_refused",
     "credential_save",
 ]
 
@@ -243,6 +245,16 @@ def credential_refresh_request(*, credential: MicrosoftCredential, actor: User |
         _queue_refresh(locked.pk)
 
 
+def credential_refused(*, credential_id: int, error: microsoft_errors.MicrosoftError) -> MicrosoftCredential:
+    """The resource refused the token for good (Graph's 403 on a user's own files: the permission was withdrawn):
+    a person must reconnect. The credential stops handing out tokens, like after a failed refresh."""
+    with transaction.atomic():
+        credential = MicrosoftCredential.objects.select_for_update().select_related("tenant").get(pk=credential_id)
+        if credential.state not in CredentialState.terminal():
+            _mark_needs_person(credential, error)
+    return credential
+
+
 def _refresh(
     credential_id: int,
     *,
@@ -435,14 +447,18 @@ def _notification_key(credential: MicrosoftCredential, state: str) -> str:
 
 
 def _notify_admins(credential: MicrosoftCredential, reason: str) -> None:
+    """Tell the people who can fix it, once: the admins, or for a user's own connection (OneDrive) that user."""
     owner = owner_type_get(credential.owner_type)
     label = owner.label_for(credential)
     fix_url = owner.fix_url_for(credential)
+    if fix_url.startswith("/"):
+        fix_url = settings.PORTAL_BASE_URL.rstrip("/") + fix_url
     admins_notify(
         tenant=credential.tenant,
         key=_notification_key(credential, credential.state),
         subject=f"Microsoft 365 connection needs attention: {label}",
         body=f"{label}\n\n{reason}\n\nFix it here: {fix_url}\n",
+        to=[credential.user.email] if credential.user is not None else None,
     )
 
 

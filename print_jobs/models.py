@@ -51,6 +51,9 @@ class PrintJob(models.Model):
     content_type = models.CharField(max_length=100)
     status = StatusField(max_length=10, choices=JobStatus, default=JobStatus.READY)
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    printed_at = models.DateTimeField(null=True, blank=True)
+    # What the delivering feature did or reports about this job (OneDrive: "Moved to /Printed"), shown on the job.
+    source_note = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["-received_at", "-id"]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
 
 from accounts.models import Tenant, User
 from print_jobs.models import PrintJob, Queue
@@ -14,3 +15,8 @@ def print_job_list(*, user: User) -> QuerySet[PrintJob]:
 
 def queue_list(*, tenant: Tenant) -> QuerySet[Queue]:
     return Queue.objects.filter(tenant=tenant)
+
+
+def print_job_get(*, user: User, pk: int) -> PrintJob:
+    """One job the user may see (their own; a tenant admin: the tenant's), else 404."""
+    return get_object_or_404(print_job_list(user=user), pk=pk)

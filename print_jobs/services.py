@@ -12,11 +12,14 @@ from django.core.files import File
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from accounts.models import Tenant, User
 from audit.services import audit_record
+from print_jobs.choices import JobStatus
 from print_jobs.errors import QueueNameTaken
 from print_jobs.models import PrintJob, Queue
+from print_jobs.registry import printed_hooks
 
 
 def print_job_create(
@@ -56,6 +59,34 @@ def print_job_create(
         job.document.delete(save=False)
         return PrintJob.objects.get(source=source, source_key=source_key), False
     return job, True
+
+
+def print_job_release(*, job: PrintJob, actor: User) -> bool:
+    """The job is printed (the Jobs page's Release stands in for the printer until devices exist): its status,
+    the audit trail and the delivering feature's follow-up (printed hooks) in one transaction. False when the job
+    was not waiting to be printed (a second click changes nothing)."""
+    with transaction.atomic():
+        released = PrintJob.objects.filter(pk=job.pk, status=JobStatus.READY).update(
+            status=JobStatus.PRINTED, printed_at=timezone.now()
+        )
+        if not released:
+            return False
+        job.refresh_from_db()
+        audit_record(
+            tenant=job.tenant,
+            actor=actor,
+            action="print_job.released",
+            target=job,
+            details={"source": job.source, "title": job.title},
+        )
+        for hook in printed_hooks():
+            hook(job, actor)
+    return True
+
+
+def print_job_note_set(*, job_id: int, note: str) -> None:
+    """What the delivering feature reports about the job (shown with it)."""
+    PrintJob.objects.filter(pk=job_id).update(source_note=note[:300])
 
 
 _SAFE_SUFFIX = re.compile(r"\.[a-z0-9]{1,8}")

@@ -1,21 +1,40 @@
 from __future__ import annotations
 
+from typing import cast
+
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import FileResponse, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
+from accounts.models import User
 from accounts.permissions import tenant_member_required
-from print_jobs.selectors import print_job_list
+from print_jobs.registry import jobs_panels_for
+from print_jobs.selectors import print_job_get, print_job_list
+from print_jobs.services import print_job_release
 
 
 @tenant_member_required
 def job_list(request: HttpRequest) -> HttpResponse:
-    jobs = print_job_list(user=request.user)  # type: ignore[arg-type]
-    page = Paginator(jobs, 50).get_page(request.GET.get("page"))
-    return render(request, "print_jobs/job_list.html", {"page": page})
+    user = cast(User, request.user)
+    page = Paginator(print_job_list(user=user), 50).get_page(request.GET.get("page"))
+    return render(request, "print_jobs/job_list.html", {"page": page, "panels": jobs_panels_for(user)})
 
 
 @tenant_member_required
 def job_document(request: HttpRequest, pk: int) -> FileResponse:
-    job = get_object_or_404(print_job_list(user=request.user), pk=pk)  # type: ignore[arg-type]
+    job = print_job_get(user=cast(User, request.user), pk=pk)
     return FileResponse(job.document.open("rb"), as_attachment=True, filename=job.title, content_type=job.content_type)
+
+
+@tenant_member_required
+@require_POST
+def job_release(request: HttpRequest, pk: int) -> HttpResponse:
+    """Stands in for the printer until devices exist: the job is printed."""
+    job = print_job_get(user=cast(User, request.user), pk=pk)
+    if print_job_release(job=job, actor=cast(User, request.user)):
+        messages.success(request, f"{job.title} released to the printer.")
+    else:
+        messages.info(request, f"{job.title} was already printed.")
+    return redirect("print_jobs:list")

@@ -2,7 +2,8 @@
 
 `base.html` renders it with `{% navigation %}`. An item is current when the page's view name is one of its
 `current_for` names; failing that, when the page's URL namespace is. So "integrations" covers every page of
-the Integrations pages, and Cloud Services (which lives in the same namespace) claims its own views by name.
+the Integrations pages; Cloud Services (the onedrive app's page) also claims the integrations views of the
+OneDrive sign-in by name.
 
 To add a page: add a `NavItem` to its section below (label, URL name, `admins_only`, and the view names or
 namespaces of the pages under it).
@@ -38,7 +39,7 @@ MENU: tuple[NavSection, ...] = (
         "",
         (
             NavItem("Dashboard", "dashboard"),
-            NavItem("Jobs", "print_jobs:list", ("print_jobs",)),
+            NavItem("Jobs", "print_jobs:list", ("print_jobs", "onedrive:browse")),
         ),
     ),
     NavSection(
@@ -61,8 +62,10 @@ MENU: tuple[NavSection, ...] = (
         (
             NavItem(
                 "Cloud Services",
-                "integrations:cloud_services",
+                "onedrive:cloud_services",
                 (
+                    "onedrive:cloud_services",
+                    "onedrive:scan_folder",
                     "integrations:cloud_services",
                     "integrations:cloud_services_connect",
                     "integrations:cloud_services_dismiss",

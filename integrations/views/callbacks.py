@@ -75,7 +75,7 @@ def sign_in_finish(request: HttpRequest) -> HttpResponse:
         "answer_key": request.GET.get("answer", ""),
     }
     user_connect = flow_services.flow_kind_of(state) == FlowKind.USER_CONNECT
-    back = "integrations:cloud_services" if user_connect else "integrations:list"
+    back = "onedrive:cloud_services" if user_connect else "integrations:list"
     response: HttpResponse
     try:
         if user_connect:

@@ -1,11 +1,12 @@
-"""My Settings > Cloud Services: a user connects their own OneDrive through the enabled OneDrive feature."""
+"""A user connects their own OneDrive through the enabled OneDrive feature (the sign-in flow lives with the other
+Microsoft flows). The My Settings > Cloud Services page itself is the OneDrive app's."""
 
 from __future__ import annotations
 
 from typing import cast
 
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
@@ -14,11 +15,13 @@ from integrations import selectors
 from integrations.services import cloud_services as cloud_services_services
 from integrations.views.common import flow_started
 
+# The page moved to the OneDrive app: its old address (in emails already sent) still leads there.
+CLOUD_SERVICES_PAGE = "onedrive:cloud_services"
+
 
 @tenant_member_required
 def cloud_services(request: HttpRequest) -> HttpResponse:
-    user = cast(User, request.user)
-    return render(request, "integrations/cloud_services.html", {"connections": selectors.user_connections(user=user)})
+    return redirect(CLOUD_SERVICES_PAGE, permanent=True)
 
 
 @tenant_member_required
@@ -29,7 +32,7 @@ def cloud_services_connect(request: HttpRequest, feature_pk: int) -> HttpRespons
     return flow_started(
         request,
         lambda: cloud_services_services.user_connect_start(feature=feature, user=user),
-        back=redirect("integrations:cloud_services"),
+        back=redirect(CLOUD_SERVICES_PAGE),
     )
 
 
@@ -37,4 +40,4 @@ def cloud_services_connect(request: HttpRequest, feature_pk: int) -> HttpRespons
 @require_POST
 def cloud_services_dismiss(request: HttpRequest) -> HttpResponse:
     cloud_services_services.reconnect_notice_dismiss(user=cast(User, request.user))
-    return redirect("integrations:cloud_services")
+    return redirect(CLOUD_SERVICES_PAGE)

@@ -54,7 +54,7 @@ def test_user_synchronization_is_not_linked_until_it_works(admin_a_client: Clien
         ("integrations:list", [], "Integrations"),
         ("integrations:add_manual", [], "Integrations"),
         ("integrations:guide", [], "Integrations"),
-        ("integrations:cloud_services", [], "Cloud Services"),
+        ("onedrive:cloud_services", [], "Cloud Services"),
         ("audit:log", [], "Audit log"),
         ("external_systems:list", [], "External Systems"),
         ("external_systems:add", ["exchange_online"], "External Systems"),

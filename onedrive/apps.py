@@ -1,0 +1,37 @@
+from datetime import timedelta
+
+from django.apps import AppConfig
+
+
+class OneDriveConfig(AppConfig):
+    name = "onedrive"
+    verbose_name = "OneDrive"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from background.kinds import WorkKind, work_kind_register
+        from onedrive.choices import PrintStatus, ScanStatus
+        from onedrive.models import OneDrivePrint, ScanDelivery
+        from onedrive.panels import jobs_panel_context
+        from onedrive.services.printing import print_printed
+        from onedrive.tasks import print_work_task, scan_deliver_task
+        from print_jobs.registry import JobsPanel, jobs_panel_register, printed_hook_register
+
+        work_kind_register(
+            WorkKind(
+                name="onedrive.print",
+                rows=lambda: OneDrivePrint.objects.filter(status__in=PrintStatus.working()),
+                task=print_work_task,
+                grace=timedelta(minutes=1),
+            )
+        )
+        work_kind_register(
+            WorkKind(
+                name="onedrive.scan",
+                rows=lambda: ScanDelivery.objects.filter(status__in=ScanStatus.working()),
+                task=scan_deliver_task,
+                grace=timedelta(minutes=1),
+            )
+        )
+        printed_hook_register("onedrive", print_printed)
+        jobs_panel_register(JobsPanel("onedrive", "onedrive/partials/jobs_panel.html", jobs_panel_context))

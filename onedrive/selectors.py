@@ -1,0 +1,116 @@
+"""Reads of the OneDrive feature, always scoped to one user of one Roger tenant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+
+from credentials.choices import CredentialState
+from credentials.models import MicrosoftCredential
+from integrations.models import Feature
+from integrations.selectors import FEATURE_OWNER_TYPE
+from onedrive.choices import PrintStatus, ScanStatus
+from onedrive.models import DEFAULT_SCAN_FOLDER, OneDrivePreference, OneDrivePrint, ScanDelivery
+
+if TYPE_CHECKING:
+    from accounts.models import Tenant, User
+
+
+@dataclass(frozen=True)
+class Connection:
+    """The user's OneDrive: the enabled feature it goes through, and the user's stored connection (or None)."""
+
+    feature: Feature
+    credential: MicrosoftCredential | None
+
+    @property
+    def connected(self) -> bool:
+        return self.credential is not None
+
+    @property
+    def needs_attention(self) -> bool:
+        return self.credential is not None and self.credential.state in CredentialState.terminal()
+
+    @property
+    def usable(self) -> bool:
+        return self.connected and not self.needs_attention
+
+
+def tenant_of(user: User) -> Tenant:
+    """The Roger tenant of a tenant member (the views only let those in)."""
+    if user.tenant is None:
+        raise PermissionError("Only a Roger tenant's users have a OneDrive here.")
+    return user.tenant
+
+
+def _enabled_features(user: User) -> QuerySet[Feature]:
+    return Feature.objects.filter(tenant=user.tenant, enabled=True, feature_type="onedrive").select_related(
+        "integration", "app_registration"
+    )
+
+
+def user_credential(*, user: User, feature: Feature) -> MicrosoftCredential | None:
+    """The user's own connection through `feature`: bound to this user, of this Roger tenant."""
+    return MicrosoftCredential.objects.filter(
+        tenant=user.tenant, owner_type=FEATURE_OWNER_TYPE, owner_id=feature.pk, user=user
+    ).first()
+
+
+def onedrive_connection(*, user: User) -> Connection | None:
+    """The OneDrive the user works with: the enabled feature they connected through, else the first enabled one;
+    None when OneDrive is not enabled in the Roger tenant."""
+    features = list(_enabled_features(user).order_by("pk"))
+    if not features:
+        return None
+    credentials = {
+        c.owner_id: c
+        for c in MicrosoftCredential.objects.filter(
+            tenant=user.tenant, owner_type=FEATURE_OWNER_TYPE, owner_id__in=[f.pk for f in features], user=user
+        )
+    }
+    feature = next((f for f in features if f.pk in credentials), features[0])
+    return Connection(feature=feature, credential=credentials.get(feature.pk))
+
+
+def reconnect_needed(*, user: User) -> bool:
+    """Whether the user's OneDrive connection waits for them (revoked, expired sign-in, permission withdrawn)."""
+    return MicrosoftCredential.objects.filter(
+        tenant=user.tenant,
+        owner_type=FEATURE_OWNER_TYPE,
+        owner_id__in=_enabled_features(user).values("pk"),
+        user=user,
+        state__in=CredentialState.terminal(),
+    ).exists()
+
+
+def preference_of(*, user: User) -> OneDrivePreference:
+    """The user's preferences (the defaults, unsaved, until they save some)."""
+    found = OneDrivePreference.objects.filter(user=user, tenant=user.tenant).first()
+    return found or OneDrivePreference(tenant=tenant_of(user), user=user, scan_folder=DEFAULT_SCAN_FOLDER)
+
+
+def user_prints(*, user: User) -> QuerySet[OneDrivePrint]:
+    return OneDrivePrint.objects.filter(tenant=user.tenant, user=user).select_related("job")
+
+
+def user_scans(*, user: User) -> QuerySet[ScanDelivery]:
+    return ScanDelivery.objects.filter(tenant=user.tenant, user=user)
+
+
+def user_print_get(*, user: User, pk: int) -> OneDrivePrint:
+    return get_object_or_404(user_prints(user=user), pk=pk)
+
+
+def user_scan_get(*, user: User, pk: int) -> ScanDelivery:
+    return get_object_or_404(user_scans(user=user), pk=pk)
+
+
+def anything_working(*, user: User) -> bool:
+    """Whether the background still works on something of the user's (the Jobs page keeps refreshing)."""
+    return (
+        user_prints(user=user).filter(status__in=PrintStatus.working()).exists()
+        or user_scans(user=user).filter(status__in=ScanStatus.working()).exists()
+    )

@@ -1,0 +1,71 @@
+"""What other apps add to print jobs, registered in their `AppConfig.ready()`.
+
+- A printed hook runs when a job is printed (released), inside the transaction that marks it printed, so the
+  feature that delivered the job can queue its follow-up work (OneDrive tidies the file it printed):
+  `printed_hook_register("onedrive", lambda job, actor: ...)`.
+- A Jobs page panel is a partial of another app shown on the Jobs page (OneDrive's "Print from OneDrive" and
+  "Scan to OneDrive"): `jobs_panel_register(JobsPanel("onedrive", "onedrive/partials/jobs_panel.html", context_for))`,
+  where `context_for(user)` returns the partial's context, or None when it has nothing to show that user.
+
+print_jobs itself imports none of these apps: they build on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from accounts.models import User
+    from print_jobs.models import PrintJob
+
+__all__ = [
+    "JobsPanel",
+    "jobs_panel_register",
+    "jobs_panels_for",
+    "printed_hook_register",
+    "printed_hooks",
+]
+
+PrintedHook = Callable[["PrintJob", "User | None"], None]
+
+
+@dataclass(frozen=True)
+class JobsPanel:
+    name: str
+    template: str
+    context_for: Callable[[User], dict[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class ShownPanel:
+    template: str
+    context: dict[str, Any]
+
+
+_printed_hooks: dict[str, PrintedHook] = {}
+_panels: dict[str, JobsPanel] = {}
+
+
+def printed_hook_register(name: str, hook: PrintedHook) -> None:
+    """Register (or replace, e.g. on autoreload) the hook of that name."""
+    _printed_hooks[name] = hook
+
+
+def printed_hooks() -> list[PrintedHook]:
+    return [_printed_hooks[name] for name in sorted(_printed_hooks)]
+
+
+def jobs_panel_register(panel: JobsPanel) -> None:
+    _panels[panel.name] = panel
+
+
+def jobs_panels_for(user: User) -> list[ShownPanel]:
+    shown = []
+    for name in sorted(_panels):
+        panel = _panels[name]
+        context = panel.context_for(user)
+        if context is not None:
+            shown.append(ShownPanel(template=panel.template, context=context))
+    return shown
