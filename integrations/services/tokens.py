@@ -42,7 +42,7 @@ def feature_label_for(credential: MicrosoftCredential) -> str:
 
 def feature_fix_url_for(credential: MicrosoftCredential) -> str:
     if credential.user_id is not None:  # a user's own connection (OneDrive): they reconnect it themselves
-        return reverse("integrations:cloud_services")
+        return reverse("onedrive:cloud_services")
     return reverse("integrations:detail", args=[_feature_of(credential).integration_id])
 
 

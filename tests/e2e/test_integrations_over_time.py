@@ -204,7 +204,7 @@ def test_leaving_the_legacy_app_lists_who_must_reconnect_and_the_user_reconnects
     user_page.get_by_role("link", name="Reconnect now").click()
     expect(user_page.locator("#reconnect-needed")).to_contain_text("Connect again.")
     shot(user_page, "9-cloud-services")
-    user_page.get_by_role("button", name="Connect").click()
+    user_page.get_by_role("button", name="Sign in with Microsoft").click()
     sign_in_at_microsoft(user_page, CONTOSO_USER)
     accept_consent(user_page)
     expect(user_page.locator(".alert-success")).to_contain_text(f"OneDrive connected as {CONTOSO_USER[0]}")

@@ -264,8 +264,8 @@ def test_in_chromium_a_onedrive_link_signed_in_elsewhere_connects_nobody(
     user = UserFactory(tenant=admin_a.tenant, email="mallory@alpha.example")
     attacker = browser.new_context().new_page()
     sign_in_to_portal(attacker, live_server.url, password, email=user.email)
-    attacker.goto(f"{live_server.url}{reverse('integrations:cloud_services')}")
-    attacker.get_by_role("button", name="Connect").click()
+    attacker.goto(f"{live_server.url}{reverse('onedrive:cloud_services')}")
+    attacker.get_by_role("button", name="Sign in with Microsoft").click()
     expect(attacker.locator("#login")).to_be_visible()
     link = attacker.url
 

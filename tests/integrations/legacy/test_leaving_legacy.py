@@ -137,9 +137,9 @@ def test_flagged_user_sees_the_banner_and_the_reconnect_page(
 
     page = client.get(reverse("dashboard")).content.decode()
     assert "Your Microsoft connection needs to be renewed" in page
-    assert reverse("integrations:cloud_services") in page
+    assert reverse("onedrive:cloud_services") in page
 
-    cloud = client.get(reverse("integrations:cloud_services")).content.decode()
+    cloud = client.get(reverse("integrations:cloud_services"), follow=True).content.decode()
     assert "Connect again." in cloud and "Not connected" in cloud
     assert (
         reverse("integrations:cloud_services_connect", args=[feature_of(migrated["integration"], "onedrive").pk])
@@ -154,7 +154,7 @@ def test_a_user_with_nothing_to_reconnect_can_dismiss_the_notice(user_a: Any, us
     user_a.microsoft_reconnect_required = True
     user_a.save()
 
-    page = user_a_client.get(reverse("integrations:cloud_services")).content.decode()
+    page = user_a_client.get(reverse("onedrive:cloud_services")).content.decode()
     assert "OneDrive is not enabled in the new application yet" in page
     user_a_client.post(reverse("integrations:cloud_services_dismiss"))
 
