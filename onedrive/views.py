@@ -113,6 +113,7 @@ def _browse(request: HttpRequest, onedrive: selectors.Connection, *, mode: str) 
                 folder=request.GET.get("path", "/"),
                 search=request.GET.get("q", "") if mode == "print" else "",
                 next_link=request.GET.get("more") or None,
+                folders_only=mode == "folder",
             )
         except ReconnectNeeded as exc:
             context["error"] = exc.message

@@ -52,9 +52,16 @@ def clean_folder(path: str) -> str:
 
 
 def drive_listing(
-    *, user: User, feature: Feature, folder: str = "/", search: str = "", next_link: str | None = None
+    *,
+    user: User,
+    feature: Feature,
+    folder: str = "/",
+    search: str = "",
+    next_link: str | None = None,
+    folders_only: bool = False,
 ) -> Listing:
-    """One page of a folder, or of a search of the whole drive (names containing `search`)."""
+    """One page of a folder, or of a search of the whole drive (names containing `search`); `folders_only` for
+    choosing a folder."""
     search = search.strip()[:MAX_SEARCH]
     folder = clean_folder(folder) if not search else ""
 
@@ -68,11 +75,11 @@ def drive_listing(
         return od.children_page(token=token, folder_path=folder, page_size=PAGE_SIZE)
 
     result = with_user_token(user=user, feature=feature, call=page)
-    shown = tuple(i for i in result.folders_first() if i.is_folder or is_printable(i.name))
+    shown = tuple(i for i in result.folders_first() if i.is_folder or (not folders_only and is_printable(i.name)))
     return Listing(
         folder=folder,
         search=search,
         items=shown,
-        hidden=len(result.items) - len(shown),
+        hidden=0 if folders_only else len(result.items) - len(shown),
         next_link=result.next_link,
     )
