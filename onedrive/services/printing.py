@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
@@ -162,7 +161,7 @@ def _fetch(row: OneDrivePrint, claim: Claim) -> dict[str, object]:
             source=JobSource.ONEDRIVE,
             source_key=row.source_key,
             title=item.name,
-            content=File(spool),
+            content=spool,
             content_type=content_type_of(item.name, item.mime_type),
         )
     return {
