@@ -15,6 +15,7 @@ from fernet_fields import EncryptedTextField
 
 from background.models import Claimable
 from onedrive.choices import PrintedAction, PrintStage, PrintStatus, ScanOrigin, ScanStatus
+from ui.fields import StatusField
 
 DEFAULT_SCAN_FOLDER = "/Scans"
 PRINTED_FOLDER = "/Printed"
@@ -51,7 +52,7 @@ class OneDrivePrint(Claimable):
         "print_jobs.PrintJob", on_delete=models.SET_NULL, null=True, blank=True, related_name="onedrive_print"
     )
     stage = models.CharField(max_length=10, choices=PrintStage.choices, default=PrintStage.FETCH)
-    status = models.CharField(max_length=20, choices=PrintStatus.choices, default=PrintStatus.FETCHING)
+    status = StatusField(max_length=20, choices=PrintStatus, default=PrintStatus.FETCHING)
     action = models.CharField(max_length=10, choices=PrintedAction.choices, blank=True)
     result = models.CharField(max_length=300, blank=True, help_text="What happened, or why it failed.")
     created_at = models.DateTimeField(default=timezone.now)
@@ -89,7 +90,7 @@ class ScanDelivery(Claimable):
     folder = models.CharField(max_length=400, help_text="The scan folder when the scan arrived.")
     document = models.FileField(upload_to=scan_path, blank=True)
     size = models.PositiveBigIntegerField()
-    status = models.CharField(max_length=20, choices=ScanStatus.choices, default=ScanStatus.QUEUED)
+    status = StatusField(max_length=20, choices=ScanStatus, default=ScanStatus.QUEUED)
     upload_session = EncryptedTextField(blank=True, default="")
     delivered_name = models.CharField(max_length=255, blank=True)
     delivered_item_id = models.CharField(max_length=200, blank=True)
