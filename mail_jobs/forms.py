@@ -101,7 +101,8 @@ class MailJobSourceForm(MailServerFields, forms.ModelForm):
         data = super().clean() or {}
         protocol, kind = data.get("protocol"), data.get("server_kind")
         if protocol and kind:
-            self.clean_mail_server(data, kind=kind, protocol=protocol, in_use=bool(data.get("enabled")))
+            self.check_host(data, protocol=protocol)
+            self.check_server(data, kind=kind, in_use=bool(data.get("enabled")))
         if protocol == Protocol.POP3 and data.get("after_processing") != AfterProcessing.DELETE:
             self.add_error("after_processing", "POP3 can only delete processed messages.")
         if data.get("after_processing") == AfterProcessing.MOVE:

@@ -13,7 +13,7 @@ reconnected, and microsoft.errors.TransientError when Microsoft cannot be reache
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -59,6 +59,10 @@ class SmtpConnection:
         return self.sign_in.username
 
     @property
+    def exchange_system(self) -> ExternalSystem | None:
+        return self.sign_in.exchange_system
+
+    @property
     def is_exchange(self) -> bool:
         return self.sign_in.exchange_system is not None
 
@@ -94,7 +98,9 @@ def smtp_connection(account: MailServerAccount) -> SmtpConnection:
     if account.protocol != Protocol.SMTP:
         raise ValueError(f"{account} is not an SMTP server")
     if account.kind == ServerKind.EXCHANGE:
-        return SmtpConnection(exchange_smtp_server(), _exchange_sign_in(account))
+        # The mailbox signs in (XOAUTH2 user=) and is the From address: one spelling for both.
+        sign_in = _exchange_sign_in(account)
+        return SmtpConnection(exchange_smtp_server(), replace(sign_in, username=sign_in.username.lower()))
     _require_host(account)
     limits = tenant_mail_limits()
     server = SmtpServer(

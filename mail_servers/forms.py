@@ -39,10 +39,11 @@ class ExchangeSystemChoice(forms.ModelChoiceField):
 
 class MailServerFields(forms.Form):
     """Declares the server's fields and checks them. A form built on it says which field holds the shared mailbox
-    (`mailbox_field`, declared by that form with its own label) and what the page calls a missing host or
-    password; it calls `clean_mail_server` from its `clean` and saves `mail_server_values()`."""
+    (`mailbox_field`, declared by that form with its own label) and what the page calls a missing system, host or
+    password; its `clean` calls `check_host` and `check_server`, and it saves `mail_server_values()`."""
 
     mailbox_field: ClassVar[str] = "shared_mailbox"
+    exchange_required: ClassVar[str] = "Choose the connected Exchange Online system."
     host_required: ClassVar[str] = "Required for another mail server."
     username_required: ClassVar[str | None] = None  # None: a server may take mail without a sign-in
     password_required: ClassVar[str] = "Enter the password of this user name."
@@ -103,27 +104,24 @@ class MailServerFields(forms.Form):
     def has_systems(self) -> bool:
         return bool(self.fields["exchange_system"].queryset.exists())  # type: ignore[attr-defined]
 
-    def clean_mail_server(self, data: dict[str, Any], *, kind: str, protocol: str, in_use: bool) -> None:
-        """Check the server as a worker would. `in_use`: the page will use it (so what it needs is required)."""
-        self._check_host(data, protocol)
-        if kind == ServerKind.EXCHANGE:
-            if in_use and data.get("exchange_system") is None and "exchange_system" not in self.errors:
-                self.add_error("exchange_system", self.exchange_required)
-            system = data.get("exchange_system")
-            if system is not None and (data.get(self.mailbox_field) or "").lower() == system.mailbox.lower():
-                data[self.mailbox_field] = ""  # the connected mailbox itself
-            return
-        self._check_sign_in(data, in_use=in_use)
-
-    exchange_required: ClassVar[str] = "Choose the connected Exchange Online system."
-
-    def _check_host(self, data: dict[str, Any], protocol: str) -> None:
+    def check_host(self, data: dict[str, Any], *, protocol: str) -> None:
         """The host as a worker will check it before connecting, whichever kind of server is chosen now (it may
-        be chosen later)."""
+        be chosen later); an accepted host is stored normalized."""
         if not data.get("custom_host") or "custom_port" in self.errors or not data.get("custom_security"):
             return
         port = data.get("custom_port") or DEFAULT_PORTS[(Protocol(protocol), Security(data["custom_security"]))]
         mail_server_clean(self, host_field="custom_host", port_field="custom_port", port=port)
+
+    def check_server(self, data: dict[str, Any], *, kind: str, in_use: bool) -> None:
+        """What the chosen kind of server needs. `in_use`: the page will use it, so what it needs is required."""
+        if kind == ServerKind.EXCHANGE:
+            system = data.get("exchange_system")
+            if in_use and system is None and "exchange_system" not in self.errors:
+                self.add_error("exchange_system", self.exchange_required)
+            if system is not None and (data.get(self.mailbox_field) or "").lower() == system.mailbox.lower():
+                data[self.mailbox_field] = ""  # the connected mailbox itself
+            return
+        self._check_sign_in(data, in_use=in_use)
 
     def _check_sign_in(self, data: dict[str, Any], *, in_use: bool) -> None:
         host, username, password = data.get("custom_host"), data.get("custom_username"), data.get("custom_password")

@@ -26,13 +26,10 @@ import logging
 import smtplib
 import socket
 import ssl
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-
-from django.core.mail.backends.base import BaseEmailBackend
-from django.core.mail.message import EmailMessage
 
 from microsoft import config, errors
 from microsoft.mail_connection import TenantServerRules, TimeLimit, open_connection, reply_line
@@ -44,7 +41,6 @@ __all__ = [
     "PasswordLogin",
     "SmtpAuthDisabled",
     "SmtpAuthenticationFailed",
-    "SmtpEmailBackend",
     "SmtpRejected",
     "SmtpSecurity",
     "SmtpSendAsDenied",
@@ -52,7 +48,6 @@ __all__ = [
     "XOAuth2Login",
     "exchange_server",
     "smtp_send",
-    "smtp_session",
     "xoauth2_sasl",
 ]
 
@@ -414,9 +409,8 @@ def _authenticate(client: smtplib.SMTP, server: SmtpServer, login: Login) -> Non
 
 
 @contextmanager
-def smtp_session(*, server: SmtpServer, login: Login) -> Iterator[smtplib.SMTP]:
-    """A connected, secured and authenticated SMTP client for one or more `_deliver` calls, within the server's
-    time limit."""
+def _session(*, server: SmtpServer, login: Login) -> Iterator[smtplib.SMTP]:
+    """A connected, secured and authenticated SMTP client for `_deliver`, within the server's time limit."""
     client: smtplib.SMTP | None = None
     time_limit = TimeLimit(server.time_limit)
     try:
@@ -467,67 +461,5 @@ def _deliver(client: smtplib.SMTP, server: SmtpServer, message: OutgoingMessage)
 
 def smtp_send(*, server: SmtpServer, login: Login, message: OutgoingMessage) -> dict[str, tuple[int, bytes]]:
     """Connect, secure, sign in and send one message. Returns recipients refused while others were accepted."""
-    with smtp_session(server=server, login=login) as client:
+    with _session(server=server, login=login) as client:
         return _deliver(client, server, message)
-
-
-# --- a Django email backend -------------------------------------------------------------------------------------
-
-
-class SmtpEmailBackend(BaseEmailBackend):
-    """Sends Django `EmailMessage`s through one server with XOAUTH2 or a password.
-
-    `get_connection("microsoft.smtp.SmtpEmailBackend", server=SmtpServer(...), login=XOAuth2Login(...))`.
-    Errors are the typed ones above (never swallowed unless `fail_silently`).
-    """
-
-    def __init__(self, *, server: SmtpServer, login: Login = None, fail_silently: bool = False, **kwargs: Any) -> None:
-        super().__init__(fail_silently=fail_silently, **kwargs)
-        self.server = server
-        self.login = login
-        self._session: Any = None
-        self._client: smtplib.SMTP | None = None
-
-    def open(self) -> bool:
-        if self._client is not None:
-            return False
-        self._session = smtp_session(server=self.server, login=self.login)
-        try:
-            self._client = self._session.__enter__()
-        except errors.MicrosoftError:
-            self._session = None
-            if not self.fail_silently:
-                raise
-            return False
-        return True
-
-    def close(self) -> None:
-        if self._session is not None:
-            self._session.__exit__(None, None, None)
-        self._session, self._client = None, None
-
-    def send_messages(self, email_messages: Sequence[EmailMessage]) -> int:
-        if not email_messages:
-            return 0
-        opened = self.open()
-        if self._client is None:
-            return 0
-        sent = 0
-        try:
-            for message in email_messages:
-                outgoing = OutgoingMessage(
-                    envelope_from=message.from_email,
-                    recipients=tuple(message.recipients()),
-                    data=message.message().as_bytes(linesep="\r\n"),
-                )
-                try:
-                    _deliver(self._client, self.server, outgoing)
-                except errors.MicrosoftError:
-                    if not self.fail_silently:
-                        raise
-                    continue
-                sent += 1
-        finally:
-            if opened:
-                self.close()
-        return sent

@@ -11,10 +11,10 @@ from outgoing_mail.models import OutboundEmail, OutgoingMailSettings
 
 @admin.register(OutgoingMailSettings)
 class OutgoingMailSettingsAdmin(admin.ModelAdmin):
-    list_display = ("tenant", "mode", "exchange_system", "send_as_mailbox", "custom_host", "custom_port", "updated_at")
-    list_filter = ("mode",)
-    search_fields = ("tenant__name", "custom_host", "send_as_mailbox", "from_address")
-    exclude = ("custom_password",)  # write-only: tenant admins set it on the Network page
+    list_display = ("tenant", "use_own_server", "mail_server", "from_address", "updated_at")
+    list_filter = ("use_own_server", "mail_server__kind", "mail_server__status")
+    search_fields = ("tenant__name", "mail_server__host", "mail_server__shared_mailbox", "from_address")
+    raw_id_fields = ("mail_server",)  # the server and its write-only password are edited with the account
     readonly_fields = ("updated_at", "updated_by")
 
 

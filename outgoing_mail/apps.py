@@ -35,8 +35,10 @@ class OutgoingMailConfig(AppConfig):
 
 
 def _outgoing_server_usage(system: ExternalSystem) -> list[str]:
-    from outgoing_mail.choices import OutgoingMode
+    from mail_servers.choices import ServerKind
     from outgoing_mail.models import OutgoingMailSettings
 
-    used = OutgoingMailSettings.objects.filter(exchange_system=system, mode=OutgoingMode.EXCHANGE).exists()
+    used = OutgoingMailSettings.objects.filter(
+        use_own_server=True, mail_server__kind=ServerKind.EXCHANGE, mail_server__exchange_system=system
+    ).exists()
     return ["Outgoing SMTP server (Settings > Network)"] if used else []

@@ -1,20 +1,15 @@
 from django.db import models
 
+from mail_servers.choices import ServerKind
 from ui.choices import BadgeChoices, Colour
 
 
 class OutgoingMode(models.TextChoices):
+    """What Settings > Network asks: Roger's own server, or the tenant's (a mail_servers.ServerKind)."""
+
     DEFAULT = "default", "Roger's mail server (default)"
-    EXCHANGE = "exchange", "Microsoft Exchange Online (a connected external system)"
-    CUSTOM = "custom", "Custom SMTP server"
-
-
-class SmtpSecurity(models.TextChoices):
-    """The values of microsoft.smtp.SmtpSecurity, with labels for the form."""
-
-    STARTTLS = "starttls", "STARTTLS (usually port 587)"
-    SSL = "ssl", "SSL/TLS (usually port 465)"
-    NONE = "none", "None (usually port 25; no password allowed)"
+    EXCHANGE = ServerKind.EXCHANGE.value, ServerKind.EXCHANGE.label
+    CUSTOM = ServerKind.CUSTOM.value, "Custom SMTP server"
 
 
 class OutboundPurpose(models.TextChoices):

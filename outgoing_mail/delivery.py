@@ -30,24 +30,20 @@ from django.utils import timezone
 
 from background.claims import Claim, work_claim, work_release
 from credentials.errors import CredentialError, CredentialUnavailable
+from mail_servers.choices import ServerStatus
+from mail_servers.connections import MailServerNotConfigured, SmtpConnection, smtp_connection
+from mail_servers.services import mail_server_status_record
 from mail_servers.validation import without_control_characters
 from microsoft import errors
-from microsoft.config import tenant_mail_limits
 from microsoft.smtp import (
-    SMTP_SEND_SCOPE,
     Login,
     OutgoingMessage,
-    PasswordLogin,
     SmtpAuthDisabled,
     SmtpAuthenticationFailed,
-    SmtpSecurity,
     SmtpSendAsDenied,
-    SmtpServer,
-    XOAuth2Login,
-    exchange_server,
     smtp_send,
 )
-from outgoing_mail.choices import PENDING_STATUSES, FailureKind, OutboundPurpose, OutboundStatus, OutgoingMode
+from outgoing_mail.choices import PENDING_STATUSES, FailureKind, OutboundPurpose, OutboundStatus
 from outgoing_mail.limiter import SendSlot, send_slot_confirm, send_slot_release, send_slot_reserve
 from outgoing_mail.models import OutboundEmail, OutgoingMailSettings
 
@@ -71,13 +67,12 @@ class DeliveryOutcome:
 
 @dataclass(frozen=True)
 class _Route:
-    server: SmtpServer | None  # None: the operator's Django backend
-    login: Login = None
+    connection: SmtpConnection | None  # None: the operator's Django backend
     sender: str = ""  # envelope and From address; blank keeps the message's own
     sender_name: str = ""
     rate_key: str = ""
     label: str = "the operator's mail server"
-    exchange_system: Any = None
+    server_id: int | None = None  # the tenant's mail server account, whose status each outcome records
 
 
 class _NotSent(Exception):
@@ -90,10 +85,12 @@ class _NotSent(Exception):
         fix_url: str = "",
         reply: str = "",
         retry_after: float | None = None,
+        server_id: int | None = None,
     ) -> None:
         super().__init__(explanation)
         self.kind, self.explanation, self.retryable = kind, explanation, retryable
         self.fix_url, self.reply, self.retry_after = fix_url, reply, retry_after
+        self.server_id = server_id  # the tenant's server that failed; None: the operator's
 
 
 # --- the entry point --------------------------------------------------------------------------------------------
@@ -113,6 +110,7 @@ def outbound_email_deliver(*, outbound_id: int) -> DeliveryOutcome:
             return _hold_for_limit(outbound, claim, slot.wait)
         _send(outbound, route, slot)
     except _NotSent as failure:
+        _server_status_record(failure)
         if _should_fall_back(outbound, failure):
             return _fall_back(outbound, claim, failure)
         return _failed(outbound, claim, failure)
@@ -129,7 +127,7 @@ def outbound_email_deliver(*, outbound_id: int) -> DeliveryOutcome:
 
 
 def _note_mailbox(outbound: OutboundEmail, route: _Route) -> None:
-    mailbox = route.sender if route.exchange_system is not None else getattr(route.login, "username", route.sender)
+    mailbox = (route.connection.mailbox if route.connection else "") or route.sender
     if mailbox and mailbox != outbound.sending_mailbox:
         outbound.sending_mailbox = mailbox[:320]
         OutboundEmail.objects.filter(pk=outbound.pk).update(sending_mailbox=outbound.sending_mailbox)
@@ -149,57 +147,42 @@ def _settle(outbound: OutboundEmail, claim: Claim, **fields: Any) -> None:
 
 
 def _route(outbound: OutboundEmail) -> _Route:
-    config = OutgoingMailSettings.objects.select_related("exchange_system").filter(tenant=outbound.tenant).first()
-    if outbound.tenant is None or config is None or config.mode == OutgoingMode.DEFAULT:
-        return _Route(server=None)
-    # The form refuses control characters; a name saved before it did must not break a header either.
-    name = without_control_characters(config.from_name or outbound.tenant.display_name)
-    if config.mode == OutgoingMode.EXCHANGE:
-        return _exchange_route(config, name)
-    return _custom_route(config, name)
-
-
-def _exchange_route(config: OutgoingMailSettings, name: str) -> _Route:
-    system = config.exchange_system
-    if system is None or not system.is_connected or not system.mailbox:
+    config = (
+        OutgoingMailSettings.objects.select_related("mail_server__exchange_system")
+        .filter(tenant=outbound.tenant)
+        .first()
+    )
+    if outbound.tenant is None or config is None or not config.use_own_server:
+        return _Route(connection=None)
+    try:
+        connection = smtp_connection(config.mail_server)
+    except MailServerNotConfigured as exc:
         raise _NotSent(
             FailureKind.CONFIGURATION,
-            "The Exchange Online system chosen as the outgoing SMTP server is no longer connected (it was "
-            "deleted or disconnected). Connect it again in Settings > External Systems, or choose another "
-            "server in Settings > Network.",
+            f"The outgoing SMTP server cannot be used: {exc} Or choose another server in Settings > Network.",
             retryable=False,
+            server_id=config.mail_server_id,
+        ) from None
+    # The form refuses control characters; a name saved before it did must not break a header either.
+    name = without_control_characters(config.from_name or outbound.tenant.display_name)
+    if connection.is_exchange:
+        mailbox = connection.mailbox  # AUTH XOAUTH2 user=, with a token fetched right before sending
+        return _Route(
+            connection,
+            sender=mailbox,
+            sender_name=name,
+            rate_key=f"exchange:{mailbox}",
+            label=f"Exchange Online as {mailbox}",
+            server_id=config.mail_server_id,
         )
-    mailbox = config.send_as_mailbox or system.mailbox.lower()
+    server, identity = connection.server, connection.mailbox or config.from_address
     return _Route(
-        server=exchange_server(),
-        sender=mailbox,  # AUTH XOAUTH2 user=, with a token fetched right before sending
-        sender_name=name,
-        rate_key=f"exchange:{mailbox}",
-        label=f"Exchange Online as {mailbox}",
-        exchange_system=system,
-    )
-
-
-def _custom_route(config: OutgoingMailSettings, name: str) -> _Route:
-    limits = tenant_mail_limits()
-    server = SmtpServer(  # checked against the operator's rules when it connects (microsoft.mail_connection)
-        host=config.custom_host,
-        port=config.custom_port,
-        security=SmtpSecurity(config.custom_security),
-        ca_bundle=settings.CUSTOM_MAIL_CA_BUNDLE,
-        timeout=limits.read_timeout,
-        connect_timeout=limits.connect_timeout,
-        time_limit=limits.smtp_time_limit,
-    )
-    login = PasswordLogin(config.custom_username, config.custom_password) if config.custom_username else None
-    identity = config.custom_username or config.from_address
-    return _Route(
-        server=server,
-        login=login,
+        connection,
         sender=config.from_address,
         sender_name=name,
         rate_key=f"smtp:{server.host}:{server.port}:{identity.lower()}",
-        label=f"{server.address}" + (f" as {config.custom_username}" if config.custom_username else ""),
+        label=server.address + (f" as {connection.mailbox}" if connection.mailbox else ""),
+        server_id=config.mail_server_id,
     )
 
 
@@ -208,7 +191,7 @@ def _custom_route(config: OutgoingMailSettings, name: str) -> _Route:
 
 def _send(outbound: OutboundEmail, route: _Route, slot: SendSlot | None) -> None:
     data = base64.b64decode(outbound.message)
-    if route.server is None:
+    if route.connection is None:
         _send_with_operator_backend(outbound, data)
         return
     message = OutgoingMessage(
@@ -225,44 +208,48 @@ def _send(outbound: OutboundEmail, route: _Route, slot: SendSlot | None) -> None
 
 
 def _send_smtp(route: _Route, message: OutgoingMessage) -> None:
-    assert route.server is not None
+    connection = route.connection
+    assert connection is not None
     try:
-        if route.exchange_system is None:
-            smtp_send(server=route.server, login=route.login, message=message)
+        if not connection.is_exchange:
+            smtp_send(server=connection.server, login=connection.login(), message=message)
             return
         try:
-            smtp_send(server=route.server, login=_token_login(route, refresh=False), message=message)
+            smtp_send(server=connection.server, login=_token_login(route, refresh=False), message=message)
         except SmtpAuthenticationFailed:
             # Exchange may refuse a token we still think valid (revoked, clock skew): refresh it once and retry.
-            smtp_send(server=route.server, login=_token_login(route, refresh=True), message=message)
+            smtp_send(server=connection.server, login=_token_login(route, refresh=True), message=message)
     except errors.MicrosoftError as exc:
         raise _classified(exc, route) from None
 
 
-def _token_login(route: _Route, *, refresh: bool) -> XOAuth2Login:
-    from external_systems.services import exchange_access_token
-
-    system = route.exchange_system
+def _token_login(route: _Route, *, refresh: bool) -> Login:
+    assert route.connection is not None and route.connection.exchange_system is not None
     try:
-        token = exchange_access_token(system=system, scopes=[SMTP_SEND_SCOPE], force_refresh=refresh)
+        return route.connection.login(refresh_token=refresh)
     except CredentialUnavailable as exc:
         raise _NotSent(
             FailureKind.RECONNECT,
-            f"The Exchange Online connection “{system.title}” must be reconnected before it can send mail: "
-            f"{exc.reason} Open the system and use Reconnect.",
+            f"The Exchange Online connection “{route.connection.exchange_system.title}” must be reconnected "
+            f"before it can send mail: {exc.reason} Open the system and use Reconnect.",
             retryable=False,
             fix_url=exc.fix_url,
+            server_id=route.server_id,
         ) from None
     except CredentialError as exc:
-        raise _NotSent(FailureKind.CONFIGURATION, str(exc), retryable=False) from None
-    return XOAuth2Login(mailbox=route.sender, access_token=token)
+        raise _NotSent(FailureKind.CONFIGURATION, str(exc), retryable=False, server_id=route.server_id) from None
 
 
 def _classified(exc: errors.MicrosoftError, route: _Route) -> _NotSent:
     reply = exc.description
     if isinstance(exc, errors.TransientError):
         return _NotSent(
-            FailureKind.TRANSIENT, exc.explanation, retryable=True, reply=reply, retry_after=exc.retry_after
+            FailureKind.TRANSIENT,
+            exc.explanation,
+            retryable=True,
+            reply=reply,
+            retry_after=exc.retry_after,
+            server_id=route.server_id,
         )
     kinds: tuple[tuple[type[errors.MicrosoftError], str], ...] = (
         (SmtpAuthDisabled, FailureKind.SMTP_AUTH_DISABLED),
@@ -271,7 +258,7 @@ def _classified(exc: errors.MicrosoftError, route: _Route) -> _NotSent:
         (errors.ConfigurationError, FailureKind.CONFIGURATION),
     )
     kind = next((kind for error_class, kind in kinds if isinstance(exc, error_class)), FailureKind.REJECTED)
-    return _NotSent(kind, exc.explanation, retryable=False, reply=reply)
+    return _NotSent(kind, exc.explanation, retryable=False, reply=reply, server_id=route.server_id)
 
 
 def _with_sender(data: bytes, route: _Route) -> bytes:
@@ -315,7 +302,20 @@ def _send_with_operator_backend(outbound: OutboundEmail, data: bytes) -> None:
 # --- outcomes ---------------------------------------------------------------------------------------------------
 
 
+def _server_status_record(failure: _NotSent) -> None:
+    """What this send showed of the tenant's server: a refused message says nothing about the server; a
+    temporary failure is tried again; anything else waits for a person."""
+    if failure.server_id is None or failure.kind == FailureKind.REJECTED:
+        return
+    status = ServerStatus.FAILED if failure.retryable else ServerStatus.NEEDS_ACTION
+    mail_server_status_record(
+        account_id=failure.server_id, status=status, reason=failure.explanation, fix_url=failure.fix_url
+    )
+
+
 def _sent(outbound: OutboundEmail, claim: Claim, route: _Route) -> DeliveryOutcome:
+    if route.server_id is not None:
+        mail_server_status_record(account_id=route.server_id, status=ServerStatus.OK)
     _settle(
         outbound,
         claim,

@@ -8,31 +8,26 @@ from django.utils import timezone
 from fernet_fields import EncryptedTextField
 
 from background.models import Claimable
-from outgoing_mail.choices import FailureKind, OutboundPurpose, OutboundStatus, OutgoingMode, SmtpSecurity
+from outgoing_mail.choices import FailureKind, OutboundPurpose, OutboundStatus, OutgoingMode
 from ui.fields import StatusField
 
 
 class OutgoingMailSettings(models.Model):
-    """Settings > Network > Outgoing SMTP server: how the portal sends a tenant's mail."""
+    """Settings > Network > Outgoing SMTP server: how the portal sends a tenant's mail.
+
+    The tenant's SMTP server and account are a mail_servers.MailServerAccount, kept while Roger's own server is
+    chosen so that choosing the tenant's again finds it as it was."""
 
     tenant = models.OneToOneField("accounts.Tenant", on_delete=models.CASCADE, related_name="outgoing_mail")
-    mode = models.CharField(max_length=10, choices=OutgoingMode.choices, default=OutgoingMode.DEFAULT)
-    exchange_system = models.ForeignKey(
-        "external_systems.ExternalSystem",
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
+    use_own_server = models.BooleanField(
+        default=False, help_text="Send through the tenant's server below; otherwise through Roger's."
+    )
+    mail_server = models.OneToOneField(
+        "mail_servers.MailServerAccount",
+        on_delete=models.RESTRICT,
         related_name="+",
-        help_text="The connected Exchange Online system whose mailbox sends (mode exchange).",
+        help_text="The tenant's SMTP server (Exchange Online or another); its status is what the last send showed.",
     )
-    send_as_mailbox = models.EmailField(
-        blank=True, help_text="A shared mailbox the connected account may send as; blank: the connected mailbox."
-    )
-    custom_host = models.CharField(max_length=255, blank=True)
-    custom_port = models.PositiveIntegerField(default=587)
-    custom_security = models.CharField(max_length=10, choices=SmtpSecurity.choices, default=SmtpSecurity.STARTTLS)
-    custom_username = models.CharField(max_length=320, blank=True)
-    custom_password = EncryptedTextField(blank=True, default="")
     from_address = models.EmailField(blank=True, help_text="Custom server: the sender address.")
     from_name = models.CharField(max_length=200, blank=True, help_text="The display name of the sender.")
     updated_at = models.DateTimeField(auto_now=True)
@@ -45,11 +40,11 @@ class OutgoingMailSettings(models.Model):
         verbose_name_plural = "outgoing mail settings"
 
     def __str__(self) -> str:
-        return f"{self.tenant}: {self.get_mode_display()}"
+        return f"{self.tenant}: {OutgoingMode(self.mode).label}"
 
     @property
-    def has_password(self) -> bool:
-        return bool(self.custom_password)
+    def mode(self) -> str:
+        return self.mail_server.kind if self.use_own_server else OutgoingMode.DEFAULT
 
 
 class OutboundEmail(Claimable):

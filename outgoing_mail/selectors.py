@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 def outgoing_mail_settings(*, tenant: Tenant) -> OutgoingMailSettings | None:
-    return OutgoingMailSettings.objects.select_related("exchange_system").filter(tenant=tenant).first()
+    return OutgoingMailSettings.objects.select_related("mail_server__exchange_system").filter(tenant=tenant).first()
 
 
 def test_email_get(*, tenant: Tenant, pk: int) -> OutboundEmail:

@@ -13,26 +13,26 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.core.mail import EmailMessage, EmailMultiAlternatives
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import audit_record
 from background.kinds import work_queue
-from microsoft.mail_connection import host_key
-from outgoing_mail.choices import OutboundPurpose, OutgoingMode, SmtpSecurity
+from mail_servers.choices import DEFAULT_PORTS, Protocol, Security
+from mail_servers.services import MailServerValues, mail_server_create, mail_server_save
+from outgoing_mail.choices import OutboundPurpose
 from outgoing_mail.models import OutboundEmail, OutgoingMailSettings
 from throttling.services import scope_limits, throttle_take
 
 if TYPE_CHECKING:
     from accounts.models import Tenant, User
-    from external_systems.models import ExternalSystem
 
 __all__ = [
     "TENANT_HEADER",
     "OutgoingMailChange",
     "outbound_email_queue",
+    "outgoing_mail_settings_get_or_create",
     "outgoing_mail_settings_save",
-    "smtp_server_changed",
     "tenant_mail_send",
     "test_email_send",
 ]
@@ -41,91 +41,67 @@ logger = logging.getLogger(__name__)
 
 # Set by tenant_mail_send on the messages it builds; the queued backend reads and removes it.
 TENANT_HEADER = "X-Roger-Tenant"
+DEFAULT_SMTP_PORT = DEFAULT_PORTS[(Protocol.SMTP, Security.STARTTLS)]
 
 
 @dataclass(frozen=True)
 class OutgoingMailChange:
-    """What the Network form submits. `custom_password` None keeps the saved password."""
+    """What the Network form submits: Roger's server or the tenant's own, the tenant's SMTP server (its password
+    None to keep the saved one), and the sender."""
 
-    mode: str
-    exchange_system: ExternalSystem | None = None
-    send_as_mailbox: str = ""
-    custom_host: str = ""
-    custom_port: int = 587
-    custom_security: str = SmtpSecurity.STARTTLS
-    custom_username: str = ""
-    custom_password: str | None = None
+    use_own_server: bool
+    server: MailServerValues
     from_address: str = ""
     from_name: str = ""
 
 
-_AUDITED_FIELDS = (
-    "mode",
-    "exchange_system_id",
-    "send_as_mailbox",
-    "custom_host",
-    "custom_port",
-    "custom_security",
-    "custom_username",
-    "from_address",
-    "from_name",
-)
+_AUDITED_FIELDS = ("use_own_server", "from_address", "from_name")
 
 
-def smtp_server_changed(current: OutgoingMailSettings, *, host: str, port: int | None, username: str) -> bool:
-    """Whether the saved password would now go to another server or user than it was entered for."""
-    before = (host_key(current.custom_host), current.custom_port, current.custom_username.strip())
-    return before != (host_key(host), port, username.strip())
+def outgoing_mail_settings_get_or_create(*, tenant: Tenant) -> OutgoingMailSettings:
+    """The tenant's settings, created with Roger's server chosen and an Exchange Online SMTP server to pick."""
+    current = OutgoingMailSettings.objects.select_related("mail_server").filter(tenant=tenant).first()
+    if current is not None:
+        return current
+    try:
+        with transaction.atomic():  # a request creating it at the same time wins; its row is read below
+            account = mail_server_create(
+                tenant=tenant, protocol=Protocol.SMTP, security=Security.STARTTLS, port=DEFAULT_SMTP_PORT
+            )
+            return OutgoingMailSettings.objects.create(tenant=tenant, mail_server=account)
+    except IntegrityError:
+        return OutgoingMailSettings.objects.select_related("mail_server").get(tenant=tenant)
 
 
 @transaction.atomic
 def outgoing_mail_settings_save(
     *, tenant: Tenant, actor: User, change: OutgoingMailChange, ip_address: str | None = None
 ) -> OutgoingMailSettings:
-    """Save the tenant's outgoing SMTP server and record what changed (never the password itself).
-
-    A saved password is dropped when the host, port or user name changes without a new one: it is only ever
-    sent where it was entered for."""
-    if change.exchange_system is not None and change.exchange_system.tenant_id != tenant.pk:
-        raise ValueError("The Exchange Online system belongs to another tenant.")
-    current, created = OutgoingMailSettings.objects.select_for_update().get_or_create(tenant=tenant)
-    before = {name: getattr(current, name) for name in _AUDITED_FIELDS}
-    server_changed = smtp_server_changed(
-        current, host=change.custom_host, port=change.custom_port, username=change.custom_username
-    )
-    current.mode = change.mode
-    current.exchange_system = change.exchange_system if change.mode == OutgoingMode.EXCHANGE else None
-    current.send_as_mailbox = change.send_as_mailbox.strip().lower() if change.mode == OutgoingMode.EXCHANGE else ""
-    current.custom_host = change.custom_host.strip()
-    current.custom_port = change.custom_port
-    current.custom_security = change.custom_security
-    current.custom_username = change.custom_username.strip()
-    password_changed = change.custom_password is not None and change.custom_password != current.custom_password
-    if change.custom_password is not None:
-        current.custom_password = change.custom_password
-    elif server_changed and current.custom_password:
-        password_changed, current.custom_password = True, ""
-    if not current.custom_username:
-        password_changed = password_changed or bool(current.custom_password)
-        current.custom_password = ""
-    current.from_address = change.from_address.strip().lower()
-    current.from_name = change.from_name.strip()
+    """Save the tenant's outgoing SMTP server and record what changed (never the password itself; where a saved
+    password may still go: mail_servers.services.mail_server_save)."""
+    if change.server.protocol != Protocol.SMTP:
+        raise ValueError("The outgoing mail server speaks SMTP.")
+    created = not OutgoingMailSettings.objects.filter(tenant=tenant).exists()
+    settings_id = outgoing_mail_settings_get_or_create(tenant=tenant).pk
+    current = OutgoingMailSettings.objects.select_for_update().select_related("mail_server").get(pk=settings_id)
+    values = {
+        "use_own_server": change.use_own_server,
+        "from_address": change.from_address.strip().lower(),
+        "from_name": change.from_name.strip(),
+    }
+    changed = {name: value for name, value in values.items() if getattr(current, name) != value}
+    for name, value in changed.items():
+        setattr(current, name, value)
+    changed.update(mail_server_save(account=current.mail_server, values=change.server).changed)
     current.updated_by = actor
     current.save()
-    changed = [name for name in _AUDITED_FIELDS if getattr(current, name) != before[name]]
-    if password_changed:
-        changed.append("custom_password")
     if created or changed:
         audit_record(
             tenant=tenant,
             actor=actor,
             action="outgoing_mail.settings_changed",
             target=current,
-            details={
-                "mode": current.mode,
-                "changed": changed,
-                **{name: getattr(current, name) for name in changed if name != "custom_password"},
-            },
+            details={"mode": current.mode, "changed": changed},
             ip_address=ip_address,
         )
     return current

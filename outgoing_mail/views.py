@@ -101,7 +101,6 @@ def _page(
         "form": form,
         "test_form": test_form,
         "settings": form.instance,
-        "systems": list(form.fields["exchange_system"].queryset),  # type: ignore[attr-defined]
         "latest_test": selectors.latest_test_email(tenant=tenant),
         "default_from": settings.DEFAULT_FROM_EMAIL,
         "recent": selectors.outbound_recent(tenant=tenant),

@@ -95,3 +95,24 @@ class MailJobSourceFactory(factory.django.DjangoModelFactory):
 
     tenant = factory.SubFactory(TenantFactory)
     mail_server = factory.SubFactory(MailServerAccountFactory, tenant=factory.SelfAttribute("..tenant"))
+
+
+class OutgoingMailSettingsFactory(factory.django.DjangoModelFactory):
+    """Settings > Network as stored: the tenant's own SMTP server, a custom one without sign-in unless told."""
+
+    class Meta:
+        model = "outgoing_mail.OutgoingMailSettings"
+
+    tenant = factory.SubFactory(TenantFactory)
+    use_own_server = True
+    mail_server = factory.SubFactory(
+        MailServerAccountFactory,
+        tenant=factory.SelfAttribute("..tenant"),
+        protocol="smtp",
+        host="smtp.alpha.example",
+        port=587,
+        security="starttls",
+        username="",
+        password="",
+    )
+    from_address = "print@alpha.example"

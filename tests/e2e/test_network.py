@@ -36,7 +36,7 @@ def test_choose_the_connected_system_and_send_a_test_email(
     page.get_by_role("button", name="Save").click()
 
     expect(page.get_by_role("status").first).to_contain_text("The outgoing SMTP server is saved", timeout=PAGE_LOAD)
-    assert OutgoingMailSettings.objects.get(tenant=admin_a.tenant).exchange_system == system
+    assert OutgoingMailSettings.objects.get(tenant=admin_a.tenant).mail_server.exchange_system == system
 
     send_test_email(page, "recipient@example.net")
     expect(page.locator("#test-email-status")).to_contain_text("Test email sent", timeout=30_000)

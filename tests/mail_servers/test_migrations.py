@@ -20,12 +20,16 @@ from mail_jobs.models import MailJobSource, ProcessedMessage
 from mail_jobs.services import mail_source_poll
 from mail_servers.choices import ServerStatus
 from microsoft.mailbox import MailLogin, MailProtocol, MailSecurity, MailServer, exchange_server, open_mailbox
+from outgoing_mail.delivery import outbound_email_deliver
+from outgoing_mail.models import OutgoingMailSettings
+from outgoing_mail.services import test_email_send as queue_test_email
 from print_jobs.models import PrintJob
 from print_jobs.services import print_job_create
 from tests.factories import TenantFactory, UserFactory
 from tests.mail_jobs import conftest as mail_jobs_fixtures
 from tests.mail_jobs.conftest import SENDER, SHARED_MAILBOX
 from tests.mail_jobs.helpers import PDF, mail_with_attachments, outlook_token
+from tests.outgoing_mail.conftest import RELAY_ACCOUNT, RELAY_PASSWORD
 
 pytestmark = [
     pytest.mark.emulator,
@@ -160,3 +164,62 @@ def test_jobs_via_email_keeps_its_servers_and_prints_nothing_twice(
     assert m365.control.mail_messages(SHARED_MAILBOX) == []  # only the clean-up was redone
     [kept] = m365.control.mail_messages(CUSTOM_MAILBOX)
     assert "\\Seen" in kept["flags"]
+
+
+OUTGOING_BEFORE = [("outgoing_mail", "0004_deliveries_are_claimed")]
+
+
+def test_the_network_settings_keep_their_servers_and_still_send(
+    m365: Any, tenant_a: Any, tenant_b: Any, admin_a: Any, exchange_system: Any, settings: Any
+) -> None:
+    # Tenant A sends through Exchange Online as a shared mailbox, tenant B through a relay with a password, and
+    # tenant C uses Roger's server but once typed a relay, kept for when it is chosen again.
+    settings.CUSTOM_MAIL_CA_BUNDLE = str(m365.ca_path)
+    tenant_c = TenantFactory(name="charlie")
+    try:
+        old = _migrate(OUTGOING_BEFORE)
+        rows = old.get_model("outgoing_mail", "OutgoingMailSettings").objects
+        exchange = rows.create(
+            tenant_id=tenant_a.pk,
+            mode="exchange",
+            exchange_system_id=exchange_system.pk,
+            send_as_mailbox=SHARED_MAILBOX,
+            from_name="Alpha Print",
+        )
+        relay = rows.create(
+            tenant_id=tenant_b.pk,
+            mode="custom",
+            custom_host=m365.smtp_host,
+            custom_port=m365.smtp_port,
+            custom_security="starttls",
+            custom_username=RELAY_ACCOUNT,
+            custom_password=RELAY_PASSWORD,
+            from_address=RELAY_ACCOUNT,
+        )
+        kept = rows.create(tenant_id=tenant_c.pk, mode="default", custom_host="smtp.charlie.example", custom_port=25)
+    finally:
+        _migrate(_latest())
+
+    migrated = {row.pk: row for row in OutgoingMailSettings.objects.select_related("mail_server")}
+    a, b, c = migrated[exchange.pk], migrated[relay.pk], migrated[kept.pk]
+    assert (a.mode, a.mail_server.protocol, a.from_name) == ("exchange", "smtp", "Alpha Print")
+    assert (a.mail_server.exchange_system_id, a.mail_server.shared_mailbox) == (exchange_system.pk, SHARED_MAILBOX)
+    assert (b.mode, b.from_address) == ("custom", RELAY_ACCOUNT)
+    assert (b.mail_server.host, b.mail_server.port, b.mail_server.security, b.mail_server.username) == (
+        m365.smtp_host,
+        m365.smtp_port,
+        "starttls",
+        RELAY_ACCOUNT,
+    )
+    assert b.mail_server.password == RELAY_PASSWORD
+    assert (c.mode, c.use_own_server, c.mail_server.kind) == ("default", False, "custom")
+    assert (c.mail_server.host, c.mail_server.port) == ("smtp.charlie.example", 25)
+    assert {row.mail_server.tenant_id for row in migrated.values()} == {tenant_a.pk, tenant_b.pk, tenant_c.pk}
+
+    admin_b = UserFactory(tenant=tenant_b, role="admin")
+    outbound = queue_test_email(tenant=tenant_b, actor=admin_b, recipient="someone@example.net")
+    outbound_email_deliver(outbound_id=outbound.pk)
+    outbound.refresh_from_db()
+    assert outbound.status == "sent", outbound.last_error
+    [received] = m365.control.smtp_messages(to="someone@example.net")
+    assert received["mailbox"] == RELAY_ACCOUNT

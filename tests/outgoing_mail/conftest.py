@@ -91,28 +91,31 @@ def connect_exchange_system(
 
 
 def use_exchange(*, tenant: Any, actor: Any, system: Any, send_as: str = "", from_name: str = "") -> Any:
+    from mail_servers.services import MailServerValues
     from outgoing_mail.services import OutgoingMailChange, outgoing_mail_settings_save
 
-    change = OutgoingMailChange(mode="exchange", exchange_system=system, send_as_mailbox=send_as, from_name=from_name)
+    server = MailServerValues(kind="exchange", protocol="smtp", exchange_system=system, shared_mailbox=send_as)
+    change = OutgoingMailChange(use_own_server=True, server=server, from_name=from_name)
     return outgoing_mail_settings_save(tenant=tenant, actor=actor, change=change)
 
 
 def use_custom_server(
     *, tenant: Any, actor: Any, m365: Any, password: str = RELAY_PASSWORD, security: str = "starttls"
 ) -> Any:
+    from mail_servers.services import MailServerValues
     from outgoing_mail.services import OutgoingMailChange, outgoing_mail_settings_save
 
     port = m365.smtps_port if security == "ssl" else m365.smtp_port
-    change = OutgoingMailChange(
-        mode="custom",
-        custom_host=m365.smtp_host,
-        custom_port=port,
-        custom_security=security,
-        custom_username=RELAY_ACCOUNT,
-        custom_password=password,
-        from_address=RELAY_ACCOUNT,
-        from_name="Alpha Print",
+    server = MailServerValues(
+        kind="custom",
+        protocol="smtp",
+        host=m365.smtp_host,
+        port=port,
+        security=security,
+        username=RELAY_ACCOUNT,
+        password=password,
     )
+    change = OutgoingMailChange(use_own_server=True, server=server, from_address=RELAY_ACCOUNT, from_name="Alpha Print")
     return outgoing_mail_settings_save(tenant=tenant, actor=actor, change=change)
 
 

@@ -11,8 +11,9 @@ from django.core import mail
 from django.utils import timezone
 
 from credentials.models import MicrosoftCredential
+from mail_servers.choices import ServerStatus
 from outgoing_mail.choices import OutboundStatus
-from outgoing_mail.models import OutboundEmail
+from outgoing_mail.models import OutboundEmail, OutgoingMailSettings
 from outgoing_mail.services import tenant_mail_send
 from outgoing_mail.services import test_email_send as queue_test_email
 from tests.conftest import wait_until
@@ -45,6 +46,11 @@ def sent_test_email(admin: Any, to: str = "someone@example.net") -> OutboundEmai
     return finished(queue_test_email(tenant=admin.tenant, actor=admin, recipient=to))
 
 
+def server_status(admin: Any) -> str:
+    """What the last send showed of the tenant's server (one status for every use of a mail server)."""
+    return OutgoingMailSettings.objects.get(tenant=admin.tenant).mail_server.status
+
+
 # --- custom SMTP server -------------------------------------------------------------------------------------------
 
 
@@ -58,6 +64,7 @@ def test_custom_server_with_a_password(m365, mail_settings, celery_worker, admin
     assert received["mailbox"] == RELAY_ACCOUNT and received["mechanism"] in ("LOGIN", "PLAIN")
     assert received["from"] == f"Alpha Print <{RELAY_ACCOUNT}>"
     assert received["subject"] == "Roger test email for Alpha Print"
+    assert server_status(admin_a) == ServerStatus.OK
 
 
 def test_custom_server_over_implicit_tls(m365, mail_settings, celery_worker, admin_a) -> None:  # type: ignore[no-untyped-def]
@@ -77,6 +84,7 @@ def test_a_bad_password_is_explained(m365, mail_settings, celery_worker, admin_a
     assert "535 5.7.3 Authentication unsuccessful" in outbound.server_reply
     assert "not-the-password" not in outbound.last_error + outbound.server_reply + celery_worker.log()
     assert m365.control.smtp_messages() == []
+    assert server_status(admin_a) == ServerStatus.NEEDS_ACTION
 
 
 # --- Exchange Online ----------------------------------------------------------------------------------------------
@@ -163,6 +171,9 @@ def test_a_revoked_sign_in_asks_to_reconnect_with_the_link(m365, mail_settings, 
     assert "must be reconnected" in outbound.last_error and "Contoso mail" in outbound.last_error
     assert outbound.fix_url == f"/settings/external-systems/{system.pk}/"
     assert m365.control.smtp_messages() == []
+    server = OutgoingMailSettings.objects.get(tenant=admin_a.tenant).mail_server
+    assert (server.status, server.fix_url) == (ServerStatus.NEEDS_ACTION, outbound.fix_url)
+    assert "must be reconnected" in server.status_reason
 
 
 # --- the limit of 30 messages a minute per mailbox --------------------------------------------------------------

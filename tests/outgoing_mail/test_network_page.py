@@ -11,7 +11,8 @@ from audit.models import AuditEvent
 from external_systems.models import ExternalSystem
 from outgoing_mail.choices import OutboundPurpose, OutboundStatus
 from outgoing_mail.models import OutboundEmail, OutgoingMailSettings
-from tests.outgoing_mail.conftest import CONTOSO, EXCHANGE_APP
+from tests.factories import ExternalSystemFactory
+from tests.outgoing_mail.conftest import CONTOSO
 
 pytestmark = pytest.mark.django_db
 
@@ -37,16 +38,7 @@ def custom_form(**overrides: Any) -> dict[str, Any]:
 def exchange_system(
     tenant: Any, title: str = "Alpha mail", mailbox: str = "printing@contoso.onmicrosoft.com", status: str = "connected"
 ) -> ExternalSystem:
-    return ExternalSystem.objects.create(
-        tenant=tenant,
-        system_type="exchange_online",
-        title=title,
-        client_id=EXCHANGE_APP,
-        directory_input=CONTOSO,
-        directory_id=CONTOSO,
-        mailbox=mailbox,
-        status=status,
-    )
+    return ExternalSystemFactory(tenant=tenant, title=title, directory_id=CONTOSO, mailbox=mailbox, status=status)
 
 
 def test_the_page_offers_the_three_servers_and_says_when_nothing_is_connected(admin_a_client) -> None:  # type: ignore[no-untyped-def]
@@ -63,11 +55,11 @@ def test_saving_a_custom_server_stores_the_password_encrypted_and_never_shows_it
 
     assert response.status_code == 302
     saved = OutgoingMailSettings.objects.get(tenant=admin_a.tenant)
-    assert (saved.mode, saved.custom_host, saved.custom_password) == ("custom", "smtp.alpha.example", SECRET)
+    assert (saved.mode, saved.mail_server.host, saved.mail_server.password) == ("custom", "smtp.alpha.example", SECRET)
     page = admin_a_client.get(NETWORK).content.decode()
     assert SECRET not in page and "Password saved" in page and "smtp.alpha.example" in page
     event = AuditEvent.objects.get(action="outgoing_mail.settings_changed")
-    assert event.actor == admin_a and "custom_password" in event.details["changed"]
+    assert event.actor == admin_a and event.details["changed"]["password"] == "(changed)"
     assert SECRET not in str(event.details)
 
 
@@ -77,9 +69,9 @@ def test_an_empty_password_keeps_the_saved_one(admin_a_client, admin_a) -> None:
     admin_a_client.post(NETWORK, custom_form(custom_password="", from_name="Alpha Printing"))
 
     saved = OutgoingMailSettings.objects.get(tenant=admin_a.tenant)
-    assert (saved.from_name, saved.custom_password) == ("Alpha Printing", SECRET)
+    assert (saved.from_name, saved.mail_server.password) == ("Alpha Printing", SECRET)
     latest = AuditEvent.objects.filter(action="outgoing_mail.settings_changed").first()
-    assert latest is not None and latest.details["changed"] == ["from_name"]
+    assert latest is not None and latest.details["changed"] == {"from_name": "Alpha Printing"}
 
 
 @pytest.mark.parametrize(
@@ -128,7 +120,11 @@ def test_exchange_with_a_connected_system_of_the_tenant(admin_a_client, tenant_a
 
     assert response.status_code == 302
     saved = OutgoingMailSettings.objects.get(tenant=tenant_a)
-    assert (saved.exchange_system, saved.send_as_mailbox) == (system, "printers@contoso.onmicrosoft.com")
+    assert saved.mode == "exchange"
+    assert (saved.mail_server.exchange_system, saved.mail_server.shared_mailbox) == (
+        system,
+        "printers@contoso.onmicrosoft.com",
+    )
 
 
 def test_another_tenants_system_cannot_be_chosen(admin_a_client, tenant_b) -> None:  # type: ignore[no-untyped-def]

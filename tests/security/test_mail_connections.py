@@ -187,30 +187,29 @@ def test_network_asks_for_the_password_again_when_the_server_or_user_changes(
 
     assert response.status_code == 200
     assert "enter the password again" in str(response.context["form"].errors["custom_password"])
-    saved = OutgoingMailSettings.objects.get(tenant=admin_a.tenant)
-    assert (saved.custom_host, saved.custom_port, saved.custom_password) == ("smtp.alpha.example", 587, PASSWORD)
+    server = OutgoingMailSettings.objects.get(tenant=admin_a.tenant).mail_server
+    assert (server.host, server.port, server.password) == ("smtp.alpha.example", 587, PASSWORD)
 
 
 def test_network_keeps_the_password_when_only_other_fields_change(admin_a_client: Client, admin_a: Any) -> None:
     first = network_form("smtp.alpha.example", custom_username="relay@alpha.example", custom_password=PASSWORD)
     admin_a_client.post(NETWORK, first)
     assert admin_a_client.post(NETWORK, {**first, "custom_password": "", "from_name": "Alpha"}).status_code == 302
-    assert OutgoingMailSettings.objects.get(tenant=admin_a.tenant).custom_password == PASSWORD
+    assert OutgoingMailSettings.objects.get(tenant=admin_a.tenant).mail_server.password == PASSWORD
 
 
 def test_saving_another_smtp_server_without_a_password_drops_the_saved_one(admin_a: Any) -> None:
-    values = {"mode": "custom", "custom_username": "relay@alpha.example", "from_address": "print@alpha.example"}
-    outgoing_mail_settings_save(
-        tenant=admin_a.tenant,
-        actor=admin_a,
-        change=OutgoingMailChange(**values, custom_host="smtp.alpha.example", custom_password=PASSWORD),
-    )
+    values = {"kind": "custom", "protocol": "smtp", "port": 587, "username": "relay@alpha.example"}
+
+    def change(host: str, password: str | None) -> OutgoingMailChange:
+        server = MailServerValues(**values, host=host, password=password)
+        return OutgoingMailChange(use_own_server=True, server=server, from_address="print@alpha.example")
+
+    outgoing_mail_settings_save(tenant=admin_a.tenant, actor=admin_a, change=change("smtp.alpha.example", PASSWORD))
     saved = outgoing_mail_settings_save(
-        tenant=admin_a.tenant,
-        actor=admin_a,
-        change=OutgoingMailChange(**values, custom_host="smtp.attacker.example", custom_password=None),
+        tenant=admin_a.tenant, actor=admin_a, change=change("smtp.attacker.example", None)
     )
-    assert saved.custom_host == "smtp.attacker.example" and saved.custom_password == ""
+    assert saved.mail_server.host == "smtp.attacker.example" and saved.mail_server.password == ""
 
 
 @pytest.mark.parametrize(
@@ -267,7 +266,7 @@ def test_a_stored_password_is_never_sent_without_tls(admin_a: Any, tenant_a: Any
     handlers = {"smtp": smtp_accepting(offer_auth=True), "imap": imap_accepting(), "pop3": pop3_accepting()}
     with loopback_server(handlers[protocol]) as server:
         if protocol == "smtp":
-            login = {"custom_username": "relay@alpha.example", "custom_password": PASSWORD}
+            login = {"username": "relay@alpha.example", "password": PASSWORD}
             stored_smtp_server(admin_a.tenant, "127.0.0.1", server.port, **login)
             outbound = send_test_email(admin_a)
             assert outbound.status == OutboundStatus.FAILED

@@ -28,7 +28,7 @@ from outgoing_mail.choices import OutboundStatus
 from outgoing_mail.delivery import outbound_email_deliver
 from outgoing_mail.models import OutboundEmail, OutgoingMailSettings
 from outgoing_mail.services import test_email_send as queue_test_email
-from tests.factories import MailJobSourceFactory
+from tests.factories import MailJobSourceFactory, OutgoingMailSettingsFactory
 from tests.microsoft.test_boundaries import NETWORK_MODULES, _imported_modules
 from tests.security.loopback_servers import (
     free_port_on,
@@ -124,11 +124,12 @@ def jobs_form(host: str, protocol: str, port: int | str = "", **overrides: Any) 
     }
 
 
-def stored_smtp_server(tenant: Any, host: str, port: int, **values: Any) -> OutgoingMailSettings:
-    """A Network row as it may sit in the database from before the rule (never through the form)."""
-    values = {"custom_security": "none", "from_address": "print@alpha.example", **values}
-    return OutgoingMailSettings.objects.create(
-        tenant=tenant, mode="custom", custom_host=host, custom_port=port, **values
+def stored_smtp_server(tenant: Any, host: str, port: int, from_name: str = "", **server: Any) -> OutgoingMailSettings:
+    """A Network row as it may sit in the database from before the rule (never through the form); `server` as the
+    mail server account names its fields."""
+    server = {"host": host, "port": port, "security": "none", **server}
+    return OutgoingMailSettingsFactory(
+        tenant=tenant, from_name=from_name, **{f"mail_server__{k}": v for k, v in server.items()}
     )
 
 
