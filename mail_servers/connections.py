@@ -21,9 +21,10 @@ from django.conf import settings
 from external_systems.services import exchange_access_token
 from mail_servers.choices import Protocol, ServerKind
 from microsoft.config import tenant_mail_limits
-from microsoft.mailbox import MailLogin, MailProtocol, MailSecurity, MailServer, exchange_scope
+from microsoft.mail_connection import Security
+from microsoft.mailbox import MailLogin, MailProtocol, MailServer, exchange_scope
 from microsoft.mailbox import exchange_server as exchange_mailbox_server
-from microsoft.smtp import SMTP_SEND_SCOPE, Login, PasswordLogin, SmtpSecurity, SmtpServer, XOAuth2Login
+from microsoft.smtp import SMTP_SEND_SCOPE, Login, PasswordLogin, SmtpServer, XOAuth2Login
 from microsoft.smtp import exchange_server as exchange_smtp_server
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ def smtp_connection(account: MailServerAccount) -> SmtpConnection:
     server = SmtpServer(
         host=account.host,
         port=account.port_or_default,
-        security=SmtpSecurity(account.security),
+        security=Security(account.security),
         ca_bundle=settings.CUSTOM_MAIL_CA_BUNDLE,
         timeout=limits.read_timeout,
         connect_timeout=limits.connect_timeout,
@@ -129,7 +130,7 @@ def mailbox_connection(account: MailServerAccount, *, folder: str = "INBOX") -> 
         protocol=protocol,
         host=account.host,
         port=account.port_or_default,
-        security=MailSecurity(account.security),
+        security=Security(account.security),
         ca_bundle=settings.CUSTOM_MAIL_CA_BUNDLE,
         timeout=limits.read_timeout,
         connect_timeout=limits.connect_timeout,

@@ -21,6 +21,7 @@ Plain values in, `microsoft.errors` out; no Django here.
 from __future__ import annotations
 
 import contextlib
+import enum
 import ipaddress
 import re
 import socket
@@ -35,6 +36,7 @@ __all__ = [
     "CheckedHost",
     "HostRefused",
     "IPNetwork",
+    "Security",
     "TenantServerRules",
     "TimeLimit",
     "host_key",
@@ -56,6 +58,14 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _PUBLIC_ONLY = (
     "Roger connects only to mail servers on the public internet: enter the public host name of your mail server."
 )
+
+
+class Security(enum.StrEnum):
+    """How a connection to a mail server is secured (SMTP, IMAP and POP3 alike)."""
+
+    SSL = "ssl"  # implicit TLS from the first byte
+    STARTTLS = "starttls"  # a plain connection upgraded to TLS before anything is signed in
+    NONE = "none"
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from urllib.parse import quote
 
 from microsoft.config import OUTLOOK_RESOURCE, endpoints, tenant_server_rules
 from microsoft.errors import MicrosoftError, TransientError
-from microsoft.mail_connection import TenantServerRules, TimeLimit, open_connection, reply_line
+from microsoft.mail_connection import Security, TenantServerRules, TimeLimit, open_connection, reply_line
 
 __all__ = [
     "HEADER_LIMIT",
@@ -47,7 +47,6 @@ __all__ = [
     "FetchedMessage",
     "MailLogin",
     "MailProtocol",
-    "MailSecurity",
     "MailServer",
     "Mailbox",
     "MailboxAuthFailed",
@@ -79,12 +78,6 @@ class MailProtocol(StrEnum):
     POP3 = "pop3"
 
 
-class MailSecurity(StrEnum):
-    SSL = "ssl"  # implicit TLS
-    STARTTLS = "starttls"
-    NONE = "none"
-
-
 class MailboxAuthFailed(MicrosoftError):
     """The server refused the sign-in; retrying will not help until someone fixes the account or permissions."""
 
@@ -103,7 +96,7 @@ class MailServer:
     protocol: MailProtocol
     host: str
     port: int
-    security: MailSecurity = MailSecurity.SSL
+    security: Security = Security.SSL
     ca_bundle: str | None = None
     timeout: float = 30.0  # each read
     connect_timeout: float = 10.0
@@ -179,9 +172,7 @@ def exchange_server(protocol: MailProtocol) -> MailServer:
     host, port = (
         (config.imap_host, config.imap_port) if protocol == MailProtocol.IMAP else (config.pop_host, config.pop_port)
     )
-    return MailServer(
-        protocol, host, port, MailSecurity.SSL, config.ca_bundle, max(config.http_timeout, 30.0), rules=None
-    )
+    return MailServer(protocol, host, port, Security.SSL, config.ca_bundle, max(config.http_timeout, 30.0), rules=None)
 
 
 def mailbox_url(protocol: MailProtocol, host: str, port: int, username: str, folder: str = "INBOX") -> str:
@@ -457,7 +448,7 @@ class _ImapMailbox:
     def _connect(self) -> _IMAP4 | _IMAP4_SSL:
         server, open_socket = self.server, _opener(self.server, self.time_limit)
         try:
-            if server.security == MailSecurity.SSL:
+            if server.security == Security.SSL:
                 return _IMAP4_SSL(server, open_socket)
             connection = _IMAP4(server, open_socket)
         except imaplib.IMAP4.abort as exc:
@@ -471,7 +462,7 @@ class _ImapMailbox:
                     f"{server.label} refused the connection: {reply_line(greeting[5:])}"
                 ) from exc
             raise _not_the_protocol(server) from exc
-        if server.security == MailSecurity.STARTTLS:
+        if server.security == Security.STARTTLS:
             connection.starttls(ssl_context=_tls_context(server))
         return connection
 
@@ -643,7 +634,7 @@ class _Pop3Mailbox:
     def _connect(self) -> poplib.POP3:
         server, open_socket = self.server, _opener(self.server, self.time_limit)
         try:
-            if server.security == MailSecurity.SSL:
+            if server.security == Security.SSL:
                 return _POP3_SSL(server, open_socket)
             connection = _POP3(server, open_socket)
         except poplib.error_proto as exc:  # a greeting other than +OK
@@ -655,7 +646,7 @@ class _Pop3Mailbox:
                     f"{server.label} refused the connection: {reply_line(greeting[4:])}"
                 ) from exc
             raise _not_the_protocol(server) from exc
-        if server.security == MailSecurity.STARTTLS:
+        if server.security == Security.STARTTLS:
             connection.stls(context=_tls_context(server))
         return connection
 

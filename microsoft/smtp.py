@@ -21,7 +21,6 @@ Reference: https://learn.microsoft.com/exchange/client-developer/legacy-protocol
 
 from __future__ import annotations
 
-import enum
 import logging
 import smtplib
 import socket
@@ -32,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from microsoft import config, errors
-from microsoft.mail_connection import TenantServerRules, TimeLimit, open_connection, reply_line
+from microsoft.mail_connection import Security, TenantServerRules, TimeLimit, open_connection, reply_line
 
 __all__ = [
     "SMTP_SEND_SCOPE",
@@ -42,7 +41,6 @@ __all__ = [
     "SmtpAuthDisabled",
     "SmtpAuthenticationFailed",
     "SmtpRejected",
-    "SmtpSecurity",
     "SmtpSendAsDenied",
     "SmtpServer",
     "XOAuth2Login",
@@ -64,17 +62,11 @@ _SMTP_AUTH_HOW_TO = (
 )
 
 
-class SmtpSecurity(enum.StrEnum):
-    NONE = "none"
-    STARTTLS = "starttls"
-    SSL = "ssl"
-
-
 @dataclass(frozen=True)
 class SmtpServer:
     host: str
     port: int
-    security: SmtpSecurity = SmtpSecurity.STARTTLS
+    security: Security = Security.STARTTLS
     ca_bundle: str | None = None  # None: the system's trust store
     timeout: float = DEFAULT_TIMEOUT  # each read
     is_exchange: bool = False  # explanations speak of Exchange Online and its settings
@@ -278,7 +270,7 @@ def exchange_server(*, timeout: float = DEFAULT_TIMEOUT) -> SmtpServer:
     return SmtpServer(
         host=endpoints.smtp_host,
         port=endpoints.smtp_port,
-        security=SmtpSecurity.STARTTLS,
+        security=Security.STARTTLS,
         ca_bundle=endpoints.ca_bundle,
         timeout=timeout,
         is_exchange=True,
@@ -351,14 +343,14 @@ def _greeted(client: smtplib.SMTP, server: SmtpServer) -> None:
 
 def _connect(server: SmtpServer, time_limit: TimeLimit) -> smtplib.SMTP:
     local_name = socket.gethostname()  # getfqdn() can stall on a DNS lookup
-    if server.security == SmtpSecurity.SSL:
+    if server.security == Security.SSL:
         secure = _SMTP_SSL(server, time_limit, local_hostname=local_name, context=_tls_context(server))
         _greeted(secure, server)
         secure.ehlo()
         return secure
     client = _SMTP(server, time_limit, local_hostname=local_name)
     _greeted(client, server)
-    if server.security == SmtpSecurity.STARTTLS:
+    if server.security == Security.STARTTLS:
         client.ehlo()
         if not client.has_extn("starttls"):
             client.close()

@@ -9,12 +9,12 @@ import pytest
 
 from m365_emulator.testing import start_emulator
 from microsoft.errors import TransientError
+from microsoft.mail_connection import Security
 from microsoft.mailbox import (
     MailboxAuthFailed,
     MailboxConfigurationError,
     MailLogin,
     MailProtocol,
-    MailSecurity,
     MailServer,
     exchange_server,
     open_mailbox,
@@ -150,19 +150,19 @@ def test_pop3_needs_the_pop_scope(m365: Any) -> None:
 @pytest.mark.parametrize(
     ("protocol", "security", "port_key"),
     [
-        (MailProtocol.IMAP, MailSecurity.SSL, "imaps_port"),
-        (MailProtocol.IMAP, MailSecurity.STARTTLS, "imap_port"),
-        (MailProtocol.IMAP, MailSecurity.NONE, "imap_port"),
-        (MailProtocol.POP3, MailSecurity.SSL, "pop3s_port"),
-        (MailProtocol.POP3, MailSecurity.STARTTLS, "pop3_port"),
-        (MailProtocol.POP3, MailSecurity.NONE, "pop3_port"),
+        (MailProtocol.IMAP, Security.SSL, "imaps_port"),
+        (MailProtocol.IMAP, Security.STARTTLS, "imap_port"),
+        (MailProtocol.IMAP, Security.NONE, "imap_port"),
+        (MailProtocol.POP3, Security.SSL, "pop3s_port"),
+        (MailProtocol.POP3, Security.STARTTLS, "pop3_port"),
+        (MailProtocol.POP3, Security.NONE, "pop3_port"),
     ],
 )
 def test_custom_server_with_a_password(
-    m365: Any, settings: Any, protocol: MailProtocol, security: MailSecurity, port_key: str
+    m365: Any, settings: Any, protocol: MailProtocol, security: Security, port_key: str
 ) -> None:
     # Without TLS only where the operator allows it (tests/security: refused otherwise, before the password goes).
-    settings.TENANT_MAIL_ALLOW_PLAINTEXT_PASSWORDS = security == MailSecurity.NONE
+    settings.TENANT_MAIL_ALLOW_PLAINTEXT_PASSWORDS = security == Security.NONE
     m365.control.set_mail_password("jobs@custom.test", "s3cret-pass")
     _put(m365, "jobs@custom.test", "custom")
     server = MailServer(protocol, m365.mail["mail_host"], m365.mail[port_key], security, str(m365.ca_path), 10)
@@ -176,7 +176,7 @@ def test_custom_server_with_a_password(
 
 
 def test_untrusted_certificate_and_unreachable_server(m365: Any) -> None:
-    untrusted = MailServer(MailProtocol.IMAP, "127.0.0.1", m365.mail["imaps_port"], MailSecurity.SSL, None, 5)
+    untrusted = MailServer(MailProtocol.IMAP, "127.0.0.1", m365.mail["imaps_port"], Security.SSL, None, 5)
     with (
         pytest.raises(MailboxConfigurationError, match="not trusted"),
         open_mailbox(untrusted, MailLogin("x", password="y")),
@@ -188,7 +188,7 @@ def test_untrusted_certificate_and_unreachable_server(m365: Any) -> None:
     with (
         pytest.raises(TransientError),
         open_mailbox(
-            MailServer(MailProtocol.POP3, "127.0.0.1", closed_port, MailSecurity.SSL, None, 5),
+            MailServer(MailProtocol.POP3, "127.0.0.1", closed_port, Security.SSL, None, 5),
             MailLogin("x", password="y"),
         ),
     ):

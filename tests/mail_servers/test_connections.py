@@ -8,8 +8,9 @@ import pytest
 
 from external_systems.choices import SystemStatus
 from mail_servers.connections import MailServerNotConfigured, mailbox_connection, smtp_connection
-from microsoft.mailbox import MailProtocol, MailSecurity
-from microsoft.smtp import PasswordLogin, SmtpSecurity
+from microsoft.mail_connection import Security
+from microsoft.mailbox import MailProtocol
+from microsoft.smtp import PasswordLogin
 from tests.factories import MailServerAccountFactory
 
 pytestmark = pytest.mark.django_db
@@ -24,14 +25,14 @@ def test_an_empty_port_is_the_usual_one_of_the_protocol_and_security(protocol: s
     connection = mailbox_connection(account, folder="Print")
 
     assert (connection.server.protocol, connection.server.port) == (MailProtocol(protocol), port)
-    assert connection.server.security == MailSecurity(security) and connection.server.rules is not None
+    assert connection.server.security == Security(security) and connection.server.rules is not None
     assert connection.folder == ("Print" if protocol == "imap" else "INBOX")
     assert connection.login().password == "Top-Secret-1" and "with a password" in connection.sign_in_label
 
 
 def test_a_custom_smtp_server_signs_in_only_with_a_user_name() -> None:
     relay = MailServerAccountFactory(protocol="smtp", security="starttls", port=587, username="", password="")
-    assert smtp_connection(relay).login() is None and smtp_connection(relay).server.security == SmtpSecurity.STARTTLS
+    assert smtp_connection(relay).login() is None and smtp_connection(relay).server.security == Security.STARTTLS
 
     account = MailServerAccountFactory(protocol="smtp", security="ssl", port=None)
     connection = smtp_connection(account)

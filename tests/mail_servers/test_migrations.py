@@ -19,7 +19,8 @@ from django.utils import timezone
 from mail_jobs.models import MailJobSource, ProcessedMessage
 from mail_jobs.services import mail_source_poll
 from mail_servers.choices import ServerStatus
-from microsoft.mailbox import MailLogin, MailProtocol, MailSecurity, MailServer, exchange_server, open_mailbox
+from microsoft.mail_connection import Security
+from microsoft.mailbox import MailLogin, MailProtocol, MailServer, exchange_server, open_mailbox
 from outgoing_mail.delivery import outbound_email_deliver
 from outgoing_mail.models import OutgoingMailSettings
 from outgoing_mail.services import test_email_send as queue_test_email
@@ -93,9 +94,7 @@ def test_jobs_via_email_keeps_its_servers_and_prints_nothing_twice(
     tenant_c = TenantFactory(name="charlie")
     pat_a, pat_c = UserFactory(tenant=tenant_a, email=SENDER), UserFactory(tenant=tenant_c, email=SENDER)
     m365.control.set_mail_password(CUSTOM_MAILBOX, CUSTOM_PASSWORD)
-    custom = MailServer(
-        MailProtocol.IMAP, "127.0.0.1", m365.mail["imap_port"], MailSecurity.STARTTLS, str(m365.ca_path)
-    )
+    custom = MailServer(MailProtocol.IMAP, "127.0.0.1", m365.mail["imap_port"], Security.STARTTLS, str(m365.ca_path))
     custom_key = _kept_in_the_mailbox(
         m365, custom, MailLogin(CUSTOM_MAILBOX, password=CUSTOM_PASSWORD), CUSTOM_MAILBOX, "custom"
     )

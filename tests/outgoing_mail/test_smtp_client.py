@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 
 from microsoft import errors
+from microsoft.mail_connection import Security
 from microsoft.smtp import (
     OutgoingMessage,
     PasswordLogin,
     SmtpAuthDisabled,
     SmtpAuthenticationFailed,
-    SmtpSecurity,
     SmtpSendAsDenied,
     SmtpServer,
     XOAuth2Login,
@@ -47,8 +47,8 @@ def message(sender: str, to: str = "someone@example.net", subject: str = "Hello"
     return OutgoingMessage(envelope_from=sender, recipients=(to,), data=mail.as_bytes())
 
 
-def custom_server(m365: Any, security: SmtpSecurity = SmtpSecurity.STARTTLS) -> SmtpServer:
-    port = m365.smtps_port if security == SmtpSecurity.SSL else m365.smtp_port
+def custom_server(m365: Any, security: Security = Security.STARTTLS) -> SmtpServer:
+    port = m365.smtps_port if security == Security.SSL else m365.smtp_port
     return SmtpServer(host=m365.smtp_host, port=port, security=security, ca_bundle=str(m365.ca_path), timeout=10)
 
 
@@ -156,7 +156,7 @@ def test_from_another_address_is_send_as_denied(m365: Any, smtp_token: str) -> N
 def test_password_login_on_starttls_and_on_implicit_tls(m365: Any) -> None:
     login = PasswordLogin(RELAY_ACCOUNT, RELAY_PASSWORD)
     smtp_send(server=custom_server(m365), login=login, message=message(RELAY_ACCOUNT, subject="starttls"))
-    smtp_send(server=custom_server(m365, SmtpSecurity.SSL), login=login, message=message(RELAY_ACCOUNT, subject="ssl"))
+    smtp_send(server=custom_server(m365, Security.SSL), login=login, message=message(RELAY_ACCOUNT, subject="ssl"))
 
     received = m365.control.smtp_messages(mailbox=RELAY_ACCOUNT)
     assert [m["subject"] for m in received] == ["starttls", "ssl"]
@@ -173,7 +173,7 @@ def test_a_wrong_password_is_explained(m365: Any) -> None:
 
 
 def test_an_untrusted_certificate_is_a_configuration_error(m365: Any) -> None:
-    server = SmtpServer(host=m365.smtp_host, port=m365.smtp_port, security=SmtpSecurity.STARTTLS, timeout=10)
+    server = SmtpServer(host=m365.smtp_host, port=m365.smtp_port, security=Security.STARTTLS, timeout=10)
     with pytest.raises(errors.ConfigurationError) as caught:
         smtp_send(server=server, login=PasswordLogin(RELAY_ACCOUNT, RELAY_PASSWORD), message=message(RELAY_ACCOUNT))
     assert caught.value.error == "tls_error" and "could not be verified" in caught.value.explanation
@@ -183,7 +183,7 @@ def test_an_unreachable_server_is_transient(m365: Any) -> None:
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = SmtpServer(host="127.0.0.1", port=port, security=SmtpSecurity.STARTTLS, timeout=5)
+    server = SmtpServer(host="127.0.0.1", port=port, security=Security.STARTTLS, timeout=5)
     with pytest.raises(errors.TransientError) as caught:
         smtp_send(server=server, login=None, message=message(RELAY_ACCOUNT))
     assert "connection was refused" in caught.value.explanation

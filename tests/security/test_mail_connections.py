@@ -18,8 +18,9 @@ from mail_jobs.models import MailJobSource
 from mail_jobs.services import mail_source_save
 from mail_servers.services import MailServerValues
 from microsoft.errors import TransientError
-from microsoft.mailbox import MailLogin, MailProtocol, MailSecurity, MailServer, open_mailbox
-from microsoft.smtp import OutgoingMessage, SmtpSecurity, SmtpServer, smtp_send
+from microsoft.mail_connection import Security
+from microsoft.mailbox import MailLogin, MailProtocol, MailServer, open_mailbox
+from microsoft.smtp import OutgoingMessage, SmtpServer, smtp_send
 from outgoing_mail.choices import OutboundStatus
 from outgoing_mail.models import OutgoingMailSettings
 from outgoing_mail.services import OutgoingMailChange, outgoing_mail_settings_save
@@ -62,11 +63,11 @@ def _loopback_allowed(settings: Any) -> None:
 def _talk(protocol: str, port: int) -> None:
     limits = {"timeout": READ_TIMEOUT, "connect_timeout": READ_TIMEOUT, "time_limit": TIME_LIMIT}
     if protocol == "smtp":
-        server = SmtpServer(host="127.0.0.1", port=port, security=SmtpSecurity.NONE, **limits)
+        server = SmtpServer(host="127.0.0.1", port=port, security=Security.NONE, **limits)
         message = OutgoingMessage("print@alpha.example", ("a@example.net",), b"Subject: hi\r\n\r\nhi\r\n")
         smtp_send(server=server, login=None, message=message)
         return
-    mail_server = MailServer(MailProtocol(protocol), "127.0.0.1", port, MailSecurity.NONE, **limits)
+    mail_server = MailServer(MailProtocol(protocol), "127.0.0.1", port, Security.NONE, **limits)
     with open_mailbox(mail_server, MailLogin("print@alpha.example", password=PASSWORD)):
         pass
 

@@ -22,8 +22,9 @@ from mail_jobs.services import mail_source_poll
 from mail_servers.choices import ConnectionTestStatus, ServerStatus
 from mail_servers.services import mail_server_test_run
 from microsoft.errors import ConfigurationError
-from microsoft.mailbox import MailLogin, MailProtocol, MailSecurity, MailServer, open_mailbox
-from microsoft.smtp import OutgoingMessage, SmtpSecurity, SmtpServer, smtp_send
+from microsoft.mail_connection import Security
+from microsoft.mailbox import MailLogin, MailProtocol, MailServer, open_mailbox
+from microsoft.smtp import OutgoingMessage, SmtpServer, smtp_send
 from outgoing_mail.choices import OutboundStatus
 from outgoing_mail.delivery import outbound_email_deliver
 from outgoing_mail.models import OutboundEmail, OutgoingMailSettings
@@ -319,10 +320,10 @@ def test_the_connection_goes_to_the_address_that_was_checked(
     ):
         if protocol == "smtp":
             message = OutgoingMessage("print@alpha.example", ("a@example.net",), b"Subject: hi\r\n\r\nhi\r\n")
-            server = SmtpServer(host=REBIND_NAME, port=port, security=SmtpSecurity.NONE, timeout=5)
+            server = SmtpServer(host=REBIND_NAME, port=port, security=Security.NONE, timeout=5)
             smtp_send(server=server, login=None, message=message)
         else:
-            mail_server = MailServer(MailProtocol(protocol), REBIND_NAME, port, MailSecurity.NONE, timeout=5)
+            mail_server = MailServer(MailProtocol(protocol), REBIND_NAME, port, Security.NONE, timeout=5)
             with open_mailbox(mail_server, MailLogin("print@alpha.example", password="pw")):
                 pass
 

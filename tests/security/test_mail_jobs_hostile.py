@@ -20,7 +20,8 @@ from mail_jobs.choices import Outcome
 from mail_jobs.models import ProcessedMessage
 from mail_jobs.services import mail_source_poll
 from mail_servers.choices import ServerStatus
-from microsoft.mailbox import MailLogin, MailProtocol, MailSecurity, MailServer, open_mailbox
+from microsoft.mail_connection import Security
+from microsoft.mailbox import MailLogin, MailProtocol, MailServer, open_mailbox
 from print_jobs.models import PrintJob
 from tests.mail_jobs import conftest as mail_jobs_fixtures
 from tests.mail_jobs.conftest import MAILBOX, SENDER, configure_source
@@ -140,7 +141,7 @@ LYING_SERVERS = pytest.mark.parametrize(
 def test_the_read_stops_at_the_limit_whatever_size_the_server_announced(m365: Any, lying_server: Any) -> None:
     lying_server.add(_big_message(20 * MB), claimed_size=900)
     server = MailServer(
-        MailProtocol(lying_server.protocol), "127.0.0.1", lying_server.port, MailSecurity.SSL, str(m365.ca_path), 30
+        MailProtocol(lying_server.protocol), "127.0.0.1", lying_server.port, Security.SSL, str(m365.ca_path), 30
     )
     with open_mailbox(server, MailLogin(LYING, password="any")) as mailbox:
         [ref] = mailbox.messages()
