@@ -1,4 +1,5 @@
-"""Form checks for what a tenant admin types about a mail server (Settings > Network, Settings > Jobs).
+"""Form checks for what a tenant admin types about a mail server (mail_servers.forms, and the From display name
+of Settings > Network).
 
 The host check is microsoft.mail_connection.tenant_host_check, the one the workers run again before every
 connection; this module only puts its verdict on the right form field. The rest keeps line breaks and other
@@ -20,7 +21,6 @@ from microsoft.mail_connection import HostRefused, tenant_host_check
 __all__ = [
     "PASSWORD_AGAIN",
     "PLAINTEXT_PASSWORD_REFUSED",
-    "has_control_characters",
     "mail_server_clean",
     "password_without_line_breaks",
     "plaintext_passwords_allowed",
@@ -61,13 +61,13 @@ def _is_control(ch: str) -> bool:
     return unicodedata.category(ch) == "Cc" or ch in "\u2028\u2029"  # C0/C1 controls, line/paragraph separators
 
 
-def has_control_characters(value: str) -> bool:
+def _has_control_characters(value: str) -> bool:
     return any(_is_control(ch) for ch in value)
 
 
 def refuse_control_characters(value: Any) -> None:
     """A field validator for values that go into mail headers or protocol commands."""
-    if isinstance(value, str) and has_control_characters(value):
+    if isinstance(value, str) and _has_control_characters(value):
         raise forms.ValidationError(CONTROL_CHARACTERS_REFUSED, code="control_characters")
 
 
