@@ -13,7 +13,7 @@ reconnected, and microsoft.errors.TransientError when Microsoft cannot be reache
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -38,61 +38,49 @@ class MailServerNotConfigured(Exception):
     """The account cannot be used as it is; the message says what to fill in or connect."""
 
 
-@dataclass(frozen=True)
-class _SignIn:
-    username: str  # Exchange: the mailbox (connected or shared); otherwise the user name ("": no sign-in)
+@dataclass(frozen=True, kw_only=True)
+class _Connection:
+    """Who signs in: for Exchange Online the mailbox (connected or shared) with a token of the system's; otherwise
+    the user name ("" for a server that takes mail without a sign-in) and its password."""
+
+    mailbox: str
     password: str = field(default="", repr=False)
     exchange_system: ExternalSystem | None = None
 
-    def token(self, scope: str, *, refresh: bool) -> str:
+    @property
+    def is_exchange(self) -> bool:
+        return self.exchange_system is not None
+
+    def _token(self, scope: str, *, refresh: bool) -> str:
         assert self.exchange_system is not None
         return exchange_access_token(system=self.exchange_system, scopes=[scope], force_refresh=refresh)
 
 
-@dataclass(frozen=True)
-class SmtpConnection:
+@dataclass(frozen=True, kw_only=True)
+class SmtpConnection(_Connection):
     server: SmtpServer
-    sign_in: _SignIn
-
-    @property
-    def mailbox(self) -> str:
-        """Who signs in: the mailbox Exchange sends as, or the user name ("" for a server without sign-in)."""
-        return self.sign_in.username
-
-    @property
-    def exchange_system(self) -> ExternalSystem | None:
-        return self.sign_in.exchange_system
-
-    @property
-    def is_exchange(self) -> bool:
-        return self.sign_in.exchange_system is not None
 
     def login(self, *, refresh_token: bool = False) -> Login:
         if self.is_exchange:
-            return XOAuth2Login(self.mailbox, self.sign_in.token(SMTP_SEND_SCOPE, refresh=refresh_token))
-        return PasswordLogin(self.mailbox, self.sign_in.password) if self.mailbox else None
+            return XOAuth2Login(self.mailbox, self._token(SMTP_SEND_SCOPE, refresh=refresh_token))
+        return PasswordLogin(self.mailbox, self.password) if self.mailbox else None
 
 
-@dataclass(frozen=True)
-class MailboxConnection:
+@dataclass(frozen=True, kw_only=True)
+class MailboxConnection(_Connection):
     server: MailServer
-    sign_in: _SignIn
     folder: str
 
     @property
-    def mailbox(self) -> str:
-        return self.sign_in.username
-
-    @property
     def sign_in_label(self) -> str:
-        method = "OAuth (XOAUTH2)" if self.sign_in.exchange_system is not None else "a password"
-        return f"{self.mailbox} with {method}"
+        return f"{self.mailbox} with {'OAuth (XOAUTH2)' if self.is_exchange else 'a password'}"
 
     def login(self) -> MailLogin:
-        if self.sign_in.exchange_system is not None:
-            token = self.sign_in.token(exchange_scope(self.server.protocol), refresh=False)
-            return MailLogin(self.mailbox, access_token=token)
-        return MailLogin(self.mailbox, password=self.sign_in.password)
+        if self.is_exchange:
+            return MailLogin(
+                self.mailbox, access_token=self._token(exchange_scope(self.server.protocol), refresh=False)
+            )
+        return MailLogin(self.mailbox, password=self.password)
 
 
 def smtp_connection(account: MailServerAccount) -> SmtpConnection:
@@ -100,8 +88,8 @@ def smtp_connection(account: MailServerAccount) -> SmtpConnection:
         raise ValueError(f"{account} is not an SMTP server")
     if account.kind == ServerKind.EXCHANGE:
         # The mailbox signs in (XOAUTH2 user=) and is the From address: one spelling for both.
-        sign_in = _exchange_sign_in(account)
-        return SmtpConnection(exchange_smtp_server(), replace(sign_in, username=sign_in.username.lower()))
+        mailbox, system = _exchange_mailbox(account)
+        return SmtpConnection(server=exchange_smtp_server(), mailbox=mailbox.lower(), exchange_system=system)
     _require_host(account)
     limits = tenant_mail_limits()
     server = SmtpServer(
@@ -113,7 +101,7 @@ def smtp_connection(account: MailServerAccount) -> SmtpConnection:
         connect_timeout=limits.connect_timeout,
         time_limit=limits.smtp_time_limit,
     )
-    return SmtpConnection(server, _SignIn(account.username, account.password if account.username else ""))
+    return SmtpConnection(server=server, mailbox=account.username, password=account.password)
 
 
 def mailbox_connection(account: MailServerAccount, *, folder: str = "INBOX") -> MailboxConnection:
@@ -121,7 +109,9 @@ def mailbox_connection(account: MailServerAccount, *, folder: str = "INBOX") -> 
     protocol = MailProtocol(account.protocol)  # ValueError for SMTP
     folder = folder if protocol == MailProtocol.IMAP else "INBOX"
     if account.kind == ServerKind.EXCHANGE:
-        return MailboxConnection(exchange_mailbox_server(protocol), _exchange_sign_in(account), folder)
+        mailbox, system = _exchange_mailbox(account)
+        server = exchange_mailbox_server(protocol)
+        return MailboxConnection(server=server, folder=folder, mailbox=mailbox, exchange_system=system)
     _require_host(account)
     if not account.username:
         raise MailServerNotConfigured("Enter the mail server's host and the user name to sign in with.")
@@ -136,7 +126,7 @@ def mailbox_connection(account: MailServerAccount, *, folder: str = "INBOX") -> 
         connect_timeout=limits.connect_timeout,
         time_limit=limits.mailbox_time_limit,
     )
-    return MailboxConnection(server, _SignIn(account.username, account.password), folder)
+    return MailboxConnection(server=server, folder=folder, mailbox=account.username, password=account.password)
 
 
 def _require_host(account: MailServerAccount) -> None:
@@ -144,7 +134,8 @@ def _require_host(account: MailServerAccount) -> None:
         raise MailServerNotConfigured("Enter the mail server's host and the user name to sign in with.")
 
 
-def _exchange_sign_in(account: MailServerAccount) -> _SignIn:
+def _exchange_mailbox(account: MailServerAccount) -> tuple[str, ExternalSystem]:
+    """The mailbox that signs in (the shared one, else the connected one) and the system whose token it uses."""
     system = account.exchange_system
     if system is None or system.tenant_id != account.tenant_id:
         raise MailServerNotConfigured(
@@ -156,4 +147,4 @@ def _exchange_sign_in(account: MailServerAccount) -> _SignIn:
             f"The Exchange Online system “{system.title}” is not connected (it was disconnected, or never "
             "finished connecting). Connect it in Settings > External Systems."
         )
-    return _SignIn(account.shared_mailbox or system.mailbox, exchange_system=system)
+    return account.shared_mailbox or system.mailbox, system

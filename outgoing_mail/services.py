@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.core.mail import EmailMessage, EmailMultiAlternatives
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record
 from background.kinds import work_queue
 from mail_servers.choices import DEFAULT_PORTS, Protocol, Security
-from mail_servers.services import MailServerValues, mail_server_create, mail_server_save
+from mail_servers.services import MailServerValues, mail_server_owner_get_or_create, mail_server_save
 from outgoing_mail.choices import OutboundPurpose
 from outgoing_mail.models import OutboundEmail, OutgoingMailSettings
 from throttling.services import scope_limits, throttle_take
@@ -60,17 +60,9 @@ _AUDITED_FIELDS = ("use_own_server", "from_address", "from_name")
 
 def outgoing_mail_settings_get_or_create(*, tenant: Tenant) -> OutgoingMailSettings:
     """The tenant's settings, created with Roger's server chosen and an Exchange Online SMTP server to pick."""
-    current = OutgoingMailSettings.objects.select_related("mail_server").filter(tenant=tenant).first()
-    if current is not None:
-        return current
-    try:
-        with transaction.atomic():  # a request creating it at the same time wins; its row is read below
-            account = mail_server_create(
-                tenant=tenant, protocol=Protocol.SMTP, security=Security.STARTTLS, port=DEFAULT_SMTP_PORT
-            )
-            return OutgoingMailSettings.objects.create(tenant=tenant, mail_server=account)
-    except IntegrityError:
-        return OutgoingMailSettings.objects.select_related("mail_server").get(tenant=tenant)
+    return mail_server_owner_get_or_create(
+        OutgoingMailSettings, tenant=tenant, protocol=Protocol.SMTP, security=Security.STARTTLS, port=DEFAULT_SMTP_PORT
+    )
 
 
 @transaction.atomic

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record
@@ -14,7 +14,7 @@ from mail_jobs.models import MailJobSource
 from mail_servers.choices import Protocol, ServerStatus
 from mail_servers.services import (
     MailServerValues,
-    mail_server_create,
+    mail_server_owner_get_or_create,
     mail_server_save,
     mail_server_status_record,
     mail_server_test_start,
@@ -42,16 +42,7 @@ _MAILBOX_FIELDS = frozenset({"enabled", "folder"})
 
 def mail_source_get_or_create(*, tenant: Tenant) -> MailJobSource:
     """The tenant's source, created with an Exchange Online IMAP server to choose the system of."""
-    source = MailJobSource.objects.select_related("mail_server").filter(tenant=tenant).first()
-    if source is not None:
-        return source
-    try:
-        with transaction.atomic():  # a request creating it at the same time wins; its row is read below
-            return MailJobSource.objects.create(
-                tenant=tenant, mail_server=mail_server_create(tenant=tenant, protocol=Protocol.IMAP)
-            )
-    except IntegrityError:
-        return MailJobSource.objects.select_related("mail_server").get(tenant=tenant)
+    return mail_server_owner_get_or_create(MailJobSource, tenant=tenant, protocol=Protocol.IMAP)
 
 
 @transaction.atomic

@@ -7,8 +7,9 @@ own transaction and writes one audit record with its own fields and what this re
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from mail_servers.choices import Protocol, Security, ServerKind, ServerStatus
@@ -19,15 +20,7 @@ if TYPE_CHECKING:
     from accounts.models import Tenant
     from external_systems.models import ExternalSystem
 
-__all__ = [
-    "MailServerSaved",
-    "MailServerValues",
-    "mail_server_create",
-    "mail_server_save",
-    "mail_server_status_record",
-    "password_destination_changed",
-]
-
+M = TypeVar("M", bound=models.Model)
 PASSWORD_CHANGED = "(changed)"
 PASSWORD_DROPPED = "(removed: the server or user name changed)"
 PASSWORD_WITHOUT_USER = "(removed: no user name)"
@@ -64,6 +57,21 @@ def mail_server_create(
     return MailServerAccount.objects.create(
         tenant=tenant, kind=ServerKind.EXCHANGE, protocol=protocol, security=security, port=port
     )
+
+
+def mail_server_owner_get_or_create(model: type[M], *, tenant: Tenant, protocol: str, **server: Any) -> M:
+    """The tenant's one row of `model` (a page's settings with a `mail_server` of its own), created on first use
+    with a new account of `protocol` (`server`: its security and port)."""
+    rows = model._default_manager.select_related("mail_server")
+    found = rows.filter(tenant=tenant).first()
+    if found is not None:
+        return found
+    try:
+        with transaction.atomic():  # a request creating it at the same time wins; its row is read below
+            account = mail_server_create(tenant=tenant, protocol=protocol, **server)
+            return model._default_manager.create(tenant=tenant, mail_server=account)
+    except IntegrityError:
+        return rows.get(tenant=tenant)
 
 
 def password_destination_changed(account: MailServerAccount, *, host: str, port: int | None, username: str) -> bool:

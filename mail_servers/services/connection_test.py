@@ -24,8 +24,6 @@ from microsoft.config import tenant_mail_limits
 from microsoft.errors import MicrosoftError
 from microsoft.mailbox import Mailbox, MailboxAuthFailed, open_mailbox
 
-__all__ = ["FOLDER", "SERVER", "SIGN_IN", "mail_server_test_lease", "mail_server_test_run", "mail_server_test_start"]
-
 SERVER, SIGN_IN, FOLDER = "Server", "Sign-in", "Folder"
 
 
