@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import cast
+
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
@@ -10,8 +12,10 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts.forms import SignInForm, TenantPasswordResetForm
+from accounts.models import User
 from accounts.permissions import tenant_member_required
 from accounts.services import sign_in_success_record
+from health.attention import attention_for
 from throttling.clients import client_address
 from throttling.services import Throttled, scope_limits, throttle_take
 
@@ -39,14 +43,9 @@ def sign_out(request: HttpRequest) -> HttpResponse:
 
 @tenant_member_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "accounts/dashboard.html", {"attention": dashboard_attention(request)})
-
-
-def dashboard_attention(request: HttpRequest) -> list[dict[str, str]]:
-    """What needs the admin's attention; features add their own providers (see accounts.attention)."""
-    from accounts.attention import attention_items
-
-    return attention_items(request)
+    user = cast(User, request.user)
+    attention = attention_for(tenant=user.tenant) if user.is_tenant_admin and user.tenant else []
+    return render(request, "accounts/dashboard.html", {"attention": attention})
 
 
 class PasswordResetView(auth_views.PasswordResetView):

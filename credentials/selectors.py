@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from credentials.choices import CredentialState
 from credentials.models import MicrosoftCredential
+from credentials.registry import owner_type_get
+from health import Health
 
 if TYPE_CHECKING:
     from accounts.models import Tenant, User
@@ -26,3 +29,22 @@ def credential_of_owner(*, owner_type: str, owner_id: int, user: User | None) ->
         .filter(owner_type=owner_type, owner_id=owner_id, user=user)
         .first()
     )
+
+
+def credential_health(credential: MicrosoftCredential) -> Health:
+    """How the credential is, in the portal's one health vocabulary (the owner's page is where it is fixed)."""
+    reason = credential.state_reason
+    if credential.state == CredentialState.ACTIVE:
+        return Health.ok("Connected")
+    if credential.state == CredentialState.REFRESHING:
+        return Health.working("Refreshing", "A refresh was asked for; it runs in the background.")
+    if credential.state == CredentialState.RETRYING:
+        return Health.retrying(
+            cause=reason or "Microsoft could not be reached.",
+            since=credential.retrying_since,
+            next_try=credential.next_attempt_at,
+        )
+    fix_url = owner_type_get(credential.owner_type).fix_url_for(credential)
+    if credential.state == CredentialState.NEEDS_CONSENT:
+        return Health.needs_action("Needs consent", reason=reason, fix_url=fix_url, fix_label="Grant consent")
+    return Health.needs_action("Needs reconnect", reason=reason, fix_url=fix_url, fix_label="Reconnect")

@@ -311,7 +311,7 @@ def _call_microsoft(credential: MicrosoftCredential, scopes: list[str]) -> _Outc
     try:
         grant = _acquire(credential, scopes)
     except microsoft_errors.MicrosoftError as exc:
-        if _needs_a_person(exc):
+        if exc.needs_person:
             _mark_needs_person(credential, exc)
             return _Outcome(credential, error=_unavailable(credential))
         _mark_retrying(credential, exc)
@@ -344,13 +344,6 @@ def _acquire(credential: MicrosoftCredential, scopes: list[str]) -> TokenGrant:
         scopes=scopes,
         force_refresh=True,
     )
-
-
-def _needs_a_person(exc: microsoft_errors.MicrosoftError) -> bool:
-    if isinstance(exc, microsoft_errors.ConfigurationError):
-        # A certificate problem on our side is the operator's to fix, not the customer's: keep retrying.
-        return exc.error != "tls_error"
-    return isinstance(exc, microsoft_errors.ReconsentRequired | microsoft_errors.IdTokenRejected)
 
 
 # --- state transitions (always inside the row lock's transaction) ------------------------------------------

@@ -5,7 +5,9 @@ from typing import TYPE_CHECKING
 from django.apps import AppConfig
 
 if TYPE_CHECKING:
+    from accounts.models import Tenant
     from credentials.models import MicrosoftCredential
+    from health import Health
     from microsoft.config import AppCredentials
 
 
@@ -21,11 +23,13 @@ class ExternalSystemsConfig(AppConfig):
         from external_systems.services.systems import OWNER_TYPE
         from external_systems.tasks import connection_advance_task
         from external_systems.types import system_types
+        from health.attention import attention_provider_register
 
         system_types()  # load the built-in types
         owner_type_register(
             OwnerType(name=OWNER_TYPE, app_for=_app_for, label_for=_label_for, fix_url_for=_fix_url_for)
         )
+        attention_provider_register("external_systems", _system_health)
         work_kind_register(
             WorkKind(
                 name="external_systems.connection_step",
@@ -34,6 +38,12 @@ class ExternalSystemsConfig(AppConfig):
                 grace=SWEEP_GRACE,
             )
         )
+
+
+def _system_health(tenant: Tenant) -> list[Health]:
+    from external_systems.selectors import system_health
+
+    return system_health(tenant=tenant)
 
 
 def _app_for(credential: MicrosoftCredential) -> AppCredentials:

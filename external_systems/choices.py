@@ -17,18 +17,6 @@ class ConnectionStatus(BadgeChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
-class SystemState(BadgeChoices):
-    """What the External Systems pages say about a system: its connection and its stored sign-in together."""
-
-    CONNECTED = "connected", "Connected", Colour.OK
-    RETRYING = "retrying", "Retrying", Colour.WARN
-    NEEDS_RECONNECT = "needs_reconnect", "Needs reconnect", Colour.ERROR
-    WAITING = "waiting", "Waiting for sign-in", Colour.INFO
-    CONFIRM_SWITCH = "confirm_switch", "Another mailbox signed in", Colour.WARN
-    NOT_CONNECTED = "not_connected", "Not connected"
-    CONNECT_FAILED = "connect_failed", "Not connected", Colour.ERROR  # the last attempt to connect failed
-
-
 # A system has at most one connection in these states (a database constraint enforces it).
 ACTIVE_CONNECTION_STATUSES = (
     ConnectionStatus.STARTING,

@@ -7,14 +7,15 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import OuterRef, QuerySet, Subquery
+from django.urls import reverse
 from django.utils import timezone
 
-from external_systems.choices import ACTIVE_CONNECTION_STATUSES, ConnectionStatus, SystemState, SystemStatus
+from external_systems.choices import ACTIVE_CONNECTION_STATUSES, ConnectionStatus, SystemStatus
 from external_systems.models import DeviceCodeConnection, ExternalSystem
 from external_systems.services.systems import OWNER_TYPE
 from external_systems.types import system_type
 from external_systems.types.exchange_online import EXCHANGE_ONLINE_KEY
-from ui.choices import Colour
+from health import Health, HealthState
 
 if TYPE_CHECKING:
     from accounts.models import Tenant
@@ -24,6 +25,7 @@ __all__ = [
     "connected_exchange_systems",
     "connection_get",
     "system_get",
+    "system_health",
     "system_list",
     "system_overview",
     "system_overviews",
@@ -55,22 +57,17 @@ def connected_exchange_systems(*, tenant: Tenant) -> QuerySet[ExternalSystem]:
 
 @dataclass(frozen=True)
 class SystemOverview:
-    """A system with what the admin needs to see about it: one state, its reason, the last token refresh."""
+    """A system with what the admin needs to see about it: its health, the last token refresh."""
 
     system: ExternalSystem
     type_label: str
-    state: SystemState
-    reason: str  # blank when there is nothing to say
+    health: Health
     last_refreshed_at: datetime | None
     active_connection: DeviceCodeConnection | None
 
     @property
     def needs_reconnect(self) -> bool:
-        return self.state is SystemState.NEEDS_RECONNECT
-
-    @property
-    def needs_attention(self) -> bool:
-        return self.state.colour in (Colour.WARN, Colour.ERROR)
+        return self.system.is_connected and self.health.state == HealthState.NEEDS_ACTION
 
     @property
     def refreshed_just_now(self) -> bool:
@@ -109,42 +106,56 @@ def _latest_connections(system_ids: list[int]) -> dict[int, DeviceCodeConnection
 def _overview(system: ExternalSystem, credential: Any, latest: DeviceCodeConnection | None) -> SystemOverview:
     kind = system_type(system.system_type)
     active = latest if latest is not None and latest.status in ACTIVE_CONNECTION_STATUSES else None
-    state, reason = _state(system, credential, latest, active)
     return SystemOverview(
         system=system,
         type_label=kind.label if kind else system.system_type,
-        state=state,
-        reason=reason,
+        health=_health(system, credential, latest, active),
         last_refreshed_at=getattr(credential, "refresh_token_used_at", None) if credential else None,
         active_connection=active,
     )
 
 
-def _state(
+def system_health(*, tenant: Tenant) -> list[Health]:
+    """The health of each of the tenant's systems, saying which system (the dashboard's "Needs attention")."""
+    return [
+        overview.health.about(f"External system “{overview.system.title}”")
+        for overview in system_overviews(tenant=tenant)
+    ]
+
+
+def _health(
     system: ExternalSystem, credential: Any, latest: DeviceCodeConnection | None, active: DeviceCodeConnection | None
-) -> tuple[SystemState, str]:
+) -> Health:
+    from credentials.selectors import credential_health
+
+    page = reverse("external_systems:detail", args=[system.pk])
     if active is not None and active.status == ConnectionStatus.CONFIRM_SWITCH:
-        return SystemState.CONFIRM_SWITCH, f"{active.signed_in_mailbox} signed in: choose which mailbox to use."
+        return Health.needs_action(
+            "Another mailbox signed in",
+            reason=f"{active.signed_in_mailbox} signed in: choose which mailbox to use.",
+            fix_url=f"{reverse('external_systems:list')}?connection={active.pk}",
+            fix_label="Decide",
+        )
     if active is not None:
-        return SystemState.WAITING, "Enter the code on Microsoft's page to finish connecting."
+        return Health.working("Waiting for sign-in", "Enter the code on Microsoft's page to finish connecting.")
     if system.is_connected:
-        return _credential_state(credential)
+        if credential is None:
+            return Health.needs_action(
+                "Needs reconnect",
+                reason="The stored sign-in is missing. Reconnect and sign in with the mailbox.",
+                fix_url=page,
+                fix_label="Reconnect",
+            )
+        return credential_health(credential)
     if latest is not None and latest.status in (
         ConnectionStatus.EXPIRED,
         ConnectionStatus.DECLINED,
         ConnectionStatus.FAILED,
     ):
-        return SystemState.CONNECT_FAILED, f"Last attempt: {latest.get_status_display()}. {latest.error_message}"
-    return SystemState.NOT_CONNECTED, "Connect it to sign in with the mailbox."
-
-
-def _credential_state(credential: Any) -> tuple[SystemState, str]:
-    from credentials.choices import CredentialState
-
-    if credential is None:
-        return SystemState.NEEDS_RECONNECT, "The stored sign-in is missing. Reconnect and sign in with the mailbox."
-    if credential.state in (CredentialState.NEEDS_CONSENT, CredentialState.NEEDS_RECONNECT):
-        return SystemState.NEEDS_RECONNECT, credential.state_reason or "Reconnect and sign in with the mailbox again."
-    if credential.state == CredentialState.RETRYING:
-        return SystemState.RETRYING, credential.state_reason or "Microsoft could not be reached; retrying."
-    return SystemState.CONNECTED, ""
+        return Health.needs_action(
+            "Not connected",
+            reason=f"Last attempt: {latest.get_status_display()}. {latest.error_message}",
+            fix_url=page,
+            fix_label="Connect",
+        )
+    return Health.off("Not connected", "Connect it to sign in with the mailbox.")

@@ -1,20 +1,16 @@
-"""The dashboard's "Needs attention" items from Microsoft integrations (see accounts.attention)."""
+"""The dashboard's "Needs attention" from Microsoft integrations (see health.attention)."""
 
 from __future__ import annotations
 
-from typing import cast
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from django.http import HttpRequest
-
-from accounts.models import User
+from health import Health
 from integrations.selectors import integration_problems
 
+if TYPE_CHECKING:
+    from accounts.models import Tenant
 
-def integration_attention(request: HttpRequest) -> list[dict[str, str]]:
-    user = cast(User, request.user)
-    if user.tenant is None:
-        return []
-    return [
-        {"level": problem.level, "text": f"{problem.text} {problem.fix}", "url": problem.url}
-        for problem in integration_problems(tenant=user.tenant)
-    ]
+
+def integration_attention(tenant: Tenant) -> Iterable[Health]:
+    return [problem.health for problem in integration_problems(tenant=tenant)]

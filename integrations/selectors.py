@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +15,7 @@ from django.utils import timezone
 from accounts.models import AdminNotification, Tenant
 from credentials.choices import CredentialState
 from credentials.models import MicrosoftCredential
+from health import Health
 from integrations.choices import AppKind, ConsentState, PermissionStatus
 from integrations.errors import IntegrationError
 from integrations.features import permission_names
@@ -159,18 +160,49 @@ RETRYING_WARN_AFTER = timedelta(days=1)
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing that keeps an integration from working, or soon will. `key` identifies it for the once-per-
-    problem email (the token store's own key where the problem is a credential's, so it is told once)."""
+    """One thing that keeps an integration from working, or soon will, as its `health`. `key` identifies it for
+    the once-per-problem email (the token store's own key where the problem is a credential's, so it is told
+    once)."""
 
     key: str
-    level: Severity
     integration: Integration
-    text: str
-    fix: str
+    health: Health
+
+    @property
+    def level(self) -> Severity:
+        return self.health.level
+
+    @property
+    def text(self) -> str:
+        return self.health.reason
+
+    @property
+    def fix(self) -> str:
+        return self.health.fix
 
     @property
     def url(self) -> str:
-        return reverse("integrations:detail", args=[self.integration.pk])
+        return self.health.fix_url
+
+
+def _fix(
+    integration: Integration,
+    label: str,
+    text: str,
+    fix: str,
+    *,
+    still_works: bool = False,
+    deadline: date | None = None,
+) -> Health:
+    return Health.needs_action(
+        label,
+        reason=text,
+        fix=fix,
+        fix_url=reverse("integrations:detail", args=[integration.pk]),
+        fix_label="Open the integration",
+        still_works=still_works,
+        deadline=deadline,
+    )
 
 
 def _consent_problems(integration: Integration, credentials: dict[int, Any]) -> list[Problem]:
@@ -184,20 +216,26 @@ def _consent_problems(integration: Integration, credentials: dict[int, Any]) -> 
             problems.append(
                 Problem(
                     key=f"credentials:{credential.pk}:{credential.state}",
-                    level=Severity.ERROR,
                     integration=integration,
-                    text=f"{label} needs consent: Microsoft refused its app token{_code(credential)}.",
-                    fix="Open the integration and use Reapply Consents.",
+                    health=_fix(
+                        integration,
+                        "Needs consent",
+                        f"{label} needs consent: Microsoft refused its app token{_code(credential)}.",
+                        "Open the integration and use Reapply Consents.",
+                    ),
                 )
             )
         elif not feature.has_consent:
             problems.append(
                 Problem(
                     key=f"integrations:feature:{feature.pk}:needs_consent",
-                    level=Severity.ERROR,
                     integration=integration,
-                    text=f"{label} is enabled but needs consent. {feature.consent_reason}".strip(),
-                    fix="Open the integration and use Reapply Consents (or Grant consent on the feature).",
+                    health=_fix(
+                        integration,
+                        "Needs consent",
+                        f"{label} is enabled but needs consent. {feature.consent_reason}".strip(),
+                        "Open the integration and use Reapply Consents (or Grant consent on the feature).",
+                    ),
                 )
             )
     return problems
@@ -208,23 +246,29 @@ def _proof_problems(integration: Integration) -> list[Problem]:
         return [
             Problem(
                 key=f"integrations:integration:{integration.pk}:proven_before_rule",
-                level=Severity.WARNING,
                 integration=integration,
-                text=(
+                health=_fix(
+                    integration,
+                    "Directory not proven",
                     f"{integration.name}: the Microsoft directory was connected before Roger asked for proof that it "
-                    "is yours. It keeps working; a new consent needs the proof."
+                    "is yours. It keeps working; a new consent needs the proof.",
+                    "Open the integration, click Prove now and sign in with an administrator of the directory.",
+                    still_works=True,
                 ),
-                fix="Open the integration, click Prove now and sign in with an administrator of the directory.",
             )
         ]
     if integration.needs_directory_proof:
         return [
             Problem(
                 key=f"integrations:integration:{integration.pk}:needs_proof",
-                level=Severity.WARNING,
                 integration=integration,
-                text=f"{integration.name}: the Microsoft directory is not proven yet, so no feature can get consent.",
-                fix="Open the integration, click Prove directory and sign in with an administrator of the directory.",
+                health=_fix(
+                    integration,
+                    "Directory not proven",
+                    f"{integration.name}: the Microsoft directory is not proven yet, so no feature can get consent.",
+                    "Open the integration, click Prove directory and sign in with an administrator of the directory.",
+                    still_works=True,
+                ),
             )
         ]
     return []
@@ -245,12 +289,14 @@ def _secret_problems(integration: Integration, today: date, warn_days: int) -> l
         problems.append(
             Problem(
                 key=f"integrations:app:{app.pk}:secret_expires:{expires.isoformat()}",
-                level=Severity.ERROR if days < 0 else Severity.WARNING,
                 integration=integration,
-                text=f"{integration.name}: the Application Secret {when} ({expires:%d %b %Y}).",
-                fix=(
+                health=_fix(
+                    integration,
+                    "Secret expired" if days < 0 else "Secret expires",
+                    f"{integration.name}: the Application Secret {when} ({expires:%d %b %Y}).",
                     "Create a new client secret in the Azure portal (App registrations > the app > Certificates & "
-                    "secrets), then Edit the integration and enter it with its expiration date."
+                    "secrets), then Edit the integration and enter it with its expiration date.",
+                    deadline=expires,
                 ),
             )
         )
@@ -268,13 +314,20 @@ def _retrying_problems(integration: Integration, credentials: list[Any], now: da
         problems.append(
             Problem(
                 key=f"credentials:{credential.pk}:{CredentialState.RETRYING}",
-                level=Severity.WARNING,
                 integration=integration,
-                text=(
-                    f"{integration.name}: a {labels[credential.owner_id]} token{whose} has been retrying since "
-                    f"{since:%d %b %Y %H:%M} UTC. {credential.state_reason}"
-                ).strip(),
-                fix="It keeps retrying by itself; if Microsoft is not down, check the application and its consent.",
+                health=replace(
+                    Health.retrying(
+                        cause=(
+                            f"{integration.name}: a {labels[credential.owner_id]} token{whose} has been retrying "
+                            f"since {since:%d %b %Y %H:%M} UTC. {credential.state_reason}"
+                        ).strip(),
+                        since=since,
+                        next_try=credential.next_attempt_at,
+                    ),
+                    fix="If Microsoft is not down, check the application and its consent.",
+                    fix_url=reverse("integrations:detail", args=[integration.pk]),
+                    fix_label="Open the integration",
+                ),
             )
         )
     return problems

@@ -43,7 +43,16 @@ logger = logging.getLogger(__name__)
 
 
 class MicrosoftError(Exception):
-    """A failed exchange with Microsoft, with a human explanation and the remedy."""
+    """A failed exchange with Microsoft, with a human explanation and the remedy.
+
+    Two attributes tell the caller what to do next, whatever the class (healthchecks.io's
+    `TransportError(permanent=...)` is the model): `permanent`, trying again will not help; `needs_person`,
+    a person must act before it can work (sign in or consent again, fix the app or the values entered). A
+    failure that is neither is retried by itself. Each class has its defaults; one error may say otherwise.
+    """
+
+    permanent = False
+    needs_person = False
 
     def __init__(
         self,
@@ -55,6 +64,8 @@ class MicrosoftError(Exception):
         description: str = "",
         correlation_id: str | None = None,
         status: int | None = None,
+        permanent: bool | None = None,
+        needs_person: bool | None = None,
     ) -> None:
         self.explanation = explanation
         self.code = code
@@ -63,6 +74,10 @@ class MicrosoftError(Exception):
         self.description = description  # Microsoft's own first line, for logs and support
         self.correlation_id = correlation_id
         self.status = status  # the HTTP status, when Microsoft answered one
+        if permanent is not None:
+            self.permanent = permanent
+        if needs_person is not None:
+            self.needs_person = needs_person
         super().__init__(self.message)
 
     @property
@@ -80,17 +95,25 @@ class TransientError(MicrosoftError):
 class ReconsentRequired(MicrosoftError):
     """A person must sign in or consent again (invalid_grant family, revoked or declined consent)."""
 
+    permanent = needs_person = True
+
 
 class ConfigurationError(MicrosoftError):
     """The app registration or the values entered for it are wrong (client id, secret, tenant, URIs)."""
+
+    permanent = needs_person = True
 
 
 class IdTokenRejected(MicrosoftError):
     """Microsoft answered, but the identity it asserted failed our checks; the sign-in is refused."""
 
+    permanent = needs_person = True
+
 
 class StateMismatch(MicrosoftError):
     """A browser callback did not carry the state we issued: forged, replayed or from another tab."""
+
+    permanent = needs_person = True
 
 
 class AccessTokenRejected(MicrosoftError):
@@ -107,6 +130,8 @@ class PermissionMissing(ReconsentRequired):
 
 class ResourceNotFound(MicrosoftError):
     """The object asked for does not exist (any more) in the Microsoft 365 directory or drive (404)."""
+
+    permanent = True
 
 
 class NameConflict(MicrosoftError):
@@ -128,6 +153,8 @@ class ContentTooLarge(MicrosoftError):
     ``size`` is what Microsoft announced (None when it streamed without announcing a length).
     """
 
+    permanent = True
+
     def __init__(self, explanation: str, *, limit: int, size: int | None = None, **details: Any) -> None:
         self.limit = limit
         self.size = size
@@ -141,6 +168,8 @@ class PrintOperationRefused(MicrosoftError):
     when known), or aborting a job no task of this app holds any more. Retrying will not help; a person decides.
     """
 
+    permanent = needs_person = True
+
     def __init__(self, explanation: str, *, app_id: str | None = None, **details: Any) -> None:
         self.app_id = app_id
         super().__init__(explanation, **details)
@@ -152,6 +181,8 @@ class DeltaExpired(MicrosoftError):
     400 ``syncStateNotFound`` when it is older than Microsoft keeps them (7 days for users and groups), 410
     ``resyncRequired`` when Microsoft reset its side; then ``resync_url`` is where to start (the 410's Location).
     """
+
+    permanent = True  # for this link: the caller starts a full read by itself
 
     def __init__(self, explanation: str, *, resync_url: str | None = None, **details: Any) -> None:
         self.resync_url = resync_url

@@ -70,6 +70,9 @@ def transport_error(exc: requests.RequestException) -> errors.MicrosoftError:
             "The Microsoft server's certificate could not be verified. If this network inspects TLS traffic, "
             "configure MICROSOFT_CA_BUNDLE with the proxy's certificate authority.",
             error="tls_error",
+            # The operator's to fix, not the tenant admin's: what needed Microsoft retries meanwhile.
+            permanent=False,
+            needs_person=False,
         )
     if isinstance(exc, requests.Timeout):
         return errors.TransientError(

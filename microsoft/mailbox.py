@@ -81,14 +81,20 @@ class MailProtocol(StrEnum):
 class MailboxAuthFailed(MicrosoftError):
     """The server refused the sign-in; retrying will not help until someone fixes the account or permissions."""
 
+    permanent = needs_person = True
+
 
 class MailboxConfigurationError(MicrosoftError):
     """The server answered, but the settings do not fit it (a missing folder, an untrusted certificate)."""
+
+    permanent = needs_person = True
 
 
 class MessageUnavailable(MailboxConfigurationError):
     """The server would not hand out this one message (gone, or an error on its side); the others can still be
     read, and this one is tried again at the next poll."""
+
+    permanent = needs_person = False
 
 
 @dataclass(frozen=True)

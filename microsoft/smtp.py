@@ -131,6 +131,8 @@ class SmtpSendAsDenied(errors.ConfigurationError, _SmtpReply):
 class SmtpRejected(errors.MicrosoftError, _SmtpReply):
     """A permanent refusal of the message or a recipient: sending it again will not help."""
 
+    permanent = True
+
 
 class SmtpTransientError(errors.TransientError, _SmtpReply):
     """A 4xx answer: the server asks to try again later (busy, throttled, temporary failure)."""

@@ -14,9 +14,10 @@ class OutgoingMailConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from accounts.attention import ATTENTION_PROVIDERS
         from background.kinds import WorkKind, work_kind_register
         from external_systems.usage import usage_provider_register
+        from health.attention import attention_provider_register
+        from outgoing_mail.attention import outgoing_mail_attention
         from outgoing_mail.delivery import SWEEP_GRACE, outbound_emails_pending, outbound_emails_prune
         from outgoing_mail.tasks import outbound_email_send
 
@@ -30,8 +31,7 @@ class OutgoingMailConfig(AppConfig):
                 tidy=outbound_emails_prune,
             )
         )
-        if "outgoing_mail.attention.outgoing_mail_attention" not in ATTENTION_PROVIDERS:
-            ATTENTION_PROVIDERS.append("outgoing_mail.attention.outgoing_mail_attention")
+        attention_provider_register("outgoing_mail", outgoing_mail_attention)
 
 
 def _outgoing_server_usage(system: ExternalSystem) -> list[str]:

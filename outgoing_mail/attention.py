@@ -2,31 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
-from outgoing_mail.choices import OutboundPurpose
+from health import Health
+from outgoing_mail.choices import PENDING_STATUSES, OutboundPurpose
 from outgoing_mail.models import OutboundEmail
-from ui.choices import Severity
+
+if TYPE_CHECKING:
+    from accounts.models import Tenant
 
 RECENT = timedelta(days=7)
 
 
-def outgoing_mail_attention(request: HttpRequest) -> list[dict[str, str]]:
-    tenant = getattr(request, "tenant", None)
-    if tenant is None:
-        return []
+def outgoing_mail_attention(tenant: Tenant) -> Iterable[Health]:
     since = timezone.now() - RECENT
     latest = (
         OutboundEmail.objects.filter(tenant=tenant, purpose=OutboundPurpose.MAIL, created_at__gte=since)
-        .exclude(status__in=("queued", "sending"))
+        .exclude(status__in=PENDING_STATUSES)
         .only("status", "failure_kind", "last_error")
         .first()
     )
     if latest is None or not latest.failure_kind:
         return []
-    text = f"Your outgoing SMTP server could not send Roger's mail: {latest.last_error}"
-    return [{"level": Severity.ERROR, "text": text[:400], "url": reverse("outgoing_mail:network")}]
+    return [
+        Health.needs_action(
+            "Mail not sent",
+            reason=f"Your outgoing SMTP server could not send Roger's mail: {latest.last_error}"[:400],
+            fix_url=reverse("outgoing_mail:network"),
+            fix_label="Open Network settings",
+        )
+    ]

@@ -242,7 +242,7 @@ def _token_login(route: _Route, *, refresh: bool) -> Login:
 
 def _classified(exc: errors.MicrosoftError, route: _Route) -> _NotSent:
     reply = exc.description
-    if isinstance(exc, errors.TransientError):
+    if not exc.permanent:
         return _NotSent(
             FailureKind.TRANSIENT,
             exc.explanation,

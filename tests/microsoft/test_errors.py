@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import requests
 
 from microsoft import errors
 
@@ -184,3 +185,35 @@ def test_graph_messages_never_carry_credentials() -> None:
     classified = errors.graph_classify(400, _graph_body("BadRequest", "Bad token=eyJabc.def and more"))
 
     assert "eyJabc" not in classified.description
+
+
+# --- what the caller does next: permanent / needs_person -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("response", "status", "permanent", "needs_person"),
+    [
+        ({"error": "invalid_grant", "error_codes": [50173]}, 400, True, True),  # revoked: sign in again
+        ({"error": "invalid_client", "error_codes": [7000222]}, 401, True, True),  # expired secret: fix the app
+        ({"error": "invalid_grant", "error_codes": [65001]}, 400, True, True),  # consent removed
+        ({"error": "temporarily_unavailable"}, 503, False, False),  # retried by itself
+        ({"error": "server_error"}, 429, False, False),
+        ({"error": "something_new"}, 400, False, False),  # an unknown refusal is retried, not blamed on a person
+    ],
+)
+def test_every_error_says_whether_retrying_helps_and_whether_a_person_must_act(
+    response: dict[str, Any], status: int, permanent: bool, needs_person: bool
+) -> None:
+    error = errors.classify(response, status)
+
+    assert (error.permanent, error.needs_person) == (permanent, needs_person)
+
+
+def test_one_error_may_say_otherwise_than_its_class() -> None:
+    from microsoft.http import transport_error
+
+    certificate = transport_error(requests.exceptions.SSLError("self-signed certificate"))
+
+    assert isinstance(certificate, errors.ConfigurationError)
+    assert not certificate.permanent and not certificate.needs_person, "the operator's to fix: retried meanwhile"
+    assert errors.ConfigurationError("Wrong secret").needs_person
