@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -45,6 +46,8 @@ def test_a_worker_killed_between_polls_finishes_the_flow_after_restart(m365, cel
     connection = start(make_system(tenant_a, admin_a), admin_a)
     wait_until(lambda: _status(connection, ConnectionStatus.PENDING), message="the code from Microsoft")
     wait_until(lambda: len(device_code_polls(m365)) >= 2, message="polling to begin")
+    # Between two polls: a worker killed during a poll holds the connection until its lease runs out (minutes).
+    wait_until(lambda: _between_polls(connection), interval=0.02, message="a moment between two polls")
 
     celery_worker.kill()
     polls_while_dead = len(device_code_polls(m365))
@@ -56,6 +59,12 @@ def test_a_worker_killed_between_polls_finishes_the_flow_after_restart(m365, cel
     wait_until(lambda: _status(connection, ConnectionStatus.CONNECTED), timeout=30, message="the connection")
     _assert_polls_kept_the_interval(m365, connection.interval)
     assert "Sweep: queued 1 external_systems.connection_step" in celery_worker.log()
+
+
+def _between_polls(connection: DeviceCodeConnection) -> bool:
+    connection.refresh_from_db()
+    due = connection.next_attempt_at
+    return connection.lease_until is None and due is not None and due - timezone.now() > timedelta(seconds=0.5)
 
 
 def _poll_overdue(connection: DeviceCodeConnection) -> bool:
