@@ -16,7 +16,8 @@ from background.claims import work_claim, work_release
 from background.kinds import work_kinds, work_sweep
 from credentials.models import MicrosoftCredential
 from external_systems.models import DeviceCodeConnection, ExternalSystem
-from integrations.models import AppRegistration, Integration
+from integrations.models import AppRegistration, Feature, Integration
+from onedrive.models import OneDrivePrint, ScanDelivery
 from outgoing_mail.models import OutboundEmail
 from tests.factories import MailJobSourceFactory, MailServerAccountFactory
 
@@ -53,6 +54,37 @@ def _roles_recheck(tenant: Any, admin: Any) -> Any:
     )
 
 
+def _onedrive_feature(tenant: Any) -> Any:
+    integration = Integration.objects.create(tenant=tenant, name="Contoso", setup_mode="manual")
+    app = AppRegistration.objects.create(integration=integration, kind="customer")
+    return Feature.objects.create(
+        integration=integration, app_registration=app, tenant=tenant, feature_type="onedrive", enabled=True
+    )
+
+
+def _onedrive_print(tenant: Any, admin: Any) -> Any:
+    return OneDrivePrint.objects.create(
+        tenant=tenant,
+        user=admin,
+        feature=_onedrive_feature(tenant),
+        item_id="item",
+        item_name="report.pdf",
+        next_attempt_at=timezone.now() - LONG_AGO,
+    )
+
+
+def _scan_delivery(tenant: Any, admin: Any) -> Any:
+    return ScanDelivery.objects.create(
+        tenant=tenant,
+        user=admin,
+        feature=_onedrive_feature(tenant),
+        name="scan.pdf",
+        folder="Scans",
+        size=1,
+        next_attempt_at=timezone.now() - LONG_AGO,
+    )
+
+
 def _mail_poll(tenant: Any, admin: Any) -> Any:
     return MailJobSourceFactory(tenant=tenant, enabled=True, next_attempt_at=timezone.now() - LONG_AGO)
 
@@ -76,6 +108,8 @@ ROWS: dict[str, Callable[[Any, Any], Any]] = {
     "external_systems.connection_step": _connection_step,
     "integrations.roles_recheck": _roles_recheck,
     "mail_jobs.poll": _mail_poll,
+    "onedrive.print": _onedrive_print,
+    "onedrive.scan": _scan_delivery,
     "mail_servers.connection_test": _connection_test,
     "outgoing_mail.delivery": _delivery,
 }
