@@ -14,7 +14,7 @@ reconnected, and microsoft.errors.TransientError when Microsoft cannot be reache
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
@@ -90,17 +90,7 @@ def smtp_connection(account: MailServerAccount) -> SmtpConnection:
         # The mailbox signs in (XOAUTH2 user=) and is the From address: one spelling for both.
         mailbox, system = _exchange_mailbox(account)
         return SmtpConnection(server=exchange_smtp_server(), mailbox=mailbox.lower(), exchange_system=system)
-    _require_host(account)
-    limits = tenant_mail_limits()
-    server = SmtpServer(
-        host=account.host,
-        port=account.port_or_default,
-        security=Security(account.security),
-        ca_bundle=settings.CUSTOM_MAIL_CA_BUNDLE,
-        timeout=limits.read_timeout,
-        connect_timeout=limits.connect_timeout,
-        time_limit=limits.smtp_time_limit,
-    )
+    server = SmtpServer(**_typed_server(account, time_limit=tenant_mail_limits().smtp_time_limit))
     return SmtpConnection(server=server, mailbox=account.username, password=account.password)
 
 
@@ -112,26 +102,27 @@ def mailbox_connection(account: MailServerAccount, *, folder: str = "INBOX") -> 
         mailbox, system = _exchange_mailbox(account)
         server = exchange_mailbox_server(protocol)
         return MailboxConnection(server=server, folder=folder, mailbox=mailbox, exchange_system=system)
-    _require_host(account)
     if not account.username:
         raise MailServerNotConfigured("Enter the mail server's host and the user name to sign in with.")
-    limits = tenant_mail_limits()
-    server = MailServer(
-        protocol=protocol,
-        host=account.host,
-        port=account.port_or_default,
-        security=Security(account.security),
-        ca_bundle=settings.CUSTOM_MAIL_CA_BUNDLE,
-        timeout=limits.read_timeout,
-        connect_timeout=limits.connect_timeout,
-        time_limit=limits.mailbox_time_limit,
-    )
+    server = MailServer(protocol=protocol, **_typed_server(account, time_limit=tenant_mail_limits().mailbox_time_limit))
     return MailboxConnection(server=server, folder=folder, mailbox=account.username, password=account.password)
 
 
-def _require_host(account: MailServerAccount) -> None:
+def _typed_server(account: MailServerAccount, *, time_limit: float) -> dict[str, Any]:
+    """How a server the tenant typed is reached: its address and security, the operator's CA bundle and time
+    limits (microsoft.mail_connection checks the address against the operator's rules when it connects)."""
     if not account.host:
         raise MailServerNotConfigured("Enter the mail server's host and the user name to sign in with.")
+    limits = tenant_mail_limits()
+    return {
+        "host": account.host,
+        "port": account.port_or_default,
+        "security": Security(account.security),
+        "ca_bundle": settings.CUSTOM_MAIL_CA_BUNDLE,
+        "timeout": limits.read_timeout,
+        "connect_timeout": limits.connect_timeout,
+        "time_limit": time_limit,
+    }
 
 
 def _exchange_mailbox(account: MailServerAccount) -> tuple[str, ExternalSystem]:
