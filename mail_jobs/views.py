@@ -13,7 +13,12 @@ from accounts.permissions import tenant_admin_required
 from mail_jobs.forms import MailJobSourceForm
 from mail_jobs.models import MailJobSource
 from mail_jobs.selectors import mail_source_counts, recent_rejections
-from mail_jobs.services import mail_source_get_or_create, mail_source_save, mail_source_test_start
+from mail_jobs.services import (
+    mail_source_get_or_create,
+    mail_source_poll_request,
+    mail_source_save,
+    mail_source_test_start,
+)
 from throttling.clients import client_address
 
 
@@ -76,14 +81,10 @@ def _test_status(request: HttpRequest, source: MailJobSource) -> HttpResponse:
 @require_POST
 @tenant_admin_required
 def poll_now(request: HttpRequest) -> HttpResponse:
-    from django.db import transaction
-
-    from mail_jobs.tasks import mail_source_poll_task
-
     source = _source(request)
     if not source.enabled:
         messages.error(request, "Turn Jobs via Email on and save first.")
     else:
-        transaction.on_commit(lambda: mail_source_poll_task.delay(source.pk))
+        mail_source_poll_request(source=source)
         messages.success(request, "Checking the mailbox now. Refresh the page in a moment to see the result.")
     return redirect("mail_jobs:settings")

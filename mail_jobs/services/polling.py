@@ -25,6 +25,7 @@ from accounts.models import User
 from accounts.selectors import user_by_address
 from audit.services import audit_record
 from background.claims import Claim, work_claim, work_release, work_renew
+from background.kinds import work_queue
 from credentials.errors import CredentialUnavailable
 from mail_jobs.choices import AfterProcessing, Outcome, UnknownSenders
 from mail_jobs.documents import DOCUMENT_TYPES, ParsedMail, document_type_of, parse_headers, parse_mail
@@ -53,6 +54,14 @@ class PollResult:
 def mail_sources_polled() -> QuerySet[MailJobSource]:
     """The sources whose mailboxes are polled: the kind of background work the sweep looks after."""
     return MailJobSource.objects.filter(enabled=True)
+
+
+def mail_source_poll_request(*, source: MailJobSource) -> None:
+    """ "Check for mail now": the source's poll is due at once, and queued (a poll under way finishes first)."""
+    from mail_jobs.tasks import mail_source_poll_task  # the tasks module imports the services
+
+    MailJobSource.objects.filter(pk=source.pk, enabled=True).update(next_attempt_at=timezone.now())
+    work_queue(mail_source_poll_task, source.pk)
 
 
 def mail_source_poll(*, source_id: int) -> PollResult:

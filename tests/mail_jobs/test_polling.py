@@ -305,3 +305,23 @@ def test_other_users_of_the_same_address_in_another_tenant_never_get_the_job(
     _poll(source)
     assert not PrintJob.objects.filter(owner=other).exists()
     assert ProcessedMessage.objects.get().outcome == Outcome.REJECTED
+
+
+def test_check_for_mail_now_polls_a_source_whose_interval_is_not_up(
+    m365: Any, tenant_a: Any, admin_a: Any, exchange_system: Any, sender: Any, admin_a_client: Any, monkeypatch: Any
+) -> None:
+    from mail_jobs import tasks
+
+    source = configure_source(tenant_a, admin_a, exchange_system=exchange_system)
+    assert _poll(source) == ServerStatus.OK  # polled: the next poll is an interval away
+    _mail(m365)
+    queued: list[Any] = []
+    monkeypatch.setattr(tasks.mail_source_poll_task, "apply_async", lambda args, **kw: queued.append(args))
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        admin_a_client.post("/settings/jobs/email/poll/")
+    assert queued == [(source.pk,)]
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        assert mail_source_poll(source_id=source.pk).status == ServerStatus.OK  # the task's body
+
+    assert PrintJob.objects.filter(owner=sender).count() == 2
