@@ -34,7 +34,7 @@ from tests.e2e.test_integrations import (  # the module's emulator fixtures and 
     portal_emulator,
     sign_in_at_microsoft,
 )
-from tests.factories import UserFactory
+from tests.factories import MicrosoftCredentialFactory, UserFactory
 from tests.integrations.conftest import (
     CONTOSO,
     CONTOSO_ADMIN,
@@ -43,7 +43,6 @@ from tests.integrations.conftest import (
     consented,
     feature_of,
     manual_integration,
-    stored_credential,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.emulator, pytest.mark.django_db(transaction=True)]
@@ -161,8 +160,10 @@ def test_leaving_the_legacy_app_lists_who_must_reconnect_and_the_user_reconnects
     adele: Any = UserFactory(tenant=tenant, email="adele@alpha.example", full_name="Adele Vance")
     legacy_app = settings.MICROSOFT_APPS["LEGACY"]["client_id"]
     legacy_sync_app = settings.MICROSOFT_APPS["LEGACY_USER_SYNC"]["client_id"]
-    stored_credential(tenant=tenant, owner_type="legacy_user_sync", owner_id=sync.pk, client_id=legacy_sync_app)
-    stored_credential(
+    MicrosoftCredentialFactory(
+        tenant=tenant, owner_type="legacy_user_sync", owner_id=sync.pk, client_id=legacy_sync_app
+    )
+    MicrosoftCredentialFactory(
         tenant=tenant, owner_type="legacy_cloud_storage", owner_id=cloud.pk, client_id=legacy_app, user=adele
     )
     integration = legacy_migrate(tenant=tenant, actor=admin_a).integration

@@ -18,7 +18,8 @@ from integrations.models import AppRegistration
 from integrations.selectors import integration_problems
 from integrations.services.attention import integrations_attention_check, tenant_attention_check
 from integrations.services.features import feature_enable
-from tests.integrations.conftest import CUSTOM_APP, consented, feature_of, manual_integration, stored_credential
+from tests.factories import MicrosoftCredentialFactory
+from tests.integrations.conftest import CUSTOM_APP, consented, feature_of, manual_integration
 
 pytestmark = pytest.mark.django_db
 
@@ -90,7 +91,7 @@ def test_one_email_per_problem_and_again_only_after_it_was_fixed(
 def test_a_token_retrying_for_over_a_day_needs_attention(admin_a: Any) -> None:
     integration = manual_integration(admin_a)
     onedrive = feature_enable(feature=consented(feature_of(integration, "onedrive")), actor=admin_a)
-    credential = stored_credential(
+    credential = MicrosoftCredentialFactory(
         tenant=admin_a.tenant,
         owner_type="feature",
         owner_id=onedrive.pk,
@@ -114,7 +115,7 @@ def test_an_app_token_needing_consent_marks_its_feature(admin_a: Any) -> None:
     integration = manual_integration(admin_a)
     user_sync = feature_enable(feature=consented(feature_of(integration, "user_sync")), actor=admin_a)
     reason = "The app has not been granted the permissions it needs (consent is missing or was removed)."
-    stored_credential(
+    MicrosoftCredentialFactory(
         tenant=admin_a.tenant,
         owner_type="feature",
         owner_id=user_sync.pk,

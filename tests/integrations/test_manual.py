@@ -6,12 +6,14 @@ import pytest
 from django.urls import reverse
 
 from integrations.models import Integration
+from tests.factories import MicrosoftCredentialFactory
 from tests.integrations.conftest import (
     CONTOSO,
     CUSTOM_APP,
     CUSTOM_SECRET,
     EXPIRED_SECRET,
     EXPIRED_SECRET_APP,
+    FABRIKAM,
     UNKNOWN_APP,
     feature_of,
 )
@@ -94,15 +96,8 @@ def test_adding_a_directory_later_asks_before_dropping_tokens_from_other_directo
     _post(admin_a_client)
     integration = Integration.objects.get()
     login = feature_of(integration, "login")
-    MicrosoftCredential.objects.create(
-        tenant=admin_a.tenant,
-        owner_type="feature",
-        owner_id=login.pk,
-        user=admin_a,
-        kind="delegated_confidential",
-        directory_id="9e8d7c6b-5a49-4382-a716-f5e4d3c2b1a0",
-        client_id=CUSTOM_APP,
-        token_cache="{}",
+    MicrosoftCredentialFactory(
+        tenant=admin_a.tenant, owner_id=login.pk, user=admin_a, directory_id=FABRIKAM, client_id=CUSTOM_APP
     )
     edit = reverse("integrations:edit", args=[integration.pk])
     data = {"name": "Contoso custom", "directory": CONTOSO, "application_id": CUSTOM_APP, "client_secret": ""}

@@ -16,14 +16,13 @@ from credentials.models import MicrosoftCredential
 from integrations.choices import ConsentState
 from integrations.models import Integration, ReapplyRun
 from integrations.services.features import feature_enable
-from tests.factories import UserFactory
+from tests.factories import MicrosoftCredentialFactory, UserFactory
 from tests.integrations.conftest import (
     CONTOSO,
     connected_automatic,
     consented,
     feature_of,
     manual_integration,
-    stored_credential,
 )
 
 pytestmark = pytest.mark.django_db
@@ -67,7 +66,7 @@ def test_custom_app_needs_one_consent_and_clears_the_needs_consent_states(
     for feature in (user_sync, onedrive):
         feature.consent_state, feature.consent_reason = ConsentState.NEEDS_CONSENT, "Consent was removed."
         feature.save()
-    app_token = stored_credential(
+    app_token = MicrosoftCredentialFactory(
         tenant=admin_a.tenant,
         owner_type="feature",
         owner_id=user_sync.pk,
@@ -75,7 +74,7 @@ def test_custom_app_needs_one_consent_and_clears_the_needs_consent_states(
         state=CredentialState.NEEDS_CONSENT,
         state_reason="AADSTS65001",
     )
-    user_token = stored_credential(
+    user_token = MicrosoftCredentialFactory(
         tenant=admin_a.tenant,
         owner_type="feature",
         owner_id=onedrive.pk,

@@ -14,6 +14,7 @@ from integrations import binding
 from integrations.choices import FlowKind
 from integrations.models import AuthorizationFlow, Integration
 from integrations.services.integrations import integration_create_automatic
+from tests.factories import AuthorizationFlowFactory
 from tests.integrations.conftest import consented, feature_of
 
 pytestmark = pytest.mark.django_db
@@ -129,19 +130,11 @@ def test_enable_shows_the_rule_error_naming_this_tenants_integration(admin_a_cli
 
 
 def _flow(admin, integration, *, browser=None, **extra):
-    """A flow row as a start leaves it; `browser` gets its binding cookie (the browser that started it)."""
+    """A consent flow of User Synchronization as its start leaves it; `browser` gets its binding cookie (the
+    browser that started it)."""
     key, key_hash = binding.key_new()
-    defaults = {
-        "state": "s" * 43,
-        "kind": FlowKind.ADMIN_CONSENT,
-        "tenant": admin.tenant,
-        "admin": admin,
-        "integration": integration,
-        "feature": feature_of(integration, "user_sync"),
-        "browser_key_hash": key_hash,
-        "expires_at": timezone.now() + timedelta(minutes=15),
-    }
-    flow = AuthorizationFlow.objects.create(**{**defaults, **extra})
+    extra.setdefault("feature", feature_of(integration, "user_sync"))
+    flow = AuthorizationFlowFactory(admin=admin, integration=integration, browser_key_hash=key_hash, **extra)
     if browser is not None:
         browser.cookies[binding.cookie_name(flow.state)] = key
     return flow

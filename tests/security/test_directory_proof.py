@@ -24,7 +24,7 @@ from integrations.models import Feature, Integration
 from integrations.services.consent import consent_start
 from integrations.services.features import feature_enable
 from integrations.services.integrations import integration_create_automatic
-from tests.factories import AdminFactory, TenantFactory
+from tests.factories import AdminFactory, IntegrationFactory, TenantFactory
 from tests.security.conftest import (
     CONTOSO,
     CONTOSO_ADMIN,
@@ -246,9 +246,10 @@ def test_integrations_that_exist_at_the_upgrade_keep_working_and_are_asked_to_pr
 
 
 def test_a_new_feature_of_an_unproven_operator_app_cannot_be_enabled(admin_a: Any) -> None:
-    integration = integration_create_automatic(tenant=admin_a.tenant, actor=admin_a, name="Typed")
-    Integration.objects.filter(pk=integration.pk).update(directory_id=CONTOSO)  # a claim, not a proof
-    Feature.objects.filter(integration=integration).update(directory_id=CONTOSO, consent_state="granted")
+    # A typed directory is a claim, not a proof.
+    integration = IntegrationFactory(
+        automatic=True, tenant=admin_a.tenant, directory_id=CONTOSO, features__consented=True
+    )
     feature = Feature.objects.select_related("integration", "app_registration").get(
         integration=integration, feature_type="user_sync"
     )

@@ -16,16 +16,14 @@ from integrations.choices import AppKind, ConsentState
 from integrations.legacy.models import LegacyCloudServicesSettings, LegacySwitch, LegacyUserSyncSettings
 from integrations.legacy.services.migration import legacy_migrate
 from integrations.models import Integration
-from tests.factories import UserFactory
+from tests.factories import MicrosoftCredentialFactory, UserFactory
 from tests.integrations.conftest import (
     CONTOSO,
     CUSTOM_APP,
     CUSTOM_SECRET,
-    LEGACY_APP,
-    LEGACY_USER_SYNC_APP,
     feature_of,
-    stored_credential,
 )
+from tests.integrations.legacy.conftest import LEGACY_APP, LEGACY_USER_SYNC_APP
 
 pytestmark = pytest.mark.django_db
 
@@ -43,9 +41,11 @@ def migrated(admin_a: Any) -> dict[str, Any]:
     adele = UserFactory(tenant=tenant, email="adele@alpha.example", full_name="Adele Vance")
     alex = UserFactory(tenant=tenant, email="alex@alpha.example", full_name="Alex Wilber")
     bystander = UserFactory(tenant=tenant, email="megan@alpha.example", full_name="Megan Bowen")
-    stored_credential(tenant=tenant, owner_type="legacy_user_sync", owner_id=sync.pk, client_id=LEGACY_USER_SYNC_APP)
+    MicrosoftCredentialFactory(
+        tenant=tenant, owner_type="legacy_user_sync", owner_id=sync.pk, client_id=LEGACY_USER_SYNC_APP
+    )
     for user in (adele, alex):
-        stored_credential(
+        MicrosoftCredentialFactory(
             tenant=tenant, owner_type="legacy_cloud_storage", owner_id=cloud.pk, client_id=LEGACY_APP, user=user
         )
     plan = legacy_migrate(tenant=tenant, actor=admin_a)

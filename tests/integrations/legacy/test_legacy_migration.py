@@ -22,17 +22,15 @@ from integrations.legacy.selectors import legacy_application_id_for
 from integrations.legacy.services.migration import legacy_migrate
 from integrations.models import AppRegistration, Feature, Integration
 from integrations.services.features import feature_enable
-from tests.factories import TenantFactory, UserFactory
+from tests.factories import MicrosoftCredentialFactory, TenantFactory, UserFactory
 from tests.integrations.conftest import (
     CONTOSO,
     FABRIKAM,
-    LEGACY_APP,
-    LEGACY_USER_SYNC_APP,
     consented,
     feature_of,
     manual_integration,
-    stored_credential,
 )
+from tests.integrations.legacy.conftest import LEGACY_APP, LEGACY_USER_SYNC_APP
 
 pytestmark = pytest.mark.django_db
 
@@ -49,7 +47,7 @@ def _legacy(tenant: Any, *, user_sync: bool | None, universal_print: bool | None
             tenant=tenant, enabled=user_sync, directory_id=CONTOSO, admin_consent_granted_at=now
         )
         credentials.append(
-            stored_credential(
+            MicrosoftCredentialFactory(
                 tenant=tenant, owner_type="legacy_user_sync", owner_id=row.pk, client_id=LEGACY_USER_SYNC_APP
             )
         )
@@ -58,7 +56,9 @@ def _legacy(tenant: Any, *, user_sync: bool | None, universal_print: bool | None
             tenant=tenant, enabled=universal_print, directory_id=CONTOSO, admin_consent_granted_at=now
         )
         credentials.append(
-            stored_credential(tenant=tenant, owner_type="legacy_universal_print", owner_id=row.pk, client_id=LEGACY_APP)
+            MicrosoftCredentialFactory(
+                tenant=tenant, owner_type="legacy_universal_print", owner_id=row.pk, client_id=LEGACY_APP
+            )
         )
     if cloud is not None:
         row = LegacyCloudServicesSettings.objects.create(
@@ -67,7 +67,7 @@ def _legacy(tenant: Any, *, user_sync: bool | None, universal_print: bool | None
         for email in ("adele@alpha.example", "alex@alpha.example"):
             user = UserFactory(tenant=tenant, email=email)
             credentials.append(
-                stored_credential(
+                MicrosoftCredentialFactory(
                     tenant=tenant, owner_type="legacy_cloud_storage", owner_id=row.pk, client_id=LEGACY_APP, user=user
                 )
             )
@@ -232,10 +232,10 @@ def test_user_tokens_from_another_directory_are_deleted_and_the_user_asked_to_re
     row = LegacyCloudServicesSettings.objects.create(tenant=tenant_a, onedrive_enabled=True, directory_id=CONTOSO)
     stays: Any = UserFactory(tenant=tenant_a)
     elsewhere: Any = UserFactory(tenant=tenant_a)
-    kept = stored_credential(
+    kept = MicrosoftCredentialFactory(
         tenant=tenant_a, owner_type="legacy_cloud_storage", owner_id=row.pk, client_id=LEGACY_APP, user=stays
     )
-    stored_credential(
+    MicrosoftCredentialFactory(
         tenant=tenant_a,
         owner_type="legacy_cloud_storage",
         owner_id=row.pk,
@@ -255,7 +255,7 @@ def test_user_tokens_from_another_directory_are_deleted_and_the_user_asked_to_re
 def test_other_tenants_tokens_are_never_moved(legacy_apps: Any, tenant_a: Any, tenant_b: Any) -> None:
     _legacy(tenant_a, user_sync=True, universal_print=None, cloud=None)
     row_b = LegacyUserSyncSettings.objects.create(tenant=tenant_b, enabled=True, directory_id=FABRIKAM)
-    theirs = stored_credential(
+    theirs = MicrosoftCredentialFactory(
         tenant=tenant_b, owner_type="legacy_user_sync", owner_id=row_b.pk, client_id=LEGACY_USER_SYNC_APP
     )
 
