@@ -12,10 +12,13 @@ Everything that exists only because tenants once connected Microsoft without int
   customer's own, deleting the legacy tokens and telling the users who must reconnect.
 - `selectors.py`: the legacy app's id (pre-filled in Set up manually) and the reads above.
 
-Deleting it, once every tenant is migrated and no integration uses the legacy app any more: remove this package
-and `integrations.legacy` from INSTALLED_APPS, then the lines that name it (`grep -rn integrations.legacy`: the
-manual set-up's pre-fill and leaving step in `integrations/services/integrations.py` and `forms.py`, the legacy
-facts on the integration page, one URL), and write a migration that drops the four tables. What stays in the
-integrations app is the legacy app as an app kind (`AppKind.LEGACY`, `Integration.is_legacy`, the LEGACY and
-LEGACY_USER_SYNC operator apps in settings): remove those with a data migration of their own when no row uses them.
+Deleting it, once every tenant is migrated and no integration uses the legacy app any more: remove this package,
+`tests/integrations/legacy/`, the legacy test of `tests/e2e/test_integrations_over_time.py` and
+`integrations.legacy` in INSTALLED_APPS, then the lines that name it
+(`grep -rn "integrations.legacy" --include=*.py`): the legacy Application ID in Set up manually (`forms.py`,
+`views/add.py`, `services/integrations.py`, which also leaves the legacy app on Edit), the legacy facts on the
+integration page (`views/integration.py` and its template's `switch` and `legacy_scopes`) and one URL. Then write a
+migration that drops the four tables. What stays in the integrations app is the legacy app as an app kind
+(`AppKind.LEGACY`, `Integration.is_legacy`, the LEGACY and LEGACY_USER_SYNC operator apps in settings): remove
+those with a data migration of their own when no row uses them.
 """
