@@ -54,6 +54,16 @@ class ManualSetup:
     secret_expires_on: date | None
 
 
+@dataclass(frozen=True)
+class CheckedSetup:
+    """A manual set-up as checked with Microsoft: the directory resolved to its GUID ("" for none), beside the
+    domain the admin typed, if any."""
+
+    setup: ManualSetup
+    directory_id: str = ""
+    directory_domain: str = ""
+
+
 @dataclass
 class Impact:
     """What a change or a deletion will affect, told to the admin before it happens."""
@@ -94,15 +104,12 @@ def _explained(exc: microsoft_errors.MicrosoftError) -> IntegrationError:
     return IntegrationError(exc.message, code=exc.code)
 
 
-def manual_setup_check(*, setup: ManualSetup, stored_secret: str = "") -> tuple[str, str]:
+def manual_setup_check(*, setup: ManualSetup, stored_secret: str = "") -> CheckedSetup:
     """Resolve the directory to its GUID and prove the app id and secret work there (one Microsoft call).
-
-    Returns (directory GUID or "", the domain typed or ""). Without a directory nothing can be checked:
-    client credentials need one.
-    """
+    Without a directory nothing can be checked: client credentials need one."""
     directory = setup.directory.strip().lower()
     if not directory:
-        return "", ""
+        return CheckedSetup(setup)
     domain = "" if is_guid(directory) else directory
     secret = setup.client_secret or stored_secret
     try:
@@ -117,7 +124,7 @@ def manual_setup_check(*, setup: ManualSetup, stored_secret: str = "") -> tuple[
         guid = identity.tenant_resolve(directory) if domain else directory
     except microsoft_errors.MicrosoftError as exc:
         raise _explained(exc) from exc
-    return guid, domain
+    return CheckedSetup(setup, directory_id=guid, directory_domain=domain)
 
 
 # --- creating -------------------------------------------------------------------------------------------
@@ -155,25 +162,33 @@ def _name_free(tenant: Tenant, name: str, exclude_pk: int | None = None) -> None
         raise IntegrationError(f"An integration named “{name.strip()}” already exists. Choose another name.")
 
 
+def _integration_new(*, tenant: Tenant, actor: User, name: str, setup_mode: str, **fields: str) -> Integration:
+    _name_free(tenant, name)
+    return Integration.objects.create(
+        tenant=tenant, name=name.strip(), setup_mode=setup_mode, created_by=actor, **fields
+    )
+
+
+def _created(integration: Integration, actor: User, **details: object) -> None:
+    audit_record(
+        tenant=integration.tenant,
+        actor=actor,
+        action="integration.created",
+        target=integration,
+        details={"setup_mode": integration.setup_mode, **details},
+    )
+
+
 @transaction.atomic
 def integration_create_automatic(*, tenant: Tenant, actor: User, name: str) -> Integration:
     """Split applications: one operator-owned app per feature; the directory comes at Select tenant."""
-    _name_free(tenant, name)
-    integration = Integration.objects.create(
-        tenant=tenant, name=name.strip(), setup_mode=SetupMode.AUTOMATIC, created_by=actor
-    )
+    integration = _integration_new(tenant=tenant, actor=actor, name=name, setup_mode=SetupMode.AUTOMATIC)
     for feature_type, spec in FEATURES.items():
         app = AppRegistration.objects.create(
             integration=integration, kind=AppKind.OPERATOR_SPLIT, operator_app=spec.operator_app
         )
         _feature_create(integration, app, feature_type)
-    audit_record(
-        tenant=tenant,
-        actor=actor,
-        action="integration.created",
-        target=integration,
-        details={"setup_mode": SetupMode.AUTOMATIC},
-    )
+    _created(integration, actor)
     return integration
 
 
@@ -184,18 +199,16 @@ def _app_fields(setup: ManualSetup) -> dict[str, object]:
 
 
 @transaction.atomic
-def integration_create_manual(
-    *, tenant: Tenant, actor: User, setup: ManualSetup, directory_id: str, directory_domain: str
-) -> Integration:
+def integration_create_manual(*, tenant: Tenant, actor: User, checked: CheckedSetup) -> Integration:
     """A custom (or the legacy) application for every feature; every feature starts disabled."""
-    _name_free(tenant, setup.name)
-    integration = Integration.objects.create(
+    setup = checked.setup
+    integration = _integration_new(
         tenant=tenant,
-        name=setup.name.strip(),
+        actor=actor,
+        name=setup.name,
         setup_mode=SetupMode.MANUAL,
-        directory_id=directory_id,
-        directory_domain=directory_domain,
-        created_by=actor,
+        directory_id=checked.directory_id,
+        directory_domain=checked.directory_domain,
     )
     app = AppRegistration(integration=integration, secret_expires_on=setup.secret_expires_on, **_app_fields(setup))
     if app.kind == AppKind.CUSTOMER:
@@ -203,13 +216,7 @@ def integration_create_manual(
     app.save()
     for feature_type in FEATURES:
         _feature_create(integration, app, feature_type)
-    audit_record(
-        tenant=tenant,
-        actor=actor,
-        action="integration.created",
-        target=integration,
-        details={"setup_mode": SetupMode.MANUAL, "application_id": app.client_id, "directory_id": directory_id},
-    )
+    _created(integration, actor, application_id=app.client_id, directory_id=checked.directory_id)
     return integration
 
 
@@ -293,9 +300,8 @@ def _features_rebind(integration: Integration, actor: User, *, app_changed: bool
 
 
 @transaction.atomic
-def integration_update_manual(
-    *, integration: Integration, actor: User, setup: ManualSetup, directory_id: str, directory_domain: str
-) -> ManualUpdate:
+def integration_update_manual(*, integration: Integration, actor: User, checked: CheckedSetup) -> ManualUpdate:
+    setup, directory_id = checked.setup, checked.directory_id
     Tenant.objects.select_for_update().get(pk=integration.tenant_id)
     integration = Integration.objects.select_for_update().get(pk=integration.pk)
     _name_free(integration.tenant, setup.name, exclude_pk=integration.pk)
@@ -306,7 +312,7 @@ def integration_update_manual(
     switch = legacy_leave(integration=integration, app=app, actor=actor) if leaving_legacy else None
     app_changed, directory_changed = app.client_id.lower() != old_client_id, directory_id != old_directory
     integration.name = setup.name.strip()
-    integration.directory_id, integration.directory_domain = directory_id, directory_domain
+    integration.directory_id, integration.directory_domain = directory_id, checked.directory_domain
     integration.save()
     if app_changed or directory_changed:
         _features_rebind(integration, actor, app_changed=app_changed)

@@ -68,9 +68,7 @@ def integration_add_manual(request: HttpRequest) -> HttpResponse:
             integration = integration_services.integration_create_manual(
                 tenant=tenant,
                 actor=admin_of(request),
-                setup=form.setup(),
-                directory_id=checked[0],
-                directory_domain=checked[1],
+                checked=checked,
             )
         except IntegrationError as exc:
             form.add_error("name", exc.message)

@@ -61,8 +61,10 @@ def prover_roles() -> str:
     return directory_roles.names(directory_roles.ADMINISTRATOR_ROLES)
 
 
-def manual_setup_checked(form: ManualIntegrationForm, stored_secret: str = "") -> tuple[str, str] | None:
-    """The directory and domain of what the admin typed, proven with Microsoft; None: the form says why not."""
+def manual_setup_checked(
+    form: ManualIntegrationForm, stored_secret: str = ""
+) -> integration_services.CheckedSetup | None:
+    """What the admin typed, checked with Microsoft; None: the form says why not."""
     try:
         return integration_services.manual_setup_check(setup=form.setup(), stored_secret=stored_secret)
     except IntegrationError as exc:

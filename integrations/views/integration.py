@@ -113,7 +113,9 @@ def _edit_manual(request: HttpRequest, integration: Integration) -> HttpResponse
         checked = manual_setup_checked(form, stored_secret=app.client_secret if same_app else "")
         if checked is not None:
             impact = integration_services.integration_change_impact(
-                integration=integration, directory_id=checked[0], application_id=form.cleaned_data["application_id"]
+                integration=integration,
+                directory_id=checked.directory_id,
+                application_id=form.cleaned_data["application_id"],
             )
             if not impact.needs_confirmation or request.POST.get("confirm") == "1":
                 return _save_manual(request, integration, form, checked) or render(
@@ -124,15 +126,16 @@ def _edit_manual(request: HttpRequest, integration: Integration) -> HttpResponse
 
 
 def _save_manual(
-    request: HttpRequest, integration: Integration, form: ManualIntegrationForm, checked: tuple[str, str]
+    request: HttpRequest,
+    integration: Integration,
+    form: ManualIntegrationForm,
+    checked: integration_services.CheckedSetup,
 ) -> HttpResponse | None:
     try:
         update = integration_services.integration_update_manual(
             integration=integration,
             actor=admin_of(request),
-            setup=form.setup(),
-            directory_id=checked[0],
-            directory_domain=checked[1],
+            checked=checked,
         )
     except IntegrationError as exc:
         form.add_error(None, exc.message)

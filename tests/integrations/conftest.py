@@ -9,7 +9,7 @@ import pytest
 
 from integrations.choices import ConsentState
 from integrations.models import Feature, Integration
-from integrations.services.integrations import ManualSetup, integration_create_manual
+from integrations.services.integrations import CheckedSetup, ManualSetup, integration_create_manual
 from tests.factories import CONTOSO, IntegrationFactory
 
 FABRIKAM = "9e8d7c6b-5a49-4382-a716-f5e4d3c2b1a0"
@@ -40,7 +40,7 @@ def manual_integration(
         secret_expires_on=None,
     )
     return integration_create_manual(
-        tenant=admin.tenant, actor=admin, setup=setup, directory_id=directory_id, directory_domain=""
+        tenant=admin.tenant, actor=admin, checked=CheckedSetup(setup, directory_id=directory_id)
     )
 
 

@@ -186,7 +186,7 @@ def test_another_tenants_onedrive_cannot_be_connected(admin_b: Any, user_a_clien
 
 
 def test_the_edit_says_what_leaving_the_legacy_app_did(admin_a: Any, migrated: Any, contoso_a: Integration) -> None:
-    from integrations.services.integrations import ManualSetup, integration_update_manual
+    from integrations.services.integrations import CheckedSetup, ManualSetup, integration_update_manual
 
     def save(integration: Integration) -> Any:
         setup = ManualSetup(
@@ -197,7 +197,7 @@ def test_the_edit_says_what_leaving_the_legacy_app_did(admin_a: Any, migrated: A
             secret_expires_on=None,
         )
         return integration_update_manual(
-            integration=integration, actor=admin_a, setup=setup, directory_id=CONTOSO, directory_domain=""
+            integration=integration, actor=admin_a, checked=CheckedSetup(setup, directory_id=CONTOSO)
         )
 
     left = save(migrated["integration"]).left_legacy
