@@ -14,7 +14,7 @@ PAGES = [
     "/administration/integrations/",
     "/administration/integrations/add/",
     "/administration/integrations/add/microsoft/",
-    "/administration/integrations/cloud-services/",
+    "/my-settings/cloud-services/",
     "/administration/audit/",
     "/settings/external-systems/",
     "/settings/external-systems/add/exchange_online/",
