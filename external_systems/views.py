@@ -1,7 +1,7 @@
 """Settings > External Systems. Views scope to the tenant, validate, call one service and render.
 
 No view talks to Microsoft: connecting runs in Celery, and the pop-up (an htmx fragment in the base template's
-<dialog id="modal">) re-reads the connection row every two seconds while it is waiting.
+<dialog id="modal">) is a live fragment (ui.live): it re-reads the connection every two seconds while it waits.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from external_systems.types import system_type, system_types
 from external_systems.usage import system_usages
 from throttling.clients import client_address
 from throttling.services import Throttled
+from ui.live import Live, live_response
 
 POPUP_TEMPLATE = "external_systems/partials/connection_popup.html"
 
@@ -163,6 +164,17 @@ def system_delete(request: HttpRequest, pk: int) -> HttpResponse:
 # --- The connection pop-up --------------------------------------------------------------------------------
 
 
+def _popup_live(connection: DeviceCodeConnection) -> Live:
+    """The pop-up follows its connection while Roger waits for Microsoft or for the sign-in."""
+    return Live(
+        element_id="connection-popup",
+        template=POPUP_TEMPLATE,
+        url=reverse("external_systems:connection", args=[connection.pk]),
+        version=connection.popup_version,
+        final=not connection.is_waiting,
+    )
+
+
 def _popup(
     request: HttpRequest,
     connection: DeviceCodeConnection,
@@ -170,28 +182,28 @@ def _popup(
     note: str = "",
     throttled: Throttled | None = None,
 ) -> HttpResponse:
+    live = _popup_live(connection)
     context = {
         "connection": connection,
         "system": connection.system,
         "email_form": email_form or EmailCodeForm(),
         "note": note,
         "throttled": throttled,
+        "live": live,
     }
     if not request.htmx:  # type: ignore[attr-defined]
         status = 429 if throttled else 200
         return render(request, "external_systems/connection_page.html", context, status=status)
     # htmx swaps only 2xx answers: a reached limit is shown in the pop-up with a 200.
-    response = render(request, POPUP_TEMPLATE, context)
-    response["HX-Trigger"] = "connection-changed"  # the list behind the pop-up re-reads its rows
+    response = live_response(request, live, context)
+    if response.status_code != 204:
+        response["HX-Trigger"] = "connection-changed"  # the list behind the pop-up re-reads its rows
     return response
 
 
 @tenant_admin_required
 def connection_popup(request: HttpRequest, pk: int) -> HttpResponse:
-    connection = _connection(request, pk)
-    if request.GET.get("known") == connection.popup_version and request.htmx:  # type: ignore[attr-defined]
-        return HttpResponse(status=204)  # nothing changed: htmx keeps the pop-up as it is
-    return _popup(request, connection)
+    return _popup(request, _connection(request, pk))
 
 
 @tenant_admin_required

@@ -19,7 +19,10 @@ from mail_jobs.services import (
     mail_source_save,
     mail_source_test_start,
 )
+from mail_servers.choices import ConnectionTestStatus
+from mail_servers.models import MailServerAccount
 from throttling.clients import client_address
+from ui.live import Live, live_response
 
 
 def _admin(request: HttpRequest) -> User:
@@ -52,6 +55,7 @@ def jobs_settings(request: HttpRequest) -> HttpResponse:
         "form": form,
         "source": source,
         "server": source.mail_server,
+        "test_live": _test_live(source.mail_server),
         "counts": mail_source_counts(tenant=tenant),
         "rejections": recent_rejections(tenant=tenant),
     }
@@ -63,7 +67,7 @@ def jobs_settings(request: HttpRequest) -> HttpResponse:
 def test_connection(request: HttpRequest) -> HttpResponse:
     source = _source(request)
     mail_source_test_start(source=source)
-    if request.headers.get("HX-Request"):
+    if request.htmx:  # type: ignore[attr-defined]
         return _test_status(request, source)
     return redirect("mail_jobs:settings")
 
@@ -74,8 +78,20 @@ def test_status(request: HttpRequest) -> HttpResponse:
 
 
 def _test_status(request: HttpRequest, source: MailJobSource) -> HttpResponse:
-    context = {"account": source.mail_server, "status_url": reverse("mail_jobs:test_status")}
-    return render(request, "mail_servers/partials/test_status.html", context)
+    return live_response(request, _test_live(source.mail_server), {"account": source.mail_server})
+
+
+def _test_live(account: MailServerAccount) -> Live:
+    """The connection test's result follows the test while it runs."""
+    started = account.test_requested_at.isoformat() if account.test_requested_at else ""
+    return Live(
+        element_id="test-status",
+        template="mail_servers/partials/test_status.html",
+        url=reverse("mail_jobs:test_status"),
+        version=f"{account.test_status}:{started}",
+        final=account.test_status != ConnectionTestStatus.RUNNING,
+        every_seconds=1,
+    )
 
 
 @require_POST

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.permissions import tenant_admin_required
@@ -12,6 +13,7 @@ from outgoing_mail.forms import OutgoingMailForm, TestEmailForm
 from outgoing_mail.models import OutboundEmail
 from throttling.clients import client_address
 from throttling.services import Throttled
+from ui.live import Live, live_response
 
 THROTTLED_TEXT = {
     "headline": "Too many test emails.",
@@ -67,11 +69,24 @@ def test_email_status(request: HttpRequest, pk: int) -> HttpResponse:
     return _status(request, outbound)
 
 
+def _test_live(test: OutboundEmail | None) -> Live:
+    """The test email's status follows the message until it is sent or has failed."""
+    return Live(
+        element_id="test-email-status",
+        template="outgoing_mail/partials/test_email_status.html",
+        url=reverse("outgoing_mail:test_email_status", args=[test.pk]) if test else "",
+        version=f"{test.status}:{test.attempts}:{test.waiting_for_limit:d}" if test else "",
+        final=test is None or not test.is_pending,
+        every_seconds=1,
+    )
+
+
 def _status(request: HttpRequest, outbound: OutboundEmail) -> HttpResponse:
+    live = _test_live(outbound)
     context: dict[str, object] = {"test": outbound, "recent": None}
-    if not outbound.is_pending:  # the finished test joins the recent mail list without a reload
+    if live.final:  # the finished test joins the recent mail list without a reload
         context["recent"] = selectors.outbound_recent(tenant=request.tenant)  # type: ignore[attr-defined]
-    return render(request, "outgoing_mail/partials/test_email_status.html", context)
+    return live_response(request, live, context)
 
 
 def _throttled(request: HttpRequest, test_form: TestEmailForm, exc: Throttled) -> HttpResponse:
@@ -95,13 +110,15 @@ def _page(
     throttled: Throttled | None = None,
 ) -> HttpResponse:
     tenant = request.tenant  # type: ignore[attr-defined]
+    latest_test = selectors.latest_test_email(tenant=tenant)
     context = {
         "throttled": throttled,
         "throttled_text": THROTTLED_TEXT,
         "form": form,
         "test_form": test_form,
         "settings": form.instance,
-        "latest_test": selectors.latest_test_email(tenant=tenant),
+        "latest_test": latest_test,
+        "test_live": _test_live(latest_test),
         "default_from": settings.DEFAULT_FROM_EMAIL,
         "recent": selectors.outbound_recent(tenant=tenant),
     }

@@ -105,8 +105,11 @@ def test_the_pop_up_shows_the_code_link_and_countdown(admin_a_client, system_a, 
     assert 'id="device-code"' in popup and "ABCD2345X" in popup and 'data-copy="device-code"' in popup
     assert 'href="http://127.0.0.1:9/devicelogin" target="_blank"' in popup
     assert "data-countdown-until=" in popup and "Email the code to the mailbox owner" in popup
-    assert admin_a_client.get(url, {"known": connection.popup_version}, **HTMX).status_code == 204
-    assert admin_a_client.get(url, {"known": "starting-0-"}, **HTMX).status_code == 200
+    assert f'hx-get="{url}?v=' in popup and 'hx-trigger="every 2s"' in popup
+    unchanged = admin_a_client.get(url, {"v": connection.popup_version}, **HTMX)
+    assert unchanged.status_code == 204 and "HX-Trigger" not in unchanged  # htmx keeps what the admin is typing
+    changed = admin_a_client.get(url, {"v": "starting-0-"}, **HTMX)
+    assert changed.status_code == 200 and "ABCD2345X" in changed.content.decode()
 
 
 def test_without_htmx_the_pop_up_is_a_page(admin_a_client, system_a, admin_a):
@@ -129,10 +132,14 @@ def test_finished_pop_ups_stop_polling_and_offer_start_again(admin_a_client, sys
     DeviceCodeConnection.objects.filter(pk=connection.pk).update(
         status=status, error_code=7000218 if status == ConnectionStatus.FAILED else None, error_message="Why."
     )
-    popup = admin_a_client.get(reverse("external_systems:connection", args=[connection.pk]), **HTMX).content.decode()
+    url = reverse("external_systems:connection", args=[connection.pk])
+    popup = admin_a_client.get(url, **HTMX).content.decode()
     for text in texts:
         assert text in popup
     assert "hx-trigger" not in popup
+    polled = admin_a_client.get(url, {"v": "pending-0-"}, **HTMX)
+    assert polled.status_code == 286 and texts[0] in polled.content.decode()  # htmx shows it and stops polling
+    assert polled["HX-Trigger"] == "connection-changed"
 
 
 def test_the_pop_up_shows_the_connected_mailbox(admin_a_client, system_a, admin_a):

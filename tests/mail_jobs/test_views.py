@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from django.test import Client
@@ -12,6 +14,7 @@ from external_systems.models import ExternalSystem
 from mail_jobs.choices import Outcome
 from mail_jobs.models import MailJobSource, ProcessedMessage
 from mail_servers.choices import ConnectionTestStatus
+from mail_servers.models import MailServerAccount
 from tests.factories import ExternalSystemFactory, MailJobSourceFactory
 
 URLS = ["/settings/jobs/", "/settings/jobs/email/test/status/"]
@@ -146,6 +149,18 @@ def test_starting_a_test_marks_it_running(
     account = MailJobSource.objects.get(tenant=tenant_a).mail_server
     assert "Testing the connection" in response.content.decode() and account.test_status == ConnectionTestStatus.RUNNING
     assert queued.call_args.args[0] == (account.pk,) and account.test_folders == ["INBOX"]
+    polls = r'hx-get="/settings/jobs/email/test/status/\?v=([^"]+)" hx-trigger="every 1s"'
+    version = re.search(polls, response.content.decode())
+    assert version is not None
+    shown = unquote(version.group(1))
+    unchanged = admin_a_client.get("/settings/jobs/email/test/status/", {"v": shown}, HTTP_HX_REQUEST="true")
+    assert unchanged.status_code == 204 and unchanged.content == b""
+    MailServerAccount.objects.filter(pk=account.pk).update(
+        test_status=ConnectionTestStatus.OK, test_steps=[{"name": "Sign-in", "ok": True, "detail": "Signed in."}]
+    )
+    finished = admin_a_client.get("/settings/jobs/email/test/status/", {"v": shown}, HTTP_HX_REQUEST="true")
+    assert finished.status_code == 286 and "The connection works" in finished.content.decode()
+    assert "hx-trigger" not in finished.content.decode()
 
 
 @pytest.mark.parametrize("url", URLS + POST_URLS)

@@ -146,8 +146,14 @@ def test_send_test_email_queues_it_and_the_fragment_polls_while_pending(admin_a_
     assert outbound.status == "queued"
     fragment = response.content.decode()
     assert "Sending the test email to someone@example.net" in fragment
-    assert f'hx-get="{reverse("outgoing_mail:test_email_status", args=[outbound.pk])}"' in fragment
-    assert 'hx-trigger="every 1s"' in fragment
+    status_url = reverse("outgoing_mail:test_email_status", args=[outbound.pk])
+    assert f'hx-get="{status_url}?v=queued%3A0%3A0"' in fragment and 'hx-trigger="every 1s"' in fragment
+    unchanged = admin_a_client.get(status_url, {"v": "queued:0:0"}, HTTP_HX_REQUEST="true")
+    assert unchanged.status_code == 204 and unchanged.content == b""
+    OutboundEmail.objects.filter(pk=outbound.pk).update(waiting_for_limit=True)
+    changed = admin_a_client.get(status_url, {"v": "queued:0:0"}, HTTP_HX_REQUEST="true")
+    assert changed.status_code == 200 and "waits for the mailbox's sending limit" in changed.content.decode()
+    assert f'hx-get="{status_url}?v=queued%3A0%3A1"' in changed.content.decode()
     assert AuditEvent.objects.filter(action="outgoing_mail.test_email_requested", actor=admin_a).exists()
 
 
@@ -161,9 +167,13 @@ def test_a_finished_test_email_stops_polling_and_explains_the_failure(admin_a_cl
         fix_url="/settings/external-systems/7/",
     )
 
-    fragment = admin_a_client.get(reverse("outgoing_mail:test_email_status", args=[outbound.pk])).content.decode()
+    response = admin_a_client.get(
+        reverse("outgoing_mail:test_email_status", args=[outbound.pk]), {"v": "queued:0:0"}, HTTP_HX_REQUEST="true"
+    )
+    fragment = response.content.decode()
 
-    assert "hx-trigger" not in fragment
+    assert response.status_code == 286 and "hx-trigger" not in fragment  # htmx shows it and stops polling
+    assert 'id="recent-mail"' in fragment and 'hx-swap-oob="true"' in fragment  # the mail list catches up
     assert "The Exchange Online connection must be reconnected" in fragment and "Use Reconnect." in fragment
     assert 'href="/settings/external-systems/7/"' in fragment
 
