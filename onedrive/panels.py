@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from django.urls import reverse
+
 from onedrive import selectors
+from ui.live import Live, version_of
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -17,9 +20,20 @@ def jobs_panel_context(user: User) -> dict[str, Any] | None:
     connection = selectors.onedrive_connection(user=user)
     if connection is None:
         return None
-    return {
-        "connection": connection,
-        "prints": list(selectors.user_prints(user=user)[:RECENT]),
-        "scans": list(selectors.user_scans(user=user)[:RECENT]),
-        "working": selectors.anything_working(user=user),
-    }
+    prints = list(selectors.user_prints(user=user)[:RECENT])
+    scans = list(selectors.user_scans(user=user)[:RECENT])
+    working = selectors.anything_working(user=user)
+    shown = (
+        [(row.pk, row.status, row.result) for row in prints],
+        [(scan.pk, scan.status, scan.result) for scan in scans],
+        connection.connected,
+        connection.needs_attention,
+    )
+    live = Live(
+        element_id="onedrive-panel",
+        template="onedrive/partials/jobs_panel_body.html",
+        url=reverse("onedrive:jobs_panel"),
+        version=version_of(*shown),
+        final=not working,
+    )
+    return {"connection": connection, "prints": prints, "scans": scans, "working": working, "live": live}

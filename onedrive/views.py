@@ -23,11 +23,11 @@ from onedrive.errors import OneDriveError, ReconnectNeeded
 from onedrive.forms import PreferenceForm, ScanFolderForm, ScanUploadForm
 from onedrive.panels import jobs_panel_context
 from onedrive.services import browsing, connection, printing, scanning
+from print_jobs.registry import JOBS_CHANGED
 from throttling.services import Throttled, try_again_in
+from ui.live import live_response
 
 ITEM_ID = re.compile(r"[A-Za-z0-9!._-]{1,200}")
-# htmx stops polling on 286: nothing is left for the background to do.
-HTMX_STOP_POLLING = 286
 
 
 def _user(request: HttpRequest) -> User:
@@ -173,8 +173,10 @@ def jobs_panel(request: HttpRequest) -> HttpResponse:
     context = jobs_panel_context(_user(request))
     if context is None:
         raise Http404("OneDrive is not enabled in this Roger tenant.")
-    status = 200 if context["working"] else HTMX_STOP_POLLING
-    return render(request, "onedrive/partials/jobs_panel.html", {"panel": context}, status=status)
+    response = live_response(request, context["live"], {"panel": context})
+    if response.status_code != 204:
+        response["HX-Trigger"] = JOBS_CHANGED  # a finished download is a new job in the table below
+    return response
 
 
 @tenant_member_required

@@ -5,7 +5,9 @@
   `printed_hook_register("onedrive", lambda job, actor: ...)`.
 - A Jobs page panel is a partial of another app shown on the Jobs page (OneDrive's "Print from OneDrive" and
   "Scan to OneDrive"): `jobs_panel_register(JobsPanel("onedrive", "onedrive/partials/jobs_panel.html", context_for))`,
-  where `context_for(user)` returns the partial's context, or None when it has nothing to show that user.
+  where `context_for(user)` returns the partial's context, or None when it has nothing to show that user. A panel
+  whose background work adds jobs answers its htmx requests with the `HX-Trigger` header `JOBS_CHANGED`: the
+  Jobs table then reads its rows again.
 
 print_jobs itself imports none of these apps: they build on it.
 """
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from print_jobs.models import PrintJob
 
 __all__ = [
+    "JOBS_CHANGED",
     "JobsPanel",
     "jobs_panel_register",
     "jobs_panels_for",
@@ -29,6 +32,7 @@ __all__ = [
 ]
 
 PrintedHook = Callable[["PrintJob", "User | None"], None]
+JOBS_CHANGED = "print-jobs-changed"
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ fragment and 200. The version is a short string that changes whenever the fragme
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,11 @@ class Live:
     @property
     def poll_url(self) -> str:
         return f"{self.url}?{urlencode({VERSION_PARAMETER: self.version})}"
+
+
+def version_of(*shown: object) -> str:
+    """A version for a fragment made of several rows: a digest of what the fragment shows of them."""
+    return hashlib.sha256(repr(shown).encode()).hexdigest()[:16]
 
 
 def live_response(

@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from onedrive.choices import PrintStatus
 from onedrive.models import OneDrivePreference
+from onedrive.panels import jobs_panel_context
 from onedrive.services.printing import print_work
 from print_jobs.choices import JobStatus
 from tests.factories import UserFactory
@@ -101,7 +102,12 @@ def test_the_status_partial_stops_polling_when_nothing_is_left(m365: Any, adele:
     rows = printed(adele, m365, ADELE[0], "/Recipes.pdf")
 
     assert rows[0].status == PrintStatus.READY
-    assert adele_client.get(reverse("onedrive:jobs_panel")).status_code == 286
+    finished = adele_client.get(reverse("onedrive:jobs_panel"), {"v": "while-it-printed"})
+    assert finished.status_code == 286 and finished["HX-Trigger"] == "print-jobs-changed"  # the Jobs table re-reads
+    assert 'hx-trigger="print-jobs-changed from:body"' in adele_client.get(reverse("print_jobs:list")).content.decode()
+    shown = jobs_panel_context(adele)["live"].version  # type: ignore[index]
+    unchanged = adele_client.get(reverse("onedrive:jobs_panel"), {"v": shown})
+    assert unchanged.status_code == 204 and "HX-Trigger" not in unchanged
 
 
 def test_a_user_never_sees_or_uses_another_users_connection_or_files(
