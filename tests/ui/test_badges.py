@@ -83,6 +83,13 @@ def test_a_status_field_needs_badge_choices_and_migrates_as_a_char_field() -> No
     assert field.clone().choices_class is Weather
 
 
+def test_anything_with_a_label_and_a_colour_is_a_badge() -> None:
+    from health import Health
+
+    health = Health.needs_action("Needs reconnect", reason="Revoked.")
+    assert render("{% badge h %}", h=health) == '<span class="badge badge-err">Needs reconnect</span>'
+
+
 def test_other_words_in_a_choices_colour_carry_its_label_as_their_title() -> None:
     assert render('{% badge w text="Tomorrow" %}', w=Weather.SUNNY) == (
         '<span class="badge badge-ok" title="Sunny">Tomorrow<span class="sr-only"> (Sunny)</span></span>'

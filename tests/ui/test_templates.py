@@ -59,6 +59,15 @@ def test_links_in_the_head_and_the_word_style_in_text_are_fine() -> None:
     assert styling_problems(source + "<p>The style of a mail server: data-style is fine.</p>") == []
 
 
+def test_badges_come_from_the_badge_tag_only() -> None:
+    written = [
+        str(path.relative_to(ROOT))
+        for path in portal_templates()
+        if re.search(r"""class=["'][^"']*\bbadge\b|css_class""", path.read_text(encoding="utf-8"))
+    ]
+    assert written == []
+
+
 def test_no_template_carries_styling() -> None:
     problems = {
         str(path.relative_to(ROOT)): found

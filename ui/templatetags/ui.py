@@ -14,15 +14,23 @@ from ui.navigation import navigation_for
 register = template.Library()
 
 
+def _badged(value: Any) -> bool:
+    """A BadgeChoices member, or anything else that says how it looks as a badge (health.Health)."""
+    return isinstance(value, BadgeChoices) or (
+        hasattr(value, "label") and isinstance(getattr(value, "colour", None), Colour)
+    )
+
+
 @register.simple_tag
 def badge(value: Any, colour: str = "", title: str = "", text: str = "") -> SafeString:
-    """A badge with the label and colour of a BadgeChoices member: `{% badge feature.consent_state %}`.
+    """A badge with the label and colour of a BadgeChoices member: `{% badge feature.consent_state %}`; an object
+    with a `label` and a `colour` (a `health.Health`) is shown the same way.
 
     `text=` shows other words in the member's colour and keeps its label as the title and for screen readers:
     `{% badge feature.status text=feature.spec.label %}`. A fixed marker that is no state of anything takes its
     text and a colour by name: `{% badge "Password saved" colour="ok" %}` (neutral, ok, info, warn, error).
     """
-    if isinstance(value, BadgeChoices):
+    if _badged(value):
         if colour:
             raise template.TemplateSyntaxError("A choice carries its own colour: {% badge value %} takes none.")
         tone = value.colour
