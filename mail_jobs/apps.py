@@ -16,10 +16,13 @@ class MailJobsConfig(AppConfig):
     def ready(self) -> None:
         from background.kinds import WorkKind, work_kind_register
         from external_systems.usage import usage_provider_register
+        from health.attention import attention_provider_register
+        from mail_jobs.attention import jobs_via_email_attention
         from mail_jobs.services import mail_sources_polled
         from mail_jobs.tasks import mail_source_poll_task
 
         usage_provider_register(_jobs_via_email_usage)
+        attention_provider_register("mail_jobs", jobs_via_email_attention)
         # No grace: the sweep is what queues each poll when the source's interval is up.
         work_kind_register(WorkKind(name="mail_jobs.poll", rows=mail_sources_polled, task=mail_source_poll_task))
 

@@ -21,6 +21,7 @@ from mail_jobs.services import (
 )
 from mail_servers.choices import ConnectionTestStatus
 from mail_servers.models import MailServerAccount
+from mail_servers.selectors import mail_server_health
 from throttling.clients import client_address
 from ui.live import Live, live_response
 
@@ -56,6 +57,7 @@ def jobs_settings(request: HttpRequest) -> HttpResponse:
         "source": source,
         "server": source.mail_server,
         "test_live": _test_live(source.mail_server),
+        "health": mail_server_health(source.mail_server, next_try=source.next_attempt_at),
         "counts": mail_source_counts(tenant=tenant),
         "rejections": recent_rejections(tenant=tenant),
     }

@@ -15,7 +15,7 @@ class MailServerAccountAdmin(admin.ModelAdmin):
         "status",
         "status_reason",
         "fix_url",
-        "status_at",
+        "status_since",
         "test_status",
         "test_folders",
         "test_steps",

@@ -47,11 +47,11 @@ class MailServerAccount(Claimable):
         blank=True, default="", help_text="Only ever sent to the host, port and user name it was entered for."
     )
 
-    # What its last use showed
+    # What its last use showed (mail_servers.selectors.mail_server_health presents it)
     status = StatusField(max_length=20, choices=ServerStatus, default=ServerStatus.NEVER)
     status_reason = models.TextField(blank=True, help_text="What went wrong and how to fix it.")
     fix_url = models.CharField(max_length=500, blank=True)
-    status_at = models.DateTimeField(null=True, blank=True)
+    status_since = models.DateTimeField(null=True, blank=True, help_text="Since when the status has been this.")
 
     # The last "Test connection"
     test_status = StatusField(max_length=10, choices=ConnectionTestStatus, default=ConnectionTestStatus.IDLE)

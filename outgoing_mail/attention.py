@@ -1,39 +1,29 @@
-"""Dashboard "Needs attention": the tenant's outgoing server failed to send portal mail recently."""
+"""Dashboard "Needs attention": the tenant's outgoing server could not send portal mail."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from django.urls import reverse
-from django.utils import timezone
 
 from health import Health
-from outgoing_mail.choices import PENDING_STATUSES, OutboundPurpose
-from outgoing_mail.models import OutboundEmail
+from mail_servers.selectors import mail_server_health
+from outgoing_mail.models import OutgoingMailSettings
 
 if TYPE_CHECKING:
     from accounts.models import Tenant
 
-RECENT = timedelta(days=7)
-
 
 def outgoing_mail_attention(tenant: Tenant) -> Iterable[Health]:
-    since = timezone.now() - RECENT
-    latest = (
-        OutboundEmail.objects.filter(tenant=tenant, purpose=OutboundPurpose.MAIL, created_at__gte=since)
-        .exclude(status__in=PENDING_STATUSES)
-        .only("status", "failure_kind", "last_error")
-        .first()
-    )
-    if latest is None or not latest.failure_kind:
+    """What the last message sent through the tenant's own server showed (mail_servers: one status)."""
+    current = OutgoingMailSettings.objects.select_related("mail_server").filter(tenant=tenant).first()
+    if current is None or not current.use_own_server:
         return []
-    return [
-        Health.needs_action(
-            "Mail not sent",
-            reason=f"Your outgoing SMTP server could not send Roger's mail: {latest.last_error}"[:400],
-            fix_url=reverse("outgoing_mail:network"),
-            fix_label="Open Network settings",
-        )
-    ]
+    health = mail_server_health(current.mail_server)
+    reason = f"Your outgoing SMTP server could not send Roger's mail: {health.reason}"[:400]
+    health = replace(health, reason=reason)
+    if not health.fix_url:
+        health = replace(health, fix_url=reverse("outgoing_mail:network"), fix_label="Open Network settings")
+    return [health.about("Outgoing SMTP server")]

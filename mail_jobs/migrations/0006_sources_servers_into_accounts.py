@@ -30,6 +30,11 @@ _COPIED = (  # (source field, account field)
 )
 
 
+def _status_time(account_model: Any) -> str:
+    names = {field.name for field in account_model._meta.get_fields()}
+    return "status_since" if "status_since" in names else "status_at"
+
+
 def _test_folders(source: Any) -> list[str]:
     moves = source.after_processing == "move" and source.protocol == "imap"
     return [source.folder, source.move_to_folder] if moves else [source.folder]
@@ -43,7 +48,8 @@ def sources_to_accounts(apps: Any, schema_editor: Any) -> None:
         for source_field, account_field in _COPIED:
             setattr(account, account_field, getattr(source, source_field))
         account.status = _STATUS.get(source.last_poll_status, source.last_poll_status)
-        account.status_at = source.last_poll_at if account.status != "never" else None
+        # mail_servers/0002 renames the time (it may run before or after this migration).
+        setattr(account, _status_time(account_model), source.last_poll_at if account.status != "never" else None)
         account.test_folders = _test_folders(source)
         if source.test_status == "running":
             account.next_attempt_at = timezone.now()
@@ -54,14 +60,17 @@ def sources_to_accounts(apps: Any, schema_editor: Any) -> None:
 
 def accounts_to_sources(apps: Any, schema_editor: Any) -> None:
     source_model = apps.get_model("mail_jobs", "MailJobSource")
-    for source in source_model.objects.filter(mail_server__isnull=False).select_related("mail_server").iterator():
-        account = source.mail_server
+    account_model = apps.get_model("mail_servers", "MailServerAccount")
+    # Only the columns copied back: later migrations of mail_servers may have renamed others.
+    copied = [account_field for _, account_field in _COPIED] + ["status"]
+    for source in source_model.objects.filter(mail_server__isnull=False).iterator():
+        account = account_model.objects.only(*copied).get(pk=source.mail_server_id)
         for source_field, account_field in _COPIED:
             setattr(source, source_field, getattr(account, account_field))
         source.last_poll_status = _POLL_STATUS.get(account.status, account.status)
         source.mail_server = None
         source.save()
-        account.delete()
+        account_model.objects.filter(pk=account.pk).delete()
 
 
 class Migration(migrations.Migration):

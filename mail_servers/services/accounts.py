@@ -111,7 +111,7 @@ def mail_server_save(*, account: MailServerAccount, values: MailServerValues) ->
     if password:
         changed["password"] = password
     if changed:
-        account.status, account.status_reason, account.fix_url, account.status_at = ServerStatus.NEVER, "", "", None
+        account.status, account.status_reason, account.fix_url, account.status_since = ServerStatus.NEVER, "", "", None
         account.save()
     return MailServerSaved(account=account, changed=changed)
 
@@ -134,8 +134,9 @@ def _password_change(account: MailServerAccount, new: str | None, *, moved: bool
 
 def mail_server_status_record(*, account_id: int, status: str, reason: str = "", fix_url: str = "") -> None:
     """What using the server just showed: it works, it failed and will be tried again, or a person must act
-    (NEVER: it is used differently now and has not been checked since)."""
-    checked_at = None if status == ServerStatus.NEVER else timezone.now()
-    MailServerAccount.objects.filter(pk=account_id).update(
-        status=status, status_reason=reason, fix_url=fix_url[:500], status_at=checked_at
-    )
+    (NEVER: it is used differently now and has not been checked since). `status_since` is when this status
+    began: a second failure in a row keeps the time of the first."""
+    since = None if status == ServerStatus.NEVER else timezone.now()
+    rows = MailServerAccount.objects.filter(pk=account_id)
+    rows.exclude(status=status).update(status_since=since)
+    rows.update(status=status, status_reason=reason, fix_url=fix_url[:500])

@@ -35,15 +35,18 @@ def settings_to_accounts(apps: Any, schema_editor: Any) -> None:
 
 def accounts_to_settings(apps: Any, schema_editor: Any) -> None:
     settings_model = apps.get_model("outgoing_mail", "OutgoingMailSettings")
-    for current in settings_model.objects.filter(mail_server__isnull=False).select_related("mail_server").iterator():
-        account = current.mail_server
+    account_model = apps.get_model("mail_servers", "MailServerAccount")
+    # Only the columns copied back: later migrations of mail_servers may have renamed others.
+    copied = [account_field for _, account_field in _COPIED] + ["kind"]
+    for current in settings_model.objects.filter(mail_server__isnull=False).iterator():
+        account = account_model.objects.only(*copied).get(pk=current.mail_server_id)
         for settings_field, account_field in _COPIED:
             setattr(current, settings_field, getattr(account, account_field))
         current.custom_port = account.port or 587
         current.mode = account.kind if current.use_own_server else "default"
         current.mail_server = None
         current.save()
-        account.delete()
+        account_model.objects.filter(pk=account.pk).delete()
 
 
 class Migration(migrations.Migration):

@@ -189,3 +189,29 @@ def test_an_exchange_system_read_by_jobs_via_email_says_so_before_it_is_deleted(
     source.mail_server.kind = "custom"  # another server chosen: the system stays selected, but unused
     source.mail_server.save()
     assert system_usages(system) == []
+
+
+def test_the_page_and_the_dashboard_say_when_the_mailbox_cannot_be_read(
+    admin_a_client: Client, admin_b_client: Client, tenant_a: Any
+) -> None:
+    from mail_servers.choices import ServerStatus
+    from mail_servers.services import mail_server_status_record
+
+    source = MailJobSourceFactory(tenant=tenant_a, enabled=True)
+    reason = "The Exchange Online connection must be reconnected."
+    fix_url = "/settings/external-systems/7/"
+    # As a poll records it (tests/mail_jobs/test_polling.py polls for real).
+    mail_server_status_record(
+        account_id=source.mail_server_id, status=ServerStatus.NEEDS_ACTION, reason=reason, fix_url=fix_url
+    )
+
+    page = admin_a_client.get("/settings/jobs/").content.decode()
+    assert "Polling has stopped." in page and reason in page and f'href="{fix_url}"' in page
+    dashboard = admin_a_client.get("/").content.decode()
+    assert "Jobs via Email" in dashboard and reason in dashboard
+    assert reason not in admin_b_client.get("/").content.decode()
+
+    mail_server_status_record(account_id=source.mail_server_id, status=ServerStatus.FAILED, reason="It timed out.")
+    page = admin_a_client.get("/settings/jobs/").content.decode()
+    assert "The last check failed; it is tried again at the next interval" in page and "It timed out." in page
+    assert "It timed out." not in admin_a_client.get("/").content.decode()  # retrying by itself, not for a day yet

@@ -76,7 +76,7 @@ def test_a_changed_server_has_not_been_checked_yet() -> None:
     account = MailServerAccountFactory()
     mail_server_status_record(account_id=account.pk, status=ServerStatus.FAILED, reason="It timed out.")
     account.refresh_from_db()
-    assert account.status == ServerStatus.FAILED and account.status_at is not None
+    assert account.status == ServerStatus.FAILED and account.status_since is not None
 
     mail_server_save(account=account, values=values(account))  # nothing changed
     account.refresh_from_db()
@@ -84,7 +84,7 @@ def test_a_changed_server_has_not_been_checked_yet() -> None:
 
     mail_server_save(account=account, values=values(account, host="imap.other.example"))
     account.refresh_from_db()
-    assert (account.status, account.status_reason, account.status_at) == (ServerStatus.NEVER, "", None)
+    assert (account.status, account.status_reason, account.status_since) == (ServerStatus.NEVER, "", None)
 
 
 def test_another_tenants_exchange_system_is_refused() -> None:

@@ -9,9 +9,11 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from external_systems.models import ExternalSystem
+from mail_servers.choices import ServerStatus
+from mail_servers.services import mail_server_status_record
 from outgoing_mail.choices import OutboundPurpose, OutboundStatus
 from outgoing_mail.models import OutboundEmail, OutgoingMailSettings
-from tests.factories import ExternalSystemFactory
+from tests.factories import ExternalSystemFactory, OutgoingMailSettingsFactory
 from tests.outgoing_mail.conftest import CONTOSO
 
 pytestmark = pytest.mark.django_db
@@ -222,15 +224,19 @@ def test_the_dashboard_says_when_portal_mail_could_not_go_through_the_tenants_se
     admin_a,  # type: ignore[no-untyped-def]
     admin_b_client,
 ) -> None:
-    OutboundEmail.objects.create(
-        tenant=admin_a.tenant,
-        from_email="a@x",
-        message="",
-        status=OutboundStatus.SENT,
-        failure_kind="reconnect",
-        last_error="The Exchange Online connection “Alpha mail” must be reconnected.",
+    settings = OutgoingMailSettingsFactory(tenant=admin_a.tenant)
+    assert "could not send Roger" not in admin_a_client.get(reverse("dashboard")).content.decode()
+
+    # As a send through the tenant's server records it (tests/outgoing_mail/test_delivery.py sends for real).
+    mail_server_status_record(
+        account_id=settings.mail_server_id,
+        status=ServerStatus.NEEDS_ACTION,
+        reason="The SMTP server refused the user name or its password.",
     )
 
     dashboard = admin_a_client.get(reverse("dashboard")).content.decode()
     assert "Your outgoing SMTP server could not send Roger&#x27;s mail" in dashboard and NETWORK in dashboard
+    assert "refused the user name" in dashboard
     assert "could not send Roger" not in admin_b_client.get(reverse("dashboard")).content.decode()
+    OutgoingMailSettings.objects.filter(pk=settings.pk).update(use_own_server=False)  # Roger's server sends now
+    assert "could not send Roger" not in admin_a_client.get(reverse("dashboard")).content.decode()
