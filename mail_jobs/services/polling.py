@@ -96,8 +96,11 @@ def _poll(source: MailJobSource, claim: Claim) -> PollResult:
     except (MicrosoftError, MailServerNotConfigured) as exc:
         message = getattr(exc, "message", str(exc))
         logger.info("mail source %s: poll failed: %s", source.pk, message)
-        _record(source, ServerStatus.FAILED, message)
-        return PollResult(ServerStatus.FAILED)
+        # A setting or a sign-in a person must fix (the next polls show whether it was), or a failure that passes.
+        needs_person = isinstance(exc, MailServerNotConfigured) or exc.needs_person
+        status = ServerStatus.NEEDS_ACTION if needs_person else ServerStatus.FAILED
+        _record(source, status, message)
+        return PollResult(status)
     _record(source, ServerStatus.OK)
     return PollResult(ServerStatus.OK, processed=processed)
 

@@ -229,7 +229,7 @@ def test_a_mailbox_the_account_cannot_open_fails_with_the_fix(
     source = configure_source(
         tenant_a, admin_a, exchange_system=exchange_system, shared_mailbox="adele.vance@contoso.onmicrosoft.com"
     )
-    assert _poll(source) == ServerStatus.FAILED
+    assert _poll(source) == ServerStatus.NEEDS_ACTION
     source.refresh_from_db()
     assert "Full Access" in source.mail_server.status_reason
 
@@ -289,7 +289,7 @@ def test_a_poll_is_due_again_one_interval_later_and_failures_are_counted(
 ) -> None:
     source = configure_source(tenant_a, admin_a, kind="custom", host="", protocol="imap")
 
-    assert _poll(source) == ServerStatus.FAILED
+    assert _poll(source) == ServerStatus.NEEDS_ACTION  # a setting is missing
     source.refresh_from_db()
     assert source.attempts == 1 and source.lease_until is None
     assert timedelta(minutes=4) < source.next_attempt_at - timezone.now() <= timedelta(minutes=5)

@@ -240,7 +240,7 @@ def test_a_stored_mail_server_in_a_forbidden_network_is_never_connected(
     assert step["name"] == "Server" and not step["ok"] and kind in step["detail"]
     mail_source_poll(source_id=source.pk)
     source.refresh_from_db()
-    assert source.mail_server.status == ServerStatus.FAILED and kind in source.mail_server.status_reason
+    assert source.mail_server.status == ServerStatus.NEEDS_ACTION and kind in source.mail_server.status_reason
     assert internal_service.accepted == []
 
 
