@@ -78,11 +78,13 @@ class FlowKind(models.TextChoices):
     PROVE_DIRECTORY = "prove_directory", "Prove directory"
     ADMIN_CONSENT = "admin_consent", "Admin consent"
     USER_CONNECT = "user_connect", "A user connects OneDrive"
+    # A Printer Administrator signs in to the Universal Print feature's app to turn printers on or off.
+    PRINTER_ADMIN = "printer_admin", "Printer Administrator sign-in"
 
     @classmethod
     def sign_ins(cls) -> tuple[str, ...]:
         """The flows Microsoft answers with a sign-in (an authorization code), by form_post."""
-        return (cls.SELECT_TENANT, cls.PROVE_DIRECTORY, cls.USER_CONNECT)
+        return (cls.SELECT_TENANT, cls.PROVE_DIRECTORY, cls.USER_CONNECT, cls.PRINTER_ADMIN)
 
 
 class FlowStatus(models.TextChoices):

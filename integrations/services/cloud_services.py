@@ -17,7 +17,6 @@ from audit.services import audit_record
 from integrations.binding import FlowStart
 from integrations.choices import FlowKind
 from integrations.errors import IntegrationError
-from integrations.features import short_permission
 from integrations.models import Feature
 from integrations.services.flows import (
     flow_close,
@@ -25,6 +24,7 @@ from integrations.services.flows import (
     sign_in_redeem,
     sign_in_start,
 )
+from integrations.services.permissions import feature_delegated_seen
 from integrations.services.tokens import feature_user_token_save
 from microsoft import errors as microsoft_errors
 from microsoft import identity
@@ -92,10 +92,7 @@ def user_connect_finish(*, state: str, browser_key: str, answer_key: str, user: 
 def _connection_save(user: User, feature: Feature, grant: identity.TokenGrant) -> tuple[str, str]:
     directory_id = grant.account.tenant_id if grant.account else feature.directory_id
     feature_user_token_save(feature=feature, user=user, directory_id=directory_id, grant=grant)
-    # The token response's `scope` is what the directory granted the app for its users.
-    seen = sorted(set(feature.granted_delegated) | {short_permission(scope) for scope in grant.scopes})
-    if seen != sorted(feature.granted_delegated):
-        Feature.objects.filter(pk=feature.pk).update(granted_delegated=seen)
+    feature_delegated_seen(feature=feature, scopes=grant.scopes)
     return (grant.account.username if grant.account else ""), directory_id
 
 

@@ -14,6 +14,7 @@ from audit.services import audit_record
 from integrations.errors import ConsentMissing, IntegrationError, RuleViolation
 from integrations.models import Feature
 from integrations.services.directory_proof import enable_proof_check
+from integrations.signals import feature_disabled, feature_enabled, sentences
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -79,6 +80,7 @@ def feature_enable(*, feature: Feature, actor: User | None) -> Feature:
                 target=feature,
                 details={"feature": feature.feature_type, "directory_id": feature.directory_id},
             )
+            feature_enabled.send(sender=Feature, feature=feature, actor=actor)
     except IntegrityError as exc:  # the database's own guard, should the lock ever be bypassed
         raise RuleViolation(
             f"{feature.spec.label} is already enabled for this Microsoft directory in another integration. "
@@ -87,12 +89,13 @@ def feature_enable(*, feature: Feature, actor: User | None) -> Feature:
     return feature
 
 
-def feature_disable(*, feature: Feature, actor: User | None) -> Feature:
-    """Disable the feature; its consent and stored connections stay, so enabling again needs nothing more."""
+def feature_disable(*, feature: Feature, actor: User | None) -> list[str]:
+    """Disable the feature; its consent and stored connections stay, so enabling again needs nothing more.
+    Returns what other parts of Roger said about it (what the feature leaves behind), for the admin."""
     with transaction.atomic():
         feature = Feature.objects.select_for_update().select_related("integration").get(pk=feature.pk)
         if not feature.enabled:
-            return feature
+            return []
         feature.enabled = False
         feature.enabled_at = None
         feature.save(update_fields=["enabled", "enabled_at", "updated_at"])
@@ -103,4 +106,4 @@ def feature_disable(*, feature: Feature, actor: User | None) -> Feature:
             target=feature,
             details={"feature": feature.feature_type},
         )
-    return feature
+        return sentences(feature_disabled.send(sender=Feature, feature=feature, actor=actor))

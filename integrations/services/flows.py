@@ -9,7 +9,7 @@ once, so neither browser can use it afterwards. Only a taken flow may redeem its
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -36,6 +36,7 @@ WHAT = {
     FlowKind.PROVE_DIRECTORY: "Prove directory",
     FlowKind.ADMIN_CONSENT: "consent",
     FlowKind.USER_CONNECT: "sign-in",
+    FlowKind.PRINTER_ADMIN: "Printer Administrator sign-in",
 }
 
 
@@ -118,6 +119,41 @@ def sign_in_start(
         state=state, kind=kind, person=person, integration=integration, feature=feature, msal_flow=started.flow
     )
     return binding.FlowStart(url=started.auth_uri, state=state, browser_key=key)
+
+
+@dataclass(frozen=True)
+class SignInFinished:
+    """Where the browser goes once a sign-in of a registered kind is finished, and what the person is told."""
+
+    url: str
+    notice: str = ""
+
+
+@dataclass(frozen=True)
+class SignInKind:
+    """A sign-in another app starts through these flows and finishes itself (registered in its AppConfig.ready()).
+
+    `finish(state=, browser_key=, answer_key=, person=)` takes the flow (`flow_take`) and redeems its code;
+    it raises IntegrationError (SignInRequired, FlowRefused, ...) as the flows here do. A refused answer sends a
+    signed-in person to `back_url_name`.
+    """
+
+    kind: str
+    finish: Callable[..., SignInFinished]
+    back_url_name: str
+
+
+_sign_in_kinds: dict[str, SignInKind] = {}
+
+
+def sign_in_kind_register(sign_in: SignInKind) -> None:
+    _sign_in_kinds[sign_in.kind] = sign_in
+
+
+def sign_in_kind_of(state: str) -> SignInKind | None:
+    """The registered kind of the flow with this `state`, if it is one."""
+    kind = flow_kind_of(state)
+    return _sign_in_kinds.get(kind) if kind else None
 
 
 def flow_kind_of(state: str) -> str | None:

@@ -21,6 +21,7 @@ from integrations.models import AppRegistration, Feature, Integration
 from integrations.selectors import feature_connected_user_count, feature_credential_count, manual_app_get
 from integrations.services.features import rule_conflict, rule_violation
 from integrations.services.tokens import feature_credentials_delete
+from integrations.signals import integration_delete_warnings, integration_deleting, sentences
 from microsoft import errors as microsoft_errors
 from microsoft import identity
 from microsoft.config import GRAPH_DEFAULT_SCOPE, AppCredentials
@@ -78,6 +79,8 @@ class Impact:
     legacy_apps: list[str] = field(default_factory=list)
     tokens_deleted: list[str] = field(default_factory=list)
     affected_users: list[str] = field(default_factory=list)
+    # What other parts of Roger say the change would leave behind (printers that keep sending jobs, ...).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def needs_confirmation(self) -> bool:
@@ -360,13 +363,16 @@ def integration_delete_impact(*, integration: Integration) -> Impact:
         features_losing_consent=[f.spec.label for f in features if f.consent_state == ConsentState.GRANTED],
         connections_dropped=feature_credential_count(tenant=integration.tenant, feature_ids=feature_ids),
         users_affected=feature_connected_user_count(tenant=integration.tenant, feature_ids=feature_ids),
+        warnings=sentences(integration_delete_warnings.send(sender=Integration, integration=integration)),
     )
 
 
 @transaction.atomic
-def integration_delete(*, integration: Integration, actor: User) -> None:
+def integration_delete(*, integration: Integration, actor: User) -> list[str]:
     """Delete the integration, its features and their stored connections. Consent granted in the Microsoft
-    directory stays there (an administrator removes it under Enterprise applications)."""
+    directory stays there (an administrator removes it under Enterprise applications). Returns what other parts
+    of Roger said it leaves behind, for the admin."""
+    left_behind = sentences(integration_deleting.send(sender=Integration, integration=integration, actor=actor))
     feature_ids = list(integration.features.values_list("pk", flat=True))
     dropped = feature_credentials_delete(tenant=integration.tenant, feature_ids=feature_ids, actor=actor)
     audit_record(
@@ -381,3 +387,4 @@ def integration_delete(*, integration: Integration, actor: User) -> None:
     )
     integration.features.all().delete()
     integration.delete()
+    return left_behind

@@ -144,3 +144,12 @@ def feature_permission_refused(*, feature: Feature, permissions: Iterable[str], 
         target=feature,
         details={"permissions": names},
     )
+
+
+def feature_delegated_seen(*, feature: Feature, scopes: Iterable[str]) -> None:
+    """A token response's `scope` (someone signed in) shows what the directory granted the app on behalf of its
+    users: remember it for the feature's permissions."""
+    seen = sorted(set(feature.granted_delegated) | {short_permission(scope) for scope in scopes})
+    if seen != sorted(feature.granted_delegated):
+        Feature.objects.filter(pk=feature.pk).update(granted_delegated=seen)
+        feature.granted_delegated = seen

@@ -74,11 +74,19 @@ def sign_in_finish(request: HttpRequest) -> HttpResponse:
         "browser_key": binding.browser_key_of(request, state),
         "answer_key": request.GET.get("answer", ""),
     }
+    registered = flow_services.sign_in_kind_of(state)
     user_connect = flow_services.flow_kind_of(state) == FlowKind.USER_CONNECT
     back = "onedrive:cloud_services" if user_connect else "integrations:list"
+    if registered is not None:
+        back = registered.back_url_name
     response: HttpResponse
     try:
-        if user_connect:
+        if registered is not None:
+            finished = registered.finish(**keys, person=_person(request))
+            if finished.notice:
+                messages.success(request, finished.notice)
+            response = HttpResponseRedirect(finished.url)
+        elif user_connect:
             account = cloud_services_services.user_connect_finish(**keys, user=_person(request))
             messages.success(request, f"OneDrive connected as {account}.")
             response = redirect(back)

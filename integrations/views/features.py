@@ -47,8 +47,10 @@ def feature_enable(request: HttpRequest, pk: int, feature_pk: int) -> HttpRespon
 @require_POST
 def feature_disable(request: HttpRequest, pk: int, feature_pk: int) -> HttpResponse:
     feature = _feature(request, pk, feature_pk)
-    feature_services.feature_disable(feature=feature, actor=admin_of(request))
+    left_behind = feature_services.feature_disable(feature=feature, actor=admin_of(request))
     messages.success(request, f"{feature.spec.label} disabled. Its consent is kept, so you can enable it again.")
+    for warning in left_behind:
+        messages.warning(request, warning)
     return back_to_detail(feature.integration)
 
 

@@ -152,8 +152,10 @@ def integration_delete(request: HttpRequest, pk: int) -> HttpResponse:
     integration = selectors.integration_get(tenant=tenant_of(request), pk=pk)
     if request.method == "POST":
         name = integration.name
-        integration_services.integration_delete(integration=integration, actor=admin_of(request))
+        left_behind = integration_services.integration_delete(integration=integration, actor=admin_of(request))
         messages.success(request, f"Integration “{name}” deleted.")
+        for warning in left_behind:
+            messages.warning(request, warning)
         return redirect("integrations:list")
     impact = integration_services.integration_delete_impact(integration=integration)
     return render(request, "integrations/delete.html", {"integration": integration, "impact": impact})
