@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "mail_jobs",
     "print_jobs",
     "onedrive",
+    "universal_print",
     "throttling",
 ]
 
@@ -196,6 +197,11 @@ MAIL_JOBS_POLL_LEASE_SECONDS = env.int("MAIL_JOBS_POLL_LEASE_SECONDS", default=3
 ONEDRIVE_PRINT_MAX_BYTES = env.int("ONEDRIVE_PRINT_MAX_BYTES", default=100 * 1024 * 1024)
 ONEDRIVE_SCAN_MAX_BYTES = env.int("ONEDRIVE_SCAN_MAX_BYTES", default=250 * 1024 * 1024)
 ONEDRIVE_WORK_LEASE_SECONDS = env.int("ONEDRIVE_WORK_LEASE_SECONDS", default=60)
+# Universal Print: the largest document Roger takes from a job (a larger one is aborted with the reason).
+UNIVERSAL_PRINT_MAX_DOCUMENT_MB = env.int("UNIVERSAL_PRINT_MAX_DOCUMENT_MB", default=100)
+# How long a worker holds a connection or a job it is taking before another may take over (a worker that died
+# mid-way leaves it behind).
+UNIVERSAL_PRINT_LEASE_SECONDS = env.int("UNIVERSAL_PRINT_LEASE_SECONDS", default=300)
 
 # Celery: Redis when REDIS_URL is set, else kombu's serverless filesystem transport under var/.
 REDIS_URL = env.str("REDIS_URL", default="")

@@ -13,6 +13,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("administration/audit/", include("audit.urls")),
     path("administration/integrations/", include("integrations.urls")),
+    path("administration/universal-print/", include("universal_print.urls")),
     path("integrations/", include("integrations.callback_urls")),
     path("settings/external-systems/", include("external_systems.urls")),
     path("settings/network/", include("outgoing_mail.urls")),

@@ -47,6 +47,8 @@ class FeatureSpec:
     needs_directory: bool
     # Why the permissions are split the way they are, for the set-up guide.
     permissions_note: str = ""
+    # The page where the feature is set up once enabled (a URL name), linked from the integration's page.
+    manage_url_name: str = ""
 
     @property
     def label(self) -> str:
@@ -92,6 +94,7 @@ FEATURES: dict[str, FeatureSpec] = {
                 "signs in to turn printers on or off: Microsoft lets an application manage task triggers and list "
                 "printers only on behalf of such a person. Everything else runs with the application permissions."
             ),
+            manage_url_name="universal_print:page",
         ),
         FeatureSpec(
             FeatureType.ONEDRIVE,

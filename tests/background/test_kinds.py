@@ -103,6 +103,33 @@ def _delivery(tenant: Any, admin: Any) -> Any:
     )
 
 
+def _universal_print_connection(tenant: Any, admin: Any) -> Any:
+    from universal_print.models import Connection
+
+    integration = Integration.objects.create(tenant=tenant, name="Contoso", setup_mode="manual")
+    app = AppRegistration.objects.create(integration=integration, kind="customer", customer_client_id="c")
+    feature = Feature.objects.create(
+        integration=integration, app_registration=app, tenant=tenant, feature_type="universal_print"
+    )
+    return Connection.objects.create(
+        tenant=tenant, directory_id="d", client_id="c", feature=feature, next_attempt_at=timezone.now() - LONG_AGO
+    )
+
+
+def _universal_print_job(tenant: Any, admin: Any) -> Any:
+    from universal_print.models import Connection, ReceivedJob
+
+    connection = Connection.objects.create(tenant=tenant, directory_id="d", client_id="c")
+    return ReceivedJob.objects.create(
+        tenant=tenant,
+        connection=connection,
+        directory_id="d",
+        up_printer_id="p",
+        up_job_id="1",
+        next_attempt_at=timezone.now() - LONG_AGO,
+    )
+
+
 ROWS: dict[str, Callable[[Any, Any], Any]] = {
     "credentials.refresh": _credential,
     "external_systems.connection_step": _connection_step,
@@ -112,6 +139,8 @@ ROWS: dict[str, Callable[[Any, Any], Any]] = {
     "onedrive.scan": _scan_delivery,
     "mail_servers.connection_test": _connection_test,
     "outgoing_mail.delivery": _delivery,
+    "universal_print.connection": _universal_print_connection,
+    "universal_print.job": _universal_print_job,
 }
 
 

@@ -14,6 +14,7 @@ ADMIN_LINKS = [
     "Dashboard",
     "Jobs",
     "Integrations",
+    "Universal Print",
     "Audit log",
     "External Systems",
     "Network",
@@ -55,6 +56,7 @@ def test_user_synchronization_is_not_linked_until_it_works(admin_a_client: Clien
         ("integrations:add_manual", [], "Integrations"),
         ("integrations:guide", [], "Integrations"),
         ("onedrive:cloud_services", [], "Cloud Services"),
+        ("universal_print:page", [], "Universal Print"),
         ("audit:log", [], "Audit log"),
         ("external_systems:list", [], "External Systems"),
         ("external_systems:add", ["exchange_online"], "External Systems"),
@@ -69,7 +71,7 @@ def test_exactly_the_page_s_item_is_current(
 
 def test_the_jobs_settings_page_marks_the_settings_jobs_item_not_the_print_jobs_one(admin_a_client: Client) -> None:
     page = admin_a_client.get(reverse("mail_jobs:settings")).content.decode()
-    assert [index for index, (_, is_current) in enumerate(links(page)) if is_current] == [6]
+    assert [index for index, (_, is_current) in enumerate(links(page)) if is_current] == [7]
 
 
 def test_a_view_named_by_an_item_wins_over_a_namespace_claimed_by_another() -> None:

@@ -1,0 +1,99 @@
+"""Calling Universal Print for a connection: its tokens, and what a failure means for it.
+
+App-only calls use the feature's app token from the token store (fetched again once when Graph refuses it);
+a sign-in's delegated token is the Printer Administrator's. A failure becomes a `Trouble`: what the page says and
+when to call Microsoft again. Nothing here waits: a Retry-After becomes the time of the next attempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from django.utils import timezone
+
+from background.claims import backoff_delay
+from credentials.errors import CredentialError, CredentialMissing, CredentialUnavailable
+from credentials.services import credential_access_token
+from integrations.models import Feature
+from integrations.selectors import FEATURE_OWNER_TYPE
+from integrations.services.attention import features_consent_sync
+from integrations.services.permissions import feature_permission_refused
+from integrations.services.tokens import feature_app_token_acquire, feature_app_tokens_save
+from microsoft import errors as microsoft_errors
+from universal_print.choices import PollStatus
+from universal_print.models import Connection
+
+T = TypeVar("T")
+
+RETRY_FIRST = timedelta(seconds=30)
+RETRY_MAX = timedelta(hours=1)
+
+
+def app_token(feature: Feature, *, fresh: bool = False) -> str:
+    """The feature's app-only Graph token; one is fetched and stored when none is (features consented before
+    their app token was kept)."""
+    try:
+        return credential_access_token(
+            tenant=feature.tenant,
+            owner_type=FEATURE_OWNER_TYPE,
+            owner_id=feature.pk,
+            directory_id=feature.directory_id,
+            force_refresh=fresh,
+        )
+    except CredentialMissing:
+        grant = feature_app_token_acquire(app=feature.app_registration, directory_id=feature.directory_id)
+        feature_app_tokens_save(features=[feature], grant=grant, actor=None)
+        return grant.access_token
+
+
+def with_app_token(feature: Feature, call: Callable[[str], T]) -> T:
+    """`call(token)`, again with a new token when Graph refused the stored one (revoked, or clocks disagree)."""
+    try:
+        return call(app_token(feature))
+    except microsoft_errors.AccessTokenRejected:
+        return call(app_token(feature, fresh=True))
+
+
+@dataclass(frozen=True)
+class Trouble:
+    """What went wrong for the connection: the status and words for the page, and when to call again."""
+
+    status: PollStatus
+    message: str
+    retry_at: datetime | None = None  # None: not before a person acts (the poll looks again, without calling)
+    throttled: bool = False
+
+
+def trouble_of(
+    exc: Exception, *, connection: Connection, feature: Feature, permission: str, attempts: int = 1
+) -> Trouble:
+    """Record what a failure says about the feature (a lost consent, a refused permission) and describe it."""
+    now = timezone.now()
+    if isinstance(exc, CredentialUnavailable):
+        # The token store says the app's consent is gone: the feature "needs consent" until Reapply Consents.
+        features_consent_sync(tenant=connection.tenant)
+        return Trouble(PollStatus.NEEDS_CONSENT, exc.reason)
+    if isinstance(exc, CredentialError):
+        return Trouble(PollStatus.FAILED, "Roger's stored Microsoft connection does not match this directory.")
+    if isinstance(exc, microsoft_errors.PermissionMissing):
+        feature_permission_refused(feature=feature, permissions=[permission])
+        return Trouble(PollStatus.NEEDS_CONSENT, exc.explanation)
+    if isinstance(exc, microsoft_errors.ReconsentRequired):
+        return Trouble(PollStatus.NEEDS_CONSENT, exc.explanation)
+    if isinstance(exc, microsoft_errors.TransientError):
+        if exc.retry_after is not None:
+            retry_at = now + timedelta(seconds=exc.retry_after)
+            Connection.objects.filter(pk=connection.pk).update(throttled_until=retry_at)
+            connection.throttled_until = retry_at
+            return Trouble(PollStatus.THROTTLED, exc.explanation, retry_at, throttled=True)
+        return Trouble(
+            PollStatus.RETRYING, exc.explanation, now + backoff_delay(attempts, first=RETRY_FIRST, maximum=RETRY_MAX)
+        )
+    if isinstance(exc, microsoft_errors.MicrosoftError):
+        return Trouble(
+            PollStatus.FAILED, exc.explanation, now + backoff_delay(attempts, first=RETRY_FIRST, maximum=RETRY_MAX)
+        )
+    raise exc

@@ -1,0 +1,137 @@
+"""Administration > Universal Print: thin views; the page never waits on Microsoft beyond one call (starting the
+Printer Administrator's sign-in), the rest happens in the background and the page shows its state."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts.models import Tenant, User
+from accounts.permissions import tenant_admin_required
+from integrations.views.common import flow_started
+from print_jobs.errors import QueueNameTaken
+from print_jobs.services import queue_create
+from universal_print import selectors
+from universal_print.forms import PrinterChoicesForm, QueueForm
+from universal_print.models import Connection
+from universal_print.services.connections import connection_wake, printer_choices_save
+from universal_print.services.sign_in import printer_admin_sign_in_start
+
+
+def _admin(request: HttpRequest) -> User:
+    return cast(User, request.user)  # tenant_admin_required guarantees a signed-in tenant admin
+
+
+def _tenant(request: HttpRequest) -> Tenant:
+    tenant = _admin(request).tenant
+    assert tenant is not None
+    return tenant
+
+
+def _choices_form(tenant: Tenant, connection: Connection, data: QueryDict | None = None) -> PrinterChoicesForm:
+    return PrinterChoicesForm(
+        data,
+        printers=selectors.printers_with_stats(connection),
+        queues=selectors.queue_choices(tenant=tenant),
+        prefix=f"c{connection.pk}",
+    )
+
+
+def _render_page(
+    request: HttpRequest,
+    *,
+    invalid: PrinterChoicesForm | None = None,
+    queue_form: QueueForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    tenant = _tenant(request)
+    views = selectors.page_views(tenant=tenant)
+    for view in views:
+        if view.connection is not None:
+            submitted = invalid is not None and invalid.prefix == f"c{view.connection.pk}"
+            view.form = invalid if submitted else _choices_form(tenant, view.connection)
+    context = {
+        "views": views,
+        "any_taking": any(printer.takes_jobs for view in views for printer in view.printers),
+        "queues": selectors.queue_choices(tenant=tenant).prefetch_related("universal_print_printers"),
+        "queue_form": queue_form or QueueForm(),
+    }
+    return render(request, "universal_print/page.html", context, status=status)
+
+
+@tenant_admin_required
+def page(request: HttpRequest) -> HttpResponse:
+    return _render_page(request)
+
+
+@tenant_admin_required
+@require_POST
+def printers_save(request: HttpRequest, pk: int) -> HttpResponse:
+    connection = selectors.connection_get(tenant=_tenant(request), pk=pk)
+    form = _choices_form(_tenant(request), connection, request.POST)
+    if not form.is_valid():
+        messages.error(request, "Nothing was saved: see the printers marked below.")
+        return _render_page(request, invalid=form, status=400)
+    waiting = printer_choices_save(connection=connection, choices=form.choices(), actor=_admin(request))
+    if waiting:
+        messages.success(
+            request,
+            f"Saved. {waiting} printer change{'s' if waiting != 1 else ''} wait{'' if waiting != 1 else 's'} for a "
+            "Printer Administrator to sign in: Microsoft lets only such a person turn printers on and off.",
+        )
+    else:
+        messages.success(request, "Saved.")
+    return redirect("universal_print:page")
+
+
+@tenant_admin_required
+@require_POST
+def sign_in(request: HttpRequest, feature_pk: int) -> HttpResponse:
+    feature = get_object_or_404(selectors.universal_print_features(tenant=_tenant(request)), pk=feature_pk)
+    return flow_started(
+        request,
+        lambda: printer_admin_sign_in_start(feature=feature, admin=_admin(request)),
+        back=redirect("universal_print:page"),
+    )
+
+
+@tenant_admin_required
+@require_POST
+def check_now(request: HttpRequest, pk: int) -> HttpResponse:
+    connection = selectors.connection_get(tenant=_tenant(request), pk=pk)
+    if connection.feature is None or not connection.feature.enabled:
+        messages.error(request, "Universal Print is disabled: enable it on the integration first.")
+    else:
+        connection_wake(connection)
+        messages.success(request, "Roger is checking Universal Print for new jobs now.")
+    return redirect("universal_print:page")
+
+
+@tenant_admin_required
+def status(request: HttpRequest, pk: int) -> HttpResponse:
+    """The live part of a connection (its sign-in and poll), refreshed while something is under way."""
+    connection = selectors.connection_get(tenant=_tenant(request), pk=pk)
+    view = selectors.connection_view(connection, recent=0)
+    response = render(request, "universal_print/partials/status.html", {"view": view})
+    if request.GET.get("open") and not (view.sign_in and view.sign_in.is_open):
+        response["HX-Refresh"] = "true"  # the sign-in's changes are done: the whole page shows them
+    return response
+
+
+@tenant_admin_required
+@require_POST
+def queue_add(request: HttpRequest) -> HttpResponse:
+    form = QueueForm(request.POST)
+    if form.is_valid():
+        try:
+            queue = queue_create(tenant=_tenant(request), name=form.cleaned_data["name"], actor=_admin(request))
+        except QueueNameTaken as exc:
+            form.add_error("name", exc.message)
+        else:
+            messages.success(request, f"Queue “{queue.name}” added.")
+            return redirect("universal_print:page")
+    return _render_page(request, queue_form=form, status=400)
