@@ -37,6 +37,7 @@ class Connection(Claimable):
     last_poll_at = models.DateTimeField(null=True, blank=True)
     poll_status = StatusField(max_length=20, choices=PollStatus, default=PollStatus.NEVER)
     poll_error = models.TextField(blank=True)
+    failing_since = models.DateTimeField(null=True, blank=True, help_text="Failing (or throttled) since then.")
     throttled_until = models.DateTimeField(
         null=True, blank=True, help_text="Microsoft answered 429/503 with Retry-After: no call before then."
     )

@@ -8,14 +8,15 @@ from typing import Any
 
 from django.db.models import Count, Max, Q, QuerySet
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Tenant, User
+from health import Health
 from integrations.choices import FeatureType
 from integrations.models import Feature
 from print_jobs.models import Queue
-from ui.choices import Severity
-from universal_print.choices import JobOutcome
+from universal_print.choices import JobOutcome, PollStatus, PrinterState
 from universal_print.models import AdminSignIn, Connection, Printer, ReceivedJob
 
 # The permissions whose refusal (a 403) stops the service until consent is granted again.
@@ -114,6 +115,7 @@ class ConnectionView:
     waiting: tuple[str, str] | None = None  # why jobs wait, and the fix
     printers_waiting: list[Printer] = field(default_factory=list)
     form: Any = None  # the printers' form, set by the view
+    health: Health | None = None
 
     @property
     def changes_pending(self) -> int:
@@ -145,6 +147,7 @@ def connection_view(connection: Connection, *, recent: int = 20) -> ConnectionVi
         recent_jobs=list(connection.jobs.select_related("owner", "printer", "print_job")[:recent]),
         waiting=waiting,
         printers_waiting=printers_left_waiting(connection) if waiting else [],
+        health=connection_health(connection),
     )
 
 
@@ -170,46 +173,96 @@ def sign_in_progress(*, tenant: Tenant, pk: int) -> AdminSignIn:
     return get_object_or_404(AdminSignIn.objects.select_related("connection"), tenant=tenant, pk=pk)
 
 
-# --- what needs attention --------------------------------------------------------------------------------------
+# --- health: the page and the dashboard ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Attention:
-    level: Severity
-    text: str
+def connection_health(connection: Connection) -> Health:
+    """How the connection's taking of jobs is doing, in the portal's one health vocabulary."""
+    feature = connection.feature
+    status = connection.poll_status
+    if feature is None:
+        return Health.off("Not connected", "The integration that connected these printers was deleted.")
+    if not feature.enabled:
+        return Health.off("Off", "Universal Print is disabled on the integration.")
+    if status == PollStatus.NEEDS_CONSENT:
+        return Health.needs_action(
+            "Needs consent",
+            reason=connection.poll_error or feature.consent_reason or "The app's consent is missing.",
+            fix="Grant it again with Reapply Consents on the integration; Roger then takes the waiting jobs.",
+            fix_url=reverse("integrations:detail", args=[feature.integration_id]),
+            fix_label="Open the integration",
+        )
+    if status == PollStatus.THROTTLED:
+        return Health.retrying(
+            cause="Microsoft asked Roger to wait before calling again (throttling).",
+            since=connection.failing_since,
+            next_try=connection.throttled_until,
+            label="Waiting",
+        )
+    if status in (PollStatus.RETRYING, PollStatus.FAILED):
+        return Health.retrying(
+            cause=connection.poll_error, since=connection.failing_since, next_try=connection.next_attempt_at
+        )
+    if status == PollStatus.OK:
+        return Health.ok("Taking jobs")
+    if status == PollStatus.IDLE:
+        return Health.off("No printer yet", "No printer sends its jobs to Roger yet.")
+    return Health.working("Starting", "Roger looks at Universal Print within a minute.")
 
 
-def universal_print_attention_items(*, tenant: Tenant) -> list[Attention]:
-    items: list[Attention] = []
+def universal_print_attention(tenant: Tenant) -> list[Health]:
+    """The dashboard's items (health.attention): jobs that wait in Universal Print, changes that wait for a
+    Printer Administrator, printers another application holds, and a look at the tasks failing for a day."""
+    url = reverse("universal_print:page")
+    items: list[Health] = []
     for connection in Connection.objects.filter(tenant=tenant).select_related("feature__app_registration"):
-        waiting = why_jobs_wait(connection)
-        printers = printers_left_waiting(connection) if waiting else []
-        if waiting and printers:
-            names = ", ".join(p.windows_name for p in printers)
-            items.append(
-                Attention(
-                    Severity.ERROR,
-                    f"Universal Print: jobs sent to {names} wait and are not printed: {waiting[0]}. {waiting[1]}",
-                )
+        items.extend(_connection_attention(connection, url))
+    return [item.about("Universal Print") for item in items]
+
+
+def _connection_attention(connection: Connection, url: str) -> list[Health]:
+    items: list[Health] = []
+    waiting = why_jobs_wait(connection)
+    printers = printers_left_waiting(connection) if waiting else []
+    if waiting and printers:
+        names = ", ".join(p.windows_name for p in printers)
+        items.append(
+            Health.needs_action(
+                "Jobs wait",
+                reason=f"Jobs sent to {names} wait in Universal Print and are not printed, because {waiting[0]}.",
+                fix=waiting[1],
+                fix_url=url,
+                fix_label="Open Universal Print",
             )
-        pending = [p for p in connection.printers.all() if p.change_pending]
-        if pending and connection.feature is not None:
-            items.append(
-                Attention(
-                    Severity.WARNING,
-                    f"Universal Print: {len(pending)} printer change{'s wait' if len(pending) != 1 else ' waits'} "
-                    "for a Printer Administrator to sign in.",
-                )
+        )
+    if connection.feature is None:
+        return items
+    pending = [p for p in connection.printers.all() if p.change_pending]
+    if pending:
+        count = len(pending)
+        items.append(
+            Health.needs_action(
+                "Sign-in needed",
+                reason=f"{count} printer change{'s wait' if count != 1 else ' waits'} for a Printer Administrator "
+                "to sign in.",
+                fix_url=url,
+                fix_label="Open Universal Print",
+                still_works=True,
             )
-        held = [p for p in connection.printers.all() if p.feeds_roger and p.held_by_app_id and not p.trigger_id]
-        if held:
-            items.append(
-                Attention(
-                    Severity.WARNING,
-                    f"Universal Print: {', '.join(p.windows_name for p in held)} send their jobs to another "
-                    "application, so Roger cannot take them.",
-                )
+        )
+    held = [p for p in connection.printers.all() if p.state == PrinterState.OTHER_APP and p.feeds_roger]
+    if held:
+        items.append(
+            Health.needs_action(
+                "Held by another application",
+                reason=f"{', '.join(p.windows_name for p in held)} send their jobs to another application, so Roger "
+                "cannot take them.",
+                fix_url=url,
+                fix_label="Open Universal Print",
+                still_works=True,
             )
-        if connection.feature is not None and connection.poll_status == "failed" and connection.attempts >= 3:
-            items.append(Attention(Severity.ERROR, f"Universal Print: {connection.poll_error}"))
+        )
+    health = connection_health(connection)
+    if health.state == "retrying":
+        items.append(health)
     return items

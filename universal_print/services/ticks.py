@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, QuerySet, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from audit.services import audit_record
@@ -140,8 +141,13 @@ def _next_tick(connection: Connection) -> tuple[PollStatus, datetime]:
 
 
 def _record(connection: Connection, status: str, error: str) -> None:
+    now = timezone.now()
+    failing = status in (PollStatus.FAILED, PollStatus.RETRYING, PollStatus.THROTTLED)
     Connection.objects.filter(pk=connection.pk).update(
-        last_poll_at=timezone.now(), poll_status=status, poll_error=error
+        last_poll_at=now,
+        poll_status=status,
+        poll_error=error,
+        failing_since=Coalesce(F("failing_since"), Value(now)) if failing else None,
     )
 
 
