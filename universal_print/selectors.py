@@ -116,6 +116,7 @@ class ConnectionView:
     printers_waiting: list[Printer] = field(default_factory=list)
     form: Any = None  # the printers' form, set by the view
     health: Health | None = None
+    status_live: Any = None  # ui.live.Live of the status part, set by the view
 
     @property
     def changes_pending(self) -> int:

@@ -8,6 +8,7 @@ from typing import cast
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.models import Tenant, User
@@ -15,6 +16,7 @@ from accounts.permissions import tenant_admin_required
 from integrations.views.common import flow_started
 from print_jobs.errors import QueueNameTaken
 from print_jobs.services import queue_create
+from ui.live import VERSION_PARAMETER, Live, live_response, version_of
 from universal_print import selectors
 from universal_print.forms import PrinterChoicesForm, QueueForm
 from universal_print.models import Connection
@@ -54,6 +56,7 @@ def _render_page(
         if view.connection is not None:
             submitted = invalid is not None and invalid.prefix == f"c{view.connection.pk}"
             view.form = invalid if submitted else _choices_form(tenant, view.connection)
+            view.status_live = _status_live(view)
     context = {
         "views": views,
         "any_taking": any(printer.takes_jobs for view in views for printer in view.printers),
@@ -111,15 +114,37 @@ def check_now(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("universal_print:page")
 
 
+# Sent when the sign-in's changes show: the printers part of the page reads itself again.
+CHANGED = "universal-print-changed"
+
+
 @tenant_admin_required
 def status(request: HttpRequest, pk: int) -> HttpResponse:
-    """The live part of a connection (its sign-in and poll), refreshed while something is under way."""
+    """The live part of a connection (its last look and its sign-in), followed while a sign-in is applied."""
     connection = selectors.connection_get(tenant=_tenant(request), pk=pk)
     view = selectors.connection_view(connection, recent=0)
-    response = render(request, "universal_print/partials/status.html", {"view": view})
-    if request.GET.get("open") and not (view.sign_in and view.sign_in.is_open):
-        response["HX-Refresh"] = "true"  # the sign-in's changes are done: the whole page shows them
+    response = live_response(request, _status_live(view), {"view": view})
+    if response.status_code != 204 and request.GET.get(VERSION_PARAMETER) is not None:
+        response["HX-Trigger"] = CHANGED
     return response
+
+
+def _status_live(view: selectors.ConnectionView) -> Live:
+    connection, sign_in = view.connection, view.sign_in
+    assert connection is not None
+    shown = (
+        connection.poll_status,
+        connection.last_poll_at,
+        connection.definition_id,
+        (sign_in.pk, sign_in.status, sign_in.results, sign_in.error) if sign_in else None,
+    )
+    return Live(
+        element_id=f"status-{connection.pk}",
+        template="universal_print/partials/status.html",
+        url=reverse("universal_print:status", args=[connection.pk]),
+        version=version_of(*shown),
+        final=not (sign_in is not None and sign_in.is_open),
+    )
 
 
 @tenant_admin_required

@@ -157,3 +157,23 @@ def test_a_user_gets_403_everywhere(user_a_client, connection, feature):
     urls = [("get", reverse("universal_print:page"), {}), ("post", reverse("universal_print:queue_add"), {"name": "x"})]
     for method, url, data in [*_other_tenants_urls(connection, feature), *urls]:
         assert getattr(user_a_client, method)(url, data).status_code == 403, url
+
+
+def test_the_status_follows_a_sign_in_and_then_refreshes_the_printers(admin_a, admin_a_client, connection):
+    import re
+
+    from universal_print.choices import SignInStatus
+    from universal_print.models import AdminSignIn
+
+    sign_in = AdminSignIn.objects.create(tenant=admin_a.tenant, connection=connection, admin=admin_a, account="a@b")
+    page = admin_a_client.get(reverse("universal_print:page")).content.decode()
+    poll = re.search(r'hx-get="([^"]*/status/\?v=\w+)" hx-trigger="every 2s"', page)
+    assert poll and 'hx-trigger="universal-print-changed from:body"' in page
+    url = poll.group(1).replace("&amp;", "&")
+
+    assert admin_a_client.get(url).status_code == 204  # nothing new: the fragment stays
+    AdminSignIn.objects.filter(pk=sign_in.pk).update(status=SignInStatus.DONE, results=["2 printers listed."])
+    done = admin_a_client.get(url)
+
+    assert done.status_code == 286 and done["HX-Trigger"] == "universal-print-changed"
+    assert "2 printers listed." in done.content.decode() and "hx-trigger" not in done.content.decode()
