@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from typing import Any
 
 import pytest
 
 from mail_servers.services import MailServerValues
-from tests.mail_jobs.helpers import CONTOSO, EXCHANGE_APP
+from tests import exchange_online
 
 MAILBOX = "admin@contoso.onmicrosoft.com"  # the connected mailbox (the seed lets admin open printers@ too)
 SHARED_MAILBOX = "printers@contoso.onmicrosoft.com"
@@ -17,48 +16,11 @@ SENDER = "pat@alpha.example"
 
 
 def connect_exchange_system(*, tenant: Any, actor: Any, m365: Any, system: Any = None, mailbox: str = MAILBOX) -> Any:
-    """A real device code sign-in of `mailbox` stored in the token store: a new connected system, or `system`
-    reconnected."""
-    from django.utils import timezone
-
-    from credentials.choices import CredentialKind
-    from credentials.services import credential_save
-    from external_systems.choices import SystemStatus
-    from external_systems.services import OWNER_TYPE, system_create
-    from external_systems.types.exchange_online import EXCHANGE_ONLINE_KEY, EXCHANGE_ONLINE_SCOPES
-    from microsoft import identity
-    from microsoft.config import AppCredentials
-
-    if system is None:
-        system = system_create(
-            tenant=tenant,
-            actor=actor,
-            system_type_key=EXCHANGE_ONLINE_KEY,
-            title="Contoso mail",
-            client_id=EXCHANGE_APP,
-            directory_input=CONTOSO,
-        )
-    app = AppCredentials(EXCHANGE_APP, None)
-    started = identity.device_flow_start(app=app, tenant=CONTOSO, scopes=EXCHANGE_ONLINE_SCOPES)
-    m365.control.approve_device_code(started.user_code, mailbox)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        poll = identity.device_flow_poll(app=app, tenant=CONTOSO, flow=started.flow)
-    assert poll.grant is not None, poll.state
-    credential_save(
-        tenant=tenant,
-        owner_type=OWNER_TYPE,
-        owner_id=system.pk,
-        kind=CredentialKind.DELEGATED_PUBLIC,
-        directory_id=CONTOSO,
-        client_id=EXCHANGE_APP,
-        scopes=list(EXCHANGE_ONLINE_SCOPES),
-        grant=poll.grant,
-        actor=actor,
+    """The Contoso admin's mailbox (or `mailbox`) connected as an Exchange Online system, or `system` reconnected
+    (tests.exchange_online)."""
+    return exchange_online.connect_exchange_system(
+        tenant=tenant, actor=actor, m365=m365, mailbox=mailbox, system=system
     )
-    system.mailbox, system.status, system.connected_at = mailbox, SystemStatus.CONNECTED, timezone.now()
-    system.save()
-    return system
 
 
 SERVER_FIELDS = frozenset(f.name for f in dataclasses.fields(MailServerValues))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from email.message import EmailMessage
 from typing import Any
 
-CONTOSO = "4f1c2d3e-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
-EXCHANGE_APP = "d3e4f5a6-1111-4b2c-8d3e-00000000e0e1"  # "Contoso Exchange Online": SMTP, IMAP and POP delegated
+from tests.exchange_online import CONTOSO, EXCHANGE_APP
+
 OUTLOOK = "https://outlook.office.com"
 ALL_MAIL_SCOPES = [f"{OUTLOOK}/IMAP.AccessAsUser.All", f"{OUTLOOK}/POP.AccessAsUser.All", f"{OUTLOOK}/SMTP.Send"]
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"

@@ -8,8 +8,9 @@ from typing import Any
 import msal
 import pytest
 
-CONTOSO = "4f1c2d3e-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
-EXCHANGE_APP = "d3e4f5a6-1111-4b2c-8d3e-00000000e0e1"
+from tests import exchange_online
+
+CONTOSO, EXCHANGE_APP = exchange_online.CONTOSO, exchange_online.EXCHANGE_APP
 GRAPH_DEVICE_APP = "7e570001-0000-4000-8000-000000000001"
 SMTP_SEND = "https://outlook.office.com/SMTP.Send"
 MAILBOX = "printing@contoso.onmicrosoft.com"
@@ -50,44 +51,8 @@ def smtp_token(m365: Any) -> str:
 def connect_exchange_system(
     *, tenant: Any, actor: Any, m365: Any, mailbox: str = MAILBOX, title: str = "Contoso mail"
 ) -> Any:
-    """A connected Exchange Online system: a real device code sign-in of `mailbox`, stored in the token store."""
-    from django.utils import timezone
-
-    from credentials.choices import CredentialKind
-    from credentials.services import credential_save
-    from external_systems.choices import SystemStatus
-    from external_systems.services import OWNER_TYPE, system_create
-    from external_systems.types.exchange_online import EXCHANGE_ONLINE_KEY, EXCHANGE_ONLINE_SCOPES
-    from microsoft import identity
-    from microsoft.config import AppCredentials
-
-    system = system_create(
-        tenant=tenant,
-        actor=actor,
-        system_type_key=EXCHANGE_ONLINE_KEY,
-        title=title,
-        client_id=EXCHANGE_APP,
-        directory_input=CONTOSO,
-    )
-    app = AppCredentials(EXCHANGE_APP, None)
-    started = identity.device_flow_start(app=app, tenant=CONTOSO, scopes=EXCHANGE_ONLINE_SCOPES)
-    m365.control.approve_device_code(started.user_code, mailbox)
-    poll = identity.device_flow_poll(app=app, tenant=CONTOSO, flow=started.flow)
-    assert poll.grant is not None, poll.state
-    credential_save(
-        tenant=tenant,
-        owner_type=OWNER_TYPE,
-        owner_id=system.pk,
-        kind=CredentialKind.DELEGATED_PUBLIC,
-        directory_id=CONTOSO,
-        client_id=EXCHANGE_APP,
-        scopes=list(EXCHANGE_ONLINE_SCOPES),
-        grant=poll.grant,
-        actor=actor,
-    )
-    system.mailbox, system.status, system.connected_at = mailbox, SystemStatus.CONNECTED, timezone.now()
-    system.save()
-    return system
+    """The Contoso printing mailbox (or `mailbox`) connected as an Exchange Online system (tests.exchange_online)."""
+    return exchange_online.connect_exchange_system(tenant=tenant, actor=actor, m365=m365, mailbox=mailbox, title=title)
 
 
 def use_exchange(*, tenant: Any, actor: Any, system: Any, send_as: str = "", from_name: str = "") -> Any:
