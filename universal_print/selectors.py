@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Tenant, User
+from accounts.models import Tenant
 from health import Health
 from integrations.choices import FeatureType
 from integrations.models import Feature
@@ -41,20 +41,6 @@ def printer_get(*, tenant: Tenant, pk: int) -> Printer:
 
 def queue_choices(*, tenant: Tenant) -> QuerySet[Queue]:
     return Queue.objects.filter(tenant=tenant)
-
-
-def user_by_directory_identity(*, tenant: Tenant, directory_id: str, object_id: str) -> User | None:
-    """The Roger user the directory's object id belongs to (the identity User Synchronization and Login with
-    Microsoft record); never a match on names or addresses, which change and are reused."""
-    return (
-        User.objects.filter(
-            tenant=tenant,
-            directory_tenant_id__iexact=directory_id.strip(),
-            directory_object_id__iexact=object_id.strip(),
-        )
-        .order_by("pk")
-        .first()
-    )
 
 
 # --- whether the connection can take jobs ---------------------------------------------------------------------

@@ -25,6 +25,7 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.selectors import user_by_identity
 from audit.services import audit_record
 from background.claims import Claim, backoff_delay, work_claim, work_release, work_renew
 from credentials.errors import CredentialError
@@ -37,7 +38,7 @@ from print_jobs.models import PrintJob
 from print_jobs.services import print_job_create
 from universal_print.choices import JobOutcome, TaskStatus
 from universal_print.models import ReceivedJob
-from universal_print.selectors import connection_can_take_jobs, user_by_directory_identity
+from universal_print.selectors import connection_can_take_jobs
 from universal_print.services.calls import RETRY_FIRST, RETRY_MAX, trouble_of, with_app_token
 
 logger = logging.getLogger(__name__)
@@ -134,11 +135,7 @@ def _receive(job: ReceivedJob, feature: Feature, claim: Claim) -> None:
 
 def _owner(job: ReceivedJob, creator: up.JobCreator) -> tuple[User | None, str]:
     tenant = job.tenant
-    user = (
-        user_by_directory_identity(tenant=tenant, directory_id=job.directory_id, object_id=creator.object_id)
-        if creator.object_id
-        else None
-    )
+    user = user_by_identity(tenant=tenant, directory_id=job.directory_id, object_id=creator.object_id or "")
     if user is None:
         return None, (
             f"You are not a user of {tenant.display_name}'s print service, so Roger did not take this job. Ask your "
