@@ -19,7 +19,8 @@ def portal_templates() -> list[Path]:
     found = set()
     for directory in engines["django"].template_dirs:
         directory = Path(directory).resolve()
-        if ROOT in directory.parents and "m365_emulator" not in directory.parts:
+        # A virtualenv inside the checkout (as `make test` creates it) holds Django's own templates: not ours.
+        if ROOT in directory.parents and not {"m365_emulator", ".venv", "site-packages"} & set(directory.parts):
             found.update(directory.rglob("*.html"))
     return sorted(found)
 
