@@ -30,11 +30,13 @@ class UserAdmin(DjangoUserAdmin):
     list_display = ("email", "tenant", "role", "source", "is_active", "is_staff")
     list_filter = ("role", "source", "is_active", "is_staff", "tenant")
     search_fields = ("email", "full_name", "username")
-    readonly_fields = ("username", "last_login", "date_joined")
+    readonly_fields = ("username", "last_login", "date_joined", "deactivated_at")
+    filter_horizontal = ("user_permissions",)  # groups are the tenant's user groups (through GroupMembership)
     inlines = [EmailAliasInline]
     fieldsets = (
         (None, {"fields": ("tenant", "username", "email", "full_name", "password")}),
         ("Role", {"fields": ("role", "source", "is_active", "is_staff", "is_superuser")}),
+        ("Printing", {"fields": ("card", "cost_center", "deactivated_at", "deactivation_reason")}),
         ("Microsoft", {"fields": ("directory_tenant_id", "directory_object_id", "microsoft_reconnect_required")}),
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.models import Permission
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts.models import User
@@ -35,3 +37,7 @@ class TenantEmailBackend(ModelBackend):
         if user.check_password(password) and self.user_can_authenticate(user):
             return user
         return None
+
+    def _get_group_permissions(self, user_obj: Any) -> QuerySet[Permission]:
+        """`User.groups` are the tenant's user groups (directory or local), which grant no Django permissions."""
+        return Permission.objects.none()

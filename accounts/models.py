@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.hashers import check_password, make_password
 from django.contrib.auth.models import PermissionsMixin
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from accounts.choices import Role, UserSource
 
@@ -59,6 +61,65 @@ class UserManager(BaseUserManager["User"]):
         return user
 
 
+class Group(models.Model):
+    """A group of a tenant's users: synchronized from a Microsoft directory (its directory and object id set) or
+    local (both blank). Users belong through `GroupMembership`, so a sync writes memberships in bulk."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="user_groups")
+    name = models.CharField(max_length=256)
+    directory_tenant_id = models.CharField(max_length=36, blank=True)
+    directory_object_id = models.CharField(max_length=36, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                "tenant",
+                "directory_tenant_id",
+                "directory_object_id",
+                condition=~models.Q(directory_object_id=""),
+                name="accounts_group_unique_directory_object",
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "name"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CostCenter(models.Model):
+    """Where a user's printing is charged. From the directory (a root group's child group: its ids set), by a user
+    attribute's value, or made by hand (no ids: the name is unique in the tenant)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="cost_centers")
+    name = models.CharField(max_length=256)
+    directory_tenant_id = models.CharField(max_length=36, blank=True)
+    directory_object_id = models.CharField(max_length=36, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                "tenant",
+                "directory_tenant_id",
+                "directory_object_id",
+                condition=~models.Q(directory_object_id=""),
+                name="accounts_costcenter_unique_directory_object",
+            ),
+            models.UniqueConstraint(
+                Lower("name"),
+                "tenant",
+                condition=models.Q(directory_object_id=""),
+                name="accounts_costcenter_unique_name_without_directory",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class User(AbstractBaseUser, PermissionsMixin):
     """A person: a tenant admin or user of one Roger tenant, or the operator (no tenant)."""
 
@@ -75,9 +136,27 @@ class User(AbstractBaseUser, PermissionsMixin):
     microsoft_reconnect_required = models.BooleanField(
         default=False, help_text="Set when the app behind the user's Microsoft connection changed."
     )
+    # The printer card: unique in the tenant when set.
+    card = models.CharField(max_length=100, blank=True)
+    # The printer PIN, hashed like a password (`set_pin`, `check_pin`); blank when the user has none.
+    pin_hash = models.CharField(max_length=128, blank=True, editable=False)
     is_active = models.BooleanField(default=True)
+    # Set with is_active=False by accounts.services.user_deactivate; the reason shows on the Users page.
+    deactivated_at = models.DateTimeField(null=True, blank=True)
+    deactivation_reason = models.CharField(max_length=200, blank=True)
+    # Raised to end every session of the user at once (it is part of the session's auth hash).
+    session_epoch = models.PositiveIntegerField(default=0, editable=False)
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
+    # Replaces PermissionsMixin's auth groups: tenant roles, not Django permissions, decide what a user may do.
+    groups: models.ManyToManyField[Group, GroupMembership] = models.ManyToManyField(  # type: ignore[assignment]
+        Group, through="GroupMembership", related_name="users", blank=True
+    )
+    cost_center = models.ForeignKey(CostCenter, on_delete=models.SET_NULL, null=True, blank=True, related_name="users")
+    # Lowercase display name for the Users page's prefix search (a column, so it takes an index on every database).
+    full_name_lower = models.GeneratedField(
+        expression=Lower("full_name"), output_field=models.CharField(max_length=200), db_persist=True
+    )
 
     objects = UserManager()
 
@@ -96,6 +175,24 @@ class User(AbstractBaseUser, PermissionsMixin):
                 condition=~models.Q(directory_object_id=""),
                 name="accounts_user_unique_directory_object",
             ),
+            models.UniqueConstraint(
+                "tenant", "card", condition=~models.Q(card=""), name="accounts_user_unique_card_per_tenant"
+            ),
+        ]
+        # The Users page: paged by email, searched by email or name prefix. `varchar_pattern_ops` lets PostgreSQL
+        # use the index for LIKE 'prefix%' whatever the database collation; other databases ignore opclasses.
+        indexes = [
+            models.Index(fields=["tenant", "email"], name="accounts_user_tenant_email"),
+            models.Index(
+                fields=["tenant", "email"],
+                name="accounts_user_email_prefix",
+                opclasses=["int8_ops", "varchar_pattern_ops"],
+            ),
+            models.Index(
+                fields=["tenant", "full_name_lower"],
+                name="accounts_user_name_prefix",
+                opclasses=["int8_ops", "varchar_pattern_ops"],
+            ),
         ]
 
     def save(self, *args: Any, **kwargs: Any) -> None:
@@ -110,6 +207,69 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def is_tenant_admin(self) -> bool:
         return self.tenant_id is not None and self.role == Role.ADMIN and self.is_active
+
+    def set_pin(self, pin: str | None) -> None:
+        """Store the printer PIN hashed (never the PIN itself); None or "" removes it."""
+        self.pin_hash = make_password(pin) if pin else ""
+
+    def check_pin(self, pin: str) -> bool:
+        return bool(self.pin_hash) and check_password(pin, self.pin_hash)
+
+    @property
+    def has_pin(self) -> bool:
+        return bool(self.pin_hash)
+
+    def _get_session_auth_hash(self, secret: str | None = None) -> str:
+        """Django's hash of the password, plus the session epoch once raised: raising it ends every session of the
+        user (a deactivation), and sessions made before stay ended after a reactivation. Epoch 0 gives Django's
+        own hash, so sessions from before the epoch existed stay valid."""
+        if not self.session_epoch:
+            return super()._get_session_auth_hash(secret=secret)  # type: ignore[misc]
+        key_salt = "accounts.User.session_auth_hash"
+        value = f"{self.password}:{self.session_epoch}"
+        return salted_hmac(key_salt, value, secret=secret, algorithm="sha256").hexdigest()
+
+
+class GroupMembership(models.Model):
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="group_memberships")
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="memberships")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["group", "user"], name="accounts_membership_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.group_id}"
+
+
+class Alias(models.Model):
+    """A sign-in and lookup name of a user (e.g. "adele.vance", from the directory or typed by an admin), unique in
+    the tenant whatever the case. Not an address: the addresses a user sends from are `EmailAlias`."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sign_in_aliases")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=200)
+    name_lower = models.GeneratedField(
+        expression=Lower("name"), output_field=models.CharField(max_length=200), db_persist=True
+    )
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(Lower("name"), "tenant", name="accounts_signin_alias_unique_per_tenant")]
+        indexes = [
+            models.Index(
+                fields=["tenant", "name_lower"],
+                name="accounts_alias_name_prefix",
+                opclasses=["int8_ops", "varchar_pattern_ops"],
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        assert self.user.tenant_id is not None, "aliases belong to tenant users"
+        self.tenant_id = self.user.tenant_id
+        super().save(*args, **kwargs)
 
 
 class EmailAlias(models.Model):

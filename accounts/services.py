@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from accounts.choices import Role
+from accounts.errors import LastAdminError
 from accounts.models import AdminNotification, Tenant, User
-from audit.services import audit_record
+from accounts.signals import user_deactivated, user_reactivated
+from audit.services import audit_record, audit_record_many
 from throttling.clients import client_key
 from throttling.rates import Rate
 from throttling.services import Limit, throttle_forget, throttle_give_back, throttle_take
@@ -26,6 +30,142 @@ def tenant_create(*, name: str, display_name: str, admin_email: str, admin_passw
         tenant=tenant, actor=None, action="tenant.created", target=tenant, details={"first_admin": admin.email}
     )
     return tenant
+
+
+# --- deactivate, reactivate, role ----------------------------------------------------------------------------
+
+DEACTIVATION_REASON_MAX = 200
+
+
+@dataclass(frozen=True)
+class UsersChanged:
+    """What a bulk change did: `user_ids` changed; `protected_ids` were left active because each was the last
+    active admin of their tenant (a tenant always keeps one)."""
+
+    user_ids: list[int] = field(default_factory=list)
+    protected_ids: list[int] = field(default_factory=list)
+
+
+def user_deactivate(user: User, *, actor: User | None, reason: str) -> bool:
+    """Deactivate one user: they cannot sign in, every session of theirs ends at once, their waiting jobs are held
+    and their OneDrive connection stops (receivers of `accounts.signals.user_deactivated`); history stays.
+    Raises LastAdminError for the tenant's last active admin. False when the user was already deactivated."""
+    assert user.tenant_id is not None, "only a Roger tenant's users are deactivated here"
+    with transaction.atomic():
+        tenant = _lock_tenant(user.tenant_id)
+        current = User.objects.filter(pk=user.pk, is_active=True).values_list("role", flat=True).first()
+        if current is None:
+            return False
+        if current == Role.ADMIN and not _other_active_admins(tenant, exclude=[user.pk]):
+            raise LastAdminError(
+                f"{user} is the last active admin of {tenant}: make another user an admin before deactivating them."
+            )
+        _deactivate(tenant, [user.pk], actor=actor, reason=reason)
+    user.refresh_from_db()
+    return True
+
+
+def users_deactivate(users: QuerySet[User], *, actor: User | None, reason: str) -> UsersChanged:
+    """Deactivate many users (User Synchronization: the users a directory removed), one tenant at a time, as
+    `user_deactivate` does. Users already deactivated are left as they are; a tenant's last active admin is kept
+    active and named in `protected_ids` rather than failing the rest."""
+    changed = UsersChanged()
+    with transaction.atomic():
+        by_tenant: dict[int, list[int]] = defaultdict(list)
+        for pk, tenant_id in users.filter(is_active=True, tenant__isnull=False).values_list("pk", "tenant_id"):
+            by_tenant[tenant_id].append(pk)
+        for tenant_id, candidates in sorted(by_tenant.items()):
+            tenant = _lock_tenant(tenant_id)
+            ids = list(User.objects.filter(pk__in=candidates, is_active=True).values_list("pk", flat=True))
+            admins = sorted(User.objects.filter(pk__in=ids, role=Role.ADMIN).values_list("pk", flat=True))
+            if admins and not _other_active_admins(tenant, exclude=ids):
+                changed.protected_ids.append(admins[0])
+                ids.remove(admins[0])
+            if ids:
+                _deactivate(tenant, ids, actor=actor, reason=reason)
+                changed.user_ids.extend(ids)
+    return changed
+
+
+def user_reactivate(user: User, *, actor: User | None) -> bool:
+    """Let a deactivated user sign in again (sessions from before stay ended); receivers of
+    `accounts.signals.user_reactivated` release what they held. False when the user was active."""
+    assert user.tenant_id is not None, "only a Roger tenant's users are reactivated here"
+    result = users_reactivate(User.objects.filter(pk=user.pk), actor=actor)
+    user.refresh_from_db()
+    return bool(result.user_ids)
+
+
+def users_reactivate(users: QuerySet[User], *, actor: User | None) -> UsersChanged:
+    changed = UsersChanged()
+    with transaction.atomic():
+        by_tenant: dict[int, list[int]] = defaultdict(list)
+        for pk, tenant_id in users.filter(is_active=False, tenant__isnull=False).values_list("pk", "tenant_id"):
+            by_tenant[tenant_id].append(pk)
+        for tenant_id, candidates in sorted(by_tenant.items()):
+            tenant = _lock_tenant(tenant_id)
+            ids = list(User.objects.filter(pk__in=candidates, is_active=False).values_list("pk", flat=True))
+            if not ids:
+                continue
+            User.objects.filter(pk__in=ids).update(is_active=True, deactivated_at=None, deactivation_reason="")
+            audit_record_many(
+                tenant=tenant, actor=actor, action="user.reactivated", targets=User.objects.filter(pk__in=ids)
+            )
+            user_reactivated.send(sender=User, tenant=tenant, user_ids=ids, actor=actor)
+            changed.user_ids.extend(ids)
+    return changed
+
+
+def user_role_set(user: User, *, actor: User | None, role: str) -> bool:
+    """Make the user an admin or a plain user. Raises LastAdminError when it would demote the tenant's last active
+    admin. False when the role was already `role`."""
+    assert user.tenant_id is not None and role in Role.values
+    with transaction.atomic():
+        tenant = _lock_tenant(user.tenant_id)
+        current = User.objects.filter(pk=user.pk).values_list("role", "is_active").get()
+        if current[0] == role:
+            return False
+        if current == (Role.ADMIN, True) and not _other_active_admins(tenant, exclude=[user.pk]):
+            raise LastAdminError(f"{user} is the last active admin of {tenant}: make another user an admin first.")
+        User.objects.filter(pk=user.pk).update(role=role)
+        user.refresh_from_db()
+        audit_record(
+            tenant=tenant,
+            actor=actor,
+            action="user.role_changed",
+            target=user,
+            details={"from": current[0], "to": role},
+        )
+    return True
+
+
+def _lock_tenant(tenant_id: int) -> Tenant:
+    """Changes to who is an active admin are taken one at a time per tenant (two admins deactivating each other at
+    once cannot both succeed)."""
+    return Tenant.objects.select_for_update().get(pk=tenant_id)
+
+
+def _other_active_admins(tenant: Tenant, *, exclude: list[int]) -> bool:
+    return User.objects.filter(tenant=tenant, role=Role.ADMIN, is_active=True).exclude(pk__in=exclude).exists()
+
+
+def _deactivate(tenant: Tenant, ids: list[int], *, actor: User | None, reason: str) -> None:
+    reason = " ".join(reason.split())[:DEACTIVATION_REASON_MAX]
+    User.objects.filter(pk__in=ids).update(
+        is_active=False,
+        deactivated_at=timezone.now(),
+        deactivation_reason=reason,
+        # Part of the session auth hash: every session of these users ends at their next request.
+        session_epoch=F("session_epoch") + 1,
+    )
+    audit_record_many(
+        tenant=tenant,
+        actor=actor,
+        action="user.deactivated",
+        targets=User.objects.filter(pk__in=ids),
+        details={"reason": reason},
+    )
+    user_deactivated.send(sender=User, tenant=tenant, user_ids=ids, actor=actor)
 
 
 def sign_in_account(*, tenancy_name: str | None, username: str) -> str:

@@ -1,4 +1,5 @@
 from datetime import timedelta
+from typing import Any
 
 from django.apps import AppConfig
 
@@ -33,5 +34,14 @@ class OneDriveConfig(AppConfig):
                 grace=timedelta(minutes=1),
             )
         )
+        from accounts.signals import user_deactivated
+
+        user_deactivated.connect(_disconnect, dispatch_uid="onedrive.disconnect_deactivated_users")
         printed_hook_register("onedrive", print_printed)
         jobs_panel_register(JobsPanel("onedrive", "onedrive/partials/jobs_panel.html", jobs_panel_context))
+
+
+def _disconnect(sender: Any, *, user_ids: list[int], actor: Any = None, **kwargs: Any) -> None:
+    from onedrive.services.connection import connections_end
+
+    connections_end(user_ids=user_ids, actor=actor)

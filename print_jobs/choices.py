@@ -12,5 +12,7 @@ class JobSource(models.TextChoices):
 
 class JobStatus(BadgeChoices):
     READY = "ready", "Ready to print", Colour.INFO
+    # The owner was deactivated: kept, not printed, until they are reactivated.
+    HELD = "held", "Held: owner deactivated", Colour.WARN
     PRINTED = "printed", "Printed", Colour.OK
     FAILED = "failed", "Failed", Colour.ERROR

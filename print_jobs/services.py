@@ -50,6 +50,8 @@ def print_job_create(
         title=title[:255],
         size=document.size,
         content_type=content_type,
+        # A deactivated owner's job is kept, not printed, until they come back.
+        status=JobStatus.READY if owner.is_active else JobStatus.HELD,
     )
     job.document.save(_stored_name(title, content_type), document, save=False)
     try:
@@ -82,6 +84,17 @@ def print_job_release(*, job: PrintJob, actor: User) -> bool:
         for hook in printed_hooks():
             hook(job, actor)
     return True
+
+
+def print_jobs_hold(*, user_ids: list[int]) -> int:
+    """The users were deactivated: their jobs waiting to be printed are held (kept, never printed) until they are
+    reactivated. Printed and failed jobs stay as they are (history)."""
+    return PrintJob.objects.filter(owner_id__in=user_ids, status=JobStatus.READY).update(status=JobStatus.HELD)
+
+
+def print_jobs_unhold(*, user_ids: list[int]) -> int:
+    """The users were reactivated: their held jobs wait to be printed again."""
+    return PrintJob.objects.filter(owner_id__in=user_ids, status=JobStatus.HELD).update(status=JobStatus.READY)
 
 
 def print_job_note_set(*, job_id: int, note: str) -> None:

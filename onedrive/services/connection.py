@@ -101,3 +101,27 @@ def connection_disconnect(*, user: User, feature: Feature) -> bool:
         if deleted:
             audit_record(tenant=tenant_of(user), actor=user, action="onedrive.disconnected", target=feature)
     return bool(deleted)
+
+
+def connections_end(*, user_ids: list[int], actor: User | None) -> int:
+    """The users were deactivated: their OneDrive connections (tokens) are forgotten, so nothing reaches their
+    files any more; they connect again after a reactivation. Returns how many were forgotten."""
+    from credentials.models import MicrosoftCredential
+    from integrations.models import Feature
+
+    credentials = MicrosoftCredential.objects.filter(
+        owner_type=FEATURE_OWNER_TYPE,
+        owner_id__in=Feature.objects.filter(feature_type="onedrive").values("pk"),
+        user_id__in=user_ids,
+    ).select_related("tenant", "user")
+    ended = 0
+    for credential in credentials:
+        assert credential.user is not None
+        ended += credential_delete(
+            tenant=credential.tenant,
+            owner_type=FEATURE_OWNER_TYPE,
+            owner_id=credential.owner_id,
+            user=credential.user,
+            actor=actor,
+        )
+    return ended
