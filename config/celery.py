@@ -1,4 +1,4 @@
-"""The Celery app and the whole beat schedule, in one place."""
+"""The Celery app, its queues and routing, and the whole beat schedule, in one place."""
 
 from __future__ import annotations
 
@@ -6,11 +6,51 @@ import os
 
 from celery import Celery
 from celery.schedules import crontab
+from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("config")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+
+# --- queues: work is routed by how urgently somebody waits for it --------------------------------------------
+# Each queue gets its own workers in production (docs/operations.md), so that a long User Synchronization never
+# delays a device code poll that a person watches. A worker started without -Q serves all four (the demo).
+INTERACTIVE = "interactive"  # a person is waiting on the page: device code polls, consent follow-ups, tests
+MAIL = "mail"  # outgoing mail and Jobs via Email
+LONG = "long"  # long work: User Synchronization, OneDrive transfers, Universal Print pulls
+HOUSEKEEPING = "housekeeping"  # sweeps, daily checks, pruning, token upkeep
+QUEUES = (INTERACTIVE, MAIL, LONG, HOUSEKEEPING)
+
+# The routing table: a task name or a pattern (fnmatch, the first match wins: exact names first, then the
+# patterns in this order). A new app routes its tasks by adding its name here; tests/config/test_queues.py
+# fails for a task that matches nothing, so nothing lands on the default queue by accident.
+TASK_ROUTES: dict[str, str] = {
+    # interactive steps
+    "external_systems.connection_advance": INTERACTIVE,
+    "mail_servers.connection_test": INTERACTIVE,
+    "integrations.app_roles_recheck": INTERACTIVE,
+    "outgoing_mail.test_email_send": INTERACTIVE,
+    "accounts.*": INTERACTIVE,  # sign-in follow-ups
+    # mail
+    "outgoing_mail.*": MAIL,
+    "mail_jobs.*": MAIL,
+    # long work
+    "user_sync.*": LONG,
+    "onedrive.*": LONG,
+    "universal_print.*": LONG,
+    # housekeeping
+    "background.*": HOUSEKEEPING,
+    "throttling.*": HOUSEKEEPING,
+    "integrations.*": HOUSEKEEPING,
+    "credentials.*": HOUSEKEEPING,
+    "operations.*": HOUSEKEEPING,
+}
+
+app.conf.task_queues = [Queue(name) for name in QUEUES]
+app.conf.task_default_queue = LONG  # unknown work is treated as long, never as urgent
+app.conf.task_routes = ({pattern: {"queue": queue} for pattern, queue in TASK_ROUTES.items()},)
+
 app.autodiscover_tasks()
 
 # Every periodic task of the portal. Each entry expires just under its interval so a backlog never piles up.

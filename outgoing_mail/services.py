@@ -128,7 +128,7 @@ def outbound_email_queue(
     requested_by: User | None = None,
 ) -> OutboundEmail:
     """Store one message and queue its delivery after the surrounding transaction commits."""
-    from outgoing_mail.tasks import outbound_email_send
+    from outgoing_mail.tasks import outbound_email_send, test_email_send_task
 
     data = message.message().as_bytes(linesep="\r\n")
     outbound = OutboundEmail.objects.create(
@@ -142,7 +142,8 @@ def outbound_email_queue(
         next_attempt_at=timezone.now(),
     )
     logger.info("Queued outbound email %s (%s) for tenant %s", outbound.pk, purpose, tenant.pk if tenant else "-")
-    work_queue(outbound_email_send, outbound.pk)  # the row is the outbox: a lost task is queued again
+    # The row is the outbox: a lost task is queued again. A test email goes on the interactive queue.
+    work_queue(test_email_send_task if purpose == OutboundPurpose.TEST else outbound_email_send, outbound.pk)
     return outbound
 
 

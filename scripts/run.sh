@@ -31,7 +31,8 @@ fi
 $PY manage.py migrate --noinput >"$VAR_DIR/logs/migrate.log"
 $PY manage.py seed_demo
 
-$PY -m celery -A config worker --loglevel=INFO --concurrency=2 >"$VAR_DIR/logs/worker.log" 2>&1 &
+# One worker for all four queues (interactive, mail, long, housekeeping); production runs one per queue.
+$PY -m celery -A config worker --loglevel=INFO --concurrency=2 -Q interactive,mail,long,housekeeping >"$VAR_DIR/logs/worker.log" 2>&1 &
 pids+=($!)
 $PY -m celery -A config beat --loglevel=INFO --schedule "$VAR_DIR/celerybeat-schedule" \
   >"$VAR_DIR/logs/beat.log" 2>&1 &

@@ -158,9 +158,22 @@ def _database_url() -> str:
 class WorkerProcess:
     """A `celery -A config worker` child process that shares the test database and broker."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        *,
+        name: str = "test",
+        queues: tuple[str, ...] = (),
+        concurrency: int = 2,
+        include: tuple[str, ...] = (),
+    ) -> None:
         self.env = env
         self.log_path = log_path
+        self.name = name  # the node name is f"{name}-{pid}@host"
+        self.queues = queues  # empty: every queue (config.celery.QUEUES), as `make run` does
+        self.concurrency = concurrency
+        self.include = include  # more task modules to load (tests' own tasks)
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -174,12 +187,14 @@ class WorkerProcess:
                 "config",
                 "worker",
                 "--loglevel=INFO",
-                "--concurrency=2",
+                f"--concurrency={self.concurrency}",
                 "--without-heartbeat",
                 "--without-gossip",
                 "--without-mingle",
                 "-n",
-                f"test-{os.getpid()}@%h",
+                f"{self.name}-{os.getpid()}@%h",
+                *(["-Q", ",".join(self.queues)] if self.queues else []),
+                *(["--include", ",".join(self.include)] if self.include else []),
             ],
             cwd=ROOT,
             env=self.env,
