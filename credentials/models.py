@@ -53,6 +53,9 @@ class MicrosoftCredential(Claimable):
     last_error_code = models.PositiveIntegerField("last AADSTS code", null=True, blank=True)
     retrying_since = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    connected_at = models.DateTimeField(
+        default=timezone.now, help_text="When the sign-in in use was made: the first connection or the last reconnect."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -120,6 +120,7 @@ def credential_save(
         credential.account_home_id = grant.account.home_account_id if grant.account else ""
         credential.account_username = grant.account.username if grant.account else ""
         credential.refresh_token_used_at = now if kind != CredentialKind.APP_ONLY else None
+        credential.connected_at = now  # a reconnect is a new connection, maybe of another account
         _apply_grant(credential, grant, now=now, for_own_scopes=True)
         credential.save()
         audit_record(

@@ -10,6 +10,8 @@ from django.shortcuts import get_object_or_404
 
 from credentials.choices import CredentialState
 from credentials.models import MicrosoftCredential
+from credentials.selectors import credential_health
+from health import Health
 from integrations.models import Feature
 from integrations.selectors import FEATURE_OWNER_TYPE
 from onedrive.choices import PrintStatus, ScanStatus
@@ -37,6 +39,14 @@ class Connection:
     @property
     def usable(self) -> bool:
         return self.connected and not self.needs_attention
+
+    @property
+    def health(self) -> Health:
+        """The connection in the portal's one health vocabulary; the account and since when it is connected
+        are the credential's (`account_username`, `connected_at`)."""
+        if self.credential is None:
+            return Health.off("Not connected", "Sign in with Microsoft to print from your OneDrive and scan to it.")
+        return credential_health(self.credential)
 
 
 def tenant_of(user: User) -> Tenant:

@@ -55,7 +55,10 @@ def cloud_services(request: HttpRequest) -> HttpResponse:
             messages.success(request, "Printed Job preference saved.")
             return redirect("onedrive:cloud_services")
     context = {
-        "connections": user_connections(user=user),
+        "connections": [
+            selectors.Connection(feature=found.feature, credential=found.credential)
+            for found in user_connections(user=user)
+        ],
         "onedrive": selectors.onedrive_connection(user=user),
         "preference": preference,
         "form": form,

@@ -143,3 +143,59 @@ def test_the_retry_after_of_a_throttled_upload_is_the_tasks_countdown(m365: Any,
     assert countdowns[-1] == 9.0
     due_now(delivery)
     assert deliver(delivery).status == ScanStatus.DELIVERED
+
+
+def _health_of(page: str, element_id: str) -> str:
+    """The state of the first health (partials/health.html) inside the element of that id."""
+    part = page.split(f'id="{element_id}"', 1)[1]
+    return part.split('data-health="', 1)[1].split('"', 1)[0]
+
+
+def test_the_connection_is_a_health_with_the_account_and_since_when(
+    m365: Any, feature: Any, adele: Any, adele_client: Any
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    a_week_ago = timezone.now() - timedelta(days=7)
+    MicrosoftCredential.objects.filter(user=adele).update(created_at=a_week_ago, connected_at=a_week_ago)
+    row = f"connection-{feature.pk}"
+
+    settings_page = adele_client.get(reverse("onedrive:cloud_services")).content.decode()
+    jobs_page = adele_client.get(reverse("print_jobs:list")).content.decode()
+
+    assert _health_of(settings_page, row) == "ok" and _health_of(jobs_page, "onedrive-connection") == "ok"
+    assert f"Connected as <strong>{ADELE[0]}</strong> since" in settings_page
+    assert f'datetime="{a_week_ago.isoformat()}"' in settings_page
+
+    _revoke(m365)
+    deliver(scanned(adele, "a.pdf", b"%PDF-1.4 a"))  # the use that finds the grant revoked
+    settings_page = adele_client.get(reverse("onedrive:cloud_services")).content.decode()
+    jobs_page = adele_client.get(reverse("print_jobs:list")).content.decode()
+
+    assert _health_of(settings_page, row) == "needs_action" and "Needs reconnect" in settings_page
+    reason = MicrosoftCredential.objects.get(user=adele).state_reason
+    assert reason and reason in settings_page.replace("&#x27;", "'")
+    assert _health_of(jobs_page, "onedrive-connection") == "needs_action"
+    assert 'class="health-link' not in settings_page.split(f'id="{row}"')[1], "the row's own Reconnect is the fix"
+
+    connect(adele_client, m365, feature, ADELE)  # reconnected: connected since now, not since the first time
+    credential = MicrosoftCredential.objects.get(user=adele)
+    assert credential.created_at == a_week_ago and credential.connected_at > a_week_ago + timedelta(days=6)
+    settings_page = adele_client.get(reverse("onedrive:cloud_services")).content.decode()
+    assert _health_of(settings_page, row) == "ok"
+    assert f'datetime="{credential.connected_at.isoformat()}"' in settings_page
+
+
+def test_not_connected_is_off_with_sign_in(m365: Any, feature: Any, adele: Any) -> None:
+    from tests.onedrive.conftest import client_for
+
+    client = client_for(adele)
+
+    settings_page = client.get(reverse("onedrive:cloud_services")).content.decode()
+    jobs_page = client.get(reverse("print_jobs:list")).content.decode()
+
+    assert _health_of(settings_page, f"connection-{feature.pk}") == "off" and "Not connected" in settings_page
+    assert _health_of(jobs_page, "onedrive-connection") == "off" and "Sign in with Microsoft" in jobs_page
+    assert "Print from OneDrive" not in jobs_page
