@@ -13,14 +13,17 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from audit.services import audit_record
 from credentials.errors import CredentialUnavailable
 from credentials.services import credential_access_token, credential_delete, credential_refused
 from integrations.selectors import FEATURE_OWNER_TYPE
 from microsoft import errors as microsoft_errors
+from onedrive.choices import PrintStatus, ScanStatus
 from onedrive.errors import RECONNECT_MESSAGE, ReconnectNeeded
-from onedrive.models import OneDrivePreference
+from onedrive.models import OneDrivePreference, OneDrivePrint, ScanDelivery
 from onedrive.selectors import tenant_of, user_credential
 
 if TYPE_CHECKING:
@@ -103,9 +106,13 @@ def connection_disconnect(*, user: User, feature: Feature) -> bool:
     return bool(deleted)
 
 
+DEACTIVATED = "Stopped: the account was deactivated. Once it is active again, connect OneDrive and try again."
+
+
 def connections_end(*, user_ids: list[int], actor: User | None) -> int:
     """The users were deactivated: their OneDrive connections (tokens) are forgotten, so nothing reaches their
-    files any more; they connect again after a reactivation. Returns how many were forgotten."""
+    files any more, and their waiting OneDrive work (files to fetch or tidy, scans to deliver) stops instead of
+    retrying; they connect again after a reactivation and use Try again. Returns how many were forgotten."""
     from credentials.models import MicrosoftCredential
     from integrations.models import Feature
 
@@ -124,4 +131,18 @@ def connections_end(*, user_ids: list[int], actor: User | None) -> int:
             user=credential.user,
             actor=actor,
         )
+    _waiting_work_stop(user_ids)
     return ended
+
+
+def _waiting_work_stop(user_ids: list[int]) -> None:
+    """Work no worker holds now stops, waiting for the user; work a worker holds stops at its next Graph call,
+    which finds no connection (an upload's last fragments go to the session's pre-authenticated URL)."""
+    free = Q(lease_until__isnull=True) | Q(lease_until__lt=timezone.now())
+    stopped = {"result": DEACTIVATED, "next_attempt_at": None, "attempts": 0}
+    OneDrivePrint.objects.filter(free, user_id__in=user_ids, status__in=PrintStatus.working()).update(
+        status=PrintStatus.NEEDS_RECONNECT, **stopped
+    )
+    ScanDelivery.objects.filter(free, user_id__in=user_ids, status__in=ScanStatus.working()).update(
+        status=ScanStatus.NEEDS_RECONNECT, **stopped
+    )
