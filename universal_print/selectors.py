@@ -138,6 +138,17 @@ def connection_view(connection: Connection, *, recent: int = 20) -> ConnectionVi
     )
 
 
+def look_pending(connection: Connection) -> bool:
+    """Whether a look at the connection is due and not done yet (Check now, a sign-in to apply, the minute's look
+    before a worker took it)."""
+    return connection.next_attempt_at is not None and connection.next_attempt_at <= timezone.now()
+
+
+def jobs_shown(connection: Connection, *, recent: int = 20) -> list[tuple[int, str, str]]:
+    """What the page shows of the latest jobs (Roger's side and Universal Print's), to follow their changes."""
+    return list(connection.jobs.values_list("pk", "outcome", "task_status")[:recent])
+
+
 def page_views(*, tenant: Tenant) -> list[ConnectionView]:
     """Every Universal Print feature of the tenant with its connection (a feature nobody set up yet has none),
     then the connections left without a feature that still hold printers."""

@@ -18,6 +18,7 @@ from print_jobs.errors import QueueNameTaken
 from print_jobs.services import queue_create
 from ui.live import VERSION_PARAMETER, Live, live_response, version_of
 from universal_print import selectors
+from universal_print.choices import JobOutcome
 from universal_print.forms import PrinterChoicesForm, QueueForm
 from universal_print.models import Connection
 from universal_print.services.connections import connection_wake, printer_choices_save
@@ -114,13 +115,14 @@ def check_now(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("universal_print:page")
 
 
-# Sent when the sign-in's changes show: the printers part of the page reads itself again.
+# Sent when what the status follows changed (a sign-in's changes, a look, jobs): the printers and jobs part of the
+# page reads itself again.
 CHANGED = "universal-print-changed"
 
 
 @tenant_admin_required
 def status(request: HttpRequest, pk: int) -> HttpResponse:
-    """The live part of a connection (its last look and its sign-in), followed while a sign-in is applied."""
+    """The live part of a connection (its last look and its sign-in), followed while something is under way."""
     connection = selectors.connection_get(tenant=_tenant(request), pk=pk)
     view = selectors.connection_view(connection, recent=0)
     response = live_response(request, _status_live(view), {"view": view})
@@ -130,20 +132,26 @@ def status(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _status_live(view: selectors.ConnectionView) -> Live:
+    """Followed while a sign-in is applied, a look is due (Check now) or jobs are being received; each change
+    (the look, a job's state on either side) tells the printers and jobs part to read itself again."""
     connection, sign_in = view.connection, view.sign_in
     assert connection is not None
+    jobs = selectors.jobs_shown(connection)
+    looking = selectors.look_pending(connection)
+    receiving = any(outcome == JobOutcome.RECEIVING for _, outcome, _ in jobs)
     shown = (
         connection.poll_status,
         connection.last_poll_at,
         connection.definition_id,
         (sign_in.pk, sign_in.status, sign_in.results, sign_in.error) if sign_in else None,
+        jobs,
     )
     return Live(
         element_id=f"status-{connection.pk}",
         template="universal_print/partials/status.html",
         url=reverse("universal_print:status", args=[connection.pk]),
         version=version_of(*shown),
-        final=not (sign_in is not None and sign_in.is_open),
+        final=not ((sign_in is not None and sign_in.is_open) or looking or receiving),
     )
 
 

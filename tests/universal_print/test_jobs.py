@@ -157,3 +157,36 @@ def test_the_job_is_on_the_persons_jobs_page_marked_with_the_printer(m365, takin
     page = client.get(reverse("print_jobs:list")).content.decode()
 
     assert "Minutes.pdf" in page and "Universal Print" in page and "Secure Print (Follow-Me)" in page
+
+
+def _poll_url(html: str, connection: Connection) -> str | None:
+    import re
+
+    found = re.search(rf'id="status-{connection.pk}" hx-get="([^"]+)" hx-trigger="every', html)
+    return found.group(1).replace("&amp;", "&") if found else None
+
+
+def test_check_now_is_followed_until_the_new_job_shows(m365, taking, adele, admin_a_client):
+    """The admin presses Check now and watches: the status polls while the look is due and while jobs are being
+    received, and each change tells the printers and jobs part of the page to read itself again."""
+    m365.control.submit_print_job(CONTOSO, SECURE_PRINT, ADELE, PDF, name="Budget.pdf")
+    Connection.objects.filter(pk=taking.pk).update(next_attempt_at=None)  # the minute's look was done
+    page = reverse("universal_print:page")
+    assert _poll_url(admin_a_client.get(page).content.decode(), taking) is None, "nothing under way: no polling"
+
+    checking = admin_a_client.post(reverse("universal_print:check_now", args=[taking.pk]), follow=True)
+    url = _poll_url(checking.content.decode(), taking)
+    assert url is not None and admin_a_client.get(url).status_code == 204  # the look has not happened yet
+
+    tick(taking)
+    looked = admin_a_client.get(url)
+    assert looked.status_code == 200 and looked["HX-Trigger"] == "universal-print-changed"
+    url = _poll_url(looked.content.decode(), taking)
+    assert url is not None, "the job is being received: still followed"
+
+    take_jobs()
+    done = admin_a_client.get(url)
+    assert done.status_code == 286 and done["HX-Trigger"] == "universal-print-changed"
+    refreshed = admin_a_client.get(page).content.decode()
+    printers_and_jobs = refreshed.split('id="printers-of-1"', 1)[1].split("</section>", 1)[0]
+    assert "Budget.pdf" in printers_and_jobs and "Held in Roger for release" in printers_and_jobs
