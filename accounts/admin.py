@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from accounts.models import AdminNotification, EmailAlias, Tenant, User
+from accounts.models import EmailAlias, Tenant, User
 
 
 class UserInline(admin.TabularInline):
@@ -41,13 +41,6 @@ class UserAdmin(DjangoUserAdmin):
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"fields": ("tenant", "email", "role", "password1", "password2")}),)
-
-
-@admin.register(AdminNotification)
-class AdminNotificationAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "tenant", "subject", "key", "sent_at")
-    list_filter = ("tenant",)
-    search_fields = ("subject", "key")
 
 
 @admin.register(EmailAlias)

@@ -10,9 +10,11 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import authenticate
 from django.contrib.auth.forms import PasswordResetForm
 from django.http import HttpRequest
+from django.template import loader
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.mail import tenant_mail_send
 from accounts.models import User
 from accounts.services import sign_in_account, sign_in_attempt_start, sign_in_attempt_succeeded
 from throttling.clients import client_address
@@ -117,10 +119,6 @@ class TenantPasswordResetForm(PasswordResetForm):
         html_email_template_name: str | None = None,
     ) -> None:
         """The reset link goes out through the user's tenant's outgoing server (Settings > Network)."""
-        from django.template import loader
-
-        from outgoing_mail.services import tenant_mail_send
-
         # From the configured address, never from the request: a forged Host header must not put an attacker's
         # site in a link that carries a valid reset token.
         path = reverse("accounts:password_reset_confirm", kwargs={"uidb64": context["uid"], "token": context["token"]})

@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-from typing import cast
-
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
@@ -12,10 +11,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts.forms import SignInForm, TenantPasswordResetForm
-from accounts.models import User
-from accounts.permissions import tenant_member_required
+from accounts.permissions import tenant_admin_required
 from accounts.services import sign_in_success_record
-from health.attention import attention_for
+from audit.selectors import audit_event_list
 from throttling.clients import client_address
 from throttling.services import Throttled, scope_limits, throttle_take
 
@@ -39,13 +37,6 @@ def sign_out(request: HttpRequest) -> HttpResponse:
     logout(request)
     messages.info(request, "You are signed out.")
     return redirect("accounts:login")
-
-
-@tenant_member_required
-def dashboard(request: HttpRequest) -> HttpResponse:
-    user = cast(User, request.user)
-    attention = attention_for(tenant=user.tenant) if user.is_tenant_admin and user.tenant else []
-    return render(request, "accounts/dashboard.html", {"attention": attention})
 
 
 class PasswordResetView(auth_views.PasswordResetView):
@@ -84,3 +75,10 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 
 class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
     template_name = "accounts/password_reset_complete.html"
+
+
+@tenant_admin_required
+def audit_log(request: HttpRequest) -> HttpResponse:
+    """Administration > Audit log: the tenant's trail, newest first (audit/ writes it and imports no app)."""
+    page = Paginator(audit_event_list(tenant=request.tenant), 50).get_page(request.GET.get("page"))  # type: ignore[attr-defined]
+    return render(request, "accounts/audit_log.html", {"page": page})

@@ -17,11 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.services import admins_notification_clear, admins_notify
 from audit.services import audit_record
 from background.claims import Claim, backoff_delay, work_claim, work_release
 from background.kinds import work_queue
@@ -30,6 +28,7 @@ from credentials.choices import CredentialKind, CredentialState
 from credentials.errors import CredentialMismatch, CredentialMissing, CredentialUnavailable
 from credentials.models import MicrosoftCredential
 from credentials.registry import owner_type_get
+from credentials.signals import credential_healthy, credential_needs_person
 from microsoft import errors as microsoft_errors
 from microsoft.identity import (
     AppCredentials,
@@ -436,29 +435,12 @@ def _state_changed(credential: MicrosoftCredential, previous_state: str) -> None
     )
 
 
-def _notification_key(credential: MicrosoftCredential, state: str) -> str:
-    return f"credentials:{credential.pk}:{state}"
-
-
 def _notify_admins(credential: MicrosoftCredential, reason: str) -> None:
-    """Tell the people who can fix it, once: the admins, or for a user's own connection (OneDrive) that user."""
-    owner = owner_type_get(credential.owner_type)
-    label = owner.label_for(credential)
-    fix_url = owner.fix_url_for(credential)
-    if fix_url.startswith("/"):
-        fix_url = settings.PORTAL_BASE_URL.rstrip("/") + fix_url
-    admins_notify(
-        tenant=credential.tenant,
-        key=_notification_key(credential, credential.state),
-        subject=f"Microsoft 365 connection needs attention: {label}",
-        body=f"{label}\n\n{reason}\n\nFix it here: {fix_url}\n",
-        to=[credential.user.email] if credential.user is not None else None,
-    )
+    credential_needs_person.send(sender=MicrosoftCredential, credential=credential, reason=reason)
 
 
 def _notifications_clear(credential: MicrosoftCredential) -> None:
-    for state in (CredentialState.RETRYING, *CredentialState.terminal()):
-        admins_notification_clear(tenant=credential.tenant, key=_notification_key(credential, state))
+    credential_healthy.send(sender=MicrosoftCredential, credential=credential)
 
 
 def _queue_refresh(credential_id: int, *, countdown: float | None = None) -> None:

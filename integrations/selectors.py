@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import AdminNotification, Tenant
+from accounts.models import Tenant
 from credentials.choices import CredentialState
 from credentials.models import MicrosoftCredential
 from health import Health
@@ -20,6 +20,7 @@ from integrations.choices import AppKind, ConsentState, PermissionStatus
 from integrations.errors import IntegrationError
 from integrations.features import permission_names
 from integrations.models import AppRegistration, Feature, Integration, ReapplyRun
+from notifications.selectors import notification_keys
 from ui.choices import Severity
 
 if TYPE_CHECKING:
@@ -359,9 +360,7 @@ def integration_problems(
 
 def notified_problem_keys(*, tenant: Tenant) -> list[str]:
     """The keys of this module's own problems the admins were told about (the token store keeps its own)."""
-    return list(
-        AdminNotification.objects.filter(tenant=tenant, key__startswith="integrations:").values_list("key", flat=True)
-    )
+    return notification_keys(tenant=tenant, prefix="integrations:")
 
 
 @dataclass(frozen=True)

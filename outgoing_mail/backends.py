@@ -1,7 +1,7 @@
 """The portal's Django email backend: every message is queued and delivered by Celery (outgoing_mail.delivery).
 
 `EMAIL_BACKEND = "outgoing_mail.backends.QueuedEmailBackend"` (the default). The tenant a message belongs to is
-given by the `X-Roger-Tenant` header that `outgoing_mail.services.tenant_mail_send` sets; the header is removed
+given by the `X-Roger-Tenant` header that `accounts.mail.tenant_mail_send` sets; the header is removed
 before the message is stored. Mail without it belongs to no tenant and goes out through OPERATOR_EMAIL_BACKEND.
 """
 
@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from django.core.mail import EmailMessage
 from django.core.mail.backends.base import BaseEmailBackend
 
+from accounts.mail import TENANT_HEADER
 from accounts.models import Tenant
-from outgoing_mail.services import TENANT_HEADER, outbound_email_queue
+from outgoing_mail.services import outbound_email_queue
 
 
 class QueuedEmailBackend(BaseEmailBackend):

@@ -1,8 +1,8 @@
 """Writes of outgoing mail: the tenant's server settings, queuing messages, the test email.
 
-How the portal's own mail flows: code calls `tenant_mail_send(tenant=..., ...)` (or Django's `send_mail`, for
-mail that belongs to no tenant); the email backend `outgoing_mail.backends.QueuedEmailBackend` stores each message
-as an `OutboundEmail` and a Celery task delivers it (`outgoing_mail.delivery`).
+How the portal's own mail flows: code calls `accounts.mail.tenant_mail_send(tenant=..., ...)` (or Django's
+`send_mail`, for mail that belongs to no tenant); the email backend `outgoing_mail.backends.QueuedEmailBackend`
+stores each message as an `OutboundEmail` and a Celery task delivers it (`outgoing_mail.delivery`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from django.core.mail import EmailMessage, EmailMultiAlternatives
+from django.core.mail import EmailMessage
 from django.db import transaction
 from django.utils import timezone
 
@@ -28,19 +28,15 @@ if TYPE_CHECKING:
     from accounts.models import Tenant, User
 
 __all__ = [
-    "TENANT_HEADER",
     "OutgoingMailChange",
     "outbound_email_queue",
     "outgoing_mail_settings_get_or_create",
     "outgoing_mail_settings_save",
-    "tenant_mail_send",
     "test_email_send",
 ]
 
 logger = logging.getLogger(__name__)
 
-# Set by tenant_mail_send on the messages it builds; the queued backend reads and removes it.
-TENANT_HEADER = "X-Roger-Tenant"
 DEFAULT_SMTP_PORT = DEFAULT_PORTS[(Protocol.SMTP, Security.STARTTLS)]
 
 
@@ -97,27 +93,6 @@ def outgoing_mail_settings_save(
             ip_address=ip_address,
         )
     return current
-
-
-def tenant_mail_send(
-    *,
-    tenant: Tenant,
-    subject: str,
-    body: str,
-    to: list[str],
-    html_body: str | None = None,
-    reply_to: list[str] | None = None,
-) -> int:
-    """Send mail of `tenant` through its configured server (Settings > Network), queued and rate limited.
-
-    The From address is the tenant's (its sending mailbox); returns the number of messages handed over (1).
-    """
-    message = EmailMultiAlternatives(
-        subject=subject, body=body, to=to, reply_to=reply_to, headers={TENANT_HEADER: str(tenant.pk)}
-    )
-    if html_body:
-        message.attach_alternative(html_body, "text/html")
-    return message.send()
 
 
 def outbound_email_queue(

@@ -47,7 +47,7 @@ MENU: tuple[NavSection, ...] = (
         (
             NavItem("Integrations", "integrations:list", ("integrations",), admins_only=True),
             NavItem("Universal Print", "universal_print:page", ("universal_print",), admins_only=True),
-            NavItem("Audit log", "audit:log", ("audit",), admins_only=True),
+            NavItem("Audit log", "audit_log", admins_only=True),
         ),
     ),
     NavSection(

@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
+from django.template.loader import render_to_string
 from django.utils import timezone
 
+from accounts.mail import tenant_mail_send
 from audit.services import audit_record
 from background.claims import Claim, work_claim
 from background.kinds import work_queue
@@ -438,10 +440,6 @@ def connection_code_email(
 
 
 def _code_email_queue(connection: DeviceCodeConnection, recipient: str) -> None:
-    from django.template.loader import render_to_string
-
-    from outgoing_mail.services import tenant_mail_send
-
     context = {"connection": connection, "system": connection.system, "tenant": connection.tenant}
     tenant_mail_send(
         tenant=connection.tenant,

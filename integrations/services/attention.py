@@ -15,7 +15,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Tenant
-from accounts.services import admins_notification_clear, admins_notify
 from audit.services import audit_record
 from credentials.choices import CredentialState
 from credentials.models import MicrosoftCredential
@@ -23,6 +22,7 @@ from credentials.services import credential_refresh
 from integrations.choices import ConsentState
 from integrations.models import Feature, Integration
 from integrations.selectors import FEATURE_OWNER_TYPE, Problem, integration_problems, notified_problem_keys
+from notifications.services import admins_notification_clear, admins_notify
 
 logger = logging.getLogger(__name__)
 

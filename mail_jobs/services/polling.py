@@ -21,6 +21,7 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
+from accounts.mail import tenant_mail_send
 from accounts.models import User
 from accounts.selectors import user_by_address
 from audit.services import audit_record
@@ -35,7 +36,6 @@ from mail_servers.connections import MailServerNotConfigured, mailbox_connection
 from mail_servers.services import mail_server_status_record
 from microsoft.errors import MicrosoftError
 from microsoft.mailbox import Mailbox, MessageRef, MessageUnavailable, open_mailbox
-from outgoing_mail.services import tenant_mail_send
 from print_jobs.choices import JobSource
 from print_jobs.services import print_job_create
 from throttling.services import Throttled, scope_limits, throttle_take

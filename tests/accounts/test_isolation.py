@@ -10,7 +10,7 @@ from print_jobs.services import print_job_create
 pytestmark = pytest.mark.django_db
 
 ADMIN_PAGES = [
-    "audit:log",
+    "audit_log",
     "integrations:list",
     "external_systems:list",
     "outgoing_mail:network",
@@ -51,7 +51,7 @@ def test_audit_log_shows_only_own_tenant(admin_a_client, admin_a, admin_b):
 
     audit_record(tenant=admin_a.tenant, actor=admin_a, action="alpha.thing")
     audit_record(tenant=admin_b.tenant, actor=admin_b, action="bravo.thing")
-    page = admin_a_client.get(reverse("audit:log")).content.decode()
+    page = admin_a_client.get(reverse("audit_log")).content.decode()
     assert "alpha.thing" in page and "bravo.thing" not in page
 
 

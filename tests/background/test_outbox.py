@@ -11,9 +11,9 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import AdminNotification
-from accounts.services import admins_notify
 from background.kinds import work_sweep
+from notifications.models import AdminNotification
+from notifications.services import admins_notify
 from outgoing_mail.choices import OutboundStatus
 from outgoing_mail.delivery import SWEEP_GRACE
 from outgoing_mail.models import OutboundEmail

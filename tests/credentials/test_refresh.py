@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from accounts.models import AdminNotification
 from audit.models import AuditEvent
 from credentials.choices import CredentialKind, CredentialState
 from credentials.errors import CredentialMismatch, CredentialMissing, CredentialUnavailable
 from credentials.models import MicrosoftCredential
 from credentials.services import credential_access_token, credential_refresh
 from microsoft.errors import TransientError
+from notifications.models import AdminNotification
 from tests.conftest import wait_until
 from tests.credentials.apps import CONTOSO, DEVICE_APP, TEST_OWNER_TYPE, WEB_APP, WEB_APP_SECRET
 from tests.credentials.conftest import MAILBOX, refresh_tokens_in, token_requests

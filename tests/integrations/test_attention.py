@@ -11,13 +11,13 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import AdminNotification
 from credentials.choices import CredentialState
 from integrations.choices import ConsentState
 from integrations.models import AppRegistration
 from integrations.selectors import integration_problems
 from integrations.services.attention import integrations_attention_check, tenant_attention_check
 from integrations.services.features import feature_enable
+from notifications.models import AdminNotification
 from tests.factories import MicrosoftCredentialFactory
 from tests.integrations.conftest import CUSTOM_APP, consented, feature_of, manual_integration
 

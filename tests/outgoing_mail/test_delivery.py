@@ -10,11 +10,11 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from accounts.mail import tenant_mail_send
 from credentials.models import MicrosoftCredential
 from mail_servers.choices import ServerStatus
 from outgoing_mail.choices import OutboundStatus
 from outgoing_mail.models import OutboundEmail, OutgoingMailSettings
-from outgoing_mail.services import tenant_mail_send
 from outgoing_mail.services import test_email_send as queue_test_email
 from tests.conftest import wait_until
 from tests.outgoing_mail.conftest import (
@@ -241,7 +241,7 @@ def test_without_our_limiter_the_emulator_throttles_and_the_queue_retries(
 
 
 def test_admin_notifications_go_through_the_tenants_server(m365, mail_settings, celery_worker, admin_a) -> None:  # type: ignore[no-untyped-def]
-    from accounts.services import admins_notify
+    from notifications.services import admins_notify
 
     use_custom_server(tenant=admin_a.tenant, actor=admin_a, m365=m365)
 
@@ -284,7 +284,7 @@ def test_mail_of_no_tenant_goes_to_the_operators_backend(m365, mail_settings, ce
 def test_a_reconnect_prompt_reaches_the_admins_when_the_sending_mailbox_needs_reconnecting(  # type: ignore[no-untyped-def]
     m365, mail_settings, celery_worker, celery_worker_env, admin_a
 ) -> None:
-    from accounts.services import admins_notify
+    from notifications.services import admins_notify
 
     system = connect_exchange_system(tenant=admin_a.tenant, actor=admin_a, m365=m365)
     use_exchange(tenant=admin_a.tenant, actor=admin_a, system=system)

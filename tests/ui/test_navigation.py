@@ -57,7 +57,7 @@ def test_user_synchronization_is_not_linked_until_it_works(admin_a_client: Clien
         ("integrations:guide", [], "Integrations"),
         ("onedrive:cloud_services", [], "Cloud Services"),
         ("universal_print:page", [], "Universal Print"),
-        ("audit:log", [], "Audit log"),
+        ("audit_log", [], "Audit log"),
         ("external_systems:list", [], "External Systems"),
         ("external_systems:add", ["exchange_online"], "External Systems"),
         ("outgoing_mail:network", [], "Network"),

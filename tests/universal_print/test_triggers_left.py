@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from accounts.models import AdminNotification
 from integrations.choices import ConsentState
 from integrations.models import Feature
+from notifications.models import AdminNotification
 from print_jobs.models import PrintJob
 from tests.security.conftest import at_microsoft, get_consent_answer
 from universal_print.choices import PollStatus

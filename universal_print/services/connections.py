@@ -13,10 +13,10 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.services import admins_notification_clear, admins_notify
 from audit.services import audit_record
 from background.kinds import work_queue
 from integrations.models import Feature
+from notifications.services import admins_notification_clear, admins_notify
 from print_jobs.models import Queue
 from universal_print.models import Connection, Printer
 from universal_print.selectors import printers_left_waiting, why_jobs_wait

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 
+from accounts.mail import tenant_mail_send
 from accounts.models import Tenant, User
 from audit.services import audit_record
 from credentials.models import MicrosoftCredential
@@ -21,7 +22,6 @@ from integrations.choices import ConsentState
 from integrations.legacy.models import LegacySwitch
 from integrations.legacy.selectors import feature_label_of_credential, legacy_bound_credentials, users_of_credentials
 from integrations.models import AppRegistration, Feature, Integration
-from outgoing_mail.services import tenant_mail_send
 
 if TYPE_CHECKING:
     from integrations.services.integrations import Impact
