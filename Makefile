@@ -23,6 +23,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	DEBUG=true $(VENV)/bin/mypy .
+	$(VENV)/bin/lint-imports --no-cache
 
 clean:
 	rm -rf var/celery-queue var/test-services

@@ -9,6 +9,8 @@ source scripts/test-services.sh
 echo "== ruff"; .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 echo "== mypy"; DEBUG=true .venv/bin/mypy .
+echo "== import-linter (layers: pyproject.toml [tool.importlinter], docs/architecture.md)"
+.venv/bin/lint-imports --no-cache
 echo "== pytest (database $TEST_DATABASE_NAME on ${DATABASE_URL%%/*}//..., broker prefix $CELERY_KEY_PREFIX)"
 set +e
 .venv/bin/pytest "$@"
