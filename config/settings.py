@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "print_jobs",
     "onedrive",
     "universal_print",
+    "user_sync",
     "throttling",
 ]
 

@@ -15,6 +15,7 @@ urlpatterns = [
     path("administration/audit/", account_views.audit_log, name="audit_log"),
     path("administration/integrations/", include("integrations.urls")),
     path("administration/universal-print/", include("universal_print.urls")),
+    path("administration/user-synchronization/", include("user_sync.urls")),
     path("integrations/", include("integrations.callback_urls")),
     path("settings/external-systems/", include("external_systems.urls")),
     path("settings/network/", include("outgoing_mail.urls")),

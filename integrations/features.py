@@ -73,6 +73,7 @@ FEATURES: dict[str, FeatureSpec] = {
             delegated=(),
             application=("User.Read.All", "Group.Read.All"),
             needs_directory=True,
+            manage_url_name="user_sync:page",
         ),
         FeatureSpec(
             FeatureType.UNIVERSAL_PRINT,

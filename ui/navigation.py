@@ -46,6 +46,7 @@ MENU: tuple[NavSection, ...] = (
         "Administration",
         (
             NavItem("Integrations", "integrations:list", ("integrations",), admins_only=True),
+            NavItem("User Synchronization", "user_sync:page", ("user_sync",), admins_only=True),
             NavItem("Universal Print", "universal_print:page", ("universal_print",), admins_only=True),
             NavItem("Audit log", "audit_log", admins_only=True),
         ),

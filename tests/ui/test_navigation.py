@@ -14,6 +14,7 @@ ADMIN_LINKS = [
     "Dashboard",
     "Jobs",
     "Integrations",
+    "User Synchronization",
     "Universal Print",
     "Audit log",
     "External Systems",
@@ -30,6 +31,11 @@ def links(html: str) -> list[tuple[str, bool]]:
     return [(label, bool(current)) for current, label in found]
 
 
+def links_with_urls(html: str) -> list[tuple[str, str]]:
+    sidebar = html[html.index('<nav class="sidebar"') : html.index("</nav>")]
+    return [(label, url) for url, label in re.findall(r'<li><a href="([^"]*)"[^>]*>([^<]*)</a></li>', sidebar)]
+
+
 def current(html: str) -> list[str]:
     return [label for label, is_current in links(html) if is_current]
 
@@ -43,8 +49,11 @@ def test_an_admin_sees_every_section_and_a_user_only_theirs(admin_a_client: Clie
     assert "Administration" not in user_page and ">Settings<" not in user_page
 
 
-def test_user_synchronization_is_not_linked_until_it_works(admin_a_client: Client) -> None:
-    assert "User Synchronization" not in admin_a_client.get(reverse("dashboard")).content.decode()
+def test_user_synchronization_is_linked_to_admins_only(admin_a_client: Client, user_a_client: Client) -> None:
+    assert ("User Synchronization", reverse("user_sync:page")) in [
+        (label, url) for label, url in links_with_urls(admin_a_client.get(reverse("dashboard")).content.decode())
+    ]
+    assert "User Synchronization" not in user_a_client.get(reverse("dashboard")).content.decode()
 
 
 @pytest.mark.parametrize(
@@ -55,6 +64,7 @@ def test_user_synchronization_is_not_linked_until_it_works(admin_a_client: Clien
         ("integrations:list", [], "Integrations"),
         ("integrations:add_manual", [], "Integrations"),
         ("integrations:guide", [], "Integrations"),
+        ("user_sync:page", [], "User Synchronization"),
         ("onedrive:cloud_services", [], "Cloud Services"),
         ("universal_print:page", [], "Universal Print"),
         ("audit_log", [], "Audit log"),
@@ -71,7 +81,7 @@ def test_exactly_the_page_s_item_is_current(
 
 def test_the_jobs_settings_page_marks_the_settings_jobs_item_not_the_print_jobs_one(admin_a_client: Client) -> None:
     page = admin_a_client.get(reverse("mail_jobs:settings")).content.decode()
-    assert [index for index, (_, is_current) in enumerate(links(page)) if is_current] == [7]
+    assert [index for index, (_, is_current) in enumerate(links(page)) if is_current] == [8]
 
 
 def test_a_view_named_by_an_item_wins_over_a_namespace_claimed_by_another() -> None:

@@ -1,0 +1,133 @@
+"""What keeps a sync safe: the deactivation threshold, expired change tracking, Microsoft's throttling, one run
+at a time, and pages never applied twice."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from accounts.models import User
+from audit.models import AuditEvent
+from tests.user_sync.conftest import ADELE, CONTOSO, CONTOSO_ENABLED_MEMBERS, steps, sync
+from user_sync.choices import DeactivationState, RunKind, RunStatus
+from user_sync.models import Deactivation, SyncRun
+from user_sync.services.connector import deactivations_confirm, deactivations_keep
+from user_sync.services.engine import run_step
+from user_sync.services.runs import RunInProgress, run_start
+
+LEAVERS = [
+    "lee.gu@contoso.onmicrosoft.com",
+    "nestor.wilke@contoso.onmicrosoft.com",
+    "johanna.lorenz@contoso.onmicrosoft.com",
+    "lidia.holloway@contoso.onmicrosoft.com",
+]
+
+
+@pytest.fixture
+def held(m365: Any, sync_settings: Any) -> Any:
+    """A first sync, then four leavers: 4 of 32 (12.5 %) is over a 10 % threshold."""
+    sync_settings.threshold_percent = 10
+    sync_settings.save()
+    sync(sync_settings)
+    for upn in LEAVERS[:3]:
+        m365.control.delete_user(CONTOSO, upn)
+    m365.control.disable_user(CONTOSO, LEAVERS[3])
+    run = sync(sync_settings)
+    assert run.status == RunStatus.HELD and run.held == 4 and run.deactivated == 0
+    assert "safety threshold" in " ".join(run.notes)
+    return sync_settings
+
+
+def test_the_threshold_holds_deactivations_and_the_delta_link_across_runs(m365: Any, held: Any) -> None:
+    assert User.objects.filter(email__in=LEAVERS, is_active=True).count() == 4
+    held_link = held.users_delta_link
+    held.refresh_from_db()
+    assert held.links_held and held.users_delta_link == held_link
+    m365.control.delete_user(CONTOSO, ADELE)
+    again = sync(held)
+    assert again.status == RunStatus.HELD and again.held == 5  # the next run starts from the held link, adds Adele
+    assert Deactivation.objects.filter(settings=held, state=DeactivationState.PENDING).count() == 5
+
+
+def test_confirm_applies_the_held_deactivations(held: Any, admin_a: Any) -> None:
+    assert deactivations_confirm(settings=held, actor=admin_a) == 4
+    assert User.objects.filter(email__in=LEAVERS, is_active=True).count() == 0
+    assert AuditEvent.objects.filter(action="user_sync.deactivations_confirmed", actor=admin_a).exists()
+    assert sync(held).status == RunStatus.SUCCEEDED
+
+
+def test_keep_leaves_the_users_active_marked_kept_by_the_admin(held: Any, admin_a: Any) -> None:
+    assert deactivations_keep(settings=held, actor=admin_a) == 4
+    kept = Deactivation.objects.filter(settings=held, state=DeactivationState.KEPT)
+    assert kept.count() == 4 and {k.decided_by for k in kept} == {admin_a.email}
+    run = sync(held)
+    assert run.status == RunStatus.SUCCEEDED and run.deactivated == 0
+    assert User.objects.filter(email__in=LEAVERS, is_active=True).count() == 4
+
+
+def test_an_expired_delta_link_starts_a_full_read_noted_in_the_history(m365: Any, sync_settings: Any) -> None:
+    sync(sync_settings)
+    m365.control.update_user(CONTOSO, ADELE, displayName="Adele Expired")
+    m365.control.expire_delta_tokens(CONTOSO)
+    run = sync(sync_settings)
+    assert run.status == RunStatus.SUCCEEDED and run.full_read
+    assert any("no longer accepted the stored change tracking" in note for note in run.notes)
+    assert User.objects.get(email=ADELE).full_name == "Adele Expired"
+    assert run.unchanged == CONTOSO_ENABLED_MEMBERS - 1 and run.created == 0
+
+
+def test_a_410_resync_starts_over_from_microsofts_location(m365: Any, sync_settings: Any) -> None:
+    sync(sync_settings)
+    m365.control.require_resync(CONTOSO)
+    run = sync(sync_settings)
+    assert run.status == RunStatus.SUCCEEDED and run.full_read and run.deactivated == 0
+
+
+def test_throttling_no_request_before_retry_after(m365: Any, sync_settings: Any) -> None:
+    m365.control.inject_fault("graph", status=429, retry_after=120)
+    run = run_start(settings=sync_settings, actor=None)
+    assert run_step(run_id=run.pk) != "skipped"
+    run.refresh_from_db()
+    assert run.status == RunStatus.WAITING
+    assert run.next_attempt_at >= timezone.now() + timedelta(seconds=115)
+    m365.control.clear_requests()
+    assert run_step(run_id=run.pk) == "skipped"  # not due: no request
+    assert m365.control.requests_received("graph") == []
+    SyncRun.objects.filter(pk=run.pk).update(next_attempt_at=timezone.now())  # as if the 2 minutes went by
+    assert steps(run).status == RunStatus.SUCCEEDED
+
+
+def test_one_run_at_a_time(sync_settings: Any) -> None:
+    run = run_start(settings=sync_settings, actor=None)
+    with pytest.raises(RunInProgress):
+        run_start(settings=sync_settings, actor=None)
+    with pytest.raises(RunInProgress):
+        run_start(settings=sync_settings, kind=RunKind.PREVIEW, actor=None)
+    assert SyncRun.objects.filter(settings=sync_settings).count() == 1
+    assert steps(run).status == RunStatus.SUCCEEDED
+
+
+def test_a_step_whose_worker_died_is_taken_over_from_the_saved_position(m365: Any, sync_settings: Any) -> None:
+    """Pages of 5 users: a worker claims a step and dies (its lease runs out); the next worker resumes from the
+    position of the last committed page, so no user is created twice and no page is read from the start."""
+    m365.control.set_graph_options(delta_page_size=5)
+    run = run_start(settings=sync_settings, actor=None)
+    for _ in range(3):
+        run_step(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.pages == 3 and run.position  # three pages of five users committed
+    # A worker claims the next step and dies before committing: its lease runs out.
+    from background.claims import work_claim
+    from user_sync.services.runs import runs_open
+
+    assert work_claim(runs_open(), run.pk, lease=timedelta(minutes=5)) is not None
+    assert run_step(run_id=run.pk) == "skipped"  # held by the dead worker
+    SyncRun.objects.filter(pk=run.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    m365.control.clear_requests()
+    done = steps(run)
+    assert done.status == RunStatus.SUCCEEDED and done.created == CONTOSO_ENABLED_MEMBERS
+    first = m365.control.requests_received("graph")[0]
+    assert "$skiptoken" in first["query"]  # from the saved position, not the first page

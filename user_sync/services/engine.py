@@ -1,0 +1,418 @@
+"""A run, one short task per Graph page (`background.claims`): memory stays flat as the directory grows and no task
+runs long enough for the broker to redeliver it.
+
+Each step claims the run, reads one page with no lock held, then, in one transaction that locks the run and checks
+the claim still holds, writes the page and saves the position (the page's next link): a worker killed before the
+commit leaves the old position (the page is read again), one killed after it leaves the new one (the page is never
+applied twice). Phases: the selected groups' members (only when the sync is limited to them), the users, then the
+end of the run (deactivations, or holding them back at the safety threshold, and the new delta links).
+
+Failures: 429/503 with `Retry-After` make the next step due then (no request before it); other passing failures
+back off; an expired delta link starts a full read, which the run's history notes; a missing consent or
+permission stops the run with the fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from audit.services import audit_record
+from background.claims import Claim, backoff_delay, work_claim, work_release
+from background.kinds import work_queue
+from credentials.errors import CredentialError, CredentialUnavailable
+from integrations.models import Feature
+from integrations.services.attention import features_consent_sync
+from integrations.services.permissions import feature_permission_refused
+from microsoft import errors as microsoft_errors
+from microsoft.graph import graph_delta_page, graph_url, users_delta_url
+from user_sync import attributes
+from user_sync.choices import ChangeAction, DeactivationState, Phase, RunStatus
+from user_sync.models import Deactivation, SeenUser, SyncChange, SyncRun, SyncSettings
+from user_sync.services import people
+from user_sync.services.calls import PERMISSIONS, listed, with_app_token
+from user_sync.services.runs import runs_open
+from user_sync.services.users_page import not_seen_candidates, users_page_apply
+
+logger = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=5)
+RETRY_FIRST = timedelta(seconds=30)
+RETRY_MAX = timedelta(minutes=30)
+MAX_ATTEMPTS = 10
+
+
+def users_select(settings: SyncSettings) -> list[str]:
+    """Exactly the user properties the settings use (Graph tracks only these)."""
+    names = list(attributes.BASE_SELECT)
+    used: list[str] = []
+    if settings.alias_formats:
+        used += attributes.alias_fields(settings.alias_formats)
+    if settings.card_attribute:
+        used.append(settings.card_attribute)
+    if settings.sync_groups and settings.selection_mode == "attribute" and settings.group_attribute:
+        used.append(settings.group_attribute)
+    if settings.cost_center_mode == "attribute" and settings.cost_center_attribute:
+        used.append(settings.cost_center_attribute)
+    for name in used:
+        prop = attributes.graph_property(name)
+        if prop not in names:
+            names.append(prop)
+    return names
+
+
+def run_step(*, run_id: int) -> str:
+    """One step of a run, if it is due and no other worker holds it; returns what happened (for the log)."""
+    claim = work_claim(runs_open(), run_id, lease=LEASE)
+    if claim is None:
+        return "skipped"
+    run = SyncRun.objects.select_related(
+        "tenant", "settings__tenant", "settings__feature__app_registration", "settings__feature__tenant"
+    ).get(pk=run_id)
+    try:
+        return _step(run, claim)
+    except Exception as exc:
+        logger.exception("User Synchronization run %s failed", run_id)
+        _fail(run, claim, f"An unexpected error stopped the run ({type(exc).__name__}). It can be started again.")
+        return "failed"
+
+
+def _step(run: SyncRun, claim: Claim) -> str:
+    settings = run.settings
+    feature = settings.feature
+    if feature is None or not feature.enabled:
+        return _fail(run, claim, "User Synchronization was turned off while the run was under way.")
+    if run.started_at is None:
+        _begin(run, settings)
+    if run.phase == Phase.SCOPE:
+        return _scope(run, settings, feature, claim)
+    if run.phase == Phase.USERS:
+        return _users_page(run, settings, feature, claim)
+    return _finish(run, settings, claim)
+
+
+def _begin(run: SyncRun, settings: SyncSettings) -> None:
+    now = timezone.now()
+    notes = list(run.notes)
+    full = False
+    tracked = {"users": users_select(settings)}
+    if run.is_preview:
+        notes.append("A preview: nothing is written to users.")
+    if not settings.users_delta_link:
+        full = True
+        notes.append("A full read of the directory (no change tracking kept yet).")
+    elif settings.tracked.get("users") != tracked["users"]:
+        full = True
+        notes.append("The settings now read other attributes: a full read of the directory.")
+    run.started_at, run.full_read, run.notes = now, full, notes
+    run.phase = Phase.SCOPE if settings.scoped_to_members else Phase.USERS
+    run.status = RunStatus.RUNNING
+    SyncRun.objects.filter(pk=run.pk).update(
+        started_at=now, full_read=full, notes=notes, phase=run.phase, status=RunStatus.RUNNING
+    )
+
+
+# --- the selected groups' members ----------------------------------------------------------------------------------
+
+
+def _scope(run: SyncRun, settings: SyncSettings, feature: Feature, claim: Claim) -> str:
+    members: set[str] = set()
+    requests = 0
+    try:
+        for group_id in settings.selected_groups:
+            url = graph_url(f"/groups/{group_id}/members", select=["id"])
+            for member in listed(feature, url):
+                if str(member.get("@odata.type", "#microsoft.graph.user")).endswith("user"):
+                    members.add(str(member["id"]).lower())
+            requests += 1
+    except microsoft_errors.ResourceNotFound:
+        return _fail(run, claim, f"A selected group is no longer in the directory ({group_id}): fix the settings.")
+    except (microsoft_errors.MicrosoftError, CredentialError) as exc:
+        return _trouble(run, feature, claim, exc)
+    scope = sorted(members)
+    digest = hashlib.sha256(",".join(scope).encode()).hexdigest()
+    notes = list(run.notes)
+    full = run.full_read
+    if digest != settings.scope_digest and not full:
+        full = True
+        notes.append("The selected groups' members changed: a full read of the directory.")
+    with transaction.atomic():
+        locked = _locked(run, claim)
+        if locked is None:
+            return "lost"
+        SyncRun.objects.filter(pk=run.pk).update(
+            scope_ids=scope,
+            full_read=full,
+            notes=notes,
+            phase=Phase.USERS,
+            graph_requests=F("graph_requests") + requests,
+        )
+        _next(claim)
+    return "scope read"
+
+
+# --- users ---------------------------------------------------------------------------------------------------------
+
+
+def _users_page(run: SyncRun, settings: SyncSettings, feature: Feature, claim: Claim) -> str:
+    url = (
+        run.position
+        or (settings.users_delta_link if not run.full_read else "")
+        or users_delta_url(select=users_select(settings))
+    )
+    try:
+        page = with_app_token(feature, lambda token: graph_delta_page(token=token, url=url))
+    except microsoft_errors.DeltaExpired as exc:
+        return _restart_full(run, claim, exc)
+    except (microsoft_errors.MicrosoftError, CredentialError) as exc:
+        return _trouble(run, feature, claim, exc)
+    with transaction.atomic():
+        locked = _locked(run, claim)
+        if locked is None:
+            return "lost"
+        counts = users_page_apply(run=locked, settings=settings, items=page.objects)
+        fields: dict[str, Any] = {
+            "pages": F("pages") + 1,
+            "graph_requests": F("graph_requests") + 1,
+            "users_seen": F("users_seen") + counts.users,
+            "created": F("created") + counts.created,
+            "updated": F("updated") + counts.updated,
+            "linked": F("linked") + counts.linked,
+            "reactivated": F("reactivated") + counts.reactivated,
+            "unchanged": F("unchanged") + counts.unchanged,
+            "conflicts": F("conflicts") + counts.conflicts,
+            "errors": F("errors") + counts.errors,
+            "status": RunStatus.RUNNING,
+            "error": "",
+        }
+        if page.next_link:
+            fields["position"] = page.next_link
+        else:
+            fields.update(position="", new_users_link=page.delta_link or "", phase=Phase.FINISHING)
+        SyncRun.objects.filter(pk=run.pk).update(**fields)
+        _next(claim)
+    return "page"
+
+
+def _restart_full(run: SyncRun, claim: Claim, exc: microsoft_errors.DeltaExpired) -> str:
+    notes = [
+        *run.notes,
+        "Microsoft no longer accepted the stored change tracking (it keeps it 7 days, or reset it): a full read "
+        "of the directory started.",
+    ]
+    with transaction.atomic():
+        if _locked(run, claim) is None:
+            return "lost"
+        SyncRun.objects.filter(pk=run.pk).update(
+            full_read=True,
+            position=exc.resync_url or "",
+            notes=notes,
+            graph_requests=F("graph_requests") + 1,
+        )
+        _next(claim)
+    return "full read"
+
+
+# --- the end of a run ----------------------------------------------------------------------------------------------
+
+
+def _finish(run: SyncRun, settings: SyncSettings, claim: Claim) -> str:
+    with transaction.atomic():
+        locked = _locked(run, claim)
+        if locked is None:
+            return "lost"
+        synced = people.synced_users(tenant=run.tenant, directory_id=settings.directory_id).filter(is_active=True)
+        gone = synced.none()
+        if locked.full_read:
+            gone = synced.filter(not_seen_candidates(run=locked, settings=settings))
+        if settings.scoped_to_members:
+            gone = gone | synced.exclude(directory_object_id__in=locked.scope_ids)
+        outcome = _preview_end(locked, gone) if locked.is_preview else _sync_end(locked, settings, synced, gone)
+        SeenUser.objects.filter(run=locked).delete()
+        locked.refresh_from_db()
+        audit_record(
+            tenant=run.tenant,
+            actor=None,
+            action=f"user_sync.{locked.kind}_finished",
+            target=locked,
+            details=_summary(locked),
+        )
+    return outcome
+
+
+def _preview_end(run: SyncRun, gone: Any) -> str:
+    changes = [
+        SyncChange(
+            run=run,
+            action=ChangeAction.DEACTIVATED,
+            object_id=user.directory_object_id,
+            name=str(user),
+            detail="Would be deactivated: no longer in the directory, or outside what the settings synchronize.",
+            user=user,
+        )
+        for user in gone.distinct()
+    ]
+    SyncChange.objects.bulk_create(changes)
+    would = SyncChange.objects.filter(run=run, action=ChangeAction.DEACTIVATED).count()
+    _close(run, RunStatus.SUCCEEDED, deactivated=would)
+    return "preview done"
+
+
+def _sync_end(run: SyncRun, settings: SyncSettings, synced: Any, gone: Any) -> str:
+    for user in gone.distinct():
+        Deactivation.objects.get_or_create(
+            settings=settings,
+            user=user,
+            defaults={
+                "tenant": run.tenant,
+                "run": run,
+                "reason": "no longer in the directory, or outside what the settings synchronize",
+            },
+        )
+    waiting = Deactivation.objects.filter(
+        settings=settings, state__in=(DeactivationState.CANDIDATE, DeactivationState.PENDING), user__is_active=True
+    ).select_related("user")
+    count = waiting.count()
+    total = synced.count()
+    notes = list(run.notes)
+    links = {"users_delta_link": run.new_users_link, "tracked": {"users": users_select(settings)}}
+    scope_digest = hashlib.sha256(",".join(run.scope_ids).encode()).hexdigest() if settings.scoped_to_members else ""
+    if count and count * 100 > settings.threshold_percent * total:
+        waiting.update(state=DeactivationState.PENDING)
+        notes.append(
+            f"{count} of {total} synchronized users would be deactivated, more than the safety threshold of "
+            f"{settings.threshold_percent}%: the deactivations wait for an admin to confirm or keep them, and the "
+            "next runs start from the same point."
+        )
+        SyncSettings.objects.filter(pk=settings.pk).update(links_held=True)
+        _close(run, RunStatus.HELD, held=count, notes=notes)
+        return "held"
+    rows = list(waiting)
+    deactivated = deactivations_apply(run=run, rows=rows, actor=None)
+    SyncSettings.objects.filter(pk=settings.pk).update(links_held=False, scope_digest=scope_digest, **links)
+    _close(run, RunStatus.SUCCEEDED, deactivated=deactivated, notes=notes)
+    return "done"
+
+
+def deactivations_apply(*, run: SyncRun | None, rows: list[Deactivation], actor: Any) -> int:
+    """Deactivate the users of `rows` (their sessions end, their jobs are held, their history stays)."""
+    if not rows:
+        return 0
+    people.users_deactivate(users=[row.user for row in rows], reasons={row.user_id: row.reason for row in rows})
+    if run is not None:
+        SyncChange.objects.bulk_create(
+            [
+                SyncChange(
+                    run=run,
+                    action=ChangeAction.DEACTIVATED,
+                    object_id=row.user.directory_object_id,
+                    name=str(row.user),
+                    detail=f"Deactivated: {row.reason}."
+                    + (f" Confirmed by {actor.email}." if actor is not None else ""),
+                    user=row.user,
+                )
+                for row in rows
+            ]
+        )
+    Deactivation.objects.filter(pk__in=[row.pk for row in rows]).delete()
+    return len(rows)
+
+
+def _close(run: SyncRun, status: RunStatus, *, notes: list[str] | None = None, **counters: int) -> None:
+    fields: dict[str, Any] = {
+        "status": status,
+        "phase": Phase.DONE,
+        "finished_at": timezone.now(),
+        "next_attempt_at": None,
+        "lease_until": None,
+        "lease_token": "",
+        "attempts": 0,
+        **counters,
+    }
+    if notes is not None:
+        fields["notes"] = notes
+    SyncRun.objects.filter(pk=run.pk).update(**fields)
+
+
+def _summary(run: SyncRun) -> dict[str, Any]:
+    return {
+        "status": str(run.status),
+        "full_read": run.full_read,
+        "pages": run.pages,
+        **{
+            name: getattr(run, name)
+            for name in ("created", "updated", "linked", "deactivated", "reactivated", "unchanged", "conflicts", "held")
+        },
+    }
+
+
+# --- claims and failures -----------------------------------------------------------------------------------------
+
+
+def _locked(run: SyncRun, claim: Claim) -> SyncRun | None:
+    locked = SyncRun.objects.select_for_update().select_related("tenant").get(pk=run.pk)
+    return locked if claim.holds(locked) and locked.is_open else None
+
+
+def _next(claim: Claim, at: datetime | None = None) -> None:
+    """Let go of the run (inside the transaction that wrote the step) and queue its next step once committed."""
+    from user_sync.tasks import run_step_task
+
+    when = at or timezone.now()
+    work_release(runs_open(), claim, next_attempt_at=when, attempts=0)
+    if at is None:
+        work_queue(run_step_task, claim.pk)
+    else:
+        work_queue(run_step_task, claim.pk, eta=at)
+
+
+def _fail(run: SyncRun, claim: Claim, message: str) -> str:
+    with transaction.atomic():
+        locked = SyncRun.objects.select_for_update().get(pk=run.pk)
+        if not claim.holds(locked):
+            return "lost"
+        SeenUser.objects.filter(run=locked).delete()
+        _close(locked, RunStatus.FAILED, notes=[*locked.notes, message])
+        SyncRun.objects.filter(pk=run.pk).update(error=message)
+        audit_record(
+            tenant=run.tenant, actor=None, action="user_sync.run_failed", target=run, details={"error": message}
+        )
+    return "failed"
+
+
+def _trouble(run: SyncRun, feature: Feature, claim: Claim, exc: Exception) -> str:
+    now = timezone.now()
+    if isinstance(exc, CredentialUnavailable):
+        features_consent_sync(tenant=run.tenant)
+        return _fail(run, claim, exc.reason)
+    if isinstance(exc, CredentialError):
+        return _fail(run, claim, "Roger's stored Microsoft connection does not match this directory.")
+    if isinstance(exc, microsoft_errors.PermissionMissing):
+        feature_permission_refused(feature=feature, permissions=PERMISSIONS)
+        return _fail(run, claim, exc.explanation)
+    if isinstance(exc, microsoft_errors.TransientError):
+        attempts = run.attempts + 1
+        if exc.retry_after is not None:
+            at, status = now + timedelta(seconds=exc.retry_after), RunStatus.WAITING
+        elif attempts >= MAX_ATTEMPTS:
+            return _fail(run, claim, f"Microsoft failed {attempts} times in a row: {exc.explanation}")
+        else:
+            at, status = now + backoff_delay(attempts, first=RETRY_FIRST, maximum=RETRY_MAX), RunStatus.RETRYING
+        with transaction.atomic():
+            if _locked(run, claim) is None:
+                return "lost"
+            SyncRun.objects.filter(pk=run.pk).update(
+                status=status, error=exc.explanation, graph_requests=F("graph_requests") + 1
+            )
+            _next(claim, at)
+            SyncRun.objects.filter(pk=run.pk).update(attempts=attempts)
+        return str(status)
+    if isinstance(exc, microsoft_errors.MicrosoftError):
+        return _fail(run, claim, exc.explanation)
+    raise exc

@@ -1,0 +1,351 @@
+"""One page of `/users/delta` written in bulk: a constant number of queries whatever the page holds.
+
+Users are keyed on the identity link (directory + object id), never on a name: a renamed UPN or mail updates the
+same user. A synced user's email is `mail`, else the UPN. A row that collides with another user (an address a
+local user or another directory's user has, two directory users with one address) is recorded as a conflict with
+the fix, and the page goes on. A full read may link an existing local user with the same address; an admin
+account is never linked by a sync.
+
+Removed, soft-deleted, disabled and out-of-scope users are not deactivated here: they become candidates
+(`Deactivation`), which the end of the run applies or holds back (the safety threshold).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth.hashers import make_password
+from django.db.models import Q
+
+from accounts.choices import Role, UserSource
+from accounts.models import User
+from microsoft.graph import removed_reason
+from user_sync.choices import ChangeAction, DeactivationState
+from user_sync.models import Deactivation, SeenUser, SyncChange, SyncRun, SyncSettings
+from user_sync.services import people
+
+# At most this many "created" rows per run are kept for its details (a first sync of 100,000 users shows counts).
+CREATED_DETAILS_LIMIT = 1000
+GUEST = "Guest"
+
+
+@dataclass
+class PageCounts:
+    users: int = 0
+    created: int = 0
+    updated: int = 0
+    linked: int = 0
+    reactivated: int = 0
+    unchanged: int = 0
+    conflicts: int = 0
+    errors: int = 0
+    deactivate: int = 0  # candidates found on this page (a preview: would be deactivated)
+    changes: list[SyncChange] = field(default_factory=list)
+
+
+def _email_of(item: Mapping[str, Any]) -> str | None:
+    """`mail`, else the UPN; None when the page does not carry either (a change of other properties)."""
+    if "mail" not in item and "userPrincipalName" not in item:
+        return None
+    return str(item.get("mail") or item.get("userPrincipalName") or "").strip().lower()
+
+
+def _name_of(item: Mapping[str, Any], fallback: str) -> str:
+    return str(item.get("displayName") or fallback)[:200]
+
+
+def _linkable(user: User) -> bool:
+    """A plain local user whom a full read may link: no identity yet, not an admin."""
+    return user.source == UserSource.LOCAL and not user.directory_object_id and user.role != Role.ADMIN
+
+
+def _describe(user: User) -> str:
+    if user.source == UserSource.SYNCED and user.directory_tenant_id:
+        return f"{user.email} (synchronized from directory {user.directory_tenant_id})"
+    if user.directory_object_id:
+        return f"{user.email} (linked to directory {user.directory_tenant_id})"
+    return f"{user.email} (a local user)"
+
+
+class _Page:
+    def __init__(self, run: SyncRun, settings: SyncSettings, items: Iterable[Mapping[str, Any]]) -> None:
+        self.run, self.settings = run, settings
+        self.items = [item for item in items if item.get("id")]
+        self.tenant = run.tenant
+        self.directory = settings.directory_id
+        self.preview = run.is_preview
+        self.counts = PageCounts(users=len(self.items))
+        self.scope = frozenset(run.scope_ids) if settings.scoped_to_members else None
+        self.creates: list[User] = []
+        self.updates: dict[int, User] = {}
+        self.reactivate: list[User] = []
+        self.candidates: dict[int, str] = {}
+        self.back: list[int] = []
+        self.seen: list[int] = []
+        self.claimed: dict[str, str] = {}  # address -> object id, taken on this page
+        self.detail_room = max(0, CREATED_DETAILS_LIMIT - run.created)
+
+    def load(self) -> None:
+        ids = [str(item["id"]).lower() for item in self.items]
+        self.existing = {
+            u.directory_object_id.lower(): u
+            for u in User.objects.filter(
+                tenant=self.tenant, directory_tenant_id=self.directory, directory_object_id__in=ids
+            )
+        }
+        wanted = {email for item in self.items if (email := _email_of(item))}
+        self.owners = {u.email: u for u in User.objects.filter(tenant=self.tenant, email__in=wanted)}
+        # Addresses that users of this page give up (so another user of the page may take them: a swap).
+        self.leaving: dict[str, int] = {}
+        for item in self.items:
+            user = self.existing.get(str(item["id"]).lower())
+            email = _email_of(item)
+            if user is not None and email and email != user.email:
+                self.leaving[user.email] = user.pk
+
+    def change(
+        self, action: ChangeAction, object_id: str, name: str, detail: str = "", user: User | None = None
+    ) -> None:
+        self.counts.changes.append(
+            SyncChange(
+                run=self.run,
+                action=action,
+                object_id=object_id,
+                name=name[:320],
+                detail=detail,
+                user=user if user is not None and user.pk else None,
+            )
+        )
+
+    def conflict(self, object_id: str, name: str, detail: str, user: User | None = None) -> None:
+        self.counts.conflicts += 1
+        self.change(ChangeAction.CONFLICT, object_id, name, detail, user)
+
+    def candidate(self, user: User, reason: str) -> None:
+        if not user.is_active or user.source != UserSource.SYNCED:
+            return
+        self.counts.deactivate += 1
+        self.candidates[user.pk] = reason
+        if self.preview:
+            self.change(
+                ChangeAction.DEACTIVATED, user.directory_object_id, str(user), f"Would be deactivated: {reason}.", user
+            )
+
+    def address_free(self, email: str, object_id: str, for_user: User | None) -> User | None:
+        """None when `email` can be given to the user; else who holds it."""
+        taker = self.claimed.get(email)
+        if taker is not None and taker != object_id:
+            return for_user or User(email=email, full_name="another user of the directory on the same page")
+        owner = self.owners.get(email)
+        if owner is None or (for_user is not None and owner.pk == for_user.pk):
+            return None
+        if self.leaving.get(email) == owner.pk:
+            return None  # its holder moves to another address on this page
+        return owner
+
+    def out_of_scope(self, item: Mapping[str, Any], object_id: str) -> str:
+        if item.get("userType") == GUEST and not self.settings.include_guests:
+            return "a guest (guests are synchronized only when the settings say so)"
+        if self.scope is not None and object_id not in self.scope:
+            return "not a member of the selected groups"
+        return ""
+
+    # --- one item -----------------------------------------------------------------------------------------------
+
+    def apply(self, item: Mapping[str, Any]) -> None:
+        object_id = str(item["id"]).lower()
+        user = self.existing.get(object_id)
+        reason = removed_reason(item)
+        if reason is not None:
+            if user is not None:
+                why = "deleted in the directory" if reason == "deleted" else "deleted in the directory (restorable)"
+                self.candidate(user, why)
+            return
+        if user is None:
+            self.new(item, object_id)
+        else:
+            self.known(item, object_id, user)
+
+    def new(self, item: Mapping[str, Any], object_id: str) -> None:
+        if self.out_of_scope(item, object_id) or item.get("accountEnabled") is False:
+            return  # nothing to create
+        email = _email_of(item)
+        name = _name_of(item, email or object_id)
+        if not email:
+            self.counts.errors += 1
+            self.change(ChangeAction.CONFLICT, object_id, name, "The directory gave neither a mail address nor a UPN.")
+            self.counts.conflicts += 1
+            return
+        holder = self.address_free(email, object_id, None)
+        if holder is not None:
+            if holder.pk and _linkable(holder) and self.run.full_read:
+                self.link(holder, item, object_id, email)
+                return
+            if holder.pk and holder.role == Role.ADMIN and not holder.directory_object_id:
+                self.conflict(
+                    object_id,
+                    name,
+                    f"{email} is a Roger admin account: a sync never links an admin account. Fix: link it on "
+                    "Administration > Users, or give the directory user another mail address.",
+                    holder,
+                )
+                return
+            self.conflict(
+                object_id,
+                name,
+                f"{email} is already used by {_describe(holder)}. Fix: change the address of one of them; the "
+                "next sync creates the user.",
+                holder if holder.pk else None,
+            )
+            return
+        self.claimed[email] = object_id
+        user = User(
+            tenant=self.tenant,
+            email=email,
+            username=f"{self.tenant.name}/{email}",
+            full_name=name,
+            source=UserSource.SYNCED,
+            directory_tenant_id=self.directory,
+            directory_object_id=object_id,
+            password=make_password(None),
+        )
+        self.creates.append(user)
+        self.counts.created += 1
+        if self.detail_room > 0 or self.preview:
+            self.detail_room -= 1
+            self.change(ChangeAction.CREATED, object_id, f"{name} <{email}>", "New in the directory.")
+
+    def link(self, user: User, item: Mapping[str, Any], object_id: str, email: str) -> None:
+        self.claimed[email] = object_id
+        user.directory_tenant_id, user.directory_object_id = self.directory, object_id
+        user.source = UserSource.SYNCED
+        user.full_name = _name_of(item, user.full_name or email)
+        self.updates[user.pk] = user
+        self.seen.append(user.pk)
+        self.counts.linked += 1
+        self.change(
+            ChangeAction.LINKED,
+            object_id,
+            f"{user.full_name} <{email}>",
+            "An existing local user with the same address is now synchronized from the directory.",
+            user,
+        )
+
+    def known(self, item: Mapping[str, Any], object_id: str, user: User) -> None:
+        self.seen.append(user.pk)
+        if user.source != UserSource.SYNCED:
+            # Linked by a sign-in, not by the sync: never changed without an admin's word.
+            self.counts.unchanged += 1
+            return
+        outside = self.out_of_scope(item, object_id)
+        if outside:
+            self.candidate(user, outside)
+            return
+        said: list[str] = []
+        email = _email_of(item)
+        if email and email != user.email:
+            holder = self.address_free(email, object_id, user)
+            if holder is not None:
+                self.conflict(
+                    object_id,
+                    str(user),
+                    f"The directory changed the address to {email}, which {_describe(holder)} uses. Fix: change "
+                    "one of the addresses; the user keeps the old one until then.",
+                    user,
+                )
+            else:
+                self.claimed[email] = object_id
+                said.append(f"address {user.email} → {email}")
+                user.email, user.username = email, f"{self.tenant.name}/{email}"
+        name = item.get("displayName")
+        if name is not None and str(name)[:200] != user.full_name:
+            said.append(f"name “{user.full_name}” → “{name}”")
+            user.full_name = str(name)[:200]
+        enabled = item.get("accountEnabled")
+        if enabled is False:
+            self.candidate(user, "disabled in the directory")
+        else:
+            self.back.append(user.pk)
+            if enabled is True and people.deactivated_by_sync(user):
+                self.reactivate.append(user)
+                self.counts.reactivated += 1
+                self.change(ChangeAction.REACTIVATED, object_id, str(user), "Active in the directory again.", user)
+        if said:
+            self.updates[user.pk] = user
+            self.counts.updated += 1
+            self.change(ChangeAction.UPDATED, object_id, str(user), "; ".join(said), user)
+        elif enabled is not True or not people.deactivated_by_sync(user):
+            self.counts.unchanged += 1
+
+    # --- the writes ---------------------------------------------------------------------------------------------
+
+    def write(self) -> None:
+        if self.preview:
+            if self.run.full_read:
+                SeenUser.objects.bulk_create(
+                    [SeenUser(run=self.run, user_id=pk) for pk in self.seen], ignore_conflicts=True
+                )
+            SyncChange.objects.bulk_create(self.counts.changes)
+            return
+        swapping = [u for u in self.updates.values() if self.leaving.get(u.email) not in (None, u.pk)]
+        if swapping:  # free the addresses first: the unique index must hold after each statement
+            placeholders = [
+                User(pk=u.pk, email=f"{u.pk}.moving@invalid", username=f"{u.pk}.moving@invalid") for u in swapping
+            ]
+            User.objects.bulk_update(placeholders, ["email", "username"])
+        if self.creates:
+            User.objects.bulk_create(self.creates)
+            self.seen.extend(u.pk for u in self.creates)
+        if self.updates:
+            User.objects.bulk_update(
+                list(self.updates.values()),
+                ["email", "username", "full_name", "source", "directory_tenant_id", "directory_object_id"],
+            )
+        if self.reactivate:
+            people.users_reactivate(users=self.reactivate)
+        if self.back:
+            Deactivation.objects.filter(settings=self.settings, user_id__in=self.back).delete()
+        if self.candidates:
+            Deactivation.objects.bulk_create(
+                [
+                    Deactivation(
+                        tenant=self.tenant,
+                        settings=self.settings,
+                        user_id=pk,
+                        reason=reason,
+                        run=self.run,
+                        state=DeactivationState.CANDIDATE,
+                    )
+                    for pk, reason in self.candidates.items()
+                ],
+                ignore_conflicts=True,  # already pending or kept: it stays so
+            )
+        if self.run.full_read and self.seen:
+            SeenUser.objects.bulk_create(
+                [SeenUser(run=self.run, user_id=pk) for pk in self.seen], ignore_conflicts=True
+            )
+        for change in self.counts.changes:  # the users created on this page now have their pk
+            if change.user is not None and change.user_id is None:
+                change.user_id = change.user.pk
+        created_by_id = {u.directory_object_id: u.pk for u in self.creates}
+        for change in self.counts.changes:
+            if change.action == ChangeAction.CREATED and change.user_id is None:
+                change.user_id = created_by_id.get(change.object_id)
+        SyncChange.objects.bulk_create(self.counts.changes)
+
+
+def users_page_apply(*, run: SyncRun, settings: SyncSettings, items: Iterable[Mapping[str, Any]]) -> PageCounts:
+    """Apply (or, in a preview, only describe) one page of users; the run's counters are the caller's to add."""
+    page = _Page(run, settings, items)
+    page.load()
+    for item in page.items:
+        page.apply(item)
+    page.write()
+    return page.counts
+
+
+def not_seen_candidates(*, run: SyncRun, settings: SyncSettings) -> Q:
+    """Synced users a full read did not find (removed while no delta link was kept, or out of scope now)."""
+    return ~Q(pk__in=SeenUser.objects.filter(run=run).values("user_id"))

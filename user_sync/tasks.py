@@ -1,0 +1,21 @@
+"""Celery tasks of User Synchronization: thin, by id, calling a service (queued with background.kinds.work_queue)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(name="user_sync.run_step", ignore_result=True)
+def run_step_task(run_id: int) -> str:
+    """One page of a run (or its start or end)."""
+    from user_sync.services.engine import run_step
+
+    return run_step(run_id=run_id)
+
+
+@shared_task(name="user_sync.automatic", ignore_result=True)
+def automatic_sync_task(settings_id: int) -> str:
+    """The daily automatic sync of a connector, when due."""
+    from user_sync.services.runs import automatic_sync_start
+
+    return automatic_sync_start(settings_id=settings_id)
