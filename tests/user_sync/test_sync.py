@@ -168,3 +168,25 @@ def test_two_users_swapping_addresses_in_one_delta(m365: Any, sync_settings: Any
     adele.refresh_from_db()
     alex.refresh_from_db()
     assert (adele.email, alex.email) == (ALEX, ADELE)
+
+
+def test_a_deactivated_user_can_no_longer_sign_in_and_their_session_ends(
+    m365: Any, sync_settings: Any, tenant_a: Any
+) -> None:
+    from django.contrib.auth import authenticate
+    from django.test import Client
+    from django.urls import reverse
+
+    sync(sync_settings)
+    adele = User.objects.get(email=ADELE)
+    adele.set_password("Adele-Local-1")
+    adele.save()
+    browser = Client()
+    browser.force_login(adele)
+    assert browser.get(reverse("dashboard")).status_code == 200
+    m365.control.delete_user(CONTOSO, ADELE)
+    sync(sync_settings)
+    adele.refresh_from_db()
+    assert not adele.is_active and adele.deactivation_reason.startswith("User Synchronization: deleted")
+    assert browser.get(reverse("dashboard")).status_code == 302  # the session ended
+    assert authenticate(username=adele.username, password="Adele-Local-1") is None

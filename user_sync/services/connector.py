@@ -125,7 +125,7 @@ def sync_stopped(*, settings: SyncSettings, actor: User | None, why: str) -> str
 def stopped_users_deactivate(*, settings: SyncSettings, actor: User) -> int:
     users = list(people.synced_users(tenant=settings.tenant, directory_id=settings.directory_id).filter(is_active=True))
     reasons = {u.pk: "User Synchronization was turned off" for u in users}
-    people.users_deactivate(users=users, reasons=reasons)
+    people.users_deactivate(users=users, reasons=reasons, actor=actor)
     audit_record(
         tenant=settings.tenant,
         actor=actor,

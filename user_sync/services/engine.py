@@ -304,7 +304,9 @@ def deactivations_apply(*, run: SyncRun | None, rows: list[Deactivation], actor:
     """Deactivate the users of `rows` (their sessions end, their jobs are held, their history stays)."""
     if not rows:
         return 0
-    people.users_deactivate(users=[row.user for row in rows], reasons={row.user_id: row.reason for row in rows})
+    people.users_deactivate(
+        users=[row.user for row in rows], reasons={row.user_id: row.reason for row in rows}, actor=actor
+    )
     if run is not None:
         SyncChange.objects.bulk_create(
             [

@@ -1,12 +1,15 @@
-"""What User Synchronization asks of `accounts` about a person: deactivate, reactivate, and whether a
-deactivation was the sync's (only those are undone when the person comes back)."""
+"""What User Synchronization asks of `accounts` about a person: deactivate and reactivate through its services
+(sessions end, waiting jobs are held, OneDrive stops; history stays), and whether a deactivation was the sync's
+(only those are undone when the person is back in the directory)."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 
 from django.db.models import QuerySet
 
+from accounts import services as accounts_services
 from accounts.choices import UserSource
 from accounts.models import Tenant, User
 
@@ -19,15 +22,24 @@ def synced_users(*, tenant: Tenant, directory_id: str) -> QuerySet[User]:
 
 
 def deactivated_by_sync(user: User) -> bool:
-    return not user.is_active and user.source == UserSource.SYNCED
+    return not user.is_active and user.deactivation_reason.startswith(SYNC_REASON_PREFIX)
 
 
-def users_deactivate(*, users: Sequence[User], reasons: dict[int, str]) -> int:
-    """Deactivate synced users (not deleted: their history stays)."""
-    ids = [user.pk for user in users if user.is_active]
-    return User.objects.filter(pk__in=ids).update(is_active=False)
+def users_deactivate(*, users: Sequence[User], reasons: dict[int, str], actor: User | None = None) -> int:
+    """Deactivate synced users, each with the sync's reason; the number deactivated (a tenant's last active admin
+    is never deactivated)."""
+    by_reason: dict[str, list[int]] = defaultdict(list)
+    for user in users:
+        by_reason[reasons.get(user.pk, "no longer in the directory")].append(user.pk)
+    done = 0
+    for reason, ids in sorted(by_reason.items()):
+        changed = accounts_services.users_deactivate(
+            User.objects.filter(pk__in=ids), actor=actor, reason=f"{SYNC_REASON_PREFIX}{reason}"
+        )
+        done += len(changed.user_ids)
+    return done
 
 
 def users_reactivate(*, users: Sequence[User]) -> int:
-    ids = [user.pk for user in users if not user.is_active]
-    return User.objects.filter(pk__in=ids).update(is_active=True)
+    changed = accounts_services.users_reactivate(User.objects.filter(pk__in=[u.pk for u in users]), actor=None)
+    return len(changed.user_ids)
