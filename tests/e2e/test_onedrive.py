@@ -120,6 +120,59 @@ def test_connect_browse_print_two_release_one_and_scan_20_mb(
     assert OneDrivePrint.objects.filter(status="moved").count() == 1
 
 
+def _print_and_release(page: Page, folder: str | None, name: str) -> None:
+    page.get_by_role("link", name="Jobs", exact=True).click()
+    page.get_by_role("link", name="Print from OneDrive").click()
+    if folder:
+        page.get_by_role("link", name=folder).click()
+    page.get_by_label(f"Choose {name}").check()
+    page.get_by_role("button", name="Print selected").click()
+    expect(page.locator("#onedrive-prints tr", has_text=name)).to_contain_text(
+        "Waiting to be printed", timeout=WORKING_MS
+    )
+    page.reload()  # the Jobs table shows the new job's Release button
+    page.get_by_role("button", name=f"Release {name}").click()
+
+
+def test_delete_and_leave_it_are_applied_in_the_drive(
+    emulator: EmulatorHandle,
+    celery_worker: Any,
+    page: Page,
+    live_server: Any,
+    admin_a: Any,
+    password: str,
+) -> None:
+    adele = _adele(admin_a)
+    _connect(page, live_server.url, adele, password)
+    expect(page.locator("#connections .health")).to_have_attribute("data-health", "ok")
+    expect(page.locator("#connections")).to_contain_text(f"Connected as {ADELE[0]} since")
+
+    page.get_by_label("Delete").check()
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".alert-success")).to_contain_text("Printed Job preference saved.")
+    _print_and_release(page, "Documents", "Travel policy.pdf")
+    expect(page.locator("#onedrive-prints")).to_contain_text("Deleted from OneDrive", timeout=WORKING_MS)
+    assert "/Documents/Travel policy.pdf" not in emulator.control.onedrive_files(ADELE[0])
+    shot(page, "7-deleted")
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Cloud Services").click()
+    page.get_by_label("Leave it!").check()
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".alert-success")).to_contain_text("Printed Job preference saved.")
+    _print_and_release(page, None, "Recipes.pdf")
+    expect(page.locator("#onedrive-prints tr", has_text="Recipes.pdf")).to_contain_text(
+        "Left in OneDrive", timeout=WORKING_MS
+    )
+    expect(page.locator("#onedrive-connection .health")).to_have_attribute("data-health", "ok")
+    files = emulator.control.onedrive_files(ADELE[0])
+    assert "/Recipes.pdf" in files and not any(path.startswith("/Printed/") for path in files)
+    shot(page, "8-left")
+    assert set(OneDrivePrint.objects.values_list("item_name", "status")) == {
+        ("Travel policy.pdf", "deleted"),
+        ("Recipes.pdf", "left"),
+    }
+
+
 def test_a_revoked_grant_shows_reconnect_and_stops(
     emulator: EmulatorHandle,
     celery_worker: Any,
