@@ -182,3 +182,50 @@ def test_the_status_follows_a_sign_in_and_then_refreshes_the_printers(admin_a, a
 
     assert done.status_code == 286 and done["HX-Trigger"] == "universal-print-changed"
     assert "2 printers listed." in done.content.decode() and "hx-trigger" not in done.content.decode()
+
+
+# --- the status as a Health ---------------------------------------------------------------------------------------
+
+
+def _page_health(client, connection) -> str:
+    page = client.get(reverse("universal_print:page")).content.decode()
+    return page.split(f'id="poll-{connection.pk}"', 1)[1].split('data-health="', 1)[1].split('"', 1)[0]
+
+
+def test_the_look_at_the_tasks_is_a_health_on_the_page_and_on_the_dashboard_after_a_day(
+    admin_a_client, connection, feature
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from universal_print.choices import PollStatus
+
+    now = timezone.now()
+    Connection.objects.filter(pk=connection.pk).update(poll_status=PollStatus.OK, last_poll_at=now)
+    assert _page_health(admin_a_client, connection) == "ok"
+
+    Connection.objects.filter(pk=connection.pk).update(
+        poll_status=PollStatus.RETRYING,
+        poll_error="Microsoft Graph answered 503.",
+        failing_since=now - timedelta(hours=2),
+        next_attempt_at=now + timedelta(minutes=4),
+    )
+    page = admin_a_client.get(reverse("universal_print:page")).content.decode()
+    assert _page_health(admin_a_client, connection) == "retrying"
+    assert "Microsoft Graph answered 503." in page and "Retrying by itself since" in page and "next try in" in page
+    dashboard = admin_a_client.get(reverse("dashboard")).content.decode()
+    assert "Microsoft Graph answered 503." not in dashboard, "a failure that retries waits a day for attention"
+
+    Connection.objects.filter(pk=connection.pk).update(failing_since=now - timedelta(days=1, minutes=1))
+    dashboard = admin_a_client.get(reverse("dashboard")).content.decode()
+    assert "Universal Print" in dashboard and "Microsoft Graph answered 503." in dashboard
+
+    Connection.objects.filter(pk=connection.pk).update(poll_status=PollStatus.NEEDS_CONSENT, poll_error="No consent.")
+    assert _page_health(admin_a_client, connection) == "needs_action"
+    page = admin_a_client.get(reverse("universal_print:page")).content.decode()
+    assert "Reapply Consents" in page and reverse("integrations:detail", args=[feature.integration_id]) in page
+
+    feature.enabled = False
+    feature.save(update_fields=["enabled"])
+    assert _page_health(admin_a_client, connection) == "off"
