@@ -80,11 +80,27 @@ class FlowKind(models.TextChoices):
     USER_CONNECT = "user_connect", "A user connects OneDrive"
     # A Printer Administrator signs in to the Universal Print feature's app to turn printers on or off.
     PRINTER_ADMIN = "printer_admin", "Printer Administrator sign-in"
+    # Login with Microsoft: someone not signed in yet signs in to the portal (the flow has no person, only a browser).
+    MICROSOFT_SIGN_IN = "microsoft_sign_in", "Sign-in with Microsoft"
+    # A signed-in user links their Microsoft account to their Roger account (My Settings).
+    MICROSOFT_LINK = "microsoft_link", "A user links their Microsoft account"
 
     @classmethod
     def sign_ins(cls) -> tuple[str, ...]:
         """The flows Microsoft answers with a sign-in (an authorization code), by form_post."""
-        return (cls.SELECT_TENANT, cls.PROVE_DIRECTORY, cls.USER_CONNECT, cls.PRINTER_ADMIN)
+        return (
+            cls.SELECT_TENANT,
+            cls.PROVE_DIRECTORY,
+            cls.USER_CONNECT,
+            cls.PRINTER_ADMIN,
+            cls.MICROSOFT_SIGN_IN,
+            cls.MICROSOFT_LINK,
+        )
+
+    @classmethod
+    def for_anyone(cls) -> tuple[str, ...]:
+        """Flows any user (not only a tenant admin) may finish: about their own account."""
+        return (cls.USER_CONNECT, cls.MICROSOFT_LINK)
 
 
 class FlowStatus(models.TextChoices):

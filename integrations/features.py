@@ -65,6 +65,7 @@ FEATURES: dict[str, FeatureSpec] = {
             delegated=("User.Read",),
             application=(),
             needs_directory=False,
+            manage_url_name="microsoft_login:settings",
         ),
         FeatureSpec(
             FeatureType.USER_SYNC,

@@ -213,8 +213,8 @@ class Feature(models.Model):
 
 
 class AuthorizationFlow(models.Model):
-    """A round trip through Microsoft (Select tenant, Prove directory, admin consent, a user's Connect), kept
-    server-side and keyed by its `state`.
+    """A round trip through Microsoft (Select tenant, Prove directory, admin consent, a user's Connect, a sign-in
+    with Microsoft), kept server-side and keyed by its `state`.
 
     Single use, expiring, bound to the person who started it and to their browser: `browser_key_hash` is the
     hash of a random value kept in that browser's cookie (integrations.binding). Microsoft's cross-site
@@ -226,7 +226,10 @@ class AuthorizationFlow(models.Model):
     kind = models.CharField(max_length=20, choices=FlowKind.choices)
     status = models.CharField(max_length=20, choices=FlowStatus.choices, default=FlowStatus.STARTED)
     tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
-    admin = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # Who started it; None: an anonymous start (Login with Microsoft), bound to its browser only.
+    admin = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
     integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="+")
     feature = models.ForeignKey(Feature, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     # Set when this consent is one step of Reapply Consents.

@@ -54,6 +54,7 @@ __all__ = [
     "device_flow_poll",
     "device_flow_start",
     "discovery",
+    "end_session_url",
     "scopes_equivalent",
     "tenant_resolve",
     "token_acquire_silent",
@@ -714,6 +715,19 @@ def _check_times(claims: Mapping[str, Any], now: datetime) -> None:
     not_before = claims.get("nbf", claims.get("iat"))
     if not_before is not None and float(not_before) - leeway > timestamp:
         raise _id_token_rejected("the id token is not valid yet")
+
+
+def end_session_url(*, tenant: str, post_logout_redirect_uri: str, logout_hint: str | None = None) -> str:
+    """Where to send the browser to sign out of Microsoft too: the discovered `end_session_endpoint`, which sends it
+    back to `post_logout_redirect_uri` (registered on the app as a redirect URI). One call, usually cached.
+
+    Reference: https://learn.microsoft.com/entra/identity-platform/v2-protocols-oidc#send-a-sign-out-request
+    """
+    endpoint = str(discovery(tenant)["end_session_endpoint"])
+    query = {"post_logout_redirect_uri": post_logout_redirect_uri}
+    if logout_hint:
+        query["logout_hint"] = logout_hint
+    return f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode(query)}"
 
 
 # --- Admin consent ----------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
+from django.http import HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 
@@ -37,6 +38,8 @@ WHAT = {
     FlowKind.ADMIN_CONSENT: "consent",
     FlowKind.USER_CONNECT: "sign-in",
     FlowKind.PRINTER_ADMIN: "Printer Administrator sign-in",
+    FlowKind.MICROSOFT_SIGN_IN: "sign-in with Microsoft",
+    FlowKind.MICROSOFT_LINK: "Microsoft account link",
 }
 
 
@@ -67,14 +70,15 @@ def flow_create(
     *,
     state: str,
     kind: str,
-    person: User,
+    person: User | None,
     integration: Integration,
     feature: Feature | None = None,
     msal_flow: dict[str, Any] | None = None,
     reapply_run: ReapplyRun | None = None,
     enable_after: bool = False,
 ) -> str:
-    """Record a flow this person starts in their browser; returns the key for that browser's cookie."""
+    """Record a flow this person (None: someone not signed in yet) starts in their browser; returns the key for
+    that browser's cookie."""
     browser_key, browser_key_hash = binding.key_new()
     AuthorizationFlow.objects.create(
         state=state,
@@ -95,21 +99,24 @@ def flow_create(
 def sign_in_start(
     *,
     kind: str,
-    person: User,
+    person: User | None,
     integration: Integration,
     app: AppCredentials,
     authority: str,
     scopes: Sequence[str],
     feature: Feature | None = None,
+    login_hint: str | None = None,
 ) -> binding.FlowStart:
-    """Where to send the person to sign in at Microsoft (one call, for discovery), recorded as a flow of theirs;
-    Microsoft answers on the sign-in callback, by form_post."""
+    """Where to send the person to sign in at Microsoft (one call, for discovery), recorded as a flow of theirs
+    (`person` None: an anonymous start, bound to the browser only); Microsoft answers on the sign-in callback, by
+    form_post."""
     try:
         started = identity.auth_code_start(
             app=app,
             tenant=authority,
             scopes=scopes,
             redirect_uri=callback_url("integration_callbacks:select_tenant"),
+            login_hint=login_hint or None,
             prompt="select_account",
         )
     except microsoft_errors.MicrosoftError as exc:
@@ -136,11 +143,15 @@ class SignInKind:
     `finish(state=, browser_key=, answer_key=, person=)` takes the flow (`flow_take`) and redeems its code;
     it raises IntegrationError (SignInRequired, FlowRefused, ...) as the flows here do. A refused answer sends a
     signed-in person to `back_url_name`.
+
+    `respond(request, state=, browser_key=, answer_key=)`, when given, replaces `finish` and answers the request
+    itself (Login with Microsoft signs the person in: it needs the request's session); it explains its own refusals.
     """
 
     kind: str
     finish: Callable[..., SignInFinished]
     back_url_name: str
+    respond: Callable[..., HttpResponse] | None = None
 
 
 _sign_in_kinds: dict[str, SignInKind] = {}
@@ -193,6 +204,9 @@ def flow_take(
     """The flow, spent, for the person whose browser started it. Raises ForeignBrowser (the flow is spent and
     nothing else happens), SignInRequired (the right browser, not signed in: nothing is spent), FlowRefused.
 
+    A flow started anonymously (Login with Microsoft: no person on the row) is bound to its browser only, and
+    `person` is not asked for.
+
     `answer_key` is None for answers that arrive straight at the finish step (admin consent's query)."""
     with transaction.atomic():
         flow = (
@@ -217,20 +231,22 @@ def flow_take(
             _spend(flow, FlowStatus.FAILED, "The answer was finished in another browser than the one that started it.")
     if foreign:
         raise ForeignBrowser()
-    if person is None:
+    anonymous = flow.admin_id is None
+    if person is None and not anonymous:
         raise SignInRequired()
     with transaction.atomic():
         flow = AuthorizationFlow.objects.select_for_update(of=("self",)).get(pk=flow.pk)
-        _refuse_unusable(flow, person, answer_key is not None)
+        _refuse_unusable(flow, None if anonymous else person, answer_key is not None)
         _spend(flow, FlowStatus.ANSWERED, "")
     return flow
 
 
-def _refuse_unusable(flow: AuthorizationFlow, person: User, answered_by_post: bool) -> None:
+def _refuse_unusable(flow: AuthorizationFlow, person: User | None, answered_by_post: bool) -> None:
+    """`person` None: the flow was started anonymously, and only its browser counts."""
     what = _what(flow)
-    if flow.kind != FlowKind.USER_CONNECT and not person.is_tenant_admin:
+    if person is not None and flow.kind not in FlowKind.for_anyone() and not person.is_tenant_admin:
         raise FlowRefused(f"Only a tenant admin can finish this {what}, so nothing changed.")
-    if flow.tenant_id != person.tenant_id or flow.admin_id != person.pk:
+    if person is not None and (flow.tenant_id != person.tenant_id or flow.admin_id != person.pk):
         raise FlowRefused(
             f"This {what} answer belongs to a request started by someone else, so it was ignored and nothing "
             f"changed. Start the {what} yourself."

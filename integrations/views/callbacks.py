@@ -80,6 +80,8 @@ def sign_in_finish(request: HttpRequest) -> HttpResponse:
     if registered is not None:
         back = registered.back_url_name
     response: HttpResponse
+    if registered is not None and registered.respond is not None:
+        return binding.browser_cookie_delete(registered.respond(request, **keys), state)
     try:
         if registered is not None:
             finished = registered.finish(**keys, person=_person(request))
