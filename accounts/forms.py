@@ -20,7 +20,7 @@ from accounts.services import sign_in_account, sign_in_attempt_start, sign_in_at
 from throttling.clients import client_address
 from throttling.services import Throttled
 
-__all__ = ["OperatorSignInForm", "SignInForm", "TenantPasswordResetForm", "client_address"]
+__all__ = ["OperatorSignInForm", "SignInForm", "TenancyForm", "TenantPasswordResetForm", "client_address"]
 
 
 def _password_checked(*, account: str, request: HttpRequest, check: Callable[[], Any], extra: str = "") -> Any:
@@ -41,6 +41,19 @@ def _password_checked(*, account: str, request: HttpRequest, check: Callable[[],
     result = check()  # a wrong password raises: the attempt stays counted as a failure
     sign_in_attempt_succeeded(attempt=attempt)
     return result
+
+
+class TenancyForm(forms.Form):
+    """The sign-in's first step: which Roger tenant."""
+
+    tenancy_name = forms.SlugField(
+        label="Tenancy name",
+        max_length=63,
+        widget=forms.TextInput(attrs={"autocomplete": "organization", "autofocus": True}),
+    )
+
+    def clean_tenancy_name(self) -> str:
+        return str(self.cleaned_data["tenancy_name"]).strip().lower()
 
 
 class SignInForm(forms.Form):

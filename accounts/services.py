@@ -210,3 +210,56 @@ def _sign_in_limits(*, account: str, ip_address: str | None) -> list[Limit]:
 
 def sign_in_success_record(*, user: User, ip_address: str | None) -> None:
     audit_record(tenant=user.tenant, actor=user, action="user.signed_in", target=user, ip_address=ip_address)
+
+
+class IdentityTaken(Exception):
+    """The Microsoft identity or the address already belongs to another user of the tenant."""
+
+
+@transaction.atomic
+def user_identity_link(*, user: User, directory_id: str, object_id: str, actor: User | None) -> User:
+    """Link `user` to a Microsoft identity (the directory and object id Microsoft signs into tokens): the same link
+    User Synchronization keys on, so a later sync finds this user instead of creating another. Raises
+    IdentityTaken when another user of the tenant holds it."""
+    from accounts.selectors import user_by_identity
+
+    assert user.tenant is not None, "identities belong to tenant users"
+    holder = user_by_identity(tenant=user.tenant, directory_id=directory_id, object_id=object_id)
+    if holder is not None and holder.pk != user.pk:
+        raise IdentityTaken()
+    user.directory_tenant_id, user.directory_object_id = directory_id.lower(), object_id.lower()
+    user.save(update_fields=["directory_tenant_id", "directory_object_id"])
+    audit_record(
+        tenant=user.tenant,
+        actor=actor,
+        action="user.identity_linked",
+        target=user,
+        details={"directory_id": user.directory_tenant_id, "object_id": user.directory_object_id},
+    )
+    return user
+
+
+@transaction.atomic
+def user_register_from_identity(
+    *, tenant: Tenant, email: str, full_name: str, directory_id: str, object_id: str
+) -> User:
+    """A plain user who registered themselves by signing in with Microsoft, keyed on the identity; no password.
+    Raises IdentityTaken when the address is another user's (never taken over by a sign-in)."""
+    if User.objects.filter(tenant=tenant, email=email.strip().lower()).exists():
+        raise IdentityTaken()
+    user = User.objects.create_user(
+        tenant=tenant,
+        email=email,
+        full_name=full_name,
+        role=Role.USER,
+        directory_tenant_id=directory_id.lower(),
+        directory_object_id=object_id.lower(),
+    )
+    audit_record(
+        tenant=tenant,
+        actor=None,
+        action="user.registered",
+        target=user,
+        details={"directory_id": user.directory_tenant_id, "object_id": user.directory_object_id, "via": "microsoft"},
+    )
+    return user

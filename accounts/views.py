@@ -1,40 +1,81 @@
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
 from django.core.paginator import Paginator
+from django.forms import HiddenInput
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse_lazy
+from django.urls import reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from accounts.forms import SignInForm, TenantPasswordResetForm
+from accounts.forms import SignInForm, TenancyForm, TenantPasswordResetForm
 from accounts.permissions import tenant_admin_required
 from accounts.services import sign_in_success_record
 from audit.selectors import audit_event_list
+from microsoft_login.selectors import login_features_for_tenancy
+from microsoft_login.views import sign_out_offer, signed_out
 from throttling.clients import client_address
 from throttling.services import Throttled, scope_limits, throttle_take
 
 
+def _next_url(request: HttpRequest) -> str:
+    next_url = request.GET.get("next", "")
+    if url_has_allowed_host_and_scheme(next_url, {request.get_host()}, require_https=request.is_secure()):
+        return next_url
+    return ""
+
+
 def sign_in(request: HttpRequest) -> HttpResponse:
+    """Step one: the tenancy name, which leads to that tenant's sign-in page. (A POST with the tenancy name, email
+    and password together still signs in, as the single-step page did.)"""
     if request.user.is_authenticated:
         return redirect("dashboard")
-    form = SignInForm(request, data=request.POST or None)
+    if request.method == "POST" and "password" in request.POST:
+        return _password_sign_in(request, tenancy="")
+    form = TenancyForm(data=request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        query = f"?{urlencode({'next': _next_url(request)})}" if _next_url(request) else ""
+        return redirect(reverse("accounts:login_tenancy", args=[form.cleaned_data["tenancy_name"]]) + query)
+    return render(request, "accounts/sign_in.html", {"form": form})
+
+
+def sign_in_tenancy(request: HttpRequest, tenancy: str) -> HttpResponse:
+    """Step two: the tenant's page, with the password form and, when the tenant has an enabled Login feature,
+    Sign in with Microsoft."""
+    if request.user.is_authenticated:
+        return redirect("dashboard")
+    return _password_sign_in(request, tenancy=tenancy.lower())
+
+
+def _password_sign_in(request: HttpRequest, *, tenancy: str) -> HttpResponse:
+    data = request.POST.copy() if request.method == "POST" else None
+    if data is not None and tenancy:
+        data["tenancy_name"] = tenancy
+    form = SignInForm(request, data=data, initial={"tenancy_name": tenancy})
     if request.method == "POST" and form.is_valid() and form.user is not None:
         login(request, form.user)
         sign_in_success_record(user=form.user, ip_address=client_address(request))
-        next_url = request.GET.get("next", "")
-        if url_has_allowed_host_and_scheme(next_url, {request.get_host()}, require_https=request.is_secure()):
-            return redirect(next_url)
-        return redirect("dashboard")
-    return render(request, "accounts/sign_in.html", {"form": form})
+        return redirect(_next_url(request) or "dashboard")
+    if not tenancy:
+        return render(request, "accounts/sign_in.html", {"form": form})
+    form.fields["tenancy_name"].widget = HiddenInput()
+    form.fields["email"].widget.attrs["autofocus"] = True
+    microsoft = login_features_for_tenancy(tenancy_name=tenancy)
+    context = {"form": form, "tenancy": tenancy, "microsoft_features": microsoft}
+    return render(request, "accounts/sign_in_tenancy.html", context)
 
 
 @require_POST
 def sign_out(request: HttpRequest) -> HttpResponse:
+    microsoft_url = sign_out_offer(request)  # read before the session ends
     logout(request)
+    if microsoft_url:
+        return signed_out(request, microsoft_url)
     messages.info(request, "You are signed out.")
     return redirect("accounts:login")
 

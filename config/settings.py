@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "onedrive",
     "universal_print",
     "user_sync",
+    "microsoft_login",
     "throttling",
 ]
 
@@ -295,6 +296,9 @@ _DEFAULT_THROTTLE_RATES = {
     "onedrive_print.tenant": "2000/h",
     "onedrive_scan.address": "120/h",
     "onedrive_scan.tenant": "5000/h",
+    # Sign-in with Microsoft starts (each costs a flow row and a discovery call), per client and per tenancy.
+    "microsoft_sign_in.client": "30/15m",
+    "microsoft_sign_in.tenant": "600/15m",
 }
 THROTTLE_RATES = {**_DEFAULT_THROTTLE_RATES, **env.dict("THROTTLE_RATES", default={})}
 

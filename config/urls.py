@@ -22,5 +22,6 @@ urlpatterns = [
     path("settings/jobs/", include("mail_jobs.urls")),
     path("jobs/", include("print_jobs.urls")),
     path("", include("onedrive.urls")),
+    path("", include("microsoft_login.urls")),
     path("operator/", admin.site.urls),
 ]

@@ -57,6 +57,7 @@ MENU: tuple[NavSection, ...] = (
             NavItem("External Systems", "external_systems:list", ("external_systems",), admins_only=True),
             NavItem("Network", "outgoing_mail:network", ("outgoing_mail",), admins_only=True),
             NavItem("Jobs", "mail_jobs:settings", ("mail_jobs",), admins_only=True),
+            NavItem("Login with Microsoft", "microsoft_login:settings", admins_only=True),
         ),
     ),
     NavSection(
@@ -72,6 +73,9 @@ MENU: tuple[NavSection, ...] = (
                     "integrations:cloud_services_connect",
                     "integrations:cloud_services_dismiss",
                 ),
+            ),
+            NavItem(
+                "Microsoft Account", "microsoft_login:account", ("microsoft_login:account", "microsoft_login:link")
             ),
         ),
     ),

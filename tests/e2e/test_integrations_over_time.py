@@ -24,7 +24,7 @@ from integrations.models import Integration
 from integrations.services.attention import tenant_attention_check
 from integrations.services.features import feature_enable
 from m365_emulator.testing import EmulatorHandle
-from tests.e2e.portal import sign_in_to_portal
+from tests.e2e.portal import password_sign_in, sign_in_to_portal
 from tests.e2e.test_integrations import (  # the module's emulator fixtures and page helpers
     CUSTOM_APP,
     CUSTOM_SECRET,
@@ -195,11 +195,7 @@ def test_leaving_the_legacy_app_lists_who_must_reconnect_and_the_user_reconnects
 
     # Adele's next visit asks her to reconnect; connecting OneDrive at Microsoft clears it.
     user_page = browser.new_context().new_page()
-    user_page.goto(f"{live_server.url}/accounts/sign-in/")
-    user_page.get_by_label("Tenancy name").fill("alpha")
-    user_page.get_by_label("Email").fill(adele.email)
-    user_page.get_by_label("Password").fill(password)
-    user_page.get_by_role("button", name="Sign in").click()
+    password_sign_in(user_page, live_server.url, password, tenancy="alpha", email=adele.email)
     expect(user_page.locator(".banner")).to_contain_text("Your Microsoft connection needs to be renewed")
     shot(user_page, "8-user-banner")
     user_page.get_by_role("link", name="Reconnect now").click()

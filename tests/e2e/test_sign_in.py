@@ -6,16 +6,13 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.conftest import throttle_windows_age
+from tests.e2e.portal import password_sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def fill_sign_in(page: Page, base_url: str, password: str) -> None:
-    page.goto(f"{base_url}/accounts/sign-in/")
-    page.get_by_label("Tenancy name").fill("alpha")
-    page.get_by_label("Email").fill("admin@alpha.example")
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    password_sign_in(page, base_url, password, tenancy="alpha", email="admin@alpha.example")
 
 
 def test_sign_in_reaches_the_dashboard(page: Page, live_server, admin_a, password):

@@ -20,7 +20,9 @@ ADMIN_LINKS = [
     "External Systems",
     "Network",
     "Jobs",
+    "Login with Microsoft",
     "Cloud Services",
+    "Microsoft Account",
 ]
 
 
@@ -45,7 +47,7 @@ def test_an_admin_sees_every_section_and_a_user_only_theirs(admin_a_client: Clie
     assert [label for label, _ in links(admin_page)] == ADMIN_LINKS
     assert all(heading in admin_page for heading in ("Administration", "Settings", "My Settings"))
     user_page = user_a_client.get(reverse("dashboard")).content.decode()
-    assert [label for label, _ in links(user_page)] == ["Dashboard", "Jobs", "Cloud Services"]
+    assert [label for label, _ in links(user_page)] == ["Dashboard", "Jobs", "Cloud Services", "Microsoft Account"]
     assert "Administration" not in user_page and ">Settings<" not in user_page
 
 

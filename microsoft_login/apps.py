@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class MicrosoftLoginConfig(AppConfig):
+    name = "microsoft_login"
+    verbose_name = "Login with Microsoft"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from microsoft_login.views import sign_in_kinds_register
+
+        sign_in_kinds_register()

@@ -1,0 +1,30 @@
+"""Reads for Login with Microsoft, scoped to one Roger tenant."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from accounts.models import Tenant
+from integrations.choices import FeatureType
+from integrations.models import Feature
+from microsoft_login.models import LoginSettings
+
+
+def login_features(*, tenant: Tenant) -> QuerySet[Feature]:
+    """The tenant's enabled Login features: each is a "Sign in with Microsoft" button (usually one)."""
+    return (
+        Feature.objects.filter(tenant=tenant, feature_type=FeatureType.LOGIN, enabled=True)
+        .select_related("integration", "app_registration")
+        .order_by("integration__name", "pk")
+    )
+
+
+def login_features_for_tenancy(*, tenancy_name: str) -> QuerySet[Feature]:
+    """The same, for a tenancy name typed on the sign-in page (nothing for a name no tenant has)."""
+    tenant = Tenant.objects.filter(name=tenancy_name.strip().lower()).first()
+    return login_features(tenant=tenant) if tenant is not None else Feature.objects.none()
+
+
+def login_settings_of(*, tenant: Tenant) -> LoginSettings:
+    """The tenant's settings; unsaved defaults (nobody registers, no personal accounts) when it has none."""
+    return LoginSettings.objects.filter(tenant=tenant).first() or LoginSettings(tenant=tenant)

@@ -1,0 +1,398 @@
+"""Login with Microsoft: someone signs in to Roger with their Microsoft work account (or links it to theirs).
+
+The sign-in is a flow of integrations.services.flows started by nobody yet, bound to the browser that started it
+(its cookie), answered on the integrations' sign-in callback and finished here. The id token is validated there
+(JWKS signature, issuer of the directory in `tid`, audience, nonce, expiry); here it decides who that is: the
+user of this Roger tenant holding the identity (directory id + object id, never a name or an address), or, if the
+tenant allows it, a new plain user. The role is the portal's, never the token's; no token is kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import Tenant, User
+from accounts.selectors import user_by_identity
+from accounts.services import IdentityTaken, user_identity_link, user_register_from_identity
+from audit.services import audit_record
+from integrations.binding import FlowStart
+from integrations.choices import FlowKind
+from integrations.errors import IntegrationError
+from integrations.features import feature_spec
+from integrations.models import AuthorizationFlow, Feature
+from integrations.services.flows import (
+    SignInFinished,
+    flow_answer_params,
+    flow_close,
+    flow_take,
+    sign_in_redeem,
+    sign_in_start,
+)
+from microsoft import errors as microsoft_errors
+from microsoft.config import PERSONAL_ACCOUNTS_TENANT_ID
+from microsoft_login.choices import Refusal
+from microsoft_login.errors import SignInRefused
+from microsoft_login.models import LoginSettings
+from microsoft_login.selectors import login_settings_of
+from throttling.services import scope_limits, throttle_take
+
+if TYPE_CHECKING:
+    from microsoft.identity import TokenGrant
+
+AADSTS50020 = (
+    "Microsoft's message AADSTS50020 means the same: the account is not part of the organisation Roger signs in "
+    "with here."
+)
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """Who signs in, and what the sign-out needs to offer signing out of Microsoft too (no token)."""
+
+    user: User
+    authority: str
+    account: str
+
+
+def sign_in_authority(feature: Feature, settings: LoginSettings) -> str:
+    """Where the person signs in. The operator's apps accept any organisation, so Roger itself checks the directory
+    (and can say why it refuses, and record it); a customer's own app may be registered for its directory only."""
+    directory = feature.integration.directory_id
+    if directory and not feature.app_registration.is_operator_owned:
+        return directory
+    if not directory and settings.allow_personal_accounts:
+        return "common"
+    return "organizations"
+
+
+def microsoft_sign_in_start(*, feature: Feature, login_hint: str = "", client: str | None) -> FlowStart:
+    """Where to send a browser to sign in with this Login feature (one Microsoft call, for discovery). Limited per
+    client and per tenant (raises Throttled)."""
+    throttle_take(limits=scope_limits("microsoft_sign_in", tenant=feature.tenant.name, client=client))
+    settings = login_settings_of(tenant=feature.tenant)
+    return sign_in_start(
+        kind=FlowKind.MICROSOFT_SIGN_IN,
+        person=None,
+        integration=feature.integration,
+        app=feature.app_registration.credentials(),
+        authority=sign_in_authority(feature, settings),
+        scopes=feature_spec(feature.feature_type).delegated,
+        feature=feature,
+        login_hint=login_hint.strip() or None,
+    )
+
+
+def microsoft_sign_in_finish(*, state: str, browser_key: str, answer_key: str, ip_address: str | None) -> SignedIn:
+    """The user this browser signs in as. Raises ForeignBrowser (another browser's answer: nothing happens),
+    SignInRefused (audited, with the reason), FlowRefused (used, expired, unknown)."""
+    flow = flow_take(
+        state=state,
+        kinds=(FlowKind.MICROSOFT_SIGN_IN,),
+        browser_key=browser_key,
+        answer_key=answer_key,
+        person=None,
+    )
+    tenant = flow.tenant
+    feature = _usable_feature(flow)
+    settings = login_settings_of(tenant=tenant)
+    authority = sign_in_authority(feature, settings)
+    grant = _redeemed(flow, feature, authority, ip_address)
+    claims = grant.id_token_claims
+    identity = _Identity.of(claims)
+    flow_close(flow, result_username=identity.account, result_directory_id=identity.directory_id)
+    refusal = _directory_refusal(feature, settings, identity)
+    if refusal is not None:
+        raise _refused(tenant, refusal, identity, ip_address)
+    user = user_by_identity(tenant=tenant, directory_id=identity.directory_id, object_id=identity.object_id)
+    if user is None:
+        user = _registered(tenant, feature, settings, identity, ip_address)
+    if not user.is_active:
+        raise _refused(
+            tenant,
+            SignInRefused(
+                Refusal.DEACTIVATED,
+                f"Your Roger account ({user.email}) is deactivated, so you cannot sign in. Ask your Roger "
+                "administrator to reactivate it if you still need it.",
+            ),
+            identity,
+            ip_address,
+        )
+    audit_record(
+        tenant=tenant,
+        actor=user,
+        action="user.signed_in",
+        target=user,
+        details={"with": "microsoft", "account": identity.account, "directory_id": identity.directory_id},
+        ip_address=ip_address,
+    )
+    return SignedIn(user=user, authority=authority, account=identity.account)
+
+
+@dataclass(frozen=True)
+class _Identity:
+    directory_id: str
+    object_id: str
+    account: str
+    email: str
+    name: str
+
+    @classmethod
+    def of(cls, claims: dict[str, Any]) -> _Identity:
+        account = str(claims.get("preferred_username") or "")
+        email = str(claims.get("email") or (account if "@" in account else ""))
+        return cls(
+            directory_id=str(claims.get("tid") or "").lower(),
+            object_id=str(claims.get("oid") or "").lower(),
+            account=account,
+            email=email,
+            name=str(claims.get("name") or ""),
+        )
+
+    @property
+    def personal(self) -> bool:
+        return self.directory_id == PERSONAL_ACCOUNTS_TENANT_ID
+
+
+def _usable_feature(flow: AuthorizationFlow) -> Feature:
+    feature = flow.feature
+    if feature is None or not feature.enabled:
+        flow_close(flow, error="Login with Microsoft was turned off meanwhile.")
+        raise SignInRefused(
+            Refusal.UNAVAILABLE,
+            "Login with Microsoft was turned off for this organisation while you were signing in. Sign in with "
+            "your password, or ask your Roger administrator.",
+        )
+    return Feature.objects.select_related("integration", "app_registration", "tenant").get(pk=feature.pk)
+
+
+def _consent_url(feature: Feature) -> str:
+    return reverse("integrations:detail", args=[feature.integration_id])
+
+
+def _redeemed(flow: AuthorizationFlow, feature: Feature, authority: str, ip_address: str | None) -> TokenGrant:
+    """The code redeemed and the id token validated; Microsoft's refusals in plain words (audited)."""
+    answer = flow_answer_params(flow)
+    try:
+        return sign_in_redeem(
+            flow,
+            app=feature.app_registration.credentials(),
+            authority=authority,
+            expected_tenant_id=None,  # checked below, so the refusal can say why and be recorded
+            allow_personal_accounts=True,  # the same
+        )
+    except microsoft_errors.MicrosoftError as exc:
+        flow_close(flow, error=exc.message)
+        refusal = _refusal_for(exc, answer, feature)
+        raise _refused(flow.tenant, refusal, None, ip_address, code=exc.code) from exc
+
+
+def _refusal_for(exc: microsoft_errors.MicrosoftError, answer: dict[str, str], feature: Feature) -> SignInRefused:
+    if exc.code == 65004 or answer.get("error_subcode") == "cancel" or exc.error == "access_denied":
+        return SignInRefused(
+            Refusal.CANCELLED,
+            "The sign-in with Microsoft was cancelled, so you are not signed in. Try again, or sign in with your "
+            "password. If Microsoft asked for an administrator's approval, your organisation has not allowed Roger "
+            "yet: ask your Roger administrator.",
+            admin_url=_consent_url(feature),
+        )
+    if exc.code in (65001, 90094) or exc.error == "consent_required":
+        return SignInRefused(
+            Refusal.NOT_CONSENTED,
+            "Your organisation's Microsoft administrator has not allowed Roger to sign people in yet (Microsoft's "
+            "message AADSTS65001: the app has no consent), so you are not signed in. A Roger administrator can "
+            "grant the consent on the integration's page.",
+            admin_url=_consent_url(feature),
+        )
+    if exc.code == 50020:
+        return SignInRefused(
+            Refusal.OTHER_DIRECTORY,
+            "The Microsoft account you used belongs to another organisation than the one this Roger tenant signs "
+            f"in with, so you are not signed in. Sign in with your work account of that organisation. {AADSTS50020}",
+        )
+    return SignInRefused(Refusal.FAILED, f"Microsoft did not sign you in: {exc.message}")
+
+
+def _directory_refusal(feature: Feature, settings: LoginSettings, identity: _Identity) -> SignInRefused | None:
+    directory = feature.integration.directory_id.lower()
+    if identity.personal and (directory or not settings.allow_personal_accounts):
+        return SignInRefused(
+            Refusal.PERSONAL_ACCOUNT,
+            "You signed in with a personal Microsoft account (such as outlook.com), which this Roger tenant does not "
+            "accept. Sign in with your work or school account.",
+        )
+    if directory and identity.directory_id != directory:
+        return SignInRefused(
+            Refusal.OTHER_DIRECTORY,
+            f"The Microsoft account {identity.account} belongs to another organisation than the one this Roger "
+            f"tenant signs in with, so you are not signed in. Sign in with your work account. {AADSTS50020}",
+        )
+    return None
+
+
+def _registered(
+    tenant: Tenant, feature: Feature, settings: LoginSettings, identity: _Identity, ip_address: str | None
+) -> User:
+    """A new plain user for an unknown person, when the tenant allows it for their directory; else refused."""
+    directory = feature.integration.directory_id.lower()
+    allowed_here = bool(directory) or (
+        identity.personal if identity.personal else identity.directory_id in _listed(settings)
+    )
+    if not (settings.allow_registration and allowed_here):
+        raise _refused(
+            tenant,
+            SignInRefused(
+                Refusal.UNKNOWN_USER,
+                f"Roger has no user with the Microsoft account {identity.account} in this organisation, so you are "
+                "not signed in. Ask your Roger administrator to add you (or to let users register themselves), or "
+                "sign in with your password and link your Microsoft account in My Settings.",
+            ),
+            identity,
+            ip_address,
+        )
+    if not identity.email:
+        raise _refused(
+            tenant,
+            SignInRefused(
+                Refusal.UNKNOWN_USER,
+                "Microsoft did not tell Roger an email address for your account, so Roger cannot register you. Ask "
+                "your Roger administrator to add you.",
+            ),
+            identity,
+            ip_address,
+        )
+    try:
+        return user_register_from_identity(
+            tenant=tenant,
+            email=identity.email,
+            full_name=identity.name,
+            directory_id=identity.directory_id,
+            object_id=identity.object_id,
+        )
+    except IdentityTaken:
+        raise _refused(
+            tenant,
+            SignInRefused(
+                Refusal.ADDRESS_TAKEN,
+                f"A Roger user with the address {identity.email} already exists, and a sign-in with Microsoft never "
+                "takes over an account. Sign in with your password, then link your Microsoft account in My "
+                "Settings.",
+            ),
+            identity,
+            ip_address,
+        ) from None
+
+
+def _listed(settings: LoginSettings) -> set[str]:
+    return {str(directory).lower() for directory in settings.registration_directory_ids}
+
+
+def _refused(
+    tenant: Tenant,
+    refusal: SignInRefused,
+    identity: _Identity | None,
+    ip_address: str | None,
+    *,
+    code: int | None = None,
+) -> SignInRefused:
+    """Record the refusal in the audit trail (with the client address) and hand it back to raise."""
+    details: dict[str, Any] = {"reason": refusal.reason.value}
+    if identity is not None:
+        details.update(account=identity.account, directory_id=identity.directory_id, object_id=identity.object_id)
+    if code:
+        details["aadsts"] = code
+    audit_record(
+        tenant=tenant, actor=None, action="user.microsoft_sign_in_refused", details=details, ip_address=ip_address
+    )
+    return refusal
+
+
+# --- linking a signed-in user's Microsoft account (My Settings) ---------------------------------------------------
+
+
+def microsoft_link_start(*, feature: Feature, user: User) -> FlowStart:
+    """Where to send a signed-in user's browser to sign in once with Microsoft, to link that account to theirs."""
+    settings = login_settings_of(tenant=feature.tenant)
+    return sign_in_start(
+        kind=FlowKind.MICROSOFT_LINK,
+        person=user,
+        integration=feature.integration,
+        app=feature.app_registration.credentials(),
+        authority=sign_in_authority(feature, settings),
+        scopes=feature_spec(feature.feature_type).delegated,
+        feature=feature,
+        login_hint=user.email,
+    )
+
+
+def microsoft_link_finish(*, state: str, browser_key: str, answer_key: str, person: User | None) -> SignInFinished:
+    """Link the Microsoft account signed in to the user who started this in this browser."""
+    flow = flow_take(
+        state=state, kinds=(FlowKind.MICROSOFT_LINK,), browser_key=browser_key, answer_key=answer_key, person=person
+    )
+    assert person is not None and person.tenant is not None  # flow_take refuses otherwise
+    feature = _usable_feature(flow)
+    settings = login_settings_of(tenant=person.tenant)
+    grant = _redeemed(flow, feature, sign_in_authority(feature, settings), None)
+    identity = _Identity.of(grant.id_token_claims)
+    flow_close(flow, result_username=identity.account, result_directory_id=identity.directory_id)
+    refusal = _directory_refusal(feature, settings, identity)
+    if refusal is not None:
+        raise IntegrationError(refusal.message)
+    linked = (person.directory_tenant_id.lower(), person.directory_object_id.lower())
+    if person.directory_object_id and linked != (identity.directory_id, identity.object_id):
+        raise IntegrationError(
+            "Your Roger account is already linked to another Microsoft account, so nothing changed. Ask your Roger "
+            "administrator if that link is wrong."
+        )
+    try:
+        with transaction.atomic():
+            user_identity_link(
+                user=person, directory_id=identity.directory_id, object_id=identity.object_id, actor=person
+            )
+    except IdentityTaken:
+        raise IntegrationError(
+            f"The Microsoft account {identity.account} is already linked to another Roger user, so nothing changed."
+        ) from None
+    return SignInFinished(
+        url=reverse("microsoft_login:account"),
+        notice=f"Your Microsoft account {identity.account} is linked: you can sign in with Microsoft now.",
+    )
+
+
+# --- settings ----------------------------------------------------------------------------------------------------
+
+
+def login_settings_save(
+    *,
+    tenant: Tenant,
+    allow_registration: bool,
+    registration_directory_ids: list[str],
+    allow_personal_accounts: bool,
+    actor: User,
+) -> LoginSettings:
+    settings, _ = LoginSettings.objects.update_or_create(
+        tenant=tenant,
+        defaults={
+            "allow_registration": allow_registration,
+            "registration_directory_ids": sorted({d.lower() for d in registration_directory_ids}),
+            "allow_personal_accounts": allow_personal_accounts,
+            "updated_at": timezone.now(),
+        },
+    )
+    audit_record(
+        tenant=tenant,
+        actor=actor,
+        action="microsoft_login.settings_changed",
+        target=settings,
+        details={
+            "allow_registration": settings.allow_registration,
+            "registration_directory_ids": settings.registration_directory_ids,
+            "allow_personal_accounts": settings.allow_personal_accounts,
+        },
+    )
+    return settings
