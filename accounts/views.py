@@ -16,9 +16,8 @@ from django.views.decorators.http import require_POST
 from accounts.forms import SignInForm, TenancyForm, TenantPasswordResetForm
 from accounts.permissions import tenant_admin_required
 from accounts.services import sign_in_success_record
+from accounts.sign_in_options import sign_in_options_for, sign_out_offers
 from audit.selectors import audit_event_list
-from microsoft_login.selectors import login_features_for_tenancy
-from microsoft_login.views import sign_out_offer, signed_out
 from throttling.clients import client_address
 from throttling.services import Throttled, scope_limits, throttle_take
 
@@ -45,8 +44,8 @@ def sign_in(request: HttpRequest) -> HttpResponse:
 
 
 def sign_in_tenancy(request: HttpRequest, tenancy: str) -> HttpResponse:
-    """Step two: the tenant's page, with the password form and, when the tenant has an enabled Login feature,
-    Sign in with Microsoft."""
+    """Step two: the tenant's page, with the password form and the other ways the tenant offers (Sign in with
+    Microsoft when it has an enabled Login feature: accounts.sign_in_options)."""
     if request.user.is_authenticated:
         return redirect("dashboard")
     return _password_sign_in(request, tenancy=tenancy.lower())
@@ -65,17 +64,16 @@ def _password_sign_in(request: HttpRequest, *, tenancy: str) -> HttpResponse:
         return render(request, "accounts/sign_in.html", {"form": form})
     form.fields["tenancy_name"].widget = HiddenInput()
     form.fields["email"].widget.attrs["autofocus"] = True
-    microsoft = login_features_for_tenancy(tenancy_name=tenancy)
-    context = {"form": form, "tenancy": tenancy, "microsoft_features": microsoft}
+    context = {"form": form, "tenancy": tenancy, "options": sign_in_options_for(tenancy)}
     return render(request, "accounts/sign_in_tenancy.html", context)
 
 
 @require_POST
 def sign_out(request: HttpRequest) -> HttpResponse:
-    microsoft_url = sign_out_offer(request)  # read before the session ends
+    offers = sign_out_offers(request)  # read before the session ends
     logout(request)
-    if microsoft_url:
-        return signed_out(request, microsoft_url)
+    if offers:
+        return render(request, "accounts/signed_out.html", {"offers": offers})
     messages.info(request, "You are signed out.")
     return redirect("accounts:login")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 from django.contrib import messages
 from django.contrib.auth import login
@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import Tenant, User
 from accounts.permissions import tenant_admin_required, tenant_member_required
+from accounts.sign_in_options import SignInOption, sign_in_option_register, sign_out_offer_register
 from integrations.choices import FlowKind
 from integrations.errors import ForeignBrowser, IntegrationError
 from integrations.services.flows import SignInKind, callback_url, sign_in_kind_register
@@ -82,7 +83,12 @@ def _refusal_page(request: HttpRequest, message: str, *, admin_url: str = "", st
 
 
 def sign_in_kinds_register() -> None:
-    """Both sign-ins are finished on the integrations' browser-bound callback."""
+    """Both sign-ins are finished on the integrations' browser-bound callback; the sign-in page shows the button
+    and the sign-out offers Microsoft's (accounts.sign_in_options)."""
+    sign_in_option_register(
+        SignInOption(template_name="microsoft_login/partials/sign_in_buttons.html", context_for=sign_in_option)
+    )
+    sign_out_offer_register(sign_out_offer)
     sign_in_kind_register(
         SignInKind(
             kind=FlowKind.MICROSOFT_SIGN_IN,
@@ -98,24 +104,25 @@ def sign_in_kinds_register() -> None:
     )
 
 
-def sign_out_offer(request: HttpRequest) -> str:
-    """Where to sign out of Microsoft too, for a session that signed in with Microsoft ('' otherwise). Read it before
-    the portal's session ends."""
+def sign_out_offer(request: HttpRequest) -> tuple[str, str] | None:
+    """Signing out of Microsoft too, for a session that signed in with Microsoft: the discovered end_session_endpoint,
+    which sends the browser back to the sign-in page. Read before the portal's session ends."""
     signed_in = request.session.get(SIGN_OUT_KEY)
     if not isinstance(signed_in, dict) or not signed_in.get("authority"):
-        return ""
+        return None
     try:
-        return identity.end_session_url(
-            tenant=str(signed_in["authority"]),
-            post_logout_redirect_uri=callback_url("accounts:login"),
-            logout_hint=None,
+        url = identity.end_session_url(
+            tenant=str(signed_in["authority"]), post_logout_redirect_uri=callback_url("accounts:login")
         )
     except microsoft_errors.MicrosoftError:
-        return ""  # Microsoft cannot be asked now: the portal's sign-out still happens
+        return None  # Microsoft cannot be asked now: the portal's sign-out still happens
+    return ("Sign out of Microsoft too", url)
 
 
-def signed_out(request: HttpRequest, microsoft_url: str) -> HttpResponse:
-    return render(request, "microsoft_login/signed_out.html", {"microsoft_url": microsoft_url})
+def sign_in_option(tenancy: str) -> dict[str, Any] | None:
+    """The "Sign in with Microsoft" buttons on a tenancy's sign-in page: one per enabled Login feature."""
+    features = list(selectors.login_features_for_tenancy(tenancy_name=tenancy))
+    return {"features": features} if features else None
 
 
 # --- settings (tenant admins) and My Settings ----------------------------------------------------------------------
