@@ -12,17 +12,20 @@ Removed, soft-deleted, disabled and out-of-scope users are not deactivated here:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.hashers import make_password
 from django.db.models import Q
+from django.db.models.functions import Lower
 
 from accounts.choices import Role, UserSource
-from accounts.models import User
+from accounts.models import Alias, CostCenter, Group, GroupMembership, User
 from microsoft.graph import removed_reason
-from user_sync.choices import ChangeAction, DeactivationState
+from user_sync import attributes
+from user_sync.choices import ChangeAction, CostCenterMode, DeactivationState, SelectionMode
 from user_sync.models import Deactivation, SeenUser, SyncChange, SyncRun, SyncSettings
 from user_sync.services import people
 
@@ -86,6 +89,19 @@ class _Page:
         self.seen: list[int] = []
         self.claimed: dict[str, str] = {}  # address -> object id, taken on this page
         self.detail_room = max(0, CREATED_DETAILS_LIMIT - run.created)
+        self.formats = attributes.alias_formats_parse(settings.alias_formats) if settings.alias_formats else []
+        self.card_attribute = settings.card_attribute
+        self.cost_center_attribute = (
+            settings.cost_center_attribute if settings.cost_center_mode == CostCenterMode.ATTRIBUTE else ""
+        )
+        self.group_attribute = (
+            settings.group_attribute
+            if settings.sync_groups and settings.selection_mode == SelectionMode.ATTRIBUTE
+            else ""
+        )
+        # Users present on this page (created, linked or known) with their Graph item: aliases, cost centers and
+        # attribute groups are written for them once their rows exist.
+        self.present: list[tuple[User, Mapping[str, Any]]] = []
 
     def load(self) -> None:
         ids = [str(item["id"]).lower() for item in self.items]
@@ -93,10 +109,14 @@ class _Page:
             u.directory_object_id.lower(): u
             for u in User.objects.filter(
                 tenant=self.tenant, directory_tenant_id=self.directory, directory_object_id__in=ids
-            )
+            ).select_related("cost_center")
         }
         wanted = {email for item in self.items if (email := _email_of(item))}
         self.owners = {u.email: u for u in User.objects.filter(tenant=self.tenant, email__in=wanted)}
+        cards = {self.card_of(item) for item in self.items} - {None, ""}
+        self.card_owners = (
+            dict(User.objects.filter(tenant=self.tenant, card__in=cards).values_list("card", "pk")) if cards else {}
+        )
         # Addresses that users of this page give up (so another user of the page may take them: a swap).
         self.leaving: dict[str, int] = {}
         for item in self.items:
@@ -104,6 +124,31 @@ class _Page:
             email = _email_of(item)
             if user is not None and email and email != user.email:
                 self.leaving[user.email] = user.pk
+
+    def card_of(self, item: Mapping[str, Any]) -> str | None:
+        """The card the directory gives ("" for none); None when the page does not carry the attribute."""
+        if not self.card_attribute or attributes.graph_property(self.card_attribute) not in item:
+            return None
+        return attributes.value_of(item, self.card_attribute)[:100]
+
+    def card_for(self, user: User | None, item: Mapping[str, Any], object_id: str, name: str) -> str | None:
+        """The card to give the user (None: leave it); a card another user holds is a conflict."""
+        card = self.card_of(item)
+        if card is None or (user is not None and card == user.card):
+            return None
+        holder = self.card_owners.get(card) if card else None
+        if holder is not None and (user is None or holder != user.pk):
+            self.conflict(
+                object_id,
+                name,
+                f"The card {card} is already another user's card. Fix: correct the directory attribute "
+                f"{self.card_attribute} of one of them.",
+                user,
+            )
+            return None
+        if card:
+            self.card_owners[card] = user.pk if user is not None else -1
+        return card
 
     def change(
         self, action: ChangeAction, object_id: str, name: str, detail: str = "", user: User | None = None
@@ -201,8 +246,10 @@ class _Page:
             )
             return
         self.claimed[email] = object_id
+        card = self.card_for(None, item, object_id, name) or ""
         user = User(
             tenant=self.tenant,
+            card=card,
             email=email,
             username=f"{self.tenant.name}/{email}",
             full_name=name,
@@ -212,6 +259,7 @@ class _Page:
             password=make_password(None),
         )
         self.creates.append(user)
+        self.present.append((user, item))
         self.counts.created += 1
         if self.detail_room > 0 or self.preview:
             self.detail_room -= 1
@@ -222,7 +270,11 @@ class _Page:
         user.directory_tenant_id, user.directory_object_id = self.directory, object_id
         user.source = UserSource.SYNCED
         user.full_name = _name_of(item, user.full_name or email)
+        card = self.card_for(user, item, object_id, str(user))
+        if card is not None:
+            user.card = card
         self.updates[user.pk] = user
+        self.present.append((user, item))
         self.seen.append(user.pk)
         self.counts.linked += 1
         self.change(
@@ -263,6 +315,12 @@ class _Page:
         if name is not None and str(name)[:200] != user.full_name:
             said.append(f"name “{user.full_name}” → “{name}”")
             user.full_name = str(name)[:200]
+        card = self.card_for(user, item, object_id, str(user))
+        if card is not None:
+            said.append(f"card {user.card or '(none)'} → {card or '(none)'}")
+            user.card = card
+        said += self.attributes_said(user, item)
+        self.present.append((user, item))
         enabled = item.get("accountEnabled")
         if enabled is False:
             self.candidate(user, "disabled in the directory")
@@ -301,7 +359,7 @@ class _Page:
         if self.updates:
             User.objects.bulk_update(
                 list(self.updates.values()),
-                ["email", "username", "full_name", "source", "directory_tenant_id", "directory_object_id"],
+                ["email", "username", "full_name", "source", "directory_tenant_id", "directory_object_id", "card"],
             )
         if self.reactivate:
             people.users_reactivate(users=self.reactivate)
@@ -326,6 +384,8 @@ class _Page:
             SeenUser.objects.bulk_create(
                 [SeenUser(run=self.run, user_id=pk) for pk in self.seen], ignore_conflicts=True
             )
+        if self.present:
+            self.write_attributes()
         for change in self.counts.changes:  # the users created on this page now have their pk
             if change.user is not None and change.user_id is None:
                 change.user_id = change.user.pk
@@ -334,6 +394,173 @@ class _Page:
             if change.action == ChangeAction.CREATED and change.user_id is None:
                 change.user_id = created_by_id.get(change.object_id)
         SyncChange.objects.bulk_create(self.counts.changes)
+
+    # --- aliases, cost centers and groups from user attributes (a constant number of queries) -------------------
+
+    def attributes_said(self, user: User, item: Mapping[str, Any]) -> list[str]:
+        """What changes for a known user besides the user row (for the run's details)."""
+        said = []
+        if self.cost_center_attribute and attributes.graph_property(self.cost_center_attribute) in item:
+            name = attributes.value_of(item, self.cost_center_attribute)
+            current = user.cost_center.name if user.cost_center is not None else ""
+            if name.lower() != current.lower():
+                said.append(f"cost center “{current}” → “{name}”")
+        return said
+
+    def write_attributes(self) -> None:
+        if self.formats:
+            self.write_aliases()
+        if self.cost_center_attribute:
+            self.write_cost_centers()
+        if self.group_attribute:
+            self.write_attribute_groups()
+
+    def write_aliases(self) -> None:
+        prop_names = {attributes.graph_property(n) for n in attributes.alias_fields(self.settings.alias_formats)}
+        wanted: dict[int, list[str]] = {}
+        for user, item in self.present:
+            if prop_names & set(item):
+                wanted[user.pk] = attributes.aliases_of(item, self.formats)
+        if not wanted:
+            return
+        names = {name for aliases in wanted.values() for name in aliases}
+        taken = dict(
+            Alias.objects.filter(tenant=self.tenant)
+            .annotate(lowered=Lower("name"))
+            .filter(lowered__in=names)
+            .values_list("lowered", "user_id")
+        )
+        current: dict[int, dict[str, int]] = {}
+        for pk, user_id, name in Alias.objects.filter(user_id__in=list(wanted)).values_list("pk", "user_id", "name"):
+            current.setdefault(user_id, {})[name.lower()] = pk
+        stale: list[int] = []
+        new: list[Alias] = []
+        users = {user.pk: user for user, _ in self.present}
+        for user_id, aliases in wanted.items():
+            have = current.get(user_id, {})
+            stale += [pk for name, pk in have.items() if name not in aliases]
+            for alias in aliases:
+                if alias in have:
+                    continue
+                holder = taken.get(alias)
+                if holder is not None and holder != user_id:
+                    user = users[user_id]
+                    self.conflict(
+                        user.directory_object_id,
+                        str(user),
+                        f"The alias {alias} is another user's. Fix: change the directory attributes it is made "
+                        "of, or the other user's alias.",
+                        user,
+                    )
+                    continue
+                taken[alias] = user_id
+                new.append(Alias(user_id=user_id, tenant=self.tenant, name=alias))
+        if stale:
+            Alias.objects.filter(pk__in=stale).delete()
+        if new:
+            Alias.objects.bulk_create(new, ignore_conflicts=True)
+
+    def write_cost_centers(self) -> None:
+        prop = attributes.graph_property(self.cost_center_attribute)
+        wanted = {
+            user.pk: attributes.value_of(item, self.cost_center_attribute)[:256]
+            for user, item in self.present
+            if prop in item
+        }
+        names = {name for name in wanted.values() if name}
+        if not wanted:
+            return
+        existing = self.cost_centers_named(names)
+        missing = [name for name in names if name.lower() not in existing]
+        if missing:
+            CostCenter.objects.bulk_create(
+                [CostCenter(tenant=self.tenant, name=name) for name in missing], ignore_conflicts=True
+            )
+            existing = self.cost_centers_named(names)
+        users = {user.pk: user for user, _ in self.present}
+        changed = []
+        for pk, name in wanted.items():
+            target = existing.get(name.lower()) if name else None
+            if users[pk].cost_center_id != target:
+                users[pk].cost_center_id = target
+                changed.append(users[pk])
+        if changed:
+            User.objects.bulk_update(changed, ["cost_center"])
+
+    def cost_centers_named(self, names: set[str]) -> dict[str, int]:
+        lowered = {name.lower() for name in names}
+        return {
+            name.lower(): pk
+            for pk, name in CostCenter.objects.filter(tenant=self.tenant, directory_object_id="")
+            .annotate(lowered=Lower("name"))
+            .filter(lowered__in=lowered)
+            .values_list("pk", "name")
+        }
+
+    def write_attribute_groups(self) -> None:
+        prop = attributes.graph_property(self.group_attribute)
+        wanted = {
+            user.pk: attributes.value_of(item, self.group_attribute)[:256]
+            for user, item in self.present
+            if prop in item
+        }
+        if not wanted:
+            return
+        keys = {name: attribute_group_key(self.group_attribute, name) for name in set(wanted.values()) if name}
+        groups = dict(
+            Group.objects.filter(
+                tenant=self.tenant, directory_tenant_id=self.directory, directory_object_id__in=keys.values()
+            ).values_list("directory_object_id", "pk")
+        )
+        missing = [name for name, key in keys.items() if key not in groups]
+        if missing:
+            Group.objects.bulk_create(
+                [
+                    Group(
+                        tenant=self.tenant,
+                        name=name,
+                        directory_tenant_id=self.directory,
+                        directory_object_id=keys[name],
+                    )
+                    for name in missing
+                ],
+                ignore_conflicts=True,
+            )
+            groups = dict(
+                Group.objects.filter(
+                    tenant=self.tenant, directory_tenant_id=self.directory, directory_object_id__in=keys.values()
+                ).values_list("directory_object_id", "pk")
+            )
+        target = {pk: groups.get(keys.get(name, "")) for pk, name in wanted.items()}
+        stale = []
+        have = set()
+        for pk, user_id, group_id in GroupMembership.objects.filter(
+            user_id__in=list(wanted),
+            group__directory_tenant_id=self.directory,
+            group__directory_object_id__startswith=ATTRIBUTE_GROUP_PREFIX,
+        ).values_list("pk", "user_id", "group_id"):
+            if target.get(user_id) == group_id:
+                have.add(user_id)
+            else:
+                stale.append(pk)
+        if stale:
+            GroupMembership.objects.filter(pk__in=stale).delete()
+        new = [
+            GroupMembership(user_id=user_id, group_id=group_id)
+            for user_id, group_id in target.items()
+            if group_id is not None and user_id not in have
+        ]
+        if new:
+            GroupMembership.objects.bulk_create(new, ignore_conflicts=True)
+
+
+ATTRIBUTE_GROUP_PREFIX = "attr-"
+
+
+def attribute_group_key(attribute: str, value: str) -> str:
+    """The id of a group made from a user attribute's value (36 characters, like a directory object id)."""
+    digest = hashlib.sha256(f"{attribute}\n{value.lower()}".encode()).hexdigest()
+    return f"{ATTRIBUTE_GROUP_PREFIX}{digest[:31]}"
 
 
 def users_page_apply(*, run: SyncRun, settings: SyncSettings, items: Iterable[Mapping[str, Any]]) -> PageCounts:
