@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from accounts.models import CostCenter, Group
 from audit.services import audit_record
 from background.claims import Claim, backoff_delay, work_claim, work_release
 from background.kinds import work_queue
@@ -31,14 +32,15 @@ from integrations.models import Feature
 from integrations.services.attention import features_consent_sync
 from integrations.services.permissions import feature_permission_refused
 from microsoft import errors as microsoft_errors
-from microsoft.graph import graph_delta_page, graph_url, users_delta_url
+from microsoft.graph import graph_delta_page, graph_url, groups_delta_url, users_delta_url
 from user_sync import attributes
-from user_sync.choices import ChangeAction, DeactivationState, Phase, RunStatus
+from user_sync.choices import ChangeAction, CostCenterMode, DeactivationState, Phase, RunStatus
 from user_sync.models import Deactivation, SeenUser, SyncChange, SyncRun, SyncSettings
 from user_sync.services import people
 from user_sync.services.calls import PERMISSIONS, listed, with_app_token
+from user_sync.services.groups_page import groups_page_apply
 from user_sync.services.runs import runs_open
-from user_sync.services.users_page import not_seen_candidates, users_page_apply
+from user_sync.services.users_page import ATTRIBUTE_GROUP_PREFIX, not_seen_candidates, users_page_apply
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +96,8 @@ def _step(run: SyncRun, claim: Claim) -> str:
         return _scope(run, settings, feature, claim)
     if run.phase == Phase.USERS:
         return _users_page(run, settings, feature, claim)
+    if run.phase == Phase.GROUPS:
+        return _groups_page(run, settings, feature, claim)
     return _finish(run, settings, claim)
 
 
@@ -194,10 +198,136 @@ def _users_page(run: SyncRun, settings: SyncSettings, feature: Feature, claim: C
         if page.next_link:
             fields["position"] = page.next_link
         else:
-            fields.update(position="", new_users_link=page.delta_link or "", phase=Phase.FINISHING)
+            following = Phase.GROUPS if settings.groups_read else Phase.FINISHING
+            fields.update(position="", new_users_link=page.delta_link or "", phase=following)
         SyncRun.objects.filter(pk=run.pk).update(**fields)
         _next(claim)
     return "page"
+
+
+def groups_signature(settings: SyncSettings) -> str:
+    """What the groups part of a run reads and writes: when it changes, the groups are read in full."""
+    return "|".join(
+        (
+            str(settings.sync_groups),
+            settings.selection_mode,
+            settings.selected_group_ids,
+            settings.cost_center_mode,
+            settings.cost_center_root_group_id,
+        )
+    )
+
+
+# --- groups --------------------------------------------------------------------------------------------------------
+
+
+def _groups_page(run: SyncRun, settings: SyncSettings, feature: Feature, claim: Claim) -> str:
+    if not run.position:
+        return _groups_begin(run, settings, feature, claim)
+    url = run.position
+    try:
+        page = with_app_token(feature, lambda token: graph_delta_page(token=token, url=url))
+    except microsoft_errors.DeltaExpired as exc:
+        return _groups_restart_full(run, claim, exc)
+    except (microsoft_errors.MicrosoftError, CredentialError) as exc:
+        return _trouble(run, feature, claim, exc)
+    with transaction.atomic():
+        locked = _locked(run, claim)
+        if locked is None:
+            return "lost"
+        counts = groups_page_apply(run=locked, settings=settings, items=page.objects)
+        fields: dict[str, Any] = {
+            "pages": F("pages") + 1,
+            "graph_requests": F("graph_requests") + 1,
+            "groups_seen": F("groups_seen") + counts.groups,
+            "groups_done": locked.groups_done,
+            "status": RunStatus.RUNNING,
+            "error": "",
+        }
+        if page.next_link:
+            fields["position"] = page.next_link
+        else:
+            fields.update(position="", new_groups_link=page.delta_link or "", phase=Phase.FINISHING)
+        SyncRun.objects.filter(pk=run.pk).update(**fields)
+        _next(claim)
+    return "page"
+
+
+def _groups_begin(run: SyncRun, settings: SyncSettings, feature: Feature, claim: Claim) -> str:
+    """The groups part starts: a full read or the stored link, and the root group's child groups (cost centers)."""
+    full = (
+        run.full_read or not settings.groups_delta_link or settings.tracked.get("groups") != groups_signature(settings)
+    )
+    centers: list[dict[str, Any]] = []
+    requests = 0
+    if settings.cost_center_mode == CostCenterMode.ROOT_GROUP and settings.cost_center_root_group_id:
+        url = graph_url(f"/groups/{settings.cost_center_root_group_id}/members", select=["id", "displayName"])
+        try:
+            centers = [m for m in listed(feature, url) if str(m.get("@odata.type", "")).endswith("group")]
+            requests += 1
+        except microsoft_errors.ResourceNotFound:
+            return _fail(run, claim, "The cost centers' root group is no longer in the directory: fix the settings.")
+        except (microsoft_errors.MicrosoftError, CredentialError) as exc:
+            return _trouble(run, feature, claim, exc)
+    first = groups_delta_url(select=["displayName"], members=True)
+    position = first if full else settings.groups_delta_link
+    with transaction.atomic():
+        locked = _locked(run, claim)
+        if locked is None:
+            return "lost"
+        ids = [str(c["id"]).lower() for c in centers]
+        if not locked.is_preview and settings.cost_center_mode == CostCenterMode.ROOT_GROUP:
+            _cost_centers_save(locked, settings, centers)
+        notes = list(locked.notes)
+        if full and not locked.full_read and settings.groups_delta_link:
+            notes.append("The group settings changed: the groups are read in full.")
+        SyncRun.objects.filter(pk=run.pk).update(
+            position=position,
+            groups_full_read=full,
+            groups_done=[],
+            cost_center_ids=ids,
+            notes=notes,
+            graph_requests=F("graph_requests") + requests,
+        )
+        _next(claim)
+    return "groups begin"
+
+
+def _cost_centers_save(run: SyncRun, settings: SyncSettings, centers: list[dict[str, Any]]) -> None:
+    names = {str(c["id"]).lower(): str(c.get("displayName") or c["id"])[:256] for c in centers}
+    existing = {
+        c.directory_object_id: c
+        for c in CostCenter.objects.filter(tenant=run.tenant, directory_tenant_id=settings.directory_id)
+    }
+    CostCenter.objects.bulk_create(
+        [
+            CostCenter(tenant=run.tenant, name=name, directory_tenant_id=settings.directory_id, directory_object_id=oid)
+            for oid, name in names.items()
+            if oid not in existing
+        ]
+    )
+    renamed = [c for oid, c in existing.items() if oid in names and c.name != names[oid]]
+    for center in renamed:
+        center.name = names[center.directory_object_id]
+    CostCenter.objects.bulk_update(renamed, ["name"])
+    # No longer a child of the root group: not a cost center any more (its users' assignment goes with it).
+    CostCenter.objects.filter(pk__in=[c.pk for oid, c in existing.items() if oid not in names]).delete()
+
+
+def _groups_restart_full(run: SyncRun, claim: Claim, exc: microsoft_errors.DeltaExpired) -> str:
+    notes = [*run.notes, "Microsoft no longer accepted the groups' change tracking: the groups are read in full."]
+    with transaction.atomic():
+        if _locked(run, claim) is None:
+            return "lost"
+        SyncRun.objects.filter(pk=run.pk).update(
+            groups_full_read=True,
+            groups_done=[],
+            position=exc.resync_url or groups_delta_url(select=["displayName"], members=True),
+            notes=notes,
+            graph_requests=F("graph_requests") + 1,
+        )
+        _next(claim)
+    return "groups full read"
 
 
 def _restart_full(run: SyncRun, claim: Claim, exc: microsoft_errors.DeltaExpired) -> str:
@@ -281,7 +411,14 @@ def _sync_end(run: SyncRun, settings: SyncSettings, synced: Any, gone: Any) -> s
     count = waiting.count()
     total = synced.count()
     notes = list(run.notes)
-    links = {"users_delta_link": run.new_users_link, "tracked": {"users": users_select(settings)}}
+    links: dict[str, Any] = {
+        "users_delta_link": run.new_users_link,
+        "tracked": {"users": users_select(settings), "groups": groups_signature(settings)},
+    }
+    if settings.groups_read:
+        links["groups_delta_link"] = run.new_groups_link
+        if run.groups_full_read:
+            _groups_not_seen_delete(run, settings)
     scope_digest = hashlib.sha256(",".join(run.scope_ids).encode()).hexdigest() if settings.scoped_to_members else ""
     if count and count * 100 > settings.threshold_percent * total:
         waiting.update(state=DeactivationState.PENDING)
@@ -298,6 +435,16 @@ def _sync_end(run: SyncRun, settings: SyncSettings, synced: Any, gone: Any) -> s
     SyncSettings.objects.filter(pk=settings.pk).update(links_held=False, scope_digest=scope_digest, **links)
     _close(run, RunStatus.SUCCEEDED, deactivated=deactivated, notes=notes)
     return "done"
+
+
+def _groups_not_seen_delete(run: SyncRun, settings: SyncSettings) -> None:
+    """After a full read of the groups: the directory's groups it did not meet are gone (or no longer selected)."""
+    groups = Group.objects.filter(tenant=run.tenant, directory_tenant_id=settings.directory_id).exclude(
+        directory_object_id__startswith=ATTRIBUTE_GROUP_PREFIX
+    )
+    groups.exclude(directory_object_id__in=run.groups_done).delete()
+    if settings.selection_mode == "selected":
+        groups.exclude(directory_object_id__in=settings.selected_groups).delete()
 
 
 def deactivations_apply(*, run: SyncRun | None, rows: list[Deactivation], actor: Any) -> int:

@@ -1,0 +1,149 @@
+"""One page of `/groups/delta` (members included) written in bulk: groups, memberships and cost centers from a
+root group, a constant number of queries per page.
+
+A group's `members@delta` may continue over several pages under the same id: each page's entries are merged
+(added, or removed with `@removed`). A full read lists every member as added, so the first time a full read meets
+a group its old memberships (and, for a cost center, its users' assignment) are cleared before its members are
+written again. Members that are not users this directory's sync knows are left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from accounts.models import CostCenter, Group, GroupMembership, User
+from microsoft.graph import member_changes, removed_reason
+from user_sync.choices import SelectionMode
+from user_sync.models import SyncRun, SyncSettings
+
+
+@dataclass
+class GroupCounts:
+    groups: int = 0
+    memberships_added: int = 0
+    memberships_removed: int = 0
+
+
+def groups_page_apply(*, run: SyncRun, settings: SyncSettings, items: Iterable[Mapping[str, Any]]) -> GroupCounts:
+    items = [item for item in items if item.get("id")]
+    counts = GroupCounts(groups=len(items))
+    if run.is_preview:
+        return counts
+    tenant, directory = run.tenant, settings.directory_id
+    rows_wanted = settings.sync_groups and settings.selection_mode in (SelectionMode.ALL, SelectionMode.SELECTED)
+    selected = set(settings.selected_groups) if settings.selection_mode == SelectionMode.SELECTED else None
+    cost_center_ids = set(run.cost_center_ids)
+
+    def synced_group(object_id: str) -> bool:
+        return rows_wanted and (selected is None or object_id in selected)
+
+    ids = [str(item["id"]).lower() for item in items]
+    first_time = [i for i in ids if run.groups_full_read and i not in set(run.groups_done)]
+
+    # Groups.
+    groups: dict[str, Group] = {}
+    if rows_wanted:
+        groups = {
+            g.directory_object_id: g
+            for g in Group.objects.filter(tenant=tenant, directory_tenant_id=directory, directory_object_id__in=ids)
+        }
+        gone = [groups[i].pk for i, item in zip(ids, items, strict=True) if removed_reason(item) and i in groups]
+        if gone:
+            Group.objects.filter(pk__in=gone).delete()
+        new, renamed = [], []
+        for object_id, item in zip(ids, items, strict=True):
+            if removed_reason(item) or not synced_group(object_id):
+                continue
+            name = str(item.get("displayName") or "")[:256]
+            group = groups.get(object_id)
+            if group is None:
+                group = Group(
+                    tenant=tenant, name=name or object_id, directory_tenant_id=directory, directory_object_id=object_id
+                )
+                new.append(group)
+                groups[object_id] = group
+            elif name and group.name != name:
+                group.name = name
+                renamed.append(group)
+        if new:
+            Group.objects.bulk_create(new)
+        if renamed:
+            Group.objects.bulk_update(renamed, ["name"])
+        cleared = [groups[i].pk for i in first_time if i in groups and groups[i].pk]
+        if cleared:
+            GroupMembership.objects.filter(group_id__in=cleared).delete()
+
+    # Cost centers from the root group's child groups.
+    centers: dict[str, int] = {}
+    if cost_center_ids & set(ids):
+        centers = dict(
+            CostCenter.objects.filter(
+                tenant=tenant, directory_tenant_id=directory, directory_object_id__in=list(cost_center_ids & set(ids))
+            ).values_list("directory_object_id", "pk")
+        )
+        restart = [centers[i] for i in first_time if i in centers]
+        if restart:
+            User.objects.filter(tenant=tenant, cost_center_id__in=restart).update(cost_center=None)
+
+    # Members.
+    changes = {
+        object_id: [c for c in member_changes(item) if c.object_type == "user"]
+        for object_id, item in zip(ids, items, strict=True)
+        if not removed_reason(item) and ((object_id in groups and groups[object_id].pk) or object_id in centers)
+    }
+    member_ids = {c.object_id.lower() for entries in changes.values() for c in entries}
+    if not member_ids:
+        _done(run, first_time)
+        return counts
+    users = {
+        u.directory_object_id.lower(): u
+        for u in User.objects.filter(
+            tenant=tenant, directory_tenant_id=directory, directory_object_id__in=member_ids
+        ).only("pk", "directory_object_id", "cost_center_id")
+    }
+    adds: list[GroupMembership] = []
+    removes: set[tuple[int, int]] = set()
+    assigned: dict[int, User] = {}
+    for object_id, entries in changes.items():
+        group = groups.get(object_id)
+        center = centers.get(object_id)
+        for entry in entries:
+            user = users.get(entry.object_id.lower())
+            if user is None:
+                continue
+            if group is not None and group.pk:
+                if entry.removed:
+                    removes.add((group.pk, user.pk))
+                else:
+                    adds.append(GroupMembership(group_id=group.pk, user_id=user.pk))
+            if center is not None:
+                if not entry.removed:
+                    user.cost_center_id = center
+                    assigned[user.pk] = user
+                elif user.cost_center_id == center:
+                    user.cost_center_id = None
+                    assigned[user.pk] = user
+    if adds:
+        GroupMembership.objects.bulk_create(adds, ignore_conflicts=True)
+        counts.memberships_added = len(adds)
+    if removes:
+        stale = [
+            pk
+            for pk, group_id, user_id in GroupMembership.objects.filter(
+                group_id__in={g for g, _ in removes}, user_id__in={u for _, u in removes}
+            ).values_list("pk", "group_id", "user_id")
+            if (group_id, user_id) in removes
+        ]
+        GroupMembership.objects.filter(pk__in=stale).delete()
+        counts.memberships_removed = len(stale)
+    if assigned:
+        User.objects.bulk_update(list(assigned.values()), ["cost_center"])
+    _done(run, first_time)
+    return counts
+
+
+def _done(run: SyncRun, first_time: list[str]) -> None:
+    if first_time:
+        run.groups_done = [*run.groups_done, *first_time]
