@@ -6,9 +6,11 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from django.contrib.auth import get_user_model
 from django.db import models
 
 from audit.models import AuditEvent
+from operations.context import current_context
 
 if TYPE_CHECKING:
     from accounts.models import Tenant, User
@@ -16,16 +18,33 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+class _FromContext:
+    def __repr__(self) -> str:
+        return "FROM_CONTEXT"
+
+
+FROM_CONTEXT: Any = _FromContext()
+
+
 def audit_record(
     *,
     tenant: Tenant | None,
-    actor: User | None,
+    actor: User | None = FROM_CONTEXT,
     action: str,
     target: models.Model | None = None,
     details: dict[str, Any] | None = None,
     ip_address: str | None = None,
 ) -> AuditEvent:
-    """Record that `actor` (None: the system) did `action` to `target`. Never pass secrets in `details`."""
+    """Record that `actor` (None: the system) did `action` to `target`. Never pass secrets in `details`.
+
+    The actor and the client address default to the request context (operations.context): the signed-in user
+    and address of the page, also in the Celery tasks it queued.
+    """
+    if actor is FROM_CONTEXT:
+        actor = _context_actor()
+    if ip_address is None:
+        context = current_context()
+        ip_address = context.client_address if context is not None else None
     event = AuditEvent.objects.create(
         tenant=tenant,
         actor=actor if actor is not None and actor.pk else None,
@@ -67,3 +86,14 @@ def audit_record_many(
     AuditEvent.objects.bulk_create(events, batch_size=500)
     logger.info("audit %s by %s on %d objects", action, events[0].actor_label if events else "-", len(events))
     return len(events)
+
+
+def _context_actor() -> User | None:
+    context = current_context()
+    if context is None:
+        return None
+    if context.user is not None:
+        return context.user
+    if context.actor_id is None:
+        return None
+    return get_user_model().objects.filter(pk=context.actor_id).first()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from celery import Celery
 from celery.schedules import crontab
+from celery.signals import setup_logging
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -52,6 +54,17 @@ app.conf.task_default_queue = LONG  # unknown work is treated as long, never as 
 app.conf.task_routes = ({pattern: {"queue": queue} for pattern, queue in TASK_ROUTES.items()},)
 
 app.autodiscover_tasks()
+
+
+@setup_logging.connect
+def _django_logging(**_: Any) -> None:
+    """Workers and beat log like the web processes (settings.LOGGING: context on every line, JSON on request)."""
+    from logging.config import dictConfig
+
+    from django.conf import settings
+
+    dictConfig(settings.LOGGING)
+
 
 # Every periodic task of the portal. Each entry expires just under its interval so a backlog never piles up.
 app.conf.beat_schedule = {

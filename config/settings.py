@@ -69,11 +69,13 @@ INSTALLED_APPS = [
     "user_sync",
     "microsoft_login",
     "throttling",
+    "operations",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "operations.middleware.RequestContextMiddleware",  # correlation id, actor and address; one log line
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -302,11 +304,29 @@ _DEFAULT_THROTTLE_RATES = {
 }
 THROTTLE_RATES = {**_DEFAULT_THROTTLE_RATES, **env.dict("THROTTLE_RATES", default={})}
 
+# Logs: one line per request (operations.request) and per task (operations.task), every line with the flow's
+# correlation id and tenant id. LOG_FORMAT=json writes one JSON object per line for a log collector.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "operations.logging.ContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s tenant=%(tenant_id)s] %(message)s"},
+        "json": {"()": "operations.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"msal": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
+    "loggers": {
+        "msal": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+        # runserver's access log names the query string, which can carry codes: our request line replaces it.
+        "django.server": {"level": "WARNING"},
+    },
 }

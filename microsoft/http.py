@@ -53,7 +53,7 @@ class MicrosoftSession(requests.Session):
         # 5xx as a bare exception), so the caller reads them from here to classify the failure.
         self.last_response = response
         shown = f"{urlsplit(response.url).netloc} (pre-authenticated)" if url_is_secret else response.url.split("?")[0]
-        logger.debug("Microsoft %s %s -> %s", method, shown, response.status_code)
+        logger.info("Microsoft %s %s -> %s", method, shown, response.status_code)
         return response
 
 

@@ -98,6 +98,7 @@ def test_a_device_code_poll_runs_on_the_interactive_worker_while_the_long_worker
         wait_until(lambda: client.get(f"{key}:finished"), message="the held task to finish")
         interactive_worker.stop()
         long_worker.stop()
+        app.control.purge()  # the sweeps these workers queued when they started: nobody here serves housekeeping
 
 
 def _status(connection: DeviceCodeConnection) -> str:
