@@ -18,7 +18,7 @@ from operations.context import (
 )
 
 pytestmark = pytest.mark.django_db
-AUDIT = reverse("audit:log")
+AUDIT = reverse("audit_log")
 
 
 def test_every_answer_names_its_flow_and_a_client_cannot_choose_it(admin_a_client, settings):
