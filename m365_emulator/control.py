@@ -200,9 +200,16 @@ def clear_faults(state: State, payload: dict[str, Any]) -> None:
 
 
 def requests_received(state: State, payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The recorded requests (of one endpoint); with `take`, they are also forgotten in the same step, so a
+    long run that reads them every few seconds keeps every one (the record holds the last few thousand)."""
     endpoint = payload.get("endpoint")
     with state.lock:
-        return [r.as_json() for r in state.requests if endpoint in (None, "", r.endpoint)]
+        matched = [r for r in state.requests if endpoint in (None, "", r.endpoint)]
+        if payload.get("take"):
+            kept = [r for r in state.requests if endpoint not in (None, "", r.endpoint)]
+            state.requests.clear()
+            state.requests.extend(kept)
+        return [r.as_json() for r in matched]
 
 
 def clear_requests(state: State, payload: dict[str, Any]) -> None:

@@ -136,8 +136,9 @@ class EmulatorControl:
     def clear_faults(self) -> None:
         self._call("DELETE", "faults")
 
-    def requests_received(self, endpoint: str | None = None) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._call("GET", "requests", params={"endpoint": endpoint or ""})
+    def requests_received(self, endpoint: str | None = None, take: bool = False) -> list[dict[str, Any]]:
+        params = {"endpoint": endpoint or "", **({"take": "1"} if take else {})}
+        result: list[dict[str, Any]] = self._call("GET", "requests", params=params)
         return result
 
     def clear_requests(self) -> None:
