@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that print their figures and RESULT lines (docs/performance.md)."""

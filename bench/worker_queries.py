@@ -1,0 +1,43 @@
+"""Imported by the benchmarks' Celery workers (`--include bench.worker_queries`): counts the database queries each
+task makes and writes the running totals of the worker process to BENCH_QUERY_DIR/<pid>.json after every task."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from celery.signals import task_postrun, task_prerun
+
+_totals = {"queries": 0, "tasks": 0}
+
+
+def _count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+    _totals["queries"] += 1
+    return execute(sql, params, many, context)
+
+
+@task_prerun.connect
+def _start(**_: Any) -> None:
+    from django.db import connection
+
+    if _count not in connection.execute_wrappers:
+        connection.execute_wrappers.append(_count)
+
+
+@task_postrun.connect
+def _finish(**_: Any) -> None:
+    _totals["tasks"] += 1
+    folder = os.environ.get("BENCH_QUERY_DIR")
+    if folder:
+        Path(folder, f"{os.getpid()}.json").write_text(json.dumps(_totals))
+
+
+def totals(folder: Path) -> dict[str, int]:
+    """The queries and tasks of every worker process that wrote to `folder`."""
+    summed = {"queries": 0, "tasks": 0}
+    for path in folder.glob("*.json"):
+        for key, value in json.loads(path.read_text()).items():
+            summed[key] += value
+    return summed
