@@ -55,7 +55,10 @@ logger = logging.getLogger(__name__)
 
 # The beat runs the sweep every minute: what it queues expires before the next sweep queues it again.
 SWEEP_TASK_EXPIRES = 50
-SWEEP_BATCH = 500
+# The most rows of one kind a sweep queues. Not a small batch: a backlog (10,000 tokens due after an outage) must
+# reach the workers at their pace, not at 500 a minute; what they do not take before the tasks expire is queued
+# again by the next sweep.
+SWEEP_BATCH = 20_000
 
 
 @dataclass(frozen=True)

@@ -10,4 +10,4 @@ from django.dispatch import Signal
 credential_needs_person = Signal()
 
 # The credential works again: `credential`. What was said about it is no longer true.
-credential_healthy = Signal()
+credential_healthy = Signal()  # sent when it leaves another state (an active one had nothing said about it)

@@ -38,5 +38,5 @@ def credential_tell(sender: Any, *, credential: MicrosoftCredential, reason: str
 @receiver(credential_healthy, dispatch_uid="notifications.credential_healthy")
 def credential_forget(sender: Any, *, credential: MicrosoftCredential, **kwargs: Any) -> None:
     """A recurrence of any of its problems is told again."""
-    for state in (CredentialState.RETRYING, *CredentialState.terminal()):
-        admins_notification_clear(tenant=credential.tenant, key=_key(credential, state))
+    states = (CredentialState.RETRYING, *CredentialState.terminal())
+    admins_notification_clear(tenant=credential.tenant, key=[_key(credential, state) for state in states])

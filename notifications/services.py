@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -34,8 +36,10 @@ def admins_notify(*, tenant: Tenant, key: str, subject: str, body: str, to: list
     return bool(told)
 
 
-def admins_notification_clear(*, tenant: Tenant, key: str) -> None:
-    AdminNotification.objects.filter(tenant=tenant, key=key).delete()
+def admins_notification_clear(*, tenant: Tenant, key: str | Collection[str]) -> None:
+    """Forget the notification of one problem (or of several keys, in one query)."""
+    keys = [key] if isinstance(key, str) else list(key)
+    AdminNotification.objects.filter(tenant=tenant, key__in=keys).delete()
 
 
 def _admins_email(notification: AdminNotification, to: list[str] | None) -> None:

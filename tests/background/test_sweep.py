@@ -55,3 +55,14 @@ def test_work_queued_while_the_broker_is_away_is_queued_by_the_sweep_later(chore
     assert Chore.objects.filter(pk=row.pk).exists()
     assert work_sweep()["tests.chore"] == 1
     assert chore_task.queued == [(row.pk,)]
+
+
+def test_a_backlog_larger_than_a_few_hundred_rows_is_queued_by_one_sweep(chore_task):
+    """10,000 tokens due after an outage reach the workers at their pace, not 500 a minute."""
+    now = timezone.now()
+    Chore.objects.bulk_create(
+        Chore(name=f"backlog {n}", next_attempt_at=now - timedelta(minutes=5)) for n in range(1200)
+    )
+
+    assert work_sweep()["tests.chore"] == 1200
+    assert len(set(chore_task.queued)) == 1200
