@@ -3,6 +3,8 @@ the audit trail), registration, personal accounts, the lockout's abuse limit, li
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
 from django.urls import reverse
 
@@ -201,3 +203,19 @@ def test_an_identity_linked_to_someone_else_is_not_linked_again(m365, user_a_cli
     assert "already linked to another Roger user" in page_text(final)
     user_a.refresh_from_db()
     assert user_a.directory_object_id == ""
+
+
+def test_login_without_consent_in_the_directory_is_explained_with_the_admins_consent_link(client, admin_a, m365):
+    """Microsoft answers AADSTS65001 when the Login app has no consent where the person signs in."""
+    feature = login_feature(admin_a)
+    start = microsoft_start(client, "alpha", feature)
+    answer = {
+        "state": parse_qs(urlsplit(start["Location"]).query)["state"][0],
+        "error": "invalid_client",
+        "error_description": "AADSTS65001: The user or administrator has not consented to use the application.",
+    }
+    final = post_sign_in_answer(client, answer)
+    text = page_text(final)
+    assert signed_in_as(client) is None and "has not allowed Roger to sign people in yet" in text
+    assert reverse("integrations:detail", args=[feature.integration_id]) in text
+    assert refusals(admin_a.tenant) == ["not_consented"]
