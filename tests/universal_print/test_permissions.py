@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 from django.urls import reverse
 
 from integrations.features import feature_spec, manifest_snippet
@@ -48,3 +49,23 @@ def test_the_set_up_guide_says_why_a_printer_administrator_signs_in(admin_a_clie
     assert manifest and all(guid in manifest.group(1) for guid in [*APPLICATION.values(), *DELEGATED.values()])
     note = re.search(r'id="permissions-note-universal_print">(.*?)</p>', page, re.DOTALL)
     assert note and "Printer Administrator" in note.group(1) and "task triggers" in note.group(1)
+
+
+@pytest.mark.emulator
+@pytest.mark.django_db
+def test_the_integration_page_shows_the_roles_the_app_only_token_holds(m365, up_feature, admin_a_client):
+    """The application permissions (roles) are ticked once a token from Microsoft shows them."""
+    from tests.security.test_consent_evidence import _permissions
+
+    shown = _permissions(admin_a_client, up_feature)
+
+    application = {name: text for name, text in shown.items() if "Application" in text}
+    assert set(application) == {
+        "Printer.Read.All",
+        "PrintTaskDefinition.ReadWrite.All",
+        "PrintJob.Read.All",
+        "PrintJob.ReadWriteBasic.All",
+    }
+    assert all(text.startswith("✓") for text in application.values()), shown
+    delegated = {name for name, text in shown.items() if "Delegated" in text}
+    assert delegated == {"Printer.ReadWrite.All", "PrinterShare.ReadBasic.All"}
