@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from accounts.signals import user_deactivated, user_reactivated
 from audit.services import audit_record, audit_record_many
 from throttling.clients import client_key
 from throttling.rates import Rate
-from throttling.services import Limit, throttle_forget, throttle_give_back, throttle_take
+from throttling.services import Limit, Throttled, throttle_forget, throttle_give_back, throttle_take
 
 
 @transaction.atomic
@@ -206,6 +207,24 @@ def _sign_in_limits(*, account: str, ip_address: str | None) -> list[Limit]:
     if client:
         limits.append(Limit(f"sign_in:client:{client}", Rate(settings.LOGIN_ADDRESS_FAILURE_LIMIT, window, lock)))
     return limits
+
+
+def sign_in_client_check(*, ip_address: str | None) -> None:
+    """Raise `Throttled` when the client is locked out of signing in, whichever way it signs in (a sign-in with
+    Microsoft is checked here before it starts); counts nothing."""
+    _account_limit, *client_limit = _sign_in_limits(account="", ip_address=ip_address)
+    if client_limit:
+        now = time.time()
+        throttle_take(limits=client_limit, now=now)
+        throttle_give_back(limits=client_limit, at=now)
+
+
+def sign_in_client_failed(*, ip_address: str | None) -> None:
+    """A sign-in without a password failed (a refused sign-in with Microsoft): it counts against the client's lockout
+    as a wrong password would."""
+    _account_limit, *client_limit = _sign_in_limits(account="", ip_address=ip_address)
+    with contextlib.suppress(Throttled):  # already locked: nothing more to count
+        throttle_take(limits=client_limit)
 
 
 def sign_in_success_record(*, user: User, ip_address: str | None) -> None:

@@ -18,7 +18,13 @@ from django.utils import timezone
 
 from accounts.models import Tenant, User
 from accounts.selectors import user_by_identity
-from accounts.services import IdentityTaken, user_identity_link, user_register_from_identity
+from accounts.services import (
+    IdentityTaken,
+    sign_in_client_check,
+    sign_in_client_failed,
+    user_identity_link,
+    user_register_from_identity,
+)
 from audit.services import audit_record
 from integrations.binding import FlowStart
 from integrations.choices import FlowKind
@@ -72,7 +78,8 @@ def sign_in_authority(feature: Feature, settings: LoginSettings) -> str:
 
 def microsoft_sign_in_start(*, feature: Feature, login_hint: str = "", client: str | None) -> FlowStart:
     """Where to send a browser to sign in with this Login feature (one Microsoft call, for discovery). Limited per
-    client and per tenant (raises Throttled)."""
+    client and per tenant, and refused while the client is locked out of signing in (raises Throttled)."""
+    sign_in_client_check(ip_address=client)
     throttle_take(limits=scope_limits("microsoft_sign_in", tenant=feature.tenant.name, client=client))
     settings = login_settings_of(tenant=feature.tenant)
     return sign_in_start(
@@ -299,7 +306,10 @@ def _refused(
     *,
     code: int | None = None,
 ) -> SignInRefused:
-    """Record the refusal in the audit trail (with the client address) and hand it back to raise."""
+    """Record the refusal in the audit trail (with the client address), count it against the client's sign-in
+    lockout as a wrong password would be, and hand it back to raise."""
+    if ip_address is not None:
+        sign_in_client_failed(ip_address=ip_address)
     details: dict[str, Any] = {"reason": refusal.reason.value}
     if identity is not None:
         details.update(account=identity.account, directory_id=identity.directory_id, object_id=identity.object_id)

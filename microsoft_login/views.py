@@ -49,7 +49,9 @@ def sign_in_start(request: HttpRequest) -> HttpResponse:
             feature=chosen, login_hint=request.POST.get("email", ""), client=client_address(request)
         )
     except Throttled as exc:
-        messages.error(request, f"Too many sign-ins were started from here. Try again in {exc.try_again_in}.")
+        messages.error(
+            request, f"Too many sign-ins from here, or too many that failed. Try again in {exc.try_again_in}."
+        )
         response = _back_to_tenancy(tenancy)
         response["Retry-After"] = str(int(exc.retry_after) + 1)
         response.status_code = 303

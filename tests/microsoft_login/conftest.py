@@ -56,7 +56,6 @@ def microsoft_start(client: Client, tenancy: str, feature: Feature, email: str =
     return client.post(
         reverse("microsoft_login:start"),
         {"tenancy_name": tenancy, "feature": feature.pk, "email": email},
-        REMOTE_ADDR="198.51.100.20",
     )
 
 

@@ -219,3 +219,19 @@ def test_login_without_consent_in_the_directory_is_explained_with_the_admins_con
     assert signed_in_as(client) is None and "has not allowed Roger to sign people in yet" in text
     assert reverse("integrations:detail", args=[feature.integration_id]) in text
     assert refusals(admin_a.tenant) == ["not_consented"]
+
+
+def test_refused_sign_ins_count_towards_the_clients_sign_in_lockout(m365, client, admin_a, settings, password):
+    settings.LOGIN_ADDRESS_FAILURE_LIMIT = 2
+    feature = login_feature(admin_a)
+    for _ in range(2):
+        microsoft_sign_in(m365, client, feature, ALEX)  # nobody in Roger has Alex's account
+    assert refusals(admin_a.tenant) == ["unknown_user", "unknown_user"]
+    locked = microsoft_start(client, "alpha", feature)
+    assert locked.status_code == 303
+    assert "too many that failed" in page_text(client.get(locked.url))
+    password_page = client.post(
+        reverse("accounts:login"),
+        {"tenancy_name": "alpha", "email": admin_a.email, "password": password},
+    )
+    assert "Too many failed sign-ins" in page_text(password_page)  # one lockout, whichever way
