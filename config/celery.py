@@ -78,6 +78,16 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute=7),
         "options": {"expires": 50 * 60},
     },
+    # every minute, to each queue: the worker that takes it shows /healthz that the queue is served
+    **{
+        f"heartbeat-{queue}": {
+            "task": "operations.heartbeat",
+            "schedule": crontab(),
+            "args": (queue,),
+            "options": {"queue": queue, "expires": 50},
+        }
+        for queue in QUEUES
+    },
     "integrations-attention-check": {  # daily: app tokens probed, admins emailed once per integration problem
         "task": "integrations.attention_check",
         "schedule": crontab(hour=6, minute=20),

@@ -4,12 +4,14 @@ from django.urls import include, path
 from accounts import views as account_views
 from accounts.forms import OperatorSignInForm
 from health import views as health_views
+from operations.views import healthz
 
 admin.site.site_header = "Roger operator admin"
 admin.site.site_title = "Roger operator admin"
 admin.site.login_form = OperatorSignInForm  # the same lockout as the tenant sign-in
 
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
     path("", health_views.dashboard, name="dashboard"),
     path("accounts/", include("accounts.urls")),
     path("administration/audit/", account_views.audit_log, name="audit_log"),
