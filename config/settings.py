@@ -209,6 +209,8 @@ UNIVERSAL_PRINT_MAX_DOCUMENT_MB = env.int("UNIVERSAL_PRINT_MAX_DOCUMENT_MB", def
 # How long a worker holds a connection or a job it is taking before another may take over (a worker that died
 # mid-way leaves it behind).
 UNIVERSAL_PRINT_LEASE_SECONDS = env.int("UNIVERSAL_PRINT_LEASE_SECONDS", default=300)
+# How long a worker holds a User Synchronization run while it reads and writes one page (renewed by each page).
+USER_SYNC_LEASE_SECONDS = env.int("USER_SYNC_LEASE_SECONDS", default=300)
 
 # Celery: Redis when REDIS_URL is set, else kombu's serverless filesystem transport under var/.
 REDIS_URL = env.str("REDIS_URL", default="")

@@ -131,6 +131,9 @@ class SyncRun(Claimable):
     errors = models.PositiveIntegerField(default=0)
     held = models.PositiveIntegerField(default=0, help_text="Deactivations held back by the safety threshold.")
     pin_emails = models.PositiveIntegerField(default=0)
+    pin_emails_waiting = models.PositiveIntegerField(
+        default=0, help_text="PIN emails a first sync asks an admin about before sending (more than a few hundred)."
+    )
     requested_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -19,3 +19,11 @@ def automatic_sync_task(settings_id: int) -> str:
     from user_sync.services.runs import automatic_sync_start
 
     return automatic_sync_start(settings_id=settings_id)
+
+
+@shared_task(name="user_sync.pin_emails", ignore_result=True)
+def pin_emails_task(run_id: int) -> int:
+    """A batch of PIN emails to the users a sync created."""
+    from user_sync.services.pins import pin_emails_send
+
+    return pin_emails_send(run_id=run_id)

@@ -13,4 +13,5 @@ urlpatterns = [
     path("<int:pk>/deactivations/keep/", views.keep, name="keep"),
     path("<int:pk>/deactivate-users/", views.deactivate_stopped, name="deactivate_stopped"),
     path("runs/<int:pk>/", views.run_detail, name="run"),
+    path("runs/<int:pk>/pin-emails/", views.pin_emails, name="pin_emails"),
 ]

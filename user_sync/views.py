@@ -27,6 +27,7 @@ from user_sync.services.connector import (
     stopped_users_deactivate,
     unknown_groups,
 )
+from user_sync.services.pins import pin_emails_confirm
 from user_sync.services.runs import RunInProgress, SyncUnavailable, run_start, settings_for
 
 
@@ -202,4 +203,14 @@ def deactivate_stopped(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         count = stopped_users_deactivate(settings=settings, actor=_admin(request))
         messages.success(request, f"{count} users deactivated.")
+    return redirect("user_sync:page")
+
+
+@tenant_admin_required
+@require_POST
+def pin_emails(request: HttpRequest, pk: int) -> HttpResponse:
+    run = selectors.run_get(tenant=_tenant(request), pk=pk)
+    if run.pin_emails_waiting:
+        count = pin_emails_confirm(run=run, actor=_admin(request))
+        messages.success(request, f"{count} PIN emails are being sent, paced within the outgoing mail limit.")
     return redirect("user_sync:page")

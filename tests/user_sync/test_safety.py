@@ -131,3 +131,23 @@ def test_a_step_whose_worker_died_is_taken_over_from_the_saved_position(m365: An
     assert done.status == RunStatus.SUCCEEDED and done.created == CONTOSO_ENABLED_MEMBERS
     first = m365.control.requests_received("graph")[0]
     assert "$skiptoken" in first["query"]  # from the saved position, not the first page
+
+
+def test_automatic_sync_24_hours_after_turned_on_then_every_24_hours(sync_settings: Any, admin_a: Any) -> None:
+    from background.kinds import work_kinds
+    from user_sync.services.connector import settings_save
+    from user_sync.services.runs import automatic_sync_start, automatic_syncs_due
+
+    settings_save(settings=sync_settings, data={"auto_sync": True}, actor=admin_a)
+    sync_settings.refresh_from_db()
+    first = sync_settings.next_attempt_at
+    assert first is not None and timedelta(hours=23, minutes=59) < first - timezone.now() <= timedelta(hours=24)
+    assert "user_sync.automatic" in {kind.name for kind in work_kinds()}  # the one sweep queues it when due
+    assert automatic_sync_start(settings_id=sync_settings.pk) == "skipped"  # not due yet
+    type(sync_settings).objects.filter(pk=sync_settings.pk).update(next_attempt_at=timezone.now())  # a day later
+    assert sync_settings.pk in automatic_syncs_due().values_list("pk", flat=True)
+    assert automatic_sync_start(settings_id=sync_settings.pk) == "started"
+    run = SyncRun.objects.get(settings=sync_settings)
+    assert run.trigger == "automatic" and steps(run).status == RunStatus.SUCCEEDED
+    sync_settings.refresh_from_db()
+    assert sync_settings.next_attempt_at - timezone.now() > timedelta(hours=23, minutes=59)

@@ -19,6 +19,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings as django_settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -39,12 +40,12 @@ from user_sync.models import Deactivation, SeenUser, SyncChange, SyncRun, SyncSe
 from user_sync.services import people
 from user_sync.services.calls import PERMISSIONS, listed, with_app_token
 from user_sync.services.groups_page import groups_page_apply
+from user_sync.services.pins import pin_emails_plan
 from user_sync.services.runs import runs_open
 from user_sync.services.users_page import ATTRIBUTE_GROUP_PREFIX, not_seen_candidates, users_page_apply
 
 logger = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=5)
 RETRY_FIRST = timedelta(seconds=30)
 RETRY_MAX = timedelta(minutes=30)
 MAX_ATTEMPTS = 10
@@ -71,7 +72,7 @@ def users_select(settings: SyncSettings) -> list[str]:
 
 def run_step(*, run_id: int) -> str:
     """One step of a run, if it is due and no other worker holds it; returns what happened (for the log)."""
-    claim = work_claim(runs_open(), run_id, lease=LEASE)
+    claim = work_claim(runs_open(), run_id, lease=timedelta(seconds=django_settings.USER_SYNC_LEASE_SECONDS))
     if claim is None:
         return "skipped"
     run = SyncRun.objects.select_related(
@@ -428,10 +429,19 @@ def _sync_end(run: SyncRun, settings: SyncSettings, synced: Any, gone: Any) -> s
             "next runs start from the same point."
         )
         SyncSettings.objects.filter(pk=settings.pk).update(links_held=True)
+        asked = pin_emails_plan(run)
+        if asked:
+            notes.append(f"{asked} PIN emails wait for an admin to send them.")
         _close(run, RunStatus.HELD, held=count, notes=notes)
         return "held"
     rows = list(waiting)
     deactivated = deactivations_apply(run=run, rows=rows, actor=None)
+    asked = pin_emails_plan(run)
+    if asked:
+        notes.append(
+            f"{asked} new users would get a PIN email: a first sync asks before sending more than "
+            f"{settings.pin_email_ask_above}. Send them from the User Synchronization page."
+        )
     SyncSettings.objects.filter(pk=settings.pk).update(links_held=False, scope_digest=scope_digest, **links)
     _close(run, RunStatus.SUCCEEDED, deactivated=deactivated, notes=notes)
     return "done"
