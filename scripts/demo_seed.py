@@ -13,7 +13,7 @@ from pathlib import Path
 from m365_emulator.seed import _read_with_base
 
 DEMO_SEED = Path(__file__).resolve().parent.parent / "m365_emulator" / "seeds" / "demo.json"
-CALLBACK_PATHS = ("/integrations/callback/", "/integrations/consent/callback/", "/accounts/microsoft/callback/")
+CALLBACK_PATHS = ("/integrations/callback/", "/integrations/consent/callback/", "/accounts/sign-in/")
 
 
 def main() -> None:

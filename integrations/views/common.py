@@ -50,7 +50,13 @@ def flow_started(request: HttpRequest, start: Callable[[], binding.FlowStart], *
 
 
 def redirect_uris() -> list[str]:
-    return [callback_url("integration_callbacks:select_tenant"), callback_url("integration_callbacks:consent")]
+    """The sign-in and consent callbacks, and the sign-in page, where Microsoft sends the browser back after signing
+    out of Microsoft too (Login with Microsoft's `post_logout_redirect_uri`)."""
+    return [
+        callback_url("integration_callbacks:select_tenant"),
+        callback_url("integration_callbacks:consent"),
+        callback_url("accounts:login"),
+    ]
 
 
 def graph_application_consenters() -> str:
