@@ -13,7 +13,8 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from accounts.choices import Role, UserSource
+from accounts.choices import Role, UserSource, UserState
+from ui.fields import StatusField
 
 tenancy_name_validator = RegexValidator(
     r"^[a-z0-9][a-z0-9-]{1,62}$",
@@ -129,7 +130,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     email = models.EmailField(max_length=254)
     full_name = models.CharField(max_length=200, blank=True)
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.USER)
-    source = models.CharField(max_length=10, choices=UserSource.choices, default=UserSource.LOCAL)
+    source = StatusField(max_length=10, choices=UserSource, default=UserSource.LOCAL)
     # Synced users are keyed on the Microsoft directory and object id, never on the mutable UPN or email.
     directory_tenant_id = models.CharField(max_length=36, blank=True)
     directory_object_id = models.CharField(max_length=36, blank=True)
@@ -207,6 +208,14 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def is_tenant_admin(self) -> bool:
         return self.tenant_id is not None and self.role == Role.ADMIN and self.is_active
+
+    @property
+    def state(self) -> UserState:
+        if not self.is_active:
+            return UserState.DEACTIVATED
+        if self.source == UserSource.LOCAL and not self.has_usable_password():
+            return UserState.INVITED
+        return UserState.ACTIVE
 
     def set_pin(self, pin: str | None) -> None:
         """Store the printer PIN hashed (never the PIN itself); None or "" removes it."""

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "universal_print",
     "user_sync",
     "microsoft_login",
+    "users_admin",
     "throttling",
     "operations",
 ]
@@ -133,6 +134,8 @@ STATIC_ROOT = VAR_DIR / "staticfiles"
 STATIC_ROOT.mkdir(exist_ok=True)
 WHITENOISE_USE_FINDERS = DEBUG or TESTING
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Administration > Users > Import: the largest file accepted (the vendor documents 100 MB), checked while uploading.
+USER_IMPORT_MAX_BYTES = env.int("USER_IMPORT_MAX_BYTES", default=100 * 1024 * 1024)
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "media/"
 STORAGES = {

@@ -15,6 +15,7 @@ urlpatterns = [
     path("", health_views.dashboard, name="dashboard"),
     path("accounts/", include("accounts.urls")),
     path("administration/audit/", account_views.audit_log, name="audit_log"),
+    path("administration/users/", include("users_admin.urls")),
     path("administration/integrations/", include("integrations.urls")),
     path("administration/universal-print/", include("universal_print.urls")),
     path("administration/user-synchronization/", include("user_sync.urls")),

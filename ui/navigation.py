@@ -45,6 +45,7 @@ MENU: tuple[NavSection, ...] = (
     NavSection(
         "Administration",
         (
+            NavItem("Users", "users_admin:users", ("users_admin",), admins_only=True),
             NavItem("Integrations", "integrations:list", ("integrations",), admins_only=True),
             NavItem("User Synchronization", "user_sync:page", ("user_sync",), admins_only=True),
             NavItem("Universal Print", "universal_print:page", ("universal_print",), admins_only=True),

@@ -13,6 +13,7 @@ from ui.navigation import MENU, NavItem, NavSection, current_item, navigation_fo
 ADMIN_LINKS = [
     "Dashboard",
     "Jobs",
+    "Users",
     "Integrations",
     "User Synchronization",
     "Universal Print",
@@ -73,6 +74,9 @@ def test_user_synchronization_is_linked_to_admins_only(admin_a_client: Client, u
         ("external_systems:list", [], "External Systems"),
         ("external_systems:add", ["exchange_online"], "External Systems"),
         ("outgoing_mail:network", [], "Network"),
+        ("users_admin:users", [], "Users"),
+        ("users_admin:user_add", [], "Users"),
+        ("users_admin:import_upload", [], "Users"),
     ],
 )
 def test_exactly_the_page_s_item_is_current(
@@ -83,7 +87,7 @@ def test_exactly_the_page_s_item_is_current(
 
 def test_the_jobs_settings_page_marks_the_settings_jobs_item_not_the_print_jobs_one(admin_a_client: Client) -> None:
     page = admin_a_client.get(reverse("mail_jobs:settings")).content.decode()
-    assert [index for index, (_, is_current) in enumerate(links(page)) if is_current] == [8]
+    assert [index for index, (_, is_current) in enumerate(links(page)) if is_current] == [9]
 
 
 def test_a_view_named_by_an_item_wins_over_a_namespace_claimed_by_another() -> None:

@@ -1,0 +1,321 @@
+"""Administration > Users: the list, add, edit, deactivate, reactivate, reset password, import and export.
+
+Every object comes through a tenant-scoped selector: another tenant's user or import is a 404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import cast
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_POST
+
+from accounts.errors import LastAdminError
+from accounts.models import Tenant, User
+from accounts.permissions import tenant_admin_required
+from accounts.services import user_deactivate, user_reactivate
+from audit.services import audit_record
+from ui.live import Live, live_response, version_of
+from users_admin import selectors
+from users_admin.choices import ImportPhase, ImportStatus, RowAction
+from users_admin.forms import DeactivateForm, ImportForm, InvitationForm, UserForm
+from users_admin.imports import import_apply, import_start, result_lines
+from users_admin.models import UserImport
+from users_admin.services import (
+    UserFieldError,
+    invitation_accept,
+    invitation_find,
+    password_reset_send,
+    user_create,
+    user_update,
+)
+from users_admin.spreadsheet import ImportFileError, csv_line
+from users_admin.uploads import SizeLimitHandler
+
+PAGE_SIZE = 50
+PREVIEW_ROWS = 100
+
+
+def _tenant(request: HttpRequest) -> Tenant:
+    return cast(Tenant, request.tenant)  # type: ignore[attr-defined]
+
+
+def _actor(request: HttpRequest) -> User:
+    return cast(User, request.user)
+
+
+def _user(request: HttpRequest, pk: int) -> User:
+    user = selectors.user_of_tenant(tenant=_tenant(request), pk=pk)
+    if user is None:
+        raise Http404("No such user in this tenant.")
+    return user
+
+
+@tenant_admin_required
+def user_list(request: HttpRequest) -> HttpResponse:
+    query, state = request.GET.get("q", "")[:200], request.GET.get("state", "")
+    users = selectors.users_search(tenant=_tenant(request), query=query, state=state)
+    page = Paginator(users, PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = list(selectors.users_for_page(users.filter(pk__in=[u.pk for u in page.object_list])))
+    return render(
+        request,
+        "users_admin/user_list.html",
+        {"page": page, "query": query, "state": state, "imports": selectors.imports_recent(tenant=_tenant(request))},
+    )
+
+
+@tenant_admin_required
+def user_add(request: HttpRequest) -> HttpResponse:
+    form = UserForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = user_create(
+                tenant=_tenant(request),
+                actor=_actor(request),
+                values=form.values(),
+                invite=form.cleaned_data.get("invite", False),
+            )
+        except UserFieldError as exc:
+            for name, error in exc.errors.items():
+                form.add_error(name if name in form.fields else None, error)
+        else:
+            invited = " and emailed an invitation to choose a password" if form.cleaned_data.get("invite") else ""
+            messages.success(request, f"{user.email} was added{invited}.")
+            return redirect("users_admin:users")
+    return render(request, "users_admin/user_form.html", {"form": form, "subject": None})
+
+
+@tenant_admin_required
+def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    subject = _user(request, pk)
+    form = UserForm(request.POST or None, user=subject)
+    if request.method == "POST" and form.is_valid():
+        try:
+            changed = user_update(subject, actor=_actor(request), values=form.values())
+        except UserFieldError as exc:
+            for name, error in exc.errors.items():
+                form.add_error(name if name in form.fields else None, error)
+        except LastAdminError as exc:
+            form.add_error("role", str(exc))
+        else:
+            messages.success(request, f"{subject.email} was saved." if changed else "Nothing changed.")
+            return redirect("users_admin:users")
+    return render(
+        request,
+        "users_admin/user_form.html",
+        {"form": form, "subject": subject, "deactivate_form": DeactivateForm()},
+    )
+
+
+@require_POST
+@tenant_admin_required
+def user_deactivate_view(request: HttpRequest, pk: int) -> HttpResponse:
+    subject = _user(request, pk)
+    form = DeactivateForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    try:
+        user_deactivate(subject, actor=_actor(request), reason=reason or "Deactivated by an admin")
+    except LastAdminError as exc:
+        messages.error(request, str(exc))
+        return redirect("users_admin:user_edit", pk=subject.pk)
+    if subject.pk == request.user.pk:
+        logout(request)
+        return redirect("accounts:login")
+    messages.success(request, f"{subject.email} is deactivated: signed out everywhere, their waiting jobs held.")
+    return redirect("users_admin:users")
+
+
+@require_POST
+@tenant_admin_required
+def user_reactivate_view(request: HttpRequest, pk: int) -> HttpResponse:
+    subject = _user(request, pk)
+    if user_reactivate(subject, actor=_actor(request)):
+        messages.success(request, f"{subject.email} is active again.")
+    return redirect("users_admin:users")
+
+
+@require_POST
+@tenant_admin_required
+def user_password_reset(request: HttpRequest, pk: int) -> HttpResponse:
+    subject = _user(request, pk)
+    if not subject.is_active:
+        messages.error(request, "Reactivate the user first.")
+        return redirect("users_admin:user_edit", pk=subject.pk)
+    try:
+        sent = password_reset_send(subject, actor=_actor(request))
+    except UserFieldError as exc:
+        messages.error(request, " ".join(exc.errors.values()))
+    else:
+        what = "a new invitation" if sent == "invitation" else "the password reset email"
+        messages.success(request, f"{subject.email} was sent {what}.")
+    return redirect("users_admin:user_edit", pk=subject.pk)
+
+
+@tenant_admin_required
+def user_export(request: HttpRequest) -> StreamingHttpResponse:
+    """The tenant's users as CSV; cells that look like formulas are written as text (see cell_safe)."""
+    tenant = _tenant(request)
+    users = selectors.users_for_page(selectors.users_search(tenant=tenant, query=request.GET.get("q", "")))
+
+    def lines() -> Iterator[str]:
+        yield csv_line(["email", "name", "role", "source", "state", "aliases", "groups", "cost center", "card"])
+        for user in users.iterator(chunk_size=2000):
+            yield csv_line(
+                [
+                    user.email,
+                    user.full_name,
+                    user.role,
+                    user.source,
+                    user.state,
+                    ";".join(a.name for a in user.sign_in_aliases.all()),
+                    ";".join(g.name for g in user.groups.all()),
+                    user.cost_center.name if user.cost_center else "",
+                    user.card,
+                ]
+            )
+
+    audit_record(tenant=tenant, actor=_actor(request), action="user.exported")
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="users-{tenant.name}.csv"'
+    return response
+
+
+# --- the invitation link (public: the token is the key) ----------------------------------------------------------
+
+
+def invitation(request: HttpRequest, token: str) -> HttpResponse:
+    found = invitation_find(token)
+    if found is None:
+        response = render(request, "users_admin/invitation_invalid.html", status=404)
+    else:
+        form = InvitationForm(request.POST or None, user=found.user)
+        if request.method == "POST" and form.is_valid():
+            if invitation_accept(token, password=form.cleaned_data["password1"]) is not None:
+                messages.success(request, "Your password is set: sign in with it.")
+                return redirect("accounts:login")
+            response = render(request, "users_admin/invitation_invalid.html", status=404)
+        else:
+            response = render(request, "users_admin/invitation.html", {"form": form, "invited": found.user})
+    response["Referrer-Policy"] = "no-referrer"  # the token is in the address
+    return response
+
+
+# --- import ---------------------------------------------------------------------------------------------------
+
+
+@csrf_exempt
+@tenant_admin_required
+def import_upload(request: HttpRequest) -> HttpResponseBase:
+    """The upload stops at the size limit while it arrives: who asks is checked first, then the declared length
+    before the body is read, then the bytes while they are read (SizeLimitHandler); the CSRF check follows (it
+    reads the body)."""
+    limit = settings.USER_IMPORT_MAX_BYTES
+    handler = SizeLimitHandler(limit, request)
+    if request.method == "POST":
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        if declared > limit + 64 * 1024:  # the form's other fields and the multipart framing
+            return _too_large(request, status=413)
+        request.upload_handlers = [handler, *request.upload_handlers]
+    return _import_upload(request, handler)
+
+
+@csrf_protect
+def _import_upload(request: HttpRequest, handler: SizeLimitHandler) -> HttpResponse:
+    form = ImportForm(request.POST or None, request.FILES or None)
+    if handler.exceeded:
+        return _too_large(request, status=413)
+    if request.method == "POST" and form.is_valid():
+        try:
+            started = import_start(
+                tenant=_tenant(request),
+                actor=_actor(request),
+                upload=form.cleaned_data["file"],
+                send_invitations=form.cleaned_data["send_invitations"],
+            )
+        except ImportFileError as exc:
+            form.add_error("file", str(exc))
+        else:
+            return redirect("users_admin:import_detail", pk=started.pk)
+    return render(request, "users_admin/import_upload.html", {"form": form})
+
+
+def _too_large(request: HttpRequest, *, status: int) -> HttpResponse:
+    form = ImportForm()
+    megabytes = settings.USER_IMPORT_MAX_BYTES // (1024 * 1024)
+    form.errors["file"] = form.error_class([f"The file is larger than {megabytes} MB: split it and upload the parts."])
+    return render(request, "users_admin/import_upload.html", {"form": form}, status=status)
+
+
+def _import(request: HttpRequest, pk: int) -> UserImport:
+    found = selectors.import_of_tenant(tenant=_tenant(request), pk=pk)
+    if found is None:
+        raise Http404("No such import in this tenant.")
+    return found
+
+
+def _import_live(user_import: UserImport) -> Live:
+    return Live(
+        element_id="import-status",
+        template="users_admin/partials/import_status.html",
+        url=reverse("users_admin:import_status", args=[user_import.pk]),
+        version=version_of(user_import.status, user_import.rows_done, user_import.counts, user_import.error),
+        final=user_import.status not in ImportStatus.working(),
+    )
+
+
+def _import_context(user_import: UserImport) -> dict[str, object]:
+    shown = selectors.import_rows(user_import=user_import, phase=ImportPhase.PREVIEW)
+    refused = shown.filter(action=RowAction.REFUSED).order_by("number")[:PREVIEW_ROWS]
+    return {
+        "import": user_import,
+        "live": _import_live(user_import),
+        "preview_rows": list(shown.order_by("number")[:PREVIEW_ROWS]),
+        "refused_rows": list(refused),
+        "preview_rows_limit": PREVIEW_ROWS,
+        "counts": [(RowAction(action), user_import.counts.get(action, 0)) for action in RowAction.values],
+        "total": sum(user_import.preview_counts.values()),
+    }
+
+
+@tenant_admin_required
+def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    user_import = _import(request, pk)
+    return render(request, "users_admin/import_detail.html", _import_context(user_import))
+
+
+@tenant_admin_required
+def import_status(request: HttpRequest, pk: int) -> HttpResponse:
+    user_import = _import(request, pk)
+    response = live_response(request, _import_live(user_import), _import_context(user_import))
+    if response.status_code != 204 and user_import.status not in ImportStatus.working():
+        response["HX-Refresh"] = "true"  # the preview's rows or the result appear with the whole page
+    return response
+
+
+@require_POST
+@tenant_admin_required
+def import_apply_view(request: HttpRequest, pk: int) -> HttpResponse:
+    user_import = _import(request, pk)
+    if not import_apply(user_import, actor=_actor(request)):
+        messages.info(request, "This import is not waiting for a confirmation.")
+    return redirect("users_admin:import_detail", pk=user_import.pk)
+
+
+@tenant_admin_required
+def import_result(request: HttpRequest, pk: int, phase: str) -> StreamingHttpResponse:
+    user_import = _import(request, pk)
+    if phase not in ImportPhase.values:
+        raise Http404("No such result.")
+    lines = (csv_line(cells) for cells in result_lines(user_import, phase))
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="user-import-{user_import.pk}-{phase}.csv"'
+    return response
