@@ -13,3 +13,4 @@ class Refusal(models.TextChoices):
     ADDRESS_TAKEN = "address_taken", "Another Roger user has this address"
     UNAVAILABLE = "unavailable", "Login with Microsoft is not available"
     FAILED = "failed", "Microsoft refused the sign-in"
+    OTHER_BROWSER = "other_browser", "The answer reached another browser than the one that started the sign-in"

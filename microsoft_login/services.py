@@ -28,7 +28,7 @@ from accounts.services import (
 from audit.services import audit_record
 from integrations.binding import FlowStart
 from integrations.choices import FlowKind
-from integrations.errors import IntegrationError
+from integrations.errors import ForeignBrowser, IntegrationError
 from integrations.features import feature_spec
 from integrations.models import AuthorizationFlow, Feature
 from integrations.services.flows import (
@@ -97,13 +97,19 @@ def microsoft_sign_in_start(*, feature: Feature, login_hint: str = "", client: s
 def microsoft_sign_in_finish(*, state: str, browser_key: str, answer_key: str, ip_address: str | None) -> SignedIn:
     """The user this browser signs in as. Raises ForeignBrowser (another browser's answer: nothing happens),
     SignInRefused (audited, with the reason), FlowRefused (used, expired, unknown)."""
-    flow = flow_take(
-        state=state,
-        kinds=(FlowKind.MICROSOFT_SIGN_IN,),
-        browser_key=browser_key,
-        answer_key=answer_key,
-        person=None,
-    )
+    try:
+        flow = flow_take(
+            state=state,
+            kinds=(FlowKind.MICROSOFT_SIGN_IN,),
+            browser_key=browser_key,
+            answer_key=answer_key,
+            person=None,
+        )
+    except ForeignBrowser:
+        spent = AuthorizationFlow.objects.filter(state=state).select_related("tenant").first()
+        if spent is not None:
+            _refused(spent.tenant, SignInRefused(Refusal.OTHER_BROWSER, ForeignBrowser().message), None, ip_address)
+        raise
     tenant = flow.tenant
     feature = _usable_feature(flow)
     settings = login_settings_of(tenant=tenant)

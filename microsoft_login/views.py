@@ -16,7 +16,7 @@ from accounts.permissions import tenant_admin_required, tenant_member_required
 from accounts.sign_in_options import SignInOption, sign_in_option_register, sign_out_offer_register
 from integrations.choices import FlowKind
 from integrations.errors import ForeignBrowser, IntegrationError
-from integrations.services.flows import SignInKind, callback_url, sign_in_kind_register
+from integrations.services.flows import SignInFinished, SignInKind, callback_url, sign_in_kind_register
 from integrations.views.common import flow_redirect, flow_started
 from microsoft import errors as microsoft_errors
 from microsoft import identity
@@ -84,6 +84,10 @@ def _refusal_page(request: HttpRequest, message: str, *, admin_url: str = "", st
     return render(request, "microsoft_login/refused.html", context, status=status)
 
 
+def _answered_by_respond(**keys: object) -> SignInFinished:
+    raise AssertionError("a sign-in with Microsoft is finished by sign_in_respond, which needs the request")
+
+
 def sign_in_kinds_register() -> None:
     """Both sign-ins are finished on the integrations' browser-bound callback; the sign-in page shows the button
     and the sign-out offers Microsoft's (accounts.sign_in_options)."""
@@ -94,7 +98,7 @@ def sign_in_kinds_register() -> None:
     sign_in_kind_register(
         SignInKind(
             kind=FlowKind.MICROSOFT_SIGN_IN,
-            finish=services.microsoft_link_finish,  # never called: `respond` answers
+            finish=_answered_by_respond,
             back_url_name="accounts:login",
             respond=sign_in_respond,
         )

@@ -34,6 +34,8 @@ def test_a_sign_in_link_finished_in_another_browser_signs_nobody_in(m365, admin_
     again = post_sign_in_answer(stranger, answer)
     assert signed_in_as(stranger) is None and "already used" in page_text(again)
     assert not AuditEvent.objects.filter(action="user.signed_in").exists()
+    refused = AuditEvent.objects.get(action="user.microsoft_sign_in_refused")
+    assert refused.tenant == admin_a.tenant and refused.details["reason"] == "other_browser"
 
 
 def test_a_strangers_answer_fed_to_a_victims_browser_signs_nobody_in(m365, admin_a):
