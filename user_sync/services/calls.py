@@ -3,6 +3,7 @@ directory, from the one token store; fetched again once when Graph refuses the s
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -34,12 +35,30 @@ def app_token(feature: Feature, *, fresh: bool = False) -> str:
         return grant.access_token
 
 
+# A run reads hundreds of pages in a row: a worker keeps the token it got for a few minutes rather than decrypting
+# the token store's cache for every page (tokens last an hour; a refused one is fetched again at once).
+_KEEP_SECONDS = 300
+_recent: dict[tuple[int, str], tuple[float, str]] = {}
+
+
+def _kept_token(feature: Feature) -> str:
+    key = (feature.pk, feature.directory_id)
+    kept = _recent.get(key)
+    if kept is not None and time.monotonic() - kept[0] < _KEEP_SECONDS:
+        return kept[1]
+    token = app_token(feature)
+    _recent[key] = (time.monotonic(), token)
+    return token
+
+
 def with_app_token(feature: Feature, call: Callable[[str], T]) -> T:
     """`call(token)`, again with a new token when Graph refused the stored one (revoked, or clocks disagree)."""
     try:
-        return call(app_token(feature))
+        return call(_kept_token(feature))
     except microsoft_errors.AccessTokenRejected:
-        return call(app_token(feature, fresh=True))
+        token = app_token(feature, fresh=True)
+        _recent[(feature.pk, feature.directory_id)] = (time.monotonic(), token)
+        return call(token)
 
 
 def listed(feature: Feature, url: str) -> list[dict[str, Any]]:

@@ -13,11 +13,12 @@ Removed, soft-deleted, disabled and out-of-scope users are not deactivated here:
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.contrib.auth.hashers import make_password
+from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.db.models import Q
 from django.db.models.functions import Lower
 
@@ -256,7 +257,7 @@ class _Page:
             source=UserSource.SYNCED,
             directory_tenant_id=self.directory,
             directory_object_id=object_id,
-            password=make_password(None),
+            password=UNUSABLE_PASSWORD_PREFIX + secrets.token_urlsafe(30),  # signs in with Microsoft
         )
         self.creates.append(user)
         self.present.append((user, item))
@@ -354,8 +355,7 @@ class _Page:
             ]
             User.objects.bulk_update(placeholders, ["email", "username"])
         if self.creates:
-            User.objects.bulk_create(self.creates)
-            self.seen.extend(u.pk for u in self.creates)
+            User.objects.bulk_create(self.creates)  # seen by this run: made after it started (not_seen_candidates)
         if self.updates:
             User.objects.bulk_update(
                 list(self.updates.values()),
@@ -574,5 +574,6 @@ def users_page_apply(*, run: SyncRun, settings: SyncSettings, items: Iterable[Ma
 
 
 def not_seen_candidates(*, run: SyncRun, settings: SyncSettings) -> Q:
-    """Synced users a full read did not find (removed while no delta link was kept, or out of scope now)."""
-    return ~Q(pk__in=SeenUser.objects.filter(run=run).values("user_id"))
+    """Synced users a full read did not find (removed while no delta link was kept, or out of scope now). Users
+    this run created are not listed as seen: they joined after it started."""
+    return ~Q(pk__in=SeenUser.objects.filter(run=run).values("user_id")) & Q(date_joined__lt=run.started_at)
