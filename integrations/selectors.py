@@ -30,7 +30,7 @@ FEATURE_OWNER_TYPE = "feature"
 
 
 def integration_list(*, tenant: Tenant) -> QuerySet[Integration]:
-    return Integration.objects.filter(tenant=tenant).prefetch_related("features__app_registration")
+    return Integration.objects.filter(tenant=tenant).prefetch_related("features__app_registration", "app_registrations")
 
 
 def integration_get(*, tenant: Tenant, pk: int) -> Integration:
@@ -342,19 +342,25 @@ def integration_problems(
     now = now or timezone.now()
     warn_days = int(settings.INTEGRATIONS_SECRET_EXPIRY_WARNING_DAYS)
     integrations = [integration] if integration is not None else list(integration_list(tenant=tenant))
+    # The same few queries for 1 or 1,000 integrations: the features' app tokens, and the tokens retrying long
+    # enough to tell (users' own ones included: only those, never every user's connection).
+    feature_ids = [f.pk for each in integrations for f in each.features.all()]
+    features_credentials = MicrosoftCredential.objects.filter(
+        tenant=tenant, owner_type=FEATURE_OWNER_TYPE, owner_id__in=feature_ids
+    )
+    app_credentials: dict[int, Any] = {c.owner_id: c for c in features_credentials.filter(user__isnull=True)}
+    retrying: dict[int, list[Any]] = {}
+    for credential in features_credentials.filter(
+        state=CredentialState.RETRYING, retrying_since__lte=now - RETRYING_WARN_AFTER
+    ).select_related("user"):
+        retrying.setdefault(credential.owner_id, []).append(credential)
     problems: list[Problem] = []
     for each in integrations:
-        feature_ids = [f.pk for f in each.features.all()]
-        credentials = list(
-            MicrosoftCredential.objects.filter(
-                tenant=tenant, owner_type=FEATURE_OWNER_TYPE, owner_id__in=feature_ids
-            ).select_related("user")
-        )
-        app_credentials: dict[int, Any] = {c.owner_id: c for c in credentials if c.user_id is None}
+        own = [c for f in each.features.all() for c in retrying.get(f.pk, [])]
         problems += _proof_problems(each)
         problems += _consent_problems(each, app_credentials)
         problems += _secret_problems(each, timezone.localdate(now), warn_days)
-        problems += _retrying_problems(each, credentials, now)
+        problems += _retrying_problems(each, own, now)
     return problems
 
 
