@@ -5,7 +5,6 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
-from django.core.paginator import Paginator
 from django.forms import HiddenInput
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -20,6 +19,7 @@ from accounts.sign_in_options import sign_in_options_for, sign_out_offers
 from audit.selectors import audit_event_list
 from throttling.clients import client_address
 from throttling.services import Throttled, scope_limits, throttle_take
+from ui.pagination import keyset_page
 
 
 def _next_url(request: HttpRequest) -> str:
@@ -119,5 +119,5 @@ class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
 @tenant_admin_required
 def audit_log(request: HttpRequest) -> HttpResponse:
     """Administration > Audit log: the tenant's trail, newest first (audit/ writes it and imports no app)."""
-    page = Paginator(audit_event_list(tenant=request.tenant), 50).get_page(request.GET.get("page"))  # type: ignore[attr-defined]
+    page = keyset_page(audit_event_list(tenant=request.tenant), field="occurred_at", params=request.GET)  # type: ignore[attr-defined]
     return render(request, "accounts/audit_log.html", {"page": page})

@@ -57,6 +57,8 @@ class PrintJob(models.Model):
 
     class Meta:
         ordering = ["-received_at", "-id"]
+        # The Jobs page of a tenant: its newest jobs, then older than the last one shown (ui.pagination).
+        indexes = [models.Index(fields=["tenant", "-received_at", "-id"], name="print_jobs_tenant_newest")]
         constraints = [
             models.UniqueConstraint(fields=["source", "source_key"], name="print_jobs_unique_source_key"),
         ]

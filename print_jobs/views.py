@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import cast
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -13,12 +12,13 @@ from accounts.permissions import tenant_member_required
 from print_jobs.registry import jobs_panels_for
 from print_jobs.selectors import print_job_get, print_job_list
 from print_jobs.services import print_job_release
+from ui.pagination import keyset_page
 
 
 @tenant_member_required
 def job_list(request: HttpRequest) -> HttpResponse:
     user = cast(User, request.user)
-    page = Paginator(print_job_list(user=user), 50).get_page(request.GET.get("page"))
+    page = keyset_page(print_job_list(user=user), field="received_at", params=request.GET)
     return render(request, "print_jobs/job_list.html", {"page": page, "panels": jobs_panels_for(user)})
 
 
