@@ -111,9 +111,10 @@ def run(handle: Any, workers: list[int], work: Path, templates: list[Any], size:
     fields = [f.name for f in MicrosoftCredential._meta.concrete_fields if f.name not in skip]
     due = timezone.now() - timedelta(hours=1)  # overdue (say after an outage): the sweep takes them at once
     rows = []
+    first_owner = 1000 + MicrosoftCredential.objects.count()  # each size's rows are owned anew
     for n in range(size):
         template = templates[n % len(templates)]
-        row = MicrosoftCredential(tenant=tenant, owner_id=1000 + n, **{f: getattr(template, f) for f in fields})
+        row = MicrosoftCredential(tenant=tenant, owner_id=first_owner + n, **{f: getattr(template, f) for f in fields})
         row.next_attempt_at = due
         rows.append(row)
     credentials = MicrosoftCredential.objects.filter(tenant=tenant)

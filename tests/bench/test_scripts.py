@@ -16,6 +16,7 @@ RESULT_LINE = re.compile(r"^RESULT [a-z0-9_]+ -?[0-9.]+(e[+-]?[0-9]+)? \S+ targe
 EXPECTED = {
     "device_flows": ["device_flows_early_polls", "device_flows_p99_lag_seconds"],
     "token_refresh": ["token_refresh_ratio", "token_refresh_queries", "token_refresh_lost"],
+    "pages": ["pages_p95_ratio", "pages_max_queries"],
 }
 
 
@@ -27,7 +28,7 @@ def _load(name: str) -> ModuleType:
     return module
 
 
-HELPERS = {"__init__", "common", "worker_queries"}
+HELPERS = {"__init__", "common", "worker_queries", "pages_settings", "pages_urls"}
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in BENCH.glob("*.py") if p.stem not in HELPERS))
