@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -32,7 +33,8 @@ HELPERS = {"__init__", "common", "worker_queries", "pages_settings", "pages_urls
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in BENCH.glob("*.py") if p.stem not in HELPERS))
-def test_each_benchmark_loads_has_a_main_and_documents_its_command(name):
+def test_each_benchmark_loads_has_a_main_and_documents_its_command(name, monkeypatch):
+    monkeypatch.setattr(sys, "argv", [str(BENCH / f"{name}.py")])  # as run with no arguments
     module = _load(name)
     assert callable(getattr(module, "main", None))
     assert module.__doc__ and "Run:" in module.__doc__, "the docstring says how to run it"
