@@ -9,6 +9,7 @@ from django.contrib.auth import login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts.models import Tenant, User
@@ -29,6 +30,7 @@ from throttling.services import Throttled
 # What the session keeps of a sign-in with Microsoft, to offer signing out of Microsoft too: no token.
 SIGN_OUT_KEY = "microsoft_sign_out"
 PASSWORD_BACKEND = "accounts.backends.TenantEmailBackend"
+NEXT_KEY = "microsoft_sign_in_next"
 
 
 def _back_to_tenancy(tenancy: str) -> HttpResponse:
@@ -59,6 +61,9 @@ def sign_in_start(request: HttpRequest) -> HttpResponse:
     except IntegrationError as exc:
         messages.error(request, exc.message)
         return _back_to_tenancy(tenancy)
+    next_url = request.GET.get("next", "")
+    if url_has_allowed_host_and_scheme(next_url, {request.get_host()}, require_https=request.is_secure()):
+        request.session[NEXT_KEY] = next_url  # where to go once signed in (kept across the session's rotation)
     return flow_redirect(started)
 
 
@@ -74,9 +79,10 @@ def sign_in_respond(request: HttpRequest, *, state: str, browser_key: str, answe
         return _refusal_page(request, exc.message, status=403)
     except IntegrationError as exc:
         return _refusal_page(request, exc.message, status=400)
-    login(request, signed_in.user, backend=PASSWORD_BACKEND)  # a new session key: nothing of before carries over
+    next_url = request.session.pop(NEXT_KEY, "")
+    login(request, signed_in.user, backend=PASSWORD_BACKEND)  # a new session key: a fixed session id is worth nothing
     request.session[SIGN_OUT_KEY] = {"authority": signed_in.authority, "account": signed_in.account}
-    return redirect("dashboard")
+    return redirect(next_url or "dashboard")
 
 
 def _refusal_page(request: HttpRequest, message: str, *, admin_url: str = "", status: int = 403) -> HttpResponse:

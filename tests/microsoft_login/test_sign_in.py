@@ -235,3 +235,20 @@ def test_refused_sign_ins_count_towards_the_clients_sign_in_lockout(m365, client
         {"tenancy_name": "alpha", "email": admin_a.email, "password": password},
     )
     assert "Too many failed sign-ins" in page_text(password_page)  # one lockout, whichever way
+
+
+def test_the_page_asked_for_before_signing_in_is_where_a_microsoft_sign_in_ends(m365, client, admin_a):
+    feature = login_feature(admin_a)
+    adele = linked(admin_a.tenant, ADELE[0], ADELE_ID)
+    tenant_page = client.get(reverse("accounts:login_tenancy", args=["alpha"]) + "?next=/jobs/")
+    assert reverse("microsoft_login:start") + "?next=/jobs/" in page_text(tenant_page)
+    start = client.post(
+        reverse("microsoft_login:start") + "?next=/jobs/", {"tenancy_name": "alpha", "feature": feature.pk}
+    )
+    final = post_sign_in_answer(client, at_microsoft(m365, start["Location"], ADELE))
+    assert final.redirect_chain[-1][0] == "/jobs/" and signed_in_as(client) == adele.pk
+    elsewhere = client.post(
+        reverse("microsoft_login:start") + "?next=https://evil.example/",
+        {"tenancy_name": "alpha", "feature": feature.pk},
+    )
+    assert "microsoft_sign_in_next" not in client.session and elsewhere.status_code == 302
