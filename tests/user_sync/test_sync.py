@@ -190,3 +190,26 @@ def test_a_deactivated_user_can_no_longer_sign_in_and_their_session_ends(
     assert not adele.is_active and adele.deactivation_reason.startswith("User Synchronization: deleted")
     assert browser.get(reverse("dashboard")).status_code == 302  # the session ended
     assert authenticate(username=adele.username, password="Adele-Local-1") is None
+
+
+def test_a_user_linked_by_a_sign_in_is_synchronized_an_admin_is_not(sync_settings: Any, tenant_a: Any) -> None:
+    adele = UserFactory(
+        tenant=tenant_a,
+        email=ADELE,
+        full_name="Adele (signed in)",
+        directory_tenant_id=CONTOSO,
+        directory_object_id="a1b2c3d4-0002-4000-8000-00000000c002",
+    )
+    admin = AdminFactory(
+        tenant=tenant_a,
+        email=ALEX,
+        full_name="Alex (admin)",
+        directory_tenant_id=CONTOSO,
+        directory_object_id="a1b2c3d4-0003-4000-8000-00000000c003",
+    )
+    run = sync(sync_settings)
+    assert run.linked == 1 and run.conflicts == 0
+    adele.refresh_from_db()
+    admin.refresh_from_db()
+    assert adele.source == UserSource.SYNCED and adele.full_name == "Adele Vance"
+    assert admin.source == UserSource.LOCAL and admin.full_name == "Alex (admin)"

@@ -288,10 +288,23 @@ class _Page:
 
     def known(self, item: Mapping[str, Any], object_id: str, user: User) -> None:
         self.seen.append(user.pk)
+        linked_now = user.source != UserSource.SYNCED
         if user.source != UserSource.SYNCED:
-            # Linked by a sign-in, not by the sync: never changed without an admin's word.
-            self.counts.unchanged += 1
-            return
+            if user.role == Role.ADMIN:
+                # An admin linked by a sign-in: a sync never changes an admin account without an admin's word.
+                self.counts.unchanged += 1
+                return
+            # Linked by Login with Microsoft or by an admin: the same identity, now kept up to date by the sync.
+            user.source = UserSource.SYNCED
+            self.updates[user.pk] = user
+            self.counts.linked += 1
+            self.change(
+                ChangeAction.LINKED,
+                object_id,
+                str(user),
+                "A user already linked to this directory identity is now synchronized from the directory.",
+                user,
+            )
         outside = self.out_of_scope(item, object_id)
         if outside:
             self.candidate(user, outside)
@@ -335,7 +348,7 @@ class _Page:
             self.updates[user.pk] = user
             self.counts.updated += 1
             self.change(ChangeAction.UPDATED, object_id, str(user), "; ".join(said), user)
-        elif enabled is not True or not people.deactivated_by_sync(user):
+        elif not linked_now and (enabled is not True or not people.deactivated_by_sync(user)):
             self.counts.unchanged += 1
 
     # --- the writes ---------------------------------------------------------------------------------------------
