@@ -42,6 +42,8 @@ def database_create(prefix: str) -> str:
     if not server.startswith("postgres"):
         raise SystemExit("The benchmarks need PostgreSQL: run them with `bash scripts/bench.sh NAME`.")
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    # A benchmark stopped with SIGTERM still drops its database and stops its emulator and workers.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parts = urlsplit(server)
     with psycopg.connect(server, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')

@@ -18,6 +18,7 @@ EXPECTED = {
     "device_flows": ["device_flows_early_polls", "device_flows_p99_lag_seconds"],
     "token_refresh": ["token_refresh_ratio", "token_refresh_queries", "token_refresh_lost"],
     "pages": ["pages_p95_ratio", "pages_max_queries"],
+    "mail_ingest": ["mail_ingest_imap_ratio", "mail_ingest_pop3_ratio"],
 }
 
 

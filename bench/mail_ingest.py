@@ -1,0 +1,149 @@
+"""Jobs via Email at scale: messages with a PDF each in an Exchange Online mailbox (the emulator's Dovecot, XOAUTH2 over
+TLS) turned into print jobs, over IMAP and over POP3, against a bare fetch of the same messages.
+
+Run: bash scripts/bench.sh mail_ingest [MESSAGES ...]   (default 1000; several sizes show how the cost grows)
+For each protocol and size: the messages are put in the mailbox; the floor fetches every one of them with bare
+`imaplib` (one connection, `BODY.PEEK[]` each, so they stay unread) or `poplib` (one connection, RETR each, no
+DELE), with the same token; then the portal's polls (as the worker runs them, one after the other, each due at
+once) read, parse, create the jobs, record each message and delete it, until every message is a job.
+Figures: both wall times and their ratio (target 2x), per protocol; RESULT lines for the largest size.
+"""
+
+from __future__ import annotations
+
+import base64
+import imaplib
+import os
+import poplib
+import ssl
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import SEED, django_start, result  # noqa: E402
+
+DEFAULT_MESSAGES = int(os.environ.get("BENCH_MESSAGES", 1000))
+PDF_BYTES = int(os.environ.get("BENCH_PDF_BYTES", 30_000))  # a one-page scan
+SENDER = "pat@bench.example"
+IMAP_SCOPE = "https://outlook.office.com/IMAP.AccessAsUser.All"
+POP_SCOPE = "https://outlook.office.com/POP.AccessAsUser.All"
+TARGET_RATIO = 2.0
+
+
+def main() -> None:
+    from m365_emulator.testing import portal_environment, start_emulator
+
+    sizes = [int(n) for n in sys.argv[1:]] or [DEFAULT_MESSAGES]
+    work = Path(tempfile.mkdtemp(prefix="bench-mail-ingest-"))
+    with start_emulator(SEED, work / "emulator") as handle:
+        extra = {**portal_environment(handle, SEED), "CUSTOM_MAIL_CA_BUNDLE": str(handle.ca_path)}
+        django_start(work, "bench_mail_ingest", extra)
+        tenant, admin, system = _tenant(handle)
+        ratios: dict[str, float] = {}
+        for protocol in ("imap", "pop3"):
+            for size in sizes:
+                floor, portal = run(handle, tenant, admin, system, protocol, size)
+                print(
+                    f"{protocol} {size} messages: floor {floor:.2f} s ({size / floor:.0f}/s), portal {portal:.2f} s "
+                    f"({size / portal:.0f}/s): {portal / floor:.2f}x",
+                    flush=True,
+                )
+                ratios[protocol] = portal / floor
+        result("mail_ingest_imap_ratio", ratios["imap"], "x", TARGET_RATIO)
+        result("mail_ingest_pop3_ratio", ratios["pop3"], "x", TARGET_RATIO)
+
+
+def _tenant(handle: Any) -> tuple[Any, Any, Any]:
+    from accounts.models import User
+    from accounts.services import tenant_create
+    from tests.mail_jobs.conftest import connect_exchange_system
+
+    tenant = tenant_create(name="bench", display_name="Bench", admin_email="admin@bench.example", admin_password="x")
+    admin = tenant.users.get()
+    User.objects.create_user(tenant=tenant, email=SENDER, password="x")
+    return tenant, admin, connect_exchange_system(tenant=tenant, actor=admin, m365=handle)
+
+
+def run(handle: Any, tenant: Any, admin: Any, system: Any, protocol: str, size: int) -> tuple[float, float]:
+    from django.utils import timezone
+
+    from external_systems.services import exchange_access_token
+    from mail_jobs.models import MailJobSource
+    from mail_jobs.services import mail_source_poll
+    from print_jobs.models import PrintJob
+    from tests.mail_jobs.conftest import MAILBOX, configure_source
+    from tests.mail_jobs.helpers import PDF, mail_with_attachments
+
+    source = configure_source(tenant, admin, protocol=protocol, kind="exchange", exchange_system=system)
+    document = PDF + b"%" + b"x" * max(0, PDF_BYTES - len(PDF) - 2) + b"\n"
+    for n in range(size):
+        raw = mail_with_attachments(
+            sender=SENDER,
+            to=MAILBOX,
+            subject=f"{protocol} doc {n}",
+            attachments=[(f"{protocol}-{n}.pdf", "application/pdf", document)],
+        )
+        handle.control.put_mail(MAILBOX, raw)
+
+    token = exchange_access_token(system=system, scopes=[IMAP_SCOPE if protocol == "imap" else POP_SCOPE])
+    context = ssl.create_default_context(cafile=str(handle.ca_path))
+    begin = time.perf_counter()
+    fetched = (_imap_fetch if protocol == "imap" else _pop3_fetch)(context, token, size)
+    floor = time.perf_counter() - begin
+    assert fetched == size, (fetched, size)
+
+    before = PrintJob.objects.filter(tenant=tenant).count()
+    begin = time.perf_counter()
+    processed = 0
+    while processed < size:
+        MailJobSource.objects.filter(pk=source.pk).update(next_attempt_at=timezone.now())  # due again at once
+        outcome = mail_source_poll(source_id=source.pk)
+        if outcome.processed == 0:
+            raise SystemExit(f"the {protocol} poll stopped early: {outcome.status}")
+        processed += outcome.processed
+    portal = time.perf_counter() - begin
+    jobs = PrintJob.objects.filter(tenant=tenant).count() - before
+    assert jobs == size, (jobs, size)
+    return floor, portal
+
+
+def _xoauth2(token: str) -> bytes:
+    from tests.mail_jobs.conftest import MAILBOX
+
+    return f"user={MAILBOX}\x01auth=Bearer {token}\x01\x01".encode()
+
+
+def _imap_fetch(context: ssl.SSLContext, token: str, size: int) -> int:
+    client = imaplib.IMAP4_SSL(
+        os.environ["MICROSOFT_IMAP_HOST"], int(os.environ["MICROSOFT_IMAP_PORT"]), ssl_context=context
+    )
+    client.authenticate("XOAUTH2", lambda _: _xoauth2(token))
+    client.select("INBOX")
+    _, data = client.uid("SEARCH", None, "ALL")  # type: ignore[arg-type]
+    uids = data[0].split()
+    for uid in uids:
+        _, parts = client.uid("FETCH", uid, "(BODY.PEEK[])")
+        assert parts and parts[0] is not None
+    client.logout()
+    return len(uids)
+
+
+def _pop3_fetch(context: ssl.SSLContext, token: str, size: int) -> int:
+    client = poplib.POP3_SSL(os.environ["MICROSOFT_POP_HOST"], int(os.environ["MICROSOFT_POP_PORT"]), context=context)
+
+    client._shortcmd("AUTH XOAUTH2")  # type: ignore[attr-defined]
+    client._shortcmd(base64.b64encode(_xoauth2(token)).decode())  # type: ignore[attr-defined]
+    count, _ = client.stat()
+    for n in range(1, count + 1):
+        client.retr(n)
+    client.quit()
+    return int(count)
+
+
+if __name__ == "__main__":
+    main()
