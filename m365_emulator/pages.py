@@ -282,8 +282,10 @@ def proceed(request: Request, interaction: Interaction) -> Response:
     if interaction.user_oid is None:
         if prompt == "none":
             return redirect_error(request, interaction, errors.login_required())
+        # The request's login_hint comes first (the app knows who is signing in); else the account signed in here.
         session_user = _session_user(request)
-        return _sign_in_page(state, interaction, login_hint=session_user.upn if session_user else "")
+        remembered_upn = session_user.upn if session_user else ""
+        return _sign_in_page(state, interaction, login_hint=interaction.params.get("login_hint") or remembered_upn)
     user = state.users[interaction.user_oid]
     try:
         state.check_user_for(app, tenant, user)

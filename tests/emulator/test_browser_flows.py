@@ -87,6 +87,17 @@ def test_second_authorize_reuses_the_session_and_prompt_login_forces_the_form(em
     assert forms_of(browser.get(forced["auth_uri"]).text)[0].attrs["id"] == "sign-in"
 
 
+def test_the_requests_login_hint_fills_the_form_before_the_account_signed_in_here(emu: EmulatorHandle) -> None:
+    browser = Browser(emu.http_url)
+    _, first = auth_code_flow(emu, ["User.Read"])
+    sign_in(browser, browser.get(first["auth_uri"]), CONTOSO_ADMIN)
+
+    _, hinted = auth_code_flow(emu, ["User.Read"], prompt="select_account", login_hint=CONTOSO_USER[0])
+    assert forms_of(browser.get(hinted["auth_uri"]).text)[0].fields["login"] == CONTOSO_USER[0]
+    _, unhinted = auth_code_flow(emu, ["User.Read"], prompt="select_account")
+    assert forms_of(browser.get(unhinted["auth_uri"]).text)[0].fields["login"] == CONTOSO_ADMIN[0]
+
+
 def _code(emu: EmulatorHandle, **extra: str) -> tuple[str, dict[str, str]]:
     params = {
         "client_id": WEB_APP,

@@ -189,7 +189,8 @@ def test_a_user_links_their_microsoft_account_in_my_settings_then_signs_in_with_
     assert "is linked" in page_text(final)
     user_a.refresh_from_db()
     assert (user_a.directory_tenant_id, user_a.directory_object_id) == (CONTOSO, ADELE_ID)
-    assert AuditEvent.objects.filter(tenant=admin_a.tenant, action="user.identity_linked").exists()
+    link = AuditEvent.objects.get(tenant=admin_a.tenant, action="user.identity_linked")
+    assert link.actor == user_a and link.ip_address == "127.0.0.1"
 
     microsoft_sign_in(m365, client, feature, ADELE)
     assert signed_in_as(client) == user_a.pk
