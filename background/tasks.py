@@ -8,11 +8,11 @@ from typing import Any
 from celery import shared_task
 from celery.signals import worker_ready
 
+from background.kinds import work_sweep
+
 
 @shared_task(name="background.sweep", ignore_result=True)
 def work_sweep_task(grace_seconds: float | None = None) -> int:
-    from background.kinds import work_sweep
-
     grace = None if grace_seconds is None else timedelta(seconds=grace_seconds)
     return sum(work_sweep(grace=grace).values())
 

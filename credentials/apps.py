@@ -6,6 +6,7 @@ class CredentialsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # Imported here: models, and the modules that use them, load only once all apps are.
         from background.kinds import WorkKind, work_kind_register
         from credentials.models import MicrosoftCredential
         from credentials.services import SWEEP_GRACE

@@ -452,7 +452,7 @@ def _notifications_clear(credential: MicrosoftCredential) -> None:
 
 
 def _queue_refresh(credential_id: int, *, countdown: float | None = None) -> None:
-    from credentials.tasks import credential_refresh_task
+    from credentials.tasks import credential_refresh_task  # the tasks module imports this one
 
     work_queue(credential_refresh_task, credential_id, countdown=countdown)
 

@@ -6,6 +6,9 @@ import logging
 
 from celery import shared_task
 
+from credentials.models import MicrosoftCredential
+from credentials.services import credential_refresh_due
+
 logger = logging.getLogger(__name__)
 
 
@@ -15,9 +18,6 @@ def credential_refresh_task(credential_id: int, **_: object) -> str | None:
 
     (Tasks queued by an older release carry `force` and `requested_at`: the claim has replaced them.)
     """
-    from credentials.models import MicrosoftCredential
-    from credentials.services import credential_refresh_due
-
     try:
         credential = credential_refresh_due(credential_id=credential_id)
     except MicrosoftCredential.DoesNotExist:

@@ -4,7 +4,10 @@ from typing import TYPE_CHECKING
 
 from django.apps import AppConfig
 
+from microsoft.config import AppCredentials
+
 if TYPE_CHECKING:
+    # Imported here: apps.py is loaded before the models are.
     from accounts.models import Tenant
     from credentials.models import MicrosoftCredential
     from health import Health
@@ -17,6 +20,7 @@ class ExternalSystemsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # Imported here: models, and the modules that use them, load only once all apps are.
         from background.kinds import WorkKind, work_kind_register
         from credentials.registry import OwnerType, owner_type_register
         from external_systems.services.connections import SWEEP_GRACE, connections_polled
@@ -41,19 +45,19 @@ class ExternalSystemsConfig(AppConfig):
 
 
 def _system_health(tenant: Tenant) -> list[Health]:
+    # Imported here: apps.py is loaded before the models are.
     from external_systems.selectors import system_health
 
     return system_health(tenant=tenant)
 
 
 def _app_for(credential: MicrosoftCredential) -> AppCredentials:
-    from microsoft.config import AppCredentials
-
     # Device code sign-ins are public-client sign-ins: the refresh never sends a secret.
     return AppCredentials(credential.client_id, None)
 
 
 def _label_for(credential: MicrosoftCredential) -> str:
+    # Imported here: apps.py is loaded before the models are.
     from external_systems.models import ExternalSystem
 
     system = ExternalSystem.objects.filter(pk=credential.owner_id).first()

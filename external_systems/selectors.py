@@ -10,6 +10,8 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.urls import reverse
 from django.utils import timezone
 
+from credentials.models import MicrosoftCredential
+from credentials.selectors import credential_health
 from external_systems.choices import ACTIVE_CONNECTION_STATUSES, ConnectionStatus, SystemStatus
 from external_systems.models import DeviceCodeConnection, ExternalSystem
 from external_systems.services.systems import OWNER_TYPE
@@ -88,8 +90,6 @@ def system_overview(*, system: ExternalSystem) -> SystemOverview:
 
 
 def _credentials_by_owner(tenant: Tenant, system_ids: list[int]) -> dict[int, Any]:
-    from credentials.models import MicrosoftCredential
-
     rows = MicrosoftCredential.objects.filter(
         tenant=tenant, owner_type=OWNER_TYPE, owner_id__in=system_ids, user__isnull=True
     )
@@ -126,8 +126,6 @@ def system_health(*, tenant: Tenant) -> list[Health]:
 def _health(
     system: ExternalSystem, credential: Any, latest: DeviceCodeConnection | None, active: DeviceCodeConnection | None
 ) -> Health:
-    from credentials.selectors import credential_health
-
     page = reverse("external_systems:detail", args=[system.pk])
     if active is not None and active.status == ConnectionStatus.CONFIRM_SWITCH:
         return Health.needs_action(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from external_systems.services import connection_advance
+
 
 @shared_task(name="external_systems.connection_advance", ignore_result=True)
 def connection_advance_task(connection_id: int, sequence: int | None = None) -> None:
@@ -11,6 +13,4 @@ def connection_advance_task(connection_id: int, sequence: int | None = None) -> 
 
     (`sequence` comes only with tasks queued by an older release: the claim has replaced it.)
     """
-    from external_systems.services import connection_advance
-
     connection_advance(connection_id=connection_id)

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 from django.apps import AppConfig
 
 if TYPE_CHECKING:
+    # Imported here: apps.py is loaded before the models are.
     from external_systems.models import ExternalSystem
 
 
@@ -14,6 +15,7 @@ class MailJobsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # Imported here: models, and the modules that use them, load only once all apps are.
         from background.kinds import WorkKind, work_kind_register
         from external_systems.usage import usage_provider_register
         from health.attention import attention_provider_register
@@ -28,6 +30,7 @@ class MailJobsConfig(AppConfig):
 
 
 def _jobs_via_email_usage(system: ExternalSystem) -> list[str]:
+    # Imported here: apps.py is loaded before the models are.
     from mail_jobs.selectors import sources_reading_system
 
     used = sources_reading_system(system_id=system.pk).exists()

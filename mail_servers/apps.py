@@ -11,6 +11,7 @@ class MailServersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # Imported here: models, and the modules that use them, load only once all apps are.
         from background.kinds import WorkKind, work_kind_register
         from mail_servers.services import running_tests
         from mail_servers.tasks import mail_server_test_task

@@ -3,6 +3,8 @@ from typing import Any
 
 from django.apps import AppConfig
 
+from accounts.signals import user_deactivated
+
 
 class OneDriveConfig(AppConfig):
     name = "onedrive"
@@ -10,6 +12,7 @@ class OneDriveConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # Imported here: models, and the modules that use them, load only once all apps are.
         from background.kinds import WorkKind, work_kind_register
         from onedrive.choices import PrintStatus, ScanStatus
         from onedrive.models import OneDrivePrint, ScanDelivery
@@ -34,14 +37,13 @@ class OneDriveConfig(AppConfig):
                 grace=timedelta(minutes=1),
             )
         )
-        from accounts.signals import user_deactivated
-
         user_deactivated.connect(_disconnect, dispatch_uid="onedrive.disconnect_deactivated_users")
         printed_hook_register("onedrive", print_printed)
         jobs_panel_register(JobsPanel("onedrive", "onedrive/partials/jobs_panel.html", jobs_panel_context))
 
 
 def _disconnect(sender: Any, *, user_ids: list[int], actor: Any = None, **kwargs: Any) -> None:
+    # Imported here: apps.py is loaded before the models are.
     from onedrive.services.connection import connections_end
 
     connections_end(user_ids=user_ids, actor=actor)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from onedrive.models import OneDrivePrint, ScanDelivery
+from onedrive.services.printing import print_work
+from onedrive.services.scanning import scan_deliver
+
 
 @shared_task(name="onedrive.print_work")
 def print_work_task(print_id: int) -> str | None:
     """Fetch a file into its print job, or apply the Printed Job preference once it is printed."""
-    from onedrive.models import OneDrivePrint
-    from onedrive.services.printing import print_work
-
     try:
         row = print_work(print_id=print_id)
     except OneDrivePrint.DoesNotExist:
@@ -21,9 +22,6 @@ def print_work_task(print_id: int) -> str | None:
 @shared_task(name="onedrive.scan_deliver")
 def scan_deliver_task(delivery_id: int) -> str | None:
     """Upload a scan into its user's scan folder."""
-    from onedrive.models import ScanDelivery
-    from onedrive.services.scanning import scan_deliver
-
     try:
         delivery = scan_deliver(delivery_id=delivery_id)
     except ScanDelivery.DoesNotExist:

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from outgoing_mail.choices import OutboundStatus
 from outgoing_mail.models import OutboundEmail, OutgoingMailSettings
+from outgoing_mail.tasks import outbound_email_send
 
 
 @admin.register(OutgoingMailSettings)
@@ -32,8 +33,6 @@ class OutboundEmailAdmin(admin.ModelAdmin):
 
     @admin.action(description="Send again (queue the selected failed or stuck messages)")
     def send_again(self, request: HttpRequest, queryset: QuerySet[OutboundEmail]) -> None:
-        from outgoing_mail.tasks import outbound_email_send
-
         ids = list(queryset.exclude(status=OutboundStatus.SENT).values_list("pk", flat=True))
         OutboundEmail.objects.filter(pk__in=ids).update(
             status=OutboundStatus.QUEUED, next_attempt_at=timezone.now(), attempts=0

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 from django.apps import AppConfig
 
 if TYPE_CHECKING:
+    # Imported here: apps.py is loaded before the models are.
     from external_systems.models import ExternalSystem
 
 
@@ -14,6 +15,7 @@ class OutgoingMailConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # Imported here: models, and the modules that use them, load only once all apps are.
         from background.kinds import WorkKind, work_kind_register
         from external_systems.usage import usage_provider_register
         from health.attention import attention_provider_register
@@ -35,6 +37,7 @@ class OutgoingMailConfig(AppConfig):
 
 
 def _outgoing_server_usage(system: ExternalSystem) -> list[str]:
+    # Imported here: apps.py is loaded before the models are.
     from mail_servers.choices import ServerKind
     from outgoing_mail.models import OutgoingMailSettings
 

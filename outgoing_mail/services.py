@@ -103,7 +103,7 @@ def outbound_email_queue(
     requested_by: User | None = None,
 ) -> OutboundEmail:
     """Store one message and queue its delivery after the surrounding transaction commits."""
-    from outgoing_mail.tasks import outbound_email_send, test_email_send_task
+    from outgoing_mail.tasks import outbound_email_send, test_email_send_task  # the tasks module imports this one
 
     data = message.message().as_bytes(linesep="\r\n")
     outbound = OutboundEmail.objects.create(

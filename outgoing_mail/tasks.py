@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from background.kinds import work_queue
+from outgoing_mail.delivery import outbound_email_deliver
+
 
 @shared_task(name="outgoing_mail.outbound_email_send", ignore_result=True)
 def outbound_email_send(outbound_id: int) -> None:
     """Deliver one queued message; queue this task again when the limiter or a retry says so."""
-    from background.kinds import work_queue
-    from outgoing_mail.delivery import outbound_email_deliver
-
     outcome = outbound_email_deliver(outbound_id=outbound_id)
     if outcome.retry_in is not None:
         work_queue(outbound_email_send, outbound_id, countdown=outcome.retry_in)
@@ -19,9 +19,6 @@ def outbound_email_send(outbound_id: int) -> None:
 @shared_task(name="outgoing_mail.test_email_send", ignore_result=True)
 def test_email_send_task(outbound_id: int) -> None:
     """Deliver a test email: the same delivery, on the interactive queue, because an admin watches the page."""
-    from background.kinds import work_queue
-    from outgoing_mail.delivery import outbound_email_deliver
-
     outcome = outbound_email_deliver(outbound_id=outbound_id)
     if outcome.retry_in is not None:  # held back by the mailbox's sending limit
         work_queue(test_email_send_task, outbound_id, countdown=outcome.retry_in)

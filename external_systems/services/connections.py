@@ -26,7 +26,9 @@ from accounts.mail import tenant_mail_send
 from audit.services import audit_record
 from background.claims import Claim, work_claim
 from background.kinds import work_queue
+from credentials.choices import CredentialKind
 from credentials.errors import CredentialMismatch
+from credentials.services import credential_save
 from external_systems.choices import (
     ACTIVE_CONNECTION_STATUSES,
     POLLED_CONNECTION_STATUSES,
@@ -270,9 +272,6 @@ def _approved(connection: DeviceCodeConnection, grant: identity.TokenGrant) -> N
 def _connect(
     *, system: ExternalSystem, connection: DeviceCodeConnection, grant: identity.TokenGrant, actor: User | None
 ) -> None:
-    from credentials.choices import CredentialKind
-    from credentials.services import credential_save
-
     kind = system_type(system.system_type)
     assert kind is not None
     credential_save(
@@ -478,7 +477,7 @@ def _stop_polling(connection: DeviceCodeConnection) -> list[str]:
 
 
 def _queue_advance(connection: DeviceCodeConnection) -> None:
-    from external_systems.tasks import connection_advance_task
+    from external_systems.tasks import connection_advance_task  # the tasks module imports this one
 
     work_queue(connection_advance_task, connection.pk, eta=connection.next_attempt_at or timezone.now())
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 
 from audit.services import audit_record
+from credentials.services import credential_access_token, credential_delete
 from external_systems.choices import ACTIVE_CONNECTION_STATUSES, ConnectionStatus, SystemStatus
 from external_systems.models import ExternalSystem
 from external_systems.types import system_type
@@ -128,8 +129,6 @@ def system_update(
 
 
 def _disconnect(*, system: ExternalSystem, actor: User | None, reason: str) -> None:
-    from credentials.services import credential_delete
-
     system.connections.filter(status__in=ACTIVE_CONNECTION_STATUSES).update(
         status=ConnectionStatus.CANCELLED, held_grant="", flow="", error_message=reason
     )
@@ -141,8 +140,6 @@ def _disconnect(*, system: ExternalSystem, actor: User | None, reason: str) -> N
 
 @transaction.atomic
 def system_delete(*, system: ExternalSystem, actor: User, ip_address: str | None = None) -> None:
-    from credentials.services import credential_delete
-
     credential_delete(tenant=system.tenant, owner_type=OWNER_TYPE, owner_id=system.pk, actor=actor)
     audit_record(
         tenant=system.tenant,
@@ -164,8 +161,6 @@ def exchange_access_token(
     Raises credentials.errors.CredentialUnavailable when the system must be reconnected, and
     microsoft.errors.TransientError when Microsoft cannot be reached right now.
     """
-    from credentials.services import credential_access_token
-
     return credential_access_token(
         tenant=system.tenant,
         owner_type=OWNER_TYPE,

@@ -43,7 +43,7 @@ def mail_server_test_lease() -> timedelta:
 def mail_server_test_start(*, account: MailServerAccount, folders: Sequence[str] = ()) -> None:
     """Mark the test as running and queue it after the transaction commits. IMAP: `folders` are the folder that
     is read, then any that must exist (INBOX when none is given)."""
-    from mail_servers.tasks import mail_server_test_task
+    from mail_servers.tasks import mail_server_test_task  # the tasks module imports this one
 
     if account.protocol not in (Protocol.IMAP, Protocol.POP3):
         raise ValueError("Only a mailbox (IMAP or POP3) has a connection test.")

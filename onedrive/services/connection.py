@@ -18,7 +18,9 @@ from django.utils import timezone
 
 from audit.services import audit_record
 from credentials.errors import CredentialUnavailable
+from credentials.models import MicrosoftCredential
 from credentials.services import credential_access_token, credential_delete, credential_refused
+from integrations.models import Feature
 from integrations.selectors import FEATURE_OWNER_TYPE
 from microsoft import errors as microsoft_errors
 from onedrive.choices import PrintStatus, ScanStatus
@@ -113,9 +115,6 @@ def connections_end(*, user_ids: list[int], actor: User | None) -> int:
     """The users were deactivated: their OneDrive connections (tokens) are forgotten, so nothing reaches their
     files any more, and their waiting OneDrive work (files to fetch or tidy, scans to deliver) stops instead of
     retrying; they connect again after a reactivation and use Try again. Returns how many were forgotten."""
-    from credentials.models import MicrosoftCredential
-    from integrations.models import Feature
-
     credentials = MicrosoftCredential.objects.filter(
         owner_type=FEATURE_OWNER_TYPE,
         owner_id__in=Feature.objects.filter(feature_type="onedrive").values("pk"),

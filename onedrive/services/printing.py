@@ -254,6 +254,6 @@ def print_retry(*, row: OneDrivePrint, actor: User) -> bool:
 
 
 def _queue(print_id: int, *, countdown: float | None = None) -> None:
-    from onedrive.tasks import print_work_task
+    from onedrive.tasks import print_work_task  # the tasks module imports this one
 
     work_queue(print_work_task, print_id, countdown=countdown)

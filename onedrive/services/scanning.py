@@ -185,6 +185,6 @@ def scan_retry(*, delivery: ScanDelivery, actor: User) -> bool:
 
 
 def _queue(delivery_id: int, *, countdown: float | None = None) -> None:
-    from onedrive.tasks import scan_deliver_task
+    from onedrive.tasks import scan_deliver_task  # the tasks module imports this one
 
     work_queue(scan_deliver_task, delivery_id, countdown=countdown)

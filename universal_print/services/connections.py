@@ -48,7 +48,7 @@ def connection_for(feature: Feature) -> Connection:
 def connection_wake(connection: Connection) -> None:
     """Look at the connection now (Check now, a sign-in to apply, the feature enabled): due at once, unless
     Microsoft asked Roger to wait (Retry-After), then at that time."""
-    from universal_print.tasks import connection_tick_task
+    from universal_print.tasks import connection_tick_task  # the tasks module imports this one
 
     now = timezone.now()
     due = max(now, connection.throttled_until) if connection.throttled_until else now

@@ -49,7 +49,7 @@ def connections_polled() -> QuerySet[Connection]:
 
 def connection_tick(*, connection_id: int) -> str:
     """The connection's work, if it is due and no other worker holds it; returns what happened (for the log)."""
-    from universal_print.tasks import connection_tick_task
+    from universal_print.tasks import connection_tick_task  # the tasks module imports this one
 
     claim = work_claim(connections_polled(), connection_id, lease=_lease())
     if claim is None:
@@ -185,7 +185,7 @@ def _poll(connection: Connection, feature: Feature, claim: Claim) -> Trouble | N
 
 
 def _hand_over(connection: Connection, printer: Printer, task: up.PrintTask) -> None:
-    from universal_print.tasks import received_job_task
+    from universal_print.tasks import received_job_task  # the tasks module imports this one
 
     assert task.job_id is not None
     with transaction.atomic():
