@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateformat import format as date_format
 
 from accounts.models import Tenant
 from credentials.choices import CredentialState
@@ -114,6 +115,25 @@ class FeatureRow:
     missing: list[PermissionRow]
     consent_blocked: bool
     enable_blocked: bool
+    consent: Health
+
+
+def feature_consent_health(feature: Feature) -> Health:
+    """A feature's consent in the one health vocabulary (health.Health): granted (or each user consents) works;
+    consent missing, removed or failed needs a person, and stops an enabled feature."""
+    state, label = feature.consent_state, feature.consent_state.label
+    if state == ConsentState.GRANTED:
+        granted = feature.consent_granted_at
+        when = date_format(timezone.localtime(granted), "j M Y") if granted else ""
+        by = f"by {feature.consent_granted_by}, {when}" if when and feature.consent_granted_by else ""
+        return Health.ok(label, by)
+    if state == ConsentState.PER_USER:
+        return Health.ok(label, feature.consent_reason or "Without a directory, each user consents at sign-in.")
+    fix = "Grant consent on this feature, or use Reapply Consents."
+    if state == ConsentState.ERROR:
+        return Health.needs_action(label, reason=feature.consent_reason, fix=fix)
+    reason = feature.consent_reason or "No administrator of the directory has granted consent yet."
+    return Health.needs_action(label, reason=reason, fix=fix, still_works=not feature.enabled)
 
 
 def feature_rows(integration: Integration) -> list[FeatureRow]:
@@ -127,6 +147,7 @@ def feature_rows(integration: Integration) -> list[FeatureRow]:
                 missing=feature_missing_permissions(feature),
                 consent_blocked=operator_owned and not integration.directory_proven_by_sign_in,
                 enable_blocked=operator_owned and integration.needs_directory_proof,
+                consent=feature_consent_health(feature),
             )
         )
     return rows

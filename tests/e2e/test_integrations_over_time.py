@@ -89,7 +89,9 @@ def test_a_consent_removed_in_the_directory_shows_needs_consent_and_reapply_cons
     assert token.state in CredentialState.terminal(), token.state_reason
 
     page.reload()
-    expect(feature_row(page, "user_sync").locator(".consent")).to_contain_text("Needs consent")
+    consent = feature_row(page, "user_sync").locator(".consent .health")
+    expect(consent).to_have_attribute("data-health", "needs_action")
+    expect(consent).to_contain_text("Needs consent")
     expect(page.locator("#attention")).to_contain_text("Contoso: User Synchronization needs consent")
     shot(page, "1-needs-consent")
 
@@ -99,7 +101,8 @@ def test_a_consent_removed_in_the_directory_shows_needs_consent_and_reapply_cons
     expect(page.locator(".alert-success")).to_contain_text("Reapply Consents finished")
     expect(page.locator("#reapply-results")).to_contain_text("User Synchronization")
     expect(page.locator("#reapply-results .badge-ok")).to_have_count(1)
-    expect(feature_row(page, "user_sync").locator(".consent")).to_contain_text("Consent granted")
+    expect(consent).to_have_attribute("data-health", "ok")
+    expect(consent).to_contain_text("Consent granted")
     expect(page.locator("#attention")).to_have_count(0)
     shot(page, "2-reapplied")
 
