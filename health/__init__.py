@@ -115,10 +115,6 @@ class Health:
             return Colour.WARN
         return _COLOURS[self.state]
 
-    @property
-    def is_ok(self) -> bool:
-        return self.state == HealthState.OK
-
     def needs_attention(self, now: datetime | None = None) -> bool:
         """Whether the dashboard lists it: a person must act, or it has been retrying for a day."""
         if self.state == HealthState.NEEDS_ACTION:

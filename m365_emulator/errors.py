@@ -273,7 +273,7 @@ def authorization_declined() -> AadError:
 
 
 def device_code_expired() -> AadError:
-    # Live Entra answers an expired device code with 70020 (captures in azure-cli#22251, azure-sdk-for-python#32375).
+    # Live Entra answers an expired device code with 70020 (responses captured by Azure's own CLI and SDK show it).
     return AadError(
         70020,
         "expired_token",

@@ -50,7 +50,7 @@ from urllib.parse import quote, urlencode, urljoin, urlsplit
 import requests
 
 from microsoft import config, errors
-from microsoft.http import MicrosoftSession, session_create, transport_error
+from microsoft.http import MicrosoftSession, json_or_empty, session_create, transport_error
 
 __all__ = [
     "IN_CALL_RETRIES",
@@ -373,7 +373,7 @@ def preauthenticated_send(
         raise error from exc
     if 200 <= response.status_code < 300:
         return response.status_code, _json(response) if response.content else {}
-    error = errors.graph_classify(response.status_code, _json_or_empty(response), response.headers)
+    error = errors.graph_classify(response.status_code, json_or_empty(response), response.headers)
     _log_failure(method, url, error, preauthenticated=True)
     raise error
 
@@ -510,7 +510,7 @@ def _exchange(
         response = _send(session, method, token, url, body=body, content=content, headers=headers, stream=stream)
         if response.status_code in _SUCCESS_STATUSES or (stream and 300 <= response.status_code < 400):
             return response
-        error = errors.graph_classify(response.status_code, _json_or_empty(response), response.headers)
+        error = errors.graph_classify(response.status_code, json_or_empty(response), response.headers)
         response.close()
         pause = error.retry_after
         may_wait = response.status_code in _RETRYABLE_STATUSES and pause is not None and attempt < IN_CALL_RETRIES
@@ -551,7 +551,7 @@ def _send(
 
 
 def _json(response: requests.Response) -> dict[str, Any]:
-    body = _json_or_empty(response)
+    body = json_or_empty(response)
     if not body and response.content:
         raise errors.TransientError(
             "Microsoft Graph answered with something that is not Graph's JSON (a proxy page?). It will be retried "
@@ -560,14 +560,6 @@ def _json(response: requests.Response) -> dict[str, Any]:
             status=response.status_code,
         )
     return body
-
-
-def _json_or_empty(response: requests.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def _log_failure(method: str, url: str, error: errors.MicrosoftError, *, preauthenticated: bool = False) -> None:

@@ -11,7 +11,7 @@ from requests.auth import AuthBase
 
 from microsoft import config, errors
 
-__all__ = ["MicrosoftSession", "session_create", "transport_error"]
+__all__ = ["MicrosoftSession", "json_or_empty", "session_create", "transport_error"]
 
 logger = logging.getLogger(__name__)
 
@@ -82,3 +82,12 @@ def transport_error(exc: requests.RequestException) -> errors.MicrosoftError:
         "Microsoft could not be reached (the connection failed or was dropped). It will be retried automatically.",
         error="connection_error",
     )
+
+
+def json_or_empty(response: requests.Response) -> dict[str, Any]:
+    """The response's JSON object, or {} when the body is not one (an HTML error page, a bare value)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

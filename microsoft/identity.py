@@ -33,7 +33,7 @@ from requests.structures import CaseInsensitiveDict
 
 from microsoft import config, errors
 from microsoft.config import AppCredentials
-from microsoft.http import MicrosoftSession, session_create, transport_error
+from microsoft.http import MicrosoftSession, json_or_empty, session_create, transport_error
 
 __all__ = [
     "AccountInfo",
@@ -183,21 +183,13 @@ def _cached_document(url: str, session: MicrosoftSession, *, refresh: bool = Fal
 
 
 def _document_error(response: requests.Response) -> errors.MicrosoftError:
-    error = errors.classify(_json_or_empty(response), response.status_code, response.headers)
+    error = errors.classify(json_or_empty(response), response.status_code, response.headers)
     if error.code is None and response.status_code in (400, 404):
         # Microsoft answers an unknown tenant's discovery with 400 (AADSTS90002); keep that meaning
         # even when the body carries no code.
         error_class, explanation = errors.CATALOGUE[90002]
         return error_class(explanation, code=90002, error=error.error or "invalid_tenant")
     return error
-
-
-def _json_or_empty(response: requests.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 class _MsalHttpClient:
@@ -268,7 +260,7 @@ def _microsoft_call(session: MicrosoftSession, operation: str, app: AppCredentia
         response = session.last_response
         if response is None or not (response.status_code == 429 or response.status_code >= 500):
             raise
-        error = errors.classify(_json_or_empty(response), response.status_code, response.headers)
+        error = errors.classify(json_or_empty(response), response.status_code, response.headers)
         _log_failure(operation, app, tenant, error)
         raise error from exc
 

@@ -130,6 +130,34 @@ class OutgoingMailSettingsFactory(factory.django.DjangoModelFactory):
     from_address = "print@alpha.example"
 
 
+# --- print jobs -----------------------------------------------------------------------------------------------
+
+
+class QueueFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "print_jobs.Queue"
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = factory.Sequence(lambda n: f"Queue {n}")
+
+
+class PrintJobFactory(factory.django.DjangoModelFactory):
+    """A job waiting to be printed, of `owner` (a user of a new tenant unless given) in the owner's tenant, with a
+    small PDF as its document. Tests of how jobs are created use print_jobs.services.print_job_create instead."""
+
+    class Meta:
+        model = "print_jobs.PrintJob"
+
+    owner = factory.SubFactory(UserFactory)
+    tenant = factory.SelfAttribute("owner.tenant")
+    source = "upload"
+    source_key = factory.Sequence(lambda n: f"job-{n}")
+    title = "doc.pdf"
+    document = factory.django.FileField(filename="doc.pdf", data=b"%PDF-1.4 test")
+    size = factory.LazyAttribute(lambda o: len(b"%PDF-1.4 test"))
+    content_type = "application/pdf"
+
+
 # --- Microsoft integrations ----------------------------------------------------------------------------------
 
 

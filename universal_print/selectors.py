@@ -167,10 +167,6 @@ def page_views(*, tenant: Tenant) -> list[ConnectionView]:
     return views
 
 
-def sign_in_progress(*, tenant: Tenant, pk: int) -> AdminSignIn:
-    return get_object_or_404(AdminSignIn.objects.select_related("connection"), tenant=tenant, pk=pk)
-
-
 # --- health: the page and the dashboard ------------------------------------------------------------------------
 
 

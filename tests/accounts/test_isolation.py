@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from print_jobs.services import print_job_create
+from tests.factories import PrintJobFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -35,14 +35,7 @@ def test_anonymous_is_sent_to_sign_in(client, name):
 
 
 def test_other_tenant_gets_404_on_a_print_job(admin_a, admin_b_client):
-    job, _ = print_job_create(
-        owner=admin_a,
-        source="upload",
-        source_key="k1",
-        title="a.pdf",
-        content=b"%PDF-1.4",
-        content_type="application/pdf",
-    )
+    job = PrintJobFactory(owner=admin_a)
     assert admin_b_client.get(reverse("print_jobs:document", args=[job.pk])).status_code == 404
 
 

@@ -15,11 +15,11 @@ from django.utils import timezone
 from background.claims import work_claim, work_release
 from background.kinds import work_kinds, work_sweep
 from credentials.models import MicrosoftCredential
-from external_systems.models import DeviceCodeConnection, ExternalSystem
+from external_systems.models import DeviceCodeConnection
 from integrations.models import AppRegistration, Feature, Integration
 from onedrive.models import OneDrivePrint, ScanDelivery
 from outgoing_mail.models import OutboundEmail
-from tests.factories import MailJobSourceFactory, MailServerAccountFactory
+from tests.factories import ExternalSystemFactory, MailJobSourceFactory, MailServerAccountFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -39,9 +39,7 @@ def _credential(tenant: Any, admin: Any) -> Any:
 
 
 def _connection_step(tenant: Any, admin: Any) -> Any:
-    system = ExternalSystem.objects.create(
-        tenant=tenant, system_type="exchange_online", title="Mail", client_id="c", directory_input="contoso.com"
-    )
+    system = ExternalSystemFactory(tenant=tenant)
     return DeviceCodeConnection.objects.create(
         tenant=tenant, system=system, requested_by=admin, next_attempt_at=timezone.now() - LONG_AGO
     )

@@ -16,6 +16,7 @@ from external_systems.choices import SystemStatus
 from external_systems.models import ExternalSystem
 from health import Health, HealthState
 from health.attention import attention_for
+from tests.factories import ExternalSystemFactory
 from ui.choices import Colour, Severity
 
 NOW = timezone.now()
@@ -95,15 +96,8 @@ def test_a_credential_presents_its_state_as_health(tenant_a: Any, state: str, ex
 
 
 def _broken_system(tenant: Any, title: str) -> ExternalSystem:
-    system = ExternalSystem.objects.create(
-        tenant=tenant,
-        system_type="exchange_online",
-        title=title,
-        client_id="c",
-        directory_input="contoso.com",
-        directory_id="d",
-        mailbox="printing@contoso.com",
-        status=SystemStatus.CONNECTED,
+    system = ExternalSystemFactory(
+        tenant=tenant, title=title, directory_id="d", mailbox="printing@contoso.com", status=SystemStatus.CONNECTED
     )
     MicrosoftCredential.objects.create(
         tenant=tenant,

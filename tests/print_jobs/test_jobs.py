@@ -4,20 +4,13 @@ import pytest
 from django.urls import reverse
 
 from print_jobs.services import print_job_create
-from tests.factories import UserFactory
+from tests.factories import PrintJobFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def make_job(owner, key, title="doc.pdf"):
-    return print_job_create(
-        owner=owner,
-        source="email",
-        source_key=key,
-        title=title,
-        content=b"%PDF-1.4 test",
-        content_type="application/pdf",
-    )[0]
+    return PrintJobFactory(owner=owner, source="email", source_key=key, title=title)
 
 
 def test_a_redelivered_item_makes_no_second_job(admin_a):
