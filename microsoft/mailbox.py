@@ -293,6 +293,17 @@ def _time_limit_error(server: MailServer, time_limit: TimeLimit) -> TransientErr
     )
 
 
+def _greeting_refused(server: MailServer, exc: Exception, *, refusal: bytes) -> MailboxConfigurationError:
+    """A greeting the client library would not take: the server's refusal (`refusal`: IMAP's `* BYE`, POP3's
+    `-ERR`) in its own words, or anything else, which is not this protocol at all."""
+    greeting = exc.args[0] if exc.args else b""
+    if isinstance(greeting, bytes) and greeting.startswith(refusal):
+        return MailboxConfigurationError(
+            f"{server.label} refused the connection: {reply_line(greeting[len(refusal) :])}"
+        )
+    return _not_the_protocol(server)
+
+
 def _not_the_protocol(server: MailServer) -> MailboxConfigurationError:
     name = server.protocol.value.upper()
     return MailboxConfigurationError(
@@ -462,12 +473,7 @@ class _ImapMailbox:
                 raise _not_the_protocol(server) from exc
             raise
         except imaplib.IMAP4.error as exc:  # a greeting other than OK or PREAUTH
-            greeting = exc.args[0] if exc.args else b""
-            if isinstance(greeting, bytes) and greeting.startswith(b"* BYE"):
-                raise MailboxConfigurationError(
-                    f"{server.label} refused the connection: {reply_line(greeting[5:])}"
-                ) from exc
-            raise _not_the_protocol(server) from exc
+            raise _greeting_refused(server, exc, refusal=b"* BYE") from exc
         if server.security == Security.STARTTLS:
             connection.starttls(ssl_context=_tls_context(server))
         return connection
@@ -647,11 +653,7 @@ class _Pop3Mailbox:
             greeting = exc.args[0] if exc.args else b""
             if greeting == "-ERR EOF":  # poplib's words for a connection closed before the greeting
                 raise EOFError("closed before the greeting") from exc
-            if isinstance(greeting, bytes) and greeting.startswith(b"-ERR"):
-                raise MailboxConfigurationError(
-                    f"{server.label} refused the connection: {reply_line(greeting[4:])}"
-                ) from exc
-            raise _not_the_protocol(server) from exc
+            raise _greeting_refused(server, exc, refusal=b"-ERR") from exc
         if server.security == Security.STARTTLS:
             connection.stls(context=_tls_context(server))
         return connection
