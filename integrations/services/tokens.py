@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, TypeVar
 
 from django.urls import reverse
 
 from credentials.choices import CredentialKind, CredentialState
+from credentials.errors import CredentialMissing
 from credentials.models import MicrosoftCredential
 from credentials.registry import OwnerType, owner_type_register
-from credentials.services import credential_delete, credential_refresh_request, credential_save
+from credentials.services import (
+    credential_access_token,
+    credential_delete,
+    credential_refresh_request,
+    credential_save,
+)
 from integrations.models import Feature
 from integrations.selectors import FEATURE_OWNER_TYPE
+from microsoft import errors as microsoft_errors
 from microsoft.config import GRAPH_DEFAULT_SCOPE, AppCredentials
 from microsoft.identity import client_credentials_acquire
 
@@ -23,6 +30,8 @@ if TYPE_CHECKING:
     from microsoft.identity import TokenGrant
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def _feature_of(credential: MicrosoftCredential) -> Feature:
@@ -69,6 +78,32 @@ def feature_app_tokens_save(*, features: Iterable[Feature], grant: TokenGrant, a
     """Store an app-only token (client credentials) for each feature, bound to its directory."""
     for feature in features:
         _token_save(feature, None, CredentialKind.APP_ONLY, feature.directory_id, [GRAPH_DEFAULT_SCOPE], grant, actor)
+
+
+def feature_app_token(feature: Feature, *, fresh: bool = False) -> str:
+    """The feature's app-only Graph token from the token store (renewed when `fresh`); one is fetched and stored
+    when none is (features consented before their app token was kept)."""
+    try:
+        return credential_access_token(
+            tenant=feature.tenant,
+            owner_type=FEATURE_OWNER_TYPE,
+            owner_id=feature.pk,
+            directory_id=feature.directory_id,
+            force_refresh=fresh,
+        )
+    except CredentialMissing:
+        grant = feature_app_token_acquire(app=feature.app_registration, directory_id=feature.directory_id)
+        feature_app_tokens_save(features=[feature], grant=grant, actor=None)
+        return grant.access_token
+
+
+def with_feature_app_token(feature: Feature, call: Callable[[str], T]) -> T:
+    """`call(token)` with the feature's app token, again with a new one when Graph refused the stored one
+    (revoked, or clocks disagree)."""
+    try:
+        return call(feature_app_token(feature))
+    except microsoft_errors.AccessTokenRejected:
+        return call(feature_app_token(feature, fresh=True))
 
 
 def feature_user_token_save(*, feature: Feature, user: User, directory_id: str, grant: TokenGrant) -> None:

@@ -11,12 +11,12 @@ import pytest
 from django.urls import reverse
 
 from credentials.models import MicrosoftCredential
+from integrations.services.tokens import feature_app_token
 from microsoft import errors as microsoft_errors
 from microsoft import universal_print as graph_print
 from tests.security.conftest import MicrosoftPageError
 from universal_print.choices import PrinterState, SignInStatus
 from universal_print.models import AdminSignIn, Connection
-from universal_print.services.calls import app_token
 
 from .conftest import (
     ADELE,
@@ -79,7 +79,7 @@ def test_turning_a_printer_on_makes_a_trigger_with_the_administrators_token(
     # The app's own token may not: Universal Print refuses app-only trigger calls.
     with pytest.raises(microsoft_errors.PermissionMissing):
         graph_print.task_trigger_create(
-            token=app_token(up_feature), printer_id=FLOOR_2_MFP, definition_id=connection.definition_id
+            token=feature_app_token(up_feature), printer_id=FLOOR_2_MFP, definition_id=connection.definition_id
         )
 
 

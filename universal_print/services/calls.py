@@ -7,54 +7,22 @@ when to call Microsoft again. Nothing here waits: a Retry-After becomes the time
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
 
 from django.utils import timezone
 
 from background.claims import backoff_delay
-from credentials.errors import CredentialError, CredentialMissing, CredentialUnavailable
-from credentials.services import credential_access_token
+from credentials.errors import CredentialError, CredentialUnavailable
 from integrations.models import Feature
-from integrations.selectors import FEATURE_OWNER_TYPE
 from integrations.services.attention import features_consent_sync
 from integrations.services.permissions import feature_permission_refused
-from integrations.services.tokens import feature_app_token_acquire, feature_app_tokens_save
 from microsoft import errors as microsoft_errors
 from universal_print.choices import PollStatus
 from universal_print.models import Connection
 
-T = TypeVar("T")
-
 RETRY_FIRST = timedelta(seconds=30)
 RETRY_MAX = timedelta(hours=1)
-
-
-def app_token(feature: Feature, *, fresh: bool = False) -> str:
-    """The feature's app-only Graph token; one is fetched and stored when none is (features consented before
-    their app token was kept)."""
-    try:
-        return credential_access_token(
-            tenant=feature.tenant,
-            owner_type=FEATURE_OWNER_TYPE,
-            owner_id=feature.pk,
-            directory_id=feature.directory_id,
-            force_refresh=fresh,
-        )
-    except CredentialMissing:
-        grant = feature_app_token_acquire(app=feature.app_registration, directory_id=feature.directory_id)
-        feature_app_tokens_save(features=[feature], grant=grant, actor=None)
-        return grant.access_token
-
-
-def with_app_token(feature: Feature, call: Callable[[str], T]) -> T:
-    """`call(token)`, again with a new token when Graph refused the stored one (revoked, or clocks disagree)."""
-    try:
-        return call(app_token(feature))
-    except microsoft_errors.AccessTokenRejected:
-        return call(app_token(feature, fresh=True))
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from background.claims import Claim, backoff_delay, work_claim, work_release, wo
 from credentials.errors import CredentialError
 from integrations.models import Feature
 from integrations.services.permissions import feature_permission_refused
+from integrations.services.tokens import with_feature_app_token
 from microsoft import errors as microsoft_errors
 from microsoft import universal_print as up
 from print_jobs.choices import JobSource
@@ -39,7 +40,7 @@ from print_jobs.services import print_job_create
 from universal_print.choices import JobOutcome, TaskStatus
 from universal_print.models import ReceivedJob
 from universal_print.selectors import connection_can_take_jobs
-from universal_print.services.calls import RETRY_FIRST, RETRY_MAX, trouble_of, with_app_token
+from universal_print.services.calls import RETRY_FIRST, RETRY_MAX, trouble_of
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ def _take(job: ReceivedJob, feature: Feature, claim: Claim) -> None:
     if job.outcome == JobOutcome.RECEIVING:
         _receive(job, feature, claim)
     if job.outcome == JobOutcome.HELD:
-        task = with_app_token(
+        task = with_feature_app_token(
             feature,
             lambda token: up.task_complete(
                 token=token,
@@ -109,7 +110,7 @@ def _take(job: ReceivedJob, feature: Feature, claim: Claim) -> None:
 
 def _receive(job: ReceivedJob, feature: Feature, claim: Claim) -> None:
     try:
-        found = with_app_token(
+        found = with_feature_app_token(
             feature, lambda token: up.job_get(token=token, printer_id=job.up_printer_id, job_id=job.up_job_id)
         )
     except microsoft_errors.ResourceNotFound:
@@ -173,7 +174,7 @@ def _print_job(
     with tempfile.TemporaryFile() as temporary:
         file = cast(BinaryIO, temporary)
         try:
-            with_app_token(
+            with_feature_app_token(
                 feature,
                 lambda token: up.document_download(
                     token=token,
@@ -226,7 +227,7 @@ def _abort(job: ReceivedJob, feature: Feature) -> None:
     through its task; both are harmless on a job already finished."""
     reason = job.reason[:500] or "Roger could not take this job."
     try:
-        with_app_token(
+        with_feature_app_token(
             feature,
             lambda token: up.job_abort(token=token, printer_id=job.up_printer_id, job_id=job.up_job_id, reason=reason),
         )
@@ -239,7 +240,7 @@ def _abort(job: ReceivedJob, feature: Feature) -> None:
         state = None
     if state != up.TaskState.ABORTED:
         try:
-            task = with_app_token(
+            task = with_feature_app_token(
                 feature,
                 lambda token: up.task_abort(
                     token=token, definition_id=job.connection.definition_id, task_id=job.task_id, description=reason

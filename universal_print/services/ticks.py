@@ -26,12 +26,13 @@ from credentials.errors import CredentialError
 from credentials.services import credential_access_token
 from integrations.models import Feature
 from integrations.services.permissions import feature_permission_refused
+from integrations.services.tokens import with_feature_app_token
 from microsoft import errors as microsoft_errors
 from microsoft import universal_print as up
 from universal_print.choices import PollStatus, SignInStatus, TaskStatus
 from universal_print.models import AdminSignIn, Connection, Printer, ReceivedJob
 from universal_print.selectors import refused_permissions
-from universal_print.services.calls import Trouble, trouble_of, with_app_token
+from universal_print.services.calls import Trouble, trouble_of
 from universal_print.services.connections import connection_waiting_check
 from universal_print.services.sign_in import SIGN_IN_OWNER_TYPE, sign_in_close, sign_ins_expire
 
@@ -160,7 +161,7 @@ def _poll(connection: Connection, feature: Feature, claim: Claim) -> Trouble | N
     if not connection.definition_id or not connection.printers.exclude(trigger_id="").exists():
         return None
     try:
-        tasks = with_app_token(
+        tasks = with_feature_app_token(
             feature, lambda token: up.tasks_pending(token=token, definition_id=connection.definition_id)
         )
     except microsoft_errors.ResourceNotFound:
@@ -254,7 +255,7 @@ def _printers_check(connection: Connection, feature: Feature, claim: Claim) -> T
 
 
 def _printer_read(feature: Feature, printer_id: str) -> up.Printer:
-    return with_app_token(feature, lambda token: up.printer_get(token=token, printer_id=printer_id))
+    return with_feature_app_token(feature, lambda token: up.printer_get(token=token, printer_id=printer_id))
 
 
 def _printer_update(
@@ -432,9 +433,9 @@ def _definition_ensure(connection: Connection, feature: Feature, sign_in: AdminS
     if connection.definition_id:
         return connection.definition_id
     app_id = connection.client_id
-    found = with_app_token(feature, lambda token: up.task_definition_find(token=token, app_id=app_id))
+    found = with_feature_app_token(feature, lambda token: up.task_definition_find(token=token, app_id=app_id))
     created = found is None
-    definition = found or with_app_token(
+    definition = found or with_feature_app_token(
         feature,
         lambda token: up.task_definition_create(
             token=token, display_name=DEFINITION_NAME, app_display_name=feature.app_registration.display_name
