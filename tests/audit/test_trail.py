@@ -16,16 +16,14 @@ pytestmark = pytest.mark.django_db
 
 def test_a_record_keeps_who_and_what_after_the_user_is_gone(admin_a: Any) -> None:
     user = UserFactory(tenant=admin_a.tenant, email="leaver@alpha.example")
+    label = str(user)
     event = audit_record(tenant=admin_a.tenant, actor=user, action="thing.changed", target=user, details={"n": 1})
     user.delete()
 
     event.refresh_from_db()
     assert event.actor is None, "the user is gone"
-    assert (event.actor_label, event.target_label, event.target_type) == (
-        "leaver@alpha.example",
-        "leaver@alpha.example",
-        "accounts.User",
-    )
+    assert (event.actor_label, event.target_label) == ("leaver@alpha.example", label)
+    assert event.target_type == "accounts.User"
     assert event.details == {"n": 1}
 
 
