@@ -89,11 +89,11 @@ def floor(handle: Any, feature: Any, select: list[str]) -> tuple[float, float, i
     """The same pages by a bare requests loop, the same rows by one bulk upsert: (read s, write s, requests, rows)."""
     from django.db import connection
 
+    from integrations.services.tokens import feature_app_token
     from microsoft.graph import groups_delta_url, users_delta_url
-    from user_sync.services.calls import app_token
 
     session = handle.session()
-    headers = {"Authorization": f"Bearer {app_token(feature)}"}
+    headers = {"Authorization": f"Bearer {feature_app_token(feature)}"}
     rows: list[tuple[str, str, str]] = []
     links: list[tuple[str, str]] = []
     requests = 0
