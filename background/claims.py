@@ -22,12 +22,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from background.models import Claimable
 
-__all__ = ["Claim", "backoff_delay", "due", "unleased", "work_claim", "work_release", "work_renew"]
+__all__ = ["Claim", "backoff_delay", "due", "in_turns", "unleased", "work_claim", "work_release", "work_renew"]
 
 C = TypeVar("C", bound=Claimable)
 
@@ -62,6 +63,17 @@ def due(now: datetime) -> Q:
 def unleased(now: datetime) -> Q:
     """Nobody holds the row: never claimed, released, or its holder's lease ran out (the worker died)."""
     return Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+
+
+def in_turns(rows: QuerySet[C], *, by: str, limit: int, due_by: datetime | None = None) -> list[int]:
+    """The ids of up to `limit` rows that are due and unheld, taken in turns per `by` (say, the tenant): the
+    oldest row of each tenant first, then the second of each, and so on. One tenant's backlog of thousands
+    thus holds another tenant's first row back by at most one batch, not by the whole backlog. `due_by`:
+    only rows due by then (the sweep's grace); now by default."""
+    now = timezone.now()
+    turn = Window(RowNumber(), partition_by=[F(by)], order_by=[F("next_attempt_at").asc(), F("pk").asc()])
+    waiting = rows.filter(due(due_by or now), unleased(now)).annotate(turn=turn)
+    return list(waiting.order_by("turn", "next_attempt_at", "pk").values_list("pk", flat=True)[:limit])
 
 
 def work_claim(rows: QuerySet[C], pk: int, *, lease: timedelta, **fields: Any) -> Claim | None:

@@ -38,7 +38,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from background.claims import due, unleased
+from background.claims import due, in_turns, unleased
 
 __all__ = [
     "SWEEP_BATCH",
@@ -68,7 +68,9 @@ class WorkKind:
     `rows` returns the rows that may hold work of this kind (filtered on the model's own columns, e.g. the
     statuses still being worked on); `task` is a Celery task called with a row's id; `grace` is how long a
     due row may wait for the task its own work queued before the sweep queues another (zero for work that
-    only the sweep schedules); `tidy`, if given, runs at every sweep (say, to forget finished rows).
+    only the sweep schedules); `tidy`, if given, runs at every sweep (say, to forget finished rows);
+    `turns_by`, if given, is the field (say, "tenant_id") whose values the sweep serves in turns
+    (`background.claims.in_turns`), so that one tenant's backlog does not fill the queue ahead of another's.
     """
 
     name: str
@@ -76,6 +78,7 @@ class WorkKind:
     task: Task
     grace: timedelta = timedelta(0)
     tidy: Callable[[], object] | None = None
+    turns_by: str | None = None
 
 
 _kinds: dict[str, WorkKind] = {}
@@ -138,5 +141,7 @@ def work_sweep(*, grace: timedelta | None = None) -> dict[str, int]:
 
 
 def _waiting(kind: WorkKind, now: datetime, grace: timedelta) -> list[int]:
+    if kind.turns_by is not None:
+        return in_turns(kind.rows(), by=kind.turns_by, limit=SWEEP_BATCH, due_by=now - grace)
     rows = kind.rows().filter(due(now - grace), unleased(now)).order_by("next_attempt_at")
     return list(rows.values_list("pk", flat=True)[:SWEEP_BATCH])

@@ -183,6 +183,9 @@ OUTGOING_MAIL_RATE_LIMIT = env.int("OUTGOING_MAIL_RATE_LIMIT", default=30)
 OUTGOING_MAIL_RATE_WINDOW_SECONDS = env.float("OUTGOING_MAIL_RATE_WINDOW_SECONDS", default=60.0)
 OUTGOING_MAIL_RETRY_BASE_SECONDS = env.float("OUTGOING_MAIL_RETRY_BASE_SECONDS", default=30.0)
 OUTGOING_MAIL_MAX_ATTEMPTS = env.int("OUTGOING_MAIL_MAX_ATTEMPTS", default=8)
+# A mail worker takes this many due messages at a time, tenants in turns: one tenant's backlog delays another
+# tenant's first message by at most one batch.
+OUTGOING_MAIL_BATCH = env.int("OUTGOING_MAIL_BATCH", default=50)
 # CA bundle for tenants' custom mail servers (SMTP, IMAP, POP3) with a private certificate authority.
 # Unset: the system's trust store. Microsoft's own servers use MICROSOFT_CA_BUNDLE.
 CUSTOM_MAIL_CA_BUNDLE = env.str("CUSTOM_MAIL_CA_BUNDLE", default="") or None

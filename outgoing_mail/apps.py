@@ -31,6 +31,7 @@ class OutgoingMailConfig(AppConfig):
                 task=outbound_email_send,
                 grace=SWEEP_GRACE,
                 tidy=outbound_emails_prune,
+                turns_by="tenant_id",
             )
         )
         attention_provider_register("outgoing_mail", outgoing_mail_attention)

@@ -28,7 +28,7 @@ from django.core.mail.message import MIMEMixin
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from background.claims import Claim, work_claim, work_release
+from background.claims import Claim, in_turns, work_claim, work_release
 from credentials.errors import CredentialError, CredentialUnavailable
 from mail_servers.choices import ServerStatus
 from mail_servers.connections import MailServerNotConfigured, SmtpConnection, smtp_connection
@@ -47,7 +47,13 @@ from outgoing_mail.choices import PENDING_STATUSES, FailureKind, OutboundPurpose
 from outgoing_mail.limiter import SendSlot, send_slot_confirm, send_slot_release, send_slot_reserve
 from outgoing_mail.models import OutboundEmail, OutgoingMailSettings
 
-__all__ = ["DeliveryOutcome", "outbound_email_deliver", "outbound_emails_pending", "outbound_emails_prune"]
+__all__ = [
+    "DeliveryOutcome",
+    "outbound_email_deliver",
+    "outbound_emails_deliver_in_turns",
+    "outbound_emails_pending",
+    "outbound_emails_prune",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +130,29 @@ def outbound_email_deliver(*, outbound_id: int) -> DeliveryOutcome:
         )
         return _failed(outbound, claim, unexpected)
     return _sent(outbound, claim, route)
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    taken: int  # messages the batch took (sent, failed, held or sent meanwhile by another worker)
+    full: bool  # it took a whole batch: more may be waiting
+    retries: list[tuple[int, float]]  # (message id, seconds): queue its own task again then
+
+
+def outbound_emails_deliver_in_turns(*, batch: int) -> BatchOutcome:
+    """Deliver the next `batch` due messages, taken per tenant in turns (background.claims.in_turns), so that
+    one tenant's backlog of thousands delays another tenant's first message by at most one batch.
+
+    Workers running batches at once share one: each claims the message before sending, and skips the ones
+    another worker holds.
+    """
+    ids = in_turns(outbound_emails_pending(), by="tenant_id", limit=batch)
+    retries = []
+    for outbound_id in ids:
+        outcome = outbound_email_deliver(outbound_id=outbound_id)
+        if outcome.retry_in is not None:
+            retries.append((outbound_id, outcome.retry_in))
+    return BatchOutcome(taken=len(ids), full=len(ids) >= batch, retries=retries)
 
 
 def _note_mailbox(outbound: OutboundEmail, route: _Route) -> None:

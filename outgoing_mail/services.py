@@ -103,7 +103,10 @@ def outbound_email_queue(
     requested_by: User | None = None,
 ) -> OutboundEmail:
     """Store one message and queue its delivery after the surrounding transaction commits."""
-    from outgoing_mail.tasks import outbound_email_send, test_email_send_task  # the tasks module imports this one
+    from outgoing_mail.tasks import (  # the tasks module imports this one
+        outbound_emails_send_in_turns,
+        test_email_send_task,
+    )
 
     data = message.message().as_bytes(linesep="\r\n")
     outbound = OutboundEmail.objects.create(
@@ -117,8 +120,12 @@ def outbound_email_queue(
         next_attempt_at=timezone.now(),
     )
     logger.info("Queued outbound email %s (%s) for tenant %s", outbound.pk, purpose, tenant.pk if tenant else "-")
-    # The row is the outbox: a lost task is queued again. A test email goes on the interactive queue.
-    work_queue(test_email_send_task if purpose == OutboundPurpose.TEST else outbound_email_send, outbound.pk)
+    # The row is the outbox: a lost task is queued again by the sweep. A test email is sent at once on the
+    # interactive queue (an admin watches); other mail is taken in batches, tenants in turns.
+    if purpose == OutboundPurpose.TEST:
+        work_queue(test_email_send_task, outbound.pk)
+    else:
+        work_queue(outbound_emails_send_in_turns)
     return outbound
 
 

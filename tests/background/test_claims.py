@@ -9,7 +9,7 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from background.claims import Claim, backoff_delay, work_claim, work_release, work_renew
+from background.claims import Claim, backoff_delay, in_turns, work_claim, work_release, work_renew
 from tests.background.conftest import Chore, chore
 from tests.conftest import wait_until
 
@@ -121,3 +121,18 @@ def test_the_backoff_doubles_up_to_its_maximum():
 
     assert delays[:4] == [timedelta(seconds=s) for s in (30, 60, 120, 240)]
     assert delays[-1] == timedelta(hours=1)
+
+
+def test_work_is_taken_in_turns_so_a_backlog_holds_another_owner_back_by_one_batch_at_most():
+    backlog = [chore("tenant-a", due_in=timedelta(minutes=-10) + timedelta(seconds=i)) for i in range(6)]
+    held = chore("tenant-c", due_in=timedelta(minutes=-20), lease_until=timezone.now() + LEASE)
+    late = chore("tenant-b", due_in=timedelta(seconds=-1))  # the newest of all
+    chore("tenant-b", due_in=timedelta(minutes=5))  # not due yet
+
+    batch = in_turns(Chore.objects.all(), by="name", limit=3)
+
+    assert batch == [backlog[0].pk, late.pk, backlog[1].pk]  # the oldest of each owner first, then the second
+    assert held.pk not in in_turns(Chore.objects.all(), by="name", limit=100)
+    assert in_turns(Chore.objects.all(), by="name", limit=100, due_by=timezone.now() - timedelta(minutes=5)) == [
+        row.pk for row in backlog
+    ]
