@@ -319,6 +319,22 @@ _DEFAULT_THROTTLE_RATES = {
 }
 THROTTLE_RATES = {**_DEFAULT_THROTTLE_RATES, **env.dict("THROTTLE_RATES", default={})}
 
+# Prometheus metrics, off by default. On: django-prometheus counts requests and queries at /metrics of each web
+# node, and each worker serves its Celery task counts and durations (per task, queue, outcome) on
+# METRICS_WORKER_PORT. With several processes per node set PROMETHEUS_MULTIPROC_DIR (docs/operations.md).
+METRICS_ENABLED = env.bool("METRICS_ENABLED", default=False)
+METRICS_WORKER_PORT = env.int("METRICS_WORKER_PORT", default=9808)
+if METRICS_ENABLED:
+    INSTALLED_APPS.append("django_prometheus")
+    MIDDLEWARE = [
+        "django_prometheus.middleware.PrometheusBeforeMiddleware",
+        *MIDDLEWARE,
+        "django_prometheus.middleware.PrometheusAfterMiddleware",
+    ]
+    _engine = str(DATABASES["default"]["ENGINE"])
+    if _engine in ("django.db.backends.postgresql", "django.db.backends.sqlite3"):
+        DATABASES["default"]["ENGINE"] = _engine.replace("django.db.backends", "django_prometheus.db.backends")
+
 # Logs: one line per request (operations.request) and per task (operations.task), every line with the flow's
 # correlation id and tenant id. LOG_FORMAT=json writes one JSON object per line for a log collector.
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain")

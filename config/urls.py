@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -28,3 +29,8 @@ urlpatterns = [
     path("", include("microsoft_login.urls")),
     path("operator/", admin.site.urls),
 ]
+
+if settings.METRICS_ENABLED:  # Prometheus scrapes each web node; keep /metrics off the public proxy
+    from django_prometheus.exports import ExportToDjangoView
+
+    urlpatterns.insert(0, path("metrics", ExportToDjangoView, name="metrics"))

@@ -13,7 +13,8 @@ import time
 from contextvars import Token
 from typing import Any
 
-from celery.signals import before_task_publish, task_postrun, task_prerun
+from celery.signals import before_task_publish, task_postrun, task_prerun, worker_ready
+from django.conf import settings
 
 from operations import context as request_context
 
@@ -72,5 +73,17 @@ def _task_log_line(task_id: str | None = None, task: Any = None, state: str | No
                 "worker": getattr(task.request, "hostname", None),
             },
         )
+        if settings.METRICS_ENABLED:
+            from operations.metrics import task_observe
+
+            task_observe(task=task.name, queue=queue, outcome=str(state), seconds=duration_ms / 1000)
     finally:
         request_context.context_exit(token)
+
+
+@worker_ready.connect
+def _metrics_server(**_: Any) -> None:
+    if settings.METRICS_ENABLED and settings.METRICS_WORKER_PORT:
+        from operations.metrics import metrics_server_start
+
+        metrics_server_start(int(settings.METRICS_WORKER_PORT))
