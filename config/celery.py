@@ -39,6 +39,7 @@ TASK_ROUTES: dict[str, str] = {
     "mail_jobs.*": MAIL,
     # long work
     "user_sync.*": LONG,
+    "users_admin.*": LONG,  # imports of users from a file
     "onedrive.*": LONG,
     "universal_print.*": LONG,
     # housekeeping

@@ -244,6 +244,9 @@ def celery_worker(celery_worker_env: dict[str, str], tmp_path: Path) -> Iterator
     """A real worker process; tests using it need committed data (transactional_db)."""
     if not django_settings.CELERY_BROKER_URL.startswith("redis"):
         pytest.fail("The worker tests need Redis: set REDIS_URL (make test does).")
+    from config.celery import app
+
+    app.control.purge()  # tasks an earlier test left in the queues never run in this one
     worker = WorkerProcess(celery_worker_env, tmp_path / "worker.log")
     worker.start()
     yield worker

@@ -11,6 +11,7 @@ import pytest
 from django.core.mail import EmailMessage
 from django.utils import timezone
 
+from config.celery import app
 from outgoing_mail.choices import OutboundStatus
 from outgoing_mail.models import OutboundEmail
 from outgoing_mail.services import outbound_email_queue
@@ -32,9 +33,11 @@ def one_worker(celery_worker_env: dict[str, str], tmp_path: Any) -> Any:
         "OUTGOING_MAIL_BATCH": str(BATCH),
     }
     worker = WorkerProcess(env, tmp_path / "mail-worker.log", name="mail", queues=("mail",), concurrency=1)
+    app.control.purge()
     worker.start()
     yield worker
     worker.stop()
+    app.control.purge()  # the next batch it queued: the backlog is not the next test's
 
 
 def _backlog(tenant: Any) -> None:
