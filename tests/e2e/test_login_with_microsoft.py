@@ -9,19 +9,24 @@ from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
+from django.utils import timezone
 from playwright.sync_api import Browser, Page, expect
 
 from accounts.choices import UserSource
 from accounts.models import User
 from integrations.services.features import feature_disable
 from m365_emulator.testing import EmulatorHandle
+from microsoft_login.models import LoginSettings
 from tests.e2e.portal import PAGE_LOAD_MS, sign_in_to_portal, tenancy_chosen
 from tests.e2e.test_integrations import (  # the browser tests' own emulator, seeded with the live server's URIs
+    CUSTOM_APP,
+    CUSTOM_SECRET,
     SCREENSHOTS,
     emulator,
     portal_emulator,
     sign_in_at_microsoft,
 )
+from tests.integrations.conftest import consented, feature_of, manual_integration
 from tests.microsoft_login.conftest import (
     ADELE,
     ADELE_ID,
@@ -178,8 +183,6 @@ def test_a_personal_account_with_a_directory_is_refused_by_microsoft(
 def test_a_personal_account_without_a_directory_signs_in_only_when_allowed(
     emulator: EmulatorHandle, page: Page, live_server: Any, admin_a: Any
 ) -> None:
-    from microsoft_login.models import LoginSettings
-
     login_feature(admin_a, directory_id="")
     person = linked(admin_a.tenant, PERSONAL_ACCOUNT[0], PERSONAL_ID, directory_id=PERSONAL)
     with_microsoft(page, live_server.url, PERSONAL_ACCOUNT)
@@ -212,3 +215,25 @@ def test_a_user_of_another_directory_linked_elsewhere_is_still_refused(
     with_microsoft(page, live_server.url, MEGAN)
     page.locator("#idSIButton9").click()
     expect_refused(page, "belongs to another organisation")
+
+
+def test_with_the_customers_own_app_microsoft_refuses_other_directories_itself(
+    emulator: EmulatorHandle, page: Page, live_server: Any, admin_a: Any
+) -> None:
+    """A customer's app may be registered for its directory only, so the sign-in happens at that directory: Microsoft
+    answers another directory's account with AADSTS50020 on its own page, which the tenant's page explains."""
+    integration = manual_integration(admin_a, application_id=CUSTOM_APP, client_secret=CUSTOM_SECRET)
+    feature = consented(feature_of(integration, "login"))
+    feature.enabled, feature.enabled_at = True, timezone.now()
+    feature.save()
+    linked(admin_a.tenant, ADELE[0], ADELE_ID)
+
+    with_microsoft(page, live_server.url, MEGAN)
+    expect(page.locator("#message")).to_contain_text("AADSTS50020")
+
+    page.context.clear_cookies()
+    with_microsoft(page, live_server.url, ADELE)
+    page.locator("#idSIButton9").click()  # Adele consents to the customer's app for herself
+    expect_signed_in(page)
+    authorize = emulator.control.requests_received("authorize")[-1]
+    assert authorize["path"] == f"/{CONTOSO}/oauth2/v2.0/authorize"
