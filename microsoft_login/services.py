@@ -111,7 +111,7 @@ def microsoft_sign_in_finish(*, state: str, browser_key: str, answer_key: str, i
             _refused(spent.tenant, SignInRefused(Refusal.OTHER_BROWSER, ForeignBrowser().message), None, ip_address)
         raise
     tenant = flow.tenant
-    feature = _usable_feature(flow)
+    feature = _usable_feature(flow, ip_address)
     settings = login_settings_of(tenant=tenant)
     authority = sign_in_authority(feature, settings)
     grant = _redeemed(flow, feature, authority, ip_address)
@@ -171,14 +171,19 @@ class _Identity:
         return self.directory_id == PERSONAL_ACCOUNTS_TENANT_ID
 
 
-def _usable_feature(flow: AuthorizationFlow) -> Feature:
+def _usable_feature(flow: AuthorizationFlow, ip_address: str | None) -> Feature:
     feature = flow.feature
     if feature is None or not feature.enabled:
         flow_close(flow, error="Login with Microsoft was turned off meanwhile.")
-        raise SignInRefused(
-            Refusal.UNAVAILABLE,
-            "Login with Microsoft was turned off for this organisation while you were signing in. Sign in with "
-            "your password, or ask your Roger administrator.",
+        raise _refused(
+            flow.tenant,
+            SignInRefused(
+                Refusal.UNAVAILABLE,
+                "Login with Microsoft was turned off for this organisation while you were signing in. Sign in with "
+                "your password, or ask your Roger administrator.",
+            ),
+            None,
+            ip_address,
         )
     return Feature.objects.select_related("integration", "app_registration", "tenant").get(pk=feature.pk)
 
@@ -351,7 +356,7 @@ def microsoft_link_finish(*, state: str, browser_key: str, answer_key: str, pers
         state=state, kinds=(FlowKind.MICROSOFT_LINK,), browser_key=browser_key, answer_key=answer_key, person=person
     )
     assert person is not None and person.tenant is not None  # flow_take refuses otherwise
-    feature = _usable_feature(flow)
+    feature = _usable_feature(flow, None)
     settings = login_settings_of(tenant=person.tenant)
     grant = _redeemed(flow, feature, sign_in_authority(feature, settings), None)
     identity = _Identity.of(grant.id_token_claims)

@@ -253,3 +253,15 @@ def test_the_page_asked_for_before_signing_in_is_where_a_microsoft_sign_in_ends(
         {"tenancy_name": "alpha", "feature": feature.pk},
     )
     assert "microsoft_sign_in_next" not in client.session and elsewhere.status_code == 302
+
+
+def test_login_turned_off_during_a_sign_in_lets_nobody_in(m365, client, admin_a):
+    feature = login_feature(admin_a)
+    linked(admin_a.tenant, ADELE[0], ADELE_ID)
+    start = microsoft_start(client, "alpha", feature)
+    answer = at_microsoft(m365, start["Location"], ADELE)
+    feature.enabled = False
+    feature.save()
+    final = post_sign_in_answer(client, answer)
+    assert signed_in_as(client) is None and "was turned off" in page_text(final)
+    assert refusals(admin_a.tenant) == ["unavailable"]
