@@ -205,7 +205,9 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
             response = render(request, "users_admin/invitation_invalid.html", status=404)
         else:
             response = render(request, "users_admin/invitation.html", {"form": form, "invited": found.user})
-    response["Referrer-Policy"] = "no-referrer"  # the token is in the address
+    # The token is in the address: it never leaves in a Referer for another site ("no-referrer" would also make the
+    # browser send "Origin: null" with the form, which the CSRF check refuses).
+    response["Referrer-Policy"] = "same-origin"
     return response
 
 
