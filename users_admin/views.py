@@ -42,6 +42,7 @@ from users_admin.spreadsheet import ImportFileError, csv_line
 from users_admin.uploads import SizeLimitHandler
 
 PAGE_SIZE = 50
+SEARCH_COUNT_CAP = 10_000
 PREVIEW_ROWS = 100
 
 
@@ -64,12 +65,21 @@ def _user(request: HttpRequest, pk: int) -> User:
 def user_list(request: HttpRequest) -> HttpResponse:
     query, state = request.GET.get("q", "")[:200], request.GET.get("state", "")
     users = selectors.users_search(tenant=_tenant(request), query=query, state=state)
-    page = Paginator(users, PAGE_SIZE).get_page(request.GET.get("page"))
+    paginator = Paginator(users, PAGE_SIZE)
+    count, capped = selectors.users_count(users, cap=SEARCH_COUNT_CAP if query else None)
+    paginator.__dict__["count"] = count  # Paginator.count is a cached_property: counted once, as the selector says
+    page = paginator.get_page(request.GET.get("page"))
     page.object_list = list(selectors.users_for_page(users.filter(pk__in=[u.pk for u in page.object_list])))
     return render(
         request,
         "users_admin/user_list.html",
-        {"page": page, "query": query, "state": state, "imports": selectors.imports_recent(tenant=_tenant(request))},
+        {
+            "page": page,
+            "capped": capped,
+            "query": query,
+            "state": state,
+            "imports": selectors.imports_recent(tenant=_tenant(request)),
+        },
     )
 
 

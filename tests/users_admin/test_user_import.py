@@ -230,3 +230,18 @@ def test_the_sample_file_in_docs_imports(admin_a_client, tenant_a):
     done = apply(admin_a_client, preview(admin_a_client, "users-import-sample.csv", sample))
     assert done.counts == {"create": 5, "refused": 3}
     assert RowAction.REFUSED in set(UserImportRow.objects.values_list("action", flat=True))
+
+
+def test_the_status_follows_the_work_live_and_stops_when_final(admin_a_client, world):
+    response = upload(admin_a_client, "users.csv", csv_bytes())
+    pk = int(response.url.rstrip("/").split("/")[-1])
+    status_url = reverse("users_admin:import_status", args=[pk])
+    first = admin_a_client.get(status_url)
+    assert first.status_code == 200 and "Checking the file" in first.content.decode()
+    version = first.context["live"].version
+    assert admin_a_client.get(status_url, {"v": version}).status_code == 204  # nothing changed
+
+    import_work(import_id=pk)
+    final = admin_a_client.get(status_url, {"v": version})
+    assert final.status_code == 286 and "Ready to import" in final.content.decode()
+    assert final["HX-Refresh"] == "true"  # the preview's rows appear with the whole page

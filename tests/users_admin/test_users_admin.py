@@ -219,3 +219,30 @@ def test_plain_users_cannot_open_the_users_pages(user_a_client, user_a):
     assert user_a_client.get(USERS).status_code == 403
     assert user_a_client.get(reverse("users_admin:user_add")).status_code == 403
     assert user_a_client.get(reverse("users_admin:user_edit", args=[user_a.pk])).status_code == 403
+
+
+def test_a_broad_search_finds_what_a_narrow_one_would(admin_a_client, tenant_a, monkeypatch):
+    from users_admin import selectors
+
+    for n in range(8):
+        user = UserFactory(tenant=tenant_a, email=f"sam{n}@alpha.example", full_name=f"Person {n}")
+        Alias.objects.create(user=user, name=f"seat-{n}")
+    UserFactory(tenant=tenant_a, email="other@alpha.example", full_name="Sandra")
+
+    def found(q):
+        return [u.email for u in admin_a_client.get(USERS, {"q": q}).context["page"]]
+
+    narrow = {q: found(q) for q in ("s", "sa", "seat-", "person 1", "san")}
+    monkeypatch.setattr(selectors, "SPARSE_MATCHES", 2)  # every search above now takes the broad way
+    assert {q: found(q) for q in narrow} == narrow
+    assert len(narrow["s"]) == 9 and narrow["seat-"] == [f"sam{n}@alpha.example" for n in range(8)]
+
+
+def test_a_broad_search_counts_up_to_a_bound(admin_a_client, tenant_a, monkeypatch):
+    from users_admin import views
+
+    UserFactory.create_batch(7, tenant=tenant_a, full_name="Same Name")
+    monkeypatch.setattr(views, "SEARCH_COUNT_CAP", 5)
+    response = admin_a_client.get(USERS, {"q": "same"})
+    assert response.context["capped"] and response.context["page"].paginator.count == 5
+    assert "More than 5 users match" in response.content.decode()

@@ -1,0 +1,168 @@
+"""User import benchmark: a 100,000-row file checked (the preview) and applied, in bounded memory.
+
+Run: bash scripts/bench.sh user_import [ROWS] [FORMAT]   (default 100000 csv; FORMAT csv or xlsx)
+It writes a file of ROWS users (every 50th row refused: a bad email, a duplicate, a role that does not exist), runs
+the preview and the import in this process as the worker does (users_admin.imports.import_work), then imports the
+same file again (everything unchanged). Printed: wall time and rows per second of each phase, database queries per
+1,000-row batch, peak memory over the process's memory before the file was read, and the Users page's queries at
+that size (first page, a deep page, a prefix search). Ends with RESULT lines.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import django_start, result
+
+TARGET_PEAK_RSS_MB = 300
+
+
+def rss_peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_now_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def write_file(path: Path, rows: int, file_format: str) -> None:
+    def lines():
+        yield ["Email", "Name", "Role", "Aliases", "Card"]
+        for n in range(rows):
+            if n % 50 == 49:
+                bad = n % 150
+                if bad < 50:
+                    yield [f"broken-{n}", "Broken Email", "user", "", ""]
+                elif bad < 100:
+                    yield [f"person{n - 1}@bench.example", "Duplicate", "user", "", ""]
+                else:
+                    yield [f"person{n}@bench.example", "Wrong Role", "manager", "", ""]
+                continue
+            role = "admin" if n % 1000 == 0 else "user"
+            yield [f"person{n}@bench.example", f"Person {n:06d}", role, f"p{n};person.{n}", f"{900000 + n}"]
+
+    if file_format == "csv":
+        import csv
+
+        with path.open("w", newline="", encoding="utf-8") as out:
+            csv.writer(out).writerows(lines())
+        return
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet()
+    for line in lines():
+        sheet.append(line)
+    book.save(path)
+
+
+def main() -> None:
+    rows = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    file_format = sys.argv[2] if len(sys.argv) > 2 else "csv"
+    work = Path(tempfile.mkdtemp(prefix="bench-user-import-"))
+    django_start(work, "bench_user_import")
+    from django.conf import settings
+
+    settings.DEBUG = False  # no query log kept in memory: what is measured is the import's own memory
+    run(work, rows, file_format)
+
+
+class QueryCounter:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        self.count += 1
+        return execute(sql, params, many, context)
+
+
+def run(work: Path, rows: int, file_format: str) -> None:
+    from django.core.files import File
+    from django.db import connection
+
+    from accounts.choices import Role
+    from accounts.models import Tenant, User
+    from users_admin import imports
+    from users_admin.imports import import_apply, import_start, import_work
+    from users_admin.selectors import users_count, users_for_page, users_search
+    from users_admin.views import SEARCH_COUNT_CAP
+
+    path = work / f"users.{file_format}"
+    started = time.perf_counter()
+    write_file(path, rows, file_format)
+    size_mb = path.stat().st_size / 1e6
+    print(f"wrote {rows} rows of {file_format} ({size_mb:.1f} MB) in {time.perf_counter() - started:.1f}s")
+
+    tenant = Tenant.objects.create(name="bench", display_name="Bench")
+    admin = User.objects.create_user(tenant=tenant, email="admin@bench.example", password="x", role=Role.ADMIN)
+    counter = QueryCounter()
+    batches = -(-rows // imports.BATCH)
+    baseline = rss_now_mb()
+    print(f"memory before the import: {baseline:.0f} MB (peak so far {rss_peak_mb():.0f} MB)")
+
+    figures: dict[str, float] = {}
+    for attempt in ("first", "again"):
+        with path.open("rb") as upload:
+            user_import = import_start(tenant=tenant, actor=admin, upload=File(upload, name=path.name))
+        for phase in ("preview", "apply"):
+            if phase == "apply":
+                assert import_apply(user_import, actor=admin)
+            counter.count = 0
+            started = time.perf_counter()
+            with connection.execute_wrapper(counter):
+                worked = import_work(import_id=user_import.pk)
+            seconds = time.perf_counter() - started
+            assert worked is not None and not worked.error, worked and worked.error
+            user_import = worked
+            print(
+                f"{attempt:5} {phase:7}: {seconds:6.1f}s, {rows / seconds:7.0f} rows/s, "
+                f"{counter.count / batches:5.1f} queries per {imports.BATCH}-row batch, counts {user_import.counts}"
+            )
+            figures[f"{attempt}_{phase}_seconds"] = seconds
+            figures[f"{attempt}_{phase}_queries_per_batch"] = counter.count / batches
+    peak = rss_peak_mb()
+    print(f"peak memory: {peak:.0f} MB ({peak - baseline:.0f} MB over the {baseline:.0f} MB before the import)")
+    users = User.objects.filter(tenant=tenant).count()
+    print(f"users in the tenant: {users}")
+
+    def timed(label: str, query: str = "", page: int = 1) -> None:
+        started = time.perf_counter()
+        counter.count = 0
+        with connection.execute_wrapper(counter):
+            found = users_search(tenant=tenant, query=query)
+            total, _ = users_count(found, cap=SEARCH_COUNT_CAP if query else None)
+            shown = list(users_for_page(found)[(page - 1) * 50 : page * 50])
+        milliseconds = (time.perf_counter() - started) * 1000
+        print(f"Users page, {label}: {milliseconds:.0f} ms, {counter.count} queries, {len(shown)} of {total} shown")
+        figures[f"page_{label}_ms"] = milliseconds
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")  # as autovacuum does after a large import
+    timed("page 1")
+    timed("page 1000", page=1000)
+    timed("search name", query="person 0009")
+    timed("search everyone", query="person")
+    timed("search email", query="person4242@")
+    timed("search alias", query="p4242")
+
+    result("user_import_rows_per_second", rows / figures["first_apply_seconds"], "rows/s", "-")
+    result("user_import_preview_seconds", figures["first_preview_seconds"], "s", "-")
+    result("user_import_apply_seconds", figures["first_apply_seconds"], "s", "-")
+    result("user_import_again_seconds", figures["again_apply_seconds"], "s", "-")
+    result("user_import_queries_per_batch", figures["first_apply_queries_per_batch"], "queries", "constant")
+    result("user_list_search_ms", max(v for k, v in figures.items() if k.startswith("page_search")), "ms", 100)
+    result("user_list_page_ms", max(v for k, v in figures.items() if k.startswith("page_page")), "ms", 100)
+    result("user_import_peak_rss_mb", peak, "MB", TARGET_PEAK_RSS_MB)
+
+
+if __name__ == "__main__":
+    main()
