@@ -109,6 +109,10 @@ TEMPLATES = [
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'portal.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if str(DATABASES["default"]["ENGINE"]).endswith("sqlite3"):
+    # The demo's web, worker and beat write to one SQLite file: transactions take the write lock when they begin
+    # and wait for it, instead of failing with "database is locked" when two upgrade their locks at once.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
 if TESTING and env.str("TEST_DATABASE_NAME", default=""):
     DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
