@@ -30,6 +30,7 @@ GROUPS = int(sys.argv[2]) if len(sys.argv) > 2 else 500
 CHANGES = int(sys.argv[3]) if len(sys.argv) > 3 else 1_000
 CONTOSO = "4f1c2d3e-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
 SYNC_APP = "6e1c0a02-7d2b-4c3e-9f10-000000000a02"
+QUERY_TIMES: dict[str, float] = {}
 TARGET_RATIO, TARGET_DELTA_SECONDS, TARGET_RSS_MB = 1.5, 3, 300
 
 
@@ -66,7 +67,6 @@ def feature_ready(handle: Any) -> Any:
 def sync_measured(settings: Any) -> tuple[Any, float, int]:
     """One sync, step by step; (the run, wall seconds, the largest number of queries of one step)."""
     from django.db import connection
-    from django.test.utils import CaptureQueriesContext
 
     from user_sync.services.engine import run_step
     from user_sync.services.runs import run_start
@@ -74,14 +74,32 @@ def sync_measured(settings: Any) -> tuple[Any, float, int]:
     begin = time.perf_counter()
     run = run_start(settings=settings, actor=None)
     most = 0
+    counted = [0]
+
+    def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        counted[0] += 1
+        if not os.environ.get("BENCH_QUERY_TIMES"):
+            return execute(sql, params, many, context)
+        began = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            key = " ".join(sql.split()[:4])[:70]
+            QUERY_TIMES[key] = QUERY_TIMES.get(key, 0.0) + time.perf_counter() - began
+
     while True:
-        with CaptureQueriesContext(connection) as queries:
+        counted[0] = 0
+        with connection.execute_wrapper(count):
             outcome = run_step(run_id=run.pk)
-        most = max(most, len(queries))
+        most = max(most, counted[0])
         run.refresh_from_db()
         if not run.is_open:
             break
         assert outcome not in ("skipped", "lost"), outcome
+    if os.environ.get("BENCH_QUERY_TIMES"):
+        for key, seconds in sorted(QUERY_TIMES.items(), key=lambda kv: -kv[1])[:15]:
+            print(f"  {seconds:7.2f} s  {key}")
+        QUERY_TIMES.clear()
     return run, time.perf_counter() - begin, most
 
 

@@ -47,7 +47,9 @@ def groups_page_apply(*, run: SyncRun, settings: SyncSettings, items: Iterable[M
     if rows_wanted:
         groups = {
             g.directory_object_id: g
-            for g in Group.objects.filter(tenant=tenant, directory_tenant_id=directory, directory_object_id__in=ids)
+            for g in Group.objects.filter(
+                tenant=tenant, directory_tenant_id=directory, directory_object_id__in=ids
+            ).exclude(directory_object_id="")  # the partial unique index's condition: PostgreSQL then uses it
         }
         gone = [groups[i].pk for i, item in zip(ids, items, strict=True) if removed_reason(item) and i in groups]
         if gone:
@@ -81,7 +83,9 @@ def groups_page_apply(*, run: SyncRun, settings: SyncSettings, items: Iterable[M
         centers = dict(
             CostCenter.objects.filter(
                 tenant=tenant, directory_tenant_id=directory, directory_object_id__in=list(cost_center_ids & set(ids))
-            ).values_list("directory_object_id", "pk")
+            )
+            .exclude(directory_object_id="")
+            .values_list("directory_object_id", "pk")
         )
         restart = [centers[i] for i in first_time if i in centers]
         if restart:
@@ -99,9 +103,9 @@ def groups_page_apply(*, run: SyncRun, settings: SyncSettings, items: Iterable[M
         return counts
     users = {
         u.directory_object_id.lower(): u
-        for u in User.objects.filter(
-            tenant=tenant, directory_tenant_id=directory, directory_object_id__in=member_ids
-        ).only("pk", "directory_object_id", "cost_center_id")
+        for u in User.objects.filter(tenant=tenant, directory_tenant_id=directory, directory_object_id__in=member_ids)
+        .exclude(directory_object_id="")  # the identity index is partial: its condition lets PostgreSQL use it
+        .only("pk", "directory_object_id", "cost_center_id")
     }
     adds: list[GroupMembership] = []
     removes: set[tuple[int, int]] = set()

@@ -110,7 +110,9 @@ class _Page:
             u.directory_object_id.lower(): u
             for u in User.objects.filter(
                 tenant=self.tenant, directory_tenant_id=self.directory, directory_object_id__in=ids
-            ).select_related("cost_center")
+            )
+            .exclude(directory_object_id="")  # the identity index is partial: its condition lets PostgreSQL use it
+            .select_related("cost_center")
         }
         wanted = {email for item in self.items if (email := _email_of(item))}
         self.owners = {u.email: u for u in User.objects.filter(tenant=self.tenant, email__in=wanted)}
@@ -523,7 +525,9 @@ class _Page:
         groups = dict(
             Group.objects.filter(
                 tenant=self.tenant, directory_tenant_id=self.directory, directory_object_id__in=keys.values()
-            ).values_list("directory_object_id", "pk")
+            )
+            .exclude(directory_object_id="")
+            .values_list("directory_object_id", "pk")
         )
         missing = [name for name, key in keys.items() if key not in groups]
         if missing:
