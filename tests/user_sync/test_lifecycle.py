@@ -9,6 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import User
+from health import HealthState
 from health.attention import attention_for
 from integrations.services.features import feature_disable
 from integrations.services.integrations import integration_delete, integration_delete_impact
@@ -55,7 +56,7 @@ def test_deleting_the_integration_warns_first_and_keeps_the_users(
 def test_the_connectors_health_on_the_dashboard(m365: Any, sync_settings: Any, tenant_a: Any) -> None:
     assert connector_health(sync_settings).label == "Not synchronized yet"
     sync(sync_settings)
-    assert connector_health(sync_settings).is_ok
+    assert connector_health(sync_settings).state == HealthState.OK
     sync_settings.threshold_percent = 1
     sync_settings.save()
     m365.control.delete_user(CONTOSO, ADELE)
