@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.forms import SignInForm, TenancyForm, TenantPasswordResetForm
 from accounts.permissions import tenant_admin_required
+from accounts.requests import TenantRequest
 from accounts.services import sign_in_success_record
 from accounts.sign_in_options import sign_in_options_for, sign_out_offers
 from audit.selectors import audit_event_list
@@ -117,7 +118,7 @@ class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
 
 
 @tenant_admin_required
-def audit_log(request: HttpRequest) -> HttpResponse:
+def audit_log(request: TenantRequest) -> HttpResponse:
     """Administration > Audit log: the tenant's trail, newest first (audit/ writes it and imports no app)."""
-    page = keyset_page(audit_event_list(tenant=request.tenant), field="occurred_at", params=request.GET)  # type: ignore[attr-defined]
+    page = keyset_page(audit_event_list(tenant=request.tenant), field="occurred_at", params=request.GET)
     return render(request, "accounts/audit_log.html", {"page": page})

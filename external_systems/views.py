@@ -9,12 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.permissions import tenant_admin_required
+from accounts.requests import TenantRequest
 from external_systems import selectors, services
 from external_systems.forms import EditSystemForm, EmailCodeForm, SystemForm
 from external_systems.models import DeviceCodeConnection, ExternalSystem
@@ -27,16 +28,16 @@ from ui.live import Live, live_response
 POPUP_TEMPLATE = "external_systems/partials/connection_popup.html"
 
 
-def _system(request: HttpRequest, pk: int) -> ExternalSystem:
+def _system(request: TenantRequest, pk: int) -> ExternalSystem:
     try:
-        return selectors.system_get(tenant=request.tenant, pk=pk)  # type: ignore[attr-defined]
+        return selectors.system_get(tenant=request.tenant, pk=pk)
     except ExternalSystem.DoesNotExist as exc:
         raise Http404("No such external system.") from exc
 
 
-def _connection(request: HttpRequest, pk: int) -> DeviceCodeConnection:
+def _connection(request: TenantRequest, pk: int) -> DeviceCodeConnection:
     try:
-        return selectors.connection_get(tenant=request.tenant, pk=pk)  # type: ignore[attr-defined]
+        return selectors.connection_get(tenant=request.tenant, pk=pk)
     except DeviceCodeConnection.DoesNotExist as exc:
         raise Http404("No such connection.") from exc
 
@@ -46,13 +47,13 @@ def _connection_url(connection: DeviceCodeConnection) -> str:
 
 
 @tenant_admin_required
-def system_list(request: HttpRequest) -> HttpResponse:
+def system_list(request: TenantRequest) -> HttpResponse:
     open_connection = None
     requested = request.GET.get("connection", "")
     if requested.isdigit():
         open_connection = _connection(request, int(requested))
     context = {
-        "overviews": selectors.system_overviews(tenant=request.tenant),  # type: ignore[attr-defined]
+        "overviews": selectors.system_overviews(tenant=request.tenant),
         "types": system_types(),
         "open_connection": open_connection,
     }
@@ -60,15 +61,15 @@ def system_list(request: HttpRequest) -> HttpResponse:
 
 
 @tenant_admin_required
-def system_add(request: HttpRequest, type_key: str) -> HttpResponse:
+def system_add(request: TenantRequest, type_key: str) -> HttpResponse:
     kind = system_type(type_key)
     if kind is None:
         raise Http404("No such external system type.")
-    form = SystemForm(request.POST or None, tenant=request.tenant)  # type: ignore[attr-defined]
+    form = SystemForm(request.POST or None, tenant=request.tenant)
     if request.method == "POST" and form.is_valid():
         system = services.system_create(
-            tenant=request.tenant,  # type: ignore[attr-defined]
-            actor=request.user,  # type: ignore[arg-type]
+            tenant=request.tenant,
+            actor=request.user,
             system_type_key=kind.key,
             title=form.cleaned_data["title"],
             client_id=form.cleaned_data["client_id"],
@@ -77,7 +78,7 @@ def system_add(request: HttpRequest, type_key: str) -> HttpResponse:
         )
         connection = services.connection_start(
             system=system,
-            actor=request.user,  # type: ignore[arg-type]
+            actor=request.user,
             ip_address=client_address(request),
         )
         return redirect(_connection_url(connection))
@@ -85,9 +86,9 @@ def system_add(request: HttpRequest, type_key: str) -> HttpResponse:
 
 
 @tenant_admin_required
-def system_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def system_detail(request: TenantRequest, pk: int) -> HttpResponse:
     system = _system(request, pk)
-    form = EditSystemForm(request.POST or None, tenant=request.tenant, system=system)  # type: ignore[attr-defined]
+    form = EditSystemForm(request.POST or None, tenant=request.tenant, system=system)
     changes: list[str] = []
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -99,7 +100,7 @@ def system_detail(request: HttpRequest, pk: int) -> HttpResponse:
         # Say what the change means; the same form, submitted again, is the admin's confirmation.
         confirmed = request.POST.copy()
         confirmed["confirm_new_connection"] = "on"
-        form = EditSystemForm(confirmed, tenant=request.tenant, system=system)  # type: ignore[attr-defined]
+        form = EditSystemForm(confirmed, tenant=request.tenant, system=system)
         form.is_valid()
     context: dict[str, Any] = {
         "system": system,
@@ -111,10 +112,10 @@ def system_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "external_systems/system_detail.html", context)
 
 
-def _save_edit(request: HttpRequest, system: ExternalSystem, data: dict[str, Any]) -> HttpResponse:
+def _save_edit(request: TenantRequest, system: ExternalSystem, data: dict[str, Any]) -> HttpResponse:
     update = services.system_update(
         system=system,
-        actor=request.user,  # type: ignore[arg-type]
+        actor=request.user,
         title=data["title"],
         client_id=data["client_id"],
         directory_input=data["tenant_id"],
@@ -123,7 +124,7 @@ def _save_edit(request: HttpRequest, system: ExternalSystem, data: dict[str, Any
     if update.needs_new_connection:
         connection = services.connection_start(
             system=update.system,
-            actor=request.user,  # type: ignore[arg-type]
+            actor=request.user,
             ip_address=client_address(request),
         )
         return redirect(_connection_url(connection))
@@ -133,26 +134,26 @@ def _save_edit(request: HttpRequest, system: ExternalSystem, data: dict[str, Any
 
 @tenant_admin_required
 @require_POST
-def system_reconnect(request: HttpRequest, pk: int) -> HttpResponse:
+def system_reconnect(request: TenantRequest, pk: int) -> HttpResponse:
     system = _system(request, pk)
     connection = services.connection_start(
         system=system,
-        actor=request.user,  # type: ignore[arg-type]
+        actor=request.user,
         ip_address=client_address(request),
     )
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         return _popup(request, connection)
     return redirect(_connection_url(connection))
 
 
 @tenant_admin_required
-def system_delete(request: HttpRequest, pk: int) -> HttpResponse:
+def system_delete(request: TenantRequest, pk: int) -> HttpResponse:
     system = _system(request, pk)
     if request.method == "POST":
         title = system.title
         services.system_delete(
             system=system,
-            actor=request.user,  # type: ignore[arg-type]
+            actor=request.user,
             ip_address=client_address(request),
         )
         messages.success(request, f"{title} is deleted.")
@@ -176,7 +177,7 @@ def _popup_live(connection: DeviceCodeConnection) -> Live:
 
 
 def _popup(
-    request: HttpRequest,
+    request: TenantRequest,
     connection: DeviceCodeConnection,
     email_form: EmailCodeForm | None = None,
     note: str = "",
@@ -191,7 +192,7 @@ def _popup(
         "throttled": throttled,
         "live": live,
     }
-    if not request.htmx:  # type: ignore[attr-defined]
+    if not request.htmx:
         status = 429 if throttled else 200
         return render(request, "external_systems/connection_page.html", context, status=status)
     # htmx swaps only 2xx answers: a reached limit is shown in the pop-up with a 200.
@@ -202,16 +203,16 @@ def _popup(
 
 
 @tenant_admin_required
-def connection_popup(request: HttpRequest, pk: int) -> HttpResponse:
+def connection_popup(request: TenantRequest, pk: int) -> HttpResponse:
     return _popup(request, _connection(request, pk))
 
 
 @tenant_admin_required
 @require_POST
-def connection_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+def connection_cancel(request: TenantRequest, pk: int) -> HttpResponse:
     connection = services.connection_cancel(
         connection=_connection(request, pk),
-        actor=request.user,  # type: ignore[arg-type]
+        actor=request.user,
         ip_address=client_address(request),
     )
     return _popup(request, connection)
@@ -219,11 +220,11 @@ def connection_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
 @tenant_admin_required
 @require_POST
-def connection_restart(request: HttpRequest, pk: int) -> HttpResponse:
+def connection_restart(request: TenantRequest, pk: int) -> HttpResponse:
     previous = _connection(request, pk)
     connection = services.connection_start(
         system=previous.system,
-        actor=request.user,  # type: ignore[arg-type]
+        actor=request.user,
         ip_address=client_address(request),
     )
     return _popup(request, connection)
@@ -231,7 +232,7 @@ def connection_restart(request: HttpRequest, pk: int) -> HttpResponse:
 
 @tenant_admin_required
 @require_POST
-def connection_email(request: HttpRequest, pk: int) -> HttpResponse:
+def connection_email(request: TenantRequest, pk: int) -> HttpResponse:
     connection = _connection(request, pk)
     form = EmailCodeForm(request.POST)
     if not connection.is_waiting or not form.is_valid():
@@ -240,7 +241,7 @@ def connection_email(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         services.connection_code_email(
             connection=connection,
-            actor=request.user,  # type: ignore[arg-type]
+            actor=request.user,
             recipient=recipient,
             ip_address=client_address(request),
         )
@@ -252,7 +253,7 @@ def connection_email(request: HttpRequest, pk: int) -> HttpResponse:
 
 @tenant_admin_required
 @require_POST
-def connection_switch(request: HttpRequest, pk: int) -> HttpResponse:
+def connection_switch(request: TenantRequest, pk: int) -> HttpResponse:
     connection = _connection(request, pk)
     decide = (
         services.connection_switch_confirm
@@ -261,7 +262,7 @@ def connection_switch(request: HttpRequest, pk: int) -> HttpResponse:
     )
     connection = decide(
         connection=connection,
-        actor=request.user,  # type: ignore[arg-type]
+        actor=request.user,
         ip_address=client_address(request),
     )
     return _popup(request, connection)

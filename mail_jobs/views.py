@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import User
 from accounts.permissions import tenant_admin_required
+from accounts.requests import TenantRequest
 from mail_jobs.forms import MailJobSourceForm
 from mail_jobs.models import MailJobSource
 from mail_jobs.selectors import mail_source_counts, recent_rejections
@@ -66,10 +67,10 @@ def jobs_settings(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @tenant_admin_required
-def test_connection(request: HttpRequest) -> HttpResponse:
+def test_connection(request: TenantRequest) -> HttpResponse:
     source = _source(request)
     mail_source_test_start(source=source)
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         return _test_status(request, source)
     return redirect("mail_jobs:settings")
 

@@ -1,19 +1,17 @@
 from __future__ import annotations
 
-from typing import cast
-
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 
-from accounts.models import Tenant
 from accounts.permissions import tenant_admin_required
+from accounts.requests import TenantRequest
 from integrations.legacy import selectors
 
 
 @tenant_admin_required
-def legacy_switch(request: HttpRequest, pk: int, switch_pk: int) -> HttpResponse:
+def legacy_switch(request: TenantRequest, pk: int, switch_pk: int) -> HttpResponse:
     """What leaving the legacy app deleted, and who must reconnect (and who did)."""
-    tenant = cast(Tenant, request.tenant)  # type: ignore[attr-defined]
+    tenant = request.tenant
     switch = selectors.legacy_switch_get(tenant=tenant, integration_pk=pk, pk=switch_pk)
     users = selectors.legacy_switch_users(switch)
     return render(request, "integrations/legacy_switch.html", {"switch": switch, "users": users})
