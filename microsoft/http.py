@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 
 from microsoft import config, errors
@@ -38,6 +41,11 @@ class MicrosoftSession(requests.Session):
         self.timeout = timeout
         self.auth = _NoNetrcAuth()
         self.last_response: requests.Response | None = None
+        self.pooled = False
+
+    def close(self) -> None:
+        if not self.pooled:  # the thread's pool outlives the operation
+            super().close()
 
     def request(
         self, method: str | bytes, url: str | bytes, *args: Any, url_is_secret: bool = False, **kwargs: Any
@@ -57,10 +65,33 @@ class MicrosoftSession(requests.Session):
         return response
 
 
-def session_create() -> MicrosoftSession:
-    """A new session for one operation, configured from settings."""
+def session_create(*, pooled: bool = False) -> MicrosoftSession:
+    """A new session for one operation, configured from settings.
+
+    `pooled`: its connections come from this thread's pool and go back to it, so a worker that refreshes
+    thousands of tokens or polls hundreds of device codes opens one TLS connection, not one per call (the
+    session itself, with the last response the caller classifies, is still the operation's own).
+    """
     endpoints = config.endpoints()
-    return MicrosoftSession(verify=endpoints.ca_bundle or True, timeout=endpoints.http_timeout)
+    session = MicrosoftSession(verify=endpoints.ca_bundle or True, timeout=endpoints.http_timeout)
+    if pooled:
+        adapter = _thread_pool()
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        session.pooled = True
+    return session
+
+
+_local = threading.local()
+
+
+def _thread_pool() -> HTTPAdapter:
+    """This thread's connection pool; a forked worker (another pid) makes its own rather than share sockets."""
+    cached: tuple[int, HTTPAdapter] | None = getattr(_local, "pool", None)
+    if cached is None or cached[0] != os.getpid():
+        cached = (os.getpid(), HTTPAdapter())
+        _local.pool = cached
+    return cached[1]
 
 
 def transport_error(exc: requests.RequestException) -> errors.MicrosoftError:

@@ -388,7 +388,7 @@ def device_flow_start(*, app: AppCredentials, tenant: str, scopes: Iterable[str]
     The device code flow is a public-client flow: no secret is sent even if the app has one.
     Reference: https://learn.microsoft.com/entra/identity-platform/v2-oauth2-device-code
     """
-    session = session_create()
+    session = session_create(pooled=True)
     with _microsoft_call(session, "device_flow_start", app, tenant):
         client = _msal_app(app, tenant, session, public=True)
         flow = client.initiate_device_flow(scopes=_user_scopes(scopes))  # type: ignore[attr-defined]
@@ -427,7 +427,7 @@ def device_flow_poll(
     updated = copy.deepcopy(flow)
     if now.timestamp() >= float(updated.get("expires_at", 0)):
         return DeviceFlowPoll(state=DeviceFlowState.EXPIRED, next_poll_at=None, flow=updated)
-    session = session_create()
+    session = session_create(pooled=True)
     cache = msal.SerializableTokenCache()
     with _microsoft_call(session, "device_flow_poll", app, tenant):
         client = _msal_app(app, tenant, session, token_cache=cache, public=True)
@@ -470,7 +470,7 @@ def token_acquire_silent(
     sends a secret (Microsoft answers AADSTS700025 if it does).
     Reference: https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow#refresh-the-access-token
     """
-    session = session_create()
+    session = session_create(pooled=True)
     cache = _cache_from_text(token_cache)
     refresh_tokens_before = _refresh_token_secrets(cache)
     received_at = _now()
@@ -509,7 +509,7 @@ def client_credentials_acquire(*, app: AppCredentials, tenant: str, scope: str) 
             "App-only access needs the app's client secret. Enter the Application Secret.",
             error="missing_secret",
         )
-    session = session_create()
+    session = session_create(pooled=True)
     cache = msal.SerializableTokenCache()
     received_at = _now()
     with _microsoft_call(session, "client_credentials_acquire", app, tenant):
@@ -561,7 +561,7 @@ def auth_code_start(
 
     Reference: https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow#request-an-authorization-code
     """
-    session = session_create()
+    session = session_create(pooled=True)
     with _microsoft_call(session, "auth_code_start", app, tenant):
         client = _msal_app(app, tenant, session)
         flow = client.initiate_auth_code_flow(
@@ -596,7 +596,7 @@ def auth_code_finish(
             "come from another browser tab). Start the sign-in again.",
             error="state_mismatch",
         )
-    session = session_create()
+    session = session_create(pooled=True)
     cache = msal.SerializableTokenCache()
     with _microsoft_call(session, "auth_code_finish", app, tenant):
         client = _msal_app(app, tenant, session, token_cache=cache)
