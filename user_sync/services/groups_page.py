@@ -17,6 +17,7 @@ from accounts.models import CostCenter, Group, GroupMembership, User
 from microsoft.graph import member_changes, removed_reason
 from user_sync.choices import SelectionMode
 from user_sync.models import SyncRun, SyncSettings
+from user_sync.services.users_page import users_update
 
 
 @dataclass
@@ -143,7 +144,7 @@ def groups_page_apply(*, run: SyncRun, settings: SyncSettings, items: Iterable[M
         GroupMembership.objects.filter(pk__in=stale).delete()
         counts.memberships_removed = len(stale)
     if assigned:
-        User.objects.bulk_update(list(assigned.values()), ["cost_center"])
+        users_update(list(assigned.values()), ["cost_center"])
     _done(run, first_time)
     return counts
 
