@@ -345,7 +345,10 @@ LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "operations.logging.ContextFilter"}},
+    "filters": {
+        "context": {"()": "operations.logging.ContextFilter"},
+        "without_query": {"()": "operations.logging.WithoutQueryString"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s tenant=%(tenant_id)s] %(message)s"},
         "json": {"()": "operations.logging.JsonFormatter"},
@@ -361,7 +364,8 @@ LOGGING = {
     "loggers": {
         "msal": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
-        # runserver's access log names the query string, which can carry codes: our request line replaces it.
-        "django.server": {"level": "WARNING"},
+        # runserver's access log: our request line replaces it; its warnings and errors lose the query string,
+        # which can carry codes.
+        "django.server": {"level": "WARNING", "filters": ["without_query"]},
     },
 }

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 from operations.context import current_context
 
-__all__ = ["ContextFilter", "JsonFormatter"]
+__all__ = ["ContextFilter", "JsonFormatter", "WithoutQueryString"]
 
 # Attributes a log call may add with `extra=` that JSON lines carry as their own fields.
 EXTRA_FIELDS = (
@@ -57,3 +58,18 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str)
+
+
+_QUERY = re.compile(r"\?[^\s\"]*")
+
+
+class WithoutQueryString(logging.Filter):
+    """Drops the query string from runserver's access lines (`django.server`): Microsoft's redirects carry codes
+    there. (Our own request line never writes it.)"""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args and isinstance(record.args, tuple):
+            record.args = tuple(_QUERY.sub("", arg) if isinstance(arg, str) else arg for arg in record.args)
+        if isinstance(record.msg, str):
+            record.msg = _QUERY.sub("", record.msg) if not record.args else record.msg
+        return True

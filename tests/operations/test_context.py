@@ -73,3 +73,21 @@ def test_a_task_queued_by_beat_starts_a_flow_of_its_own():
     first, second = context_from_headers(None), context_from_headers({"correlation_id": "bad id!"})
     assert first.correlation_id != second.correlation_id
     assert "bad" not in second.correlation_id and first.actor_id is None
+
+
+def test_runservers_access_lines_lose_the_query_string():
+    import logging
+
+    from operations.logging import WithoutQueryString
+
+    record = logging.LogRecord(
+        "django.server",
+        logging.WARNING,
+        __file__,
+        1,
+        '"%s" %s %s',
+        ("GET /callback?code=s3cret HTTP/1.1", 404, 10),
+        None,
+    )
+    WithoutQueryString().filter(record)
+    assert record.getMessage() == '"GET /callback HTTP/1.1" 404 10'
