@@ -46,7 +46,8 @@ def keyset_page(queryset: QuerySet[M], *, field: str, params: QueryDict, per_pag
     after = _parse(params.get("after", ""))
     if after is not None:
         value, pk = after
-        newer_first = queryset.filter(Q(**{f"{field}__gt": value}) | Q(**{field: value, "pk__gt": pk}))
+        # `field >= value` alone bounds the index range; the OR only settles the rows that share `value`.
+        newer_first = queryset.filter(Q(**{f"{field}__gte": value}), Q(**{f"{field}__gt": value}) | Q(pk__gt=pk))
         rows = list(newer_first.order_by(field, "pk")[: per_page + 1])
         more_newer = len(rows) > per_page
         rows = rows[:per_page][::-1]
@@ -58,7 +59,7 @@ def keyset_page(queryset: QuerySet[M], *, field: str, params: QueryDict, per_pag
     before = _parse(params.get("before", ""))
     if before is not None:
         value, pk = before
-        queryset = queryset.filter(Q(**{f"{field}__lt": value}) | Q(**{field: value, "pk__lt": pk}))
+        queryset = queryset.filter(Q(**{f"{field}__lte": value}), Q(**{f"{field}__lt": value}) | Q(pk__lt=pk))
     rows = list(queryset.order_by(f"-{field}", "-pk")[: per_page + 1])
     more_older = len(rows) > per_page
     rows = rows[:per_page]
