@@ -121,3 +121,24 @@ def test_the_operator_sees_queue_lengths_and_the_oldest_waiting_task(operator_cl
 def test_the_page_is_the_operators_only(admin_a_client: Client, client: Client):
     assert admin_a_client.get("/operator/operations/heartbeat/").status_code == 302
     assert client.get("/operator/operations/heartbeat/").status_code == 302
+
+
+def test_the_demos_filesystem_broker_shows_its_lengths_and_oldest_task_too(tmp_path: Path):
+    from kombu import Connection, Exchange, Queue
+
+    from operations.queues import PUBLISHED_AT_HEADER, _state
+
+    folder = str(tmp_path)
+    options = {"data_folder_in": folder, "data_folder_out": folder, "control_folder": str(tmp_path / "control")}
+    published = timezone.now().timestamp() - 90
+    with Connection("filesystem://", transport_options=options) as connection:
+        queue = Queue(LONG, Exchange(LONG), routing_key=LONG)
+        producer = connection.Producer()
+        for at in (published, published + 60):
+            producer.publish(
+                {}, exchange=queue.exchange, routing_key=LONG, declare=[queue], headers={PUBLISHED_AT_HEADER: at}
+            )
+        state = _state(connection.default_channel, LONG)
+    assert state.length == 2
+    assert state.oldest_published_at is not None and abs(state.oldest_published_at.timestamp() - published) < 0.01
+    assert state.oldest_wait_seconds is not None and state.oldest_wait_seconds >= 90
