@@ -24,6 +24,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	DEBUG=true $(VENV)/bin/mypy .
 	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/python scripts/check_function_imports.py
 
 clean:
 	rm -rf var/celery-queue var/test-services

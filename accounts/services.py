@@ -15,6 +15,7 @@ from django.utils import timezone
 from accounts.choices import Role
 from accounts.errors import LastAdminError
 from accounts.models import Tenant, User
+from accounts.selectors import user_by_identity
 from accounts.signals import user_deactivated, user_reactivated
 from audit.services import audit_record, audit_record_many
 from throttling.clients import client_key
@@ -240,8 +241,6 @@ def user_identity_link(*, user: User, directory_id: str, object_id: str, actor: 
     """Link `user` to a Microsoft identity (the directory and object id Microsoft signs into tokens): the same link
     User Synchronization keys on, so a later sync finds this user instead of creating another. Raises
     IdentityTaken when another user of the tenant holds it."""
-    from accounts.selectors import user_by_identity
-
     assert user.tenant is not None, "identities belong to tenant users"
     holder = user_by_identity(tenant=user.tenant, directory_id=directory_id, object_id=object_id)
     if holder is not None and holder.pk != user.pk:

@@ -7,6 +7,7 @@ class MicrosoftLoginConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # Imported here: models, and the modules that use them, load only once all apps are.
         from microsoft_login.views import sign_in_kinds_register
 
         sign_in_kinds_register()

@@ -11,6 +11,7 @@ echo "== ruff"; .venv/bin/ruff check .
 echo "== mypy"; DEBUG=true .venv/bin/mypy .
 echo "== import-linter (layers: pyproject.toml [tool.importlinter], docs/architecture.md)"
 .venv/bin/lint-imports --no-cache
+.venv/bin/python scripts/check_function_imports.py
 echo "== pytest (database $TEST_DATABASE_NAME on ${DATABASE_URL%%/*}//..., broker prefix $CELERY_KEY_PREFIX)"
 set +e
 .venv/bin/pytest "$@"

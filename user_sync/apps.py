@@ -9,6 +9,7 @@ class UserSyncConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # Imported here: models, and the modules that use them, load only once all apps are.
         from background.kinds import WorkKind, work_kind_register
         from health.attention import attention_provider_register
         from user_sync import receivers  # noqa: F401  (follows the feature: integrations.signals)

@@ -16,6 +16,7 @@ from integrations.choices import FeatureType
 from integrations.models import Feature
 from user_sync.choices import DeactivationState, RunStatus
 from user_sync.models import Deactivation, SyncChange, SyncRun, SyncSettings
+from user_sync.services.people import synced_users
 
 HISTORY_LENGTH = 20
 
@@ -133,6 +134,4 @@ def connector_view(settings: SyncSettings) -> ConnectorView:
 
 def stopped_users(settings: SyncSettings) -> int:
     """Active users a stopped connector brought (kept, no longer synchronized)."""
-    from user_sync.services.people import synced_users
-
     return synced_users(tenant=settings.tenant, directory_id=settings.directory_id).filter(is_active=True).count()

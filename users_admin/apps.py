@@ -11,6 +11,7 @@ class UsersAdminConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # Imported here: models, and the modules that use them, load only once all apps are.
         from background.kinds import WorkKind, work_kind_register
         from users_admin.choices import ImportStatus
         from users_admin.models import UserImport

@@ -32,6 +32,7 @@ from background.claims import Claim, work_claim, work_release, work_renew
 from background.kinds import work_queue
 from users_admin.choices import ImportPhase, ImportStatus, RowAction
 from users_admin.models import UserImport, UserImportRow
+from users_admin.services import invitation_send
 from users_admin.spreadsheet import ImportFileError, file_format_of, rows_read
 
 logger = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ def import_apply(user_import: UserImport, *, actor: User) -> bool:
 
 
 def _queue(import_id: int) -> None:
-    from users_admin.tasks import user_import_task
+    from users_admin.tasks import user_import_task  # the tasks module imports this one
 
     work_queue(user_import_task, import_id)
 
@@ -356,8 +357,6 @@ def _apply(user_import: UserImport, rows: list[Row]) -> None:
     audit_record_many(tenant=tenant, actor=actor, action="user.created", targets=new_users, details=details)
     audit_record_many(tenant=tenant, actor=actor, action="user.updated", targets=changed_users, details=details)
     if user_import.send_invitations:
-        from users_admin.services import invitation_send
-
         for user in new_users:
             invitation_send(user, actor=actor)
 

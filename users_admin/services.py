@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.choices import Role, UserSource
+from accounts.forms import TenantPasswordResetForm
 from accounts.mail import tenant_mail_send
 from accounts.models import Alias, Tenant, User
 from accounts.services import user_role_set
@@ -228,8 +229,6 @@ def invitation_accept(token: str, *, password: str) -> User | None:
 def password_reset_send(user: User, *, actor: User | None) -> str:
     """An admin's Reset password: the reset email to a user who has a password ("reset"), a new invitation to one
     who never chose one ("invitation")."""
-    from accounts.forms import TenantPasswordResetForm
-
     assert user.tenant is not None
     if not user.has_usable_password():
         invitation_send(user, actor=actor)

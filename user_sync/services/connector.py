@@ -14,9 +14,10 @@ from audit.services import audit_record
 from integrations.models import Feature
 from microsoft.graph import graph_url
 from user_sync.choices import DeactivationState
-from user_sync.models import Deactivation, SyncSettings
+from user_sync.models import Deactivation, SyncRun, SyncSettings
 from user_sync.services import people
 from user_sync.services.calls import listed
+from user_sync.services.engine import deactivations_apply
 from user_sync.services.runs import AUTOMATIC_INTERVAL
 
 # Graph lists at most 15 ids in one `id in (...)` filter; these are few, typed by an admin.
@@ -61,8 +62,6 @@ def settings_save(*, settings: SyncSettings, data: dict[str, Any], actor: User) 
 
 def deactivations_confirm(*, settings: SyncSettings, actor: User) -> int:
     """The admin confirms the held deactivations: they are applied, and the held delta links are let go."""
-    from user_sync.services.engine import deactivations_apply
-
     with transaction.atomic():
         rows = list(
             Deactivation.objects.select_for_update()
@@ -103,8 +102,6 @@ def deactivations_keep(*, settings: SyncSettings, actor: User, user_ids: Iterabl
 
 def sync_stopped(*, settings: SyncSettings, actor: User | None, why: str) -> str:
     """Turned off or integration deleted: the users stay, marked as no longer synced; the open run stops."""
-    from user_sync.models import SyncRun
-
     now = timezone.now()
     SyncSettings.objects.filter(pk=settings.pk).update(stopped_at=now, next_attempt_at=None)
     SyncRun.objects.filter(settings=settings, status__in=("queued", "running", "waiting", "retrying")).update(

@@ -521,7 +521,7 @@ def _locked(run: SyncRun, claim: Claim) -> SyncRun | None:
 
 def _next(claim: Claim, at: datetime | None = None) -> None:
     """Let go of the run (inside the transaction that wrote the step) and queue its next step once committed."""
-    from user_sync.tasks import run_step_task
+    from user_sync.tasks import run_step_task  # the tasks module imports this one
 
     when = at or timezone.now()
     work_release(runs_open(), claim, next_attempt_at=when, attempts=0)

@@ -35,7 +35,7 @@ def new_users_without_pin(run: SyncRun) -> QuerySet[User]:
 def pin_emails_plan(run: SyncRun) -> int:
     """At the end of a sync: queue the PIN emails, or hold them for an admin (a first sync above the bound).
     Returns how many wait for the admin."""
-    from user_sync.tasks import pin_emails_task
+    from user_sync.tasks import pin_emails_task  # the tasks module imports this one
 
     settings = run.settings
     if not settings.send_pin_email or run.is_preview:
@@ -52,7 +52,7 @@ def pin_emails_plan(run: SyncRun) -> int:
 
 
 def pin_emails_confirm(*, run: SyncRun, actor: User) -> int:
-    from user_sync.tasks import pin_emails_task
+    from user_sync.tasks import pin_emails_task  # the tasks module imports this one
 
     waiting = run.pin_emails_waiting
     SyncRun.objects.filter(pk=run.pk).update(pin_emails_waiting=0)
@@ -65,7 +65,7 @@ def pin_emails_confirm(*, run: SyncRun, actor: User) -> int:
 
 def pin_emails_send(*, run_id: int) -> int:
     """One batch: a PIN for each user still without one, emailed to them; the next batch is queued."""
-    from user_sync.tasks import pin_emails_task
+    from user_sync.tasks import pin_emails_task  # the tasks module imports this one
 
     run = SyncRun.objects.select_related("tenant", "settings").get(pk=run_id)
     if run.pin_emails_waiting:

@@ -60,7 +60,7 @@ def run_start(
     *, settings: SyncSettings, kind: RunKind = RunKind.SYNC, trigger: str = RunTrigger.MANUAL, actor: User | None
 ) -> SyncRun:
     """Queue a sync or a preview; raises RunInProgress when one runs, SyncUnavailable when it cannot."""
-    from user_sync.tasks import run_step_task
+    from user_sync.tasks import run_step_task  # the tasks module imports this one
 
     feature = settings.feature
     if feature is None or not feature.enabled:
