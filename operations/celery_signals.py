@@ -74,7 +74,7 @@ def _task_log_line(task_id: str | None = None, task: Any = None, state: str | No
             },
         )
         if settings.METRICS_ENABLED:
-            from operations.metrics import task_observe
+            from operations.metrics import task_observe  # only with metrics on: it loads prometheus_client
 
             task_observe(task=task.name, queue=queue, outcome=str(state), seconds=duration_ms / 1000)
     finally:
@@ -84,6 +84,6 @@ def _task_log_line(task_id: str | None = None, task: Any = None, state: str | No
 @worker_ready.connect
 def _metrics_server(**_: Any) -> None:
     if settings.METRICS_ENABLED and settings.METRICS_WORKER_PORT:
-        from operations.metrics import metrics_server_start
+        from operations.metrics import metrics_server_start  # only with metrics on: it loads prometheus_client
 
         metrics_server_start(int(settings.METRICS_WORKER_PORT))

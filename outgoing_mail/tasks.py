@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from background.kinds import work_queue
-from outgoing_mail.delivery import outbound_email_deliver
+from outgoing_mail.delivery import outbound_email_deliver, outbound_emails_deliver_in_turns
 
 
 @shared_task(name="outgoing_mail.outbound_email_send", ignore_result=True)
@@ -20,9 +20,6 @@ def outbound_email_send(outbound_id: int) -> None:
 def outbound_emails_send_in_turns() -> int:
     """Deliver a batch of due messages, tenants in turns; queue another batch while there may be more."""
     from django.conf import settings
-
-    from background.kinds import work_queue
-    from outgoing_mail.delivery import outbound_emails_deliver_in_turns
 
     outcome = outbound_emails_deliver_in_turns(batch=int(settings.OUTGOING_MAIL_BATCH))
     for outbound_id, retry_in in outcome.retries:
