@@ -128,6 +128,49 @@ def _universal_print_job(tenant: Any, admin: Any) -> Any:
     )
 
 
+def _user_sync_settings(tenant: Any, *, auto_sync: bool) -> Any:
+    from user_sync.models import SyncSettings
+
+    integration = Integration.objects.create(tenant=tenant, name="Contoso", setup_mode="manual")
+    app = AppRegistration.objects.create(integration=integration, kind="customer", customer_client_id="c")
+    feature = Feature.objects.create(
+        integration=integration, app_registration=app, tenant=tenant, feature_type="user_sync", enabled=True
+    )
+    return SyncSettings.objects.create(
+        tenant=tenant,
+        feature=feature,
+        directory_id="d",
+        auto_sync=auto_sync,
+        next_attempt_at=timezone.now() - LONG_AGO if auto_sync else None,
+    )
+
+
+def _user_sync_automatic(tenant: Any, admin: Any) -> Any:
+    return _user_sync_settings(tenant, auto_sync=True)
+
+
+def _user_sync_run(tenant: Any, admin: Any) -> Any:
+    from user_sync.models import SyncRun
+
+    settings = _user_sync_settings(tenant, auto_sync=False)
+    return SyncRun.objects.create(
+        tenant=tenant, settings=settings, requested_by=admin, next_attempt_at=timezone.now() - LONG_AGO
+    )
+
+
+def _user_import(tenant: Any, admin: Any) -> Any:
+    from users_admin.models import UserImport
+
+    return UserImport.objects.create(
+        tenant=tenant,
+        created_by=admin,
+        file="user-imports/people.csv",
+        file_name="people.csv",
+        file_format="csv",
+        next_attempt_at=timezone.now() - LONG_AGO,
+    )
+
+
 ROWS: dict[str, Callable[[Any, Any], Any]] = {
     "credentials.refresh": _credential,
     "external_systems.connection_step": _connection_step,
@@ -139,6 +182,9 @@ ROWS: dict[str, Callable[[Any, Any], Any]] = {
     "outgoing_mail.delivery": _delivery,
     "universal_print.connection": _universal_print_connection,
     "universal_print.job": _universal_print_job,
+    "user_sync.automatic": _user_sync_automatic,
+    "user_sync.run": _user_sync_run,
+    "users_admin.user_import": _user_import,
 }
 
 
