@@ -19,6 +19,7 @@ EXPECTED = {
     "token_refresh": ["token_refresh_ratio", "token_refresh_queries", "token_refresh_lost"],
     "pages": ["pages_p95_ratio", "pages_max_queries"],
     "mail_ingest": ["mail_ingest_imap_ratio", "mail_ingest_pop3_ratio"],
+    "onedrive_transfer": ["onedrive_transfer_ratio", "onedrive_peak_rss_mb"],
 }
 
 
