@@ -129,7 +129,8 @@ def feature_consent_health(feature: Feature) -> Health:
         return Health.ok(label, by)
     if state == ConsentState.PER_USER:
         return Health.ok(label, feature.consent_reason or "Without a directory, each user consents at sign-in.")
-    fix = "Grant consent on this feature, or use Reapply Consents."
+    # Reapply Consents covers the enabled features; for the others the row's own Grant consent is the way.
+    fix = "Grant consent again, or use Reapply Consents." if feature.enabled else ""
     if state == ConsentState.ERROR:
         return Health.needs_action(label, reason=feature.consent_reason, fix=fix)
     reason = feature.consent_reason or "No administrator of the directory has granted consent yet."

@@ -27,6 +27,7 @@ def test_each_consent_state_is_a_health(admin_a: Any) -> None:
 
     assert feature_consent_health(feature).state == HealthState.NEEDS_ACTION
     assert feature_consent_health(feature).still_works, "a feature not enabled yet is not broken by it"
+    assert not feature_consent_health(feature).fix, "its own Grant consent button is the way"
 
     consented(feature)
     feature.consent_granted_at = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
@@ -51,6 +52,7 @@ def test_the_integration_page_shows_consent_through_the_health_partial(admin_a: 
     consented(feature_of(integration, "onedrive"))
     removed = feature_of(integration, "user_sync")
     removed.consent_state, removed.consent_reason = ConsentState.NEEDS_CONSENT, "Consent was removed."
+    removed.enabled = True
     removed.save()
 
     page = admin_a_client.get(reverse("integrations:detail", args=[integration.pk])).content.decode()
