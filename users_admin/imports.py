@@ -235,10 +235,13 @@ def _plan(tenant: Tenant, rows: list[Row]) -> None:
         for user in User.objects.filter(tenant=tenant, email__in=emails).prefetch_related("sign_in_aliases")
     }
     cards = [row.values["card"] for row in rows if not row.action and row.values.get("card")]
-    card_owners = dict(User.objects.filter(tenant=tenant, card__in=cards).values_list("card", "email"))
+    # exclude(card=""): the condition of the partial unique index, so PostgreSQL reads that index for the IN list
+    card_owners = dict(
+        User.objects.filter(tenant=tenant, card__in=cards).exclude(card="").order_by().values_list("card", "email")
+    )
     names = [alias.lower() for row in rows if not row.action for alias in row.aliases]
-    alias_owners = dict(
-        Alias.objects.filter(tenant=tenant, name_lower__in=names).values_list("name_lower", "user__email")
+    alias_owners = dict(  # user ids, not emails: a join to the users would read every user of the tenant
+        Alias.objects.filter(tenant=tenant, name_lower__in=names).order_by().values_list("name_lower", "user_id")
     )
     for row in rows:
         if row.action:
@@ -251,7 +254,8 @@ def _plan(tenant: Tenant, rows: list[Row]) -> None:
         if card and card_owners.get(card, row.email) != row.email:
             row.refuse(f"The card belongs to another user ({card_owners[card]}).")
             continue
-        taken = [a for a in row.aliases if alias_owners.get(a.lower(), row.email) != row.email]
+        own_id = user.pk if user is not None else None
+        taken = [a for a in row.aliases if alias_owners.get(a.lower(), own_id) != own_id]
         if taken:
             row.refuse(f"Already another user's alias: {', '.join(taken)}.")
             continue

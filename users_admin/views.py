@@ -42,7 +42,7 @@ from users_admin.spreadsheet import ImportFileError, csv_line
 from users_admin.uploads import SizeLimitHandler
 
 PAGE_SIZE = 50
-SEARCH_COUNT_CAP = 10_000
+SEARCH_COUNT_CAP = 1000
 PREVIEW_ROWS = 100
 
 

@@ -20,6 +20,7 @@ EXPECTED = {
     "pages": ["pages_p95_ratio", "pages_max_queries"],
     "mail_ingest": ["mail_ingest_imap_ratio", "mail_ingest_pop3_ratio"],
     "onedrive_transfer": ["onedrive_transfer_ratio", "onedrive_peak_rss_mb"],
+    "user_import": ["user_import_peak_rss_mb", "user_import_rows_per_second", "user_list_search_ms"],
 }
 
 
