@@ -42,7 +42,7 @@ def users_search(*, tenant: Tenant, query: str = "", state: str = "") -> QuerySe
 
 def users_count(users: QuerySet[User], *, cap: int | None = None) -> tuple[int, bool]:
     """How many users `users` holds, counted up to `cap` (a broad search need not count 100,000 rows to say "more
-    than 10,000"); the second value says whether there are more."""
+    than 1,000"); the second value says whether there are more."""
     if cap is None:
         return users.count(), False
     counted = users.order_by()[: cap + 1].count()
