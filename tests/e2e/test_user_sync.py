@@ -17,6 +17,7 @@ from tests.conftest import WorkerProcess
 from tests.e2e.portal import PAGE_LOAD_MS, sign_in_to_portal
 from tests.e2e.test_universal_print import emulator, portal_emulator  # noqa: F401  (the same emulator fixtures)
 from tests.user_sync.conftest import ADELE, CONTOSO, CONTOSO_ENABLED_MEMBERS, sync_feature_enabled
+from user_sync.services.runs import settings_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.emulator, pytest.mark.django_db(transaction=True)]
 
@@ -47,6 +48,9 @@ def test_sync_now_shows_live_progress_then_the_status_and_a_change_synced_again(
     password: str,
 ) -> None:
     feature = sync_feature_enabled(emulator, admin_a)
+    connector = settings_for(feature)
+    connector.alias_formats, connector.card_attribute = "%givenName%.%surname%", "extensionAttribute1"
+    connector.save()
     emulator.control.set_graph_options(delta_page_size=3)  # a dozen pages, each answered slowly: progress to see
     emulator.control.inject_fault("graph", latency_ms=400, count=100)
 
@@ -67,6 +71,17 @@ def test_sync_now_shows_live_progress_then_the_status_and_a_change_synced_again(
     expect(progress).to_have_count(0)
     shot(page, "3-status")
     assert User.objects.filter(directory_tenant_id=CONTOSO).count() == CONTOSO_ENABLED_MEMBERS
+
+    # Administration > Users: Adele, synchronized from Contoso, with her alias and card.
+    page.get_by_role("link", name="Users", exact=True).click()
+    page.get_by_label("Search by name, email or alias").fill("adele.v")
+    page.get_by_role("button", name="Search").click()
+    adele = page.locator("#users tbody tr", has_text=ADELE)
+    expect(adele).to_contain_text("Synchronized", timeout=PAGE_LOAD_MS)
+    expect(adele).to_contain_text("adele.vance")
+    expect(adele).to_contain_text("CARD-100001")
+    shot(page, "3b-users")
+    page.get_by_role("link", name="User Synchronization", exact=True).click()
 
     emulator.control.clear_faults()
     emulator.control.update_user(CONTOSO, ADELE, displayName="Adele Vance-Smith")
