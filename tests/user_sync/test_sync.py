@@ -151,6 +151,7 @@ def test_a_full_read_links_a_local_user_with_the_same_address(sync_settings: Any
     local = UserFactory(tenant=tenant_a, email=ADELE, full_name="Adele (local)")
     run = sync(sync_settings)
     assert run.linked == 1
+    assert AuditEvent.objects.filter(action="user_sync.user_linked", target_id=str(local.pk)).exists()
     local.refresh_from_db()
     assert (
         local.source == UserSource.SYNCED and local.directory_tenant_id == CONTOSO and local.full_name == "Adele Vance"

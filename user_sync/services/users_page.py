@@ -25,6 +25,7 @@ from django.db.models.functions import Lower
 
 from accounts.choices import Role, UserSource
 from accounts.models import Alias, CostCenter, Group, GroupMembership, User
+from audit.services import audit_record_many
 from microsoft.graph import removed_reason
 from user_sync import attributes
 from user_sync.choices import ChangeAction, CostCenterMode, DeactivationState, SelectionMode
@@ -376,6 +377,15 @@ class _Page:
             users_update(
                 list(self.updates.values()),
                 ["email", "username", "full_name", "source", "directory_tenant_id", "directory_object_id", "card"],
+            )
+        linked = [c.user for c in self.counts.changes if c.action == ChangeAction.LINKED and c.user is not None]
+        if linked:  # a user the sync takes over: in the audit trail (creates and updates are in the run's details)
+            audit_record_many(
+                tenant=self.tenant,
+                actor=None,
+                action="user_sync.user_linked",
+                targets=linked,
+                details={"run": self.run.pk, "directory_id": self.directory},
             )
         if self.reactivate:
             people.users_reactivate(users=self.reactivate)
