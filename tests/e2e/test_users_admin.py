@@ -85,3 +85,31 @@ def test_the_last_admin_cannot_deactivate_themselves(page: Page, live_server: An
     expect(page.locator(".alert-error")).to_contain_text("last active admin")
     admin_a.refresh_from_db()
     assert admin_a.is_active
+
+
+def test_import_the_sample_file_preview_then_apply(page: Page, live_server: Any, admin_a: Any, password: str) -> None:
+    from pathlib import Path
+
+    from users_admin.imports import import_work
+    from users_admin.models import UserImport
+
+    sample = Path(__file__).resolve().parents[2] / "docs" / "users-import-sample.csv"
+    sign_in_to_portal(page, live_server.url, password)
+    page.goto(f"{live_server.url}/administration/users/")
+    page.get_by_role("link", name="Import").click()
+    page.get_by_label("CSV or Excel (.xlsx) file").set_input_files(str(sample))
+    page.get_by_role("button", name="Upload and preview").click()
+    expect(page.get_by_role("heading", name="users-import-sample.csv")).to_be_visible(timeout=PAGE_LOAD_MS)
+    expect(page.locator("#import-status")).to_contain_text("Checking the file")
+
+    user_import = UserImport.objects.get()
+    import_work(import_id=user_import.pk)  # the worker's part, in this process
+    expect(page.locator("#import-status")).to_contain_text("Ready to import", timeout=PAGE_LOAD_MS)  # polled
+    expect(page.locator("#refused-rows")).to_contain_text("The role 'manager' does not exist")
+    expect(page.locator("#preview-rows")).to_contain_text("megan.bowen@contoso.example")
+
+    page.get_by_role("button", name="Import").click()
+    import_work(import_id=user_import.pk)
+    expect(page.locator("#import-status")).to_contain_text("Imported", timeout=PAGE_LOAD_MS)
+    expect(page.get_by_role("link", name="Download the result file (CSV)")).to_be_visible()
+    assert User.objects.filter(tenant=admin_a.tenant).count() == 6
