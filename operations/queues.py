@@ -72,9 +72,20 @@ def _oldest_message(channel: Any, name: str) -> Any:
         if folder:  # the filesystem broker: files named <milliseconds>_<uuid>.<queue>.msg
             files = [f for f in os.listdir(folder) if f.partition(".")[2] == f"{name}.msg"]
             if files:
-                oldest = min(files, key=lambda f: int(f.split("_", 1)[0]))
-                with open(os.path.join(folder, oldest), "rb") as handle:
-                    return json.loads(handle.read())
+                # Files written within one millisecond share the prefix: the oldest of those by its header.
+                first = min(int(f.split("_", 1)[0]) for f in files)
+                candidates = [_read_json(os.path.join(folder, f)) for f in files if int(f.split("_", 1)[0]) == first]
+                return min(candidates, key=_published_at_of)
     except (OSError, ValueError):
         return None
     return None
+
+
+def _read_json(path: str) -> Any:
+    with open(path, "rb") as handle:
+        return json.loads(handle.read())
+
+
+def _published_at_of(message: Any) -> float:
+    published = message.get("headers", {}).get(PUBLISHED_AT_HEADER) if isinstance(message, dict) else None
+    return float(published) if isinstance(published, int | float) else float("inf")
