@@ -40,7 +40,7 @@ def run_get(*, tenant: Tenant, pk: int) -> SyncRun:
 
 
 def run_changes(run: SyncRun, *, action: str = "") -> QuerySet[SyncChange]:
-    changes = run.changes.all()
+    changes = run.changes.select_related("user")
     return changes.filter(action=action) if action else changes
 
 

@@ -14,4 +14,5 @@ urlpatterns = [
     path("<int:pk>/deactivate-users/", views.deactivate_stopped, name="deactivate_stopped"),
     path("runs/<int:pk>/", views.run_detail, name="run"),
     path("runs/<int:pk>/pin-emails/", views.pin_emails, name="pin_emails"),
+    path("runs/<int:pk>/changes/<int:change_pk>/link/", views.admin_link, name="admin_link"),
 ]

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import cast
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
@@ -21,6 +21,8 @@ from user_sync.choices import ChangeAction, RunKind
 from user_sync.forms import SyncSettingsForm
 from user_sync.models import SyncSettings
 from user_sync.services.connector import (
+    LinkRefused,
+    admin_link_confirm,
     deactivations_confirm,
     deactivations_keep,
     settings_save,
@@ -214,3 +216,20 @@ def pin_emails(request: HttpRequest, pk: int) -> HttpResponse:
         count = pin_emails_confirm(run=run, actor=_admin(request))
         messages.success(request, f"{count} PIN emails are being sent, paced within the outgoing mail limit.")
     return redirect("user_sync:page")
+
+
+@tenant_admin_required
+@require_POST
+def admin_link(request: HttpRequest, pk: int, change_pk: int) -> HttpResponse:
+    """Link the admin account of a conflict to its directory user, as the admin confirms."""
+    run = selectors.run_get(tenant=_tenant(request), pk=pk)
+    change = get_object_or_404(run.changes.select_related("run__settings"), pk=change_pk, action=ChangeAction.CONFLICT)
+    if change.user_id is None:
+        raise Http404
+    try:
+        user = admin_link_confirm(change=change, actor=_admin(request))
+    except LinkRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{user.email} is linked to the directory user; the next sync keeps it up to date.")
+    return redirect("user_sync:run", pk=run.pk)

@@ -140,3 +140,24 @@ def test_a_user_who_is_not_an_admin_is_kept_out(user_a_client: Client, sync_sett
     assert user_a_client.get(reverse("user_sync:page")).status_code in (302, 403)
     assert user_a_client.post(reverse("user_sync:sync_now", args=[sync_settings.pk])).status_code in (302, 403)
     assert not SyncRun.objects.exists()
+
+
+def test_an_admin_account_is_linked_only_when_an_admin_confirms(
+    admin_a_client: Client, admin_b_client: Client, sync_settings: Any, tenant_a: Any
+) -> None:
+    from accounts.models import User
+    from tests.factories import AdminFactory
+    from tests.user_sync.conftest import ALEX, CONTOSO
+    from user_sync.choices import ChangeAction
+
+    alex = AdminFactory(tenant=tenant_a, email=ALEX)
+    run = sync(sync_settings)
+    conflict = run.changes.get(action=ChangeAction.CONFLICT, user=alex)
+    page = admin_a_client.get(reverse("user_sync:run", args=[run.pk])).content.decode()
+    assert f'id="link-{conflict.pk}"' in page
+    url = reverse("user_sync:admin_link", args=[run.pk, conflict.pk])
+    assert admin_b_client.post(url).status_code == 404
+    admin_a_client.post(url)
+    alex = User.objects.get(pk=alex.pk)
+    assert alex.directory_tenant_id == CONTOSO and alex.directory_object_id == conflict.object_id
+    assert sync(sync_settings).conflicts == 0  # from now on the sync keeps the admin account up to date

@@ -14,7 +14,7 @@ from audit.services import audit_record
 from integrations.models import Feature
 from microsoft.graph import graph_url
 from user_sync.choices import DeactivationState
-from user_sync.models import Deactivation, SyncRun, SyncSettings
+from user_sync.models import Deactivation, SyncChange, SyncRun, SyncSettings
 from user_sync.services import people
 from user_sync.services.calls import listed
 from user_sync.services.engine import deactivations_apply
@@ -140,3 +140,37 @@ def next_sync_after_enable(settings: SyncSettings) -> None:
         )
     else:
         SyncSettings.objects.filter(pk=settings.pk).update(stopped_at=None)
+
+
+class LinkRefused(Exception):
+    """The admin account cannot be linked (already linked, or the identity is another user's)."""
+
+
+def admin_link_confirm(*, change: SyncChange, actor: User) -> User:
+    """An admin confirms that the directory user of a conflict is this Roger admin account: it is linked (the next
+    sync keeps it up to date). A sync never does this by itself."""
+    from accounts.choices import Role, UserSource
+
+    if change.user_id is None:
+        raise LinkRefused("The conflict names no Roger user.")
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=change.user_id, tenant_id=change.run.tenant_id)
+        directory = change.run.settings.directory_id
+        if user.role != Role.ADMIN or user.directory_object_id:
+            raise LinkRefused(f"{user.email} is not an unlinked admin account.")
+        if User.objects.filter(
+            tenant_id=change.run.tenant_id, directory_tenant_id=directory, directory_object_id=change.object_id
+        ).exists():
+            raise LinkRefused("Another Roger user is already linked to this directory user.")
+        User.objects.filter(pk=user.pk).update(
+            directory_tenant_id=directory, directory_object_id=change.object_id, source=UserSource.SYNCED
+        )
+        user.refresh_from_db()
+        audit_record(
+            tenant=user.tenant,
+            actor=actor,
+            action="user_sync.admin_linked",
+            target=user,
+            details={"directory_id": directory, "object_id": change.object_id, "run": change.run_id},
+        )
+    return user
