@@ -208,7 +208,8 @@ def _floor(handle: Any, items: list[dict[str, Any]]) -> float:
     authority = f"{handle.https_url}/{items[0]['directory']}"
     halves = [items[0::2], items[1::2]]
     begin = time.perf_counter()
-    with multiprocessing.get_context("fork").Pool(WORKERS) as pool:
+    # Spawned, not forked: a child must not inherit the parent's open TLS connections (microsoft.http keeps them).
+    with multiprocessing.get_context("spawn").Pool(WORKERS) as pool:
         done = sum(pool.starmap(_floor_loop, [(authority, str(handle.ca_path), half) for half in halves]))
     seconds = time.perf_counter() - begin
     assert done == len(items), (done, len(items))
