@@ -9,6 +9,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.choices import Role, UserSource
 from accounts.models import User
 from audit.services import audit_record
 from integrations.models import Feature
@@ -149,8 +150,6 @@ class LinkRefused(Exception):
 def admin_link_confirm(*, change: SyncChange, actor: User) -> User:
     """An admin confirms that the directory user of a conflict is this Roger admin account: it is linked (the next
     sync keeps it up to date). A sync never does this by itself."""
-    from accounts.choices import Role, UserSource
-
     if change.user_id is None:
         raise LinkRefused("The conflict names no Roger user.")
     with transaction.atomic():
