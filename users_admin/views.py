@@ -11,7 +11,6 @@ from typing import cast
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
@@ -65,16 +64,16 @@ def _user(request: HttpRequest, pk: int) -> User:
 def user_list(request: HttpRequest) -> HttpResponse:
     query, state = request.GET.get("q", "")[:200], request.GET.get("state", "")
     users = selectors.users_search(tenant=_tenant(request), query=query, state=state)
-    paginator = Paginator(users, PAGE_SIZE)
     count, capped = selectors.users_count(users, cap=SEARCH_COUNT_CAP if query else None)
-    paginator.__dict__["count"] = count  # Paginator.count is a cached_property: counted once, as the selector says
-    page = paginator.get_page(request.GET.get("page"))
-    page.object_list = list(selectors.users_for_page(users.filter(pk__in=[u.pk for u in page.object_list])))
+    page = selectors.users_page(
+        users, after=request.GET.get("after", ""), before=request.GET.get("before", ""), per_page=PAGE_SIZE
+    )
     return render(
         request,
         "users_admin/user_list.html",
         {
             "page": page,
+            "count": count,
             "capped": capped,
             "query": query,
             "state": state,
