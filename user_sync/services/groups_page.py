@@ -17,7 +17,7 @@ from accounts.models import CostCenter, Group, GroupMembership, User
 from microsoft.graph import member_changes, removed_reason
 from user_sync.choices import SelectionMode
 from user_sync.models import SyncRun, SyncSettings
-from user_sync.services.users_page import users_update
+from user_sync.services.users_page import memberships_insert, users_update
 
 
 @dataclass
@@ -108,7 +108,7 @@ def groups_page_apply(*, run: SyncRun, settings: SyncSettings, items: Iterable[M
         .exclude(directory_object_id="")  # the identity index is partial: its condition lets PostgreSQL use it
         .only("pk", "directory_object_id", "cost_center_id")
     }
-    adds: list[GroupMembership] = []
+    adds: list[tuple[int, int]] = []
     removes: set[tuple[int, int]] = set()
     assigned: dict[int, User] = {}
     for object_id, entries in changes.items():
@@ -122,7 +122,7 @@ def groups_page_apply(*, run: SyncRun, settings: SyncSettings, items: Iterable[M
                 if entry.removed:
                     removes.add((group.pk, user.pk))
                 else:
-                    adds.append(GroupMembership(group_id=group.pk, user_id=user.pk))
+                    adds.append((group.pk, user.pk))
             if center is not None:
                 if not entry.removed:
                     user.cost_center_id = center
@@ -131,7 +131,7 @@ def groups_page_apply(*, run: SyncRun, settings: SyncSettings, items: Iterable[M
                     user.cost_center_id = None
                     assigned[user.pk] = user
     if adds:
-        GroupMembership.objects.bulk_create(adds, ignore_conflicts=True)
+        memberships_insert(adds)
         counts.memberships_added = len(adds)
     if removes:
         stale = [
