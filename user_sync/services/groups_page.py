@@ -102,11 +102,14 @@ def groups_page_apply(*, run: SyncRun, settings: SyncSettings, items: Iterable[M
     if not member_ids:
         _done(run, first_time)
         return counts
-    users = {
-        u.directory_object_id.lower(): u
-        for u in User.objects.filter(tenant=tenant, directory_tenant_id=directory, directory_object_id__in=member_ids)
+    # (pk, cost center) by object id, as tuples: a model per member cost more than the query (a page holds hundreds).
+    users: dict[str, tuple[int, int | None]] = {
+        object_id.lower(): (pk, cost_center_id)
+        for pk, object_id, cost_center_id in User.objects.filter(
+            tenant=tenant, directory_tenant_id=directory, directory_object_id__in=member_ids
+        )
         .exclude(directory_object_id="")  # the identity index is partial: its condition lets PostgreSQL use it
-        .only("pk", "directory_object_id", "cost_center_id")
+        .values_list("pk", "directory_object_id", "cost_center_id")
     }
     adds: list[tuple[int, int]] = []
     removes: set[tuple[int, int]] = set()
@@ -115,21 +118,22 @@ def groups_page_apply(*, run: SyncRun, settings: SyncSettings, items: Iterable[M
         group = groups.get(object_id)
         center = centers.get(object_id)
         for entry in entries:
-            user = users.get(entry.object_id.lower())
-            if user is None:
+            found = users.get(entry.object_id.lower())
+            if found is None:
                 continue
+            user_pk, cost_center_id = found
             if group is not None and group.pk:
                 if entry.removed:
-                    removes.add((group.pk, user.pk))
+                    removes.add((group.pk, user_pk))
                 else:
-                    adds.append((group.pk, user.pk))
+                    adds.append((group.pk, user_pk))
             if center is not None:
                 if not entry.removed:
-                    user.cost_center_id = center
-                    assigned[user.pk] = user
-                elif user.cost_center_id == center:
-                    user.cost_center_id = None
-                    assigned[user.pk] = user
+                    users[entry.object_id.lower()] = (user_pk, center)
+                    assigned[user_pk] = User(pk=user_pk, cost_center_id=center)
+                elif cost_center_id == center:
+                    users[entry.object_id.lower()] = (user_pk, None)
+                    assigned[user_pk] = User(pk=user_pk, cost_center_id=None)
     if adds:
         memberships_insert(adds)
         counts.memberships_added = len(adds)
