@@ -234,5 +234,5 @@ def test_declined_consent_is_explained(
     page.locator("#idBtn_Back").click()
     expect(page.locator(".alert-error")).to_contain_text("The consent request was declined")
     expect(feature_row(page, "user_sync")).to_contain_text("Needs consent")
-    expect(feature_row(page, "user_sync").locator(".reason")).to_contain_text("choose Accept")
+    expect(feature_row(page, "user_sync").locator(".health-reason")).to_contain_text("choose Accept")
     shot(page, "11-declined")
