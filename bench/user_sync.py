@@ -8,7 +8,7 @@ The run's steps are called here one after the other, as a worker takes them (one
 own transaction), so the database queries of every page can be counted. Printed: wall time, Graph requests, rows
 per second, queries, peak memory (this process's maximum RSS: the emulator is a process of its own), the ratio to
 the floor, then the RESULT lines. BENCH_QUERY_TIMES=1 adds the time per kind of query, BENCH_PROFILE=1 a cProfile of the
-full sync (BENCH_PROFILE_SORT=tottime to sort by own time).
+full sync (BENCH_PROFILE_SORT=tottime to sort by own time, BENCH_PROFILE_LINES=140 for more lines).
 """
 
 from __future__ import annotations
@@ -172,7 +172,9 @@ def run(handle: Any) -> None:
         profiler.enable()
         full, full_seconds, full_queries = sync_measured(settings)
         profiler.disable()
-        pstats.Stats(profiler).sort_stats(os.environ.get("BENCH_PROFILE_SORT", "cumulative")).print_stats(45)
+        pstats.Stats(profiler).sort_stats(os.environ.get("BENCH_PROFILE_SORT", "cumulative")).print_stats(
+            int(os.environ.get("BENCH_PROFILE_LINES", "45"))
+        )
     else:
         full, full_seconds, full_queries = sync_measured(settings)
     assert full.status == RunStatus.SUCCEEDED, full.notes
