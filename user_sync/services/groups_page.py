@@ -109,7 +109,6 @@ def groups_page_apply(*, run: SyncRun, settings: SyncSettings, items: Iterable[M
             tenant=tenant, directory_tenant_id=directory, directory_object_id__in=member_ids
         )
         .exclude(directory_object_id="")  # the identity index is partial: its condition lets PostgreSQL use it
-        .order_by()  # the model's email order made PostgreSQL walk the tenant's users in the email index
         .values_list("pk", "directory_object_id", "cost_center_id")
     }
     adds: list[tuple[int, int]] = []
