@@ -62,53 +62,49 @@ class UserManager(BaseUserManager["User"]):
         return user
 
 
-class Group(models.Model):
-    """A group of a tenant's users: synchronized from a Microsoft directory (its directory and object id set) or
-    local (both blank). Users belong through `GroupMembership`, so a sync writes memberships in bulk."""
+class DirectoryObject(models.Model):
+    """A named thing of a tenant that a Microsoft directory may own: synchronized (its directory and object id
+    set) or made in Roger (both blank)."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="user_groups")
     name = models.CharField(max_length=256)
     directory_tenant_id = models.CharField(max_length=36, blank=True)
     directory_object_id = models.CharField(max_length=36, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        abstract = True
         ordering = ["name", "pk"]
-        constraints = [
-            models.UniqueConstraint(
-                "tenant",
-                "directory_tenant_id",
-                "directory_object_id",
-                condition=~models.Q(directory_object_id=""),
-                name="accounts_group_unique_directory_object",
-            ),
-        ]
-        indexes = [models.Index(fields=["tenant", "name"])]
 
     def __str__(self) -> str:
         return self.name
 
 
-class CostCenter(models.Model):
+def unique_directory_object(name: str) -> models.UniqueConstraint:
+    """One row per directory object in a tenant (rows made in Roger have no object id and are left out)."""
+    return models.UniqueConstraint(
+        "tenant", "directory_tenant_id", "directory_object_id", condition=~models.Q(directory_object_id=""), name=name
+    )
+
+
+class Group(DirectoryObject):
+    """A group of a tenant's users. Users belong through `GroupMembership`, so a sync writes memberships in bulk."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="user_groups")
+
+    class Meta(DirectoryObject.Meta):
+        constraints = [unique_directory_object("accounts_group_unique_directory_object")]
+        indexes = [models.Index(fields=["tenant", "name"])]
+
+
+class CostCenter(DirectoryObject):
     """Where a user's printing is charged. From the directory (a root group's child group: its ids set), by a user
     attribute's value, or made by hand (no ids: the name is unique in the tenant)."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="cost_centers")
-    name = models.CharField(max_length=256)
-    directory_tenant_id = models.CharField(max_length=36, blank=True)
-    directory_object_id = models.CharField(max_length=36, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
 
-    class Meta:
-        ordering = ["name", "pk"]
+    class Meta(DirectoryObject.Meta):
         constraints = [
-            models.UniqueConstraint(
-                "tenant",
-                "directory_tenant_id",
-                "directory_object_id",
-                condition=~models.Q(directory_object_id=""),
-                name="accounts_costcenter_unique_directory_object",
-            ),
+            unique_directory_object("accounts_costcenter_unique_directory_object"),
             models.UniqueConstraint(
                 Lower("name"),
                 "tenant",
@@ -116,9 +112,6 @@ class CostCenter(models.Model):
                 name="accounts_costcenter_unique_name_without_directory",
             ),
         ]
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class User(AbstractBaseUser, PermissionsMixin):
