@@ -144,6 +144,10 @@ def user_update(user: User, *, actor: User | None, values: UserValues) -> list[s
             changed.append("pin")
         user.email, user.full_name, user.card = values.email.strip(), values.full_name.strip(), values.card.strip()
         user.save()
+        if "email" in changed:  # an open invitation went to the old address: whoever holds it keeps nothing
+            Invitation.objects.filter(user=user, used_at__isnull=True, expires_at__gt=timezone.now()).update(
+                expires_at=timezone.now()
+            )
         if "aliases" in changed:
             user.sign_in_aliases.all().delete()
             Alias.objects.bulk_create([Alias(user=user, tenant=user.tenant, name=name) for name in values.aliases])

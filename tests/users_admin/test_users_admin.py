@@ -149,6 +149,27 @@ def test_an_invitation_expires_and_a_new_one_replaces_the_old(admin_a_client, ad
     assert client.get(first_path).status_code == 404
 
 
+def test_an_invitation_sent_to_a_mistyped_address_stops_working_when_the_email_is_corrected(
+    admin_a_client, admin_a, client
+):
+    """The stranger at the mistyped address holds a link to choose the password of the corrected account: the
+    correction must end it (as Django's password reset tokens end with an email change)."""
+    add(admin_a_client, email="pat@alpha-typo.example", invite="on")
+    pat = User.objects.get(email="pat@alpha-typo.example")
+    stranger = invitation_link(mail.outbox[0])
+    stranger = stranger[stranger.index("/administration/") :]
+    edited = admin_a_client.post(
+        reverse("users_admin:user_edit", args=[pat.pk]),
+        {"email": "pat@alpha.example", "full_name": "Pat Doe", "role": "user", "aliases": "", "card": "", "pin": ""},
+    )
+    assert edited.status_code == 302
+    assert client.get(stranger).status_code == 404
+    taken = client.post(stranger, {"password1": "a Long enough pass 42", "password2": "a Long enough pass 42"})
+    assert taken.status_code == 404
+    pat.refresh_from_db()
+    assert pat.email == "pat@alpha.example" and not pat.has_usable_password()
+
+
 def test_add_refuses_an_email_card_or_alias_that_is_taken(admin_a_client, admin_a, tenant_a, user_a):
     user_a.card = "C-1"
     user_a.save()
