@@ -18,6 +18,8 @@ logger = logging.getLogger("operations.request")
 # every answer carries so that a report of a failure can name its flow.
 REQUEST_ID_HEADER = "X-Request-ID"
 _QUIET_PATHS = ("/healthz", "/metrics")  # probed every few seconds: logged at DEBUG
+# URL parts that are keys themselves (an invitation's token, a password reset's token): never logged.
+_SECRET_URL_KWARGS = ("token",)
 
 
 class RequestContextMiddleware:
@@ -33,23 +35,36 @@ class RequestContextMiddleware:
             response = self.get_response(request)
             response[REQUEST_ID_HEADER] = context.correlation_id
             duration_ms = round((time.monotonic() - started) * 1000, 1)
-            # The path only: a query string can carry codes and tokens (Microsoft's redirects do).
+            # The path only: a query string can carry codes and tokens (Microsoft's redirects do); a token in the
+            # path itself is masked.
+            path = _logged_path(request)
             logger.log(
                 logging.DEBUG if request.path.startswith(_QUIET_PATHS) else logging.INFO,
                 "%s %s %s %sms",
                 request.method,
-                request.path,
+                path,
                 response.status_code,
                 duration_ms,
                 extra={
                     "method": request.method,
-                    "path": request.path,
+                    "path": path,
                     "status": response.status_code,
                     "duration_ms": duration_ms,
                     "user_id": context.current_actor_id,
                 },
             )
         return response
+
+
+def _logged_path(request: HttpRequest) -> str:
+    match = request.resolver_match
+    path = request.path
+    if match is not None:
+        for name in _SECRET_URL_KWARGS:
+            value = match.kwargs.get(name)
+            if isinstance(value, str) and value:
+                path = path.replace(value, "[masked]")
+    return path
 
 
 def _correlation_id(request: HttpRequest) -> str:

@@ -170,6 +170,20 @@ def test_an_invitation_sent_to_a_mistyped_address_stops_working_when_the_email_i
     assert pat.email == "pat@alpha.example" and not pat.has_usable_password()
 
 
+def test_the_invitation_token_is_not_written_to_the_request_log(admin_a_client, admin_a, client, caplog):
+    """The token is the key to the account: the request log line keeps the page, not the token."""
+    add(admin_a_client, invite="on")
+    link = invitation_link(mail.outbox[0])
+    path = link[link.index("/administration/") :]
+    token = path.rstrip("/").rsplit("/", 1)[-1]
+    with caplog.at_level("INFO", logger="operations.request"):
+        assert client.get(path).status_code == 200
+        client.post(path, {"password1": "a Long enough pass 42", "password2": "a Long enough pass 42"})
+    lines = [r for r in caplog.records if r.name == "operations.request" and "/invitation/" in r.getMessage()]
+    assert len(lines) == 2
+    assert not any(token in r.getMessage() or token in str(getattr(r, "path", "")) for r in lines)
+
+
 def test_add_refuses_an_email_card_or_alias_that_is_taken(admin_a_client, admin_a, tenant_a, user_a):
     user_a.card = "C-1"
     user_a.save()
