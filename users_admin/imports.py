@@ -126,7 +126,8 @@ def _finish(user_import: UserImport, claim: Claim, *, status: str, error: str = 
     if status in (ImportStatus.DONE, ImportStatus.FAILED):
         fields["finished_at"] = timezone.now()
     with transaction.atomic():
-        if work_release(UserImport.objects.all(), claim, **fields) and status != ImportStatus.PREVIEW:
+        released = work_release(UserImport.objects.all(), claim, **fields)
+        if released and status != ImportStatus.PREVIEW:
             counts = UserImport.objects.get(pk=user_import.pk).counts
             audit_record(
                 tenant=user_import.tenant,
@@ -135,6 +136,9 @@ def _finish(user_import: UserImport, claim: Claim, *, status: str, error: str = 
                 target=user_import,
                 details={"counts": counts, **({"error": error} if error else {})},
             )
+    if released and status in (ImportStatus.DONE, ImportStatus.FAILED) and user_import.file:
+        user_import.file.delete(save=False)  # it holds PINs in clear; the rows keep what the admin may read again
+        UserImport.objects.filter(pk=user_import.pk).update(file="")
 
 
 @dataclass

@@ -130,6 +130,18 @@ def test_preview_then_apply_good_and_bad_rows_twice(admin_a_client, admin_a, wor
     assert Alias.objects.filter(user__email="megan@alpha.example").count() == 2
 
 
+def test_the_uploaded_file_with_its_pins_is_removed_once_the_import_is_over(admin_a_client, world):
+    """The file holds PINs in clear: kept while the preview waits to be applied, removed when applied or failed."""
+    checked = preview(admin_a_client, "users.csv", csv_bytes())
+    stored = checked.file.name
+    assert checked.file.storage.exists(stored)
+    done = apply(admin_a_client, checked)
+    assert done.status == ImportStatus.DONE
+    assert not checked.file.storage.exists(stored) and not done.file
+    failed = preview(admin_a_client, "bad.csv", b"Name\nNobody\n")
+    assert failed.status == ImportStatus.FAILED and not failed.file
+
+
 def test_a_formula_cell_is_stored_as_text_and_exported_safely(admin_a_client, world):
     apply(admin_a_client, preview(admin_a_client, "users.csv", csv_bytes()))
     assert User.objects.get(email="alex@alpha.example").full_name == FORMULA
