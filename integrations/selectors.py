@@ -7,7 +7,8 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models.functions import Lower
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
@@ -17,7 +18,7 @@ from accounts.models import Tenant
 from credentials.choices import CredentialState
 from credentials.models import MicrosoftCredential
 from health import Health
-from integrations.choices import AppKind, ConsentState, PermissionStatus
+from integrations.choices import AppKind, ConsentState, DirectoryProof, PermissionStatus, SetupMode
 from integrations.errors import IntegrationError
 from integrations.features import permission_names
 from integrations.models import AppRegistration, Feature, Integration, ReapplyRun
@@ -356,6 +357,39 @@ def _retrying_problems(integration: Integration, credentials: list[Any], now: da
     return problems
 
 
+def _may_need_attention(*, tenant: Tenant, today: date, warn_days: int, now: datetime) -> Q:
+    """The integrations that may have a problem below, in SQL: at least those that do (the functions below
+    decide), so that the dashboard and the Integrations page build objects for these few, not for every
+    integration of a tenant with a thousand."""
+    features = Feature.objects.filter(integration=OuterRef("pk"))
+    feature_credentials = MicrosoftCredential.objects.filter(tenant=tenant, owner_type=FEATURE_OWNER_TYPE)
+    operator_app = Q(setup_mode=SetupMode.AUTOMATIC) | Exists(
+        AppRegistration.objects.filter(integration=OuterRef("pk"), kind__in=[AppKind.OPERATOR_SPLIT, AppKind.LEGACY])
+    )
+    proof = (
+        ~Q(directory_id="")
+        & operator_app
+        & (
+            Q(directory_proof__in=[DirectoryProof.NONE, DirectoryProof.BEFORE_RULE])
+            | ~Q(proven_lower=F("directory_lower"))
+        )
+    )
+    enabled = features.filter(enabled=True)
+    refused = feature_credentials.filter(user__isnull=True, state__in=CredentialState.terminal())
+    consent = Exists(enabled.exclude(consent_state__in=[ConsentState.GRANTED, ConsentState.PER_USER])) | Exists(
+        enabled.filter(pk__in=refused.values("owner_id"))
+    )
+    secret = Exists(
+        AppRegistration.objects.filter(
+            integration=OuterRef("pk"), kind=AppKind.CUSTOMER, secret_expires_on__lte=today + timedelta(days=warn_days)
+        )
+    )
+    retrying = feature_credentials.filter(
+        state=CredentialState.RETRYING, retrying_since__lte=now - RETRYING_WARN_AFTER
+    ).values("owner_id")
+    return proof | consent | secret | Exists(features.filter(pk__in=retrying))
+
+
 def integration_problems(
     *, tenant: Tenant, integration: Integration | None = None, now: datetime | None = None
 ) -> list[Problem]:
@@ -363,7 +397,14 @@ def integration_problems(
 
     now = now or timezone.now()
     warn_days = int(settings.INTEGRATIONS_SECRET_EXPIRY_WARNING_DAYS)
-    integrations = [integration] if integration is not None else list(integration_list(tenant=tenant))
+    if integration is not None:
+        integrations = [integration]
+    else:
+        candidates = integration_list(tenant=tenant).alias(
+            proven_lower=Lower("proven_directory_id"), directory_lower=Lower("directory_id")
+        )
+        wanted = _may_need_attention(tenant=tenant, today=timezone.localdate(now), warn_days=warn_days, now=now)
+        integrations = list(candidates.filter(wanted))
     # The same few queries for 1 or 1,000 integrations: the features' app tokens, and the tokens retrying long
     # enough to tell (users' own ones included: only those, never every user's connection).
     feature_ids = [f.pk for each in integrations for f in each.features.all()]

@@ -12,14 +12,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from credentials.choices import CredentialState
-from integrations.choices import ConsentState
-from integrations.models import AppRegistration
+from integrations.choices import ConsentState, DirectoryProof
+from integrations.models import AppRegistration, Feature
 from integrations.selectors import integration_problems
 from integrations.services.attention import integrations_attention_check, tenant_attention_check
 from integrations.services.features import feature_enable
 from notifications.models import AdminNotification
-from tests.factories import MicrosoftCredentialFactory
-from tests.integrations.conftest import CUSTOM_APP, consented, feature_of, manual_integration
+from tests.factories import CONTOSO, IntegrationFactory, MicrosoftCredentialFactory
+from tests.integrations.conftest import CUSTOM_APP, FABRIKAM, consented, feature_of, manual_integration
 
 pytestmark = pytest.mark.django_db
 
@@ -173,3 +173,36 @@ def test_the_beat_runs_the_task_daily(admin_a: Any, django_capture_on_commit_cal
     _expiring(admin_a, 3)
     with django_capture_on_commit_callbacks(execute=False):
         assert task.apply().get() == 1
+
+
+def test_the_tenant_wide_problems_are_those_of_each_integration_checked_alone(admin_a: Any) -> None:
+    """The tenant's list reads only the integrations that may have a problem (SQL): it misses none of them."""
+    tenant = admin_a.tenant
+    IntegrationFactory(tenant=tenant, name="Unproven", automatic=True)
+    IntegrationFactory(tenant=tenant, name="Proven", automatic=True, proven=True)
+    IntegrationFactory(
+        tenant=tenant, name="Proven in upper case", automatic=True, proven=True, proven_directory_id=CONTOSO.upper()
+    )
+    IntegrationFactory(
+        tenant=tenant, name="Proven for another", automatic=True, proven=True, proven_directory_id=FABRIKAM
+    )
+    IntegrationFactory(
+        tenant=tenant,
+        name="Before the rule",
+        automatic=True,
+        directory_proof=DirectoryProof.BEFORE_RULE,
+        proven_directory_id=CONTOSO,
+    )
+    IntegrationFactory(tenant=tenant, name="Any organization", automatic=True, directory_id="")
+    manual_integration(admin_a, name="Healthy")
+    _expiring(admin_a, 30, name="Expiring")
+    enabled = manual_integration(admin_a, name="Enabled without consent")
+    Feature.objects.filter(integration=enabled, feature_type="user_sync").update(enabled=True)
+
+    def keys(problems: list[Any]) -> set[str]:
+        return {problem.key for problem in problems}
+
+    alone = set().union(*(keys(integration_problems(tenant=tenant, integration=i)) for i in tenant.integrations.all()))
+    assert keys(integration_problems(tenant=tenant)) == alone
+    assert {key.split(":")[-1] for key in alone} >= {"needs_proof", "proven_before_rule", "needs_consent"}
+    assert len(alone) == 5, alone  # Unproven, Proven for another, Before the rule, Expiring, Enabled without consent
