@@ -25,13 +25,16 @@ from integrations.views.common import (
     prover_roles,
     tenant_of,
 )
+from ui.pagination import keyset_page
 
 
 @tenant_admin_required
 def integration_list(request: HttpRequest) -> HttpResponse:
     tenant = tenant_of(request)
+    page = keyset_page(selectors.integration_list(tenant=tenant), field="name", params=request.GET, descending=False)
     context = {
-        "integrations": selectors.integration_list(tenant=tenant),
+        "integrations": page,
+        "page": page,
         "problems": selectors.integration_problems(tenant=tenant),
         "warn_days": settings.INTEGRATIONS_SECRET_EXPIRY_WARNING_DAYS,
     }

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from html import unescape
 
 import pytest
 from django.test import Client
@@ -14,7 +16,7 @@ from integrations import binding
 from integrations.choices import FlowKind
 from integrations.models import AuthorizationFlow, Integration
 from integrations.services.integrations import integration_create_automatic
-from tests.factories import AuthorizationFlowFactory
+from tests.factories import AuthorizationFlowFactory, IntegrationFactory
 from tests.integrations.conftest import consented, feature_of
 
 pytestmark = pytest.mark.django_db
@@ -300,3 +302,34 @@ def test_operator_sees_everything_in_django_admin(client, admin_a, contoso_a, mo
     assert page.status_code == 200
     assert "single~Secret.Value.0005" not in page.content.decode()
     assert "the-code-is-a-secret" not in page.content.decode()
+
+
+def test_the_list_pages_through_the_integrations_by_name(admin_a, admin_a_client, admin_b):
+    """50 a page, A to Z, Next then Previous: a tenant with a thousand integrations does not render them all."""
+    row = re.compile(r'href="/administration/integrations/microsoft/(\d+)/"')
+    next_link = re.compile(r'href="\?before=([^"]+)">Next<')
+    previous_link = re.compile(r'href="\?after=([^"]+)">Previous<')
+    names = [f"Directory {n:03d}" for n in range(110)] + ["Directory_underscore", "directory lower"]
+    for name in reversed(names):
+        IntegrationFactory(tenant=admin_a.tenant, name=name, features=False)
+    IntegrationFactory(tenant=admin_b.tenant, name="Directory 050b", features=False)
+    expected = list(Integration.objects.filter(tenant=admin_a.tenant).values_list("pk", flat=True))  # name order
+
+    pages, query = [], ""
+    while True:
+        html = admin_a_client.get(f"{reverse('integrations:list')}{query}").content.decode()
+        pages.append([int(pk) for pk in row.findall(html)])
+        found = next_link.search(html)
+        if found is None:
+            break
+        query = f"?before={unescape(found.group(1))}"
+    assert [pk for page in pages for pk in page] == expected
+    assert [len(page) for page in pages] == [50, 50, 12]
+    assert ">First<" in html and "Previous" in html
+
+    back = []
+    while (found := previous_link.search(html)) is not None:
+        html = admin_a_client.get(f"{reverse('integrations:list')}?after={unescape(found.group(1))}").content.decode()
+        back.append([int(pk) for pk in row.findall(html)])
+    assert back == [pages[1], pages[0]]
+    assert ">First<" not in html and "Next" in html
