@@ -150,11 +150,14 @@ def jobs_shown(connection: Connection, *, recent: int = 20) -> list[tuple[int, s
 
 
 def page_views(*, tenant: Tenant) -> list[ConnectionView]:
-    """Every Universal Print feature of the tenant with its connection (a feature nobody set up yet has none),
-    then the connections left without a feature that still hold printers."""
+    """Every enabled Universal Print feature of the tenant and every one with a connection (a feature nobody set up
+    yet has none), then the connections left without a feature that still hold printers. A disabled feature that
+    never connected has nothing to show (`features_disabled_unused` counts them): a tenant with a thousand
+    integrations would otherwise get a thousand cards."""
     views: list[ConnectionView] = []
     connections = {c.feature_id: c for c in Connection.objects.filter(tenant=tenant, feature__isnull=False)}
-    for feature in universal_print_features(tenant=tenant).order_by("-enabled", "pk"):
+    shown = universal_print_features(tenant=tenant).filter(Q(enabled=True) | Q(pk__in=list(connections)))
+    for feature in shown.order_by("-enabled", "pk"):
         connection = connections.get(feature.pk)
         if connection is not None and connection.client_id == feature.app_registration.client_id.lower():
             view = connection_view(connection)
@@ -165,6 +168,12 @@ def page_views(*, tenant: Tenant) -> list[ConnectionView]:
     for connection in detached.distinct():
         views.append(connection_view(connection))
     return views
+
+
+def features_disabled_unused(*, tenant: Tenant) -> int:
+    """How many Universal Print features are disabled and never connected (not on the page)."""
+    connected = Connection.objects.filter(tenant=tenant, feature__isnull=False).values("feature_id")
+    return universal_print_features(tenant=tenant).filter(enabled=False).exclude(pk__in=connected).count()
 
 
 # --- health: the page and the dashboard ------------------------------------------------------------------------

@@ -60,6 +60,7 @@ def _render_page(
             view.status_live = _status_live(view)
     context = {
         "views": views,
+        "disabled_unused": selectors.features_disabled_unused(tenant=tenant),
         "any_taking": any(printer.takes_jobs for view in views for printer in view.printers),
         "queues": selectors.queue_choices(tenant=tenant).prefetch_related("universal_print_printers"),
         "queue_form": queue_form or QueueForm(),

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from integrations.services.features import feature_enable
+from integrations.services.features import feature_disable, feature_enable
 from print_jobs.services import queue_create
+from tests.factories import IntegrationFactory
 from tests.integrations.conftest import connected_automatic, consented, feature_of
 from ui.navigation import navigation_for
 from universal_print.choices import PrinterState
@@ -229,3 +230,30 @@ def test_the_look_at_the_tasks_is_a_health_on_the_page_and_on_the_dashboard_afte
     feature.enabled = False
     feature.save(update_fields=["enabled"])
     assert _page_health(admin_a_client, connection) == "off"
+
+
+def test_disabled_features_that_never_connected_are_counted_not_shown(admin_a, admin_a_client, feature):
+    """A tenant with a thousand integrations gets one card per feature in use, not one per integration."""
+    for n in range(3):
+        IntegrationFactory(
+            tenant=admin_a.tenant, name=f"Other {n}", directory_id=f"0000000{n}-0000-4000-8000-000000000000"
+        )
+
+    page = admin_a_client.get(reverse("universal_print:page")).content.decode()
+
+    assert page.count('class="card up-connection"') == 1 and f"<h2>{feature.integration.name}</h2>" in page
+    assert "Universal Print is disabled on 3 other integrations." in page
+    feature_disable(feature=feature, actor=admin_a)
+    page = admin_a_client.get(reverse("universal_print:page")).content.decode()
+    assert page.count('class="card up-connection"') == 1, "it connected: its card stays, saying it is disabled"
+    assert "Universal Print is disabled on the integration" in page
+    assert "Universal Print is disabled on 3 other integrations." in page
+
+
+def test_with_every_feature_disabled_the_page_says_how_to_start(admin_a, admin_a_client):
+    IntegrationFactory(tenant=admin_a.tenant, name="Unused")
+
+    page = admin_a_client.get(reverse("universal_print:page")).content.decode()
+
+    assert "up-connection" not in page and "Not set up yet" in page
+    assert "Universal Print is disabled on 1 integration." in page
