@@ -47,6 +47,27 @@ def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 control_endpoint = _endpoint
 
 
+def guarded(handler: Handler, store_error: type[Exception]) -> Handler:
+    """The handler, with its store's refusals (an unknown reference, a conflict) answered as a 400 with the
+    store's words."""
+
+    def run(state: State, payload: dict[str, Any]) -> Any:
+        try:
+            return handler(state, payload)
+        except store_error as exc:
+            raise ControlError(str(exc)) from None
+
+    return run
+
+
+def required_text(payload: dict[str, Any], name: str) -> str:
+    """A field that names something (a tenant, a user, a printer): missing or empty is the caller's mistake."""
+    value = payload.get(name)
+    if not value:
+        raise ControlError(f"missing field {name!r}")
+    return str(value)
+
+
 def _required(payload: dict[str, Any], name: str) -> Any:
     if payload.get(name) in (None, ""):
         raise ControlError(f"missing field {name!r}")

@@ -251,6 +251,10 @@ class State:
                 return user
         raise errors.unknown_user(upn)
 
+    def user_by_reference(self, reference: str) -> User | None:
+        """The user whose object id or user principal name is ``reference`` (already lowered), if any."""
+        return self.users.get(reference) or next((u for u in self.users.values() if u.upn == reference), None)
+
     def directory_of(self, user: User) -> Directory:
         return self.directories[user.directory]
 

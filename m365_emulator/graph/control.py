@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.routing import Route
 
-from m365_emulator.control import ControlError, control_endpoint
+from m365_emulator.control import ControlError, control_endpoint, guarded, required_text
 from m365_emulator.graph.base import Revocation, graph_context
 from m365_emulator.graph.directory_store import (
     DirectoryError,
@@ -29,29 +29,10 @@ from m365_emulator.state import State
 _RESERVED = ("tenant_id", "user", "group", "members", "permanent")
 
 
-def _guarded(handler: Callable[[State, dict[str, Any]], Any]) -> Callable[[State, dict[str, Any]], Any]:
-    def run(state: State, payload: dict[str, Any]) -> Any:
-        try:
-            return handler(state, payload)
-        except DirectoryError as exc:
-            raise ControlError(str(exc)) from None
-
-    return run
-
-
 def _tenant(state: State, payload: dict[str, Any]) -> tuple[DirectoryStore, TenantDirectory]:
-    tenant_id = payload.get("tenant_id")
-    if not tenant_id:
-        raise ControlError("missing field 'tenant_id'")
+    tenant_id = required_text(payload, "tenant_id")
     store = directory_store(state)
-    return store, store.tenant(str(tenant_id))
-
-
-def _reference(payload: dict[str, Any], name: str) -> str:
-    value = payload.get(name)
-    if not value:
-        raise ControlError(f"missing field {name!r}")
-    return str(value)
+    return store, store.tenant(tenant_id)
 
 
 def _fields(payload: dict[str, Any]) -> dict[str, Any]:
@@ -80,7 +61,7 @@ def user_add(state: State, payload: dict[str, Any]) -> dict[str, Any]:
 
 def user_update(state: State, payload: dict[str, Any]) -> dict[str, Any]:
     store, tenant = _tenant(state, payload)
-    reference = _reference(payload, "user")
+    reference = required_text(payload, "user")
     changed = store.user_update(tenant, reference, _fields(payload))
     user = store.require_user(tenant, payload.get("userPrincipalName", reference))
     return {**_user_view(store, tenant, user.object_id), "changed": changed}
@@ -89,13 +70,13 @@ def user_update(state: State, payload: dict[str, Any]) -> dict[str, Any]:
 def user_delete(state: State, payload: dict[str, Any]) -> dict[str, Any]:
     store, tenant = _tenant(state, payload)
     permanent = payload.get("permanent") in (True, "true", "1", 1)
-    object_id = store.user_delete(tenant, _reference(payload, "user"), permanent=permanent)
+    object_id = store.user_delete(tenant, required_text(payload, "user"), permanent=permanent)
     return {"id": object_id, "permanent": permanent}
 
 
 def user_restore(state: State, payload: dict[str, Any]) -> dict[str, Any]:
     store, tenant = _tenant(state, payload)
-    user = store.user_restore(tenant, _reference(payload, "user"))
+    user = store.user_restore(tenant, required_text(payload, "user"))
     return _user_view(store, tenant, user.object_id)
 
 
@@ -127,7 +108,7 @@ def group_add(state: State, payload: dict[str, Any]) -> dict[str, Any]:
 
 def group_update(state: State, payload: dict[str, Any]) -> dict[str, Any]:
     store, tenant = _tenant(state, payload)
-    reference = _reference(payload, "group")
+    reference = required_text(payload, "group")
     group = store.group(tenant, reference)
     changed = store.group_update(tenant, group.object_id, _fields(payload))
     return {**_group_view(store, tenant, group.object_id), "changed": changed}
@@ -135,18 +116,19 @@ def group_update(state: State, payload: dict[str, Any]) -> dict[str, Any]:
 
 def group_delete(state: State, payload: dict[str, Any]) -> dict[str, Any]:
     store, tenant = _tenant(state, payload)
-    return {"id": store.group_delete(tenant, _reference(payload, "group"))}
+    return {"id": store.group_delete(tenant, required_text(payload, "group"))}
 
 
 def members_add(state: State, payload: dict[str, Any]) -> dict[str, Any]:
     store, tenant = _tenant(state, payload)
-    added = store.members_add(tenant, _reference(payload, "group"), [str(m) for m in payload.get("members", [])])
+    added = store.members_add(tenant, required_text(payload, "group"), [str(m) for m in payload.get("members", [])])
     return {"added": added}
 
 
 def members_remove(state: State, payload: dict[str, Any]) -> dict[str, Any]:
     store, tenant = _tenant(state, payload)
-    removed = store.members_remove(tenant, _reference(payload, "group"), [str(m) for m in payload.get("members", [])])
+    members = [str(m) for m in payload.get("members", [])]
+    removed = store.members_remove(tenant, required_text(payload, "group"), members)
     return {"removed": removed}
 
 
@@ -160,7 +142,7 @@ def groups(state: State, payload: dict[str, Any]) -> list[dict[str, Any]]:
 
 def group(state: State, payload: dict[str, Any]) -> dict[str, Any]:
     store, tenant = _tenant(state, payload)
-    return _group_view(store, tenant, _reference(payload, "group"))
+    return _group_view(store, tenant, required_text(payload, "group"))
 
 
 # --- a directory of any size --------------------------------------------------------------------------------------
@@ -225,7 +207,7 @@ def revoke_access_tokens(state: State, payload: dict[str, Any]) -> dict[str, Any
 
 
 def _route(path: str, handler: Callable[[State, dict[str, Any]], Any], method: str = "POST") -> Route:
-    return Route(f"/_control/graph/{path}", control_endpoint(_guarded(handler)), methods=[method])
+    return Route(f"/_control/graph/{path}", control_endpoint(guarded(handler, DirectoryError)), methods=[method])
 
 
 routes = [

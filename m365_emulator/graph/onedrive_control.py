@@ -47,7 +47,7 @@ def _user(state: State, payload: dict[str, Any]) -> User:
     reference = str(payload.get("user") or "").strip().lower()
     if not reference:
         raise ControlError("missing field 'user'")
-    user = state.users.get(reference) or next((u for u in state.users.values() if u.upn == reference), None)
+    user = state.user_by_reference(reference)
     if user is None:
         raise LookupError(f"no user {reference}")
     return user

@@ -275,8 +275,7 @@ class OneDriveStore:
                 self.seeded[user.object_id] = seed_drive
 
     def _seed_owner(self, reference: str) -> User | None:
-        found = self.state.users.get(reference)
-        return found or next((u for u in self.state.users.values() if u.upn == reference), None)
+        return self.state.user_by_reference(reference)
 
     # --- drives ---------------------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from starlette.routing import Route
 
-from m365_emulator.control import ControlError, control_endpoint
+from m365_emulator.control import ControlError, control_endpoint, guarded, required_text
 from m365_emulator.graph.print_store import (
     Document,
     Job,
@@ -38,34 +38,15 @@ DEFAULT_PDF = (
 MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
 
 
-def _guarded(handler: Callable[[State, dict[str, Any]], Any]) -> Callable[[State, dict[str, Any]], Any]:
-    def run(state: State, payload: dict[str, Any]) -> Any:
-        try:
-            return handler(state, payload)
-        except PrintError as exc:
-            raise ControlError(str(exc)) from None
-
-    return run
-
-
 def _tenant(state: State, payload: dict[str, Any]) -> tuple[PrintStore, TenantPrint]:
-    tenant_id = payload.get("tenant_id")
-    if not tenant_id:
-        raise ControlError("missing field 'tenant_id'")
+    tenant_id = required_text(payload, "tenant_id")
     store = print_store(state)
-    return store, store.tenant(str(tenant_id))
-
-
-def _required(payload: dict[str, Any], name: str) -> str:
-    value = payload.get(name)
-    if not value:
-        raise ControlError(f"missing field {name!r}")
-    return str(value)
+    return store, store.tenant(tenant_id)
 
 
 def _user(state: State, tenant: TenantPrint, reference: str) -> User:
     lowered = reference.strip().lower()
-    user = state.users.get(lowered) or next((u for u in state.users.values() if u.upn == lowered), None)
+    user = state.user_by_reference(lowered)
     if user is None or user.directory != tenant.tenant_id:
         raise LookupError(f"no user {reference} in {tenant.tenant_id}")
     return user
@@ -149,21 +130,21 @@ def printer_add(state: State, payload: dict[str, Any]) -> dict[str, Any]:
 
 def printer_update(state: State, payload: dict[str, Any]) -> dict[str, Any]:
     store, tenant = _tenant(state, payload)
-    printer = store.require_printer(tenant, _required(payload, "printer"))
+    printer = store.require_printer(tenant, required_text(payload, "printer"))
     store.printer_update(tenant, printer, payload)
     return _printer_view(tenant, printer)
 
 
 def printer_delete(state: State, payload: dict[str, Any]) -> dict[str, Any]:
     store, tenant = _tenant(state, payload)
-    printer = store.require_printer(tenant, _required(payload, "printer"))
+    printer = store.require_printer(tenant, required_text(payload, "printer"))
     store.printer_delete(tenant, printer)
     return {"id": printer.id}
 
 
 def share_add(state: State, payload: dict[str, Any]) -> dict[str, Any]:
     store, tenant = _tenant(state, payload)
-    printer = store.require_printer(tenant, _required(payload, "printer"))
+    printer = store.require_printer(tenant, required_text(payload, "printer"))
     share = store.share_add(tenant, printer, payload)
     return {"id": share.id, "displayName": share.display_name, "printer_id": printer.id}
 
@@ -174,10 +155,10 @@ def share_add(state: State, payload: dict[str, Any]) -> dict[str, Any]:
 def job_submit(state: State, payload: dict[str, Any]) -> dict[str, Any]:
     """``user`` prints a document to ``printer``: ``document`` is base64 bytes (a small PDF when absent)."""
     store, tenant = _tenant(state, payload)
-    reference = _required(payload, "printer")
+    reference = required_text(payload, "printer")
     printer = store.require_printer(tenant, reference)
     share = next((s for s in tenant.shares_of(printer.id) if s.display_name.lower() == reference.lower()), None)
-    user = _user(state, tenant, _required(payload, "user"))
+    user = _user(state, tenant, required_text(payload, "user"))
     document = Document(
         id=str(uuid.uuid4()),
         display_name=str(payload.get("name") or "Document.pdf"),
@@ -210,8 +191,8 @@ def jobs(state: State, payload: dict[str, Any]) -> list[dict[str, Any]]:
 
 def job(state: State, payload: dict[str, Any]) -> dict[str, Any]:
     store, tenant = _tenant(state, payload)
-    printer = store.require_printer(tenant, _required(payload, "printer"))
-    found = tenant.jobs.get((printer.id, _required(payload, "job")))
+    printer = store.require_printer(tenant, required_text(payload, "printer"))
+    found = tenant.jobs.get((printer.id, required_text(payload, "job")))
     if found is None:
         raise LookupError(f"no job {payload['job']} on {printer.display_name}")
     return _job_view(tenant, found)
@@ -242,8 +223,8 @@ def triggers(state: State, payload: dict[str, Any]) -> list[dict[str, Any]]:
 def trigger_add(state: State, payload: dict[str, Any]) -> dict[str, Any]:
     """Another app's trigger on a printer (as an administrator would have made it in that app)."""
     store, tenant = _tenant(state, payload)
-    printer = store.require_printer(tenant, _required(payload, "printer"))
-    app_id = _required(payload, "app_id").lower()
+    printer = store.require_printer(tenant, required_text(payload, "printer"))
+    app_id = required_text(payload, "app_id").lower()
     if tenant.trigger_of(printer.id) is not None:
         raise ControlError(f"printer {printer.display_name} has a trigger already")
     definition = next((d for d in tenant.definitions.values() if d.app_id == app_id), None)
@@ -260,7 +241,7 @@ def definitions(state: State, payload: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _route(path: str, handler: Callable[[State, dict[str, Any]], Any], method: str = "POST") -> Route:
-    return Route(f"/_control/graph/print/{path}", control_endpoint(_guarded(handler)), methods=[method])
+    return Route(f"/_control/graph/print/{path}", control_endpoint(guarded(handler, PrintError)), methods=[method])
 
 
 routes = [
