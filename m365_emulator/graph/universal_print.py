@@ -63,8 +63,8 @@ References:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -195,6 +195,9 @@ def invalid_operation(message: str) -> GraphError:
     return GraphError(400, "400", f"Invalid Operation: {message}")
 
 
+_Found = TypeVar("_Found")
+
+
 def _not_found(what: str, reference: str) -> GraphError:
     return GraphError(404, "NotFound", f"The {what} '{reference}' was not found.")
 
@@ -224,44 +227,46 @@ def _tenant(req: GraphRequest) -> tuple[PrintStore, TenantPrint]:
     return store, store.tenant(req.caller.tenant_id)
 
 
+def _path_object(
+    req: GraphRequest, param: str, what: str, find: Callable[[str], _Found | None], *, lowered: bool = True
+) -> _Found:
+    """The object the URL's ``{param}`` names, or Universal Print's 404 for ``what``: ``find`` answers None for
+    what does not exist *and* for what this caller may not see, so both read the same."""
+    reference = req.request.path_params[param]
+    if lowered:
+        reference = reference.lower()
+    found = find(reference)
+    if found is None:
+        raise _not_found(what, reference)
+    return found
+
+
 def _printer(req: GraphRequest, tenant: TenantPrint) -> Printer:
-    reference = req.request.path_params["printer"].lower()
-    printer = tenant.printers.get(reference)
-    if printer is None:
-        raise _not_found("printer", reference)
-    return printer
+    return _path_object(req, "printer", "printer", tenant.printers.get)
 
 
 def _job(req: GraphRequest, tenant: TenantPrint, printer: Printer) -> Job:
-    reference = req.request.path_params["job"]
-    job = tenant.jobs.get((printer.id, reference))
-    if job is None or not _sees_job(req, job):
-        raise _not_found("print job", reference)
-    return job
+    def find(reference: str) -> Job | None:
+        job = tenant.jobs.get((printer.id, reference))
+        return job if job is not None and _sees_job(req, job) else None
+
+    return _path_object(req, "job", "print job", find, lowered=False)
 
 
 def _document(req: GraphRequest, job: Job) -> Document:
-    reference = req.request.path_params["document"].lower()
-    document = next((d for d in job.documents if d.id == reference), None)
-    if document is None:
-        raise _not_found("document", reference)
-    return document
+    return _path_object(req, "document", "document", lambda ref: next((d for d in job.documents if d.id == ref), None))
 
 
 def _definition(req: GraphRequest, tenant: TenantPrint) -> TaskDefinition:
-    reference = req.request.path_params["definition"].lower()
-    definition = tenant.definitions.get(reference)
-    if definition is None:
-        raise _not_found("task definition", reference)
-    return definition
+    return _path_object(req, "definition", "task definition", tenant.definitions.get)
 
 
 def _task(req: GraphRequest, tenant: TenantPrint, definition: TaskDefinition) -> Task:
-    reference = req.request.path_params["task"].lower()
-    task = tenant.tasks.get(reference)
-    if task is None or task.definition_id != definition.id:
-        raise _not_found("task", reference)
-    return task
+    def find(reference: str) -> Task | None:
+        task = tenant.tasks.get(reference)
+        return task if task is not None and task.definition_id == definition.id else None
+
+    return _path_object(req, "task", "task", find)
 
 
 def _sees_job(req: GraphRequest, job: Job) -> bool:
@@ -500,10 +505,7 @@ def shares_list(req: GraphRequest) -> Response:
 def share_get(req: GraphRequest) -> Response:
     _require(req, SHARES_READ)
     _, tenant = _tenant(req)
-    reference = req.request.path_params["share"].lower()
-    share = tenant.shares.get(reference)
-    if share is None:
-        raise _not_found("printer share", reference)
+    share = _path_object(req, "share", "printer share", tenant.shares.get)
     printer = tenant.printers.get(share.printer_id)
     body = share_json(share, printer, basic=False)
     if "printer" in _expand(req, ("printer",)) and printer is not None:
@@ -671,11 +673,11 @@ def trigger_delete(req: GraphRequest) -> Response:
 
 
 def _trigger(req: GraphRequest, tenant: TenantPrint, printer: Printer) -> TaskTrigger:
-    reference = req.request.path_params["trigger"].lower()
-    trigger = tenant.triggers.get(reference)
-    if trigger is None or trigger.printer_id != printer.id:
-        raise _not_found("task trigger", reference)
-    return trigger
+    def find(reference: str) -> TaskTrigger | None:
+        trigger = tenant.triggers.get(reference)
+        return trigger if trigger is not None and trigger.printer_id == printer.id else None
+
+    return _path_object(req, "trigger", "task trigger", find)
 
 
 def _require_delegated(req: GraphRequest, permissions: Permissions) -> None:
