@@ -18,7 +18,7 @@ from m365_emulator.errors import AadError
 from m365_emulator.responses import emulator_state, form_fields
 from m365_emulator.scopes import GRAPH, parse_scopes
 from m365_emulator.seed import App, User
-from m365_emulator.state import Interaction, State
+from m365_emulator.state import Interaction, State, TenantRef
 from m365_emulator.tokens import client_info
 
 SESSION_COOKIE = "emu_session"
@@ -99,15 +99,22 @@ def _registered_redirect(app: App, requested: str | None) -> str:
     return requested
 
 
+def _requesting_app(request: Request, state: State, query: dict[str, str]) -> tuple[TenantRef, App]:
+    """The tenant of the URL and the app of ``client_id``, with ``query``'s redirect URI settled to a registered
+    one; an AadError means nothing can be redirected to, so the caller shows an error page."""
+    tenant = state.resolve_tenant(request.path_params["tenant"])
+    if not query.get("client_id"):
+        raise errors.missing_parameter("client_id")
+    app = state.app_for_tenant(query["client_id"], tenant)
+    query["redirect_uri"] = _registered_redirect(app, query.get("redirect_uri"))
+    return tenant, app
+
+
 async def authorize(request: Request) -> Response:
     state = emulator_state(request)
     query = dict(request.query_params)
     try:
-        tenant = state.resolve_tenant(request.path_params["tenant"])
-        if not query.get("client_id"):
-            raise errors.missing_parameter("client_id")
-        app = state.app_for_tenant(query["client_id"], tenant)
-        query["redirect_uri"] = _registered_redirect(app, query.get("redirect_uri"))
+        tenant, app = _requesting_app(request, state, query)
     except AadError as error:
         return error_page(request, error)  # never redirect to an unverified redirect URI
     interaction = state.new_interaction(
@@ -126,11 +133,7 @@ async def admin_consent(request: Request) -> Response:
     state = emulator_state(request)
     query = dict(request.query_params)
     try:
-        tenant = state.resolve_tenant(request.path_params["tenant"])
-        if not query.get("client_id"):
-            raise errors.missing_parameter("client_id")
-        app = state.app_for_tenant(query["client_id"], tenant)
-        query["redirect_uri"] = _registered_redirect(app, query.get("redirect_uri"))
+        tenant, app = _requesting_app(request, state, query)
     except AadError as error:
         return error_page(request, error)
     if "/v2.0/" not in request.url.path:
