@@ -6,6 +6,7 @@ Messages follow Microsoft's wording where it is known (see protocols.md §1.9 an
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -54,6 +55,14 @@ class AadError(Exception):
 
 def missing_parameter(name: str) -> AadError:
     return AadError(900144, "invalid_request", f"The request body must contain the following parameter: '{name}'.")
+
+
+def required_parameter(params: Mapping[str, str], name: str) -> str:
+    """The request's ``name``; absent or empty is Entra's AADSTS900144."""
+    value = params.get(name)
+    if not value:
+        raise missing_parameter(name)
+    return value
 
 
 def tenant_not_found(tenant: str) -> AadError:

@@ -34,10 +34,7 @@ class TokenRequest:
     client_secret: str | None
 
     def required(self, name: str) -> str:
-        value = self.form.get(name)
-        if not value:
-            raise errors.missing_parameter(name)
-        return value
+        return errors.required_parameter(self.form, name)
 
     @property
     def wants_client_info(self) -> bool:
@@ -56,9 +53,7 @@ async def token(request: Request) -> Response:
     form = await form_fields(request)
     try:
         tenant = state.resolve_tenant(request.path_params["tenant"])
-        grant_type = form.get("grant_type")
-        if not grant_type:
-            raise errors.missing_parameter("grant_type")
+        grant_type = errors.required_parameter(form, "grant_type")
         grant = GRANTS.get(grant_type)
         if grant is None:
             raise errors.unsupported_grant_type(grant_type)
@@ -209,13 +204,8 @@ async def devicecode(request: Request) -> Response:
     form = await form_fields(request)
     try:
         tenant = state.resolve_tenant(request.path_params["tenant"])
-        client_id = form.get("client_id")
-        if not client_id:
-            raise errors.missing_parameter("client_id")
-        app = state.app_for_tenant(client_id, tenant)
-        scope = form.get("scope")
-        if not scope:
-            raise errors.missing_parameter("scope")
+        app = state.app_for_tenant(errors.required_parameter(form, "client_id"), tenant)
+        scope = errors.required_parameter(form, "scope")
         single_resource(parse_scopes(scope))
         device = state.new_device_code(app=app, tenant_segment=tenant.segment, scope=scope)
     except AadError as error:

@@ -103,9 +103,7 @@ def _requesting_app(request: Request, state: State, query: dict[str, str]) -> tu
     """The tenant of the URL and the app of ``client_id``, with ``query``'s redirect URI settled to a registered
     one; an AadError means nothing can be redirected to, so the caller shows an error page."""
     tenant = state.resolve_tenant(request.path_params["tenant"])
-    if not query.get("client_id"):
-        raise errors.missing_parameter("client_id")
-    app = state.app_for_tenant(query["client_id"], tenant)
+    app = state.app_for_tenant(errors.required_parameter(query, "client_id"), tenant)
     query["redirect_uri"] = _registered_redirect(app, query.get("redirect_uri"))
     return tenant, app
 
