@@ -25,10 +25,12 @@ import enum
 import ipaddress
 import re
 import socket
+import ssl
 import threading
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from microsoft.errors import ConfigurationError, TransientError
 
@@ -36,14 +38,17 @@ __all__ = [
     "CheckedHost",
     "HostRefused",
     "IPNetwork",
+    "MailEndpoint",
     "Security",
     "TenantServerRules",
     "TimeLimit",
     "host_key",
     "open_connection",
+    "open_endpoint",
     "parse_networks",
     "reply_line",
     "tenant_host_check",
+    "tls_context",
 ]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -291,6 +296,40 @@ def open_connection(
         time_limit.watch(sock)
         return sock
     raise error
+
+
+class MailEndpoint(Protocol):
+    """What a mail protocol's server settings (SMTP, IMAP, POP3) say about reaching it."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def ca_bundle(self) -> str | None: ...
+    @property
+    def timeout(self) -> float: ...
+    @property
+    def connect_timeout(self) -> float: ...
+    @property
+    def rules(self) -> TenantServerRules | None: ...
+
+
+def open_endpoint(server: MailEndpoint, time_limit: TimeLimit) -> socket.socket:
+    """`open_connection` with the server's own rules and timeouts."""
+    return open_connection(
+        server.host,
+        server.port,
+        rules=server.rules,
+        connect_timeout=server.connect_timeout,
+        read_timeout=server.timeout,
+        time_limit=time_limit,
+    )
+
+
+def tls_context(server: MailEndpoint) -> ssl.SSLContext:
+    """TLS that trusts the server's CA bundle, or the system's trust store when it names none."""
+    return ssl.create_default_context(cafile=server.ca_bundle) if server.ca_bundle else ssl.create_default_context()
 
 
 # --- what a server said -----------------------------------------------------------------------------------------

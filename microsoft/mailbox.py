@@ -38,7 +38,7 @@ from urllib.parse import quote
 
 from microsoft.config import OUTLOOK_RESOURCE, endpoints, tenant_server_rules
 from microsoft.errors import MicrosoftError, TransientError
-from microsoft.mail_connection import Security, TenantServerRules, TimeLimit, open_connection, reply_line
+from microsoft.mail_connection import Security, TenantServerRules, TimeLimit, open_endpoint, reply_line, tls_context
 
 __all__ = [
     "HEADER_LIMIT",
@@ -353,10 +353,6 @@ def _text(exc: BaseException) -> str:
     return reply_line(exc.args[0] if exc.args and isinstance(exc.args[0], bytes | str) else str(exc))
 
 
-def _tls_context(server: MailServer) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=server.ca_bundle) if server.ca_bundle else ssl.create_default_context()
-
-
 def _quietly(mailbox: Mailbox, *, commit: bool) -> None:
     try:
         if commit:
@@ -377,17 +373,7 @@ def _quote(name: str) -> str:
 
 
 def _opener(server: MailServer, time_limit: TimeLimit) -> Callable[[], socket.socket]:
-    def open_socket() -> socket.socket:
-        return open_connection(
-            server.host,
-            server.port,
-            rules=server.rules,
-            connect_timeout=server.connect_timeout,
-            read_timeout=server.timeout,
-            time_limit=time_limit,
-        )
-
-    return open_socket
+    return lambda: open_endpoint(server, time_limit)
 
 
 class _IMAP4(imaplib.IMAP4):
@@ -415,7 +401,7 @@ class _IMAP4_SSL(imaplib.IMAP4_SSL):
 
     def __init__(self, server: MailServer, open_socket: Callable[[], socket.socket]) -> None:
         self._open_socket = open_socket
-        super().__init__(server.host, server.port, ssl_context=_tls_context(server), timeout=server.timeout)
+        super().__init__(server.host, server.port, ssl_context=tls_context(server), timeout=server.timeout)
 
     def _create_socket(self, timeout: float | None) -> socket.socket:
         # TLS verifies the certificate against the host name, whatever address the connection went to.
@@ -475,7 +461,7 @@ class _ImapMailbox:
         except imaplib.IMAP4.error as exc:  # a greeting other than OK or PREAUTH
             raise _greeting_refused(server, exc, refusal=b"* BYE") from exc
         if server.security == Security.STARTTLS:
-            connection.starttls(ssl_context=_tls_context(server))
+            connection.starttls(ssl_context=tls_context(server))
         return connection
 
     def _sign_in(self, login: MailLogin) -> None:
@@ -628,7 +614,7 @@ class _POP3(poplib.POP3):
 class _POP3_SSL(poplib.POP3_SSL):
     def __init__(self, server: MailServer, open_socket: Callable[[], socket.socket]) -> None:
         self._open_socket = open_socket
-        super().__init__(server.host, server.port, timeout=server.timeout, context=_tls_context(server))
+        super().__init__(server.host, server.port, timeout=server.timeout, context=tls_context(server))
 
     def _create_socket(self, timeout: float) -> socket.socket:
         # TLS verifies the certificate against the host name, whatever address the connection went to.
@@ -655,7 +641,7 @@ class _Pop3Mailbox:
                 raise EOFError("closed before the greeting") from exc
             raise _greeting_refused(server, exc, refusal=b"-ERR") from exc
         if server.security == Security.STARTTLS:
-            connection.stls(context=_tls_context(server))
+            connection.stls(context=tls_context(server))
         return connection
 
     def _sign_in(self, login: MailLogin) -> None:

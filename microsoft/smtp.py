@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from microsoft import config, errors
-from microsoft.mail_connection import Security, TenantServerRules, TimeLimit, open_connection, reply_line
+from microsoft.mail_connection import Security, TenantServerRules, TimeLimit, open_endpoint, reply_line, tls_context
 
 __all__ = [
     "SMTP_SEND_SCOPE",
@@ -285,10 +285,6 @@ def xoauth2_sasl(mailbox: str, access_token: str) -> str:
     return f"user={mailbox}\x01auth=Bearer {access_token}\x01\x01"
 
 
-def _tls_context(server: SmtpServer) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=server.ca_bundle) if server.ca_bundle else ssl.create_default_context()
-
-
 class _SMTP(smtplib.SMTP):
     """smtplib's client on a socket from microsoft.mail_connection (checked address, time limit)."""
 
@@ -298,7 +294,7 @@ class _SMTP(smtplib.SMTP):
         self._host = server.host  # what STARTTLS and SSL verify the certificate against (SNI too)
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        return _open(self.server, self.time_limit)
+        return open_endpoint(self.server, self.time_limit)
 
 
 class _SMTP_SSL(smtplib.SMTP_SSL):
@@ -309,18 +305,7 @@ class _SMTP_SSL(smtplib.SMTP_SSL):
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
         # TLS verifies the certificate against the host name, whatever address the connection went to.
-        return self.context.wrap_socket(_open(self.server, self.time_limit), server_hostname=self._host)  # type: ignore[attr-defined]
-
-
-def _open(server: SmtpServer, time_limit: TimeLimit) -> socket.socket:
-    return open_connection(
-        server.host,
-        server.port,
-        rules=server.rules,
-        connect_timeout=server.connect_timeout,
-        read_timeout=server.timeout,
-        time_limit=time_limit,
-    )
+        return self.context.wrap_socket(open_endpoint(self.server, self.time_limit), server_hostname=self._host)  # type: ignore[attr-defined]
 
 
 def _greeted(client: smtplib.SMTP, server: SmtpServer) -> None:
@@ -346,7 +331,7 @@ def _greeted(client: smtplib.SMTP, server: SmtpServer) -> None:
 def _connect(server: SmtpServer, time_limit: TimeLimit) -> smtplib.SMTP:
     local_name = socket.gethostname()  # getfqdn() can stall on a DNS lookup
     if server.security == Security.SSL:
-        secure = _SMTP_SSL(server, time_limit, local_hostname=local_name, context=_tls_context(server))
+        secure = _SMTP_SSL(server, time_limit, local_hostname=local_name, context=tls_context(server))
         _greeted(secure, server)
         secure.ehlo()
         return secure
@@ -361,7 +346,7 @@ def _connect(server: SmtpServer, time_limit: TimeLimit) -> smtplib.SMTP:
                 "(SSL/TLS on port 465, or none).",
                 error="starttls_unsupported",
             )
-        client.starttls(context=_tls_context(server))
+        client.starttls(context=tls_context(server))
     client.ehlo()
     return client
 
