@@ -313,17 +313,14 @@ def _not_the_protocol(server: MailServer) -> MailboxConfigurationError:
     )
 
 
-def _refuse_plaintext_login(server: MailServer, sock: Any) -> None:
-    if isinstance(sock, ssl.SSLSocket) or (server.rules is not None and server.rules.allow_plaintext_login):
-        return
-    raise MailboxConfigurationError(
-        f"{server.label} would receive the password without TLS: choose SSL/TLS or STARTTLS. Roger never sends a "
-        "password over an unencrypted connection.",
-        error="plaintext_login",
-    )
-
-
-def _refuse_line_breaks(login: MailLogin) -> None:
+def _refuse_unsafe_login(server: MailServer, sock: Any, login: MailLogin) -> None:
+    """A login is sent only over TLS (unless the operator allows otherwise) and only as the one line it is."""
+    if not isinstance(sock, ssl.SSLSocket) and not (server.rules is not None and server.rules.allow_plaintext_login):
+        raise MailboxConfigurationError(
+            f"{server.label} would receive the password without TLS: choose SSL/TLS or STARTTLS. Roger never sends "
+            "a password over an unencrypted connection.",
+            error="plaintext_login",
+        )
     if any(ch in value for value in (login.username, login.password or "") for ch in "\r\n\0"):
         raise MailboxAuthFailed(
             "The user name or password contains a line break, which mail protocols cannot carry. Enter them again.",
@@ -465,8 +462,7 @@ class _ImapMailbox:
         return connection
 
     def _sign_in(self, login: MailLogin) -> None:
-        _refuse_plaintext_login(self.server, self.connection.sock)
-        _refuse_line_breaks(login)
+        _refuse_unsafe_login(self.server, self.connection.sock, login)
         try:
             if login.access_token:
                 self.connection.authenticate("XOAUTH2", _one_shot(xoauth2_string(login.username, login.access_token)))
@@ -645,8 +641,7 @@ class _Pop3Mailbox:
         return connection
 
     def _sign_in(self, login: MailLogin) -> None:
-        _refuse_plaintext_login(self.server, self.connection.sock)
-        _refuse_line_breaks(login)
+        _refuse_unsafe_login(self.server, self.connection.sock, login)
         try:
             if login.access_token:
                 self._xoauth2(login)
