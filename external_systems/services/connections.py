@@ -343,22 +343,14 @@ def connection_cancel(
     assert current is not None
     if not current.is_active:
         return current
-    current.status = ConnectionStatus.CANCELLED
-    current.error_message = ""
-    current.flow = ""
-    current.held_grant = ""
-    current.next_attempt_at = None
-    current.finished_at = timezone.now()
-    current.save()
-    audit_record(
-        tenant=current.tenant,
+    return _cancelled_by_admin(
+        current,
+        error_message="",
         actor=actor,
         action="external_system.connection_cancelled",
-        target=current.system,
         details={"connection": current.pk},
         ip_address=ip_address,
     )
-    return current
 
 
 @transaction.atomic
@@ -392,19 +384,41 @@ def connection_switch_reject(
     assert current is not None
     if current.status != ConnectionStatus.CONFIRM_SWITCH:
         return current
-    current.status = ConnectionStatus.CANCELLED
-    current.held_grant = ""
-    current.error_message = (
-        f"The sign-in of {current.signed_in_mailbox} was discarded; {current.system.mailbox} stays connected."
+    return _cancelled_by_admin(
+        current,
+        error_message=(
+            f"The sign-in of {current.signed_in_mailbox} was discarded; {current.system.mailbox} stays connected."
+        ),
+        actor=actor,
+        action="external_system.mailbox_switch_rejected",
+        details={"kept": current.system.mailbox, "discarded": current.signed_in_mailbox},
+        ip_address=ip_address,
     )
+
+
+def _cancelled_by_admin(
+    current: DeviceCodeConnection,
+    *,
+    error_message: str,
+    actor: User,
+    action: str,
+    details: dict[str, Any],
+    ip_address: str | None,
+) -> DeviceCodeConnection:
+    """The admin ended the connection (a locked row): nothing is polled or held any more, and the trail says who."""
+    current.status = ConnectionStatus.CANCELLED
+    current.error_message = error_message
+    current.flow = ""
+    current.held_grant = ""
+    current.next_attempt_at = None
     current.finished_at = timezone.now()
     current.save()
     audit_record(
         tenant=current.tenant,
         actor=actor,
-        action="external_system.mailbox_switch_rejected",
+        action=action,
         target=current.system,
-        details={"kept": current.system.mailbox, "discarded": current.signed_in_mailbox},
+        details=details,
         ip_address=ip_address,
     )
     return current
