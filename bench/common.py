@@ -85,6 +85,22 @@ def django_start(work: Path, prefix: str, extra: dict[str, str] | None = None) -
     return {**os.environ}
 
 
+def django_start_sqlite(work: Path, extra: dict[str, str] | None = None, *, migrate: bool = True) -> None:
+    """Point Django at a throwaway SQLite database in `work`: for a benchmark that runs in this one process (no
+    worker shares its database), so it needs neither PostgreSQL nor Redis."""
+    os.environ.update(
+        {"DEBUG": "true", "VAR_DIR": str(work), "DATABASE_URL": f"sqlite:///{work}/bench.db", **(extra or {})}
+    )
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+    if migrate:
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of a process and its waited-for children, from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

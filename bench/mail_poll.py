@@ -14,7 +14,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-SEED = ROOT / "m365_emulator" / "seeds" / "test.json"
+
+from bench.common import SEED, django_start_sqlite  # noqa: E402
+
 MESSAGES = int(os.environ.get("BENCH_MESSAGES", 100))
 TARGET_PER_SECOND = 5  # a busy office mails a few documents a minute; 5/s keeps a backlog of hundreds short
 
@@ -25,15 +27,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-mail-poll-"))
     with start_emulator(SEED, work / "emulator") as handle:
         os.environ.update(portal_environment(handle, SEED))
-        os.environ.update({"DEBUG": "true", "VAR_DIR": str(work), "DATABASE_URL": f"sqlite:///{work}/bench.db"})
-        os.environ.update({"CUSTOM_MAIL_CA_BUNDLE": str(handle.ca_path)})
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-        import django
-
-        django.setup()
-        from django.core.management import call_command
-
-        call_command("migrate", verbosity=0)
+        django_start_sqlite(work, {"CUSTOM_MAIL_CA_BUNDLE": str(handle.ca_path)})
         run(handle)
 
 

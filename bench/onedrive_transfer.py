@@ -21,7 +21,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-SEED = ROOT / "m365_emulator" / "seeds" / "test.json"
+
+from bench.common import SEED, django_start_sqlite  # noqa: E402
+
 UPLOAD_BYTES = int(os.environ.get("BENCH_UPLOAD_BYTES", 20 * 1000 * 1000))
 DOWNLOADS = int(os.environ.get("BENCH_DOWNLOADS", 200))
 DOWNLOAD_BYTES = int(os.environ.get("BENCH_DOWNLOAD_BYTES", 500 * 1000))  # a scanned page or a short document
@@ -105,11 +107,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-onedrive-"))
     with start_emulator(SEED, work / "emulator") as handle:
         os.environ.update(portal_environment(handle, SEED))
-        os.environ.update({"DEBUG": "true", "VAR_DIR": str(work), "DATABASE_URL": f"sqlite:///{work}/bench.db"})
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-        import django
-
-        django.setup()
+        django_start_sqlite(work, migrate=False)  # it stores nothing: Django only for the settings
         run(handle, work)
 
 

@@ -15,7 +15,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-SEED = ROOT / "m365_emulator" / "seeds" / "test.json"
+
+from bench.common import SEED, django_start_sqlite  # noqa: E402
+
 PUBLIC_APP = "d3e4f5a6-1111-4b2c-8d3e-00000000e0e1"
 CONTOSO = "4f1c2d3e-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
 MAILBOX = "printing@contoso.onmicrosoft.com"
@@ -30,14 +32,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-token-store-"))
     with start_emulator(SEED, work / "emulator") as handle:
         os.environ.update(portal_environment(handle, SEED))
-        os.environ.update({"DEBUG": "true", "VAR_DIR": str(work), "DATABASE_URL": f"sqlite:///{work}/bench.db"})
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-        import django
-
-        django.setup()
-        from django.core.management import call_command
-
-        call_command("migrate", verbosity=0)
+        django_start_sqlite(work)
         run(handle)
 
 
