@@ -9,8 +9,6 @@ message into the mailbox, where Jobs via Email picks it up on its next poll.
 
 from __future__ import annotations
 
-import argparse
-import mimetypes
 import smtplib
 import ssl
 import sys
@@ -22,18 +20,17 @@ import msal
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from demo_emulator import CONTOSO, DEFAULT_USER, content_type, demo_parser  # noqa: E402
+
 from m365_emulator.testing import handle_from_state_dir  # noqa: E402
 
-CONTOSO = "4f1c2d3e-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
 OUTLOOK_APP = "d3e4f5a6-1111-4b2c-8d3e-00000000e0e1"  # the demo seed's "Contoso Exchange Online" public client
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("file", type=Path)
+    parser = demo_parser(__doc__)
     parser.add_argument("--to", default="printing@contoso.onmicrosoft.com")
-    parser.add_argument("--sender", default="adele.vance@contoso.onmicrosoft.com")
-    parser.add_argument("--state-dir", type=Path, default=ROOT / "var" / "emulator")
+    parser.add_argument("--sender", default=DEFAULT_USER)
     args = parser.parse_args()
 
     handle = handle_from_state_dir(args.state_dir)
@@ -50,7 +47,7 @@ def main() -> None:
     message = EmailMessage()
     message["From"], message["To"], message["Subject"] = args.sender, args.to, f"Please print {args.file.name}"
     message.set_content(f"Sent by scripts/demo_mail.py: {args.file.name}")
-    maintype, _, subtype = (mimetypes.guess_type(args.file.name)[0] or "application/octet-stream").partition("/")
+    maintype, _, subtype = content_type(args.file).partition("/")
     message.add_attachment(args.file.read_bytes(), maintype=maintype, subtype=subtype, filename=args.file.name)
 
     with smtplib.SMTP(handle.smtp_host, handle.smtp_port, local_hostname="demo", timeout=15) as client:

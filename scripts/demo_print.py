@@ -9,26 +9,22 @@ The job, and its task if any, are printed as JSON.
 
 from __future__ import annotations
 
-import argparse
 import json
-import mimetypes
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from m365_emulator.testing import handle_from_state_dir  # noqa: E402
+from demo_emulator import CONTOSO, DEFAULT_USER, content_type, demo_parser  # noqa: E402
 
-CONTOSO = "4f1c2d3e-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
+from m365_emulator.testing import handle_from_state_dir  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("file", type=Path)
+    parser = demo_parser(__doc__)
     parser.add_argument("--printer", default="Secure Print (Follow-Me)")
-    parser.add_argument("--user", default="adele.vance@contoso.onmicrosoft.com")
-    parser.add_argument("--state-dir", type=Path, default=ROOT / "var" / "emulator")
+    parser.add_argument("--user", default=DEFAULT_USER)
     args = parser.parse_args()
 
     handle = handle_from_state_dir(args.state_dir)
@@ -38,7 +34,7 @@ def main() -> None:
         args.user,
         args.file.read_bytes(),
         name=args.file.name,
-        content_type=mimetypes.guess_type(args.file.name)[0] or "application/octet-stream",
+        content_type=content_type(args.file),
     )
     print(json.dumps(job, indent=2))
 
