@@ -35,7 +35,10 @@ class Live:
     template: str  # what the fragment shows, rendered with the page's (or the response's) context
     url: str  # where it polls: a view answering with `live_response`
     version: str
-    final: bool  # the state will not change by itself any more: no polling
+    # The state will not change by itself any more: no polling. Decide it from the rows the fragment shows, not
+    # from a query of its own: a worker may commit between the two, and a fragment showing work under way that is
+    # final shows it until the page is reloaded.
+    final: bool
     every_seconds: int = 2
 
     @property

@@ -4,15 +4,22 @@ prints or scans, of their own tenant or another (404), and only a user's own tok
 from __future__ import annotations
 
 import base64
+import html
 import json
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test import Client
 from django.urls import reverse
 
-from onedrive.choices import PrintStatus
+from onedrive.choices import PrintedAction, PrintStatus
 from onedrive.models import OneDrivePreference
 from onedrive.panels import jobs_panel_context
+from onedrive.services.connection import preference_save
 from onedrive.services.printing import print_work
 from print_jobs.choices import JobStatus
 from tests.factories import UserFactory
@@ -108,6 +115,81 @@ def test_the_status_partial_stops_polling_when_nothing_is_left(m365: Any, adele:
     shown = jobs_panel_context(adele)["live"].version  # type: ignore[index]
     unchanged = adele_client.get(reverse("onedrive:jobs_panel"), {"v": shown})
     assert unchanged.status_code == 204 and "HX-Trigger" not in unchanged
+
+
+PANEL_TABLES = ('"onedrive_onedriveprint"', '"onedrive_scandelivery"')
+PANEL_OPENING = re.compile(r'<div id="onedrive-panel"([^>]*)>')
+
+
+@contextmanager
+def _worker_commits_after_panel_read(reads: int, work: Callable[[], object]) -> Iterator[list[bool]]:
+    """Run `work` (the worker's step, committed: a test's queries see it at once) right after the `reads`-th
+    query of the request on the panel's rows, as a worker committing between two of the panel's reads would.
+    The list yielded holds True once it ran."""
+    ran: list[bool] = []
+    seen = 0
+
+    def between(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        nonlocal seen
+        result = execute(sql, params, many, context)
+        if not ran and any(table in sql for table in PANEL_TABLES):
+            seen += 1
+            if seen == reads:
+                ran.append(True)  # before the work: its own queries are not the panel's
+                work()
+        return result
+
+    with connection.execute_wrapper(between):
+        yield ran
+
+
+def _panel_as_followed(client: Client, fragment: str) -> tuple[str, bool]:
+    """What the browser shows of the panel once it polled what it was given (htmx: 204 keeps the fragment, any
+    other answer replaces it), and whether it still polls."""
+    opening = PANEL_OPENING.search(fragment)
+    assert opening is not None, fragment
+    poll = re.search(r'hx-get="([^"]+)"', opening.group(1))
+    if poll is not None:
+        answer = client.get(html.unescape(poll.group(1)), headers={"HX-Request": "true"})
+        assert answer.status_code in (200, 204, 286), answer.status_code
+        if answer.status_code != 204:
+            fragment = _text(answer)
+            opening = PANEL_OPENING.search(fragment)
+            assert opening is not None, fragment
+    panel = fragment[opening.start() : fragment.index("</section>", opening.start())]  # not the Jobs table's notes
+    return panel, "hx-trigger" in opening.group(1)
+
+
+@pytest.mark.parametrize("reads", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("reader", ["the Jobs page", "a poll of the panel"])
+def test_a_worker_finishing_while_the_panel_is_read_never_leaves_it_applying_for_good(
+    m365: Any, adele: Any, adele_client: Any, reader: str, reads: int
+) -> None:
+    """After Release the browser reads the Jobs page at once, while the worker deletes the file (within 100 ms):
+    its commit can fall between any two of the panel's reads. Whatever the panel showed then, once it polled it
+    shows the outcome and stops. (The panel used to show the rows read before the commit, "Applying", with the
+    final state read after it: no polling, "Applying" until a reload.)"""
+    preference_save(user=adele, printed_action=PrintedAction.DELETE, scan_folder="/Scans")
+    (row,) = printed(adele, m365, ADELE[0], "/Documents/Travel policy.pdf")
+    assert adele_client.post(reverse("print_jobs:release", args=[row.job_id])).status_code == 302
+    row.refresh_from_db()
+    assert row.status == PrintStatus.TIDYING
+
+    with _worker_commits_after_panel_read(reads, lambda: print_work(print_id=row.pk)) as ran:
+        if reader == "the Jobs page":
+            first = adele_client.get(reverse("print_jobs:list"))
+        else:
+            # a panel that polls since an earlier state (another file being fetched, say): it changed since
+            first = adele_client.get(reverse("onedrive:jobs_panel"), {"v": "earlier"}, headers={"HX-Request": "true"})
+    if not ran:
+        print_work(print_id=row.pk)  # the worker finished after the panel was read
+    row.refresh_from_db()
+    assert row.status == PrintStatus.DELETED
+    assert first.status_code in (200, 286), first.status_code
+
+    shown, polling = _panel_as_followed(adele_client, _text(first))
+    assert "Deleted from OneDrive" in shown and "Applying your Printed Job preference" not in shown
+    assert not polling
 
 
 def test_a_user_never_sees_or_uses_another_users_connection_or_files(
