@@ -458,11 +458,12 @@ class State:
             self.opaque_tokens[token] = claims
             return token
 
-    def access_token_claims(self, token: str) -> dict[str, Any] | None:
-        """The claims of an access token this emulator issued and that has not expired, else None."""
+    def issued_claims(self, token: str) -> dict[str, Any] | None:
+        """What a token this emulator issued says (one of its opaque tokens, or a JWT it signed), checking nothing
+        else (audience, expiry: the caller's rules); None for any other token."""
         opaque = self.opaque_tokens.get(token)
         if opaque is not None:
-            return opaque if opaque.get("exp", 0) > self.now() else None
+            return dict(opaque)
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -472,8 +473,13 @@ class State:
             )
         except jwt.PyJWTError:
             return None
+        return claims
+
+    def access_token_claims(self, token: str) -> dict[str, Any] | None:
+        """The claims of an access token this emulator issued and that has not expired, else None."""
+        claims = self.issued_claims(token)
         # Only access tokens carry ``appid``; id tokens are signed with the same key but are not bearer tokens.
-        if "appid" not in claims or claims.get("exp", 0) <= self.now():
+        if claims is None or "appid" not in claims or claims.get("exp", 0) <= self.now():
             return None
         return claims
 
