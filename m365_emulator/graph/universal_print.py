@@ -228,15 +228,21 @@ def _tenant(req: GraphRequest) -> tuple[PrintStore, TenantPrint]:
 
 
 def _path_object(
-    req: GraphRequest, param: str, what: str, find: Callable[[str], _Found | None], *, lowered: bool = True
+    req: GraphRequest,
+    param: str,
+    what: str,
+    find: Callable[[str], _Found | None],
+    *,
+    belongs: Callable[[_Found], bool] = lambda _: True,
+    lowered: bool = True,
 ) -> _Found:
-    """The object the URL's ``{param}`` names, or Universal Print's 404 for ``what``: ``find`` answers None for
-    what does not exist *and* for what this caller may not see, so both read the same."""
+    """The object the URL's ``{param}`` names, or Universal Print's 404 for ``what``: one that does not exist, one
+    under another parent and one this caller may not see (``belongs`` is False) all read the same."""
     reference = req.request.path_params[param]
     if lowered:
         reference = reference.lower()
     found = find(reference)
-    if found is None:
+    if found is None or not belongs(found):
         raise _not_found(what, reference)
     return found
 
@@ -246,11 +252,14 @@ def _printer(req: GraphRequest, tenant: TenantPrint) -> Printer:
 
 
 def _job(req: GraphRequest, tenant: TenantPrint, printer: Printer) -> Job:
-    def find(reference: str) -> Job | None:
-        job = tenant.jobs.get((printer.id, reference))
-        return job if job is not None and _sees_job(req, job) else None
-
-    return _path_object(req, "job", "print job", find, lowered=False)
+    return _path_object(
+        req,
+        "job",
+        "print job",
+        lambda reference: tenant.jobs.get((printer.id, reference)),
+        belongs=lambda job: _sees_job(req, job),
+        lowered=False,
+    )
 
 
 def _document(req: GraphRequest, job: Job) -> Document:
@@ -262,11 +271,7 @@ def _definition(req: GraphRequest, tenant: TenantPrint) -> TaskDefinition:
 
 
 def _task(req: GraphRequest, tenant: TenantPrint, definition: TaskDefinition) -> Task:
-    def find(reference: str) -> Task | None:
-        task = tenant.tasks.get(reference)
-        return task if task is not None and task.definition_id == definition.id else None
-
-    return _path_object(req, "task", "task", find)
+    return _path_object(req, "task", "task", tenant.tasks.get, belongs=lambda task: task.definition_id == definition.id)
 
 
 def _sees_job(req: GraphRequest, job: Job) -> bool:
@@ -673,11 +678,9 @@ def trigger_delete(req: GraphRequest) -> Response:
 
 
 def _trigger(req: GraphRequest, tenant: TenantPrint, printer: Printer) -> TaskTrigger:
-    def find(reference: str) -> TaskTrigger | None:
-        trigger = tenant.triggers.get(reference)
-        return trigger if trigger is not None and trigger.printer_id == printer.id else None
-
-    return _path_object(req, "trigger", "task trigger", find)
+    return _path_object(
+        req, "trigger", "task trigger", tenant.triggers.get, belongs=lambda trigger: trigger.printer_id == printer.id
+    )
 
 
 def _require_delegated(req: GraphRequest, permissions: Permissions) -> None:
