@@ -14,7 +14,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
-from accounts.models import Tenant
 from credentials.choices import CredentialState
 from credentials.models import MicrosoftCredential
 from health import Health
@@ -26,7 +25,7 @@ from notifications.selectors import notification_keys
 from ui.choices import Severity
 
 if TYPE_CHECKING:
-    from accounts.models import User
+    from accounts.models import Tenant, User
 
 FEATURE_OWNER_TYPE = "feature"
 

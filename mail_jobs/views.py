@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -21,10 +23,12 @@ from mail_jobs.services import (
     mail_source_test_start,
 )
 from mail_servers.choices import ConnectionTestStatus
-from mail_servers.models import MailServerAccount
 from mail_servers.selectors import mail_server_health
 from throttling.clients import client_address
 from ui.live import Live, live_response
+
+if TYPE_CHECKING:
+    from mail_servers.models import MailServerAccount
 
 
 def _admin(request: HttpRequest) -> User:

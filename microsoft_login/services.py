@@ -16,7 +16,6 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Tenant, User
 from accounts.selectors import user_by_identity
 from accounts.services import (
     IdentityTaken,
@@ -48,6 +47,7 @@ from microsoft_login.selectors import login_settings_of
 from throttling.services import scope_limits, throttle_take
 
 if TYPE_CHECKING:
+    from accounts.models import Tenant, User
     from microsoft.identity import TokenGrant
 
 AADSTS50020 = (

@@ -3,8 +3,6 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from accounts.models import Tenant
-
 
 class AdminNotification(models.Model):
     """One email to a tenant's admins about one problem. The key makes "tell them once per problem" hold.
@@ -12,7 +10,7 @@ class AdminNotification(models.Model):
     `sent_at` is when the email went into the outgoing mail queue, in the same transaction as this row.
     """
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="admin_notifications")
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="admin_notifications")
     key = models.CharField(max_length=200, help_text="Identifies the problem, e.g. credential:12:needs_consent.")
     subject = models.CharField(max_length=200)
     body = models.TextField()

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.dispatch import receiver
 
 from credentials.choices import CredentialState
-from credentials.models import MicrosoftCredential
 from credentials.registry import owner_type_get
 from credentials.signals import credential_healthy, credential_needs_person
 from notifications.services import admins_notification_clear, admins_notify
+
+if TYPE_CHECKING:
+    from credentials.models import MicrosoftCredential
 
 
 def _key(credential: MicrosoftCredential, state: str) -> str:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from accounts.models import Tenant
+from typing import TYPE_CHECKING
+
 from notifications.models import AdminNotification
+
+if TYPE_CHECKING:
+    from accounts.models import Tenant
 
 __all__ = ["notification_keys"]
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.mail import tenant_mail_send
-from accounts.models import Tenant
 from accounts.selectors import tenant_admins
 from notifications.models import AdminNotification
+
+if TYPE_CHECKING:
+    from accounts.models import Tenant
 
 __all__ = ["admins_notification_clear", "admins_notify"]
 

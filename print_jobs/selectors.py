@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
-from accounts.models import User
 from print_jobs.models import PrintJob
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 
 def print_job_list(*, user: User) -> QuerySet[PrintJob]:

@@ -6,7 +6,7 @@ import mimetypes
 import re
 import uuid
 from pathlib import PurePosixPath
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from django.core.files import File
 from django.core.files.base import ContentFile
@@ -14,12 +14,14 @@ from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from accounts.models import Tenant, User
 from audit.services import audit_record
 from print_jobs.choices import JobStatus
 from print_jobs.errors import QueueNameTaken
 from print_jobs.models import PrintJob, Queue
 from print_jobs.registry import printed_hooks
+
+if TYPE_CHECKING:
+    from accounts.models import Tenant, User
 
 
 def print_job_create(

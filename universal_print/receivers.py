@@ -3,15 +3,17 @@ disabling it or deleting its integration tells the admin which printers' jobs wi
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.dispatch import receiver
 
 from integrations.choices import FeatureType
-from integrations.models import Feature, Integration
 from integrations.signals import feature_disabled, feature_enabled, integration_delete_warnings, integration_deleting
 from universal_print.models import Connection
 from universal_print.services.connections import connection_for, connection_waiting_check, connection_wake
+
+if TYPE_CHECKING:
+    from integrations.models import Feature, Integration
 
 
 def _is_universal_print(feature: Feature) -> bool:

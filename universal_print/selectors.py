@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, Max, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Tenant
 from health import Health
 from integrations.choices import FeatureType
 from integrations.models import Feature
 from print_jobs.models import Queue
 from universal_print.choices import JobOutcome, PollStatus, PrinterState
 from universal_print.models import AdminSignIn, Connection, Printer, ReceivedJob
+
+if TYPE_CHECKING:
+    from accounts.models import Tenant
 
 # The permissions whose refusal (a 403) stops the service until consent is granted again.
 APP_PERMISSIONS = ("Printer.Read.All", "PrintTaskDefinition.ReadWrite.All", "PrintJob.Read.All")

@@ -3,16 +3,18 @@ keeps the users it brought, marked as no longer synced, and offers to deactivate
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.dispatch import receiver
 
 from integrations.choices import FeatureType
-from integrations.models import Feature, Integration
 from integrations.signals import feature_disabled, feature_enabled, integration_delete_warnings, integration_deleting
 from user_sync.models import SyncSettings
 from user_sync.services import people
 from user_sync.services.connector import next_sync_after_enable, sync_stopped
+
+if TYPE_CHECKING:
+    from integrations.models import Feature, Integration
 
 
 def _is_user_sync(feature: Feature) -> bool:

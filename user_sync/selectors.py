@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
-from accounts.models import Tenant
 from health import Health
 from integrations.choices import FeatureType
 from integrations.models import Feature
 from user_sync.choices import DeactivationState, RunStatus
 from user_sync.models import Deactivation, SyncChange, SyncRun, SyncSettings
 from user_sync.services.people import synced_users
+
+if TYPE_CHECKING:
+    from accounts.models import Tenant
 
 HISTORY_LENGTH = 20
 

@@ -1,14 +1,16 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 
 from accounts.choices import Role, UserSource
-from accounts.models import User
 from users_admin.services import DIRECTORY_FIELDS, UserValues, aliases_parse
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 PIN_HELP = "4 to 12 digits, typed at the printer. Stored hashed: nobody can read it back."
 

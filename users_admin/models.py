@@ -8,7 +8,6 @@ from pathlib import PurePosixPath
 from django.db import models
 from django.utils import timezone
 
-from accounts.models import Tenant, User
 from background.models import Claimable
 from ui.fields import StatusField
 from users_admin.choices import ImportPhase, ImportStatus, RowAction
@@ -18,10 +17,10 @@ class Invitation(models.Model):
     """A link to set a first password, emailed to a user an admin added: single use, expiring. Only the token's
     SHA-256 is stored; the token itself is in the email alone."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="invitations")
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="invitations")
     token_hash = models.CharField(max_length=64, unique=True)
-    created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_by = models.ForeignKey("accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
@@ -42,8 +41,8 @@ class UserImport(Claimable):
     applied in the background once an admin confirms. `rows_done` is the position of the phase under way, saved
     with each batch, so a worker that dies resumes where the last batch ended."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="user_imports")
-    created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="user_imports")
+    created_by = models.ForeignKey("accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     file = models.FileField(upload_to=user_import_path)
     file_name = models.CharField(max_length=255)
@@ -55,7 +54,7 @@ class UserImport(Claimable):
     counts = models.JSONField(default=dict, blank=True, help_text="Rows per action of the phase under way or done.")
     preview_counts = models.JSONField(default=dict, blank=True)
     error = models.CharField(max_length=500, blank=True)
-    applied_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    applied_by = models.ForeignKey("accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

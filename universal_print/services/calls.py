@@ -9,17 +9,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.utils import timezone
 
 from background.claims import backoff_delay
 from credentials.errors import CredentialError, CredentialUnavailable
-from integrations.models import Feature
 from integrations.services.attention import features_consent_sync
 from integrations.services.permissions import feature_permission_refused
 from microsoft import errors as microsoft_errors
 from universal_print.choices import PollStatus
 from universal_print.models import Connection
+
+if TYPE_CHECKING:
+    from integrations.models import Feature
 
 RETRY_FIRST = timedelta(seconds=30)
 RETRY_MAX = timedelta(hours=1)

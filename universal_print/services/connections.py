@@ -15,14 +15,14 @@ from django.utils import timezone
 
 from audit.services import audit_record
 from background.kinds import work_queue
-from integrations.models import Feature
 from notifications.services import admins_notification_clear, admins_notify
-from print_jobs.models import Queue
 from universal_print.models import Connection, Printer
 from universal_print.selectors import printers_left_waiting, why_jobs_wait
 
 if TYPE_CHECKING:
     from accounts.models import User
+    from integrations.models import Feature
+    from print_jobs.models import Queue
 
 
 def connection_for(feature: Feature) -> Connection:

@@ -17,19 +17,17 @@ from __future__ import annotations
 import logging
 import tempfile
 from datetime import timedelta
-from typing import BinaryIO, cast
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from accounts.models import User
 from accounts.selectors import user_by_identity
 from audit.services import audit_record
 from background.claims import Claim, backoff_delay, work_claim, work_release, work_renew
 from credentials.errors import CredentialError
-from integrations.models import Feature
 from integrations.services.permissions import feature_permission_refused
 from integrations.services.tokens import with_feature_app_token
 from microsoft import errors as microsoft_errors
@@ -41,6 +39,10 @@ from universal_print.choices import JobOutcome, TaskStatus
 from universal_print.models import ReceivedJob
 from universal_print.selectors import connection_can_take_jobs
 from universal_print.services.calls import RETRY_FIRST, RETRY_MAX, trouble_of
+
+if TYPE_CHECKING:
+    from accounts.models import User
+    from integrations.models import Feature
 
 logger = logging.getLogger(__name__)
 

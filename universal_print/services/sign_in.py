@@ -20,7 +20,6 @@ from django.utils import timezone
 
 from audit.services import audit_record
 from credentials.choices import CredentialKind
-from credentials.models import MicrosoftCredential
 from credentials.registry import OwnerType, owner_type_register
 from credentials.services import credential_delete, credential_save
 from integrations.binding import FlowStart
@@ -45,6 +44,7 @@ from universal_print.services.connections import connection_for, connection_wake
 
 if TYPE_CHECKING:
     from accounts.models import User
+    from credentials.models import MicrosoftCredential
     from integrations.models import Feature
 
 SIGN_IN_OWNER_TYPE = "universal_print_sign_in"

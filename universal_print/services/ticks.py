@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
@@ -24,7 +25,6 @@ from background.claims import Claim, work_claim, work_release, work_renew
 from background.kinds import work_queue
 from credentials.errors import CredentialError
 from credentials.services import credential_access_token
-from integrations.models import Feature
 from integrations.services.permissions import feature_permission_refused
 from integrations.services.tokens import with_feature_app_token
 from microsoft import errors as microsoft_errors
@@ -35,6 +35,9 @@ from universal_print.selectors import refused_permissions
 from universal_print.services.calls import Trouble, trouble_of
 from universal_print.services.connections import connection_waiting_check
 from universal_print.services.sign_in import SIGN_IN_OWNER_TYPE, sign_in_close, sign_ins_expire
+
+if TYPE_CHECKING:
+    from integrations.models import Feature
 
 logger = logging.getLogger(__name__)
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from integrations.models import Feature
 from integrations.services.tokens import feature_app_token
 from microsoft import errors as microsoft_errors
 from microsoft.graph import graph_list
+
+if TYPE_CHECKING:
+    from integrations.models import Feature
 
 T = TypeVar("T")
 

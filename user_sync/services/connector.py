@@ -4,7 +4,7 @@ turned off or its integration deleted."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -12,7 +12,6 @@ from django.utils import timezone
 from accounts.choices import Role, UserSource
 from accounts.models import User
 from audit.services import audit_record
-from integrations.models import Feature
 from microsoft.graph import graph_url
 from user_sync.choices import DeactivationState
 from user_sync.models import Deactivation, SyncChange, SyncRun, SyncSettings
@@ -20,6 +19,9 @@ from user_sync.services import people
 from user_sync.services.calls import listed
 from user_sync.services.engine import deactivations_apply
 from user_sync.services.runs import AUTOMATIC_INTERVAL
+
+if TYPE_CHECKING:
+    from integrations.models import Feature
 
 # Graph lists at most 15 ids in one `id in (...)` filter; these are few, typed by an admin.
 _IDS_PER_CALL = 15

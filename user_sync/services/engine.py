@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings as django_settings
 from django.db import transaction
@@ -29,7 +29,6 @@ from audit.services import audit_record
 from background.claims import Claim, backoff_delay, work_claim, work_release
 from background.kinds import work_queue
 from credentials.errors import CredentialError, CredentialUnavailable
-from integrations.models import Feature
 from integrations.services.attention import features_consent_sync
 from integrations.services.permissions import feature_permission_refused
 from microsoft import errors as microsoft_errors
@@ -43,6 +42,9 @@ from user_sync.services.groups_page import groups_page_apply
 from user_sync.services.pins import pin_emails_plan
 from user_sync.services.runs import runs_open
 from user_sync.services.users_page import ATTRIBUTE_GROUP_PREFIX, not_seen_candidates, users_page_apply
+
+if TYPE_CHECKING:
+    from integrations.models import Feature
 
 logger = logging.getLogger(__name__)
 

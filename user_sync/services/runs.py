@@ -7,18 +7,21 @@ racing for it never both start one.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from accounts.models import User
 from audit.services import audit_record
 from background.claims import work_claim, work_release
 from background.kinds import work_queue
-from integrations.models import Feature
 from user_sync.choices import RunKind, RunStatus, RunTrigger
 from user_sync.models import SyncRun, SyncSettings
+
+if TYPE_CHECKING:
+    from accounts.models import User
+    from integrations.models import Feature
 
 AUTOMATIC_INTERVAL = timedelta(hours=24)
 

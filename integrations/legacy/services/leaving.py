@@ -16,7 +16,6 @@ from django.urls import reverse
 from accounts.mail import tenant_mail_send
 from accounts.models import Tenant, User
 from audit.services import audit_record
-from credentials.models import MicrosoftCredential
 from credentials.services import credential_delete
 from integrations.choices import ConsentState
 from integrations.legacy.models import LegacySwitch
@@ -24,6 +23,7 @@ from integrations.legacy.selectors import feature_label_of_credential, legacy_bo
 from integrations.models import AppRegistration, Feature, Integration
 
 if TYPE_CHECKING:
+    from credentials.models import MicrosoftCredential
     from integrations.services.integrations import Impact
 
 RECONNECT_SUBJECT = "Reconnect your Microsoft account in Roger"
