@@ -383,6 +383,10 @@ class GraphRequest:
     def json(self, body: Mapping[str, Any], status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
         return GraphJSONResponse(dict(body), status_code=status, headers=self.headers(headers))
 
+    def entity(self, collection: str, body: Mapping[str, Any], status: int = 200) -> Response:
+        """One entity of ``collection`` as Graph answers it: its ``@odata.context`` first, then its properties."""
+        return self.json({"@odata.context": self.context(f"{collection}/$entity"), **body}, status)
+
     def page(
         self,
         *,

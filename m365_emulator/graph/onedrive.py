@@ -366,8 +366,7 @@ def item_json(view: View, item: Item, select: Sequence[str] | None = None) -> di
 
 
 def _entity(target: Target, item: Item, status: int = 200, select: Sequence[str] | None = None) -> Response:
-    context = target.req.context(f"drives('{target.drive.id}')/items/$entity")
-    return target.req.json({"@odata.context": context, **item_json(target.view, item, select)}, status)
+    return target.req.entity(f"drives('{target.drive.id}')/items", item_json(target.view, item, select), status)
 
 
 def _drive_get(target: Target) -> Response:

@@ -486,7 +486,7 @@ def printer_get(req: GraphRequest) -> Response:
     if "shares" in _expand(req, ("shares",)):
         body["shares"] = [share_json(s, printer, basic=False) for s in tenant.shares_of(printer.id)]
     body = _project(req, body, PRINTER_PROPERTIES, "printer")
-    return req.json({"@odata.context": req.context("print/printers/$entity"), **body})
+    return req.entity("print/printers", body)
 
 
 def shares_list(req: GraphRequest) -> Response:
@@ -515,7 +515,7 @@ def share_get(req: GraphRequest) -> Response:
     body = share_json(share, printer, basic=False)
     if "printer" in _expand(req, ("printer",)) and printer is not None:
         body["printer"] = printer_json(printer, tenant, with_defaults=False)
-    return req.json({"@odata.context": req.context("print/shares/$entity"), **body})
+    return req.entity("print/shares", body)
 
 
 # --- task definitions and their tasks --------------------------------------------------------------------------
@@ -551,15 +551,14 @@ async def definition_create(req: GraphRequest) -> Response:
         display_name=display_name,
         app_name=app_name if isinstance(app_name, str) else None,
     )
-    context = req.context("print/taskDefinitions/$entity")
-    return req.json({"@odata.context": context, **definition_json(definition)}, status=201)
+    return req.entity("print/taskDefinitions", definition_json(definition), status=201)
 
 
 def definition_get(req: GraphRequest) -> Response:
     _require_app_only(req, TASK_DEFINITIONS)
     _, tenant = _tenant(req)
     definition = _definition(req, tenant)
-    return req.json({"@odata.context": req.context("print/taskDefinitions/$entity"), **definition_json(definition)})
+    return req.entity("print/taskDefinitions", definition_json(definition))
 
 
 def definition_delete(req: GraphRequest) -> Response:
@@ -591,8 +590,7 @@ def task_get(req: GraphRequest) -> Response:
     _, tenant = _tenant(req)
     definition = _definition(req, tenant)
     task = _task(req, tenant, definition)
-    context = req.context(f"print/taskDefinitions('{definition.id}')/tasks/$entity")
-    return req.json({"@odata.context": context, **task_json(req, task)})
+    return req.entity(f"print/taskDefinitions('{definition.id}')/tasks", task_json(req, task))
 
 
 async def task_update(req: GraphRequest) -> Response:
@@ -612,8 +610,7 @@ async def task_update(req: GraphRequest) -> Response:
         raise invalid_operation(f"The task is already {task.state}.")
     description = status.get("description") if isinstance(status.get("description"), str) else None
     store.task_finish(tenant, task, state, description)
-    context = req.context(f"print/taskDefinitions('{definition.id}')/tasks/$entity")
-    return req.json({"@odata.context": context, **task_json(req, task)})
+    return req.entity(f"print/taskDefinitions('{definition.id}')/tasks", task_json(req, task))
 
 
 # --- task triggers ------------------------------------------------------------------------------------------------
@@ -635,8 +632,9 @@ def trigger_get(req: GraphRequest) -> Response:
     _, tenant = _tenant(req)
     printer = _printer(req, tenant)
     trigger = _trigger(req, tenant, printer)
-    context = req.context(f"print/printers('{printer.id}')/taskTriggers/$entity")
-    return req.json({"@odata.context": context, **trigger_json(trigger, tenant, _expand(req, ("definition",)))})
+    return req.entity(
+        f"print/printers('{printer.id}')/taskTriggers", trigger_json(trigger, tenant, _expand(req, ("definition",)))
+    )
 
 
 async def trigger_create(req: GraphRequest) -> Response:
@@ -660,8 +658,7 @@ async def trigger_create(req: GraphRequest) -> Response:
                 "printer is not supported."
             )
         trigger = store.trigger_create(tenant, printer, definition)
-    context = req.context(f"print/printers('{printer.id}')/taskTriggers/$entity")
-    return req.json({"@odata.context": context, **trigger_json(trigger, tenant, ())}, status=201)
+    return req.entity(f"print/printers('{printer.id}')/taskTriggers", trigger_json(trigger, tenant, ()), status=201)
 
 
 def trigger_delete(req: GraphRequest) -> Response:
@@ -716,7 +713,7 @@ def job_get(req: GraphRequest) -> Response:
     printer = _printer(req, tenant)
     job = _job(req, tenant, printer)
     body = job_json(req, job, tenant, _expand(req, ("documents", "tasks")))
-    return req.json({"@odata.context": req.context(f"print/printers('{printer.id}')/jobs/$entity"), **body})
+    return req.entity(f"print/printers('{printer.id}')/jobs", body)
 
 
 def documents_list(req: GraphRequest) -> Response:
@@ -733,8 +730,7 @@ def document_get(req: GraphRequest) -> Response:
     _, tenant = _tenant(req)
     printer = _printer(req, tenant)
     document = _document(req, _job(req, tenant, printer))
-    context = req.context(f"print/printers('{printer.id}')/jobs/documents/$entity")
-    return req.json({"@odata.context": context, **document_json(document)})
+    return req.entity(f"print/printers('{printer.id}')/jobs/documents", document_json(document))
 
 
 def document_value(req: GraphRequest) -> Response:
