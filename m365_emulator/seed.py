@@ -17,6 +17,8 @@ from typing import Any
 from m365_emulator import roles
 
 GROUP_MEMBERSHIP_CLAIMS = ("None", "SecurityGroup", "DirectoryRole", "ApplicationGroup", "All")
+# The optional id token claims the emulator knows (the manifest's optionalClaims.idToken names).
+ID_TOKEN_OPTIONAL_CLAIMS = ("email", "xms_edov")
 EXTENSION_ATTRIBUTES = tuple(f"extensionAttribute{n}" for n in range(1, 16))
 OPERATOR_APP_NAMES = ("LOGIN", "USER_SYNC", "UNIVERSAL_PRINT", "ONEDRIVE", "LEGACY", "LEGACY_USER_SYNC")
 
@@ -129,10 +131,17 @@ class App:
     access_token_lifetime: int = 3599
     # The manifest's groupMembershipClaims: "DirectoryRole" or "All" put the user's roles in tokens (`wids`).
     group_membership_claims: str = "None"
+    # The manifest's optionalClaims.idToken: "email" (also given by the `email` scope), "xms_edov" (whether the
+    # email's domain is verified by the user's directory; only alongside `email`).
+    id_token_optional_claims: list[str] = field(default_factory=list)
 
     @property
     def emits_directory_roles(self) -> bool:
         return self.group_membership_claims in roles.ROLE_CLAIM_SETTINGS
+
+    @property
+    def emits_email_verification(self) -> bool:
+        return "xms_edov" in self.id_token_optional_claims
 
     @property
     def multi_tenant(self) -> bool:
@@ -415,6 +424,9 @@ def _app(item: dict[str, Any]) -> App:
     claims = item.get("group_membership_claims", "None")
     if claims not in GROUP_MEMBERSHIP_CLAIMS:
         raise SeedError(f"app {item.get('client_id')}: unknown group_membership_claims {claims!r}")
+    optional = [str(name) for name in item.get("id_token_optional_claims", [])]
+    if unknown := [name for name in optional if name not in ID_TOKEN_OPTIONAL_CLAIMS]:
+        raise SeedError(f"app {item.get('client_id')}: unknown id_token_optional_claims {unknown}")
     return App(
         client_id=item["client_id"].lower(),
         display_name=item["display_name"],
@@ -432,6 +444,7 @@ def _app(item: dict[str, Any]) -> App:
         device_code_interval=int(item.get("device_code_interval", 5)),
         access_token_lifetime=int(item.get("access_token_lifetime", 3599)),
         group_membership_claims=claims,
+        id_token_optional_claims=optional,
     )
 
 

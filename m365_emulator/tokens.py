@@ -111,9 +111,21 @@ def id_token(state: State, *, app: App, user: User, nonce: str | None, with_emai
         claims["nonce"] = nonce
     if app.emits_directory_roles:  # the manifest's groupMembershipClaims asks for directory roles
         claims["wids"] = user.wids
-    if with_email:
+    if (with_email or "email" in app.id_token_optional_claims) and user.mail:
         claims["email"] = user.mail
+        if app.emits_email_verification:  # Entra sends xms_edov only with an email claim
+            claims["xms_edov"] = email_domain_verified(state, user)
     return state.sign(claims)
+
+
+def email_domain_verified(state: State, user: User) -> bool:
+    """Entra's `xms_edov`: the mail attribute (which an administrator may set to any address) is on a domain the
+    user's own directory verified; a personal account's address is verified by Microsoft. The emulator's
+    directories list verified domains only, and it does not model a guest's home directory."""
+    directory = state.directory_of(user)
+    if directory.personal:
+        return True
+    return user.mail.rpartition("@")[2].lower() in directory.domains
 
 
 def app_token_response(state: State, *, app: App, tenant_id: str, request: ScopeRequest) -> dict[str, Any]:

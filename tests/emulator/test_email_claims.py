@@ -1,0 +1,76 @@
+"""The id token's `email` and `xms_edov`: an administrator may set a user's mail to any address, and Entra says in
+`xms_edov` (an optional claim the app's manifest asks for, sent only with `email`) whether its domain is verified by
+the user's own directory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msal
+import pytest
+
+from m365_emulator.testing import EmulatorHandle
+from tests.emulator.browser import Browser, forms_of
+from tests.emulator.conftest import CONTOSO, CONTOSO_USER, WEB_APP, WEB_SECRET
+from tests.emulator.test_browser_flows import sign_in
+
+pytestmark = pytest.mark.emulator
+
+LOGIN_APP = "6e1c0a01-7d2b-4c3e-9f10-000000000a01"  # its manifest asks for xms_edov
+LOGIN_SECRET = "login~Secret.Value.0001"
+LOGIN_CALLBACK = "http://127.0.0.1:8000/integrations/callback/"
+
+
+def _claims(
+    emu: EmulatorHandle,
+    account: tuple[str, str],
+    *,
+    scopes: tuple[str, ...] = ("User.Read", "email"),
+    client_id: str = LOGIN_APP,
+    secret: str = LOGIN_SECRET,
+    redirect_uri: str = LOGIN_CALLBACK,
+) -> dict[str, Any]:
+    app = msal.ConfidentialClientApplication(
+        client_id,
+        client_credential=secret,
+        authority=f"{emu.https_url}/organizations",
+        instance_discovery=False,
+        http_client=emu.session(),
+    )
+    flow = app.initiate_auth_code_flow(scopes=list(scopes), redirect_uri=redirect_uri, response_mode="form_post")
+    browser = Browser(emu.http_url)
+    page = sign_in(browser, browser.get(flow["auth_uri"]), account)
+    if "consent" in {form.attrs.get("id") for form in forms_of(page.text)}:
+        page = browser.submit(page, form_id="consent", button="idSIButton9")
+    result = app.acquire_token_by_auth_code_flow(flow, forms_of(page.text)[0].fields)
+    assert "id_token_claims" in result, result
+    return dict(result["id_token_claims"])
+
+
+def test_a_mail_on_a_domain_of_the_users_directory_is_verified(emu: EmulatorHandle) -> None:
+    emu.control.add_user(CONTOSO, "kim@contoso.onmicrosoft.com", mail="kim.akers@contoso.com", password="Kim-1")
+    seeded = _claims(emu, CONTOSO_USER)
+    other_verified_domain = _claims(emu, ("kim@contoso.onmicrosoft.com", "Kim-1"))
+
+    assert seeded["email"] == CONTOSO_USER[0] and seeded["xms_edov"] is True
+    assert other_verified_domain["email"] == "kim.akers@contoso.com" and other_verified_domain["xms_edov"] is True
+
+
+def test_a_mail_an_administrator_set_on_a_foreign_domain_is_sent_but_not_verified(emu: EmulatorHandle) -> None:
+    emu.control.add_user(CONTOSO, "spoof@contoso.onmicrosoft.com", mail="victim@alpha.example", password="Spoof-1")
+    claims = _claims(emu, ("spoof@contoso.onmicrosoft.com", "Spoof-1"))
+    assert claims["email"] == "victim@alpha.example" and claims["xms_edov"] is False
+
+    emu.control.update_user(CONTOSO, "adele.vance@contoso.onmicrosoft.com", mail="boss@fabrikam.onmicrosoft.com")
+    changed = _claims(emu, CONTOSO_USER)  # another directory's domain is as foreign
+    assert changed["email"] == "boss@fabrikam.onmicrosoft.com" and changed["xms_edov"] is False
+
+
+def test_xms_edov_only_for_an_app_that_asks_and_only_with_email(emu: EmulatorHandle) -> None:
+    not_asked = _claims(
+        emu, CONTOSO_USER, client_id=WEB_APP, secret=WEB_SECRET, redirect_uri="http://127.0.0.1/callback"
+    )
+    without_email = _claims(emu, CONTOSO_USER, scopes=("User.Read",))
+
+    assert not_asked["email"] == CONTOSO_USER[0] and "xms_edov" not in not_asked
+    assert "email" not in without_email and "xms_edov" not in without_email
