@@ -12,7 +12,7 @@ from starlette.routing import Route
 from m365_emulator import oauth
 from m365_emulator.errors import AadError
 from m365_emulator.responses import emulator_state
-from m365_emulator.seed import User
+from m365_emulator.seed import ID_TOKEN_OPTIONAL_CLAIMS, User
 from m365_emulator.state import REFRESH_TOKEN_INACTIVITY, Fault, State
 
 Handler = Callable[[State, dict[str, Any]], Any]
@@ -179,6 +179,20 @@ def set_opaque_tokens(state: State, payload: dict[str, Any]) -> dict[str, Any]:
     return {"client_id": client_id, "opaque": opaque}
 
 
+def set_id_token_optional_claims(state: State, payload: dict[str, Any]) -> dict[str, Any]:
+    """Change an app's manifest optionalClaims.idToken (until the next reset), e.g. an app without xms_edov."""
+    client_id = str(_required(payload, "client_id")).lower()
+    app = state.apps.get(client_id)
+    if app is None:
+        raise LookupError(f"no app {client_id}")
+    claims = [str(name) for name in payload.get("claims") or []]
+    if unknown := [name for name in claims if name not in ID_TOKEN_OPTIONAL_CLAIMS]:
+        raise ControlError(f"unknown optional claims {unknown}; known: {list(ID_TOKEN_OPTIONAL_CLAIMS)}")
+    with state.lock:
+        app.id_token_optional_claims = claims
+    return {"client_id": client_id, "claims": claims}
+
+
 def expire_secret(state: State, payload: dict[str, Any]) -> None:
     client_id = str(_required(payload, "client_id")).lower()
     app = state.apps.get(client_id)
@@ -271,6 +285,7 @@ routes = [
     Route("/_control/consents/role-lag", _endpoint(set_role_lag), methods=["POST"]),
     Route("/_control/tokens/opaque", _endpoint(set_opaque_tokens), methods=["POST"]),
     Route("/_control/secrets/expire", _endpoint(expire_secret), methods=["POST"]),
+    Route("/_control/apps/optional-claims", _endpoint(set_id_token_optional_claims), methods=["POST"]),
     Route("/_control/clock", _endpoint(clock), methods=["GET"]),
     Route("/_control/clock/advance", _endpoint(advance_clock), methods=["POST"]),
     Route("/_control/faults", _endpoint(inject_fault), methods=["POST"]),

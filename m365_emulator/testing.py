@@ -99,6 +99,10 @@ class EmulatorControl:
         """The app's app-only access tokens become opaque (not JWTs), as Microsoft may issue them."""
         self._call("POST", "tokens/opaque", {"client_id": client_id, "opaque": opaque})
 
+    def set_id_token_optional_claims(self, client_id: str, claims: list[str]) -> None:
+        """The app's manifest asks for these optional id token claims (``email``, ``xms_edov``) until a reset."""
+        self._call("POST", "apps/optional-claims", {"client_id": client_id, "claims": claims})
+
     def expire_secret(self, client_id: str) -> None:
         self._call("POST", "secrets/expire", {"client_id": client_id})
 

@@ -16,7 +16,7 @@ from tests.emulator.test_browser_flows import sign_in
 
 pytestmark = pytest.mark.emulator
 
-LOGIN_APP = "6e1c0a01-7d2b-4c3e-9f10-000000000a01"  # its manifest asks for xms_edov
+LOGIN_APP = "6e1c0a01-7d2b-4c3e-9f10-000000000a01"  # its manifest asks for email and xms_edov
 LOGIN_SECRET = "login~Secret.Value.0001"
 LOGIN_CALLBACK = "http://127.0.0.1:8000/integrations/callback/"
 
@@ -70,7 +70,17 @@ def test_xms_edov_only_for_an_app_that_asks_and_only_with_email(emu: EmulatorHan
     not_asked = _claims(
         emu, CONTOSO_USER, client_id=WEB_APP, secret=WEB_SECRET, redirect_uri="http://127.0.0.1/callback"
     )
+    optional_email = _claims(emu, CONTOSO_USER, scopes=("User.Read",))  # the manifest asks for email too
+    emu.control.set_id_token_optional_claims(LOGIN_APP, ["xms_edov"])
     without_email = _claims(emu, CONTOSO_USER, scopes=("User.Read",))
 
     assert not_asked["email"] == CONTOSO_USER[0] and "xms_edov" not in not_asked
+    assert optional_email["email"] == CONTOSO_USER[0] and optional_email["xms_edov"] is True
     assert "email" not in without_email and "xms_edov" not in without_email
+
+
+def test_a_test_can_take_the_optional_claim_off_the_apps_manifest_until_a_reset(emu: EmulatorHandle) -> None:
+    emu.control.set_id_token_optional_claims(LOGIN_APP, [])
+    assert "xms_edov" not in _claims(emu, CONTOSO_USER)
+    emu.control.reset()
+    assert _claims(emu, CONTOSO_USER)["xms_edov"] is True
