@@ -11,6 +11,7 @@ class Refusal(models.TextChoices):
     UNKNOWN_USER = "unknown_user", "No Roger user has this Microsoft account"
     DEACTIVATED = "deactivated", "The Roger user is deactivated"
     ADDRESS_TAKEN = "address_taken", "Another Roger user has this address"
+    UNVERIFIED_EMAIL = "unverified_email", "Microsoft did not verify the account's email address"
     UNAVAILABLE = "unavailable", "Login with Microsoft is not available"
     FAILED = "failed", "Microsoft refused the sign-in"
     OTHER_BROWSER = "other_browser", "The answer reached another browser than the one that started the sign-in"

@@ -5,6 +5,12 @@ The sign-in is a flow of integrations.services.flows started by nobody yet, boun
 (JWKS signature, issuer of the directory in `tid`, audience, nonce, expiry); here it decides who that is: the
 user of this Roger tenant holding the identity (directory id + object id, never a name or an address), or, if the
 tenant allows it, a new plain user. The role is the portal's, never the token's; no token is kept.
+
+A new user's address is the `email` claim only when Microsoft vouches for it: `xms_edov` (email domain owner
+verified, an optional claim the app's manifest must ask for) is true, or the account is a personal Microsoft account.
+The claim is the account's mail attribute, which any administrator of the person's directory can set to anybody's
+address ("nOAuth"); the user principal name is no substitute (mutable, not an address for guests, and documented as
+not for authorization decisions).
 """
 
 from __future__ import annotations
@@ -50,6 +56,9 @@ if TYPE_CHECKING:
     from accounts.models import Tenant, User
     from microsoft.identity import TokenGrant
 
+# The sign-in asks for the `email` scope: without it a v2 id token has no `email` (nor `xms_edov`) claim.
+SIGN_IN_EXTRA_SCOPES = ("email",)
+
 AADSTS50020 = (
     "Microsoft's message AADSTS50020 means the same: the account is not part of the organisation Roger signs in "
     "with here."
@@ -88,7 +97,7 @@ def microsoft_sign_in_start(*, feature: Feature, login_hint: str = "", client: s
         integration=feature.integration,
         app=feature.app_registration.credentials(),
         authority=sign_in_authority(feature, settings),
-        scopes=feature_spec(feature.feature_type).delegated,
+        scopes=(*feature_spec(feature.feature_type).delegated, *SIGN_IN_EXTRA_SCOPES),
         feature=feature,
         login_hint=login_hint.strip() or None,
     )
@@ -148,22 +157,29 @@ def microsoft_sign_in_finish(*, state: str, browser_key: str, answer_key: str, i
 
 @dataclass(frozen=True)
 class _Identity:
+    """Who signed in. `email` is an address Microsoft verified, or empty; `unverified_email` is what the `email` claim
+    said when Microsoft did not vouch for it (to tell the person, never to use)."""
+
     directory_id: str
     object_id: str
     account: str
     email: str
     name: str
+    unverified_email: str = ""
 
     @classmethod
     def of(cls, claims: dict[str, Any]) -> _Identity:
-        account = str(claims.get("preferred_username") or "")
-        email = str(claims.get("email") or (account if "@" in account else ""))
+        directory_id = str(claims.get("tid") or "").lower()
+        claimed = str(claims.get("email") or "").strip()
+        # Only a JSON true counts: absent (the manifest lacks the optional claim) or anything else is not verified.
+        verified = claims.get("xms_edov") is True or directory_id == PERSONAL_ACCOUNTS_TENANT_ID
         return cls(
-            directory_id=str(claims.get("tid") or "").lower(),
+            directory_id=directory_id,
             object_id=str(claims.get("oid") or "").lower(),
-            account=account,
-            email=email,
+            account=str(claims.get("preferred_username") or ""),
+            email=claimed if verified and "@" in claimed else "",
             name=str(claims.get("name") or ""),
+            unverified_email="" if verified else claimed,
         )
 
     @property
@@ -273,16 +289,7 @@ def _registered(
             ip_address,
         )
     if not identity.email:
-        raise _refused(
-            tenant,
-            SignInRefused(
-                Refusal.UNKNOWN_USER,
-                "Microsoft did not tell Roger an email address for your account, so Roger cannot register you. Ask "
-                "your Roger administrator to add you.",
-            ),
-            identity,
-            ip_address,
-        )
+        raise _refused(tenant, _unverified_email_refusal(identity), identity, ip_address)
     try:
         return user_register_from_identity(
             tenant=tenant,
@@ -305,6 +312,22 @@ def _registered(
         ) from None
 
 
+def _unverified_email_refusal(identity: _Identity) -> SignInRefused:
+    if identity.unverified_email:
+        return SignInRefused(
+            Refusal.UNVERIFIED_EMAIL,
+            f"Microsoft did not confirm that the email address of your account, {identity.unverified_email}, belongs "
+            "to your organisation (its domain is not one your organisation has verified), so Roger cannot register "
+            "you with it. Ask your Roger administrator to add you, or ask your organisation's Microsoft "
+            "administrator to correct the email address of your account.",
+        )
+    return SignInRefused(
+        Refusal.UNVERIFIED_EMAIL,
+        "Microsoft did not confirm an email address for your account, so Roger cannot register you. Ask your Roger "
+        "administrator to add you.",
+    )
+
+
 def _listed(settings: LoginSettings) -> set[str]:
     return {str(directory).lower() for directory in settings.registration_directory_ids}
 
@@ -324,6 +347,8 @@ def _refused(
     details: dict[str, Any] = {"reason": refusal.reason.value}
     if identity is not None:
         details.update(account=identity.account, directory_id=identity.directory_id, object_id=identity.object_id)
+        if refusal.reason == Refusal.UNVERIFIED_EMAIL:
+            details["unverified_email"] = identity.unverified_email  # empty: the token had no verified address
     if code:
         details["aadsts"] = code
     audit_record(
