@@ -126,16 +126,30 @@ def permission_names(granted: list[str] | tuple[str, ...]) -> set[str]:
 # What the manifest's groupMembershipClaims is set to where sign-ins must show the user's directory roles (`wids`):
 # the operator's Login and legacy apps, whose administrators' sign-ins prove a directory.
 DIRECTORY_ROLE_CLAIMS = "DirectoryRole"
+# The optional id token claims a Login app asks for: without `xms_edov` (Microsoft's word that the `email` claim's
+# domain is verified by the person's directory) nobody can register with Login with Microsoft.
+LOGIN_ID_TOKEN_CLAIMS = ("email", "xms_edov")
 
 
 def manifest_snippet(spec: FeatureSpec) -> str:
     """The app manifest's `requiredResourceAccess` entry for this feature, to paste in the Azure portal
-    (one permission per line, so it stays readable); Login also asks for directory-role claims, like Roger Login."""
+    (one permission per line, so it stays readable); Login also asks for directory-role claims and the optional
+    id token claims `email` and `xms_edov`, like Roger Login."""
     delegated = (*SIGN_IN_SCOPES, *spec.delegated) if spec.delegated else ()
     access = [{"id": DELEGATED_IDS[name], "type": "Scope"} for name in delegated]
     access += [{"id": APPLICATION_IDS[name], "type": "Role"} for name in spec.application]
     lines = ",\n".join(f"        {json.dumps(item)}" for item in access)
-    claims = f'  "groupMembershipClaims": "{DIRECTORY_ROLE_CLAIMS}",\n' if spec.type == FeatureType.LOGIN else ""
+    claims = ""
+    if spec.type == FeatureType.LOGIN:
+        optional = ",\n".join(
+            f"      {json.dumps({'name': name, 'source': None, 'essential': False, 'additionalProperties': []})}"
+            for name in LOGIN_ID_TOKEN_CLAIMS
+        )
+        claims = (
+            f'  "groupMembershipClaims": "{DIRECTORY_ROLE_CLAIMS}",\n'
+            f'  "optionalClaims": {{\n    "idToken": [\n{optional}\n    ],\n'
+            '    "accessToken": [],\n    "saml2Token": []\n  },\n'
+        )
     return (
         "{\n"
         f"{claims}"

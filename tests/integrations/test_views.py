@@ -275,6 +275,19 @@ def test_the_set_up_guide_says_how_roger_s_applications_prove_a_directory(admin_
     assert "Privileged Identity Management" in page
 
 
+def test_the_set_up_guide_has_login_apps_ask_for_verified_email_claims(admin_a_client):
+    import json
+    import re
+
+    page = admin_a_client.get(reverse("integrations:guide")).content.decode()
+    login = re.search(r'<pre id="manifest-login">(.*?)</pre>', page, re.DOTALL)
+    assert login
+    claims = json.loads(login.group(1).replace("&quot;", '"'))["optionalClaims"]["idToken"]
+    assert [claim["name"] for claim in claims] == ["email", "xms_edov"]
+    assert "optionalClaims" not in re.search(r'<pre id="manifest-onedrive">(.*?)</pre>', page, re.DOTALL)[1]
+    assert "Add optional claim" in page and "xms_edov" in page
+
+
 def test_renaming_an_automatic_integration_is_audited(admin_a_client, admin_a):
     integration = integration_create_automatic(tenant=admin_a.tenant, actor=admin_a, name="Auto")
     response = admin_a_client.post(reverse("integrations:edit", args=[integration.pk]), {"name": "Contoso"})
