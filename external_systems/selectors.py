@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.urls import reverse
 from django.utils import timezone
 
+from credentials.choices import CredentialState
 from credentials.models import MicrosoftCredential
 from credentials.selectors import credential_health
 from external_systems.choices import ACTIVE_CONNECTION_STATUSES, ConnectionStatus, SystemStatus
@@ -76,8 +78,9 @@ class SystemOverview:
         return self.last_refreshed_at is not None and timezone.now() - self.last_refreshed_at < timedelta(minutes=1)
 
 
-def system_overviews(*, tenant: Tenant) -> list[SystemOverview]:
-    systems = list(system_list(tenant=tenant))
+def system_overviews(*, tenant: Tenant, systems: Iterable[ExternalSystem] | None = None) -> list[SystemOverview]:
+    """The overviews of `systems` (a page of the list), else of every system of the tenant."""
+    systems = list(system_list(tenant=tenant) if systems is None else systems)
     credentials = _credentials_by_owner(tenant, [s.pk for s in systems])
     latest = _latest_connections([s.pk for s in systems])
     return [_overview(s, credentials.get(s.pk), latest.get(s.pk)) for s in systems]
@@ -116,10 +119,29 @@ def _overview(system: ExternalSystem, credential: Any, latest: DeviceCodeConnect
 
 
 def system_health(*, tenant: Tenant) -> list[Health]:
-    """The health of each of the tenant's systems, saying which system (the dashboard's "Needs attention")."""
+    """The health of the tenant's systems that may need attention, saying which system (the dashboard's "Needs
+    attention"): read in SQL first, so that a tenant with hundreds of systems does not build them all."""
+    credentials = MicrosoftCredential.objects.filter(
+        tenant=tenant, owner_type=OWNER_TYPE, owner_id=OuterRef("pk"), user__isnull=True
+    )
+    unhealthy = [
+        ConnectionStatus.CONFIRM_SWITCH,
+        ConnectionStatus.EXPIRED,
+        ConnectionStatus.DECLINED,
+        ConnectionStatus.FAILED,
+    ]
+    # At least every system _health() below says needs a person (or may, once retrying for long): a connection
+    # that asks for a decision or failed, or a connected system whose sign-in is not working.
+    candidates = system_list(tenant=tenant).filter(
+        Exists(DeviceCodeConnection.objects.filter(system_id=OuterRef("pk"), status__in=unhealthy))
+        | Q(
+            ~Exists(credentials.filter(state__in=[CredentialState.ACTIVE, CredentialState.REFRESHING])),
+            status=SystemStatus.CONNECTED,
+        )
+    )
     return [
         overview.health.about(f"External system “{overview.system.title}”")
-        for overview in system_overviews(tenant=tenant)
+        for overview in system_overviews(tenant=tenant, systems=candidates)
     ]
 
 

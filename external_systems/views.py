@@ -24,6 +24,7 @@ from external_systems.usage import system_usages
 from throttling.clients import client_address
 from throttling.services import Throttled
 from ui.live import Live, live_response
+from ui.pagination import keyset_page
 
 POPUP_TEMPLATE = "external_systems/partials/connection_popup.html"
 
@@ -52,8 +53,12 @@ def system_list(request: TenantRequest) -> HttpResponse:
     requested = request.GET.get("connection", "")
     if requested.isdigit():
         open_connection = _connection(request, int(requested))
+    page = keyset_page(
+        selectors.system_list(tenant=request.tenant), field="title", params=request.GET, descending=False
+    )
     context = {
-        "overviews": selectors.system_overviews(tenant=request.tenant),
+        "overviews": selectors.system_overviews(tenant=request.tenant, systems=page),
+        "page": page,
         "types": system_types(),
         "open_connection": open_connection,
     }

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from html import unescape
 from typing import Any
 
 import pytest
@@ -10,10 +12,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from credentials.choices import CredentialState
 from external_systems.choices import ConnectionStatus, SystemStatus
 from external_systems.models import DeviceCodeConnection, ExternalSystem
+from external_systems.selectors import system_health, system_overviews
 from external_systems.usage import usage_provider_register, usage_provider_unregister
 from tests.external_systems.conftest import CONTOSO, DEVICE_APP, start
+from tests.factories import ExternalSystemFactory, MicrosoftCredentialFactory
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -251,3 +256,51 @@ def test_delete_shows_what_uses_the_system_first(admin_a_client, system_a):
     response = admin_a_client.post(reverse("external_systems:delete", args=[system_a.pk]))
     assert response.status_code == 302 and not ExternalSystem.objects.exists()
     assert AuditEvent.objects.filter(action="external_system.deleted").exists()
+
+
+def test_the_list_pages_through_the_systems_by_title(admin_a, admin_a_client):
+    row = re.compile(r'<tr id="system-(\d+)">')
+    next_link = re.compile(r'href="\?before=([^"]+)">Next<')
+    for n in reversed(range(60)):
+        ExternalSystemFactory(tenant=admin_a.tenant, title=f"Mailbox {n:02d}")
+    expected = list(ExternalSystem.objects.filter(tenant=admin_a.tenant).values_list("pk", flat=True))
+
+    first = admin_a_client.get(reverse("external_systems:list")).content.decode()
+    found = next_link.search(first)
+    assert found is not None
+    second = admin_a_client.get(f"{reverse('external_systems:list')}?before={unescape(found.group(1))}")
+    html = second.content.decode()
+
+    assert [int(pk) for pk in row.findall(first)] + [int(pk) for pk in row.findall(html)] == expected
+    assert ">First<" in html and ">Next<" not in html
+    assert f'hx-get="{reverse("external_systems:list")}?before=' in html, "the live refresh keeps the page"
+
+
+def test_the_dashboard_reads_the_systems_that_may_need_attention_only(admin_a):
+    """What the dashboard lists is what the health of every system says (read in SQL first, built after)."""
+    tenant = admin_a.tenant
+    ExternalSystemFactory(tenant=tenant, title="Never connected")
+    ExternalSystemFactory(tenant=tenant, title="Connected without a sign-in", connected=True)
+    for title, state in (
+        ("Connected", CredentialState.ACTIVE),
+        ("Needs reconnect", CredentialState.NEEDS_RECONNECT),
+        ("Retrying", CredentialState.RETRYING),
+    ):
+        system = ExternalSystemFactory(tenant=tenant, title=title, connected=True)
+        MicrosoftCredentialFactory(
+            tenant=tenant,
+            owner_type="external_system",
+            owner_id=system.pk,
+            state=state,
+            retrying_since=timezone.now() - timedelta(days=2) if state == CredentialState.RETRYING else None,
+        )
+    for title, status in (("Declined", ConnectionStatus.DECLINED), ("Pending", ConnectionStatus.PENDING)):
+        system = ExternalSystemFactory(tenant=tenant, title=title)
+        DeviceCodeConnection.objects.create(tenant=tenant, system=system, status=status)
+
+    def needing(healths: list[Any]) -> list[str]:
+        return sorted(health.subject for health in healths if health.needs_attention())
+
+    every = [o.health.about(f"External system “{o.system.title}”") for o in system_overviews(tenant=tenant)]
+    assert needing(system_health(tenant=tenant)) == needing(every)
+    assert len(needing(every)) == 4, needing(every)  # without a sign-in, needs reconnect, retrying, declined
