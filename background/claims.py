@@ -13,6 +13,10 @@ claims racing for one row never both win. The work then runs with no lock held (
 mail server takes seconds), and its outcome is written by `work_release`, or inside a transaction that locks
 the row after checking `claim.holds(row)`: only while the claim still holds, clearing the lease and saying
 when the work is due next.
+
+Work made of many short calls (device code polls: one small request each, due every few seconds) is claimed in
+batches instead (`work_claim_due`): the same conditional UPDATE, for up to N due rows at once, so that one task
+takes them all and their network waits overlap, rather than paying a task, a claim and a read per row.
 """
 
 from __future__ import annotations
@@ -22,13 +26,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from django.db import transaction
 from django.db.models import F, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from background.models import Claimable
 
-__all__ = ["Claim", "backoff_delay", "due", "in_turns", "unleased", "work_claim", "work_release", "work_renew"]
+__all__ = [
+    "Claim",
+    "backoff_delay",
+    "due",
+    "in_turns",
+    "unleased",
+    "work_claim",
+    "work_claim_due",
+    "work_release",
+    "work_renew",
+]
 
 C = TypeVar("C", bound=Claimable)
 
@@ -87,6 +102,27 @@ def work_claim(rows: QuerySet[C], pk: int, *, lease: timedelta, **fields: Any) -
     token = uuid.uuid4().hex
     claimed = rows.filter(due(now), unleased(now), pk=pk).update(lease_until=now + lease, lease_token=token, **fields)
     return Claim(pk=pk, token=token, claimed_at=now, lease_until=now + lease) if claimed else None
+
+
+def work_claim_due(rows: QuerySet[C], *, limit: int, lease: timedelta, **fields: Any) -> list[Claim]:
+    """Claim up to `limit` rows of `rows` that are due and that nobody holds, the longest due first, in one
+    UPDATE; returns a claim per row taken (none: nothing is due, or other workers took it all).
+
+    Rows another worker is claiming at the same moment are skipped (FOR UPDATE SKIP LOCKED), not waited for,
+    so two workers claiming at once share the due rows instead of one of them getting nothing; the UPDATE still
+    checks due and unheld itself. The claims share one token (each releases only its own row, by key).
+    """
+    now = timezone.now()
+    token = uuid.uuid4().hex
+    waiting = rows.filter(due(now), unleased(now)).order_by("next_attempt_at", "pk").values("pk")[:limit]
+    with transaction.atomic():  # a row lock taken by a subquery (FOR UPDATE) needs a transaction
+        claimed = rows.filter(due(now), unleased(now), pk__in=waiting.select_for_update(skip_locked=True)).update(
+            lease_until=now + lease, lease_token=token, **fields
+        )
+    if not claimed:
+        return []
+    pks = rows.filter(lease_token=token).order_by("next_attempt_at", "pk").values_list("pk", flat=True)
+    return [Claim(pk=pk, token=token, claimed_at=now, lease_until=now + lease) for pk in pks]
 
 
 def work_renew(rows: QuerySet[C], claim: Claim, *, lease: timedelta) -> bool:

@@ -9,7 +9,15 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from background.claims import Claim, backoff_delay, in_turns, work_claim, work_release, work_renew
+from background.claims import (
+    Claim,
+    backoff_delay,
+    in_turns,
+    work_claim,
+    work_claim_due,
+    work_release,
+    work_renew,
+)
 from tests.background.conftest import Chore, chore
 from tests.conftest import wait_until
 
@@ -114,6 +122,56 @@ def test_long_work_renews_its_lease():
 
     row.refresh_from_db()
     assert row.lease_until > timezone.now() + timedelta(minutes=1)
+
+
+def test_a_batch_claim_takes_the_due_unheld_rows_longest_due_first_up_to_its_limit():
+    oldest = chore("oldest", due_in=timedelta(seconds=-30))
+    older = chore("older", due_in=timedelta(seconds=-20))
+    old = chore("old", due_in=timedelta(seconds=-10))
+    held = chore("held", due_in=timedelta(seconds=-40))
+    assert work_claim(Chore.objects.all(), held.pk, lease=LEASE) is not None
+    chore("later", due_in=timedelta(minutes=5))
+    chore("idle", due_in=None)
+    chore("finished", done=True)
+
+    first = work_claim_due(Chore.objects.filter(done=False), limit=2, lease=LEASE)
+    second = work_claim_due(Chore.objects.filter(done=False), limit=2, lease=LEASE)
+
+    assert [claim.pk for claim in first] == [oldest.pk, older.pk]
+    assert [claim.pk for claim in second] == [old.pk], "held, not due, idle and filtered-out rows are left"
+    assert work_claim_due(Chore.objects.filter(done=False), limit=2, lease=LEASE) == []
+    assert work_claim(Chore.objects.all(), oldest.pk, lease=LEASE) is None, "a row claimed in a batch is held"
+    row = Chore.objects.get(pk=older.pk)
+    assert first[1].holds(row) and row.lease_until == first[1].lease_until
+    assert work_release(Chore.objects.all(), first[0], done=True)
+    assert Chore.objects.get(pk=older.pk).lease_token == first[1].token, "each claim releases only its own row"
+
+
+def test_two_batch_claims_at_once_share_the_due_rows_and_never_take_one_twice():
+    rows = [chore(f"poll {n}", due_in=timedelta(seconds=-n)) for n in range(6)]
+    first_claimed, first_may_commit = threading.Event(), threading.Event()
+    claims: dict[str, list[Claim]] = {}
+
+    def first() -> None:
+        try:
+            with transaction.atomic():  # holds the row locks of its UPDATE until it commits
+                claims["first"] = work_claim_due(Chore.objects.all(), limit=3, lease=LEASE)
+                first_claimed.set()
+                first_may_commit.wait(timeout=10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert first_claimed.wait(timeout=10)
+    try:
+        claims["second"] = work_claim_due(Chore.objects.all(), limit=6, lease=LEASE)  # does not wait for the first
+    finally:
+        first_may_commit.set()
+        thread.join(timeout=10)
+
+    taken = [claim.pk for claim in claims["first"] + claims["second"]]
+    assert len(claims["first"]) == 3 and sorted(taken) == sorted(row.pk for row in rows)
 
 
 def test_the_backoff_doubles_up_to_its_maximum():
