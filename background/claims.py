@@ -15,7 +15,7 @@ the row after checking `claim.holds(row)`: only while the claim still holds, cle
 when the work is due next.
 
 Work made of many short calls (device code polls: one small request each, due every few seconds) is claimed in
-batches instead (`work_claim_due`): the same conditional UPDATE, for up to N due rows at once, so that one task
+batches instead (`work_claim_due`): up to N due, unheld rows locked and leased in one transaction, so that one task
 takes them all and their network waits overlap, rather than paying a task, a claim and a read per row.
 """
 
@@ -106,22 +106,21 @@ def work_claim(rows: QuerySet[C], pk: int, *, lease: timedelta, **fields: Any) -
 
 def work_claim_due(rows: QuerySet[C], *, limit: int, lease: timedelta, **fields: Any) -> list[Claim]:
     """Claim up to `limit` rows of `rows` that are due and that nobody holds, the longest due first, in one
-    UPDATE; returns a claim per row taken (none: nothing is due, or other workers took it all).
+    transaction; returns a claim per row taken (none: nothing is due, or other workers took it all).
 
     Rows another worker is claiming at the same moment are skipped (FOR UPDATE SKIP LOCKED), not waited for,
-    so two workers claiming at once share the due rows instead of one of them getting nothing; the UPDATE still
-    checks due and unheld itself. The claims share one token (each releases only its own row, by key).
+    so two workers claiming at once share the due rows instead of one of them getting nothing. The claims share
+    one token (each releases only its own row, by key).
     """
     now = timezone.now()
     token = uuid.uuid4().hex
-    waiting = rows.filter(due(now), unleased(now)).order_by("next_attempt_at", "pk").values("pk")[:limit]
-    with transaction.atomic():  # a row lock taken by a subquery (FOR UPDATE) needs a transaction
-        claimed = rows.filter(due(now), unleased(now), pk__in=waiting.select_for_update(skip_locked=True)).update(
-            lease_until=now + lease, lease_token=token, **fields
-        )
-    if not claimed:
-        return []
-    pks = rows.filter(lease_token=token).order_by("next_attempt_at", "pk").values_list("pk", flat=True)
+    waiting = rows.filter(due(now), unleased(now)).order_by("next_attempt_at", "pk")
+    with transaction.atomic():
+        # Two statements, not UPDATE ... WHERE pk IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED): PostgreSQL may
+        # run such a subquery again for every row it checks and so update more than n rows.
+        pks = list(waiting.select_for_update(skip_locked=True).values_list("pk", flat=True)[:limit])
+        if pks:  # locked by this transaction: nobody else can claim or change them before it commits
+            rows.filter(pk__in=pks).update(lease_until=now + lease, lease_token=token, **fields)
     return [Claim(pk=pk, token=token, claimed_at=now, lease_until=now + lease) for pk in pks]
 
 

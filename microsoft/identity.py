@@ -414,6 +414,9 @@ _DEVICE_FLOW_WAITING = {
     "code_expired": DeviceFlowState.EXPIRED,
 }
 _DEVICE_CODE_EXPIRED = 70019
+# The caller's scheduler owns the pacing (next_poll_at): MSAL's "Attempted too soon" is noise. Filtered once
+# here rather than with catch_warnings around each poll, which is not thread-safe and polls run side by side.
+warnings.filterwarnings("ignore", message="Attempted too soon", module="msal")
 
 
 def device_flow_poll(
@@ -431,12 +434,9 @@ def device_flow_poll(
     cache = msal.SerializableTokenCache()
     with _microsoft_call(session, "device_flow_poll", app, tenant):
         client = _msal_app(app, tenant, session, token_cache=cache, public=True)
-        with warnings.catch_warnings():
-            # The scheduler owns the pacing (next_poll_at); MSAL's "Attempted too soon" is noise here.
-            warnings.filterwarnings("ignore", message="Attempted too soon")
-            result = client.acquire_token_by_device_flow(  # type: ignore[attr-defined]
-                updated, exit_condition=lambda _flow: True
-            )
+        result = client.acquire_token_by_device_flow(  # type: ignore[attr-defined]
+            updated, exit_condition=lambda _flow: True
+        )
         if "access_token" in result:
             grant = _grant(result, client=client, cache=cache, refresh_tokens_before=set(), received_at=now)
             logger.info("Device code approved: client_id=%s tenant=%s", app.client_id, tenant)

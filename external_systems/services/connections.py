@@ -1,20 +1,29 @@
 """The device code connection of an external system, driven by Celery one short step at a time.
 
-A connection starts as STARTING (a task resolves the tenant and asks Microsoft for a code), becomes PENDING
-(one task per poll, queued for the moment Microsoft allows the next poll) and ends CONNECTED, EXPIRED,
-DECLINED, FAILED or CANCELLED. Each step is background work (background.claims): its task claims the row,
-calls Microsoft with no lock held, and writes the outcome under a lock only while its claim holds and the
-connection was not cancelled meanwhile. While a call is in flight the row is held, so neither the sweep nor
-a starting worker can start a second poll, which would redeem the approved code and make the first poll's
-answer be dropped. Pages only read the row.
+A connection starts as STARTING (a step resolves the tenant and asks Microsoft for a code), becomes PENDING
+(one poll a step, due when Microsoft allows the next poll) and ends CONNECTED, EXPIRED, DECLINED, FAILED or
+CANCELLED. Each step is background work (background.claims). A task takes a round of steps: it claims every
+connection whose step is due (up to STEP_BATCH, in one UPDATE), makes their calls to Microsoft side by side
+(STEP_THREADS at once, no lock held), and writes each outcome only while its claim holds and the connection
+was not cancelled meanwhile. A poll is one small request that waits on Microsoft far longer than it costs the
+worker, so one task, claim and read for many polls, with their waits overlapping, is what lets a worker keep up
+with hundreds of pending codes. While a call is in flight the row is held, so neither the sweep nor another
+round can start a second poll, which would redeem the approved code and make the first poll's answer be
+dropped. Pages only read the row.
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
-from dataclasses import asdict
-from datetime import datetime, timedelta
+import math
+import os
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
@@ -24,7 +33,7 @@ from django.utils import timezone
 
 from accounts.mail import tenant_mail_send
 from audit.services import audit_record
-from background.claims import Claim, work_claim
+from background.claims import Claim, work_claim_due, work_release, work_renew
 from background.kinds import work_queue
 from credentials.choices import CredentialKind
 from credentials.errors import CredentialMismatch
@@ -40,6 +49,7 @@ from external_systems.services.systems import OWNER_TYPE
 from external_systems.types import system_type
 from microsoft import errors, identity
 from microsoft.config import AppCredentials
+from operations.context import RequestContext, context_enter, correlation_id_new, current_context
 from throttling.services import scope_limits, throttle_take
 
 if TYPE_CHECKING:
@@ -61,8 +71,16 @@ START_ATTEMPTS = 5
 TRANSIENT_BACKOFF_SECONDS = 10
 # A step holds its connection this long: a few Microsoft calls of at most MICROSOFT_HTTP_TIMEOUT each.
 STEP_LEASE = timedelta(minutes=2)
+# A round renews the leases of the steps still in flight this often, well within STEP_LEASE.
+STEP_RENEW_SECONDS = 30.0
 # A step due this long without being claimed lost its task (worker or broker gone): the sweep queues it.
 SWEEP_GRACE = timedelta(seconds=30)
+# A round claims up to STEP_BATCH due steps and has STEP_THREADS of their calls in flight at once.
+STEP_BATCH = 50
+STEP_THREADS = 8
+# The next round is queued for the end of the quarter second in which a step falls due, so the steps due in the
+# same quarter second share one task; a task runs at or after its time, so no step is taken early.
+STEP_SLOT_SECONDS = 0.25
 
 EXPIRED_MESSAGE = (
     "The code was not entered within its time limit (15 minutes). Use Start again for a new code and enter it promptly."
@@ -104,28 +122,33 @@ def connection_start(*, system: ExternalSystem, actor: User, ip_address: str | N
     return connection
 
 
-def _begin(connection: DeviceCodeConnection, claim: Claim) -> None:
-    """Resolve the directory and ask Microsoft for a device code (runs in Celery, no lock held)."""
+@dataclass(frozen=True)
+class _Started:
+    directory_id: str
+    started: identity.DeviceFlowStarted
+
+
+def _begin_call(connection: DeviceCodeConnection) -> _Started:
+    """Resolve the directory and ask Microsoft for a device code (in a round's thread: no database, no lock)."""
     system = connection.system
     kind = system_type(system.system_type)
     assert kind is not None
-    try:
-        directory_id = system.directory_id or identity.tenant_resolve(system.directory_input)
-        started = identity.device_flow_start(
-            app=AppCredentials(system.client_id, None), tenant=directory_id, scopes=kind.scopes
-        )
-    except errors.TransientError as exc:
-        _start_retry_later(connection, claim, exc)
-        return
-    except errors.MicrosoftError as exc:
-        _fail(claim, exc)
-        return
+    directory_id = system.directory_id or identity.tenant_resolve(system.directory_input)
+    started = identity.device_flow_start(
+        app=AppCredentials(system.client_id, None), tenant=directory_id, scopes=kind.scopes
+    )
+    return _Started(directory_id, started)
+
+
+def _begun(connection: DeviceCodeConnection, claim: Claim, outcome: _Started) -> datetime | None:
+    system = connection.system
+    started = outcome.started
     with transaction.atomic():
         current = _held(claim, ConnectionStatus.STARTING)
         if current is None:
-            return  # cancelled, or replaced, while Microsoft answered
+            return None  # cancelled, or replaced, while Microsoft answered
         if not system.directory_id:
-            ExternalSystem.objects.filter(pk=system.pk).update(directory_id=directory_id)
+            ExternalSystem.objects.filter(pk=system.pk).update(directory_id=outcome.directory_id)
         current.status = ConnectionStatus.PENDING
         current.user_code = started.user_code
         current.verification_uri = started.verification_uri
@@ -136,41 +159,60 @@ def _begin(connection: DeviceCodeConnection, claim: Claim) -> None:
         current.error_code, current.error_message = None, ""
         claim.release_on(current)
         current.save()
-        _queue_advance(current)
     logger.info("Device code issued for external system %s (connection %s)", system.pk, connection.pk)
+    return current.next_attempt_at
 
 
-def _start_retry_later(connection: DeviceCodeConnection, claim: Claim, exc: errors.MicrosoftError) -> None:
+def _start_retry_later(connection: DeviceCodeConnection, claim: Claim, exc: errors.MicrosoftError) -> datetime | None:
     if connection.attempts + 1 >= START_ATTEMPTS:
         _fail(claim, exc)
-        return
+        return None
     with transaction.atomic():
         current = _held(claim, ConnectionStatus.STARTING)
         if current is None:
-            return
+            return None
         current.attempts += 1
         delay = max(TRANSIENT_BACKOFF_SECONDS * current.attempts, exc.retry_after or 0)
         current.next_attempt_at = timezone.now() + timedelta(seconds=delay)
         current.error_message = f"{exc.explanation} Trying again."
         released = claim.release_on(current)
         current.save(update_fields=["attempts", "next_attempt_at", "error_message", *released])
-        _queue_advance(current)
+    return current.next_attempt_at
 
 
 # --- Polling ----------------------------------------------------------------------------------------------
 
 
-def connection_advance(*, connection_id: int) -> None:
-    """One step of a connection (the Celery task's body): start it, or poll Microsoft once."""
-    claim = work_claim(connections_polled(), connection_id, lease=STEP_LEASE)
-    if claim is None:
-        return  # not due yet, finished, or another worker is taking this step
-    connection = DeviceCodeConnection.objects.select_related("system", "tenant").get(pk=connection_id)
-    if connection.status == ConnectionStatus.STARTING:
-        _begin(connection, claim)
-    else:
-        DeviceCodeConnection.objects.filter(pk=connection_id).update(last_polled_at=claim.claimed_at)
-        _poll(connection, claim)
+def connection_advance(*, connection_id: int | None = None) -> None:
+    """A round of steps (the Celery task's body): claim the connections whose step is due (the task's own among
+    them if it still is), start or poll each, write each outcome, and queue the rounds for the next steps.
+
+    `connection_id` is the connection the task was queued for: its step runs in the task's flow (the page's
+    correlation id, actor and address); the steps of other connections claimed with it run in a flow of their
+    own in their tenant.
+    """
+    claims = work_claim_due(connections_polled(), limit=STEP_BATCH, lease=STEP_LEASE)
+    if not claims:
+        return  # nothing due: a duplicate task, or another round took the steps
+    loaded = DeviceCodeConnection.objects.select_related("system", "tenant").in_bulk([claim.pk for claim in claims])
+    steps = [
+        _Step(claim, loaded[claim.pk], _step_context(loaded[claim.pk], connection_id))
+        for claim in claims
+        if claim.pk in loaded
+    ]
+    next_rounds: dict[datetime, _Step] = {}
+    for step, outcome in _side_by_side(steps):
+        try:
+            due_at = step.context.run(_settle, step, outcome)
+        except Exception:  # one connection's failure must not drop the outcomes of the others
+            logger.exception("External system connection %s: the step's outcome could not be written", step.claim.pk)
+            continue
+        if due_at is not None:
+            next_rounds.setdefault(_slot(due_at), step)
+    if len(claims) == STEP_BATCH:
+        next_rounds.setdefault(timezone.now(), steps[-1])  # more may be due: another round at once
+    for at, step in next_rounds.items():
+        step.context.run(work_queue, _advance_task(), step.claim.pk, eta=at)
 
 
 def connections_polled() -> QuerySet[DeviceCodeConnection]:
@@ -178,58 +220,136 @@ def connections_polled() -> QuerySet[DeviceCodeConnection]:
     return DeviceCodeConnection.objects.filter(status__in=POLLED_CONNECTION_STATUSES)
 
 
-def _poll(connection: DeviceCodeConnection, claim: Claim) -> None:
-    system = connection.system
+@dataclass(frozen=True)
+class _Step:
+    claim: Claim
+    connection: DeviceCodeConnection
+    context: contextvars.Context
+
+
+def _step_context(connection: DeviceCodeConnection, own: int | None) -> contextvars.Context:
+    """The context (operations.context) a connection's step runs in: its logs and its audit rows name it."""
+    context = contextvars.copy_context()
+    if connection.pk != own and current_context() is not None:
+        # Never another connection's flow: its page's actor and address, maybe of another tenant.
+        context.run(context_enter, RequestContext(correlation_id=correlation_id_new(), tenant_id=connection.tenant_id))
+    return context
+
+
+def _call(connection: DeviceCodeConnection) -> object:
+    """The step's call to Microsoft (in a round's thread: no database, no lock): its result or its error."""
     try:
-        result = identity.device_flow_poll(
-            app=AppCredentials(system.client_id, None),
-            tenant=system.directory_id,
+        if connection.status == ConnectionStatus.STARTING:
+            return _begin_call(connection)
+        return identity.device_flow_poll(
+            app=AppCredentials(connection.system.client_id, None),
+            tenant=connection.system.directory_id,
             flow=json.loads(connection.flow),
         )
-    except errors.TransientError as exc:
-        _poll_retry_later(claim, exc)
-        return
-    except errors.MicrosoftError as exc:
-        _fail(claim, exc)
-        return
-    _apply(claim, result)
+    except Exception as exc:  # handed to _settle, which knows what each error means
+        return exc
 
 
-def _poll_retry_later(claim: Claim, exc: errors.MicrosoftError) -> None:
+def _settle(step: _Step, outcome: object) -> datetime | None:
+    """Write a step's outcome while its claim holds; returns when the connection's next step is due."""
+    claim, connection = step.claim, step.connection
+    if isinstance(outcome, errors.TransientError):
+        if connection.status == ConnectionStatus.STARTING:
+            return _start_retry_later(connection, claim, outcome)
+        return _poll_retry_later(claim, outcome)
+    if isinstance(outcome, errors.MicrosoftError):
+        _fail(claim, outcome)
+        return None
+    if isinstance(outcome, Exception):
+        raise outcome  # a bug: the row stays held until its lease runs out, then the sweep queues it again
+    if isinstance(outcome, _Started):
+        return _begun(connection, claim, outcome)
+    assert isinstance(outcome, identity.DeviceFlowPoll)
+    return _apply(connection, claim, outcome)
+
+
+def _side_by_side(steps: list[_Step]) -> list[tuple[_Step, object]]:
+    """Make the steps' calls, up to STEP_THREADS at once; their outcomes come back as the calls finish (written
+    by the caller meanwhile), while the leases of the calls still in flight are renewed."""
+    if len(steps) == 1:
+        return [(steps[0], steps[0].context.run(_call, steps[0].connection))]
+    in_flight: dict[Future[object], _Step] = {
+        _executor().submit(step.context.run, _call, step.connection): step for step in steps
+    }
+    finished: list[tuple[_Step, object]] = []
+    renewed = time.monotonic()
+    while in_flight:
+        done, _ = wait(in_flight, timeout=STEP_RENEW_SECONDS, return_when=FIRST_COMPLETED)
+        finished.extend((in_flight.pop(future), future.result()) for future in done)
+        if in_flight and time.monotonic() - renewed >= STEP_RENEW_SECONDS:
+            for step in in_flight.values():
+                work_renew(connections_polled(), step.claim, lease=STEP_LEASE)
+            renewed = time.monotonic()
+    return finished
+
+
+_executors: dict[int, ThreadPoolExecutor] = {}
+_executors_lock = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    """This process's threads for the calls (a forked worker makes its own). They live as long as the process,
+    so each keeps its kept-alive connection to Microsoft (microsoft.http) from one round to the next."""
+    with _executors_lock:
+        pool = _executors.get(os.getpid())
+        if pool is None:
+            pool = _executors[os.getpid()] = ThreadPoolExecutor(STEP_THREADS, thread_name_prefix="connection-step")
+        return pool
+
+
+def _poll_retry_later(claim: Claim, exc: errors.MicrosoftError) -> datetime | None:
     with transaction.atomic():
         current = _held(claim, ConnectionStatus.PENDING)
         if current is None:
-            return
+            return None
         delay = max(current.interval, TRANSIENT_BACKOFF_SECONDS, int(exc.retry_after or 0))
         current.next_attempt_at = _next_poll_at(current, delay)
+        current.last_polled_at = claim.claimed_at
         current.error_message = f"{exc.explanation} Trying again."
         released = claim.release_on(current)
-        current.save(update_fields=["next_attempt_at", "error_message", *released])
-        _queue_advance(current)
+        current.save(update_fields=["next_attempt_at", "last_polled_at", "error_message", *released])
+    return current.next_attempt_at
 
 
-def _apply(claim: Claim, result: identity.DeviceFlowPoll) -> None:
+def _apply(connection: DeviceCodeConnection, claim: Claim, result: identity.DeviceFlowPoll) -> datetime | None:
+    state = result.state
+    if state in (identity.DeviceFlowState.PENDING, identity.DeviceFlowState.SLOW_DOWN):
+        # The usual answer, several times a minute per code: one conditional UPDATE of what changed, written only
+        # while the claim holds and the connection still waits (a cancel meanwhile drops the answer).
+        interval = int(result.flow.get("interval", connection.interval))
+        next_attempt_at = _next_poll_at(connection, interval)
+        changed: dict[str, Any] = {"next_attempt_at": next_attempt_at, "last_polled_at": claim.claimed_at}
+        if interval != connection.interval:
+            # slow_down made MSAL lengthen the flow's interval; every later poll keeps to it. (Otherwise the flow
+            # changed only by MSAL's note of the attempt's time, which nothing reads: the scheduler paces.)
+            changed.update(interval=interval, flow=json.dumps(result.flow))
+        if connection.error_message:
+            changed["error_message"] = ""
+        waiting = connections_polled().filter(status=ConnectionStatus.PENDING)
+        return next_attempt_at if work_release(waiting, claim, **changed) else None
     with transaction.atomic():
         current = _held(claim, ConnectionStatus.PENDING)
         if current is None:
-            return  # cancelled (or replaced) while Microsoft answered: the answer is dropped
-        state = result.state
-        if state in (identity.DeviceFlowState.PENDING, identity.DeviceFlowState.SLOW_DOWN):
-            current.flow = json.dumps(result.flow)
-            # slow_down makes MSAL lengthen the flow's interval; every later poll keeps to it.
-            current.interval = int(result.flow.get("interval", current.interval))
-            current.next_attempt_at = _next_poll_at(current, current.interval)
-            current.error_message = ""
-            released = claim.release_on(current)
-            current.save(update_fields=["flow", "interval", "next_attempt_at", "error_message", *released])
-            _queue_advance(current)
-        elif state == identity.DeviceFlowState.EXPIRED:
+            return None  # cancelled (or replaced) while Microsoft answered: the answer is dropped
+        current.last_polled_at = claim.claimed_at
+        if state == identity.DeviceFlowState.EXPIRED:
             _finish(current, ConnectionStatus.EXPIRED, EXPIRED_MESSAGE, action="external_system.connection_expired")
         elif state == identity.DeviceFlowState.DECLINED:
             _finish(current, ConnectionStatus.DECLINED, DECLINED_MESSAGE, action="external_system.connection_declined")
         else:
             assert result.grant is not None
             _approved(current, result.grant)
+    return None
+
+
+def _slot(at: datetime) -> datetime:
+    """The end of the STEP_SLOT_SECONDS in which `at` falls: when the round for the steps due then is queued."""
+    return datetime.fromtimestamp(math.ceil(at.timestamp() / STEP_SLOT_SECONDS) * STEP_SLOT_SECONDS, UTC)
 
 
 def _next_poll_at(connection: DeviceCodeConnection, seconds: int) -> datetime:
@@ -491,9 +611,13 @@ def _stop_polling(connection: DeviceCodeConnection) -> list[str]:
 
 
 def _queue_advance(connection: DeviceCodeConnection) -> None:
+    work_queue(_advance_task(), connection.pk)
+
+
+def _advance_task() -> Any:
     from external_systems.tasks import connection_advance_task  # the tasks module imports this one
 
-    work_queue(connection_advance_task, connection.pk, eta=connection.next_attempt_at or timezone.now())
+    return connection_advance_task
 
 
 def _grant_dump(grant: identity.TokenGrant) -> str:

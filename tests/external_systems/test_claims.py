@@ -15,12 +15,14 @@ import pytest
 from django.db import connection as db_connection
 from django.utils import timezone
 
+from background.claims import work_claim_due
 from background.kinds import work_sweep
 from credentials.selectors import credential_for
 from external_systems import services, tasks
 from external_systems.choices import ConnectionStatus
 from external_systems.models import DeviceCodeConnection
 from external_systems.services import connections as connection_services
+from external_systems.services.connections import STEP_LEASE
 from tests.conftest import wait_until
 from tests.external_systems.conftest import CONTOSO_ADMIN, device_code_polls, start, step
 
@@ -73,13 +75,15 @@ def test_a_poll_left_by_a_dead_worker_is_taken_up_when_its_lease_runs_out(m365, 
     connection = step(start(system_a, admin_a))
     m365.control.approve_device_code(connection.user_code, CONTOSO_ADMIN[0])
     wait_until(lambda: timezone.now() >= connection.next_attempt_at, message="the next poll's time")
-    claim = connection_services.work_claim(
-        connection_services.connections_polled(), connection.pk, lease=connection_services.STEP_LEASE
+    claims = work_claim_due(
+        connection_services.connections_polled(), limit=connection_services.STEP_BATCH, lease=STEP_LEASE
     )
-    assert claim is not None  # a worker took the step and died before Microsoft answered
+    assert [claim.pk for claim in claims] == [
+        connection.pk
+    ]  # a worker took the step and died before Microsoft answered
 
     assert work_sweep(grace=timedelta(0))["external_systems.connection_step"] == 0
-    DeviceCodeConnection.objects.filter(pk=connection.pk).update(lease_until=claim.claimed_at)  # the lease ran out
+    DeviceCodeConnection.objects.filter(pk=connection.pk).update(lease_until=claims[0].claimed_at)  # the lease ran out
     assert work_sweep(grace=timedelta(0))["external_systems.connection_step"] == 1
     services.connection_advance(connection_id=queued[-1][0])
 
