@@ -29,7 +29,7 @@ import poplib
 import re
 import socket
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -44,6 +44,7 @@ __all__ = [
     "HEADER_LIMIT",
     "IMAP_SCOPE",
     "POP_SCOPE",
+    "FetchedBatch",
     "FetchedMessage",
     "MailLogin",
     "MailProtocol",
@@ -154,15 +155,28 @@ class FetchedMessage:
     complete: bool
 
 
+@dataclass(frozen=True)
+class FetchedBatch:
+    """What one read of several messages handed out: those read, by `MessageRef.key`, and those left for a later
+    read because the batch's memory budget was spent. A message in neither, the server would not hand out."""
+
+    messages: dict[str, FetchedMessage]
+    deferred: list[MessageRef]
+
+
 class Mailbox(Protocol):
     server: MailServer
 
     def messages(self, *, unseen_only: bool = False) -> list[MessageRef]: ...
     def fetch(self, ref: MessageRef, *, max_bytes: int) -> FetchedMessage: ...
+    def fetch_many(self, refs: Sequence[MessageRef], *, max_bytes: int, budget: int) -> FetchedBatch: ...
     def fetch_headers(self, ref: MessageRef) -> bytes: ...
     def delete(self, ref: MessageRef) -> None: ...
+    def delete_many(self, refs: Sequence[MessageRef]) -> None: ...
     def move(self, ref: MessageRef, folder: str) -> None: ...
+    def move_many(self, refs: Sequence[MessageRef], folder: str) -> None: ...
     def mark_read(self, ref: MessageRef) -> None: ...
+    def mark_read_many(self, refs: Sequence[MessageRef]) -> None: ...
     def folder_exists(self, folder: str) -> bool: ...
     def close(self) -> None: ...
 
@@ -363,6 +377,7 @@ def _quietly(mailbox: Mailbox, *, commit: bool) -> None:
 # --- IMAP -----------------------------------------------------------------------------------------------------
 
 _FETCH_ITEM = re.compile(rb"UID (\d+).*?RFC822\.SIZE (\d+)|RFC822\.SIZE (\d+).*?UID (\d+)")
+_UID_ITEM = re.compile(rb"\bUID (\d+)")
 
 
 def _quote(name: str) -> str:
@@ -381,6 +396,7 @@ class _IMAP4(imaplib.IMAP4):
     in step and memory stays bounded whatever the server claims or sends."""
 
     literal_limit = _OTHER_LITERAL_LIMIT
+    literal_budget: _LiteralBudget | None = None
 
     def __init__(self, server: MailServer, open_socket: Callable[[], socket.socket]) -> None:
         self._open_socket = open_socket
@@ -390,11 +406,12 @@ class _IMAP4(imaplib.IMAP4):
         return self._open_socket()
 
     def read(self, size: int) -> bytearray:  # type: ignore[override]
-        return _bounded_read(self.file, size, self.literal_limit)
+        return _literal(self, size)
 
 
 class _IMAP4_SSL(imaplib.IMAP4_SSL):
     literal_limit = _OTHER_LITERAL_LIMIT
+    literal_budget: _LiteralBudget | None = None
 
     def __init__(self, server: MailServer, open_socket: Callable[[], socket.socket]) -> None:
         self._open_socket = open_socket
@@ -405,7 +422,31 @@ class _IMAP4_SSL(imaplib.IMAP4_SSL):
         return self.ssl_context.wrap_socket(self._open_socket(), server_hostname=self.host)
 
     def read(self, size: int) -> bytearray:  # type: ignore[override]
-        return _bounded_read(self.file, size, self.literal_limit)
+        return _literal(self, size)
+
+
+class _LiteralBudget:
+    """What the literals of one batched FETCH may keep in all: whole literals only, the first one always."""
+
+    def __init__(self, remaining: int) -> None:
+        self.remaining = remaining
+        self.kept = 0
+
+
+class _Passed(bytearray):
+    """A literal read past without keeping it: the batch's budget was spent, it is fetched again later."""
+
+
+def _literal(connection: _IMAP4 | _IMAP4_SSL, size: int) -> bytearray:
+    budget = connection.literal_budget
+    if budget is not None and budget.kept and min(size, connection.literal_limit) > budget.remaining:
+        _skip_bytes(connection.file, size)
+        return _Passed()
+    data = _bounded_read(connection.file, size, connection.literal_limit)
+    if budget is not None:
+        budget.kept += 1
+        budget.remaining -= len(data)
+    return data
 
 
 def _bounded_read(stream: _SocketFile, size: int, limit: int) -> bytearray:
@@ -520,6 +561,43 @@ class _ImapMailbox:
         del data[max_bytes:]  # in place: a copy would hold the message twice
         return FetchedMessage(data, complete)
 
+    def fetch_many(self, refs: Sequence[MessageRef], *, max_bytes: int, budget: int) -> FetchedBatch:
+        """`refs` in one UID FETCH, each read as `fetch` reads it. The batch keeps at most `budget` bytes (or one
+        message, whatever its size): a message beyond it is read past and deferred, so a server that announces
+        small sizes and sends large messages cannot make a batch hold more than that."""
+        if not refs:
+            return FetchedBatch({}, [])
+        self._select()
+        self.connection.literal_limit = max_bytes + 1
+        self.connection.literal_budget = _LiteralBudget(budget)
+        try:
+            with _classified(self.server):
+                # Whatever the status, the messages the server did hand out are good (a NO can be partial).
+                _status, data = self.connection.uid("FETCH", _uid_set(refs), f"(UID BODY.PEEK[]<0.{max_bytes + 1}>)")
+        finally:
+            self.connection.literal_limit = _OTHER_LITERAL_LIMIT
+            self.connection.literal_budget = None
+        by_uid = {ref.uid: ref for ref in refs}
+        messages: dict[str, FetchedMessage] = {}
+        deferred: list[MessageRef] = []
+        for index, item in enumerate(data):
+            if not isinstance(item, tuple):
+                continue
+            # The UID comes before the literal (as Dovecot and Exchange send it) or after it, in the next piece.
+            after = data[index + 1] if index + 1 < len(data) else b""
+            match = _UID_ITEM.search(item[0]) or _UID_ITEM.search(after if isinstance(after, bytes) else b"")
+            ref = by_uid.get(match.group(1).decode()) if match else None
+            if ref is None or ref.key in messages or ref in deferred:
+                continue
+            if isinstance(item[1], _Passed):
+                deferred.append(ref)
+                continue
+            body = item[1] if isinstance(item[1], bytearray) else bytearray(item[1])
+            complete = len(body) <= max_bytes
+            del body[max_bytes:]  # in place, as in fetch
+            messages[ref.key] = FetchedMessage(body, complete)
+        return FetchedBatch(messages, deferred)
+
     def fetch_headers(self, ref: MessageRef) -> bytes:
         return bytes(self._fetch(ref, "BODY.PEEK[HEADER]", limit=HEADER_LIMIT))
 
@@ -539,21 +617,29 @@ class _ImapMailbox:
         )
 
     def delete(self, ref: MessageRef) -> None:
+        self.delete_many([ref])
+
+    def delete_many(self, refs: Sequence[MessageRef]) -> None:
+        uids = _uid_set(refs)
         with _classified(self.server):
-            self.connection.uid("STORE", ref.uid, "+FLAGS.SILENT", r"(\Deleted)")
+            self.connection.uid("STORE", uids, "+FLAGS.SILENT", r"(\Deleted)")
             if "UIDPLUS" in self.connection.capabilities:
-                self.connection.uid("EXPUNGE", ref.uid)
+                self.connection.uid("EXPUNGE", uids)
             else:
                 self.connection.expunge()
 
     def move(self, ref: MessageRef, folder: str) -> None:
+        self.move_many([ref], folder)
+
+    def move_many(self, refs: Sequence[MessageRef], folder: str) -> None:
+        uids = _uid_set(refs)
         with _classified(self.server):
             if "MOVE" in self.connection.capabilities:
-                status, data = self.connection.uid("MOVE", ref.uid, _quote(folder))
+                status, data = self.connection.uid("MOVE", uids, _quote(folder))
             else:
-                status, data = self.connection.uid("COPY", ref.uid, _quote(folder))
+                status, data = self.connection.uid("COPY", uids, _quote(folder))
                 if status == "OK":
-                    self.delete(ref)
+                    self.delete_many(refs)
         if status != "OK":
             raise MailboxConfigurationError(
                 f"Could not move the message to the folder {folder!r}: {_text(Exception(*data))}. "
@@ -561,8 +647,11 @@ class _ImapMailbox:
             )
 
     def mark_read(self, ref: MessageRef) -> None:
+        self.mark_read_many([ref])
+
+    def mark_read_many(self, refs: Sequence[MessageRef]) -> None:
         with _classified(self.server):
-            self.connection.uid("STORE", ref.uid, "+FLAGS.SILENT", r"(\Seen)")
+            self.connection.uid("STORE", _uid_set(refs), "+FLAGS.SILENT", r"(\Seen)")
 
     def close(self) -> None:
         if self.selected:
@@ -571,6 +660,11 @@ class _ImapMailbox:
 
     def abandon(self) -> None:
         self.connection.shutdown()
+
+
+def _uid_set(refs: Sequence[MessageRef]) -> str:
+    """The exact UIDs, never a range: a range would take in messages between them that are not the batch's."""
+    return ",".join(ref.uid for ref in refs)
 
 
 def _one_shot(response: str) -> Callable[[bytes], bytes]:
@@ -594,6 +688,18 @@ def _pop_command(connection: poplib.POP3, line: str) -> bytes:
     """Send one line and read a one-line answer; raises poplib.error_proto on "-ERR"."""
     shortcmd: Callable[[str], bytes] = connection._shortcmd  # type: ignore[attr-defined]
     return shortcmd(line)
+
+
+def _pop_send(connection: poplib.POP3, line: str) -> None:
+    """Send one line without waiting for its answer (pipelining)."""
+    putcmd: Callable[[str], None] = connection._putcmd  # type: ignore[attr-defined]
+    putcmd(line)
+
+
+def _pop_answer(connection: poplib.POP3) -> bytes:
+    """Read the one-line answer to a command sent before; raises poplib.error_proto on "-ERR"."""
+    getresp: Callable[[], bytes] = connection._getresp  # type: ignore[attr-defined]
+    return getresp()
 
 
 class _POP3(poplib.POP3):
@@ -624,6 +730,7 @@ class _Pop3Mailbox:
         self.connection = self._connect()
         self._sign_in(login)
         self.url = mailbox_url(MailProtocol.POP3, server.host, server.port, login.username)
+        self._can_pipeline: bool | None = None
 
     def _connect(self) -> poplib.POP3:
         server, open_socket = self.server, _opener(self.server, self.time_limit)
@@ -685,6 +792,43 @@ class _Pop3Mailbox:
         data, complete = self._multiline(f"RETR {ref.number}", max_bytes)
         return FetchedMessage(data, complete)
 
+    def fetch_many(self, refs: Sequence[MessageRef], *, max_bytes: int, budget: int) -> FetchedBatch:
+        """`refs` by RETR, each read as `fetch` reads it; the RETRs are sent all at once when the server pipelines.
+        Once the batch has kept `budget` bytes (and at least one message), the rest is read past and deferred."""
+        messages: dict[str, FetchedMessage] = {}
+        deferred: list[MessageRef] = []
+        kept = 0
+        with _classified(self.server):
+            pipelined = self._pipelining()
+            if pipelined:
+                for ref in refs:
+                    _pop_send(self.connection, f"RETR {ref.number}")
+            for ref in refs:
+                spent = bool(messages) and kept >= budget
+                if spent and not pipelined:
+                    deferred.append(ref)
+                    continue
+                try:
+                    _pop_answer(self.connection) if pipelined else _pop_command(self.connection, f"RETR {ref.number}")
+                except poplib.error_proto:
+                    continue  # the server would not hand it out: tried again at the next poll
+                data, complete = _read_dot_terminated(self.connection.file, 0 if spent else max_bytes)
+                if spent:
+                    deferred.append(ref)
+                    continue
+                kept += len(data)
+                messages[ref.key] = FetchedMessage(data, complete)
+        return FetchedBatch(messages, deferred)
+
+    def _pipelining(self) -> bool:
+        """Whether the server takes several commands before answering the first (RFC 2449 PIPELINING)."""
+        if self._can_pipeline is None:
+            try:
+                self._can_pipeline = "PIPELINING" in self.connection.capa()
+            except poplib.error_proto:  # no CAPA, or an answer poplib refuses
+                self._can_pipeline = False
+        return self._can_pipeline
+
     def fetch_headers(self, ref: MessageRef) -> bytes:
         data, _complete = self._multiline(f"TOP {ref.number} 0", HEADER_LIMIT)
         return bytes(data)
@@ -702,13 +846,29 @@ class _Pop3Mailbox:
             return _read_dot_terminated(self.connection.file, max_bytes)
 
     def delete(self, ref: MessageRef) -> None:
+        self.delete_many([ref])
+
+    def delete_many(self, refs: Sequence[MessageRef]) -> None:
         with _classified(self.server):
-            self.connection.dele(ref.number)
+            if len(refs) > 1 and self._pipelining():
+                for ref in refs:
+                    _pop_send(self.connection, f"DELE {ref.number}")
+                for _ref in refs:
+                    _pop_answer(self.connection)
+            else:
+                for ref in refs:
+                    self.connection.dele(ref.number)
 
     def move(self, ref: MessageRef, folder: str) -> None:
+        self.move_many([ref], folder)
+
+    def move_many(self, refs: Sequence[MessageRef], folder: str) -> None:
         raise MailboxConfigurationError("POP3 cannot move messages; choose Delete after processing.")
 
     def mark_read(self, ref: MessageRef) -> None:
+        self.mark_read_many([ref])
+
+    def mark_read_many(self, refs: Sequence[MessageRef]) -> None:
         raise MailboxConfigurationError("POP3 cannot mark messages read; choose Delete after processing.")
 
     def close(self) -> None:

@@ -147,7 +147,7 @@ class _Imap(_Session):
         elif command == "FETCH":
             self._fetch_body(tag, rest)
         elif command == "STORE":
-            flagged.add(int(rest.split()[0]))
+            flagged.update(int(uid) for uid in rest.split()[0].split(","))
             self.send(f"{tag} OK done\r\n")
         elif command == "EXPUNGE":
             self._expunge(flagged)
@@ -156,12 +156,17 @@ class _Imap(_Session):
             self.send(f"{tag} BAD unknown UID command\r\n")
 
     def _fetch_body(self, tag: str, rest: str) -> None:
+        """One UID or a list of them ("1,2,5", as a batch read asks)."""
         uid_text, _, item = rest.partition(" ")
-        found = self.by_uid(int(uid_text))
-        if found is None:
+        found = [hit for uid in uid_text.split(",") if (hit := self.by_uid(int(uid))) is not None]
+        if not found:
             self.send(f"{tag} NO no such message\r\n")
             return
-        number, message = found
+        for number, message in found:
+            self._send_body(number, message, item)
+        self.send(f"{tag} OK done\r\n")
+
+    def _send_body(self, number: int, message: StoredMessage, item: str) -> None:
         partial = re.search(r"<0\.(\d+)>", item)
         data: bytes | memoryview
         if "HEADER" in item.upper():
@@ -172,7 +177,7 @@ class _Imap(_Session):
             label, data = "BODY[]", message.data
         self.send(f"* {number} FETCH (UID {message.uid} {label} {{{len(data)}}}\r\n")
         self.send_message(message, data)
-        self.send(f")\r\n{tag} OK done\r\n")
+        self.send(")\r\n")
 
     def _expunge(self, flagged: set[int]) -> None:
         self.server.deleted.extend(uid for uid in sorted(flagged) if uid not in self.server.deleted)

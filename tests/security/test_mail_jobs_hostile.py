@@ -160,6 +160,30 @@ def test_the_read_stops_at_the_limit_whatever_size_the_server_announced(m365: An
 
 
 @LYING_SERVERS
+def test_a_batch_read_holds_its_budget_and_one_message_whatever_sizes_the_server_announced(
+    m365: Any, lying_server: Any
+) -> None:
+    for _ in range(4):
+        lying_server.add(_big_message(MB), claimed_size=900)
+    server = MailServer(
+        MailProtocol(lying_server.protocol), "127.0.0.1", lying_server.port, Security.SSL, str(m365.ca_path), 30
+    )
+    with open_mailbox(server, MailLogin(LYING, password="any")) as mailbox:
+        refs = mailbox.messages()
+        tracemalloc.start()
+        try:
+            batch = mailbox.fetch_many(refs, max_bytes=2 * MB, budget=MB)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert list(batch.messages) == [refs[0].key] and batch.messages[refs[0].key].complete
+        assert batch.deferred == refs[1:]  # read past, to be read again
+        later = mailbox.fetch_many(batch.deferred, max_bytes=2 * MB, budget=MB)  # the session is still in step
+        assert list(later.messages) == [refs[1].key]
+    assert peak < 2 * MB + MARGIN, f"{peak / MB:.3f} MB held by a batch with a budget of 1 MB"
+
+
+@LYING_SERVERS
 def test_an_oversize_message_whose_server_under_reports_its_size_is_refused_and_the_next_one_prints(
     m365: Any, tenant_a: Any, admin_a: Any, sender: Any, lying_server: Any
 ) -> None:
