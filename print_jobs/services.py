@@ -5,6 +5,8 @@ from __future__ import annotations
 import mimetypes
 import re
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -42,6 +44,63 @@ def print_job_create(
     if existing is not None:
         return existing, False
     document = ContentFile(content) if isinstance(content, bytes) else File(content)
+    job = _stored_job(owner, source, source_key, title, document, content_type, source_label, queue)
+    try:
+        with transaction.atomic():
+            job.save()
+    except IntegrityError:  # a concurrent delivery of the same item won
+        job.document.delete(save=False)
+        return PrintJob.objects.get(source=source, source_key=source_key), False
+    return job, True
+
+
+@dataclass(frozen=True)
+class NewPrintJob:
+    """One job of a batch (`print_jobs_create`), as `print_job_create` takes it."""
+
+    owner: User
+    source_key: str
+    title: str
+    content: bytes
+    content_type: str
+
+
+def print_jobs_create(*, source: str, jobs: Sequence[NewPrintJob]) -> list[PrintJob]:
+    """Create the jobs of a batch in one INSERT, each once: a key that already has a job (or comes twice) is left
+    out. Meant to run inside the caller's transaction: a job of the same key delivered meanwhile raises
+    IntegrityError, the files stored for the batch are removed, and the caller can go one by one with
+    `print_job_create`. Returns the jobs created."""
+    if not jobs:
+        return []
+    keys = [job.source_key for job in jobs]
+    taken = set(PrintJob.objects.filter(source=source, source_key__in=keys).values_list("source_key", flat=True))
+    created = []
+    for new in jobs:
+        if new.source_key in taken:
+            continue
+        taken.add(new.source_key)
+        document = ContentFile(new.content)
+        created.append(_stored_job(new.owner, source, new.source_key, new.title, document, new.content_type))
+    try:
+        PrintJob.objects.bulk_create(created)
+    except BaseException:
+        for job in created:
+            job.document.delete(save=False)
+        raise
+    return created
+
+
+def _stored_job(
+    owner: User,
+    source: str,
+    source_key: str,
+    title: str,
+    document: File,  # type: ignore[type-arg]
+    content_type: str,
+    source_label: str = "",
+    queue: Queue | None = None,
+) -> PrintJob:
+    """A job not saved yet, its document stored under a name of our own."""
     job = PrintJob(
         tenant=owner.tenant,
         owner=owner,
@@ -56,13 +115,7 @@ def print_job_create(
         status=JobStatus.READY if owner.is_active else JobStatus.HELD,
     )
     job.document.save(_stored_name(title, content_type), document, save=False)
-    try:
-        with transaction.atomic():
-            job.save()
-    except IntegrityError:  # a concurrent delivery of the same item won
-        job.document.delete(save=False)
-        return PrintJob.objects.get(source=source, source_key=source_key), False
-    return job, True
+    return job
 
 
 def print_job_release(*, job: PrintJob, actor: User) -> bool:
