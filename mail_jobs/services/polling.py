@@ -1,11 +1,14 @@
 """The poller: every accepted attachment becomes a print job of the sender; nothing is lost or printed twice.
 
-Per message: take it apart, create its jobs and its ProcessedMessage record in one transaction, and only after
-that commits delete, move or mark it. A crash before the commit leaves the message for the next poll (the jobs
-are unique per source key, so a half-done attempt never doubles them); a crash after it finds the record next
-time and only redoes the clean-up. POP3 deletions take effect at QUIT, so a crash keeps those messages too.
+A poll keeps one session and goes through the mailbox in batches (up to BATCH_MESSAGES, BATCH_BYTES): one read
+of the batch (IMAP: one UID FETCH; POP3: the RETRs pipelined), its jobs and ProcessedMessage records in one
+transaction, and only after that commits one delete, move or mark of the batch. A crash before the commit leaves
+the batch's messages for the next poll (the jobs are unique per source key, so a half-done attempt never doubles
+them); a crash after it finds the records next time and only redoes the clean-up. POP3 deletions take effect at
+QUIT, so a crash keeps those messages too. A message the parser cannot take apart is refused on its own; when the
+database refuses a batch for something of one message's, the batch is written again a message at a time.
 Two polls of one source never overlap: a poll is background work (background.claims) that claims the source
-row with a lease, renewed per message; a dead worker's poll loses it when it runs out, and the sweep, which
+row with a lease, renewed per batch; a dead worker's poll loses it when it runs out, and the sweep, which
 also queues each poll when the source's interval is up, queues it again.
 """
 
@@ -13,8 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+import time
+from collections import deque
+from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
@@ -37,12 +43,15 @@ from mail_servers.services import mail_server_status_record
 from microsoft.errors import MicrosoftError
 from microsoft.mailbox import Mailbox, MessageRef, MessageUnavailable, open_mailbox
 from print_jobs.choices import JobSource
-from print_jobs.services import print_job_create
+from print_jobs.services import NewPrintJob, print_jobs_create
 from throttling.services import Throttled, scope_limits, throttle_take
 
 logger = logging.getLogger(__name__)
 
-MAX_MESSAGES_PER_POLL = 50
+MAX_MESSAGES_PER_POLL = 2000
+POLL_SECONDS = 120  # no batch is started after this; the rest waits for the next poll (a session may last 600 s)
+BATCH_MESSAGES = 50  # read in one command, written in one transaction
+BATCH_BYTES = 2 * 1024 * 1024  # what a batch holds in memory at most, besides its first message
 
 
 @dataclass(frozen=True)
@@ -113,17 +122,86 @@ def _record(source: MailJobSource, status: str, error: str = "", fix_url: str = 
 def _process_mailbox(source: MailJobSource, mailbox: Mailbox, claim: Claim) -> int:
     unseen_only = source.mail_server.protocol == Protocol.IMAP and source.after_processing == AfterProcessing.MARK_READ
     refs = mailbox.messages(unseen_only=unseen_only)[:MAX_MESSAGES_PER_POLL]
-    for ref in refs:
-        record = ProcessedMessage.objects.filter(source=source, message_key=ref.url).first()
-        if record is None:
-            try:
-                record = _process_message(source, mailbox, ref)
-            except MessageUnavailable as exc:  # the server's trouble with this one message: the rest go on
-                logger.warning("mail source %s: %s is skipped this time: %s", source.pk, ref.url, exc.message)
-                continue
-        _clean_up(source, mailbox, ref, record)
+    recorded = dict(
+        ProcessedMessage.objects.filter(source=source, message_key__in=[ref.url for ref in refs]).values_list(
+            "message_key", "pk"
+        )
+    )
+    # Processed before, but the clean-up did not happen (a crash after the commit): only the clean-up is redone.
+    _clean_up(source, mailbox, [(ref, recorded[ref.url]) for ref in refs if ref.url in recorded])
+    owners = _Owners(source)
+    waiting = deque(ref for ref in refs if ref.url not in recorded)
+    handled = len(recorded)
+    stop_at = time.monotonic() + POLL_SECONDS
+    while waiting and time.monotonic() < stop_at:
+        done = _process_batch(source, mailbox, _next_batch(waiting, source.max_message_bytes), waiting, owners)
+        _clean_up(source, mailbox, done)
         work_renew(mail_sources_polled(), claim, lease=_lease())
-    return len(refs)
+        handled += len(done)
+    return handled
+
+
+def _next_batch(waiting: deque[MessageRef], max_bytes: int) -> list[MessageRef]:
+    """The next messages to read in one go: up to BATCH_MESSAGES, as long as their announced sizes fit BATCH_BYTES
+    (the first one whatever its size)."""
+    batch: list[MessageRef] = []
+    size = 0
+    while waiting and len(batch) < BATCH_MESSAGES:
+        announced = min(waiting[0].size, max_bytes)
+        if batch and size + announced > BATCH_BYTES:
+            break
+        batch.append(waiting.popleft())
+        size += announced
+    return batch
+
+
+def _process_batch(
+    source: MailJobSource, mailbox: Mailbox, batch: list[MessageRef], waiting: deque[MessageRef], owners: _Owners
+) -> list[tuple[MessageRef, int]]:
+    """Read the batch and turn it into jobs and records in one transaction; returns each message handled with its
+    record. A message the server would not hand out is left for the next poll; one the batch had no room for goes
+    back to the front of `waiting`."""
+    fits = [ref for ref in batch if ref.size <= source.max_message_bytes]
+    fetched = mailbox.fetch_many(fits, max_bytes=source.max_message_bytes, budget=BATCH_BYTES)
+    waiting.extendleft(reversed(fetched.deferred))
+    reads: list[tuple[MessageRef, bytes, bool]] = []
+    for ref in batch:
+        if ref.size > source.max_message_bytes:  # announced too large: read only its header, to tell the sender
+            try:
+                reads.append((ref, mailbox.fetch_headers(ref), False))
+            except MessageUnavailable as exc:
+                _skipped(source, ref, exc.message)
+        elif ref.key in fetched.messages:
+            message = fetched.messages[ref.key]
+            reads.append((ref, message.data, message.complete))
+        elif ref not in fetched.deferred:
+            _skipped(source, ref, "the server would not hand it out")
+    records = _accept_reads(source, [(ref.url, raw, complete) for ref, raw, complete in reads], owners)
+    return [(ref, record.pk) for (ref, _raw, _complete), record in zip(reads, records, strict=True)]
+
+
+def _skipped(source: MailJobSource, ref: MessageRef, why: str) -> None:
+    # The server's trouble with this one message: the rest go on, and it is tried again at the next poll.
+    logger.warning("mail source %s: %s is skipped this time: %s", source.pk, ref.url, why)
+
+
+def _accept_reads(
+    source: MailJobSource, reads: list[tuple[str, bytes, bool]], owners: _Owners
+) -> list[ProcessedMessage]:
+    """Jobs and records of several messages in one transaction. When that fails for a reason of a message's own
+    (the database refused something of it), each message goes again in its own transaction, so that only the
+    culprit is refused."""
+    if not reads:
+        return []
+    try:
+        with transaction.atomic():
+            return _write(source, [_decision(source, key, raw, complete, owners) for key, raw, complete in reads])
+    except _NOT_THE_MESSAGES_FAULT:
+        raise
+    except Exception as exc:
+        logger.info("mail source %s: the batch is written a message at a time (%s)", source.pk, type(exc).__name__)
+        owners.forget()  # a user registered in the rolled-back transaction is gone
+        return [_accept_read(source, key, raw, complete, owners) for key, raw, complete in reads]
 
 
 def _process_message(source: MailJobSource, mailbox: Mailbox, ref: MessageRef) -> ProcessedMessage:
@@ -135,86 +213,140 @@ def _process_message(source: MailJobSource, mailbox: Mailbox, ref: MessageRef) -
     else:  # the announced size is a claim: the read is capped whatever it says
         fetched = mailbox.fetch(ref, max_bytes=source.max_message_bytes)
         raw, complete = fetched.data, fetched.complete
+    return _accept_read(source, ref.url, raw, complete, _Owners(source))
+
+
+def _accept_read(source: MailJobSource, key: str, raw: bytes, complete: bool, owners: _Owners) -> ProcessedMessage:
     try:
         with transaction.atomic():
-            return _accept(source, ref.url, raw, complete=complete)
+            return _write(source, [_decision(source, key, raw, complete, owners)])[0]
     except _NOT_THE_MESSAGES_FAULT:
         raise
     except Exception as exc:  # anything else is this message's doing, and must not stop the rest
-        logger.warning("mail source %s: %s could not be read (%s)", source.pk, ref.url, type(exc).__name__)
+        logger.warning("mail source %s: %s could not be read (%s)", source.pk, key, type(exc).__name__)
+        owners.forget()
         with transaction.atomic():
-            return _record_unreadable(source, ref.url, raw)
+            return _write(source, [_unreadable(source, key, raw)])[0]
 
 
 # Failures of the mail server or the database, not of the message: the poll stops and tries again later.
 _NOT_THE_MESSAGES_FAULT = (MicrosoftError, OperationalError, InterfaceError)
 
 
-def _accept(source: MailJobSource, key: str, raw: bytes, *, complete: bool) -> ProcessedMessage:
-    parsed = parse_mail(raw) if complete else parse_headers(raw)
+@dataclass
+class _Decision:
+    """What becomes of one message: its jobs (none when refused) and the reasons for what was refused."""
+
+    key: str
+    parsed: ParsedMail
+    owner: User | None = None
+    documents: list[tuple[int | str, str, bytes, str]] = field(default_factory=list)  # part, title, content, type
+    reasons: list[str] = field(default_factory=list)
+    may_reply: bool = True
+
+
+def _decision(source: MailJobSource, key: str, raw: bytes, complete: bool, owners: _Owners) -> _Decision:
+    """Take the message apart and decide; a message that breaks the parser is refused as unreadable here, without
+    touching the batch's transaction. Writes nothing but a user registered by mail."""
+    try:
+        parsed = parse_mail(raw) if complete else parse_headers(raw)
+    except _NOT_THE_MESSAGES_FAULT:
+        raise
+    except Exception as exc:
+        logger.warning("mail source %s: %s could not be read (%s)", source.pk, key, type(exc).__name__)
+        return _unreadable(source, key, raw)
     if source.requires_exchange_authentication and not parsed.exchange.accepted:
         # The sender may be forged: no reply, which would go to whoever the forger named.
-        return _record_message(source, key, parsed, None, 0, [parsed.exchange.reason], may_reply=False)
+        return _Decision(key, parsed, reasons=[parsed.exchange.reason], may_reply=False)
     if not complete:
         reason = (
             f"The message is larger than {source.max_message_size_mb} MB; messages up to "
             f"{source.max_message_size_mb} MB are accepted. Send fewer or smaller files."
         )
-        return _record_message(source, key, parsed, None, 0, [reason])
-    owner, reasons = _owner(source, parsed.sender)
-    jobs = 0
+        return _Decision(key, parsed, reasons=[reason])
+    owner, reasons = owners.of(parsed.sender)
+    decision = _Decision(key, parsed, owner, reasons=reasons)
     if owner is not None:
-        jobs, refused = _print(source, owner, parsed, key)
-        reasons += refused
-    return _record_message(source, key, parsed, owner, jobs, reasons)
+        _documents(source, decision)
+    return decision
 
 
-def _record_unreadable(source: MailJobSource, key: str, raw: bytes) -> ProcessedMessage:
+def _unreadable(source: MailJobSource, key: str, raw: bytes) -> _Decision:
     parsed = parse_headers(raw)
     reason = (
         "The message could not be read: its structure is broken or more complex than a mail program writes. "
         "Send the documents again in a new message."
     )
     vouched = parsed.exchange.accepted or not source.requires_exchange_authentication
-    return _record_message(source, key, parsed, None, 0, [reason], may_reply=vouched)
+    return _Decision(key, parsed, reasons=[reason], may_reply=vouched)
 
 
-def _record_message(
-    source: MailJobSource,
-    key: str,
-    parsed: ParsedMail,
-    owner: User | None,
-    jobs: int,
-    reasons: list[str],
-    *,
-    may_reply: bool = True,
-) -> ProcessedMessage:
-    outcome = Outcome.REJECTED if jobs == 0 else Outcome.PARTLY if reasons else Outcome.PRINTED
-    reply = bool(reasons) and may_reply and _may_reply(source, parsed)
-    record = ProcessedMessage.objects.create(
-        tenant_id=source.tenant_id,
-        source=source,
-        message_key=key,
-        sender=parsed.sender[:320],
-        subject=parsed.subject,
-        owner=owner,
-        outcome=outcome,
-        jobs_created=jobs,
-        reasons=reasons,
-        replied=reply,
+def _write(source: MailJobSource, decisions: list[_Decision]) -> list[ProcessedMessage]:
+    """The jobs and the records of `decisions`, each kind in one INSERT; replies go once the transaction commits."""
+    print_jobs_create(
+        source=JobSource.EMAIL,
+        jobs=[
+            NewPrintJob(decision.owner, _job_key(source, decision.key, part), title, content, content_type)
+            for decision in decisions
+            if decision.owner is not None
+            for part, title, content, content_type in decision.documents
+        ],
     )
-    if reply:
-        transaction.on_commit(lambda: _reply(source, parsed, outcome, reasons))
-    return record
+    records = []
+    for decision in decisions:
+        jobs, reasons = len(decision.documents), decision.reasons
+        outcome = Outcome.REJECTED if jobs == 0 else Outcome.PARTLY if reasons else Outcome.PRINTED
+        reply = bool(reasons) and decision.may_reply and _may_reply(source, decision.parsed)
+        records.append(
+            ProcessedMessage(
+                tenant_id=source.tenant_id,
+                source=source,
+                message_key=decision.key,
+                sender=decision.parsed.sender[:320],
+                subject=decision.parsed.subject,
+                owner=decision.owner,
+                outcome=outcome,
+                jobs_created=jobs,
+                reasons=reasons,
+                replied=reply,
+            )
+        )
+        if reply:
+            transaction.on_commit(partial(_reply, source, decision.parsed, outcome, reasons))
+    return ProcessedMessage.objects.bulk_create(records)
 
 
-def _owner(source: MailJobSource, sender: str) -> tuple[User | None, list[str]]:
-    if not sender:
-        return None, ["The message has no sender address, so it cannot be printed for anyone."]
+class _Owners:
+    """Whom a sender's mail is printed for, looked up once per sender in a poll."""
+
+    def __init__(self, source: MailJobSource) -> None:
+        self.source = source
+        self.found: dict[str, User | None] = {}
+
+    def forget(self) -> None:
+        self.found.clear()
+
+    def of(self, sender: str) -> tuple[User | None, list[str]]:
+        if not sender:
+            return None, ["The message has no sender address, so it cannot be printed for anyone."]
+        if sender not in self.found:
+            self.found[sender] = _owner(self.source, sender)
+        user = self.found[sender]
+        if user is not None:
+            return user, []
+        return None, [
+            f"{sender} is not a user of {self.source.tenant.display_name}. Ask an administrator to add this "
+            "address to your account (as your email or an alias), then send the message again."
+        ]
+
+
+def _owner(source: MailJobSource, sender: str) -> User | None:
     user = user_by_address(tenant=source.tenant, email=sender)
-    if user is not None:
-        return user, []
-    if source.unknown_senders == UnknownSenders.REGISTER and source.tenant.allow_self_registration_by_email:
+    if (
+        user is None
+        and source.unknown_senders == UnknownSenders.REGISTER
+        and source.tenant.allow_self_registration_by_email
+    ):
         user = User.objects.create_user(tenant=source.tenant, email=sender)
         audit_record(
             tenant=source.tenant,
@@ -223,46 +355,29 @@ def _owner(source: MailJobSource, sender: str) -> tuple[User | None, list[str]]:
             target=user,
             details={"via": "Jobs via Email"},
         )
-        return user, []
-    return None, [
-        f"{sender} is not a user of {source.tenant.display_name}. Ask an administrator to add this "
-        "address to your account (as your email or an alias), then send the message again."
-    ]
+    if user is not None:
+        user.tenant = source.tenant  # the lookup is the tenant's: its jobs need not read it again
+    return user
 
 
-def _print(source: MailJobSource, owner: User, parsed: ParsedMail, key: str) -> tuple[int, list[str]]:
-    jobs, reasons = 0, []
+def _documents(source: MailJobSource, decision: _Decision) -> None:
+    """The documents of the message to print, and a reason for each part that is not printed."""
     allowed = [DOCUMENT_TYPES[k][0] for k in source.document_types if k in DOCUMENT_TYPES]
+    parsed = decision.parsed
     for attachment in parsed.attachments:
         kind = document_type_of(attachment)
         if kind is None or kind not in source.document_types:
-            reasons.append(
+            decision.reasons.append(
                 f"{attachment.filename} ({attachment.content_type}) is not a document type that is "
                 f"printed here. Accepted: {', '.join(allowed) or 'none'}."
             )
             continue
-        print_job_create(
-            owner=owner,
-            source=JobSource.EMAIL,
-            source_key=_job_key(source, key, attachment.index),
-            title=attachment.filename,
-            content=attachment.content,
-            content_type=attachment.content_type,
-        )
-        jobs += 1
+        decision.documents.append((attachment.index, attachment.filename, attachment.content, attachment.content_type))
     if source.print_body and parsed.body_text:
-        print_job_create(
-            owner=owner,
-            source=JobSource.EMAIL,
-            source_key=_job_key(source, key, "body"),
-            title=f"{parsed.subject or 'Message'}.txt"[:255],
-            content=parsed.body_text.encode(),
-            content_type="text/plain",
-        )
-        jobs += 1
-    if jobs == 0 and not reasons:
-        reasons.append("The message has nothing to print: attach the documents to the message.")
-    return jobs, reasons
+        title = f"{parsed.subject or 'Message'}.txt"[:255]
+        decision.documents.append(("body", title, parsed.body_text.encode(), "text/plain"))
+    if not decision.documents and not decision.reasons:
+        decision.reasons.append("The message has nothing to print: attach the documents to the message.")
 
 
 def _job_key(source: MailJobSource, message_key: str, part: int | str) -> str:
@@ -306,15 +421,21 @@ def _reply(source: MailJobSource, parsed: ParsedMail, outcome: str, reasons: lis
         logger.exception("mail source %s: the rejection reply could not be sent", source.pk)
 
 
-def _clean_up(source: MailJobSource, mailbox: Mailbox, ref: MessageRef, record: ProcessedMessage) -> None:
+def _clean_up(source: MailJobSource, mailbox: Mailbox, done: list[tuple[MessageRef, int]]) -> None:
+    """Delete, move or mark the messages whose records committed, all at once, and note it on the records."""
+    if not done:
+        return
+    refs = [ref for ref, _record in done]
     action = source.after_processing if source.mail_server.protocol == Protocol.IMAP else AfterProcessing.DELETE
     if action == AfterProcessing.MOVE:
-        mailbox.move(ref, source.move_to_folder)
+        mailbox.move_many(refs, source.move_to_folder)
     elif action == AfterProcessing.MARK_READ:
-        mailbox.mark_read(ref)
+        mailbox.mark_read_many(refs)
     else:
-        mailbox.delete(ref)
-    ProcessedMessage.objects.filter(pk=record.pk, cleaned_up_at__isnull=True).update(cleaned_up_at=timezone.now())
+        mailbox.delete_many(refs)
+    ProcessedMessage.objects.filter(pk__in=[pk for _ref, pk in done], cleaned_up_at__isnull=True).update(
+        cleaned_up_at=timezone.now()
+    )
 
 
 def _lease() -> timedelta:

@@ -1,0 +1,84 @@
+"""A poll reads and writes its messages in batches: what it costs the database and the mail server is the same
+whatever the number of messages in a batch (bench/mail_ingest.py measures it over thousands), and a batch the
+database refuses is written a message at a time."""
+
+from __future__ import annotations
+
+import imaplib
+from collections import Counter
+from typing import Any
+
+import pytest
+from django.db import IntegrityError, connection
+from django.test import TestCase
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from mail_jobs.models import MailJobSource
+from mail_jobs.services import mail_source_poll
+from mail_servers.choices import ServerStatus
+from print_jobs.models import PrintJob
+from tests.mail_jobs.conftest import MAILBOX, SENDER, configure_source
+from tests.mail_jobs.helpers import PDF, mail_with_attachments
+
+pytestmark = [pytest.mark.emulator, pytest.mark.usefixtures("mail_jobs_settings")]
+
+
+def _poll_costs(m365: Any, source: Any, messages: int, commands: Counter[str]) -> tuple[int, Counter[str]]:
+    for n in range(messages):
+        attachments = [(f"doc-{n}.pdf", "application/pdf", PDF)]
+        m365.control.put_mail(MAILBOX, mail_with_attachments(sender=SENDER, to=MAILBOX, attachments=attachments))
+    MailJobSource.objects.filter(pk=source.pk).update(next_attempt_at=timezone.now())
+    commands.clear()
+    with CaptureQueriesContext(connection) as queries, TestCase.captureOnCommitCallbacks(execute=True):
+        result = mail_source_poll(source_id=source.pk)
+    assert result.status == ServerStatus.OK and result.processed == messages
+    return len(queries), Counter(commands)
+
+
+@pytest.mark.parametrize("protocol", ["imap", "pop3"])
+def test_a_poll_makes_the_same_queries_and_commands_for_three_messages_as_for_thirty(
+    m365: Any, tenant_a: Any, admin_a: Any, exchange_system: Any, sender: Any, protocol: str, monkeypatch: Any
+) -> None:
+    commands: Counter[str] = Counter()
+    command = imaplib.IMAP4._command
+
+    def counted(self: imaplib.IMAP4, name: str, *args: Any) -> Any:
+        commands[f"{name} {args[0]}" if name == "UID" else name] += 1
+        return command(self, name, *args)
+
+    monkeypatch.setattr(imaplib.IMAP4, "_command", counted)
+    source = configure_source(tenant_a, admin_a, protocol=protocol, exchange_system=exchange_system)
+    _poll_costs(m365, source, 1, commands)  # the first poll of a source records its status for the first time
+
+    few_queries, few_commands = _poll_costs(m365, source, 3, commands)
+    many_queries, many_commands = _poll_costs(m365, source, 30, commands)
+
+    assert PrintJob.objects.filter(owner=sender).count() == 34
+    assert many_queries == few_queries, "a query per message crept in"
+    assert many_commands == few_commands, "an IMAP command per message crept in"
+    assert m365.control.mail_messages(MAILBOX) == []
+
+
+def test_a_batch_the_database_refuses_is_written_a_message_at_a_time(
+    m365: Any, tenant_a: Any, admin_a: Any, exchange_system: Any, sender: Any, monkeypatch: Any
+) -> None:
+    from mail_jobs.services import polling
+
+    source = configure_source(tenant_a, admin_a, exchange_system=exchange_system)
+    batch_writes = polling.print_jobs_create
+
+    def refused(**kwargs: Any) -> Any:
+        if len(kwargs["jobs"]) > 1:  # as when another delivery of one of the batch's keys won
+            raise IntegrityError("duplicate key value violates unique constraint")
+        return batch_writes(**kwargs)
+
+    monkeypatch.setattr(polling, "print_jobs_create", refused)
+    _poll_costs(m365, source, 3, Counter())
+
+    assert sorted(PrintJob.objects.filter(owner=sender).values_list("title", flat=True)) == [
+        "doc-0.pdf",
+        "doc-1.pdf",
+        "doc-2.pdf",
+    ]
+    assert m365.control.mail_messages(MAILBOX) == []
