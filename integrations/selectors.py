@@ -34,6 +34,11 @@ def integration_list(*, tenant: Tenant) -> QuerySet[Integration]:
     return Integration.objects.filter(tenant=tenant).prefetch_related("features__app_registration", "app_registrations")
 
 
+def integration_rows(*, tenant: Tenant) -> QuerySet[Integration]:
+    """What the Integrations page shows of each integration: its features (their badges), not their apps."""
+    return Integration.objects.filter(tenant=tenant).prefetch_related("features")
+
+
 def integration_get(*, tenant: Tenant, pk: int) -> Integration:
     return get_object_or_404(Integration, tenant=tenant, pk=pk)
 

@@ -31,7 +31,7 @@ from ui.pagination import keyset_page
 @tenant_admin_required
 def integration_list(request: HttpRequest) -> HttpResponse:
     tenant = tenant_of(request)
-    page = keyset_page(selectors.integration_list(tenant=tenant), field="name", params=request.GET, descending=False)
+    page = keyset_page(selectors.integration_rows(tenant=tenant), field="name", params=request.GET, descending=False)
     context = {
         "integrations": page,
         "page": page,
