@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -173,20 +174,10 @@ def _users_page(run: SyncRun, settings: SyncSettings, feature: Feature, claim: C
         or (settings.users_delta_link if not run.full_read else "")
         or users_delta_url(select=users_select(settings))
     )
-    try:
-        page = with_app_token(feature, lambda token: graph_delta_page(token=token, url=url))
-    except microsoft_errors.DeltaExpired as exc:
-        return _restart_full(run, claim, exc)
-    except (microsoft_errors.MicrosoftError, CredentialError) as exc:
-        return _trouble(run, feature, claim, exc)
-    with transaction.atomic():
-        locked = _locked(run, claim)
-        if locked is None:
-            return "lost"
-        counts = users_page_apply(run=locked, settings=settings, items=page.objects)
-        fields: dict[str, Any] = {
-            "pages": F("pages") + 1,
-            "graph_requests": F("graph_requests") + 1,
+
+    def apply(locked: SyncRun, items: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        counts = users_page_apply(run=locked, settings=settings, items=items)
+        return {
             "users_seen": F("users_seen") + counts.users,
             "created": F("created") + counts.created,
             "updated": F("updated") + counts.updated,
@@ -195,14 +186,56 @@ def _users_page(run: SyncRun, settings: SyncSettings, feature: Feature, claim: C
             "unchanged": F("unchanged") + counts.unchanged,
             "conflicts": F("conflicts") + counts.conflicts,
             "errors": F("errors") + counts.errors,
+        }
+
+    following = Phase.GROUPS if settings.groups_read else Phase.FINISHING
+    return _delta_page_step(
+        run,
+        feature,
+        claim,
+        url=url,
+        restart=_restart_full,
+        apply=apply,
+        link_field="new_users_link",
+        following=following,
+    )
+
+
+def _delta_page_step(
+    run: SyncRun,
+    feature: Feature,
+    claim: Claim,
+    *,
+    url: str,
+    restart: Callable[[SyncRun, Claim, microsoft_errors.DeltaExpired], str],
+    apply: Callable[[SyncRun, Sequence[dict[str, Any]]], dict[str, Any]],
+    link_field: str,
+    following: str,
+) -> str:
+    """One page of a delta read (users or groups): read with no lock held, then applied (``apply`` returns the
+    run's counters to add) and the position saved under the claim; the round's last page stores its delta link in
+    ``link_field`` and moves the run to the ``following`` phase."""
+    try:
+        page = with_app_token(feature, lambda token: graph_delta_page(token=token, url=url))
+    except microsoft_errors.DeltaExpired as exc:
+        return restart(run, claim, exc)
+    except (microsoft_errors.MicrosoftError, CredentialError) as exc:
+        return _trouble(run, feature, claim, exc)
+    with transaction.atomic():
+        locked = _locked(run, claim)
+        if locked is None:
+            return "lost"
+        fields: dict[str, Any] = {
+            "pages": F("pages") + 1,
+            "graph_requests": F("graph_requests") + 1,
+            **apply(locked, page.objects),
             "status": RunStatus.RUNNING,
             "error": "",
         }
         if page.next_link:
             fields["position"] = page.next_link
         else:
-            following = Phase.GROUPS if settings.groups_read else Phase.FINISHING
-            fields.update(position="", new_users_link=page.delta_link or "", phase=following)
+            fields.update({"position": "", link_field: page.delta_link or "", "phase": following})
         SyncRun.objects.filter(pk=run.pk).update(**fields)
         _next(claim)
     return "page"
@@ -227,33 +260,21 @@ def groups_signature(settings: SyncSettings) -> str:
 def _groups_page(run: SyncRun, settings: SyncSettings, feature: Feature, claim: Claim) -> str:
     if not run.position:
         return _groups_begin(run, settings, feature, claim)
-    url = run.position
-    try:
-        page = with_app_token(feature, lambda token: graph_delta_page(token=token, url=url))
-    except microsoft_errors.DeltaExpired as exc:
-        return _groups_restart_full(run, claim, exc)
-    except (microsoft_errors.MicrosoftError, CredentialError) as exc:
-        return _trouble(run, feature, claim, exc)
-    with transaction.atomic():
-        locked = _locked(run, claim)
-        if locked is None:
-            return "lost"
-        counts = groups_page_apply(run=locked, settings=settings, items=page.objects)
-        fields: dict[str, Any] = {
-            "pages": F("pages") + 1,
-            "graph_requests": F("graph_requests") + 1,
-            "groups_seen": F("groups_seen") + counts.groups,
-            "groups_done": locked.groups_done,
-            "status": RunStatus.RUNNING,
-            "error": "",
-        }
-        if page.next_link:
-            fields["position"] = page.next_link
-        else:
-            fields.update(position="", new_groups_link=page.delta_link or "", phase=Phase.FINISHING)
-        SyncRun.objects.filter(pk=run.pk).update(**fields)
-        _next(claim)
-    return "page"
+
+    def apply(locked: SyncRun, items: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        counts = groups_page_apply(run=locked, settings=settings, items=items)
+        return {"groups_seen": F("groups_seen") + counts.groups, "groups_done": locked.groups_done}
+
+    return _delta_page_step(
+        run,
+        feature,
+        claim,
+        url=run.position,
+        restart=_groups_restart_full,
+        apply=apply,
+        link_field="new_groups_link",
+        following=Phase.FINISHING,
+    )
 
 
 def _groups_begin(run: SyncRun, settings: SyncSettings, feature: Feature, claim: Claim) -> str:
