@@ -90,16 +90,24 @@ def microsoft_sign_in_start(*, feature: Feature, login_hint: str = "", client: s
     client and per tenant, and refused while the client is locked out of signing in (raises Throttled)."""
     sign_in_client_check(ip_address=client)
     throttle_take(limits=scope_limits("microsoft_sign_in", tenant=feature.tenant.name, client=client))
+    return _login_flow_start(
+        feature, kind=FlowKind.MICROSOFT_SIGN_IN, person=None, login_hint=login_hint.strip() or None
+    )
+
+
+def _login_flow_start(feature: Feature, *, kind: FlowKind, person: User | None, login_hint: str | None) -> FlowStart:
+    """A sign-in with the Login feature's app, at the authority the tenant's Login settings allow, for the
+    feature's delegated scopes (a sign-in to Roger or a link to a signed-in user's account)."""
     settings = login_settings_of(tenant=feature.tenant)
     return sign_in_start(
-        kind=FlowKind.MICROSOFT_SIGN_IN,
-        person=None,
+        kind=kind,
+        person=person,
         integration=feature.integration,
         app=feature.app_registration.credentials(),
         authority=sign_in_authority(feature, settings),
         scopes=(*feature_spec(feature.feature_type).delegated, *SIGN_IN_EXTRA_SCOPES),
         feature=feature,
-        login_hint=login_hint.strip() or None,
+        login_hint=login_hint,
     )
 
 
@@ -362,17 +370,7 @@ def _refused(
 
 def microsoft_link_start(*, feature: Feature, user: User) -> FlowStart:
     """Where to send a signed-in user's browser to sign in once with Microsoft, to link that account to theirs."""
-    settings = login_settings_of(tenant=feature.tenant)
-    return sign_in_start(
-        kind=FlowKind.MICROSOFT_LINK,
-        person=user,
-        integration=feature.integration,
-        app=feature.app_registration.credentials(),
-        authority=sign_in_authority(feature, settings),
-        scopes=feature_spec(feature.feature_type).delegated,
-        feature=feature,
-        login_hint=user.email,
-    )
+    return _login_flow_start(feature, kind=FlowKind.MICROSOFT_LINK, person=user, login_hint=user.email)
 
 
 def microsoft_link_finish(*, state: str, browser_key: str, answer_key: str, person: User | None) -> SignInFinished:
