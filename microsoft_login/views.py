@@ -15,10 +15,10 @@ from django.views.decorators.http import require_POST
 from accounts.models import Tenant, User
 from accounts.permissions import tenant_admin_required, tenant_member_required
 from accounts.sign_in_options import SignInOption, sign_in_option_register, sign_out_offer_register
+from integrations.browser_flows import flow_redirect, flow_started
 from integrations.choices import FlowKind
 from integrations.errors import ForeignBrowser, IntegrationError
 from integrations.services.flows import SignInFinished, SignInKind, callback_url, sign_in_kind_register
-from integrations.views.common import flow_redirect, flow_started
 from microsoft import errors as microsoft_errors
 from microsoft import identity
 from microsoft_login import selectors, services

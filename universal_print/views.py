@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import Tenant, User
 from accounts.permissions import tenant_admin_required
-from integrations.views.common import flow_started
+from integrations.browser_flows import flow_started
 from print_jobs.errors import QueueNameTaken
 from print_jobs.services import queue_create
 from ui.live import VERSION_PARAMETER, Live, live_response, version_of

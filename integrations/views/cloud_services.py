@@ -12,8 +12,8 @@ from django.views.decorators.http import require_POST
 from accounts.models import User
 from accounts.permissions import tenant_member_required
 from integrations import selectors
+from integrations.browser_flows import flow_started
 from integrations.services import cloud_services as cloud_services_services
-from integrations.views.common import flow_started
 
 # The page moved to the OneDrive app: its old address (in emails already sent) still leads there.
 CLOUD_SERVICES_PAGE = "onedrive:cloud_services"

@@ -1,21 +1,18 @@
-"""What the integrations pages share: who asks, where to go back, how a browser is sent to Microsoft."""
+"""What the integrations pages share: who asks, where to go back, the set-up facts they show."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import cast
 
-from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import redirect
 
 from accounts.models import Tenant, User
-from integrations import binding
 from integrations.errors import IntegrationError
 from integrations.forms import ManualIntegrationForm
 from integrations.models import Integration
 from integrations.services import integrations as integration_services
-from integrations.services.flows import FLOW_LIFETIME, callback_url
+from integrations.services.flows import callback_url
 from microsoft import directory_roles
 
 # Which field an AADSTS code points at, so the message sits next to what must change.
@@ -32,21 +29,6 @@ def tenant_of(request: HttpRequest) -> Tenant:
 
 def back_to_detail(integration: Integration) -> HttpResponseRedirect:
     return redirect("integrations:detail", pk=integration.pk)
-
-
-def flow_redirect(start: binding.FlowStart) -> HttpResponse:
-    """Send the browser to Microsoft with the key that binds the flow to it (a cookie of its own)."""
-    return binding.browser_cookie_set(HttpResponseRedirect(start.url), start, FLOW_LIFETIME)
-
-
-def flow_started(request: HttpRequest, start: Callable[[], binding.FlowStart], *, back: HttpResponse) -> HttpResponse:
-    """To Microsoft for the flow `start` begins, or `back` with the reason it cannot begin."""
-    try:
-        started = start()
-    except IntegrationError as exc:
-        messages.error(request, exc.message)
-        return back
-    return flow_redirect(started)
 
 
 def redirect_uris() -> list[str]:

@@ -10,8 +10,9 @@ from django.views.decorators.http import require_POST
 from accounts.permissions import tenant_admin_required
 from integrations import selectors
 from integrations.binding import FlowStart
+from integrations.browser_flows import flow_started
 from integrations.services import directory_proof as proof_services
-from integrations.views.common import admin_of, back_to_detail, flow_started, tenant_of
+from integrations.views.common import admin_of, back_to_detail, tenant_of
 
 
 def _sign_in(request: HttpRequest, pk: int, start: Callable[..., FlowStart]) -> HttpResponse:

@@ -8,11 +8,12 @@ from django.views.decorators.http import require_POST
 
 from accounts.permissions import tenant_admin_required
 from integrations import selectors
+from integrations.browser_flows import flow_started
 from integrations.errors import ConsentMissing, IntegrationError
 from integrations.models import Feature
 from integrations.services import consent as consent_services
 from integrations.services import features as feature_services
-from integrations.views.common import admin_of, back_to_detail, flow_started, tenant_of
+from integrations.views.common import admin_of, back_to_detail, tenant_of
 
 
 def _feature(request: HttpRequest, pk: int, feature_pk: int) -> Feature:

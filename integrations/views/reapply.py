@@ -9,8 +9,9 @@ from django.views.decorators.http import require_POST
 from accounts.permissions import tenant_admin_required
 from integrations import selectors
 from integrations.binding import FlowStart
+from integrations.browser_flows import flow_started
 from integrations.services import reapply as reapply_services
-from integrations.views.common import admin_of, back_to_detail, flow_started, tenant_of
+from integrations.views.common import admin_of, back_to_detail, tenant_of
 
 
 @tenant_admin_required
