@@ -72,14 +72,7 @@ def deactivations_confirm(*, settings: SyncSettings, actor: User) -> int:
             .select_related("user")
         )
         count = deactivations_apply(run=settings.runs.filter(status="held").first(), rows=rows, actor=actor)
-        SyncSettings.objects.filter(pk=settings.pk).update(links_held=False)
-        audit_record(
-            tenant=settings.tenant,
-            actor=actor,
-            action="user_sync.deactivations_confirmed",
-            target=settings,
-            details={"users": [row.user.email for row in rows]},
-        )
+        _deactivations_decided(settings, actor, "user_sync.deactivations_confirmed", [row.user.email for row in rows])
     return count
 
 
@@ -91,16 +84,16 @@ def deactivations_keep(*, settings: SyncSettings, actor: User, user_ids: Iterabl
             rows = rows.filter(user_id__in=list(user_ids))
         emails = list(rows.values_list("user__email", flat=True))
         count = rows.update(state=DeactivationState.KEPT, decided_by=actor.email, decided_at=timezone.now())
-        if not Deactivation.objects.filter(settings=settings, state=DeactivationState.PENDING).exists():
-            SyncSettings.objects.filter(pk=settings.pk).update(links_held=False)
-        audit_record(
-            tenant=settings.tenant,
-            actor=actor,
-            action="user_sync.deactivations_kept",
-            target=settings,
-            details={"users": emails},
-        )
+        _deactivations_decided(settings, actor, "user_sync.deactivations_kept", emails)
     return count
+
+
+def _deactivations_decided(settings: SyncSettings, actor: User, action: str, emails: list[str]) -> None:
+    """Once no held deactivation waits for an admin, the delta links are let go (the next sync moves on from
+    them); the decision goes to the audit trail."""
+    if not Deactivation.objects.filter(settings=settings, state=DeactivationState.PENDING).exists():
+        SyncSettings.objects.filter(pk=settings.pk).update(links_held=False)
+    audit_record(tenant=settings.tenant, actor=actor, action=action, target=settings, details={"users": emails})
 
 
 def sync_stopped(*, settings: SyncSettings, actor: User | None, why: str) -> str:
