@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth import login
@@ -12,8 +12,8 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from accounts.models import Tenant, User
 from accounts.permissions import tenant_admin_required, tenant_member_required
+from accounts.requests import TenantRequest
 from accounts.sign_in_options import SignInOption, sign_in_option_register, sign_out_offer_register
 from integrations.browser_flows import flow_redirect, flow_started
 from integrations.choices import FlowKind
@@ -140,16 +140,12 @@ def sign_in_option(tenancy: str) -> dict[str, Any] | None:
 # --- settings (tenant admins) and My Settings ----------------------------------------------------------------------
 
 
-def _tenant(request: HttpRequest) -> Tenant:
-    return cast(Tenant, request.tenant)  # type: ignore[attr-defined]
-
-
 @tenant_admin_required
-def login_settings(request: HttpRequest) -> HttpResponse:
-    tenant = _tenant(request)
+def login_settings(request: TenantRequest) -> HttpResponse:
+    tenant = request.tenant
     form = LoginSettingsForm.of(selectors.login_settings_of(tenant=tenant), request.POST or None)
     if request.method == "POST" and form.is_valid():
-        services.login_settings_save(tenant=tenant, actor=cast(User, request.user), **form.cleaned_data)
+        services.login_settings_save(tenant=tenant, actor=request.user, **form.cleaned_data)
         messages.success(request, "Saved.")
         return redirect("microsoft_login:settings")
     features = selectors.login_features(tenant=tenant)
@@ -161,20 +157,21 @@ def login_settings(request: HttpRequest) -> HttpResponse:
 
 
 @tenant_member_required
-def account(request: HttpRequest) -> HttpResponse:
-    user = cast(User, request.user)
-    features = selectors.login_features(tenant=_tenant(request))
+def account(request: TenantRequest) -> HttpResponse:
+    features = selectors.login_features(tenant=request.tenant)
     return render(
-        request, "microsoft_login/account.html", {"features": features, "linked": bool(user.directory_object_id)}
+        request,
+        "microsoft_login/account.html",
+        {"features": features, "linked": bool(request.user.directory_object_id)},
     )
 
 
 @tenant_member_required
 @require_POST
-def link_start(request: HttpRequest, feature_pk: int) -> HttpResponse:
-    feature = get_object_or_404(selectors.login_features(tenant=_tenant(request)), pk=feature_pk)
+def link_start(request: TenantRequest, feature_pk: int) -> HttpResponse:
+    feature = get_object_or_404(selectors.login_features(tenant=request.tenant), pk=feature_pk)
     return flow_started(
         request,
-        lambda: services.microsoft_link_start(feature=feature, user=cast(User, request.user)),
+        lambda: services.microsoft_link_start(feature=feature, user=request.user),
         back=redirect(reverse("microsoft_login:account")),
     )

@@ -3,16 +3,16 @@ Printer Administrator's sign-in), the rest happens in the background and the pag
 
 from __future__ import annotations
 
-from typing import cast
+from typing import TYPE_CHECKING
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from accounts.models import Tenant, User
 from accounts.permissions import tenant_admin_required
+from accounts.requests import TenantRequest
 from integrations.browser_flows import flow_started
 from print_jobs.errors import QueueNameTaken
 from print_jobs.services import queue_create
@@ -24,15 +24,8 @@ from universal_print.models import Connection
 from universal_print.services.connections import connection_wake, printer_choices_save
 from universal_print.services.sign_in import printer_admin_sign_in_start
 
-
-def _admin(request: HttpRequest) -> User:
-    return cast(User, request.user)  # tenant_admin_required guarantees a signed-in tenant admin
-
-
-def _tenant(request: HttpRequest) -> Tenant:
-    tenant = _admin(request).tenant
-    assert tenant is not None
-    return tenant
+if TYPE_CHECKING:
+    from accounts.models import Tenant
 
 
 def _choices_form(tenant: Tenant, connection: Connection, data: QueryDict | None = None) -> PrinterChoicesForm:
@@ -45,13 +38,13 @@ def _choices_form(tenant: Tenant, connection: Connection, data: QueryDict | None
 
 
 def _render_page(
-    request: HttpRequest,
+    request: TenantRequest,
     *,
     invalid: PrinterChoicesForm | None = None,
     queue_form: QueueForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    tenant = _tenant(request)
+    tenant = request.tenant
     views = selectors.page_views(tenant=tenant)
     for view in views:
         if view.connection is not None:
@@ -69,19 +62,19 @@ def _render_page(
 
 
 @tenant_admin_required
-def page(request: HttpRequest) -> HttpResponse:
+def page(request: TenantRequest) -> HttpResponse:
     return _render_page(request)
 
 
 @tenant_admin_required
 @require_POST
-def printers_save(request: HttpRequest, pk: int) -> HttpResponse:
-    connection = selectors.connection_get(tenant=_tenant(request), pk=pk)
-    form = _choices_form(_tenant(request), connection, request.POST)
+def printers_save(request: TenantRequest, pk: int) -> HttpResponse:
+    connection = selectors.connection_get(tenant=request.tenant, pk=pk)
+    form = _choices_form(request.tenant, connection, request.POST)
     if not form.is_valid():
         messages.error(request, "Nothing was saved: see the printers marked below.")
         return _render_page(request, invalid=form, status=400)
-    waiting = printer_choices_save(connection=connection, choices=form.choices(), actor=_admin(request))
+    waiting = printer_choices_save(connection=connection, choices=form.choices(), actor=request.user)
     if waiting:
         messages.success(
             request,
@@ -95,19 +88,19 @@ def printers_save(request: HttpRequest, pk: int) -> HttpResponse:
 
 @tenant_admin_required
 @require_POST
-def sign_in(request: HttpRequest, feature_pk: int) -> HttpResponse:
-    feature = get_object_or_404(selectors.universal_print_features(tenant=_tenant(request)), pk=feature_pk)
+def sign_in(request: TenantRequest, feature_pk: int) -> HttpResponse:
+    feature = get_object_or_404(selectors.universal_print_features(tenant=request.tenant), pk=feature_pk)
     return flow_started(
         request,
-        lambda: printer_admin_sign_in_start(feature=feature, admin=_admin(request)),
+        lambda: printer_admin_sign_in_start(feature=feature, admin=request.user),
         back=redirect("universal_print:page"),
     )
 
 
 @tenant_admin_required
 @require_POST
-def check_now(request: HttpRequest, pk: int) -> HttpResponse:
-    connection = selectors.connection_get(tenant=_tenant(request), pk=pk)
+def check_now(request: TenantRequest, pk: int) -> HttpResponse:
+    connection = selectors.connection_get(tenant=request.tenant, pk=pk)
     if connection.feature is None or not connection.feature.enabled:
         messages.error(request, "Universal Print is disabled: enable it on the integration first.")
     else:
@@ -122,9 +115,9 @@ CHANGED = "universal-print-changed"
 
 
 @tenant_admin_required
-def status(request: HttpRequest, pk: int) -> HttpResponse:
+def status(request: TenantRequest, pk: int) -> HttpResponse:
     """The live part of a connection (its last look and its sign-in), followed while something is under way."""
-    connection = selectors.connection_get(tenant=_tenant(request), pk=pk)
+    connection = selectors.connection_get(tenant=request.tenant, pk=pk)
     view = selectors.connection_view(connection, recent=0)
     response = live_response(request, _status_live(view), {"view": view})
     if response.status_code != 204 and request.GET.get(VERSION_PARAMETER) is not None:
@@ -158,11 +151,11 @@ def _status_live(view: selectors.ConnectionView) -> Live:
 
 @tenant_admin_required
 @require_POST
-def queue_add(request: HttpRequest) -> HttpResponse:
+def queue_add(request: TenantRequest) -> HttpResponse:
     form = QueueForm(request.POST)
     if form.is_valid():
         try:
-            queue = queue_create(tenant=_tenant(request), name=form.cleaned_data["name"], actor=_admin(request))
+            queue = queue_create(tenant=request.tenant, name=form.cleaned_data["name"], actor=request.user)
         except QueueNameTaken as exc:
             form.add_error("name", exc.message)
         else:

@@ -3,16 +3,16 @@ group ids groups there?); Sync now and Preview queue background work, and the st
 
 from __future__ import annotations
 
-from typing import cast
+from typing import TYPE_CHECKING, Protocol
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from accounts.models import Tenant, User
 from accounts.permissions import tenant_admin_required
+from accounts.requests import TenantRequest
 from credentials.errors import CredentialError
 from microsoft import errors as microsoft_errors
 from ui.live import Live, live_response, version_of
@@ -32,15 +32,8 @@ from user_sync.services.connector import (
 from user_sync.services.pins import pin_emails_confirm
 from user_sync.services.runs import RunInProgress, SyncUnavailable, run_start, settings_for
 
-
-def _admin(request: HttpRequest) -> User:
-    return cast(User, request.user)  # tenant_admin_required guarantees a signed-in tenant admin
-
-
-def _tenant(request: HttpRequest) -> Tenant:
-    tenant = _admin(request).tenant
-    assert tenant is not None
-    return tenant
+if TYPE_CHECKING:
+    from accounts.models import User
 
 
 def _status_live(view: selectors.ConnectorView) -> Live:
@@ -61,9 +54,9 @@ def _status_live(view: selectors.ConnectorView) -> Live:
 
 
 def _render_page(
-    request: HttpRequest, *, invalid: SyncSettingsForm | None = None, invalid_pk: int | None = None, status: int = 200
+    request: TenantRequest, *, invalid: SyncSettingsForm | None = None, invalid_pk: int | None = None, status: int = 200
 ) -> HttpResponse:
-    tenant = _tenant(request)
+    tenant = request.tenant
     features = list(selectors.user_sync_features(tenant=tenant))
     views = []
     for feature in features:
@@ -91,14 +84,14 @@ def _render_page(
 
 
 @tenant_admin_required
-def page(request: HttpRequest) -> HttpResponse:
+def page(request: TenantRequest) -> HttpResponse:
     return _render_page(request)
 
 
 @tenant_admin_required
 @require_POST
-def settings_update(request: HttpRequest, pk: int) -> HttpResponse:
-    settings = selectors.settings_get(tenant=_tenant(request), pk=pk)
+def settings_update(request: TenantRequest, pk: int) -> HttpResponse:
+    settings = selectors.settings_get(tenant=request.tenant, pk=pk)
     form = SyncSettingsForm(request.POST, instance=settings, prefix=f"s{pk}")
     if form.is_valid() and settings.feature is not None:
         wanted = form.groups_to_check()
@@ -119,15 +112,15 @@ def settings_update(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "Nothing was saved: see the settings marked below.")
         return _render_page(request, invalid=form, invalid_pk=pk, status=400)
     settings = SyncSettings.objects.get(pk=pk)
-    settings_save(settings=settings, data=form.cleaned_data, actor=_admin(request))
+    settings_save(settings=settings, data=form.cleaned_data, actor=request.user)
     messages.success(request, "Settings saved. They apply from the next sync.")
     return redirect("user_sync:page")
 
 
-def _start(request: HttpRequest, pk: int, kind: RunKind) -> HttpResponse:
-    settings = selectors.settings_get(tenant=_tenant(request), pk=pk)
+def _start(request: TenantRequest, pk: int, kind: RunKind) -> HttpResponse:
+    settings = selectors.settings_get(tenant=request.tenant, pk=pk)
     try:
-        run_start(settings=settings, kind=kind, actor=_admin(request))
+        run_start(settings=settings, kind=kind, actor=request.user)
     except RunInProgress as exc:
         messages.info(request, f"A {exc.run.kind.label.lower()} is already running: nothing new was started.")
     except SyncUnavailable as exc:
@@ -142,27 +135,27 @@ def _start(request: HttpRequest, pk: int, kind: RunKind) -> HttpResponse:
 
 @tenant_admin_required
 @require_POST
-def sync_now(request: HttpRequest, pk: int) -> HttpResponse:
+def sync_now(request: TenantRequest, pk: int) -> HttpResponse:
     return _start(request, pk, RunKind.SYNC)
 
 
 @tenant_admin_required
 @require_POST
-def preview(request: HttpRequest, pk: int) -> HttpResponse:
+def preview(request: TenantRequest, pk: int) -> HttpResponse:
     return _start(request, pk, RunKind.PREVIEW)
 
 
 @tenant_admin_required
-def status(request: HttpRequest, pk: int) -> HttpResponse:
+def status(request: TenantRequest, pk: int) -> HttpResponse:
     """The live status: the run in progress (pages read, users processed), then the last run."""
-    settings = selectors.settings_get(tenant=_tenant(request), pk=pk)
+    settings = selectors.settings_get(tenant=request.tenant, pk=pk)
     view = selectors.connector_view(settings)
     return live_response(request, _status_live(view), {"view": view})
 
 
 @tenant_admin_required
-def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    run = selectors.run_get(tenant=_tenant(request), pk=pk)
+def run_detail(request: TenantRequest, pk: int) -> HttpResponse:
+    run = selectors.run_get(tenant=request.tenant, pk=pk)
     action = request.GET.get("action", "")
     if action not in ChangeAction.values:
         action = ""
@@ -180,54 +173,60 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @tenant_admin_required
 @require_POST
-def confirm(request: HttpRequest, pk: int) -> HttpResponse:
-    settings = selectors.settings_get(tenant=_tenant(request), pk=pk)
-    count = deactivations_confirm(settings=settings, actor=_admin(request))
-    messages.success(request, f"{count} users deactivated.")
+def confirm(request: TenantRequest, pk: int) -> HttpResponse:
+    return _deactivations_decide(request, pk, deactivations_confirm, done="deactivated")
+
+
+@tenant_admin_required
+@require_POST
+def keep(request: TenantRequest, pk: int) -> HttpResponse:
+    return _deactivations_decide(request, pk, deactivations_keep, done="kept active")
+
+
+class _Decision(Protocol):
+    def __call__(self, *, settings: SyncSettings, actor: User) -> int: ...
+
+
+def _deactivations_decide(request: TenantRequest, pk: int, decide: _Decision, *, done: str) -> HttpResponse:
+    """The admin's answer to the deactivations held at the safety threshold, for every held user at once."""
+    settings = selectors.settings_get(tenant=request.tenant, pk=pk)
+    count = decide(settings=settings, actor=request.user)
+    messages.success(request, f"{count} users {done}.")
     return redirect("user_sync:page")
 
 
 @tenant_admin_required
 @require_POST
-def keep(request: HttpRequest, pk: int) -> HttpResponse:
-    settings = selectors.settings_get(tenant=_tenant(request), pk=pk)
-    count = deactivations_keep(settings=settings, actor=_admin(request))
-    messages.success(request, f"{count} users kept active.")
-    return redirect("user_sync:page")
-
-
-@tenant_admin_required
-@require_POST
-def deactivate_stopped(request: HttpRequest, pk: int) -> HttpResponse:
-    settings = selectors.settings_get(tenant=_tenant(request), pk=pk)
+def deactivate_stopped(request: TenantRequest, pk: int) -> HttpResponse:
+    settings = selectors.settings_get(tenant=request.tenant, pk=pk)
     if settings.feature is not None and settings.feature.enabled:
         messages.error(request, "User Synchronization is on for this directory: its users are deactivated by syncs.")
     else:
-        count = stopped_users_deactivate(settings=settings, actor=_admin(request))
+        count = stopped_users_deactivate(settings=settings, actor=request.user)
         messages.success(request, f"{count} users deactivated.")
     return redirect("user_sync:page")
 
 
 @tenant_admin_required
 @require_POST
-def pin_emails(request: HttpRequest, pk: int) -> HttpResponse:
-    run = selectors.run_get(tenant=_tenant(request), pk=pk)
+def pin_emails(request: TenantRequest, pk: int) -> HttpResponse:
+    run = selectors.run_get(tenant=request.tenant, pk=pk)
     if run.pin_emails_waiting:
-        count = pin_emails_confirm(run=run, actor=_admin(request))
+        count = pin_emails_confirm(run=run, actor=request.user)
         messages.success(request, f"{count} PIN emails are being sent, paced within the outgoing mail limit.")
     return redirect("user_sync:page")
 
 
 @tenant_admin_required
 @require_POST
-def admin_link(request: HttpRequest, pk: int, change_pk: int) -> HttpResponse:
+def admin_link(request: TenantRequest, pk: int, change_pk: int) -> HttpResponse:
     """Link the admin account of a conflict to its directory user, as the admin confirms."""
-    run = selectors.run_get(tenant=_tenant(request), pk=pk)
+    run = selectors.run_get(tenant=request.tenant, pk=pk)
     change = get_object_or_404(run.changes.select_related("run__settings"), pk=change_pk, action=ChangeAction.CONFLICT)
     if change.user_id is None:
         raise Http404
     try:
-        user = admin_link_confirm(change=change, actor=_admin(request))
+        user = admin_link_confirm(change=change, actor=request.user)
     except LinkRefused as exc:
         messages.error(request, str(exc))
     else:
