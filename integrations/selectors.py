@@ -51,6 +51,14 @@ def manual_app_get(integration: Integration) -> AppRegistration:
     return app
 
 
+def features_of_type(*, tenant: Tenant, feature_type: str) -> QuerySet[Feature]:
+    """The tenant's features of one type, across its integrations, with what a feature's page shows of each (its
+    integration and app): what the feature apps' pages list and their buttons look a feature up in."""
+    return Feature.objects.filter(tenant=tenant, feature_type=feature_type).select_related(
+        "integration", "app_registration"
+    )
+
+
 def feature_get(*, tenant: Tenant, integration_pk: int, pk: int) -> Feature:
     return get_object_or_404(
         Feature.objects.select_related("integration", "app_registration"),

@@ -7,14 +7,15 @@ from django.db.models import QuerySet
 from accounts.models import Tenant
 from integrations.choices import FeatureType
 from integrations.models import Feature
+from integrations.selectors import features_of_type
 from microsoft_login.models import LoginSettings
 
 
 def login_features(*, tenant: Tenant) -> QuerySet[Feature]:
     """The tenant's enabled Login features: each is a "Sign in with Microsoft" button (usually one)."""
     return (
-        Feature.objects.filter(tenant=tenant, feature_type=FeatureType.LOGIN, enabled=True)
-        .select_related("integration", "app_registration")
+        features_of_type(tenant=tenant, feature_type=FeatureType.LOGIN)
+        .filter(enabled=True)
         .order_by("integration__name", "pk")
     )
 

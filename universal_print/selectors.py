@@ -13,22 +13,21 @@ from django.utils import timezone
 
 from health import Health
 from integrations.choices import FeatureType
-from integrations.models import Feature
+from integrations.selectors import features_of_type
 from print_jobs.models import Queue
 from universal_print.choices import JobOutcome, PollStatus, PrinterState
 from universal_print.models import AdminSignIn, Connection, Printer, ReceivedJob
 
 if TYPE_CHECKING:
     from accounts.models import Tenant
+    from integrations.models import Feature
 
 # The permissions whose refusal (a 403) stops the service until consent is granted again.
 APP_PERMISSIONS = ("Printer.Read.All", "PrintTaskDefinition.ReadWrite.All", "PrintJob.Read.All")
 
 
 def universal_print_features(*, tenant: Tenant) -> QuerySet[Feature]:
-    return Feature.objects.filter(tenant=tenant, feature_type=FeatureType.UNIVERSAL_PRINT).select_related(
-        "integration", "app_registration"
-    )
+    return features_of_type(tenant=tenant, feature_type=FeatureType.UNIVERSAL_PRINT)
 
 
 def connection_get(*, tenant: Tenant, pk: int) -> Connection:

@@ -12,21 +12,20 @@ from django.urls import reverse
 
 from health import Health
 from integrations.choices import FeatureType
-from integrations.models import Feature
+from integrations.selectors import features_of_type
 from user_sync.choices import DeactivationState, RunStatus
 from user_sync.models import Deactivation, SyncChange, SyncRun, SyncSettings
 from user_sync.services.people import synced_users
 
 if TYPE_CHECKING:
     from accounts.models import Tenant
+    from integrations.models import Feature
 
 HISTORY_LENGTH = 20
 
 
 def user_sync_features(*, tenant: Tenant) -> QuerySet[Feature]:
-    return Feature.objects.filter(tenant=tenant, feature_type=FeatureType.USER_SYNC).select_related(
-        "integration", "app_registration"
-    )
+    return features_of_type(tenant=tenant, feature_type=FeatureType.USER_SYNC)
 
 
 def settings_get(*, tenant: Tenant, pk: int) -> SyncSettings:
