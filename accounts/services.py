@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -73,12 +74,7 @@ def users_deactivate(users: QuerySet[User], *, actor: User | None, reason: str) 
     active and named in `protected_ids` rather than failing the rest."""
     changed = UsersChanged()
     with transaction.atomic():
-        by_tenant: dict[int, list[int]] = defaultdict(list)
-        for pk, tenant_id in users.filter(is_active=True, tenant__isnull=False).values_list("pk", "tenant_id"):
-            by_tenant[tenant_id].append(pk)
-        for tenant_id, candidates in sorted(by_tenant.items()):
-            tenant = _lock_tenant(tenant_id)
-            ids = list(User.objects.filter(pk__in=candidates, is_active=True).values_list("pk", flat=True))
+        for tenant, ids in _tenants_locked(users, is_active=True):
             admins = sorted(User.objects.filter(pk__in=ids, role=Role.ADMIN).values_list("pk", flat=True))
             if admins and not _other_active_admins(tenant, exclude=ids):
                 changed.protected_ids.append(admins[0])
@@ -101,12 +97,7 @@ def user_reactivate(user: User, *, actor: User | None) -> bool:
 def users_reactivate(users: QuerySet[User], *, actor: User | None) -> UsersChanged:
     changed = UsersChanged()
     with transaction.atomic():
-        by_tenant: dict[int, list[int]] = defaultdict(list)
-        for pk, tenant_id in users.filter(is_active=False, tenant__isnull=False).values_list("pk", "tenant_id"):
-            by_tenant[tenant_id].append(pk)
-        for tenant_id, candidates in sorted(by_tenant.items()):
-            tenant = _lock_tenant(tenant_id)
-            ids = list(User.objects.filter(pk__in=candidates, is_active=False).values_list("pk", flat=True))
+        for tenant, ids in _tenants_locked(users, is_active=False):
             if not ids:
                 continue
             User.objects.filter(pk__in=ids).update(is_active=True, deactivated_at=None, deactivation_reason="")
@@ -145,6 +136,17 @@ def _lock_tenant(tenant_id: int) -> Tenant:
     """Changes to who is an active admin are taken one at a time per tenant (two admins deactivating each other at
     once cannot both succeed)."""
     return Tenant.objects.select_for_update().get(pk=tenant_id)
+
+
+def _tenants_locked(users: QuerySet[User], *, is_active: bool) -> Iterator[tuple[Tenant, list[int]]]:
+    """A bulk change's users that are still active (or inactive), tenant by tenant in a fixed order, each tenant
+    locked as `_lock_tenant` says and its users read again under the lock (run inside a transaction)."""
+    by_tenant: dict[int, list[int]] = defaultdict(list)
+    for pk, tenant_id in users.filter(is_active=is_active, tenant__isnull=False).values_list("pk", "tenant_id"):
+        by_tenant[tenant_id].append(pk)
+    for tenant_id, candidates in sorted(by_tenant.items()):
+        tenant = _lock_tenant(tenant_id)
+        yield tenant, list(User.objects.filter(pk__in=candidates, is_active=is_active).values_list("pk", flat=True))
 
 
 def _other_active_admins(tenant: Tenant, *, exclude: list[int]) -> bool:
