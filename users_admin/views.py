@@ -6,7 +6,7 @@ Every object comes through a tenant-scoped selector: another tenant's user or im
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import cast
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib import messages
@@ -19,8 +19,8 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from accounts.errors import LastAdminError
-from accounts.models import Tenant, User
 from accounts.permissions import tenant_admin_required
+from accounts.requests import TenantRequest
 from accounts.services import user_deactivate, user_reactivate
 from audit.services import audit_record
 from ui.live import Live, live_response, version_of
@@ -40,30 +40,25 @@ from users_admin.services import (
 from users_admin.spreadsheet import ImportFileError, csv_line
 from users_admin.uploads import SizeLimitHandler
 
+if TYPE_CHECKING:
+    from accounts.models import User
+
 PAGE_SIZE = 50
 SEARCH_COUNT_CAP = 1000
 PREVIEW_ROWS = 100
 
 
-def _tenant(request: HttpRequest) -> Tenant:
-    return cast(Tenant, request.tenant)  # type: ignore[attr-defined]
-
-
-def _actor(request: HttpRequest) -> User:
-    return cast(User, request.user)
-
-
-def _user(request: HttpRequest, pk: int) -> User:
-    user = selectors.user_of_tenant(tenant=_tenant(request), pk=pk)
+def _user(request: TenantRequest, pk: int) -> User:
+    user = selectors.user_of_tenant(tenant=request.tenant, pk=pk)
     if user is None:
         raise Http404("No such user in this tenant.")
     return user
 
 
 @tenant_admin_required
-def user_list(request: HttpRequest) -> HttpResponse:
+def user_list(request: TenantRequest) -> HttpResponse:
     query, state = request.GET.get("q", "")[:200], request.GET.get("state", "")
-    users = selectors.users_search(tenant=_tenant(request), query=query, state=state)
+    users = selectors.users_search(tenant=request.tenant, query=query, state=state)
     count, capped = selectors.users_count(users, cap=SEARCH_COUNT_CAP if query else None)
     page = selectors.users_page(
         users, after=request.GET.get("after", ""), before=request.GET.get("before", ""), per_page=PAGE_SIZE
@@ -77,19 +72,19 @@ def user_list(request: HttpRequest) -> HttpResponse:
             "capped": capped,
             "query": query,
             "state": state,
-            "imports": selectors.imports_recent(tenant=_tenant(request)),
+            "imports": selectors.imports_recent(tenant=request.tenant),
         },
     )
 
 
 @tenant_admin_required
-def user_add(request: HttpRequest) -> HttpResponse:
+def user_add(request: TenantRequest) -> HttpResponse:
     form = UserForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
             user = user_create(
-                tenant=_tenant(request),
-                actor=_actor(request),
+                tenant=request.tenant,
+                actor=request.user,
                 values=form.values(),
                 invite=form.cleaned_data.get("invite", False),
             )
@@ -104,12 +99,12 @@ def user_add(request: HttpRequest) -> HttpResponse:
 
 
 @tenant_admin_required
-def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def user_edit(request: TenantRequest, pk: int) -> HttpResponse:
     subject = _user(request, pk)
     form = UserForm(request.POST or None, user=subject)
     if request.method == "POST" and form.is_valid():
         try:
-            changed = user_update(subject, actor=_actor(request), values=form.values())
+            changed = user_update(subject, actor=request.user, values=form.values())
         except UserFieldError as exc:
             for name, error in exc.errors.items():
                 form.add_error(name if name in form.fields else None, error)
@@ -127,12 +122,12 @@ def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @tenant_admin_required
-def user_deactivate_view(request: HttpRequest, pk: int) -> HttpResponse:
+def user_deactivate_view(request: TenantRequest, pk: int) -> HttpResponse:
     subject = _user(request, pk)
     form = DeactivateForm(request.POST)
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
     try:
-        user_deactivate(subject, actor=_actor(request), reason=reason or "Deactivated by an admin")
+        user_deactivate(subject, actor=request.user, reason=reason or "Deactivated by an admin")
     except LastAdminError as exc:
         messages.error(request, str(exc))
         return redirect("users_admin:user_edit", pk=subject.pk)
@@ -145,22 +140,22 @@ def user_deactivate_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @tenant_admin_required
-def user_reactivate_view(request: HttpRequest, pk: int) -> HttpResponse:
+def user_reactivate_view(request: TenantRequest, pk: int) -> HttpResponse:
     subject = _user(request, pk)
-    if user_reactivate(subject, actor=_actor(request)):
+    if user_reactivate(subject, actor=request.user):
         messages.success(request, f"{subject.email} is active again.")
     return redirect("users_admin:users")
 
 
 @require_POST
 @tenant_admin_required
-def user_password_reset(request: HttpRequest, pk: int) -> HttpResponse:
+def user_password_reset(request: TenantRequest, pk: int) -> HttpResponse:
     subject = _user(request, pk)
     if not subject.is_active:
         messages.error(request, "Reactivate the user first.")
         return redirect("users_admin:user_edit", pk=subject.pk)
     try:
-        sent = password_reset_send(subject, actor=_actor(request))
+        sent = password_reset_send(subject, actor=request.user)
     except UserFieldError as exc:
         messages.error(request, " ".join(exc.errors.values()))
     else:
@@ -170,9 +165,9 @@ def user_password_reset(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @tenant_admin_required
-def user_export(request: HttpRequest) -> StreamingHttpResponse:
+def user_export(request: TenantRequest) -> StreamingHttpResponse:
     """The tenant's users as CSV; cells that look like formulas are written as text (see cell_safe)."""
-    tenant = _tenant(request)
+    tenant = request.tenant
     users = selectors.users_for_page(selectors.users_search(tenant=tenant, query=request.GET.get("q", "")))
 
     def lines() -> Iterator[str]:
@@ -192,7 +187,7 @@ def user_export(request: HttpRequest) -> StreamingHttpResponse:
                 ]
             )
 
-    audit_record(tenant=tenant, actor=_actor(request), action="user.exported")
+    audit_record(tenant=tenant, actor=request.user, action="user.exported")
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="users-{tenant.name}.csv"'
     return response
@@ -225,7 +220,7 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
 
 @csrf_exempt
 @tenant_admin_required
-def import_upload(request: HttpRequest) -> HttpResponseBase:
+def import_upload(request: TenantRequest) -> HttpResponseBase:
     """The upload stops at the size limit while it arrives: who asks is checked first, then the declared length
     before the body is read, then the bytes while they are read (SizeLimitHandler); the CSRF check follows (it
     reads the body)."""
@@ -240,15 +235,15 @@ def import_upload(request: HttpRequest) -> HttpResponseBase:
 
 
 @csrf_protect
-def _import_upload(request: HttpRequest, handler: SizeLimitHandler) -> HttpResponse:
+def _import_upload(request: TenantRequest, handler: SizeLimitHandler) -> HttpResponse:
     form = ImportForm(request.POST or None, request.FILES or None)
     if handler.exceeded:
         return _too_large(request, status=413)
     if request.method == "POST" and form.is_valid():
         try:
             started = import_start(
-                tenant=_tenant(request),
-                actor=_actor(request),
+                tenant=request.tenant,
+                actor=request.user,
                 upload=form.cleaned_data["file"],
                 send_invitations=form.cleaned_data["send_invitations"],
             )
@@ -259,15 +254,15 @@ def _import_upload(request: HttpRequest, handler: SizeLimitHandler) -> HttpRespo
     return render(request, "users_admin/import_upload.html", {"form": form})
 
 
-def _too_large(request: HttpRequest, *, status: int) -> HttpResponse:
+def _too_large(request: TenantRequest, *, status: int) -> HttpResponse:
     form = ImportForm()
     megabytes = settings.USER_IMPORT_MAX_BYTES // (1024 * 1024)
     form.errors["file"] = form.error_class([f"The file is larger than {megabytes} MB: split it and upload the parts."])
     return render(request, "users_admin/import_upload.html", {"form": form}, status=status)
 
 
-def _import(request: HttpRequest, pk: int) -> UserImport:
-    found = selectors.import_of_tenant(tenant=_tenant(request), pk=pk)
+def _import(request: TenantRequest, pk: int) -> UserImport:
+    found = selectors.import_of_tenant(tenant=request.tenant, pk=pk)
     if found is None:
         raise Http404("No such import in this tenant.")
     return found
@@ -298,13 +293,13 @@ def _import_context(user_import: UserImport) -> dict[str, object]:
 
 
 @tenant_admin_required
-def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def import_detail(request: TenantRequest, pk: int) -> HttpResponse:
     user_import = _import(request, pk)
     return render(request, "users_admin/import_detail.html", _import_context(user_import))
 
 
 @tenant_admin_required
-def import_status(request: HttpRequest, pk: int) -> HttpResponse:
+def import_status(request: TenantRequest, pk: int) -> HttpResponse:
     user_import = _import(request, pk)
     response = live_response(request, _import_live(user_import), _import_context(user_import))
     if response.status_code != 204 and user_import.status not in ImportStatus.working():
@@ -314,15 +309,15 @@ def import_status(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @tenant_admin_required
-def import_apply_view(request: HttpRequest, pk: int) -> HttpResponse:
+def import_apply_view(request: TenantRequest, pk: int) -> HttpResponse:
     user_import = _import(request, pk)
-    if not import_apply(user_import, actor=_actor(request)):
+    if not import_apply(user_import, actor=request.user):
         messages.info(request, "This import is not waiting for a confirmation.")
     return redirect("users_admin:import_detail", pk=user_import.pk)
 
 
 @tenant_admin_required
-def import_result(request: HttpRequest, pk: int, phase: str) -> StreamingHttpResponse:
+def import_result(request: TenantRequest, pk: int, phase: str) -> StreamingHttpResponse:
     user_import = _import(request, pk)
     if phase not in ImportPhase.values:
         raise Http404("No such result.")
