@@ -486,13 +486,14 @@ class _Page:
         if new:
             Alias.objects.bulk_create(new, ignore_conflicts=True)
 
+    def present_values(self, attribute: str) -> dict[int, str]:
+        """Each user of the page whose item carries `attribute` (a delta page leaves out what did not change), with
+        its value cut to a name's length."""
+        prop = attributes.graph_property(attribute)
+        return {user.pk: attributes.value_of(item, attribute)[:256] for user, item in self.present if prop in item}
+
     def write_cost_centers(self) -> None:
-        prop = attributes.graph_property(self.cost_center_attribute)
-        wanted = {
-            user.pk: attributes.value_of(item, self.cost_center_attribute)[:256]
-            for user, item in self.present
-            if prop in item
-        }
+        wanted = self.present_values(self.cost_center_attribute)
         names = {name for name in wanted.values() if name}
         if not wanted:
             return
@@ -524,12 +525,7 @@ class _Page:
         }
 
     def write_attribute_groups(self) -> None:
-        prop = attributes.graph_property(self.group_attribute)
-        wanted = {
-            user.pk: attributes.value_of(item, self.group_attribute)[:256]
-            for user, item in self.present
-            if prop in item
-        }
+        wanted = self.present_values(self.group_attribute)
         if not wanted:
             return
         keys = {name: attribute_group_key(self.group_attribute, name) for name in set(wanted.values()) if name}
