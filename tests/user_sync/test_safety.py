@@ -7,6 +7,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
@@ -66,6 +68,21 @@ def test_keep_leaves_the_users_active_marked_kept_by_the_admin(held: Any, admin_
     run = sync(held)
     assert run.status == RunStatus.SUCCEEDED and run.deactivated == 0
     assert User.objects.filter(email__in=LEAVERS, is_active=True).count() == 4
+
+
+@pytest.mark.parametrize(
+    ("name", "said", "still_active"),
+    [("user_sync:confirm", "4 users deactivated.", 0), ("user_sync:keep", "4 users kept active.", 4)],
+)
+def test_the_page_confirms_or_keeps_the_held_deactivations_and_lets_the_links_go(
+    held: Any, admin_a_client: Client, name: str, said: str, still_active: int
+) -> None:
+    page = admin_a_client.post(reverse(name, args=[held.pk]), follow=True)
+    assert said in page.content.decode()
+    assert User.objects.filter(email__in=LEAVERS, is_active=True).count() == still_active
+    held.refresh_from_db()
+    assert not held.links_held
+    assert not Deactivation.objects.filter(settings=held, state=DeactivationState.PENDING).exists()
 
 
 def test_an_expired_delta_link_starts_a_full_read_noted_in_the_history(m365: Any, sync_settings: Any) -> None:
