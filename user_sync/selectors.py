@@ -63,13 +63,17 @@ def last_run(settings: SyncSettings, *, preview: bool = False) -> SyncRun | None
 
 
 def connector_health(settings: SyncSettings) -> Health:
+    return _health(settings, current_run(settings))
+
+
+def _health(settings: SyncSettings, run: SyncRun | None) -> Health:
+    """The connector's health while `run` is in progress (None: none is)."""
     feature = settings.feature
     page = reverse("user_sync:page")
     if feature is None:
         return Health.off("Integration deleted", "The users it synchronized are kept, marked as no longer synced.")
     if not feature.enabled:
         return Health.off("Disabled", "User Synchronization is disabled on the integration.")
-    run = current_run(settings)
     if run is not None and run.status in (RunStatus.WAITING, RunStatus.RETRYING):
         return Health.retrying(cause=run.error, since=run.started_at, next_try=run.next_attempt_at)
     if run is not None:
@@ -118,12 +122,15 @@ class ConnectorView:
 
 def connector_view(settings: SyncSettings) -> ConnectorView:
     assert settings.feature is not None
+    # The health and the run in progress from one read: a run ending between two reads would otherwise show as
+    # in progress in the health while the live status, seeing none, stops following it.
+    run = current_run(settings)
     pending = pending_deactivations(settings)
     return ConnectorView(
         feature=settings.feature,
         settings=settings,
-        health=connector_health(settings),
-        run=current_run(settings),
+        health=_health(settings, run),
+        run=run,
         last=last_run(settings),
         last_preview=last_run(settings, preview=True),
         history=list(settings.runs.select_related("requested_by")[:HISTORY_LENGTH]),

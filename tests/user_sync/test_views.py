@@ -9,9 +9,11 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from tests.user_sync.conftest import ADELE, COST_CENTERS_ROOT, MARKETING_TEAM, sync
-from user_sync.choices import RunStatus
+from tests.ui.live_race import followed, work_after_read
+from tests.user_sync.conftest import ADELE, COST_CENTERS_ROOT, MARKETING_TEAM, steps, sync
+from user_sync.choices import RunKind, RunStatus
 from user_sync.models import SyncRun
+from user_sync.services.runs import run_start
 
 
 def _form(settings: Any, **values: Any) -> dict[str, Any]:
@@ -161,3 +163,32 @@ def test_an_admin_account_is_linked_only_when_an_admin_confirms(
     alex = User.objects.get(pk=alex.pk)
     assert alex.directory_tenant_id == CONTOSO and alex.directory_object_id == conflict.object_id
     assert sync(sync_settings).conflicts == 0  # from now on the sync keeps the admin account up to date
+
+
+@pytest.mark.parametrize("reads", [1, 2, 3, 4])
+@pytest.mark.parametrize("reader", ["the page", "a poll of the status"])
+def test_a_run_ending_while_the_status_is_read_never_leaves_it_synchronizing_for_good(
+    admin_a_client: Client, sync_settings: Any, reader: str, reads: int
+) -> None:
+    """The worker's last step can commit between any two of the status's reads of the runs. Whatever the status
+    showed then, once it polled it shows the run's end and stops. (The health was read from the run in progress,
+    then the status found no run in progress and was final: "Synchronizing" until a reload.)"""
+    run = run_start(settings=sync_settings, kind=RunKind.SYNC, actor=None)
+    element_id = f"sync-status-{sync_settings.pk}"
+    with work_after_read(('"user_sync_syncrun"',), reads, lambda: steps(run)) as ran:
+        if reader == "the page":
+            first = admin_a_client.get(reverse("user_sync:page"))
+        else:
+            # a status that polls since an earlier state (the run's first page, say): it changed since
+            url = reverse("user_sync:status", args=[sync_settings.pk])
+            first = admin_a_client.get(url, {"v": "earlier"}, headers={"HX-Request": "true"})
+    if not ran:
+        steps(run)  # the run ended after the status was read
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED
+    assert first.status_code in (200, 286), first.status_code
+
+    shown, polling, _ = followed(admin_a_client, first.content.decode(), element_id)
+    assert f"{run.created} created" in shown and "Synchronized" in shown, shown
+    assert "Synchronizing" not in shown and "in progress" not in shown, shown
+    assert not polling
