@@ -103,6 +103,7 @@ class ConnectionView:
     printers_waiting: list[Printer] = field(default_factory=list)
     form: Any = None  # the printers' form, set by the view
     health: Health | None = None
+    jobs_shown: list[tuple[int, str, str]] = field(default_factory=list)  # what the status follows of the jobs
     status_live: Any = None  # ui.live.Live of the status part, set by the view
 
     @property
@@ -126,6 +127,10 @@ def printers_with_stats(connection: Connection) -> list[Printer]:
 
 
 def connection_view(connection: Connection, *, recent: int = 20) -> ConnectionView:
+    # The jobs the status follows are read before the printers and jobs the page shows: a job received after this
+    # read keeps the status polling, while one received after the page's read and before a later one would leave
+    # it shown "Receiving", with nothing followed.
+    followed = jobs_shown(connection)
     waiting = why_jobs_wait(connection)
     return ConnectionView(
         connection=connection,
@@ -136,6 +141,7 @@ def connection_view(connection: Connection, *, recent: int = 20) -> ConnectionVi
         waiting=waiting,
         printers_waiting=printers_left_waiting(connection) if waiting else [],
         health=connection_health(connection),
+        jobs_shown=followed,
     )
 
 

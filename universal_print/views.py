@@ -130,7 +130,7 @@ def _status_live(view: selectors.ConnectionView) -> Live:
     (the look, a job's state on either side) tells the printers and jobs part to read itself again."""
     connection, sign_in = view.connection, view.sign_in
     assert connection is not None
-    jobs = selectors.jobs_shown(connection)
+    jobs = view.jobs_shown
     looking = selectors.look_pending(connection)
     receiving = any(outcome == JobOutcome.RECEIVING for _, outcome, _ in jobs)
     shown = (

@@ -8,6 +8,7 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from print_jobs.models import PrintJob
 from tests.conftest import wait_until
+from tests.ui.live_race import element, followed, work_after_read
 from universal_print.choices import JobOutcome, PollStatus, TaskStatus
 from universal_print.models import Connection, ReceivedJob
 from universal_print.services.connections import connection_wake
@@ -190,3 +191,33 @@ def test_check_now_is_followed_until_the_new_job_shows(m365, taking, adele, admi
     refreshed = admin_a_client.get(page).content.decode()
     printers_and_jobs = refreshed.split('id="printers-of-1"', 1)[1].split("</section>", 1)[0]
     assert "Budget.pdf" in printers_and_jobs and "Held in Roger for release" in printers_and_jobs
+
+
+@pytest.mark.parametrize("reads", [1, 2, 3, 4, 5, 6])
+def test_a_job_received_while_the_page_is_read_never_leaves_it_receiving_for_good(
+    m365, taking, adele, admin_a_client, reads
+):
+    """The job's worker can commit between any two of the page's reads of the jobs. Whatever the page showed
+    then, once its status polled (and told the printers and jobs part to read itself again) it shows the job held
+    and the status stops. (The jobs were shown, then read again to decide whether to follow them: a job received
+    in between was shown "Receiving", with nothing followed, until a reload.)"""
+    m365.control.submit_print_job(CONTOSO, SECURE_PRINT, ADELE, PDF, name="Budget.pdf")
+    tick(taking)  # the minute's look hands the job over: next look in a minute
+    assert ReceivedJob.objects.get().outcome == JobOutcome.RECEIVING
+
+    page = reverse("universal_print:page")
+    with work_after_read(('"universal_print_receivedjob"',), reads, take_jobs) as ran:
+        first = admin_a_client.get(page)
+    if not ran:
+        take_jobs()  # the job was received after the page was read
+    assert ReceivedJob.objects.get().outcome == JobOutcome.HELD
+    assert first.status_code == 200
+
+    _, polling, answer = followed(admin_a_client, first.content.decode(), f"status-{taking.pk}")
+    shown = first.content.decode()
+    if answer is not None and answer.status_code != 204 and answer.get("HX-Trigger") == "universal-print-changed":
+        shown = admin_a_client.get(page, headers={"HX-Request": "true"}).content.decode()
+    printers_and_jobs, _ = element(shown, "printers-of-1")
+    assert "Budget.pdf" in printers_and_jobs and "Held in Roger for release" in printers_and_jobs
+    assert "Receiving" not in printers_and_jobs
+    assert not polling
