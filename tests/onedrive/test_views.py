@@ -4,16 +4,10 @@ prints or scans, of their own tenant or another (404), and only a user's own tok
 from __future__ import annotations
 
 import base64
-import html
 import json
-import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from django.db import connection
-from django.test import Client
 from django.urls import reverse
 
 from onedrive.choices import PrintedAction, PrintStatus
@@ -34,6 +28,7 @@ from tests.onedrive.conftest import (
     printed,
     scanned,
 )
+from tests.ui.live_race import followed, work_after_read
 
 pytestmark = [pytest.mark.emulator, pytest.mark.django_db]
 
@@ -118,46 +113,6 @@ def test_the_status_partial_stops_polling_when_nothing_is_left(m365: Any, adele:
 
 
 PANEL_TABLES = ('"onedrive_onedriveprint"', '"onedrive_scandelivery"')
-PANEL_OPENING = re.compile(r'<div id="onedrive-panel"([^>]*)>')
-
-
-@contextmanager
-def _worker_commits_after_panel_read(reads: int, work: Callable[[], object]) -> Iterator[list[bool]]:
-    """Run `work` (the worker's step, committed: a test's queries see it at once) right after the `reads`-th
-    query of the request on the panel's rows, as a worker committing between two of the panel's reads would.
-    The list yielded holds True once it ran."""
-    ran: list[bool] = []
-    seen = 0
-
-    def between(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        nonlocal seen
-        result = execute(sql, params, many, context)
-        if not ran and any(table in sql for table in PANEL_TABLES):
-            seen += 1
-            if seen == reads:
-                ran.append(True)  # before the work: its own queries are not the panel's
-                work()
-        return result
-
-    with connection.execute_wrapper(between):
-        yield ran
-
-
-def _panel_as_followed(client: Client, fragment: str) -> tuple[str, bool]:
-    """What the browser shows of the panel once it polled what it was given (htmx: 204 keeps the fragment, any
-    other answer replaces it), and whether it still polls."""
-    opening = PANEL_OPENING.search(fragment)
-    assert opening is not None, fragment
-    poll = re.search(r'hx-get="([^"]+)"', opening.group(1))
-    if poll is not None:
-        answer = client.get(html.unescape(poll.group(1)), headers={"HX-Request": "true"})
-        assert answer.status_code in (200, 204, 286), answer.status_code
-        if answer.status_code != 204:
-            fragment = _text(answer)
-            opening = PANEL_OPENING.search(fragment)
-            assert opening is not None, fragment
-    panel = fragment[opening.start() : fragment.index("</section>", opening.start())]  # not the Jobs table's notes
-    return panel, "hx-trigger" in opening.group(1)
 
 
 @pytest.mark.parametrize("reads", [1, 2, 3, 4, 5])
@@ -175,7 +130,7 @@ def test_a_worker_finishing_while_the_panel_is_read_never_leaves_it_applying_for
     row.refresh_from_db()
     assert row.status == PrintStatus.TIDYING
 
-    with _worker_commits_after_panel_read(reads, lambda: print_work(print_id=row.pk)) as ran:
+    with work_after_read(PANEL_TABLES, reads, lambda: print_work(print_id=row.pk)) as ran:
         if reader == "the Jobs page":
             first = adele_client.get(reverse("print_jobs:list"))
         else:
@@ -187,7 +142,7 @@ def test_a_worker_finishing_while_the_panel_is_read_never_leaves_it_applying_for
     assert row.status == PrintStatus.DELETED
     assert first.status_code in (200, 286), first.status_code
 
-    shown, polling = _panel_as_followed(adele_client, _text(first))
+    shown, polling, _ = followed(adele_client, _text(first), "onedrive-panel")
     assert "Deleted from OneDrive" in shown and "Applying your Printed Job preference" not in shown
     assert not polling
 
