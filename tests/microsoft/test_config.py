@@ -79,3 +79,24 @@ def test_session_uses_the_configured_bundle_over_the_environment(
     assert merged["verify"] == "/tmp/our-ca.pem"
     assert merged["proxies"]["https"] == "http://proxy.example:3128"
     assert session.timeout == 4.0
+
+
+def test_the_proxies_from_the_environment_follow_its_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    session = session_create()
+    url = "https://login.example/token"
+
+    def proxies() -> dict[str, str]:
+        return dict(session.merge_environment_settings(url, {}, None, True, None)["proxies"])
+
+    assert "https" not in proxies()
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    assert proxies()["https"] == "http://proxy.example:3128"
+    monkeypatch.setenv("NO_PROXY", "login.example")
+    assert "https" not in proxies(), "a host NO_PROXY names goes direct"
+    assert (
+        dict(session.merge_environment_settings("https://graph.example/v1.0", {}, None, True, None)["proxies"])["https"]
+        == "http://proxy.example:3128"
+    )
+    assert session.merge_environment_settings(url, {}, None, True, None)["verify"] is not None
