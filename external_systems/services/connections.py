@@ -21,6 +21,7 @@ import math
 import os
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -201,14 +202,19 @@ def connection_advance(*, connection_id: int | None = None) -> None:
         if claim.pk in loaded
     ]
     next_rounds: dict[datetime, _Step] = {}
+    waiting: list[tuple[_Step, _Waiting]] = []
     for step, outcome in _side_by_side(steps):
         try:
-            due_at = step.context.run(_settle, step, outcome)
+            settled = step.context.run(_settle, step, outcome)
         except Exception:  # one connection's failure must not drop the outcomes of the others
             logger.exception("External system connection %s: the step's outcome could not be written", step.claim.pk)
             continue
-        if due_at is not None:
-            next_rounds.setdefault(_slot(due_at), step)
+        if isinstance(settled, _Waiting):
+            waiting.append((step, settled))
+        elif settled is not None:
+            next_rounds.setdefault(_slot(settled), step)
+    for step, due_at in _waiting_release(waiting):
+        next_rounds.setdefault(_slot(due_at), step)
     if len(claims) == STEP_BATCH:
         next_rounds.setdefault(timezone.now(), steps[-1])  # more may be due: another round at once
     for at, step in next_rounds.items():
@@ -218,6 +224,24 @@ def connection_advance(*, connection_id: int | None = None) -> None:
 def connections_polled() -> QuerySet[DeviceCodeConnection]:
     """The connections whose steps Celery still takes: the kind of background work the sweep looks after."""
     return DeviceCodeConnection.objects.filter(status__in=POLLED_CONNECTION_STATUSES)
+
+
+@dataclass(frozen=True)
+class _Waiting:
+    """A code still waiting for its sign-in (the usual answer): what changed and when the next poll is due."""
+
+    claim: Claim
+    changed: dict[str, Any]
+    due_at: datetime
+
+
+def _waiting_release(waiting: list[tuple[_Step, _Waiting]]) -> list[tuple[_Step, datetime]]:
+    """Write the round's usual answers in one transaction: one commit (a flush of the database's log to disk)
+    for them all, not one each. Each is one conditional UPDATE of what changed, written only while its claim
+    holds and the connection still waits (a cancel meanwhile drops the answer). Returns those written."""
+    rows = connections_polled().filter(status=ConnectionStatus.PENDING)
+    with transaction.atomic():
+        return [(step, w.due_at) for step, w in waiting if work_release(rows, w.claim, **w.changed)]
 
 
 @dataclass(frozen=True)
@@ -250,8 +274,9 @@ def _call(connection: DeviceCodeConnection) -> object:
         return exc
 
 
-def _settle(step: _Step, outcome: object) -> datetime | None:
-    """Write a step's outcome while its claim holds; returns when the connection's next step is due."""
+def _settle(step: _Step, outcome: object) -> datetime | _Waiting | None:
+    """Write a step's outcome while its claim holds and return when the connection's next step is due; a code
+    still waiting for its sign-in is returned to be written with the round's others."""
     claim, connection = step.claim, step.connection
     if isinstance(outcome, errors.TransientError):
         if connection.status == ConnectionStatus.STARTING:
@@ -268,24 +293,26 @@ def _settle(step: _Step, outcome: object) -> datetime | None:
     return _apply(connection, claim, outcome)
 
 
-def _side_by_side(steps: list[_Step]) -> list[tuple[_Step, object]]:
-    """Make the steps' calls, up to STEP_THREADS at once; their outcomes come back as the calls finish (written
-    by the caller meanwhile), while the leases of the calls still in flight are renewed."""
+def _side_by_side(steps: list[_Step]) -> Iterator[tuple[_Step, object]]:
+    """Make the steps' calls, up to STEP_THREADS at once, and hand back each outcome as soon as its call is over,
+    so that it is written while the other calls are still in flight; meanwhile the round's leases are renewed."""
     if len(steps) == 1:
-        return [(steps[0], steps[0].context.run(_call, steps[0].connection))]
+        yield steps[0], steps[0].context.run(_call, steps[0].connection)
+        return
     in_flight: dict[Future[object], _Step] = {
         _executor().submit(step.context.run, _call, step.connection): step for step in steps
     }
-    finished: list[tuple[_Step, object]] = []
     renewed = time.monotonic()
     while in_flight:
         done, _ = wait(in_flight, timeout=STEP_RENEW_SECONDS, return_when=FIRST_COMPLETED)
-        finished.extend((in_flight.pop(future), future.result()) for future in done)
+        for future in done:
+            yield in_flight.pop(future), future.result()
         if in_flight and time.monotonic() - renewed >= STEP_RENEW_SECONDS:
-            for step in in_flight.values():
+            # Every step of the round, not only those in flight: a code whose answer waits to be written with the
+            # others is still due by its old time, and must not be polled again meanwhile.
+            for step in steps:
                 work_renew(connections_polled(), step.claim, lease=STEP_LEASE)
             renewed = time.monotonic()
-    return finished
 
 
 _executors: dict[int, ThreadPoolExecutor] = {}
@@ -316,11 +343,9 @@ def _poll_retry_later(claim: Claim, exc: errors.MicrosoftError) -> datetime | No
     return current.next_attempt_at
 
 
-def _apply(connection: DeviceCodeConnection, claim: Claim, result: identity.DeviceFlowPoll) -> datetime | None:
+def _apply(connection: DeviceCodeConnection, claim: Claim, result: identity.DeviceFlowPoll) -> _Waiting | None:
     state = result.state
     if state in (identity.DeviceFlowState.PENDING, identity.DeviceFlowState.SLOW_DOWN):
-        # The usual answer, several times a minute per code: one conditional UPDATE of what changed, written only
-        # while the claim holds and the connection still waits (a cancel meanwhile drops the answer).
         interval = int(result.flow.get("interval", connection.interval))
         next_attempt_at = _next_poll_at(connection, interval)
         changed: dict[str, Any] = {"next_attempt_at": next_attempt_at, "last_polled_at": claim.claimed_at}
@@ -330,8 +355,7 @@ def _apply(connection: DeviceCodeConnection, claim: Claim, result: identity.Devi
             changed.update(interval=interval, flow=json.dumps(result.flow))
         if connection.error_message:
             changed["error_message"] = ""
-        waiting = connections_polled().filter(status=ConnectionStatus.PENDING)
-        return next_attempt_at if work_release(waiting, claim, **changed) else None
+        return _Waiting(claim, changed, next_attempt_at)
     with transaction.atomic():
         current = _held(claim, ConnectionStatus.PENDING)
         if current is None:

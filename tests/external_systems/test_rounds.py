@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
@@ -13,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from background.claims import work_claim_due
 from external_systems import services, tasks
 from external_systems.choices import ConnectionStatus
 from external_systems.models import DeviceCodeConnection
@@ -134,3 +136,29 @@ def test_the_slot_is_never_before_the_time():
     at = timezone.now()
     slot = connection_services._slot(at)
     assert at <= slot < at + timedelta(seconds=connection_services.STEP_SLOT_SECONDS)
+
+
+def test_a_slow_call_keeps_its_code_held_past_the_lease_the_round_renews(m365, tenant_a, admin_a, queued, monkeypatch):
+    connections = _pending(tenant_a, admin_a, 2)
+    _due(connections)
+    monkeypatch.setattr(connection_services, "STEP_LEASE", timedelta(seconds=1))
+    monkeypatch.setattr(connection_services, "STEP_RENEW_SECONDS", 0.2)
+    real_poll = connection_services.identity.device_flow_poll
+    slow_code = _device_code(connections[0])
+    taken_meanwhile: list[list[int]] = []
+
+    def slow_poll(**kwargs: Any) -> Any:
+        if kwargs["flow"]["device_code"] == slow_code:
+            time.sleep(2)  # twice the lease: without renewal another round would poll this code again
+            try:
+                claims = work_claim_due(connection_services.connections_polled(), limit=10, lease=timedelta(seconds=1))
+                taken_meanwhile.append([claim.pk for claim in claims])
+            finally:
+                db_connection.close()
+        return real_poll(**kwargs)
+
+    monkeypatch.setattr(connection_services.identity, "device_flow_poll", slow_poll)
+    services.connection_advance(connection_id=connections[0].pk)
+
+    assert taken_meanwhile == [[]]
+    assert set(DeviceCodeConnection.objects.values_list("lease_token", flat=True)) == {""}, "both released"
