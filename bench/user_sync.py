@@ -8,7 +8,8 @@ The run's steps are called here one after the other, as a worker takes them (one
 own transaction), so the database queries of every page can be counted. Printed: wall time, Graph requests, rows
 per second, queries, peak memory (this process's maximum RSS: the emulator is a process of its own), the ratio to
 the floor, then the RESULT lines. BENCH_QUERY_TIMES=1 adds the time per kind of query, BENCH_PROFILE=1 a cProfile
-of the full sync (BENCH_PROFILE_SORT=tottime to sort by own time, BENCH_PROFILE_LINES=140 for more lines).
+of the full sync (BENCH_PROFILE_SORT=tottime to sort by own time, BENCH_PROFILE_LINES=140 for more lines),
+BENCH_EXPLAIN=1 (with BENCH_QUERY_TIMES=1) the plan (EXPLAIN ANALYZE) of a SELECT over 30 ms, a few times per kind.
 """
 
 from __future__ import annotations
@@ -86,7 +87,10 @@ def sync_measured(settings: Any) -> tuple[Any, float, int]:
             return execute(sql, params, many, context)
         finally:
             key = " ".join(sql.split()[:4])[:70]
-            QUERY_TIMES[key] = QUERY_TIMES.get(key, 0.0) + time.perf_counter() - began
+            spent = time.perf_counter() - began
+            QUERY_TIMES[key] = QUERY_TIMES.get(key, 0.0) + spent
+            if os.environ.get("BENCH_EXPLAIN") and spent > 0.03 and sql.startswith("SELECT") and not many:
+                explain(sql, params, spent)
 
     while True:
         counted[0] = 0
@@ -102,6 +106,29 @@ def sync_measured(settings: Any) -> tuple[Any, float, int]:
             print(f"  {seconds:7.2f} s  {key}")
         QUERY_TIMES.clear()
     return run, time.perf_counter() - begin, most
+
+
+EXPLAINED: dict[str, int] = {}
+
+
+def explain(sql: str, params: Any, spent: float) -> None:
+    """BENCH_EXPLAIN=1: the plan of a slow SELECT (over 30 ms), a few times per kind, with the table's statistics."""
+    import psycopg
+    from django.db import connection
+
+    key = sql[:120]
+    EXPLAINED[key] = EXPLAINED.get(key, 0) + 1
+    if EXPLAINED[key] not in (1, 20, 200):
+        return
+    with psycopg.ClientCursor(connection.connection) as cursor:
+        cursor.execute(
+            "SELECT n_live_tup, n_mod_since_analyze, last_analyze, last_autoanalyze FROM pg_stat_user_tables "
+            "WHERE relname = 'accounts_user'"
+        )
+        print(f"--- {spent * 1000:.0f} ms, accounts_user stats {cursor.fetchone()}: {sql[:300]}")
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+        for (line,) in cursor.fetchall():
+            print("    " + line)
 
 
 def floor(handle: Any, feature: Any, select: list[str]) -> tuple[float, float, int, int]:

@@ -42,7 +42,13 @@ from user_sync.services.calls import PERMISSIONS, listed, with_app_token
 from user_sync.services.groups_page import groups_page_apply
 from user_sync.services.pins import pin_emails_plan
 from user_sync.services.runs import runs_open
-from user_sync.services.users_page import ATTRIBUTE_GROUP_PREFIX, not_seen_candidates, users_page_apply
+from user_sync.services.users_page import (
+    ATTRIBUTE_GROUP_PREFIX,
+    not_seen_candidates,
+    statistics_due,
+    users_page_apply,
+    users_statistics_refresh,
+)
 
 if TYPE_CHECKING:
     from integrations.models import Feature
@@ -175,8 +181,11 @@ def _users_page(run: SyncRun, settings: SyncSettings, feature: Feature, claim: C
         or users_delta_url(select=users_select(settings))
     )
 
+    created: list[int] = []  # the run's created users before and after the page
+
     def apply(locked: SyncRun, items: Sequence[dict[str, Any]]) -> dict[str, Any]:
         counts = users_page_apply(run=locked, settings=settings, items=items)
+        created[:] = [locked.created, locked.created + counts.created]
         return {
             "users_seen": F("users_seen") + counts.users,
             "created": F("created") + counts.created,
@@ -189,7 +198,7 @@ def _users_page(run: SyncRun, settings: SyncSettings, feature: Feature, claim: C
         }
 
     following = Phase.GROUPS if settings.groups_read else Phase.FINISHING
-    return _delta_page_step(
+    outcome = _delta_page_step(
         run,
         feature,
         claim,
@@ -199,6 +208,9 @@ def _users_page(run: SyncRun, settings: SyncSettings, feature: Feature, claim: C
         link_field="new_users_link",
         following=following,
     )
+    if outcome == "page" and created and statistics_due(*created):
+        users_statistics_refresh()  # after the page's commit
+    return outcome
 
 
 def _delta_page_step(
