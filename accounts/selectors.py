@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db.models import QuerySet
 from django.db.models.functions import Lower
 
 from accounts.models import EmailAlias, Tenant, User
+
+
+def tenant_by_id(*, pk: int) -> Tenant | None:
+    return Tenant.objects.filter(pk=pk).first()
+
+
+def tenant_by_name(*, name: str) -> Tenant | None:
+    """The tenant of a tenancy name as typed (names are kept in lower case)."""
+    return Tenant.objects.filter(name=name.strip().lower()).first()
+
+
+def tenants_by_ids(*, ids: Iterable[int]) -> QuerySet[Tenant]:
+    return Tenant.objects.filter(pk__in=list(ids))
 
 
 def user_list(*, tenant: Tenant) -> QuerySet[User]:
@@ -14,6 +29,11 @@ def user_list(*, tenant: Tenant) -> QuerySet[User]:
 
 def tenant_admins(*, tenant: Tenant) -> QuerySet[User]:
     return User.objects.filter(tenant=tenant, role="admin", is_active=True)
+
+
+def user_by_email(*, tenant: Tenant, email: str) -> User | None:
+    """The user (active or not) whose primary address is `email`."""
+    return User.objects.filter(tenant=tenant, email=email.strip().lower()).first()
 
 
 def user_by_address(*, tenant: Tenant, email: str) -> User | None:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
@@ -55,7 +56,7 @@ def user_deactivate(user: User, *, actor: User | None, reason: str) -> bool:
     Raises LastAdminError for the tenant's last active admin. False when the user was already deactivated."""
     assert user.tenant_id is not None, "only a Roger tenant's users are deactivated here"
     with transaction.atomic():
-        tenant = _lock_tenant(user.tenant_id)
+        tenant = tenant_lock(pk=user.tenant_id)
         current = User.objects.filter(pk=user.pk, is_active=True).values_list("role", flat=True).first()
         if current is None:
             return False
@@ -114,7 +115,7 @@ def user_role_set(user: User, *, actor: User | None, role: str) -> bool:
     admin. False when the role was already `role`."""
     assert user.tenant_id is not None and role in Role.values
     with transaction.atomic():
-        tenant = _lock_tenant(user.tenant_id)
+        tenant = tenant_lock(pk=user.tenant_id)
         current = User.objects.filter(pk=user.pk).values_list("role", "is_active").get()
         if current[0] == role:
             return False
@@ -132,20 +133,25 @@ def user_role_set(user: User, *, actor: User | None, role: str) -> bool:
     return True
 
 
-def _lock_tenant(tenant_id: int) -> Tenant:
-    """Changes to who is an active admin are taken one at a time per tenant (two admins deactivating each other at
-    once cannot both succeed)."""
-    return Tenant.objects.select_for_update().get(pk=tenant_id)
+def user_first_pin_give(*, user: User, pin: str) -> bool:
+    """Gives the user this PIN if they have none yet; False when they have one (another worker was first)."""
+    return bool(User.objects.filter(pk=user.pk, pin_hash="").update(pin_hash=make_password(pin)))
+
+
+def tenant_lock(*, pk: int) -> Tenant:
+    """Locks the tenant's row until the transaction ends, so that changes checked per tenant are taken one at a time
+    (two admins deactivating each other at once cannot both succeed; two enables of one feature type neither)."""
+    return Tenant.objects.select_for_update().get(pk=pk)
 
 
 def _tenants_locked(users: QuerySet[User], *, is_active: bool) -> Iterator[tuple[Tenant, list[int]]]:
     """A bulk change's users that are still active (or inactive), tenant by tenant in a fixed order, each tenant
-    locked as `_lock_tenant` says and its users read again under the lock (run inside a transaction)."""
+    locked as `tenant_lock` says and its users read again under the lock (run inside a transaction)."""
     by_tenant: dict[int, list[int]] = defaultdict(list)
     for pk, tenant_id in users.filter(is_active=is_active, tenant__isnull=False).values_list("pk", "tenant_id"):
         by_tenant[tenant_id].append(pk)
     for tenant_id, candidates in sorted(by_tenant.items()):
-        tenant = _lock_tenant(tenant_id)
+        tenant = tenant_lock(pk=tenant_id)
         yield tenant, list(User.objects.filter(pk__in=candidates, is_active=is_active).values_list("pk", flat=True))
 
 

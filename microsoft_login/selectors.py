@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db.models import QuerySet
 
-from accounts.models import Tenant
+from accounts.selectors import tenant_by_name
 from integrations.choices import FeatureType
 from integrations.models import Feature
 from integrations.selectors import features_of_type
 from microsoft_login.models import LoginSettings
+
+if TYPE_CHECKING:
+    from accounts.models import Tenant
 
 
 def login_features(*, tenant: Tenant) -> QuerySet[Feature]:
@@ -22,7 +27,7 @@ def login_features(*, tenant: Tenant) -> QuerySet[Feature]:
 
 def login_features_for_tenancy(*, tenancy_name: str) -> QuerySet[Feature]:
     """The same, for a tenancy name typed on the sign-in page (nothing for a name no tenant has)."""
-    tenant = Tenant.objects.filter(name=tenancy_name.strip().lower()).first()
+    tenant = tenant_by_name(name=tenancy_name)
     return login_features(tenant=tenant) if tenant is not None else Feature.objects.none()
 
 

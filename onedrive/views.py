@@ -7,14 +7,13 @@ user's or another tenant's object is a 404 (tenant- and user-scoped selectors).
 from __future__ import annotations
 
 import re
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.models import User
 from accounts.permissions import tenant_member_required
 from integrations.selectors import user_connections
 from microsoft import errors as microsoft_errors
@@ -27,11 +26,14 @@ from print_jobs.registry import JOBS_CHANGED
 from throttling.services import Throttled, try_again_in
 from ui.live import live_response
 
+if TYPE_CHECKING:
+    from accounts.models import User
+
 ITEM_ID = re.compile(r"[A-Za-z0-9!._-]{1,200}")
 
 
 def _user(request: HttpRequest) -> User:
-    return cast(User, request.user)
+    return cast("User", request.user)
 
 
 def _connection(user: User) -> selectors.Connection:

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from django.core.mail import EmailMessage
 from django.core.mail.backends.base import BaseEmailBackend
 
 from accounts.mail import TENANT_HEADER
-from accounts.models import Tenant
+from accounts.selectors import tenant_by_id
 from outgoing_mail.services import outbound_email_queue
+
+if TYPE_CHECKING:
+    from accounts.models import Tenant
 
 
 class QueuedEmailBackend(BaseEmailBackend):
@@ -37,4 +41,4 @@ def _tenant_of(message: EmailMessage) -> Tenant | None:
     value = next((v for k, v in message.extra_headers.items() if k.lower() == TENANT_HEADER.lower()), None)
     if value is None or not str(value).isdigit():
         return None
-    return Tenant.objects.filter(pk=int(value)).first()
+    return tenant_by_id(pk=int(value))

@@ -5,10 +5,10 @@ from typing import TYPE_CHECKING
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
-from print_jobs.models import PrintJob
+from print_jobs.models import PrintJob, Queue
 
 if TYPE_CHECKING:
-    from accounts.models import User
+    from accounts.models import Tenant, User
 
 
 def print_job_list(*, user: User) -> QuerySet[PrintJob]:
@@ -20,3 +20,12 @@ def print_job_list(*, user: User) -> QuerySet[PrintJob]:
 def print_job_get(*, user: User, pk: int) -> PrintJob:
     """One job the user may see (their own; a tenant admin: the tenant's), else 404."""
     return get_object_or_404(print_job_list(user=user), pk=pk)
+
+
+def print_job_of_source(*, source: str, source_key: str) -> PrintJob | None:
+    """The job a source already made of this item (jobs are unique per source and its key), else None."""
+    return PrintJob.objects.filter(source=source, source_key=source_key).first()
+
+
+def queue_list(*, tenant: Tenant) -> QuerySet[Queue]:
+    return Queue.objects.filter(tenant=tenant)

@@ -14,13 +14,14 @@ from django.utils import timezone
 from health import Health
 from integrations.choices import FeatureType
 from integrations.selectors import features_of_type
-from print_jobs.models import Queue
+from print_jobs.selectors import queue_list
 from universal_print.choices import JobOutcome, PollStatus, PrinterState
 from universal_print.models import AdminSignIn, Connection, Printer, ReceivedJob
 
 if TYPE_CHECKING:
     from accounts.models import Tenant
     from integrations.models import Feature
+    from print_jobs.models import Queue
 
 # The permissions whose refusal (a 403) stops the service until consent is granted again.
 APP_PERMISSIONS = ("Printer.Read.All", "PrintTaskDefinition.ReadWrite.All", "PrintJob.Read.All")
@@ -41,7 +42,7 @@ def printer_get(*, tenant: Tenant, pk: int) -> Printer:
 
 
 def queue_choices(*, tenant: Tenant) -> QuerySet[Queue]:
-    return Queue.objects.filter(tenant=tenant)
+    return queue_list(tenant=tenant)
 
 
 # --- whether the connection can take jobs ---------------------------------------------------------------------

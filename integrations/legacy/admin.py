@@ -9,7 +9,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from accounts.models import Tenant
+from accounts.selectors import tenants_by_ids
 from integrations.admin import operator_of
 from integrations.legacy.models import (
     LegacyCloudServicesSettings,
@@ -38,7 +38,7 @@ class LegacySettingsAdmin(admin.ModelAdmin):
     @admin.action(description="Run migration for this tenant")
     def run_migration(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         tenant_ids = set(queryset.values_list("tenant_id", flat=True))
-        for tenant in Tenant.objects.filter(pk__in=tenant_ids).order_by("name"):
+        for tenant in tenants_by_ids(ids=tenant_ids).order_by("name"):
             plan = legacy_migrate(tenant=tenant, actor=operator_of(request))
             level = messages.WARNING if plan.refused else messages.SUCCESS
             self.message_user(request, " ".join(line.strip() for line in plan.lines()), level)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Tenant
+from accounts.selectors import tenants_by_ids
 from audit.services import audit_record
 from credentials.choices import CredentialState
 from credentials.models import MicrosoftCredential
@@ -23,6 +24,9 @@ from integrations.choices import ConsentState
 from integrations.models import Feature, Integration
 from integrations.selectors import FEATURE_OWNER_TYPE, Problem, integration_problems, notified_problem_keys
 from notifications.services import admins_notification_clear, admins_notify
+
+if TYPE_CHECKING:
+    from accounts.models import Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +118,7 @@ def integrations_attention_check(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     found = 0
     tenant_ids = Integration.objects.values_list("tenant_id", flat=True).distinct()
-    for tenant in Tenant.objects.filter(pk__in=list(tenant_ids)):
+    for tenant in tenants_by_ids(ids=tenant_ids):
         try:
             found += len(tenant_attention_check(tenant=tenant, now=now))
         except Exception:  # one tenant's failure must not keep the others' admins uninformed

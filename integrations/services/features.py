@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import Tenant
+from accounts.services import tenant_lock
 from audit.services import audit_record
 from integrations.errors import ConsentMissing, IntegrationError, RuleViolation
 from integrations.models import Feature
@@ -63,7 +63,7 @@ def feature_enable(*, feature: Feature, actor: User | None) -> Feature:
     try:
         with transaction.atomic():
             # Serialises enables per Roger tenant: the partial unique index cannot see "no directory".
-            Tenant.objects.select_for_update().get(pk=feature.tenant_id)
+            tenant_lock(pk=feature.tenant_id)
             feature = Feature.objects.select_for_update().select_related("integration").get(pk=feature.pk)
             if feature.enabled:
                 return feature

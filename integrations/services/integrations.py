@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from django.db import transaction
 
-from accounts.models import Tenant
+from accounts.services import tenant_lock
 from audit.services import audit_record
 from integrations.choices import AppKind, ConsentState, SetupMode
 from integrations.errors import IntegrationError
@@ -27,7 +27,7 @@ from microsoft import identity
 from microsoft.config import GRAPH_DEFAULT_SCOPE, AppCredentials
 
 if TYPE_CHECKING:
-    from accounts.models import User
+    from accounts.models import Tenant, User
 
 SELECT_TENANT_FIRST = "Select the tenant first, then grant consent."
 DIRECTORY_NEEDED = (
@@ -305,7 +305,7 @@ def _features_rebind(integration: Integration, actor: User, *, app_changed: bool
 @transaction.atomic
 def integration_update_manual(*, integration: Integration, actor: User, checked: CheckedSetup) -> ManualUpdate:
     setup, directory_id = checked.setup, checked.directory_id
-    Tenant.objects.select_for_update().get(pk=integration.tenant_id)
+    tenant_lock(pk=integration.tenant_id)
     integration = Integration.objects.select_for_update().get(pk=integration.pk)
     _name_free(integration.tenant, setup.name, exclude_pk=integration.pk)
     app = manual_app_get(integration)

@@ -7,7 +7,7 @@ cookie is checked. An admin consent answers by a same-site GET, which carries it
 
 from __future__ import annotations
 
-from typing import cast
+from typing import TYPE_CHECKING, cast
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -18,7 +18,6 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.models import User
 from integrations import binding
 from integrations.choices import FlowKind
 from integrations.errors import ForeignBrowser, IntegrationError, SignInRequired
@@ -28,6 +27,9 @@ from integrations.services import directory_proof as proof_services
 from integrations.services import flows as flow_services
 from integrations.services.flows import FlowOutcome
 from integrations.views.common import back_to_detail
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 
 def _outcome_redirect(request: HttpRequest, outcome: FlowOutcome) -> HttpResponse:
@@ -40,7 +42,7 @@ def _outcome_redirect(request: HttpRequest, outcome: FlowOutcome) -> HttpRespons
 
 def _person(request: HttpRequest) -> User | None:
     user = request.user
-    return cast(User, user) if user.is_authenticated and getattr(user, "tenant_id", None) else None
+    return cast("User", user) if user.is_authenticated and getattr(user, "tenant_id", None) else None
 
 
 def _refused(request: HttpRequest, exc: IntegrationError, *, back: str = "integrations:list") -> HttpResponse:

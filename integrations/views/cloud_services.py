@@ -3,17 +3,19 @@ Microsoft flows). The My Settings > Cloud Services page itself is the OneDrive a
 
 from __future__ import annotations
 
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
-from accounts.models import User
 from accounts.permissions import tenant_member_required
 from integrations import selectors
 from integrations.browser_flows import flow_started
 from integrations.services import cloud_services as cloud_services_services
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 # The page moved to the OneDrive app: its old address (in emails already sent) still leads there.
 CLOUD_SERVICES_PAGE = "onedrive:cloud_services"
@@ -27,7 +29,7 @@ def cloud_services(request: HttpRequest) -> HttpResponse:
 @tenant_member_required
 @require_POST
 def cloud_services_connect(request: HttpRequest, feature_pk: int) -> HttpResponse:
-    user = cast(User, request.user)
+    user = cast("User", request.user)
     feature = selectors.user_feature_get(user=user, pk=feature_pk)
     return flow_started(
         request,
@@ -39,5 +41,5 @@ def cloud_services_connect(request: HttpRequest, feature_pk: int) -> HttpRespons
 @tenant_member_required
 @require_POST
 def cloud_services_dismiss(request: HttpRequest) -> HttpResponse:
-    cloud_services_services.reconnect_notice_dismiss(user=cast(User, request.user))
+    cloud_services_services.reconnect_notice_dismiss(user=cast("User", request.user))
     return redirect(CLOUD_SERVICES_PAGE)

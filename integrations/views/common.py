@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import redirect
 
-from accounts.models import Tenant, User
 from integrations.errors import IntegrationError
 from integrations.forms import ManualIntegrationForm
 from integrations.models import Integration
@@ -15,16 +14,19 @@ from integrations.services import integrations as integration_services
 from integrations.services.flows import callback_url
 from microsoft import directory_roles
 
+if TYPE_CHECKING:
+    from accounts.models import Tenant, User
+
 # Which field an AADSTS code points at, so the message sits next to what must change.
 FIELD_FOR_CODE = {90002: "directory", 700016: "application_id", 7000215: "client_secret", 7000222: "client_secret"}
 
 
 def admin_of(request: HttpRequest) -> User:
-    return cast(User, request.user)  # tenant_admin_required guarantees a signed-in tenant admin
+    return cast("User", request.user)  # tenant_admin_required guarantees a signed-in tenant admin
 
 
 def tenant_of(request: HttpRequest) -> Tenant:
-    return cast(Tenant, request.tenant)  # type: ignore[attr-defined]
+    return cast("Tenant", request.tenant)  # type: ignore[attr-defined]
 
 
 def back_to_detail(integration: Integration) -> HttpResponseRedirect:

@@ -33,7 +33,7 @@ from integrations.services.tokens import with_feature_app_token
 from microsoft import errors as microsoft_errors
 from microsoft import universal_print as up
 from print_jobs.choices import JobSource
-from print_jobs.models import PrintJob
+from print_jobs.selectors import print_job_of_source
 from print_jobs.services import print_job_create
 from universal_print.choices import JobOutcome, TaskStatus
 from universal_print.models import ReceivedJob
@@ -43,6 +43,7 @@ from universal_print.services.calls import RETRY_FIRST, RETRY_MAX, trouble_of
 if TYPE_CHECKING:
     from accounts.models import User
     from integrations.models import Feature
+    from print_jobs.models import PrintJob
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +170,7 @@ def _print_job(
     job: ReceivedJob, owner: User, found: up.PrintJob, document: up.PrintDocument, feature: Feature, claim: Claim
 ) -> PrintJob | None:
     key = f"{job.key}:{document.id}"
-    existing = PrintJob.objects.filter(source=JobSource.UNIVERSAL_PRINT, source_key=key).first()
+    existing = print_job_of_source(source=JobSource.UNIVERSAL_PRINT, source_key=key)
     if existing is not None:  # made before a worker died, the task still open: no second download
         return existing
     limit = settings.UNIVERSAL_PRINT_MAX_DOCUMENT_MB * 1024 * 1024

@@ -9,16 +9,19 @@ worker whose UPDATE changed the row sends the email, so a redelivered task never
 from __future__ import annotations
 
 import secrets
+from typing import TYPE_CHECKING
 
-from django.contrib.auth.hashers import make_password
 from django.db.models import F, QuerySet
 
 from accounts.mail import tenant_mail_send
-from accounts.models import User
+from accounts.services import user_first_pin_give
 from audit.services import audit_record
 from background.kinds import work_queue
 from user_sync.models import SyncRun
 from user_sync.services import people
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 BATCH = 50
 PIN_DIGITS = 6
@@ -74,7 +77,7 @@ def pin_emails_send(*, run_id: int) -> int:
     batch = list(new_users_without_pin(run).order_by("pk")[:BATCH])
     for user in batch:
         pin = "".join(secrets.choice("0123456789") for _ in range(PIN_DIGITS))
-        if not User.objects.filter(pk=user.pk, pin_hash="").update(pin_hash=make_password(pin)):
+        if not user_first_pin_give(user=user, pin=pin):
             continue  # another worker gave this user a PIN
         tenant_mail_send(
             tenant=run.tenant,

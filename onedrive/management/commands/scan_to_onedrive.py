@@ -8,7 +8,7 @@ from typing import Any
 from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts.models import User
+from accounts.selectors import tenant_by_name, user_by_email
 from onedrive.choices import ScanOrigin
 from onedrive.errors import OneDriveError
 from onedrive.services.scanning import scan_delivery_create
@@ -25,7 +25,8 @@ class Command(BaseCommand):
         parser.add_argument("--name", help="The file name in OneDrive (default: the file's own).")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        user = User.objects.filter(tenant__name=options["tenancy"].lower(), email__iexact=options["email"]).first()
+        tenant = tenant_by_name(name=options["tenancy"])
+        user = user_by_email(tenant=tenant, email=options["email"]) if tenant is not None else None
         if user is None:
             raise CommandError("No such user in that tenant.")
         path: Path = options["path"]

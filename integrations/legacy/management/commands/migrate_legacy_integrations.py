@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts.models import Tenant
+from accounts.selectors import tenant_by_name
 from integrations.legacy.services.migration import legacy_migrate, legacy_tenants
+
+if TYPE_CHECKING:
+    from accounts.models import Tenant
 
 
 class Command(BaseCommand):
@@ -36,7 +39,7 @@ class Command(BaseCommand):
     def _tenants(self, name: str | None) -> list[Tenant]:
         if name is None:
             return legacy_tenants()
-        tenant = Tenant.objects.filter(name=name).first()
+        tenant = tenant_by_name(name=name)
         if tenant is None:
             raise CommandError(f"No Roger tenant has the tenancy name {name!r}.")
         return [tenant]
