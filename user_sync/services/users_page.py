@@ -620,11 +620,12 @@ def statistics_due(created_before: int, created_after: int) -> bool:
 
 def users_statistics_refresh() -> None:
     """ANALYZE the users table (a sample of 30,000 rows whatever its size); after a page's commit, so the lock it
-    takes (one ANALYZE or VACUUM of the table at a time) is not held while the page is written."""
+    takes (one ANALYZE or VACUUM of the table at a time) is not held while the page is written. SKIP_LOCKED: when
+    another sync or a (possibly long, anti-wraparound) vacuum holds the table, the step goes on without it."""
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
-        cursor.execute(f'ANALYZE "{User._meta.db_table}"')
+        cursor.execute(f'ANALYZE (SKIP_LOCKED) "{User._meta.db_table}"')
 
 
 def users_insert(users: list[User]) -> None:
