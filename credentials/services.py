@@ -7,21 +7,29 @@ A waiting second refresh re-reads the row and makes no call when the first one a
 In the background a credential is a kind of work (background.kinds): `next_attempt_at` says when its
 refresh is due, and the refresh task claims the row first, so that the sweep does not queue a second
 refresh while one is running; one that died with its worker is taken up again when its lease runs out.
+A task takes a round of due refreshes (`credential_refresh_round`): it claims up to REFRESH_BATCH of them at
+once and runs each one's locked refresh on a thread of its own (REFRESH_THREADS at once, a database connection
+each), so that their waits on Microsoft overlap; each refresh is still the one above, under its row lock.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import os
+import threading
+import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.services import audit_record
-from background.claims import Claim, backoff_delay, work_claim, work_release
+from background.claims import Claim, backoff_delay, work_claim, work_claim_due, work_release, work_renew
 from background.kinds import work_queue
 from credentials import selectors
 from credentials.choices import CredentialKind, CredentialState
@@ -38,6 +46,7 @@ from microsoft.identity import (
     scopes_equivalent,
     token_acquire_silent,
 )
+from operations.context import RequestContext, context_enter, correlation_id_new, current_context
 
 if TYPE_CHECKING:
     from accounts.models import Tenant, User
@@ -48,6 +57,7 @@ __all__ = [
     "credential_refresh",
     "credential_refresh_due",
     "credential_refresh_request",
+    "credential_refresh_round",
     "credential_refused",
     "credential_save",
 ]
@@ -60,6 +70,11 @@ REFRESH_MARGIN = timedelta(minutes=5)
 IDLE_REFRESH_AFTER = timedelta(days=7)
 # A background refresh holds its credential this long: one or two calls of at most MICROSOFT_HTTP_TIMEOUT.
 REFRESH_LEASE = timedelta(minutes=2)
+# A round claims up to REFRESH_BATCH due refreshes and has REFRESH_THREADS of them in flight at once; it renews the
+# leases of the refreshes still waiting for a thread this often, well within REFRESH_LEASE.
+REFRESH_BATCH = 50
+REFRESH_THREADS = 8
+REFRESH_RENEW_SECONDS = 30.0
 # A refresh due this long without being claimed lost its task (worker or broker gone): the sweep queues it.
 SWEEP_GRACE = timedelta(minutes=2)
 RETRY_BACKOFF_FIRST = timedelta(seconds=30)
@@ -226,6 +241,115 @@ def credential_refresh_due(*, credential_id: int) -> MicrosoftCredential | None:
     if claim is None:
         return None
     return _refresh(credential_id, scopes=None, force=True, requested_at=claim.claimed_at, claim=claim).credential
+
+
+def credential_refresh_round(*, credential_id: int | None = None) -> list[MicrosoftCredential]:
+    """A round of background refreshes (the task's body): claim the credentials whose refresh is due (up to
+    REFRESH_BATCH, the task's own among them if it still is), refresh each under its row lock, several at once,
+    and release each with its outcome. Returns the credentials refreshed (or left retrying, or waiting for a
+    person); none when nothing was due (done meanwhile, a duplicate task, or another round took them).
+
+    `credential_id` is the credential the task was queued for: its refresh runs in the task's flow (say, the page's
+    that asked for it); the others claimed with it run in a flow of their own, never another page's actor or address.
+    """
+    rows = MicrosoftCredential.objects.all()
+    claims = work_claim_due(rows, limit=REFRESH_BATCH, lease=REFRESH_LEASE)
+    if not claims:
+        return []
+    refreshed = _side_by_side([(claim, _refresh_context(claim.pk, credential_id)) for claim in claims])
+    if len(claims) == REFRESH_BATCH:
+        _queue_refresh(claims[-1].pk)  # more may be due: another round at once
+    return refreshed
+
+
+def _refresh_context(pk: int, own: int | None) -> contextvars.Context:
+    """The context (operations.context) a claimed refresh runs in: its logs and audit rows name it."""
+    context = contextvars.copy_context()
+    if pk != own and current_context() is not None:
+        context.run(context_enter, RequestContext(correlation_id=correlation_id_new()))
+    return context
+
+
+def _refresh_claimed(claim: Claim) -> MicrosoftCredential | None:
+    try:
+        return _refresh(claim.pk, scopes=None, force=True, requested_at=claim.claimed_at, claim=claim).credential
+    except MicrosoftCredential.DoesNotExist:
+        logger.info("Credential %s was deleted before its refresh ran", claim.pk)
+        return None
+
+
+class _Round:
+    """The claimed refreshes of a round not yet started on a thread."""
+
+    def __init__(self, claims: list[Claim]) -> None:
+        self._lock = threading.Lock()
+        self._waiting = {claim.pk for claim in claims}
+
+    def start(self, claim: Claim) -> None:
+        with self._lock:
+            self._waiting.discard(claim.pk)
+
+    def waiting(self) -> set[int]:
+        with self._lock:
+            return set(self._waiting)
+
+
+def _refresh_on_thread(claim: Claim, round_: _Round) -> MicrosoftCredential | None:
+    """A claimed refresh on a round's thread, with the thread's own database connection, closed after the thread's
+    last refresh of the round (as a task's is after the task): no idle connection is left open between rounds."""
+    round_.start(claim)
+    try:
+        return _refresh_claimed(claim)
+    finally:
+        if not round_.waiting():
+            connection.close()
+
+
+def _side_by_side(claimed: list[tuple[Claim, contextvars.Context]]) -> list[MicrosoftCredential]:
+    """Run the claimed refreshes, up to REFRESH_THREADS at once; one's failure does not drop the others. The
+    leases of the refreshes still waiting for a thread are renewed (a running one holds its row lock)."""
+    if len(claimed) == 1:  # no thread: the refresh runs in the task's own transaction and connection
+        claim, context = claimed[0]
+        credential = context.run(_refresh_claimed, claim)
+        return [credential] if credential is not None else []
+    round_ = _Round([claim for claim, _ in claimed])
+    in_flight: dict[Future[MicrosoftCredential | None], Claim] = {
+        _executor().submit(context.run, _refresh_on_thread, claim, round_): claim for claim, context in claimed
+    }
+    refreshed: list[MicrosoftCredential] = []
+    renewed = time.monotonic()
+    while in_flight:
+        done, _ = wait(in_flight, timeout=REFRESH_RENEW_SECONDS, return_when=FIRST_COMPLETED)
+        for future in done:
+            claim = in_flight.pop(future)
+            try:
+                credential = future.result()
+            except Exception:  # a bug: the row stays held until its lease runs out, then the sweep queues it
+                logger.exception("Credential %s: the refresh failed", claim.pk)
+                continue
+            if credential is not None:
+                refreshed.append(credential)
+        if in_flight and time.monotonic() - renewed >= REFRESH_RENEW_SECONDS:
+            waiting = round_.waiting()
+            for claim in in_flight.values():
+                if claim.pk in waiting:
+                    work_renew(MicrosoftCredential.objects.all(), claim, lease=REFRESH_LEASE)
+            renewed = time.monotonic()
+    return refreshed
+
+
+_executors: dict[int, ThreadPoolExecutor] = {}
+_executors_lock = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    """This process's threads for the refreshes (a forked worker makes its own). They live as long as the process,
+    so each keeps its kept-alive connection to Microsoft (microsoft.http) and its database connection."""
+    with _executors_lock:
+        pool = _executors.get(os.getpid())
+        if pool is None:
+            pool = _executors[os.getpid()] = ThreadPoolExecutor(REFRESH_THREADS, thread_name_prefix="refresh")
+        return pool
 
 
 def credential_refresh_request(*, credential: MicrosoftCredential, actor: User | None = None) -> None:

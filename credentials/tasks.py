@@ -6,21 +6,16 @@ import logging
 
 from celery import shared_task
 
-from credentials.models import MicrosoftCredential
-from credentials.services import credential_refresh_due
+from credentials.services import credential_refresh_round
 
 logger = logging.getLogger(__name__)
 
 
 @shared_task(name="credentials.refresh")
-def credential_refresh_task(credential_id: int, **_: object) -> str | None:
-    """Refresh one credential whose refresh is due: queued by its retry, by "refresh now" or by the sweep.
+def credential_refresh_task(credential_id: int, **_: object) -> int:
+    """A round of due refreshes, this credential's among them if it still is due: queued by its retry, by
+    "refresh now" or by the sweep. Returns how many were refreshed (or left retrying or waiting for a person).
 
     (Tasks queued by an older release carry `force` and `requested_at`: the claim has replaced them.)
     """
-    try:
-        credential = credential_refresh_due(credential_id=credential_id)
-    except MicrosoftCredential.DoesNotExist:
-        logger.info("Credential %s was deleted before its refresh ran", credential_id)
-        return None
-    return credential.state if credential is not None else None
+    return len(credential_refresh_round(credential_id=credential_id))
