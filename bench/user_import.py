@@ -6,19 +6,32 @@ the preview and the import in this process as the worker does (users_admin.impor
 same file again (everything unchanged). Printed: wall time and rows per second of each phase, database queries per
 1,000-row batch, peak memory over the process's memory before the file was read, and the Users page's queries at
 that size (first page, a deep page, a prefix search). Ends with RESULT lines.
+
+The users and aliases tables are analyzed once the tenant and its admin exist, and not again until the imports are
+done: as on a running server (autovacuum is off here, and lags a large import anywhere), PostgreSQL plans each
+batch's lookups on statistics that say the tenant has no users, however many the import has created so far
+(BENCH_STATISTICS=never leaves the tables never analyzed instead). Each phase prints its batches' rows per second,
+first ten against last ten, and the plans (EXPLAIN (ANALYZE, BUFFERS)) of the first import's lookups at its middle
+batch and its last one.
 """
 
 from __future__ import annotations
 
+import os
 import resource
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import django_start, result
+
+if TYPE_CHECKING:
+    from users_admin.imports import Row
+    from users_admin.models import UserImport
 
 TARGET_PEAK_RSS_MB = 300
 
@@ -77,12 +90,64 @@ def main() -> None:
 
 
 class QueryCounter:
+    """Counts the queries; while `explaining`, prints the plan of each lookup of the users and their aliases."""
+
     def __init__(self) -> None:
         self.count = 0
+        self.explaining = ""
 
     def __call__(self, execute, sql, params, many, context):  # type: ignore[no-untyped-def]
         self.count += 1
+        if self.explaining and sql.startswith("SELECT") and ('FROM "accounts_' in sql) and not many:
+            explain(self.explaining, sql, params)
         return execute(sql, params, many, context)
+
+
+def explain(label: str, sql: str, params: Any) -> None:
+    import psycopg
+    from django.db import connection
+
+    with psycopg.ClientCursor(connection.connection) as cursor:
+        cursor.execute(
+            "SELECT s.relname, c.reltuples::bigint, s.n_live_tup, s.n_mod_since_analyze FROM pg_stat_user_tables s "
+            "JOIN pg_class c ON c.oid = s.relid WHERE s.relname IN ('accounts_user', 'accounts_alias')"
+        )
+        print(f"--- {label}, statistics (table, reltuples, live, changed since ANALYZE) {cursor.fetchall()}")
+        print(f"    {sql[:160]} ...")
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+        for (line,) in cursor.fetchall():
+            print("    " + (line if len(line) < 200 else line[:200] + " ..."))
+
+
+class BatchTimer:
+    """Wraps users_admin.imports._batch: the seconds of each batch of the phase under way."""
+
+    def __init__(self, batch: Any, counter: QueryCounter) -> None:
+        self.batch, self.counter = batch, counter
+        self.seconds: list[float] = []
+        self.explain_at: dict[int, str] = {}
+
+    def start(self, explain_at: dict[int, str]) -> None:
+        self.seconds, self.explain_at = [], explain_at
+
+    def __call__(self, user_import: UserImport, rows: list[Row]) -> None:
+        number = len(self.seconds) + 1
+        self.counter.explaining = self.explain_at.pop(number, "")
+        started = time.perf_counter()
+        try:
+            self.batch(user_import, rows)
+        finally:
+            explained, self.counter.explaining = self.counter.explaining, ""
+        if not explained:  # a batch that ran its lookups twice is not timed; the next one is, in its place
+            self.seconds.append(time.perf_counter() - started)
+
+    def summary(self) -> tuple[float, float]:
+        """Rows per second of the first ten batches and of the last ten (full batches only)."""
+        from users_admin.imports import BATCH
+
+        full = self.seconds[:-1] if len(self.seconds) > 20 else self.seconds
+        early, late = full[:10] or [1.0], full[-10:] or [1.0]
+        return BATCH * len(early) / sum(early), BATCH * len(late) / sum(late)
 
 
 def run(work: Path, rows: int, file_format: str) -> None:
@@ -104,7 +169,14 @@ def run(work: Path, rows: int, file_format: str) -> None:
 
     tenant = Tenant.objects.create(name="bench", display_name="Bench")
     admin = User.objects.create_user(tenant=tenant, email="admin@bench.example", password="x", role=Role.ADMIN)
+    statistics = os.environ.get("BENCH_STATISTICS", "before")
+    if statistics == "before":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE accounts_user, accounts_alias")  # the last ANALYZE before the imports
+    print(f"statistics of the users and aliases: {statistics} the imports")
     counter = QueryCounter()
+    timer = BatchTimer(imports._batch, counter)
+    imports._batch = timer  # type: ignore[assignment]
     batches = -(-rows // imports.BATCH)
     baseline = rss_now_mb()
     print(f"memory before the import: {baseline:.0f} MB (peak so far {rss_peak_mb():.0f} MB)")
@@ -117,10 +189,20 @@ def run(work: Path, rows: int, file_format: str) -> None:
             if phase == "apply":
                 assert import_apply(user_import, actor=admin)
             counter.count = 0
+            middle = batches // 2
+            first_apply = (attempt, phase) == ("first", "apply")
+            timer.start({middle: f"batch {middle}", batches - 1: f"batch {batches - 1}"} if first_apply else {})
             started = time.perf_counter()
             with connection.execute_wrapper(counter):
                 worked = import_work(import_id=user_import.pk)
             seconds = time.perf_counter() - started
+            early, late = timer.summary()
+            print(
+                f"{attempt:5} {phase:7}: batches' rows/s, first ten {early:6.0f}, last ten {late:6.0f}; "
+                "every tenth batch (ms): " + " ".join(f"{s * 1000:.0f}" for s in timer.seconds[::10])
+            )
+            figures[f"{attempt}_{phase}_early_rows_per_second"] = early
+            figures[f"{attempt}_{phase}_late_rows_per_second"] = late
             assert worked is not None and not worked.error, worked and worked.error
             user_import = worked
             print(
@@ -158,6 +240,8 @@ def run(work: Path, rows: int, file_format: str) -> None:
     result("user_import_rows_per_second", rows / figures["first_apply_seconds"], "rows/s", "-")
     result("user_import_preview_seconds", figures["first_preview_seconds"], "s", "-")
     result("user_import_apply_seconds", figures["first_apply_seconds"], "s", "-")
+    result("user_import_apply_early_rows_per_second", figures["first_apply_early_rows_per_second"], "rows/s", "-")
+    result("user_import_apply_late_rows_per_second", figures["first_apply_late_rows_per_second"], "rows/s", "-")
     result("user_import_again_seconds", figures["again_apply_seconds"], "s", "-")
     result("user_import_queries_per_batch", figures["first_apply_queries_per_batch"], "queries", "constant")
     result("user_list_search_ms", max(v for k, v in figures.items() if k.startswith("page_search")), "ms", 100)
