@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from accounts.choices import Role
 from accounts.errors import LastAdminError
-from accounts.models import Tenant, User
+from accounts.models import Alias, Tenant, User
 from accounts.selectors import user_by_identity
 from accounts.signals import user_deactivated, user_reactivated
 from audit.services import audit_record, audit_record_many
@@ -289,3 +289,33 @@ def user_register_from_identity(
         details={"directory_id": user.directory_tenant_id, "object_id": user.directory_object_id, "via": "microsoft"},
     )
     return user
+
+
+# --- the users' statistics --------------------------------------------------------------------------------------
+
+# ANALYZE the users and their aliases each time a run's created users reach 1,000 x 2^k (1,000, 2,000, 4,000, ...).
+STATISTICS_FIRST = 1000
+
+
+def statistics_due(created_before: int, created_after: int) -> bool:
+    """Whether the users a run (a sync, an import) created in its last step double those it had created at the
+    last ANALYZE (from 1,000).
+
+    A first sync or a large import fills the users table far faster than autovacuum analyzes it (a minute's nap,
+    then 10 % of the rows it knew): until then PostgreSQL plans a step's lookups on statistics that say the tenant
+    has no users, and picks an index on the tenant alone, filtering the object ids, emails, cards or aliases over
+    every user of the tenant (a sync's page 150 ms at 97,000 users; an import's batch 45 ms at 48,000: each step
+    slower than the last). An ANALYZE at each doubling keeps the estimates within a factor of two: log2 of the
+    run's size statements over a first sync or import, none in a delta."""
+    return (created_after // STATISTICS_FIRST).bit_length() > (created_before // STATISTICS_FIRST).bit_length()
+
+
+def users_statistics_refresh() -> None:
+    """ANALYZE the users and aliases tables (a sample of 30,000 rows each whatever their size); after a step's
+    commit, so the lock it takes (one ANALYZE or VACUUM of a table at a time) is not held while the step writes.
+    SKIP_LOCKED: when another run or a (possibly long, anti-wraparound) vacuum holds a table, the step goes on
+    without it."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(f'ANALYZE (SKIP_LOCKED) "{User._meta.db_table}", "{Alias._meta.db_table}"')

@@ -130,16 +130,17 @@ class BatchTimer:
     def start(self, explain_at: dict[int, str]) -> None:
         self.seconds, self.explain_at = [], explain_at
 
-    def __call__(self, user_import: UserImport, rows: list[Row]) -> None:
+    def __call__(self, user_import: UserImport, rows: list[Row]) -> Any:
         number = len(self.seconds) + 1
         self.counter.explaining = self.explain_at.pop(number, "")
         started = time.perf_counter()
         try:
-            self.batch(user_import, rows)
+            done = self.batch(user_import, rows)
         finally:
             explained, self.counter.explaining = self.counter.explaining, ""
         if not explained:  # a batch that ran its lookups twice is not timed; the next one is, in its place
             self.seconds.append(time.perf_counter() - started)
+        return done
 
     def summary(self) -> tuple[float, float]:
         """Rows per second of the first ten batches and of the last ten (full batches only)."""

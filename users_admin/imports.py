@@ -26,7 +26,7 @@ from django.utils import timezone
 from accounts.choices import Role, UserSource
 from accounts.errors import LastAdminError
 from accounts.models import Alias, Tenant, User
-from accounts.services import user_role_set
+from accounts.services import statistics_due, user_role_set, users_statistics_refresh
 from audit.services import audit_record, audit_record_many
 from background.claims import Claim, work_claim, work_release, work_renew
 from background.kinds import work_queue
@@ -170,6 +170,7 @@ class Row:
 def _run(user_import: UserImport, claim: Claim) -> None:
     seen = Seen()
     position = 0
+    created = 0  # users this run created, for the statistics
     batch: list[Row] = []
     with user_import.file.open("rb") as file, closing(rows_read(file, user_import.file_format)) as rows:
         for number, values in rows:
@@ -179,7 +180,10 @@ def _run(user_import: UserImport, claim: Claim) -> None:
                 continue  # done before a restart; read again only for `seen`
             batch.append(row)
             if len(batch) >= BATCH:
-                _batch(user_import, batch)
+                made = _batch(user_import, batch)
+                if statistics_due(created, created + made):
+                    users_statistics_refresh()  # after the batch's commit, before the next batch's lookups
+                created += made
                 batch = []
                 work_renew(UserImport.objects.all(), claim, lease=LEASE)
         if batch:
@@ -290,7 +294,8 @@ def _changes(user: User, row: Row) -> list[str]:
     return changes
 
 
-def _batch(user_import: UserImport, rows: list[Row]) -> None:
+def _batch(user_import: UserImport, rows: list[Row]) -> int:
+    """Plan, write and record a batch in one transaction; the number of users it created."""
     tenant = user_import.tenant
     phase = user_import.phase
     for attempt in (1, 2):
@@ -303,11 +308,12 @@ def _batch(user_import: UserImport, rows: list[Row]) -> None:
                 if phase == ImportPhase.APPLY:
                     _apply(user_import, rows)
                 _record(user_import, rows)
-            return
+            return sum(1 for row in rows if row.action == RowAction.CREATE) if phase == ImportPhase.APPLY else 0
         except IntegrityError:
             if attempt == 2:
                 raise
             logger.info("User import %s: a row changed meanwhile, planning the batch again", user_import.pk)
+    raise AssertionError("unreachable: the second attempt returns or raises")
 
 
 def _apply(user_import: UserImport, rows: list[Row]) -> None:

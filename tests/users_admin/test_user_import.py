@@ -7,10 +7,13 @@ from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from openpyxl import Workbook
 
+from accounts import services as accounts_services
 from accounts.choices import Role, UserSource
 from accounts.models import Alias, User
 from audit.models import AuditEvent
@@ -216,6 +219,27 @@ def test_a_worker_killed_mid_import_resumes_without_duplicates(admin_a_client, w
     assert UserImportRow.objects.filter(user_import=done, phase=ImportPhase.APPLY).count() == 9
     assert User.objects.filter(email__in=GOOD).count() == 3
     assert AuditEvent.objects.filter(action="user.created", details__import=done.pk).count() == 3
+
+
+def test_an_import_that_fills_the_users_table_refreshes_its_statistics(admin_a_client, world, monkeypatch):
+    """PostgreSQL plans a batch's lookups on the tables' statistics: an import that grows them analyzes them (here
+    each batch of one row, from 1 created user, doubling) instead of waiting for autovacuum; a preview and an import
+    that creates nobody do not."""
+    monkeypatch.setattr(imports, "BATCH", 1)
+    monkeypatch.setattr(accounts_services, "STATISTICS_FIRST", 1)
+
+    def analyzed(phase) -> list[str]:
+        with CaptureQueriesContext(connection) as queries:
+            phase()
+        return [q["sql"] for q in queries.captured_queries if q["sql"].startswith("ANALYZE")]
+
+    checked: list[UserImport] = []
+    assert not analyzed(lambda: checked.append(preview(admin_a_client, "users.csv", csv_bytes())))
+    # created users 0 to 1, 1 to 2 (each doubles), 2 to 3 (does not)
+    assert analyzed(lambda: apply(admin_a_client, checked[0])) == 2 * [
+        'ANALYZE (SKIP_LOCKED) "accounts_user", "accounts_alias"'
+    ]
+    assert not analyzed(lambda: apply(admin_a_client, preview(admin_a_client, "users.csv", csv_bytes())))
 
 
 def test_imports_match_only_the_tenants_own_users(admin_a_client, world, tenant_b):

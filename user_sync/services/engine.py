@@ -26,6 +26,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import CostCenter, Group
+from accounts.services import statistics_due, users_statistics_refresh
 from audit.services import audit_record
 from background.claims import Claim, backoff_delay, work_claim, work_release
 from background.kinds import work_queue
@@ -45,9 +46,7 @@ from user_sync.services.runs import runs_open
 from user_sync.services.users_page import (
     ATTRIBUTE_GROUP_PREFIX,
     not_seen_candidates,
-    statistics_due,
     users_page_apply,
-    users_statistics_refresh,
 )
 
 if TYPE_CHECKING:

@@ -603,31 +603,6 @@ def users_update(users: list[User], fields: list[str]) -> None:
         cursor.execute(statement + 'WHERE u."id" = v."id"', arrays)
 
 
-# ANALYZE the users table each time a run's created users reach 1,000 x 2^k (1,000, 2,000, 4,000, ...).
-STATISTICS_FIRST = 1000
-
-
-def statistics_due(created_before: int, created_after: int) -> bool:
-    """Whether the users a run created on this page double those it had created at the last ANALYZE (from 1,000).
-
-    A first sync fills the users table far faster than autovacuum analyzes it (a minute's nap, then 10 % of the
-    rows it knew): until then PostgreSQL plans a page's lookups on statistics that say the tenant has no users, and
-    picks the identity index on (tenant, directory) alone, filtering the object ids over every user of the tenant
-    (42 ms at 47,000 users, 150 ms at 97,000: each page slower than the last). An ANALYZE at each doubling keeps
-    the estimates within a factor of two: log2 of the run's size statements over a first sync, none in a delta."""
-    return (created_after // STATISTICS_FIRST).bit_length() > (created_before // STATISTICS_FIRST).bit_length()
-
-
-def users_statistics_refresh() -> None:
-    """ANALYZE the users table (a sample of 30,000 rows whatever its size); after a page's commit, so the lock it
-    takes (one ANALYZE or VACUUM of the table at a time) is not held while the page is written. SKIP_LOCKED: when
-    another sync or a (possibly long, anti-wraparound) vacuum holds the table, the step goes on without it."""
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(f'ANALYZE (SKIP_LOCKED) "{User._meta.db_table}"')
-
-
 def users_insert(users: list[User]) -> None:
     """Insert new users in one statement and give each its pk. On PostgreSQL an INSERT ... SELECT FROM
     unnest(arrays), one array per column: Django's bulk_create builds a placeholder and adapts a parameter per field
