@@ -7,6 +7,7 @@ import html
 from typing import Any
 from urllib.parse import urlencode
 
+import msal
 import pytest
 import requests
 
@@ -43,6 +44,33 @@ FILES = "https://graph.microsoft.com/Files.ReadWrite"
 def sign_in(browser: Browser, page: requests.Response, credentials: tuple[str, str]) -> requests.Response:
     assert forms_of(page.text)[0].action == "/common/login", page.text[:800]
     return browser.submit(page, form_id="sign-in", login=credentials[0], passwd=credentials[1])
+
+
+def signed_in_claims(
+    emu: EmulatorHandle,
+    account: tuple[str, str],
+    *,
+    client_id: str,
+    secret: str,
+    redirect_uri: str,
+    scopes: tuple[str, ...] = ("User.Read",),
+) -> dict[str, Any]:
+    """The id token's claims once `account` signed in to a web app on the emulator's pages (consenting if asked)."""
+    app = msal.ConfidentialClientApplication(
+        client_id,
+        client_credential=secret,
+        authority=f"{emu.https_url}/organizations",
+        instance_discovery=False,
+        http_client=emu.session(),
+    )
+    flow = app.initiate_auth_code_flow(scopes=list(scopes), redirect_uri=redirect_uri, response_mode="form_post")
+    browser = Browser(emu.http_url)
+    page = sign_in(browser, browser.get(flow["auth_uri"]), account)
+    if "consent" in {form.attrs.get("id") for form in forms_of(page.text)}:
+        page = browser.submit(page, form_id="consent", button="idSIButton9")
+    result = app.acquire_token_by_auth_code_flow(flow, forms_of(page.text)[0].fields)
+    assert "id_token_claims" in result, result
+    return dict(result["id_token_claims"])
 
 
 def auth_code_flow(emu: EmulatorHandle, scopes: list[str], **kwargs: Any) -> tuple[Any, dict[str, Any]]:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import jwt
-import msal
 import pytest
 
 from m365_emulator.testing import EmulatorHandle
-from tests.emulator.browser import Browser, forms_of, redirect_params
+from tests.emulator.browser import Browser, redirect_params
 from tests.emulator.conftest import (
     CONTOSO,
     CONTOSO_ADMIN,
@@ -21,7 +20,7 @@ from tests.emulator.conftest import (
     WEB_APP,
     confidential_app,
 )
-from tests.emulator.test_browser_flows import admin_consent_url, sign_in
+from tests.emulator.test_browser_flows import admin_consent_url, sign_in, signed_in_claims
 
 pytestmark = pytest.mark.emulator
 
@@ -35,28 +34,8 @@ CLOUD_ADMIN = ("cloud.admin@northwind.onmicrosoft.com", "Northwind-Cloud-1")
 PIM_ADMIN = ("pim.admin@northwind.onmicrosoft.com", "Northwind-Pim-1")
 
 
-def _signed_in_claims(
-    emu: EmulatorHandle, account: tuple[str, str], *, client_id: str, secret: str, redirect_uri: str
-) -> dict[str, Any]:
-    app = msal.ConfidentialClientApplication(
-        client_id,
-        client_credential=secret,
-        authority=f"{emu.https_url}/organizations",
-        instance_discovery=False,
-        http_client=emu.session(),
-    )
-    flow = app.initiate_auth_code_flow(scopes=["User.Read"], redirect_uri=redirect_uri, response_mode="form_post")
-    browser = Browser(emu.http_url)
-    page = sign_in(browser, browser.get(flow["auth_uri"]), account)
-    if "consent" in {form.attrs.get("id") for form in forms_of(page.text)}:
-        page = browser.submit(page, form_id="consent", button="idSIButton9")
-    result = app.acquire_token_by_auth_code_flow(flow, forms_of(page.text)[0].fields)
-    assert "id_token_claims" in result, result
-    return dict(result["id_token_claims"])
-
-
 def _login_claims(emu: EmulatorHandle, account: tuple[str, str]) -> dict[str, Any]:
-    return _signed_in_claims(emu, account, client_id=LOGIN_APP, secret=LOGIN_SECRET, redirect_uri=LOGIN_CALLBACK)
+    return signed_in_claims(emu, account, client_id=LOGIN_APP, secret=LOGIN_SECRET, redirect_uri=LOGIN_CALLBACK)
 
 
 def test_an_app_asking_for_directory_roles_gets_the_admins_roles_in_wids(emu: EmulatorHandle) -> None:
@@ -74,7 +53,7 @@ def test_a_role_only_eligible_in_pim_is_not_in_wids(emu: EmulatorHandle) -> None
 
 
 def test_an_app_without_role_claims_gets_no_wids(emu: EmulatorHandle) -> None:
-    claims = _signed_in_claims(
+    claims = signed_in_claims(
         emu, CONTOSO_ADMIN, client_id=WEB_APP, secret="web~Secret.Value.0003", redirect_uri="http://127.0.0.1/callback"
     )
     assert "wids" not in claims

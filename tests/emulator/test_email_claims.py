@@ -6,13 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import msal
 import pytest
 
 from m365_emulator.testing import EmulatorHandle
-from tests.emulator.browser import Browser, forms_of
 from tests.emulator.conftest import CONTOSO, CONTOSO_USER, WEB_APP, WEB_SECRET
-from tests.emulator.test_browser_flows import sign_in
+from tests.emulator.test_browser_flows import signed_in_claims
 
 pytestmark = pytest.mark.emulator
 
@@ -30,21 +28,7 @@ def _claims(
     secret: str = LOGIN_SECRET,
     redirect_uri: str = LOGIN_CALLBACK,
 ) -> dict[str, Any]:
-    app = msal.ConfidentialClientApplication(
-        client_id,
-        client_credential=secret,
-        authority=f"{emu.https_url}/organizations",
-        instance_discovery=False,
-        http_client=emu.session(),
-    )
-    flow = app.initiate_auth_code_flow(scopes=list(scopes), redirect_uri=redirect_uri, response_mode="form_post")
-    browser = Browser(emu.http_url)
-    page = sign_in(browser, browser.get(flow["auth_uri"]), account)
-    if "consent" in {form.attrs.get("id") for form in forms_of(page.text)}:
-        page = browser.submit(page, form_id="consent", button="idSIButton9")
-    result = app.acquire_token_by_auth_code_flow(flow, forms_of(page.text)[0].fields)
-    assert "id_token_claims" in result, result
-    return dict(result["id_token_claims"])
+    return signed_in_claims(emu, account, client_id=client_id, secret=secret, redirect_uri=redirect_uri, scopes=scopes)
 
 
 def test_a_mail_on_a_domain_of_the_users_directory_is_verified(emu: EmulatorHandle) -> None:
