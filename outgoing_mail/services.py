@@ -62,9 +62,7 @@ def outgoing_mail_settings_get_or_create(*, tenant: Tenant) -> OutgoingMailSetti
 
 
 @transaction.atomic
-def outgoing_mail_settings_save(
-    *, tenant: Tenant, actor: User, change: OutgoingMailChange, ip_address: str | None = None
-) -> OutgoingMailSettings:
+def outgoing_mail_settings_save(*, tenant: Tenant, actor: User, change: OutgoingMailChange) -> OutgoingMailSettings:
     """Save the tenant's outgoing SMTP server and record what changed (never the password itself; where a saved
     password may still go: mail_servers.services.mail_server_save)."""
     if change.server.protocol != Protocol.SMTP:
@@ -90,7 +88,6 @@ def outgoing_mail_settings_save(
             action="outgoing_mail.settings_changed",
             target=current,
             details={"mode": current.mode, "changed": changed},
-            ip_address=ip_address,
         )
     return current
 
@@ -129,13 +126,14 @@ def outbound_email_queue(
     return outbound
 
 
-def test_email_send(*, tenant: Tenant, actor: User, recipient: str, ip_address: str | None = None) -> OutboundEmail:
+def test_email_send(*, tenant: Tenant, actor: User, recipient: str, client: str | None = None) -> OutboundEmail:
     """Queue a test email through the tenant's saved server; the Network page shows how it went.
 
-    Raises `Throttled`, queuing nothing, past the test email limits (per recipient, tenant and client).
+    Raises `Throttled`, queuing nothing, past the test email limits (per recipient, tenant and `client`, the
+    address the caller counts: given explicitly, so that no limit depends on a request context being there).
     """
     with transaction.atomic():
-        throttle_take(limits=scope_limits("test_email", address=recipient, tenant=tenant.name, client=ip_address))
+        throttle_take(limits=scope_limits("test_email", address=recipient, tenant=tenant.name, client=client))
         message = EmailMessage(
             subject=f"Roger test email for {tenant.display_name}",
             body=(
@@ -153,6 +151,5 @@ def test_email_send(*, tenant: Tenant, actor: User, recipient: str, ip_address: 
             action="outgoing_mail.test_email_requested",
             target=outbound,
             details={"recipient": recipient},
-            ip_address=ip_address,
         )
     return outbound

@@ -32,7 +32,6 @@ def network_settings(request: TenantRequest) -> HttpResponse:
             tenant=tenant,
             actor=request.user,
             change=form.change(),
-            ip_address=client_address(request),
         )
         messages.success(request, "The outgoing SMTP server is saved. Send a test email to check it.")
         return redirect("outgoing_mail:network")
@@ -52,7 +51,7 @@ def test_email(request: TenantRequest) -> HttpResponse:
             tenant=tenant,
             actor=request.user,
             recipient=test_form.cleaned_data["recipient"],
-            ip_address=client_address(request),
+            client=client_address(request),
         )
     except Throttled as exc:
         return _throttled(request, test_form, exc)
