@@ -51,3 +51,26 @@ def test_the_page_lists_the_newest_first_for_admins_only(admin_a: Any, admin_a_c
     user = UserFactory(tenant=admin_a.tenant)
     client.force_login(user)
     assert client.get(reverse("audit_log")).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("proxies", "headers", "client"),
+    [
+        (0, {"REMOTE_ADDR": "203.0.113.5"}, "203.0.113.5"),
+        (1, {"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": "192.0.2.1, 198.51.100.23"}, "198.51.100.23"),
+    ],
+)
+def test_a_service_called_by_a_page_records_the_client_address_without_being_given_it(  # type: ignore[no-untyped-def]
+    admin_a_client, admin_a, settings, proxies, headers, client
+) -> None:
+    """The page passes neither the address nor the actor for the trail: the request context knows both."""
+    settings.TRUSTED_PROXY_COUNT = proxies
+    form = {"mode": "custom", "custom_host": "smtp.alpha.example", "custom_port": "587"}
+    form |= {"custom_security": "starttls", "custom_username": "relay@alpha.example", "custom_password": "x"}
+    form |= {"from_address": "print@alpha.example", "from_name": "Alpha Print"}
+
+    response = admin_a_client.post(reverse("outgoing_mail:network"), form, **headers)
+
+    assert response.status_code == 302
+    event = AuditEvent.objects.get(action="outgoing_mail.settings_changed")
+    assert (event.actor, event.ip_address) == (admin_a, client)
