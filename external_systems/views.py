@@ -79,12 +79,10 @@ def system_add(request: TenantRequest, type_key: str) -> HttpResponse:
             title=form.cleaned_data["title"],
             client_id=form.cleaned_data["client_id"],
             directory_input=form.cleaned_data["tenant_id"],
-            ip_address=client_address(request),
         )
         connection = services.connection_start(
             system=system,
             actor=request.user,
-            ip_address=client_address(request),
         )
         return redirect(_connection_url(connection))
     return render(request, "external_systems/system_add.html", {"form": form, "kind": kind})
@@ -124,13 +122,11 @@ def _save_edit(request: TenantRequest, system: ExternalSystem, data: dict[str, A
         title=data["title"],
         client_id=data["client_id"],
         directory_input=data["tenant_id"],
-        ip_address=client_address(request),
     )
     if update.needs_new_connection:
         connection = services.connection_start(
             system=update.system,
             actor=request.user,
-            ip_address=client_address(request),
         )
         return redirect(_connection_url(connection))
     messages.success(request, f"{update.system.title} is saved.")
@@ -144,7 +140,6 @@ def system_reconnect(request: TenantRequest, pk: int) -> HttpResponse:
     connection = services.connection_start(
         system=system,
         actor=request.user,
-        ip_address=client_address(request),
     )
     if request.htmx:
         return _popup(request, connection)
@@ -159,7 +154,6 @@ def system_delete(request: TenantRequest, pk: int) -> HttpResponse:
         services.system_delete(
             system=system,
             actor=request.user,
-            ip_address=client_address(request),
         )
         messages.success(request, f"{title} is deleted.")
         return redirect("external_systems:list")
@@ -215,11 +209,7 @@ def connection_popup(request: TenantRequest, pk: int) -> HttpResponse:
 @tenant_admin_required
 @require_POST
 def connection_cancel(request: TenantRequest, pk: int) -> HttpResponse:
-    connection = services.connection_cancel(
-        connection=_connection(request, pk),
-        actor=request.user,
-        ip_address=client_address(request),
-    )
+    connection = services.connection_cancel(connection=_connection(request, pk))
     return _popup(request, connection)
 
 
@@ -230,7 +220,6 @@ def connection_restart(request: TenantRequest, pk: int) -> HttpResponse:
     connection = services.connection_start(
         system=previous.system,
         actor=request.user,
-        ip_address=client_address(request),
     )
     return _popup(request, connection)
 
@@ -246,9 +235,8 @@ def connection_email(request: TenantRequest, pk: int) -> HttpResponse:
     try:
         services.connection_code_email(
             connection=connection,
-            actor=request.user,
             recipient=recipient,
-            ip_address=client_address(request),
+            client=client_address(request),
         )
     except Throttled as exc:
         return _popup(request, connection, email_form=form, throttled=exc)
@@ -260,14 +248,8 @@ def connection_email(request: TenantRequest, pk: int) -> HttpResponse:
 @require_POST
 def connection_switch(request: TenantRequest, pk: int) -> HttpResponse:
     connection = _connection(request, pk)
-    decide = (
-        services.connection_switch_confirm
-        if request.POST.get("decision") == "switch"
-        else services.connection_switch_reject
-    )
-    connection = decide(
-        connection=connection,
-        actor=request.user,
-        ip_address=client_address(request),
-    )
+    if request.POST.get("decision") == "switch":
+        connection = services.connection_switch_confirm(connection=connection, actor=request.user)
+    else:
+        connection = services.connection_switch_reject(connection=connection)
     return _popup(request, connection)

@@ -99,7 +99,7 @@ DECLINED_MESSAGE = (
 # --- Starting ---------------------------------------------------------------------------------------------
 
 
-def connection_start(*, system: ExternalSystem, actor: User, ip_address: str | None = None) -> DeviceCodeConnection:
+def connection_start(*, system: ExternalSystem, actor: User) -> DeviceCodeConnection:
     """Open a connection for the system, or return the one already under way (one per system)."""
     active = system.connections.filter(status__in=ACTIVE_CONNECTION_STATUSES).first()
     if active is not None:
@@ -115,7 +115,6 @@ def connection_start(*, system: ExternalSystem, actor: User, ip_address: str | N
                 action="external_system.connection_started",
                 target=system,
                 details={"connection": connection.pk, "reconnect": system.is_connected},
-                ip_address=ip_address,
             )
             _queue_advance(connection)
     except IntegrityError:  # another request opened one at the same moment: show that one
@@ -480,9 +479,8 @@ def _finish(connection: DeviceCodeConnection, status: str, message: str, *, acti
 
 
 @transaction.atomic
-def connection_cancel(
-    *, connection: DeviceCodeConnection, actor: User, ip_address: str | None = None
-) -> DeviceCodeConnection:
+def connection_cancel(*, connection: DeviceCodeConnection) -> DeviceCodeConnection:
+    """The admin stopped the connection (the trail names them from the request context)."""
     current = _locked(connection.pk)
     assert current is not None
     if not current.is_active:
@@ -490,17 +488,13 @@ def connection_cancel(
     return _cancelled_by_admin(
         current,
         error_message="",
-        actor=actor,
         action="external_system.connection_cancelled",
         details={"connection": current.pk},
-        ip_address=ip_address,
     )
 
 
 @transaction.atomic
-def connection_switch_confirm(
-    *, connection: DeviceCodeConnection, actor: User, ip_address: str | None = None
-) -> DeviceCodeConnection:
+def connection_switch_confirm(*, connection: DeviceCodeConnection, actor: User) -> DeviceCodeConnection:
     """The admin chose to use the mailbox that signed in instead of the connected one."""
     current = _locked(connection.pk)
     assert current is not None
@@ -514,15 +508,12 @@ def connection_switch_confirm(
         action="external_system.mailbox_switched",
         target=system,
         details={"mailbox": system.mailbox},
-        ip_address=ip_address,
     )
     return current
 
 
 @transaction.atomic
-def connection_switch_reject(
-    *, connection: DeviceCodeConnection, actor: User, ip_address: str | None = None
-) -> DeviceCodeConnection:
+def connection_switch_reject(*, connection: DeviceCodeConnection) -> DeviceCodeConnection:
     """The admin kept the connected mailbox: the other mailbox's sign-in is thrown away."""
     current = _locked(connection.pk)
     assert current is not None
@@ -533,10 +524,8 @@ def connection_switch_reject(
         error_message=(
             f"The sign-in of {current.signed_in_mailbox} was discarded; {current.system.mailbox} stays connected."
         ),
-        actor=actor,
         action="external_system.mailbox_switch_rejected",
         details={"kept": current.system.mailbox, "discarded": current.signed_in_mailbox},
-        ip_address=ip_address,
     )
 
 
@@ -544,10 +533,8 @@ def _cancelled_by_admin(
     current: DeviceCodeConnection,
     *,
     error_message: str,
-    actor: User,
     action: str,
     details: dict[str, Any],
-    ip_address: str | None,
 ) -> DeviceCodeConnection:
     """The admin ended the connection (a locked row): nothing is polled or held any more, and the trail says who."""
     current.status = ConnectionStatus.CANCELLED
@@ -557,27 +544,19 @@ def _cancelled_by_admin(
     current.next_attempt_at = None
     current.finished_at = timezone.now()
     current.save()
-    audit_record(
-        tenant=current.tenant,
-        actor=actor,
-        action=action,
-        target=current.system,
-        details=details,
-        ip_address=ip_address,
-    )
+    audit_record(tenant=current.tenant, action=action, target=current.system, details=details)
     return current
 
 
-def connection_code_email(
-    *, connection: DeviceCodeConnection, actor: User, recipient: str, ip_address: str | None = None
-) -> None:
+def connection_code_email(*, connection: DeviceCodeConnection, recipient: str, client: str | None = None) -> None:
     """Send the code and the URL to the mailbox owner, who signs in themselves.
 
     The email goes into the outgoing mail queue in this transaction (an outbox: it is delivered even if the
     broker is away now). Nothing is sent before Microsoft gave a code. Raises `Throttled`, sending nothing,
-    past the code email limits (per recipient, tenant and client).
+    past the code email limits (per recipient, tenant and `client`, the address the caller counts: given explicitly,
+    so that no limit depends on a request context being there).
     """
-    limits = scope_limits("device_code_email", address=recipient, tenant=connection.tenant.name, client=ip_address)
+    limits = scope_limits("device_code_email", address=recipient, tenant=connection.tenant.name, client=client)
     with transaction.atomic():
         current = _locked(connection.pk)
         if current is None or current.status != ConnectionStatus.PENDING:
@@ -588,11 +567,9 @@ def connection_code_email(
         _code_email_queue(current, recipient)
         audit_record(
             tenant=current.tenant,
-            actor=actor,
             action="external_system.code_emailed",
             target=current.system,
             details={"connection": current.pk, "recipient": recipient},
-            ip_address=ip_address,
         )
 
 

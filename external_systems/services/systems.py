@@ -50,7 +50,6 @@ def system_create(
     title: str,
     client_id: str,
     directory_input: str,
-    ip_address: str | None = None,
 ) -> ExternalSystem:
     if system_type(system_type_key) is None:
         raise ValueError(f"Unknown external system type {system_type_key!r}")
@@ -69,7 +68,6 @@ def system_create(
         action="external_system.created",
         target=system,
         details={"type": system_type_key, "client_id": system.client_id, "tenant_id": system.directory_input},
-        ip_address=ip_address,
     )
     return system
 
@@ -98,7 +96,6 @@ def system_update(
     title: str,
     client_id: str,
     directory_input: str,
-    ip_address: str | None = None,
 ) -> SystemUpdate:
     """Save the form. A new Client ID or Tenant ID ends the current connection: its sign-in belongs to the old app."""
     system = ExternalSystem.objects.select_for_update().get(pk=system.pk)
@@ -123,7 +120,6 @@ def system_update(
         action="external_system.updated",
         target=system,
         details=details,
-        ip_address=ip_address,
     )
     return SystemUpdate(system=system, needs_new_connection=bool(changes))
 
@@ -139,7 +135,7 @@ def _disconnect(*, system: ExternalSystem, actor: User | None, reason: str) -> N
 
 
 @transaction.atomic
-def system_delete(*, system: ExternalSystem, actor: User, ip_address: str | None = None) -> None:
+def system_delete(*, system: ExternalSystem, actor: User) -> None:
     credential_delete(tenant=system.tenant, owner_type=OWNER_TYPE, owner_id=system.pk, actor=actor)
     audit_record(
         tenant=system.tenant,
@@ -147,7 +143,6 @@ def system_delete(*, system: ExternalSystem, actor: User, ip_address: str | None
         action="external_system.deleted",
         target=system,
         details={"type": system.system_type, "client_id": system.client_id, "mailbox": system.mailbox},
-        ip_address=ip_address,
     )
     system.delete()
 

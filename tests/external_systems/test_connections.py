@@ -204,7 +204,7 @@ def test_keeping_the_connected_mailbox_discards_the_other_sign_in(m365, system_a
     _connected(m365, system_a, admin_a)
     connection = _connected(m365, system_a, admin_a, upn=CONTOSO_USER[0])
 
-    kept = services.connection_switch_reject(connection=connection, actor=admin_a)
+    kept = services.connection_switch_reject(connection=connection)
 
     assert kept.status == ConnectionStatus.CANCELLED and kept.held_grant == ""
     system_a.refresh_from_db()
@@ -218,7 +218,7 @@ def test_a_cancel_while_microsoft_answers_drops_the_answer(m365, system_a, admin
 
     def poll_then_cancel(**kwargs: Any) -> Any:
         result = real_poll(**kwargs)
-        services.connection_cancel(connection=connection, actor=admin_a)
+        services.connection_cancel(connection=connection)
         return result
 
     monkeypatch.setattr(connection_services.identity, "device_flow_poll", poll_then_cancel)
@@ -266,7 +266,7 @@ def test_the_sweep_requeues_steps_lost_with_a_worker(
 def test_the_code_can_be_emailed_to_the_mailbox_owner(m365, system_a, admin_a):
     connection = step(start(system_a, admin_a))
 
-    services.connection_code_email(connection=connection, actor=admin_a, recipient="printing@contoso.com")
+    services.connection_code_email(connection=connection, recipient="printing@contoso.com")
 
     assert len(mail.outbox) == 1, "queued with the request (pytest-django's mail backend keeps it here)"
     message = mail.outbox[0]
@@ -278,7 +278,7 @@ def test_the_code_can_be_emailed_to_the_mailbox_owner(m365, system_a, admin_a):
 def test_no_code_is_emailed_before_microsoft_gave_one(m365, system_a, admin_a):
     connection = start(system_a, admin_a)
 
-    services.connection_code_email(connection=connection, actor=admin_a, recipient="printing@contoso.com")
+    services.connection_code_email(connection=connection, recipient="printing@contoso.com")
 
     assert mail.outbox == []
     assert not AuditEvent.objects.filter(action="external_system.code_emailed").exists()
