@@ -29,7 +29,7 @@ def _password_checked(*, account: str, request: HttpRequest, check: Callable[[],
     The one lockout of the portal: the tenant sign-in and the operator's Django admin sign-in both come here.
     """
     try:
-        attempt = sign_in_attempt_start(account=account, ip_address=client_address(request))
+        attempt = sign_in_attempt_start(account=account, client=client_address(request))
     except Throttled as exc:
         until = timezone.now() + timedelta(seconds=exc.retry_after)
         raise forms.ValidationError(

@@ -188,56 +188,58 @@ def sign_in_account(*, tenancy_name: str | None, username: str) -> str:
 @dataclass(frozen=True)
 class SignInAttempt:
     account: str
-    ip_address: str | None
+    client: str | None
     started_at: float
 
 
-def sign_in_attempt_start(*, account: str, ip_address: str | None) -> SignInAttempt:
+def sign_in_attempt_start(*, account: str, client: str | None) -> SignInAttempt:
     """Count a password attempt as a failure before the password is checked, or raise `Throttled` when the account
     or the client is locked out. Counted first, so a burst of parallel guesses cannot all be checked before any of
     them counts; a good password takes it back (`sign_in_attempt_succeeded`)."""
     started_at = time.time()
-    throttle_take(limits=_sign_in_limits(account=account, ip_address=ip_address), now=started_at)
-    return SignInAttempt(account=account, ip_address=ip_address, started_at=started_at)
+    throttle_take(limits=_sign_in_limits(account=account, client=client), now=started_at)
+    return SignInAttempt(account=account, client=client, started_at=started_at)
 
 
 def sign_in_attempt_succeeded(*, attempt: SignInAttempt) -> None:
     """The password was right: the account's failures are forgotten, the client's count forgets this attempt
     (its other failures stay: it may be guessing other accounts)."""
-    account_limit, *client_limit = _sign_in_limits(account=attempt.account, ip_address=attempt.ip_address)
+    account_limit, *client_limit = _sign_in_limits(account=attempt.account, client=attempt.client)
     throttle_forget(keys=[account_limit.key])
     throttle_give_back(limits=client_limit, at=attempt.started_at)
 
 
-def _sign_in_limits(*, account: str, ip_address: str | None) -> list[Limit]:
+def _sign_in_limits(*, account: str, client: str | None) -> list[Limit]:
+    """`client` is the address the caller counts, given explicitly: a lockout never depends on a request context."""
     window, lock = settings.LOGIN_FAILURE_WINDOW_SECONDS, settings.LOGIN_LOCKOUT_SECONDS
     limits = [Limit(f"sign_in:account:{account}", Rate(settings.LOGIN_FAILURE_LIMIT, window, lock))]
-    client = client_key(ip_address)
-    if client:
-        limits.append(Limit(f"sign_in:client:{client}", Rate(settings.LOGIN_ADDRESS_FAILURE_LIMIT, window, lock)))
+    key = client_key(client)
+    if key:
+        limits.append(Limit(f"sign_in:client:{key}", Rate(settings.LOGIN_ADDRESS_FAILURE_LIMIT, window, lock)))
     return limits
 
 
-def sign_in_client_check(*, ip_address: str | None) -> None:
+def sign_in_client_check(*, client: str | None) -> None:
     """Raise `Throttled` when the client is locked out of signing in, whichever way it signs in (a sign-in with
     Microsoft is checked here before it starts); counts nothing."""
-    _account_limit, *client_limit = _sign_in_limits(account="", ip_address=ip_address)
+    _account_limit, *client_limit = _sign_in_limits(account="", client=client)
     if client_limit:
         now = time.time()
         throttle_take(limits=client_limit, now=now)
         throttle_give_back(limits=client_limit, at=now)
 
 
-def sign_in_client_failed(*, ip_address: str | None) -> None:
+def sign_in_client_failed(*, client: str | None) -> None:
     """A sign-in without a password failed (a refused sign-in with Microsoft): it counts against the client's lockout
     as a wrong password would."""
-    _account_limit, *client_limit = _sign_in_limits(account="", ip_address=ip_address)
+    _account_limit, *client_limit = _sign_in_limits(account="", client=client)
     with contextlib.suppress(Throttled):  # already locked: nothing more to count
         throttle_take(limits=client_limit)
 
 
-def sign_in_success_record(*, user: User, ip_address: str | None) -> None:
-    audit_record(tenant=user.tenant, actor=user, action="user.signed_in", target=user, ip_address=ip_address)
+def sign_in_success_record(*, user: User) -> None:
+    """The trail's address comes from the request context; the actor is the user who just signed in."""
+    audit_record(tenant=user.tenant, actor=user, action="user.signed_in", target=user)
 
 
 class IdentityTaken(Exception):

@@ -59,7 +59,7 @@ def _password_sign_in(request: HttpRequest, *, tenancy: str) -> HttpResponse:
     form = SignInForm(request, data=data, initial={"tenancy_name": tenancy})
     if request.method == "POST" and form.is_valid() and form.user is not None:
         login(request, form.user)
-        sign_in_success_record(user=form.user, ip_address=client_address(request))
+        sign_in_success_record(user=form.user)
         return redirect(_next_url(request) or "dashboard")
     if not tenancy:
         return render(request, "accounts/sign_in.html", {"form": form})

@@ -88,7 +88,7 @@ def sign_in_authority(feature: Feature, settings: LoginSettings) -> str:
 def microsoft_sign_in_start(*, feature: Feature, login_hint: str = "", client: str | None) -> FlowStart:
     """Where to send a browser to sign in with this Login feature (one Microsoft call, for discovery). Limited per
     client and per tenant, and refused while the client is locked out of signing in (raises Throttled)."""
-    sign_in_client_check(ip_address=client)
+    sign_in_client_check(client=client)
     throttle_take(limits=scope_limits("microsoft_sign_in", tenant=feature.tenant.name, client=client))
     return _login_flow_start(
         feature, kind=FlowKind.MICROSOFT_SIGN_IN, person=None, login_hint=login_hint.strip() or None
@@ -351,7 +351,7 @@ def _refused(
     """Record the refusal in the audit trail (with the client address), count it against the client's sign-in
     lockout as a wrong password would be, and hand it back to raise."""
     if ip_address is not None:
-        sign_in_client_failed(ip_address=ip_address)
+        sign_in_client_failed(client=ip_address)
     details: dict[str, Any] = {"reason": refusal.reason.value}
     if identity is not None:
         details.update(account=identity.account, directory_id=identity.directory_id, object_id=identity.object_id)
