@@ -111,7 +111,7 @@ def _login_flow_start(feature: Feature, *, kind: FlowKind, person: User | None, 
     )
 
 
-def microsoft_sign_in_finish(*, state: str, browser_key: str, answer_key: str, ip_address: str | None) -> SignedIn:
+def microsoft_sign_in_finish(*, state: str, browser_key: str, answer_key: str, client: str | None) -> SignedIn:
     """The user this browser signs in as. Raises ForeignBrowser (another browser's answer: nothing happens),
     SignInRefused (audited, with the reason), FlowRefused (used, expired, unknown)."""
     try:
@@ -125,22 +125,22 @@ def microsoft_sign_in_finish(*, state: str, browser_key: str, answer_key: str, i
     except ForeignBrowser:
         spent = AuthorizationFlow.objects.filter(state=state).select_related("tenant").first()
         if spent is not None:
-            _refused(spent.tenant, SignInRefused(Refusal.OTHER_BROWSER, ForeignBrowser().message), None, ip_address)
+            _refused(spent.tenant, SignInRefused(Refusal.OTHER_BROWSER, ForeignBrowser().message), None, client)
         raise
     tenant = flow.tenant
-    feature = _usable_feature(flow, ip_address)
+    feature = _usable_feature(flow, client)
     settings = login_settings_of(tenant=tenant)
     authority = sign_in_authority(feature, settings)
-    grant = _redeemed(flow, feature, authority, ip_address)
+    grant = _redeemed(flow, feature, authority, client)
     claims = grant.id_token_claims
     identity = _Identity.of(claims)
     flow_close(flow, result_username=identity.account, result_directory_id=identity.directory_id)
     refusal = _directory_refusal(feature, settings, identity)
     if refusal is not None:
-        raise _refused(tenant, refusal, identity, ip_address)
+        raise _refused(tenant, refusal, identity, client)
     user = user_by_identity(tenant=tenant, directory_id=identity.directory_id, object_id=identity.object_id)
     if user is None:
-        user = _registered(tenant, feature, settings, identity, ip_address)
+        user = _registered(tenant, feature, settings, identity, client)
     if not user.is_active:
         raise _refused(
             tenant,
@@ -150,7 +150,7 @@ def microsoft_sign_in_finish(*, state: str, browser_key: str, answer_key: str, i
                 "administrator to reactivate it if you still need it.",
             ),
             identity,
-            ip_address,
+            client,
         )
     audit_record(
         tenant=tenant,
@@ -158,7 +158,6 @@ def microsoft_sign_in_finish(*, state: str, browser_key: str, answer_key: str, i
         action="user.signed_in",
         target=user,
         details={"with": "microsoft", "account": identity.account, "directory_id": identity.directory_id},
-        ip_address=ip_address,
     )
     return SignedIn(user=user, authority=authority, account=identity.account)
 
@@ -195,7 +194,7 @@ class _Identity:
         return self.directory_id == PERSONAL_ACCOUNTS_TENANT_ID
 
 
-def _usable_feature(flow: AuthorizationFlow, ip_address: str | None) -> Feature:
+def _usable_feature(flow: AuthorizationFlow, client: str | None) -> Feature:
     feature = flow.feature
     if feature is None or not feature.enabled:
         flow_close(flow, error="Login with Microsoft was turned off meanwhile.")
@@ -207,7 +206,7 @@ def _usable_feature(flow: AuthorizationFlow, ip_address: str | None) -> Feature:
                 "your password, or ask your Roger administrator.",
             ),
             None,
-            ip_address,
+            client,
         )
     return Feature.objects.select_related("integration", "app_registration", "tenant").get(pk=feature.pk)
 
@@ -216,7 +215,7 @@ def _consent_url(feature: Feature) -> str:
     return reverse("integrations:detail", args=[feature.integration_id])
 
 
-def _redeemed(flow: AuthorizationFlow, feature: Feature, authority: str, ip_address: str | None) -> TokenGrant:
+def _redeemed(flow: AuthorizationFlow, feature: Feature, authority: str, client: str | None) -> TokenGrant:
     """The code redeemed and the id token validated; Microsoft's refusals in plain words (audited)."""
     answer = flow_answer_params(flow)
     try:
@@ -230,7 +229,7 @@ def _redeemed(flow: AuthorizationFlow, feature: Feature, authority: str, ip_addr
     except microsoft_errors.MicrosoftError as exc:
         flow_close(flow, error=exc.message)
         refusal = _refusal_for(exc, answer, feature)
-        raise _refused(flow.tenant, refusal, None, ip_address, code=exc.code) from exc
+        raise _refused(flow.tenant, refusal, None, client, code=exc.code) from exc
 
 
 def _refusal_for(exc: microsoft_errors.MicrosoftError, answer: dict[str, str], feature: Feature) -> SignInRefused:
@@ -277,7 +276,7 @@ def _directory_refusal(feature: Feature, settings: LoginSettings, identity: _Ide
 
 
 def _registered(
-    tenant: Tenant, feature: Feature, settings: LoginSettings, identity: _Identity, ip_address: str | None
+    tenant: Tenant, feature: Feature, settings: LoginSettings, identity: _Identity, client: str | None
 ) -> User:
     """A new plain user for an unknown person, when the tenant allows it for their directory; else refused."""
     directory = feature.integration.directory_id.lower()
@@ -294,10 +293,10 @@ def _registered(
                 "sign in with your password and link your Microsoft account in My Settings.",
             ),
             identity,
-            ip_address,
+            client,
         )
     if not identity.email:
-        raise _refused(tenant, _unverified_email_refusal(identity), identity, ip_address)
+        raise _refused(tenant, _unverified_email_refusal(identity), identity, client)
     try:
         return user_register_from_identity(
             tenant=tenant,
@@ -316,7 +315,7 @@ def _registered(
                 "Settings.",
             ),
             identity,
-            ip_address,
+            client,
         ) from None
 
 
@@ -344,14 +343,14 @@ def _refused(
     tenant: Tenant,
     refusal: SignInRefused,
     identity: _Identity | None,
-    ip_address: str | None,
+    client: str | None,
     *,
     code: int | None = None,
 ) -> SignInRefused:
-    """Record the refusal in the audit trail (with the client address), count it against the client's sign-in
-    lockout as a wrong password would be, and hand it back to raise."""
-    if ip_address is not None:
-        sign_in_client_failed(client=ip_address)
+    """Record the refusal in the audit trail (its address from the request context), count it against `client`'s
+    sign-in lockout as a wrong password would be, and hand it back to raise."""
+    if client is not None:
+        sign_in_client_failed(client=client)
     details: dict[str, Any] = {"reason": refusal.reason.value}
     if identity is not None:
         details.update(account=identity.account, directory_id=identity.directory_id, object_id=identity.object_id)
@@ -359,9 +358,7 @@ def _refused(
             details["unverified_email"] = identity.unverified_email  # empty: the token had no verified address
     if code:
         details["aadsts"] = code
-    audit_record(
-        tenant=tenant, actor=None, action="user.microsoft_sign_in_refused", details=details, ip_address=ip_address
-    )
+    audit_record(tenant=tenant, actor=None, action="user.microsoft_sign_in_refused", details=details)
     return refusal
 
 
@@ -417,7 +414,6 @@ def login_settings_save(
     allow_registration: bool,
     registration_directory_ids: list[str],
     allow_personal_accounts: bool,
-    actor: User,
 ) -> LoginSettings:
     settings, _ = LoginSettings.objects.update_or_create(
         tenant=tenant,
@@ -430,7 +426,6 @@ def login_settings_save(
     )
     audit_record(
         tenant=tenant,
-        actor=actor,
         action="microsoft_login.settings_changed",
         target=settings,
         details={

@@ -71,7 +71,7 @@ def sign_in_respond(request: HttpRequest, *, state: str, browser_key: str, answe
     """Microsoft's answer, back in a browser: signs it in (a new session) or says why not."""
     try:
         signed_in = services.microsoft_sign_in_finish(
-            state=state, browser_key=browser_key, answer_key=answer_key, ip_address=client_address(request)
+            state=state, browser_key=browser_key, answer_key=answer_key, client=client_address(request)
         )
     except SignInRefused as exc:
         return _refusal_page(request, exc.message, admin_url=exc.admin_url)
@@ -145,7 +145,7 @@ def login_settings(request: TenantRequest) -> HttpResponse:
     tenant = request.tenant
     form = LoginSettingsForm.of(selectors.login_settings_of(tenant=tenant), request.POST or None)
     if request.method == "POST" and form.is_valid():
-        services.login_settings_save(tenant=tenant, actor=request.user, **form.cleaned_data)
+        services.login_settings_save(tenant=tenant, **form.cleaned_data)
         messages.success(request, "Saved.")
         return redirect("microsoft_login:settings")
     features = selectors.login_features(tenant=tenant)
