@@ -24,7 +24,6 @@ from mail_jobs.services import (
 )
 from mail_servers.choices import ConnectionTestStatus
 from mail_servers.selectors import mail_server_health
-from throttling.clients import client_address
 from ui.live import Live, live_response
 
 if TYPE_CHECKING:
@@ -50,10 +49,8 @@ def jobs_settings(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         mail_source_save(
             tenant=tenant,
-            actor=_admin(request),
             values=form.settings_values(),
             server=form.server_values(),
-            ip_address=client_address(request),
         )
         messages.success(request, "Jobs via Email settings saved.")
         return redirect("mail_jobs:settings")

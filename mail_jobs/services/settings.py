@@ -21,7 +21,7 @@ from mail_servers.services import (
 )
 
 if TYPE_CHECKING:
-    from accounts.models import Tenant, User
+    from accounts.models import Tenant
 
 SETTINGS_FIELDS = (
     "enabled",
@@ -49,10 +49,8 @@ def mail_source_get_or_create(*, tenant: Tenant) -> MailJobSource:
 def mail_source_save(
     *,
     tenant: Tenant,
-    actor: User,
     values: dict[str, Any],
     server: MailServerValues | None = None,
-    ip_address: str | None = None,
 ) -> MailJobSource:
     """Save the settings in `values` and, when given, the mail server (see mail_servers.services.mail_server_save
     for where a saved password may still go). Audits the names and new values of changed fields."""
@@ -77,11 +75,9 @@ def mail_source_save(
     source.save(update_fields=update_fields)
     audit_record(
         tenant=tenant,
-        actor=actor,
         action="mail_jobs.settings_changed",
         target=source,
         details={"changed": {**changed, **server_changed}},
-        ip_address=ip_address,
     )
     return source
 

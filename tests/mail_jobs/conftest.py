@@ -40,7 +40,6 @@ def configure_source(tenant: Any, actor: Any, **values: Any) -> Any:
     server = {name: values.pop(name) for name in list(values) if name in SERVER_FIELDS}
     return mail_source_save(
         tenant=tenant,
-        actor=actor,
         values={"enabled": True, **values},
         server=server_values(source.mail_server, **server),
     )

@@ -232,9 +232,9 @@ def test_jobs_asks_for_the_password_again_when_the_server_or_user_changes(
 
 def test_saving_another_mail_server_without_a_password_drops_the_saved_one(tenant_a: Any, admin_a: Any) -> None:
     values = {"kind": "custom", "protocol": "imap", "host": "imap.alpha.example", "username": "print@alpha.example"}
-    mail_source_save(tenant=tenant_a, actor=admin_a, values={}, server=MailServerValues(**values, password=PASSWORD))
+    mail_source_save(tenant=tenant_a, values={}, server=MailServerValues(**values, password=PASSWORD))
     server = MailServerValues(**{**values, "host": "imap.attacker.example"})
-    source = mail_source_save(tenant=tenant_a, actor=admin_a, values={}, server=server)
+    source = mail_source_save(tenant=tenant_a, values={}, server=server)
     assert source.mail_server.password == ""
     source.refresh_from_db()
     assert source.mail_server.password == ""

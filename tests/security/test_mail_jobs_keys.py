@@ -60,7 +60,7 @@ def test_new_mail_of_another_mailbox_is_printed_not_taken_for_processed(
     assert _poll(source) == ServerStatus.OK and _printed() == ["first.pdf"]
 
     server = server_values(source.mail_server, shared_mailbox=SHARED_MAILBOX)
-    mail_source_save(tenant=tenant_a, actor=admin_a, values={}, server=server)
+    mail_source_save(tenant=tenant_a, values={}, server=server)
     _put(m365, SHARED_MAILBOX, "second")  # UID 1 under the same UIDVALIDITY (POP3: the same UIDL)
     assert _poll(source) == ServerStatus.OK
 
@@ -80,7 +80,7 @@ def test_new_mail_of_another_folder_is_printed_not_taken_for_processed(
     _put(m365, MAILBOX, "first", folder="Print A")
     assert _poll(source) == ServerStatus.OK and _printed() == ["first.pdf"]
 
-    mail_source_save(tenant=tenant_a, actor=admin_a, values={"folder": "Print B"})
+    mail_source_save(tenant=tenant_a, values={"folder": "Print B"})
     _put(m365, MAILBOX, "second", folder="Print B")
     assert _poll(source) == ServerStatus.OK
 
