@@ -45,11 +45,12 @@ def integration_list(request: HttpRequest) -> HttpResponse:
 def integration_detail(request: HttpRequest, pk: int) -> HttpResponse:
     integration = selectors.integration_get(tenant=tenant_of(request), pk=pk)
     run = reapply_services.reapply_latest(integration)
+    apps = list(integration.app_registrations.all())
     context = {
         "integration": integration,
         "features": selectors.feature_rows(integration),
-        "app": integration.app_registrations.first(),
-        "apps": list(integration.app_registrations.all()),
+        "app": apps[0] if apps else None,
+        "apps": apps,
         "problems": selectors.integration_problems(tenant=integration.tenant, integration=integration),
         "run": run,
         "run_next": reapply_services.reapply_next_feature(run) if run is not None else None,
