@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 import re
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from django import forms
 
 from external_systems.models import ExternalSystem
+from microsoft.identity import is_guid
 
 if TYPE_CHECKING:
     from accounts.models import Tenant
@@ -19,14 +19,6 @@ TENANT_ID_HELP = (
     "The Directory (tenant) ID from the same Overview page, or one of the directory's domains "
     "(for example contoso.onmicrosoft.com): the domain is turned into its ID when you save."
 )
-
-
-def _is_guid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return len(value) == 36
 
 
 class SystemForm(forms.Form):
@@ -61,7 +53,7 @@ class SystemForm(forms.Form):
 
     def clean_client_id(self) -> str:
         value = self.cleaned_data["client_id"].strip().strip("{}").lower()
-        if not _is_guid(value):
+        if not is_guid(value):
             raise forms.ValidationError(
                 "The Client ID is a GUID like 1a2b3c4d-0000-4000-8000-123456789abc. Copy the Application (client) ID "
                 "from the app registration's Overview page."
@@ -74,7 +66,7 @@ class SystemForm(forms.Form):
             raise forms.ValidationError(
                 f"“{value}” is not a directory. Enter your directory's ID (a GUID) or one of its domains."
             )
-        if not (_is_guid(value) or _DOMAIN.match(value)):
+        if not (is_guid(value) or _DOMAIN.match(value)):
             raise forms.ValidationError(
                 "Enter the Directory (tenant) ID, a GUID like 1a2b3c4d-0000-4000-8000-123456789abc, or a domain of "
                 "the directory such as contoso.onmicrosoft.com."

@@ -6,7 +6,8 @@ from typing import Any
 from django import forms
 
 from integrations.legacy.selectors import is_legacy_app
-from integrations.services.integrations import ManualSetup, is_guid
+from integrations.services.integrations import ManualSetup
+from microsoft.identity import is_guid
 
 DOMAIN_RE = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 GUID_HELP = "A GUID such as 4f1c2d3e-5a6b-4c7d-8e9f-0a1b2c3d4e5f."

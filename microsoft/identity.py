@@ -14,9 +14,9 @@ import enum
 import hmac
 import json
 import logging
+import re
 import threading
 import time
-import uuid
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -349,7 +349,7 @@ def _account_tenant_id(account: Mapping[str, Any], result: Mapping[str, Any]) ->
     if claimed:
         return str(claimed)
     realm = str(account.get("realm", ""))
-    if _is_guid(realm):
+    if is_guid(realm):
         return realm
     return str(account.get("home_account_id", "")).rpartition(".")[2]
 
@@ -757,7 +757,7 @@ def admin_consent_parse(*, params: Mapping[str, Any], expected_state: str) -> Ad
         logger.warning("Admin consent refused: error=%s code=%s", error.error, error.code)
         raise error
     tenant_id = str(params.get("tenant", ""))
-    if str(params.get("admin_consent", "")).lower() != "true" or not _is_guid(tenant_id):
+    if str(params.get("admin_consent", "")).lower() != "true" or not is_guid(tenant_id):
         raise errors.ReconsentRequired(
             "Microsoft did not confirm the consent. Start the consent again.", error="consent_incomplete"
         )
@@ -779,18 +779,20 @@ def tenant_resolve(domain_or_guid: str) -> str:
     document = discovery(value)
     for url in (document.get("token_endpoint", ""), document.get("issuer", "")):
         segments = [s for s in urlsplit(str(url)).path.split("/") if s]
-        if segments and _is_guid(segments[0]):
+        if segments and is_guid(segments[0]):
             return segments[0].lower()
     error_class, explanation = errors.CATALOGUE[90002]
     raise error_class(explanation, code=90002, error="invalid_tenant")
 
 
-def _is_guid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
+# Directory (tenant), application (client) and object ids as Microsoft writes them: 8-4-4-4-12 hex digits. uuid.UUID
+# would also take braces, a urn: prefix or 32 bare digits, which Microsoft never shows and its endpoints refuse.
+_GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+
+
+def is_guid(value: str) -> bool:
+    """Whether `value` is a GUID in the form Microsoft gives directory, application and object ids."""
+    return _GUID.fullmatch(value) is not None
 
 
 # --- Reading a stored token cache without calling Microsoft --------------------------------------------------

@@ -7,11 +7,11 @@ from typing import Any
 
 from django import forms
 
+from microsoft.identity import is_guid
 from user_sync import attributes
 from user_sync.choices import CostCenterMode, SelectionMode
 from user_sync.models import SyncSettings
 
-_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 ALLOWED_WORDS = ", ".join(attributes.ALLOWED)
 
 
@@ -75,14 +75,14 @@ class SyncSettingsForm(forms.ModelForm):  # type: ignore[type-arg]
     def clean_selected_group_ids(self) -> str:
         raw = self.cleaned_data.get("selected_group_ids") or ""
         ids = [part.strip().lower() for part in re.split(r"[,\s]+", raw) if part.strip()]
-        wrong = [value for value in ids if not _GUID.match(value)]
+        wrong = [value for value in ids if not is_guid(value)]
         if wrong:
             raise forms.ValidationError(f"Not a group id (a GUID): {', '.join(wrong)}.")
         return ",".join(dict.fromkeys(ids))
 
     def clean_cost_center_root_group_id(self) -> str:
         value = (self.cleaned_data.get("cost_center_root_group_id") or "").strip().lower()
-        if value and not _GUID.match(value):
+        if value and not is_guid(value):
             raise forms.ValidationError("Not a group id (a GUID).")
         return value
 

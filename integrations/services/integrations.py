@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
@@ -34,14 +33,6 @@ DIRECTORY_NEEDED = (
     "Needs the Directory (Tenant) ID: this feature works with one Microsoft organization. Edit the integration "
     "and enter it."
 )
-
-
-def is_guid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 @dataclass(frozen=True)
@@ -113,7 +104,7 @@ def manual_setup_check(*, setup: ManualSetup, stored_secret: str = "") -> Checke
     directory = setup.directory.strip().lower()
     if not directory:
         return CheckedSetup(setup)
-    domain = "" if is_guid(directory) else directory
+    domain = "" if identity.is_guid(directory) else directory
     secret = setup.client_secret or stored_secret
     try:
         if not is_legacy_app(setup.application_id) and secret:
