@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from accounts.choices import Role
+from accounts.choices import Role, UserSource
 from accounts.errors import LastAdminError
 from accounts.models import Alias, Tenant, User
 from accounts.selectors import user_by_identity
@@ -247,22 +247,29 @@ class IdentityTaken(Exception):
 
 
 @transaction.atomic
-def user_identity_link(*, user: User, directory_id: str, object_id: str, actor: User | None) -> User:
+def user_identity_link(
+    *, user: User, directory_id: str, object_id: str, actor: User | None, synced: bool = False
+) -> User:
     """Link `user` to a Microsoft identity (the directory and object id Microsoft signs into tokens): the same link
-    User Synchronization keys on, so a later sync finds this user instead of creating another. Raises
-    IdentityTaken when another user of the tenant holds it."""
+    User Synchronization keys on, so a later sync finds this user instead of creating another. `synced`: the user
+    becomes one User Synchronization keeps up to date (an admin confirmed a sync's conflict). Raises IdentityTaken
+    when another user of the tenant holds it."""
     assert user.tenant is not None, "identities belong to tenant users"
     holder = user_by_identity(tenant=user.tenant, directory_id=directory_id, object_id=object_id)
     if holder is not None and holder.pk != user.pk:
         raise IdentityTaken()
     user.directory_tenant_id, user.directory_object_id = directory_id.lower(), object_id.lower()
-    user.save(update_fields=["directory_tenant_id", "directory_object_id"])
+    fields = ["directory_tenant_id", "directory_object_id"]
+    if synced:
+        user.source = UserSource.SYNCED
+        fields.append("source")
+    user.save(update_fields=fields)
     audit_record(
         tenant=user.tenant,
         actor=actor,
         action="user.identity_linked",
         target=user,
-        details={"directory_id": user.directory_tenant_id, "object_id": user.directory_object_id},
+        details={"directory_id": user.directory_tenant_id, "object_id": user.directory_object_id, "synced": synced},
     )
     return user
 

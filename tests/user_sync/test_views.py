@@ -9,6 +9,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from accounts.choices import UserSource
+from audit.models import AuditEvent
 from tests.ui.live_race import followed, work_after_read
 from tests.user_sync.conftest import ADELE, COST_CENTERS_ROOT, MARKETING_TEAM, steps, sync
 from user_sync.choices import RunKind, RunStatus
@@ -162,7 +164,30 @@ def test_an_admin_account_is_linked_only_when_an_admin_confirms(
     admin_a_client.post(url)
     alex = User.objects.get(pk=alex.pk)
     assert alex.directory_tenant_id == CONTOSO and alex.directory_object_id == conflict.object_id
+    assert alex.source == UserSource.SYNCED
+    link = AuditEvent.objects.get(action="user.identity_linked", target_id=str(alex.pk))
+    assert link.details["synced"] and link.actor_label != "system"
     assert sync(sync_settings).conflicts == 0  # from now on the sync keeps the admin account up to date
+
+
+def test_an_admin_account_is_not_linked_to_a_directory_user_another_roger_user_holds(
+    admin_a_client: Client, sync_settings: Any, tenant_a: Any
+) -> None:
+    from accounts.models import User
+    from tests.factories import AdminFactory, UserFactory
+    from tests.user_sync.conftest import ALEX, CONTOSO
+    from user_sync.choices import ChangeAction
+
+    alex = AdminFactory(tenant=tenant_a, email=ALEX)
+    run = sync(sync_settings)
+    conflict = run.changes.get(action=ChangeAction.CONFLICT, user=alex)
+    # held in capitals: an identity is the same whatever the case Graph or a token gave it in
+    UserFactory(tenant=tenant_a, directory_tenant_id=CONTOSO, directory_object_id=conflict.object_id.upper())
+    page = admin_a_client.post(reverse("user_sync:admin_link", args=[run.pk, conflict.pk]), follow=True)
+    assert "Another Roger user is already linked to this directory user." in page.content.decode()
+    alex = User.objects.get(pk=alex.pk)
+    assert not alex.directory_object_id and alex.source == UserSource.LOCAL
+    assert not AuditEvent.objects.filter(action="user.identity_linked").exists()
 
 
 @pytest.mark.parametrize("reads", [1, 2, 3, 4])

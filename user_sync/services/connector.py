@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.choices import Role, UserSource
+from accounts.choices import Role
 from accounts.models import User
+from accounts.services import IdentityTaken, user_identity_link
 from audit.services import audit_record
 from microsoft.graph import graph_url
 from user_sync.choices import DeactivationState
@@ -143,8 +144,9 @@ class LinkRefused(Exception):
 
 
 def admin_link_confirm(*, change: SyncChange, actor: User) -> User:
-    """An admin confirms that the directory user of a conflict is this Roger admin account: it is linked (the next
-    sync keeps it up to date). A sync never does this by itself."""
+    """An admin confirms that the directory user of a conflict is this Roger admin account: it is linked
+    (`accounts.services.user_identity_link`, as synced: the next sync keeps it up to date). A sync never does this
+    by itself."""
     if change.user_id is None:
         raise LinkRefused("The conflict names no Roger user.")
     with transaction.atomic():
@@ -152,19 +154,9 @@ def admin_link_confirm(*, change: SyncChange, actor: User) -> User:
         directory = change.run.settings.directory_id
         if user.role != Role.ADMIN or user.directory_object_id:
             raise LinkRefused(f"{user.email} is not an unlinked admin account.")
-        if User.objects.filter(
-            tenant_id=change.run.tenant_id, directory_tenant_id=directory, directory_object_id=change.object_id
-        ).exists():
-            raise LinkRefused("Another Roger user is already linked to this directory user.")
-        User.objects.filter(pk=user.pk).update(
-            directory_tenant_id=directory, directory_object_id=change.object_id, source=UserSource.SYNCED
-        )
-        user.refresh_from_db()
-        audit_record(
-            tenant=user.tenant,
-            actor=actor,
-            action="user_sync.admin_linked",
-            target=user,
-            details={"directory_id": directory, "object_id": change.object_id, "run": change.run_id},
-        )
-    return user
+        try:
+            return user_identity_link(
+                user=user, directory_id=directory, object_id=change.object_id, actor=actor, synced=True
+            )
+        except IdentityTaken:
+            raise LinkRefused("Another Roger user is already linked to this directory user.") from None
