@@ -13,7 +13,8 @@ against the host name.
 
 `TimeLimit` bounds a whole conversation: a server that answers one byte at a time never trips a read timeout, so
 when the time is up the socket is shut down, which wakes any read blocked on it. `reply_line` turns what a server
-said into one short printable line.
+said into one short printable line; `TimeLimit.exceeded` and `connection_lost` are what SMTP, IMAP and POP3 alike
+say when a conversation ran out of time or the connection failed.
 
 Plain values in, `microsoft.errors` out; no Django here.
 """
@@ -42,6 +43,7 @@ __all__ = [
     "Security",
     "TenantServerRules",
     "TimeLimit",
+    "connection_lost",
     "host_key",
     "open_connection",
     "open_endpoint",
@@ -256,6 +258,39 @@ class TimeLimit:
             for duplicate in self._sockets:
                 duplicate.close()
             self._sockets.clear()
+
+    def exceeded(self, server: str) -> TransientError:
+        """The error when the conversation with `server` (as the caller names it) ran out of time: whatever
+        failed, it failed because the time was up."""
+        return TransientError(
+            f"{server[:1].upper()}{server[1:]} did not finish within {self.seconds:g} seconds (it answers too slowly "
+            "or not at all). It will be tried again.",
+            error="time_limit",
+        )
+
+
+def connection_lost(server: str, exc: BaseException, *, closed: tuple[type[BaseException], ...] = ()) -> TransientError:
+    """The error when `server` (as the caller names it) could not be reached or stopped answering; `closed`: the
+    client library's own exceptions for a connection the server closed. The caller has already told apart what a
+    person must fix (a certificate, a refusal in the protocol's own words)."""
+    return TransientError(
+        f"Could not talk to {server}: {_failure(exc, closed)}. It will be tried again.", error="connection_error"
+    )
+
+
+def _failure(exc: BaseException, closed: tuple[type[BaseException], ...]) -> str:
+    """What went wrong with the connection, in words that never repeat what the server sent."""
+    if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):  # smtplib wraps read timeouts
+        return "it did not answer in time"
+    if isinstance(exc, ConnectionRefusedError):
+        return "the connection was refused"
+    if isinstance(exc, socket.gaierror):
+        return "the host name could not be resolved"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS could not be negotiated ({exc.reason or 'handshake failed'}); check the port and the security"
+    if isinstance(exc, (EOFError, ConnectionError, *closed)):
+        return "the connection was closed"
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
 
 
 def _shut(sock: socket.socket) -> None:

@@ -38,7 +38,15 @@ from urllib.parse import quote
 
 from microsoft.config import OUTLOOK_RESOURCE, endpoints, tenant_server_rules
 from microsoft.errors import MicrosoftError, TransientError
-from microsoft.mail_connection import Security, TenantServerRules, TimeLimit, open_endpoint, reply_line, tls_context
+from microsoft.mail_connection import (
+    Security,
+    TenantServerRules,
+    TimeLimit,
+    connection_lost,
+    open_endpoint,
+    reply_line,
+    tls_context,
+)
 
 __all__ = [
     "HEADER_LIMIT",
@@ -245,7 +253,7 @@ def open_mailbox(server: MailServer, login: MailLogin, *, folder: str = "INBOX")
             with _classified(server, time_limit):
                 _quietly(mailbox, commit=False)
             if time_limit.expired and isinstance(exc, TransientError | OSError | EOFError):
-                raise _time_limit_error(server, time_limit) from exc
+                raise time_limit.exceeded(server.label) from exc
             raise
         with _classified(server, time_limit):
             mailbox.close()
@@ -262,7 +270,7 @@ def _classified(server: MailServer, time_limit: TimeLimit | None = None) -> Iter
         yield
     except Exception as exc:
         if time_limit is not None and time_limit.expired:  # whatever failed, it failed because time ran out
-            raise _time_limit_error(server, time_limit) from exc
+            raise time_limit.exceeded(server.label) from exc
         classified = _classification(server, exc)
         if classified is exc:
             raise
@@ -277,34 +285,11 @@ def _classification(server: MailServer, exc: Exception) -> Exception:
             f"The certificate of {server.host} is not trusted ({exc.verify_message}). Check the host name, or "
             "ask the mail server's administrator for a certificate from a public authority."
         )
-    if isinstance(exc, TimeoutError):
-        return TransientError(f"{server.label} did not answer in time. It will be tried again.")
     if isinstance(exc, OSError | EOFError | imaplib.IMAP4.abort):
-        return TransientError(f"Could not talk to {server.label}: {_failure(exc)}. It will be tried again.")
+        return connection_lost(server.label, exc, closed=(imaplib.IMAP4.abort,))
     if isinstance(exc, imaplib.IMAP4.error | poplib.error_proto):
         return MailboxConfigurationError(f"{server.label} refused a command: {_text(exc)}")
     return exc
-
-
-def _failure(exc: BaseException) -> str:
-    """What went wrong with the connection, in words that never repeat what the server sent."""
-    if isinstance(exc, ConnectionRefusedError):
-        return "the connection was refused"
-    if isinstance(exc, socket.gaierror):
-        return "the host name could not be resolved"
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS could not be negotiated ({exc.reason or 'handshake failed'}); check the port and the security"
-    if isinstance(exc, EOFError | imaplib.IMAP4.abort | ConnectionError):
-        return "the connection was closed"
-    return exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-
-
-def _time_limit_error(server: MailServer, time_limit: TimeLimit) -> TransientError:
-    return TransientError(
-        f"{server.label} did not finish within {time_limit.seconds:g} seconds (it answers too slowly or not at "
-        "all). It will be tried again.",
-        error="time_limit",
-    )
 
 
 def _greeting_refused(server: MailServer, exc: Exception, *, refusal: bytes) -> MailboxConfigurationError:

@@ -31,7 +31,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from microsoft import config, errors
-from microsoft.mail_connection import Security, TenantServerRules, TimeLimit, open_endpoint, reply_line, tls_context
+from microsoft.mail_connection import (
+    Security,
+    TenantServerRules,
+    TimeLimit,
+    connection_lost,
+    open_endpoint,
+    reply_line,
+    tls_context,
+)
 
 __all__ = [
     "SMTP_SEND_SCOPE",
@@ -228,12 +236,9 @@ def _send_error(server: SmtpServer, code: int, reply: bytes | str, what: str) ->
 def _connection_error(
     server: SmtpServer, exc: BaseException, time_limit: TimeLimit | None = None
 ) -> errors.MicrosoftError:
+    label = f"the SMTP server {server.address}"
     if time_limit is not None and time_limit.expired:
-        return errors.TransientError(
-            f"The SMTP server {server.address} did not finish within {time_limit.seconds:g} seconds (it answers "
-            "too slowly or not at all). It will be retried automatically.",
-            error="time_limit",
-        )
+        return time_limit.exceeded(label)
     if isinstance(exc, ssl.SSLCertVerificationError):
         return errors.ConfigurationError(
             f"The certificate of the SMTP server {server.address} could not be verified "
@@ -247,20 +252,7 @@ def _connection_error(
             "and the security setting: STARTTLS usually uses port 587, SSL/TLS port 465.",
             error="tls_error",
         )
-    if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):  # smtplib wraps read timeouts
-        reason = "it did not answer in time"
-    elif isinstance(exc, ConnectionRefusedError):
-        reason = "the connection was refused"
-    elif isinstance(exc, socket.gaierror):
-        reason = "the host name could not be resolved"
-    elif isinstance(exc, smtplib.SMTPServerDisconnected):
-        reason = "it closed the connection"
-    else:
-        reason = type(exc).__name__
-    return errors.TransientError(
-        f"Could not reach the SMTP server {server.address}: {reason}. It will be retried automatically.",
-        error="connection_error",
-    )
+    return connection_lost(label, exc, closed=(smtplib.SMTPServerDisconnected,))
 
 
 # --- the client ----------------------------------------------------------------------------------------------
