@@ -16,7 +16,7 @@ from accounts.forms import SignInForm, TenancyForm, TenantPasswordResetForm
 from accounts.permissions import tenant_admin_required
 from accounts.requests import TenantRequest
 from accounts.services import sign_in_success_record
-from accounts.sign_in_options import sign_in_options_for, sign_out_offers
+from accounts.sign_in_options import SIGN_IN_OPTIONS, sign_out_offers
 from audit.selectors import audit_event_list
 from throttling.clients import client_address
 from throttling.services import Throttled, scope_limits, throttle_take
@@ -65,7 +65,7 @@ def _password_sign_in(request: HttpRequest, *, tenancy: str) -> HttpResponse:
         return render(request, "accounts/sign_in.html", {"form": form})
     form.fields["tenancy_name"].widget = HiddenInput()
     form.fields["email"].widget.attrs["autofocus"] = True
-    context = {"form": form, "tenancy": tenancy, "options": sign_in_options_for(tenancy)}
+    context = {"form": form, "tenancy": tenancy, "options": SIGN_IN_OPTIONS.shown(tenancy)}
     return render(request, "accounts/sign_in_tenancy.html", context)
 
 

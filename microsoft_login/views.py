@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.permissions import tenant_admin_required, tenant_member_required
 from accounts.requests import TenantRequest
-from accounts.sign_in_options import SignInOption, sign_in_option_register, sign_out_offer_register
+from accounts.sign_in_options import SIGN_IN_OPTIONS, sign_out_offer_register
 from integrations.browser_flows import flow_redirect, flow_started
 from integrations.choices import FlowKind
 from integrations.errors import ForeignBrowser, IntegrationError
@@ -97,9 +97,7 @@ def _answered_by_respond(**keys: object) -> SignInFinished:
 def sign_in_kinds_register() -> None:
     """Both sign-ins are finished on the integrations' browser-bound callback; the sign-in page shows the button
     and the sign-out offers Microsoft's (accounts.sign_in_options)."""
-    sign_in_option_register(
-        SignInOption(template_name="microsoft_login/partials/sign_in_buttons.html", context_for=sign_in_option)
-    )
+    SIGN_IN_OPTIONS.register("microsoft_login", "microsoft_login/partials/sign_in_buttons.html", sign_in_option)
     sign_out_offer_register(sign_out_offer)
     sign_in_kind_register(
         SignInKind(

@@ -19,7 +19,7 @@ class OneDriveConfig(AppConfig):
         from onedrive.panels import jobs_panel_context
         from onedrive.services.printing import print_printed
         from onedrive.tasks import print_work_task, scan_deliver_task
-        from print_jobs.registry import JobsPanel, jobs_panel_register, printed_hook_register
+        from print_jobs.registry import JOBS_PANELS, printed_hook_register
 
         work_kind_register(
             WorkKind(
@@ -39,7 +39,7 @@ class OneDriveConfig(AppConfig):
         )
         user_deactivated.connect(_disconnect, dispatch_uid="onedrive.disconnect_deactivated_users")
         printed_hook_register("onedrive", print_printed)
-        jobs_panel_register(JobsPanel("onedrive", "onedrive/partials/jobs_panel.html", jobs_panel_context))
+        JOBS_PANELS.register("onedrive", "onedrive/partials/jobs_panel.html", jobs_panel_context)
 
 
 def _disconnect(sender: Any, *, user_ids: list[int], actor: Any = None, **kwargs: Any) -> None:

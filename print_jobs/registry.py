@@ -4,7 +4,8 @@
   feature that delivered the job can queue its follow-up work (OneDrive tidies the file it printed):
   `printed_hook_register("onedrive", lambda job, actor: ...)`.
 - A Jobs page panel is a partial of another app shown on the Jobs page (OneDrive's "Print from OneDrive" and
-  "Scan to OneDrive"): `jobs_panel_register(JobsPanel("onedrive", "onedrive/partials/jobs_panel.html", context_for))`,
+  "Scan to OneDrive"), a `ui.slots` slot given the signed-in user:
+  `JOBS_PANELS.register("onedrive", "onedrive/partials/jobs_panel.html", context_for)`,
   where `context_for(user)` returns the partial's context, or None when it has nothing to show that user. A panel
   whose background work adds jobs answers its htmx requests with the `HX-Trigger` header `JOBS_CHANGED`: the
   Jobs table then reads its rows again.
@@ -15,8 +16,9 @@ print_jobs itself imports none of these apps: they build on it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ui.slots import Slot
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -24,9 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "JOBS_CHANGED",
-    "JobsPanel",
-    "jobs_panel_register",
-    "jobs_panels_for",
+    "JOBS_PANELS",
     "printed_hook_register",
     "printed_hooks",
 ]
@@ -35,21 +35,9 @@ PrintedHook = Callable[["PrintJob", "User | None"], None]
 JOBS_CHANGED = "print-jobs-changed"
 
 
-@dataclass(frozen=True)
-class JobsPanel:
-    name: str
-    template: str
-    context_for: Callable[[User], dict[str, Any] | None]
-
-
-@dataclass(frozen=True)
-class ShownPanel:
-    template: str
-    context: dict[str, Any]
-
+JOBS_PANELS: Slot[User] = Slot()
 
 _printed_hooks: dict[str, PrintedHook] = {}
-_panels: dict[str, JobsPanel] = {}
 
 
 def printed_hook_register(name: str, hook: PrintedHook) -> None:
@@ -59,17 +47,3 @@ def printed_hook_register(name: str, hook: PrintedHook) -> None:
 
 def printed_hooks() -> list[PrintedHook]:
     return [_printed_hooks[name] for name in sorted(_printed_hooks)]
-
-
-def jobs_panel_register(panel: JobsPanel) -> None:
-    _panels[panel.name] = panel
-
-
-def jobs_panels_for(user: User) -> list[ShownPanel]:
-    shown = []
-    for name in sorted(_panels):
-        panel = _panels[name]
-        context = panel.context_for(user)
-        if context is not None:
-            shown.append(ShownPanel(template=panel.template, context=context))
-    return shown
