@@ -51,6 +51,7 @@ __all__ = [
     "reply_line",
     "tenant_host_check",
     "tls_context",
+    "xoauth2_string",
 ]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -291,6 +292,12 @@ def _failure(exc: BaseException, closed: tuple[type[BaseException], ...]) -> str
     if isinstance(exc, (EOFError, ConnectionError, *closed)):
         return "the connection was closed"
     return exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+
+
+def xoauth2_string(username: str, access_token: str) -> str:
+    """The SASL XOAUTH2 initial response before base64, the same for SMTP, IMAP and POP3 (protocols.md §4):
+    ``user=...^Aauth=Bearer ...^A^A``."""
+    return f"user={username}\x01auth=Bearer {access_token}\x01\x01"
 
 
 def _shut(sock: socket.socket) -> None:

@@ -46,6 +46,7 @@ from microsoft.mail_connection import (
     open_endpoint,
     reply_line,
     tls_context,
+    xoauth2_string,
 )
 
 __all__ = [
@@ -67,7 +68,6 @@ __all__ = [
     "mailbox_url",
     "message_url",
     "open_mailbox",
-    "xoauth2_string",
 ]
 
 logger = logging.getLogger(__name__)
@@ -226,11 +226,6 @@ def message_url(mailbox: str, key: str, *, imap: bool) -> str:
         uidvalidity, _, uid = key.partition(":")
         return f"{mailbox};UIDVALIDITY={uidvalidity}/;UID={uid}"
     return f"{mailbox}/;UIDL={quote(key, safe='')}"
-
-
-def xoauth2_string(username: str, access_token: str) -> str:
-    """The SASL XOAUTH2 initial response, before base64: ``user=...^Aauth=Bearer ...^A^A``."""
-    return f"user={username}\x01auth=Bearer {access_token}\x01\x01"
 
 
 @contextmanager

@@ -39,6 +39,7 @@ from microsoft.mail_connection import (
     open_endpoint,
     reply_line,
     tls_context,
+    xoauth2_string,
 )
 
 __all__ = [
@@ -54,7 +55,6 @@ __all__ = [
     "XOAuth2Login",
     "exchange_server",
     "smtp_send",
-    "xoauth2_sasl",
 ]
 
 logger = logging.getLogger(__name__)
@@ -272,11 +272,6 @@ def exchange_server(*, timeout: float = DEFAULT_TIMEOUT) -> SmtpServer:
     )
 
 
-def xoauth2_sasl(mailbox: str, access_token: str) -> str:
-    """The XOAUTH2 initial response before base64 (protocols.md §4); smtplib encodes it."""
-    return f"user={mailbox}\x01auth=Bearer {access_token}\x01\x01"
-
-
 class _SMTP(smtplib.SMTP):
     """smtplib's client on a socket from microsoft.mail_connection (checked address, time limit)."""
 
@@ -366,7 +361,7 @@ def _authenticate(client: smtplib.SMTP, server: SmtpServer, login: Login) -> Non
                 f"{reply_line(' '.join(offered)) or 'no AUTH'}). Check the Outlook SMTP host and port settings.",
                 error="xoauth2_unsupported",
             )
-        sasl = xoauth2_sasl(login.mailbox, login.access_token)
+        sasl = xoauth2_string(login.mailbox, login.access_token)
         # An empty answer to a 334 error challenge ends the exchange, as Exchange and Gmail expect.
         client.auth("XOAUTH2", lambda challenge=None: sasl if challenge is None else "", initial_response_ok=True)
         return

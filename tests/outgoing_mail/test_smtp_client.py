@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from microsoft import errors
-from microsoft.mail_connection import Security
+from microsoft.mail_connection import Security, xoauth2_string
 from microsoft.smtp import (
     OutgoingMessage,
     PasswordLogin,
@@ -23,7 +23,6 @@ from microsoft.smtp import (
     XOAuth2Login,
     exchange_server,
     smtp_send,
-    xoauth2_sasl,
 )
 from tests.outgoing_mail.conftest import (
     CONTOSO,
@@ -70,7 +69,7 @@ def test_auth_is_offered_only_after_starttls_and_the_continuation_form_works(m36
         assert "XOAUTH2" in client.esmtp_features["auth"].split()
         code, _ = client.docmd("AUTH", "XOAUTH2")
         assert code == 334
-        code, reply = client.docmd(base64.b64encode(xoauth2_sasl(MAILBOX, smtp_token).encode()).decode())
+        code, reply = client.docmd(base64.b64encode(xoauth2_string(MAILBOX, smtp_token).encode()).decode())
         assert (code, reply) == (235, b"2.7.0 Authentication successful")
     finally:
         client.close()
