@@ -221,6 +221,9 @@ UNIVERSAL_PRINT_MAX_DOCUMENT_MB = env.int("UNIVERSAL_PRINT_MAX_DOCUMENT_MB", def
 UNIVERSAL_PRINT_LEASE_SECONDS = env.int("UNIVERSAL_PRINT_LEASE_SECONDS", default=300)
 # How long a worker holds a User Synchronization run while it reads and writes one page (renewed by each page).
 USER_SYNC_LEASE_SECONDS = env.int("USER_SYNC_LEASE_SECONDS", default=300)
+# How long one task goes on reading and writing a run's pages before it queues the next (each page commits its
+# position; 0: one page a task). Longer saves a task per page, shorter lets other tenants' runs in sooner.
+USER_SYNC_TURN_SECONDS = env.float("USER_SYNC_TURN_SECONDS", default=10.0)
 
 # Celery: Redis when REDIS_URL is set, else kombu's serverless filesystem transport under var/.
 REDIS_URL = env.str("REDIS_URL", default="")

@@ -127,9 +127,12 @@ def test_one_run_at_a_time(sync_settings: Any) -> None:
     assert steps(run).status == RunStatus.SUCCEEDED
 
 
-def test_a_step_whose_worker_died_is_taken_over_from_the_saved_position(m365: Any, sync_settings: Any) -> None:
+def test_a_step_whose_worker_died_is_taken_over_from_the_saved_position(
+    m365: Any, sync_settings: Any, settings: Any
+) -> None:
     """Pages of 5 users: a worker claims a step and dies (its lease runs out); the next worker resumes from the
     position of the last committed page, so no user is created twice and no page is read from the start."""
+    settings.USER_SYNC_TURN_SECONDS = 0  # one page a task, to stop after the third
     m365.control.set_graph_options(delta_page_size=5)
     run = run_start(settings=sync_settings, actor=None)
     for _ in range(3):

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from integrations.services.tokens import feature_app_token
 from microsoft import errors as microsoft_errors
-from microsoft.graph import graph_list
+from microsoft.graph import DeltaPage, graph_delta_page, graph_list
 
 if TYPE_CHECKING:
     from integrations.models import Feature
@@ -36,14 +37,54 @@ def _kept_token(feature: Feature) -> str:
     return token
 
 
+def _fresh_token(feature: Feature) -> str:
+    token = feature_app_token(feature, fresh=True)
+    _recent[(feature.pk, feature.directory_id)] = (time.monotonic(), token)
+    return token
+
+
 def with_app_token(feature: Feature, call: Callable[[str], T]) -> T:
     """`call(token)`, again with a new token when Graph refused the stored one (revoked, or clocks disagree)."""
     try:
         return call(_kept_token(feature))
     except microsoft_errors.AccessTokenRejected:
-        token = feature_app_token(feature, fresh=True)
-        _recent[(feature.pk, feature.directory_id)] = (time.monotonic(), token)
-        return call(token)
+        return call(_fresh_token(feature))
+
+
+class DeltaReader:
+    """Reads a delta round's pages, the next one ahead in a thread of its own while the caller writes this one: the
+    next link is known as soon as a page is read, and a page's writes wait on the database, not on Python.
+
+    The thread only calls Graph (the token is taken here, so it never touches the database); what it read is used
+    only when the caller asks for that very link, and is lost if the worker dies, as an unread page would be.
+    """
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._ahead: tuple[str, Future[DeltaPage]] | None = None
+
+    def read_ahead(self, feature: Feature, url: str) -> None:
+        token = _kept_token(feature)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="user-sync-read-ahead")
+        self._ahead = (url, self._pool.submit(graph_delta_page, token=token, url=url))
+
+    def page(self, feature: Feature, url: str) -> DeltaPage:
+        """The page at `url`: the one read ahead if it is this link, else read now (raises as Graph refused it)."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[0] == url:
+            try:
+                return ahead[1].result()
+            except microsoft_errors.AccessTokenRejected:
+                return graph_delta_page(token=_fresh_token(feature), url=url)
+        return with_app_token(feature, lambda token: graph_delta_page(token=token, url=url))
+
+    def close(self) -> None:
+        """No more pages: a read still under way is let go (its answer is not waited for)."""
+        self._ahead = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
 
 def listed(feature: Feature, url: str) -> list[dict[str, Any]]:

@@ -1,11 +1,15 @@
-"""A run, one short task per Graph page (`background.claims`): memory stays flat as the directory grows and no task
-runs long enough for the broker to redeliver it.
+"""A run, read by short tasks (`background.claims`), one Graph page a step: memory stays flat as the directory
+grows and no task runs long enough for the broker to redeliver it.
 
-Each step claims the run, reads one page with no lock held, then, in one transaction that locks the run and checks
-the claim still holds, writes the page and saves the position (the page's next link): a worker killed before the
-commit leaves the old position (the page is read again), one killed after it leaves the new one (the page is never
-applied twice). Phases: the selected groups' members (only when the sync is limited to them), the users, then the
-end of the run (deactivations, or holding them back at the safety threshold, and the new delta links).
+Each step reads one page with no lock held, then, in one transaction that locks the run and checks the claim still
+holds, writes the page and saves the position (the page's next link): a worker killed before the commit leaves the
+old position (the page is read again), one killed after it leaves the new one (the page is never applied twice).
+A task claims the run once and takes its pages one after the other for `USER_SYNC_TURN_SECONDS` (a turn): each
+page's transaction renews the lease, the last one releases the run and queues the next task, and the page after
+the one being written is read meanwhile (`calls.DeltaReader`). One commit a page, and no task per page.
+
+Phases: the selected groups' members (only when the sync is limited to them), the users, then the end of the run
+(deactivations, or holding them back at the safety threshold, and the new delta links).
 
 Failures: 429/503 with `Retry-After` make the next step due then (no request before it); other passing failures
 back off; an expired delta link starts a full read, which the run's history notes; a missing consent or
@@ -16,7 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -34,12 +40,12 @@ from credentials.errors import CredentialError, CredentialUnavailable
 from integrations.services.attention import features_consent_sync
 from integrations.services.permissions import feature_permission_refused
 from microsoft import errors as microsoft_errors
-from microsoft.graph import graph_delta_page, graph_url, groups_delta_url, users_delta_url
+from microsoft.graph import graph_url, groups_delta_url, users_delta_url
 from user_sync import attributes
 from user_sync.choices import ChangeAction, CostCenterMode, DeactivationState, Phase, RunStatus
 from user_sync.models import Deactivation, SeenUser, SyncChange, SyncRun, SyncSettings
 from user_sync.services import people
-from user_sync.services.calls import PERMISSIONS, listed, with_app_token
+from user_sync.services.calls import PERMISSIONS, DeltaReader, listed
 from user_sync.services.groups_page import groups_page_apply
 from user_sync.services.pins import pin_emails_plan
 from user_sync.services.runs import runs_open
@@ -57,6 +63,21 @@ logger = logging.getLogger(__name__)
 RETRY_FIRST = timedelta(seconds=30)
 RETRY_MAX = timedelta(minutes=30)
 MAX_ATTEMPTS = 10
+# A step's outcome when the turn goes on with the next page (the claim still held).
+_MORE = "more"
+
+
+@dataclass
+class _Turn:
+    """A task's hold on a run: the claim, kept from page to page until `until` (monotonic), and the pages' reader."""
+
+    claim: Claim
+    lease: timedelta
+    until: float
+    reader: DeltaReader = field(default_factory=DeltaReader)
+
+    def goes_on(self) -> bool:
+        return time.monotonic() < self.until
 
 
 def users_select(settings: SyncSettings) -> list[str]:
@@ -79,22 +100,36 @@ def users_select(settings: SyncSettings) -> list[str]:
 
 
 def run_step(*, run_id: int) -> str:
-    """One step of a run, if it is due and no other worker holds it; returns what happened (for the log)."""
-    claim = work_claim(runs_open(), run_id, lease=timedelta(seconds=django_settings.USER_SYNC_LEASE_SECONDS))
+    """The steps of a run for one turn, if it is due and no other worker holds it; returns what the last step did
+    (for the log)."""
+    lease = timedelta(seconds=django_settings.USER_SYNC_LEASE_SECONDS)
+    claim = work_claim(runs_open(), run_id, lease=lease)
     if claim is None:
         return "skipped"
-    run = SyncRun.objects.select_related(
-        "tenant", "settings__tenant", "settings__feature__app_registration", "settings__feature__tenant"
-    ).get(pk=run_id)
+    turn = _Turn(claim=claim, lease=lease, until=time.monotonic() + django_settings.USER_SYNC_TURN_SECONDS)
+    run = _run_read(run_id)
     try:
-        return _step(run, claim)
+        outcome = _step(run, turn)
+        while outcome == _MORE:
+            run = _run_read(run_id)
+            outcome = _step(run, turn)
+        return outcome
     except Exception as exc:
         logger.exception("User Synchronization run %s failed", run_id)
         _fail(run, claim, f"An unexpected error stopped the run ({type(exc).__name__}). It can be started again.")
         return "failed"
+    finally:
+        turn.reader.close()
 
 
-def _step(run: SyncRun, claim: Claim) -> str:
+def _run_read(run_id: int) -> SyncRun:
+    return SyncRun.objects.select_related(
+        "tenant", "settings__tenant", "settings__feature__app_registration", "settings__feature__tenant"
+    ).get(pk=run_id)
+
+
+def _step(run: SyncRun, turn: _Turn) -> str:
+    claim = turn.claim
     settings = run.settings
     feature = settings.feature
     if feature is None or not feature.enabled:
@@ -104,9 +139,9 @@ def _step(run: SyncRun, claim: Claim) -> str:
     if run.phase == Phase.SCOPE:
         return _scope(run, settings, feature, claim)
     if run.phase == Phase.USERS:
-        return _users_page(run, settings, feature, claim)
+        return _users_page(run, settings, feature, turn)
     if run.phase == Phase.GROUPS:
-        return _groups_page(run, settings, feature, claim)
+        return _groups_page(run, settings, feature, turn)
     return _finish(run, settings, claim)
 
 
@@ -173,7 +208,7 @@ def _scope(run: SyncRun, settings: SyncSettings, feature: Feature, claim: Claim)
 # --- users ---------------------------------------------------------------------------------------------------------
 
 
-def _users_page(run: SyncRun, settings: SyncSettings, feature: Feature, claim: Claim) -> str:
+def _users_page(run: SyncRun, settings: SyncSettings, feature: Feature, turn: _Turn) -> str:
     url = (
         run.position
         or (settings.users_delta_link if not run.full_read else "")
@@ -200,14 +235,14 @@ def _users_page(run: SyncRun, settings: SyncSettings, feature: Feature, claim: C
     outcome = _delta_page_step(
         run,
         feature,
-        claim,
+        turn,
         url=url,
         restart=_restart_full,
         apply=apply,
         link_field="new_users_link",
         following=following,
     )
-    if outcome == "page" and created and statistics_due(*created):
+    if outcome in ("page", _MORE) and created and statistics_due(*created):
         users_statistics_refresh()  # after the page's commit
     return outcome
 
@@ -215,7 +250,7 @@ def _users_page(run: SyncRun, settings: SyncSettings, feature: Feature, claim: C
 def _delta_page_step(
     run: SyncRun,
     feature: Feature,
-    claim: Claim,
+    turn: _Turn,
     *,
     url: str,
     restart: Callable[[SyncRun, Claim, microsoft_errors.DeltaExpired], str],
@@ -225,13 +260,19 @@ def _delta_page_step(
 ) -> str:
     """One page of a delta read (users or groups): read with no lock held, then applied (``apply`` returns the
     run's counters to add) and the position saved under the claim; the round's last page stores its delta link in
-    ``link_field`` and moves the run to the ``following`` phase."""
+    ``link_field`` and moves the run to the ``following`` phase. While the turn goes on, the claim is kept (its lease
+    renewed by the same UPDATE) and the next page is read during this one's writes: `_MORE`."""
+    claim = turn.claim
     try:
-        page = with_app_token(feature, lambda token: graph_delta_page(token=token, url=url))
+        page = turn.reader.page(feature, url)
     except microsoft_errors.DeltaExpired as exc:
         return restart(run, claim, exc)
     except (microsoft_errors.MicrosoftError, CredentialError) as exc:
         return _trouble(run, feature, claim, exc)
+    next_link = page.next_link or ""
+    goes_on = bool(next_link) and turn.goes_on()
+    if goes_on:
+        turn.reader.read_ahead(feature, next_link)
     with transaction.atomic():
         locked = _locked(run, claim)
         if locked is None:
@@ -243,13 +284,16 @@ def _delta_page_step(
             "status": RunStatus.RUNNING,
             "error": "",
         }
-        if page.next_link:
-            fields["position"] = page.next_link
+        if next_link:
+            fields["position"] = next_link
         else:
             fields.update({"position": "", link_field: page.delta_link or "", "phase": following})
+        if goes_on:
+            fields["lease_until"] = timezone.now() + turn.lease
         SyncRun.objects.filter(pk=run.pk).update(**fields)
-        _next(claim)
-    return "page"
+        if not goes_on:
+            _next(claim)
+    return _MORE if goes_on else "page"
 
 
 def groups_signature(settings: SyncSettings) -> str:
@@ -268,9 +312,9 @@ def groups_signature(settings: SyncSettings) -> str:
 # --- groups --------------------------------------------------------------------------------------------------------
 
 
-def _groups_page(run: SyncRun, settings: SyncSettings, feature: Feature, claim: Claim) -> str:
+def _groups_page(run: SyncRun, settings: SyncSettings, feature: Feature, turn: _Turn) -> str:
     if not run.position:
-        return _groups_begin(run, settings, feature, claim)
+        return _groups_begin(run, settings, feature, turn.claim)
 
     def apply(locked: SyncRun, items: Sequence[dict[str, Any]]) -> dict[str, Any]:
         counts = groups_page_apply(run=locked, settings=settings, items=items)
@@ -279,7 +323,7 @@ def _groups_page(run: SyncRun, settings: SyncSettings, feature: Feature, claim: 
     return _delta_page_step(
         run,
         feature,
-        claim,
+        turn,
         url=run.position,
         restart=_groups_restart_full,
         apply=apply,
