@@ -124,9 +124,10 @@ def work_claim_due(rows: QuerySet[C], *, limit: int, lease: timedelta, **fields:
     return [Claim(pk=pk, token=token, claimed_at=now, lease_until=now + lease) for pk in pks]
 
 
-def work_renew(rows: QuerySet[C], claim: Claim, *, lease: timedelta) -> bool:
-    """Keep holding the row for another `lease` (long work renews between its steps)."""
-    return bool(rows.filter(pk=claim.pk, lease_token=claim.token).update(lease_until=timezone.now() + lease))
+def work_renew(rows: QuerySet[C], claim: Claim, *, lease: timedelta, **fields: Any) -> bool:
+    """Keep holding the row for another `lease` (long work renews between its steps), writing `fields` with it
+    (say, where the work stands); False, writing nothing, when the claim no longer holds."""
+    return bool(rows.filter(pk=claim.pk, lease_token=claim.token).update(lease_until=timezone.now() + lease, **fields))
 
 
 def work_release(rows: QuerySet[C], claim: Claim, **fields: Any) -> bool:

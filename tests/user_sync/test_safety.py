@@ -153,6 +153,28 @@ def test_a_step_whose_worker_died_is_taken_over_from_the_saved_position(
     assert "$skiptoken" in first["query"]  # from the saved position, not the first page
 
 
+def test_a_page_whose_claim_was_lost_writes_nothing(m365: Any, sync_settings: Any, monkeypatch: Any) -> None:
+    """A turn takes pages one after the other under one claim: when the claim no longer holds at a page's commit
+    (another worker took the run over), that page's writes are rolled back with its position."""
+    from user_sync.services import engine
+
+    m365.control.set_graph_options(delta_page_size=5)
+    run = run_start(settings=sync_settings, actor=None)
+    applied = engine.users_page_apply
+    pages = [0]
+
+    def taken_over_at_the_third_page(**kwargs: Any) -> Any:
+        pages[0] += 1
+        if pages[0] == 3:  # as another worker's claim would (the lease ran out meanwhile)
+            SyncRun.objects.filter(pk=run.pk).update(lease_token="another-worker")
+        return applied(**kwargs)
+
+    monkeypatch.setattr(engine, "users_page_apply", taken_over_at_the_third_page)
+    assert run_step(run_id=run.pk) == "lost"
+    run.refresh_from_db()
+    assert run.pages == 2 and run.created == User.objects.filter(directory_tenant_id=CONTOSO).count() < 15
+
+
 def test_automatic_sync_24_hours_after_turned_on_then_every_24_hours(sync_settings: Any, admin_a: Any) -> None:
     from background.kinds import work_kinds
     from user_sync.services.connector import settings_save

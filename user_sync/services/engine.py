@@ -34,7 +34,7 @@ from django.utils import timezone
 from accounts.models import CostCenter, Group
 from accounts.services import statistics_due, users_statistics_refresh
 from audit.services import audit_record
-from background.claims import Claim, backoff_delay, work_claim, work_release
+from background.claims import Claim, backoff_delay, work_claim, work_release, work_renew
 from background.kinds import work_queue
 from credentials.errors import CredentialError, CredentialUnavailable
 from integrations.services.attention import features_consent_sync
@@ -69,15 +69,21 @@ _MORE = "more"
 
 @dataclass
 class _Turn:
-    """A task's hold on a run: the claim, kept from page to page until `until` (monotonic), and the pages' reader."""
+    """A task's hold on a run: the claim, kept from page to page until `until` (monotonic), the pages' reader, and
+    the run as the last page left it (`run`: the next page starts from it, not from a read of the row)."""
 
     claim: Claim
     lease: timedelta
     until: float
     reader: DeltaReader = field(default_factory=DeltaReader)
+    run: SyncRun | None = None
 
     def goes_on(self) -> bool:
         return time.monotonic() < self.until
+
+
+class _Lost(Exception):
+    """The claim no longer holds (the lease ran out and another worker took the run, or the run was stopped)."""
 
 
 def users_select(settings: SyncSettings) -> list[str]:
@@ -110,8 +116,8 @@ def run_step(*, run_id: int) -> str:
     run = _run_read(run_id)
     try:
         outcome = _step(run, turn)
-        while outcome == _MORE:
-            run = _run_read(run_id)
+        while outcome == _MORE and turn.run is not None:
+            run, turn.run = turn.run, None
             outcome = _step(run, turn)
         return outcome
     except Exception as exc:
@@ -217,19 +223,20 @@ def _users_page(run: SyncRun, settings: SyncSettings, feature: Feature, turn: _T
 
     created: list[int] = []  # the run's created users before and after the page
 
-    def apply(locked: SyncRun, items: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        counts = users_page_apply(run=locked, settings=settings, items=items)
-        created[:] = [locked.created, locked.created + counts.created]
-        return {
-            "users_seen": F("users_seen") + counts.users,
-            "created": F("created") + counts.created,
-            "updated": F("updated") + counts.updated,
-            "linked": F("linked") + counts.linked,
-            "reactivated": F("reactivated") + counts.reactivated,
-            "unchanged": F("unchanged") + counts.unchanged,
-            "conflicts": F("conflicts") + counts.conflicts,
-            "errors": F("errors") + counts.errors,
+    def apply(run: SyncRun, items: Sequence[dict[str, Any]]) -> tuple[dict[str, int], dict[str, Any]]:
+        counts = users_page_apply(run=run, settings=settings, items=items)
+        created[:] = [run.created, run.created + counts.created]
+        added = {
+            "users_seen": counts.users,
+            "created": counts.created,
+            "updated": counts.updated,
+            "linked": counts.linked,
+            "reactivated": counts.reactivated,
+            "unchanged": counts.unchanged,
+            "conflicts": counts.conflicts,
+            "errors": counts.errors,
         }
+        return added, {}
 
     following = Phase.GROUPS if settings.groups_read else Phase.FINISHING
     outcome = _delta_page_step(
@@ -254,14 +261,20 @@ def _delta_page_step(
     *,
     url: str,
     restart: Callable[[SyncRun, Claim, microsoft_errors.DeltaExpired], str],
-    apply: Callable[[SyncRun, Sequence[dict[str, Any]]], dict[str, Any]],
+    apply: Callable[[SyncRun, Sequence[dict[str, Any]]], tuple[dict[str, int], dict[str, Any]]],
     link_field: str,
     following: str,
 ) -> str:
     """One page of a delta read (users or groups): read with no lock held, then applied (``apply`` returns the
-    run's counters to add) and the position saved under the claim; the round's last page stores its delta link in
-    ``link_field`` and moves the run to the ``following`` phase. While the turn goes on, the claim is kept (its lease
-    renewed by the same UPDATE) and the next page is read during this one's writes: `_MORE`."""
+    run's counters to add and its fields to set) and the position saved under the claim; the round's last page
+    stores its delta link in ``link_field`` and moves the run to the ``following`` phase. While the turn goes on,
+    the claim is kept (its lease renewed by the same UPDATE) and the next page is read during this one's writes:
+    `_MORE`.
+
+    The page's writes and the run's UPDATE are one transaction, and that UPDATE is conditional on the claim
+    (`work_renew`, or `work_release` at the turn's end): when the claim no longer holds, it changes nothing and the
+    page's writes are rolled back. The run the page starts from is the one the turn read after its claim, as the
+    turn's own pages left it: nobody else writes a run while its claim holds."""
     claim = turn.claim
     try:
         page = turn.reader.page(feature, url)
@@ -273,26 +286,29 @@ def _delta_page_step(
     goes_on = bool(next_link) and turn.goes_on()
     if goes_on:
         turn.reader.read_ahead(feature, next_link)
-    with transaction.atomic():
-        locked = _locked(run, claim)
-        if locked is None:
-            return "lost"
-        fields: dict[str, Any] = {
-            "pages": F("pages") + 1,
-            "graph_requests": F("graph_requests") + 1,
-            **apply(locked, page.objects),
-            "status": RunStatus.RUNNING,
-            "error": "",
-        }
-        if next_link:
-            fields["position"] = next_link
-        else:
-            fields.update({"position": "", link_field: page.delta_link or "", "phase": following})
-        if goes_on:
-            fields["lease_until"] = timezone.now() + turn.lease
-        SyncRun.objects.filter(pk=run.pk).update(**fields)
-        if not goes_on:
-            _next(claim)
+    try:
+        with transaction.atomic():
+            added, values = apply(run, page.objects)
+            added = {"pages": 1, "graph_requests": 1, **added}
+            values = {**values, "status": RunStatus.RUNNING, "error": ""}
+            if next_link:
+                values["position"] = next_link
+            else:
+                values.update({"position": "", link_field: page.delta_link or "", "phase": following})
+            fields = {**{name: F(name) + count for name, count in added.items()}, **values}
+            if goes_on:
+                if not work_renew(runs_open(), claim, lease=turn.lease, **fields):
+                    raise _Lost
+            elif not _next(claim, fields=fields):
+                raise _Lost
+    except _Lost:
+        return "lost"
+    if goes_on:
+        for name, count in added.items():
+            setattr(run, name, getattr(run, name) + count)
+        for name, value in values.items():
+            setattr(run, name, value)
+        turn.run = run
     return _MORE if goes_on else "page"
 
 
@@ -316,9 +332,9 @@ def _groups_page(run: SyncRun, settings: SyncSettings, feature: Feature, turn: _
     if not run.position:
         return _groups_begin(run, settings, feature, turn.claim)
 
-    def apply(locked: SyncRun, items: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        counts = groups_page_apply(run=locked, settings=settings, items=items)
-        return {"groups_seen": F("groups_seen") + counts.groups, "groups_done": locked.groups_done}
+    def apply(run: SyncRun, items: Sequence[dict[str, Any]]) -> tuple[dict[str, int], dict[str, Any]]:
+        counts = groups_page_apply(run=run, settings=settings, items=items)
+        return {"groups_seen": counts.groups}, {"groups_done": run.groups_done}
 
     return _delta_page_step(
         run,
@@ -597,16 +613,19 @@ def _locked(run: SyncRun, claim: Claim) -> SyncRun | None:
     return locked if claim.holds(locked) and locked.is_open else None
 
 
-def _next(claim: Claim, at: datetime | None = None) -> None:
-    """Let go of the run (inside the transaction that wrote the step) and queue its next step once committed."""
+def _next(claim: Claim, at: datetime | None = None, *, fields: dict[str, Any] | None = None) -> bool:
+    """Let go of the run, writing `fields` with it (inside the transaction that wrote the step), and queue its next
+    step once committed; False, writing and queueing nothing, when the claim no longer holds."""
     from user_sync.tasks import run_step_task  # the tasks module imports this one
 
     when = at or timezone.now()
-    work_release(runs_open(), claim, next_attempt_at=when, attempts=0)
+    if not work_release(runs_open(), claim, next_attempt_at=when, attempts=0, **(fields or {})):
+        return False
     if at is None:
         work_queue(run_step_task, claim.pk)
     else:
         work_queue(run_step_task, claim.pk, eta=at)
+    return True
 
 
 def _fail(run: SyncRun, claim: Claim, message: str) -> str:
