@@ -154,12 +154,14 @@ class BatchTimer:
 def run(work: Path, rows: int, file_format: str) -> None:
     from django.core.files import File
     from django.db import connection
+    from django.http import QueryDict
 
     from accounts.choices import Role
     from accounts.models import Tenant, User
+    from ui.pagination import keyset_page
     from users_admin import imports
     from users_admin.imports import import_apply, import_start, import_work
-    from users_admin.selectors import users_count, users_page, users_search
+    from users_admin.selectors import users_count, users_for_page, users_search
     from users_admin.views import SEARCH_COUNT_CAP
 
     path = work / f"users.{file_format}"
@@ -217,13 +219,15 @@ def run(work: Path, rows: int, file_format: str) -> None:
     users = User.objects.filter(tenant=tenant).count()
     print(f"users in the tenant: {users}")
 
-    def timed(label: str, query: str = "", after: str = "") -> None:
+    def timed(label: str, query: str = "", before: str = "") -> None:
         started = time.perf_counter()
         counter.count = 0
         with connection.execute_wrapper(counter):
             found = users_search(tenant=tenant, query=query)
             total, _ = users_count(found, cap=SEARCH_COUNT_CAP if query else None)
-            shown = list(users_page(found, after=after))
+            params = QueryDict(mutable=True)
+            params["before"] = before
+            shown = list(keyset_page(users_for_page(found), field="email", params=params, descending=False))
         milliseconds = (time.perf_counter() - started) * 1000
         print(f"Users page, {label}: {milliseconds:.0f} ms, {counter.count} queries, {len(shown)} of {total} shown")
         figures[f"page_{label}_ms"] = milliseconds
@@ -232,7 +236,7 @@ def run(work: Path, rows: int, file_format: str) -> None:
         cursor.execute("VACUUM ANALYZE")  # as autovacuum does after a large import
     timed("page 1")
     turn = users_search(tenant=tenant)[49_949]  # the last row of page 999: where page 1,000 starts
-    timed("page 1000", after=f"{turn.pk}:{turn.email}")
+    timed("page 1000", before=f"{turn.email}_{turn.pk}")
     timed("search name", query="person 0009")
     timed("search everyone", query="person")
     timed("search email", query="person4242@")

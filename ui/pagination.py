@@ -3,7 +3,7 @@
 Django's Paginator counts every row to say "page 3 of 20,000" and reads deep pages with OFFSET, both of which cost
 in proportion to the table: on a tenant with a million print jobs each page view counted a million rows. A
 `KeysetPage` reads `per_page + 1` rows from where the previous page ended (an index range scan on the list's own
-order), so any page costs the same; the links say Newer / Older instead of page numbers.
+order), so any page costs the same; the links say Newer / Older (A to Z: Previous / Next) instead of page numbers.
 
 The list is ordered on (`field`, id), newest first (both descending, the default) or, with `descending=False`,
 A to Z (a name: both ascending); `field` must not be null and should lead an index of the list's filter.
@@ -29,6 +29,7 @@ class KeysetPage(Generic[M]):
     rows: list[M]
     newer: str | None  # the cursor of the page before (the `after` parameter), None on the first page
     older: str | None  # the cursor of the page after (the `before` parameter), None on the last page
+    descending: bool = True  # newest first (Newest / Newer / Older), else A to Z (First / Previous / Next)
 
     def __iter__(self) -> Iterator[M]:
         return iter(self.rows)
@@ -64,6 +65,7 @@ def keyset_page(
             rows=rows,
             newer=_cursor(rows[0], field) if more_before else None,
             older=_cursor(rows[-1], field) if rows else None,  # at least the row this page was reached from
+            descending=descending,
         )
     before = _parse(params.get("before", ""), is_datetime)
     if before is not None:
@@ -78,6 +80,7 @@ def keyset_page(
         rows=rows,
         newer=_cursor(rows[0], field) if before is not None and rows else None,
         older=_cursor(rows[-1], field) if more_after else None,
+        descending=descending,
     )
 
 

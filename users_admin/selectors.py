@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-
 from django.db.models import Prefetch, Q, QuerySet
 
 from accounts.models import Alias, Group, Tenant, User
@@ -50,51 +47,6 @@ def users_count(users: QuerySet[User], *, cap: int | None = None) -> tuple[int, 
         return users.count(), False
     counted = users.order_by()[: cap + 1].count()
     return min(counted, cap), counted > cap
-
-
-@dataclass(frozen=True)
-class UsersPage:
-    """One page of the Users list in email order, read from where the previous one ended (keyset: any page costs the
-    same, where OFFSET read every row before it). Cursors are "<id>:<email>" of the row the page turns at."""
-
-    rows: list[User]
-    previous: str | None  # the `before` cursor of the page before; None on the first page
-    next: str | None  # the `after` cursor of the page after; None on the last page
-
-    def __iter__(self) -> Iterator[User]:
-        return iter(self.rows)
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-
-def users_page(users: QuerySet[User], *, after: str = "", before: str = "", per_page: int = 50) -> UsersPage:
-    """The page of `users` (ordered by email, id) after or before a cursor, else the first."""
-    cursor = _cursor_parse(before) if before else _cursor_parse(after) if after else None
-    if cursor is not None and before:
-        pk, email = cursor
-        earlier = users.filter(email__lte=email).exclude(email=email, pk__gte=pk)
-        rows = list(users_for_page(earlier.order_by("-email", "-pk"))[: per_page + 1])
-        more = len(rows) > per_page
-        rows = rows[:per_page][::-1]
-        return UsersPage(rows, _cursor(rows[0]) if more and rows else None, _cursor(rows[-1]) if rows else None)
-    if cursor is not None:
-        pk, email = cursor
-        users = users.filter(email__gte=email).exclude(email=email, pk__lte=pk)
-    rows = list(users_for_page(users)[: per_page + 1])
-    more = len(rows) > per_page
-    rows = rows[:per_page]
-    previous = _cursor(rows[0]) if cursor is not None and rows else None
-    return UsersPage(rows, previous, _cursor(rows[-1]) if more else None)
-
-
-def _cursor(user: User) -> str:
-    return f"{user.pk}:{user.email}"
-
-
-def _cursor_parse(text: str) -> tuple[int, str] | None:
-    pk, _, email = text.partition(":")
-    return (int(pk), email) if pk.isdigit() and email else None
 
 
 def users_for_page(users: QuerySet[User]) -> QuerySet[User]:

@@ -24,6 +24,7 @@ from accounts.requests import TenantRequest
 from accounts.services import user_deactivate, user_reactivate
 from audit.services import audit_record
 from ui.live import Live, live_response, version_of
+from ui.pagination import keyset_page
 from users_admin import selectors
 from users_admin.choices import ImportPhase, ImportStatus, RowAction
 from users_admin.forms import DeactivateForm, ImportForm, InvitationForm, UserForm
@@ -60,8 +61,8 @@ def user_list(request: TenantRequest) -> HttpResponse:
     query, state = request.GET.get("q", "")[:200], request.GET.get("state", "")
     users = selectors.users_search(tenant=request.tenant, query=query, state=state)
     count, capped = selectors.users_count(users, cap=SEARCH_COUNT_CAP if query else None)
-    page = selectors.users_page(
-        users, after=request.GET.get("after", ""), before=request.GET.get("before", ""), per_page=PAGE_SIZE
+    page = keyset_page(
+        selectors.users_for_page(users), field="email", params=request.GET, per_page=PAGE_SIZE, descending=False
     )
     return render(
         request,

@@ -93,15 +93,24 @@ def test_the_list_pages_and_counts_queries_independent_of_size(admin_a_client, t
     with django_assert_max_num_queries(12):
         first = admin_a_client.get(USERS)
     page = first.context["page"]
-    assert len(page) == 50 and first.context["count"] == 61 and page.previous is None
-    second = admin_a_client.get(USERS, {"after": page.next}).context["page"]
-    assert len(second) == 11 and second.next is None
+    assert len(page) == 50 and first.context["count"] == 61 and page.newer is None
+    second = admin_a_client.get(USERS, {"before": page.older}).context["page"]
+    assert len(second) == 11 and second.older is None
     assert not {u.pk for u in page} & {u.pk for u in second}
-    back = admin_a_client.get(USERS, {"before": second.previous}).context["page"]
+    back = admin_a_client.get(USERS, {"after": second.newer}).context["page"]
     assert [u.pk for u in back] == [u.pk for u in page]
     ordered = [u.email for u in [*page, *second]]
     assert ordered == sorted(ordered)
-    assert len(admin_a_client.get(USERS, {"after": "junk"}).context["page"]) == 50  # a bad cursor: the first page
+    assert len(admin_a_client.get(USERS, {"before": "junk"}).context["page"]) == 50  # a bad cursor: the first page
+
+
+def test_the_list_pages_keep_the_search(admin_a_client, tenant_a):
+    UserFactory.create_batch(55, tenant=tenant_a, full_name="Pat Example")
+    html = admin_a_client.get(USERS, {"q": "pat ex", "state": "active"}).content.decode()
+    [next_url] = re.findall(r'href="(\?[^"]*)">Next<', html)
+    assert next_url.startswith("?q=pat+ex&amp;state=active&amp;before=")
+    second = admin_a_client.get(USERS + next_url.replace("&amp;", "&")).context["page"]
+    assert len(second) == 5 and all(u.full_name == "Pat Example" for u in second)
 
 
 def test_add_a_colleague_who_chooses_a_password_once_from_the_invitation(admin_a_client, admin_a, client, settings):
