@@ -38,6 +38,7 @@ __all__ = [
     "backoff_delay",
     "due",
     "in_turns",
+    "retry_delay",
     "unleased",
     "work_claim",
     "work_claim_due",
@@ -142,3 +143,11 @@ def work_release(rows: QuerySet[C], claim: Claim, **fields: Any) -> bool:
 def backoff_delay(attempts: int, *, first: timedelta, maximum: timedelta) -> timedelta:
     """`first`, doubled for every further failed attempt in a row, at most `maximum`."""
     return min(first * (2 ** min(max(attempts - 1, 0), 16)), maximum)
+
+
+def retry_delay(attempts: int, *, retry_after: float | None, first: timedelta, maximum: timedelta) -> timedelta:
+    """When to try again after a passing failure: when the other side said (its Retry-After, honoured exactly, a
+    second at the least), else `backoff_delay`."""
+    if retry_after is not None:
+        return timedelta(seconds=max(1.0, retry_after))
+    return backoff_delay(attempts, first=first, maximum=maximum)

@@ -29,7 +29,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.services import audit_record
-from background.claims import Claim, backoff_delay, work_claim, work_claim_due, work_release, work_renew
+from background.claims import Claim, retry_delay, work_claim, work_claim_due, work_release, work_renew
 from background.kinds import work_queue
 from credentials import selectors
 from credentials.choices import CredentialKind, CredentialState
@@ -512,7 +512,9 @@ def _mark_retrying(credential: MicrosoftCredential, exc: microsoft_errors.Micros
     previous_state = credential.state
     now = timezone.now()
     credential.attempts += 1
-    delay = _retry_delay(exc.retry_after, credential.attempts)
+    delay = retry_delay(
+        credential.attempts, retry_after=exc.retry_after, first=RETRY_BACKOFF_FIRST, maximum=RETRY_BACKOFF_MAX
+    )
     credential.state = CredentialState.RETRYING
     credential.state_reason = exc.explanation
     credential.last_error_code = exc.code
@@ -543,12 +545,6 @@ def _mark_needs_person(credential: MicrosoftCredential, exc: microsoft_errors.Mi
         _state_changed(credential, previous_state)
     _notify_admins(credential, credential.state_reason)
     logger.warning("Credential %s %s: error=%s code=%s", credential.pk, credential.state, exc.error, exc.code)
-
-
-def _retry_delay(retry_after: float | None, attempts: int) -> timedelta:
-    if retry_after is not None:
-        return timedelta(seconds=max(1.0, retry_after))  # Microsoft said when: honour it exactly
-    return backoff_delay(attempts, first=RETRY_BACKOFF_FIRST, maximum=RETRY_BACKOFF_MAX)
 
 
 def _state_changed(credential: MicrosoftCredential, previous_state: str) -> None:

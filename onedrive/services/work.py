@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from background.claims import Claim, backoff_delay, work_renew
+from background.claims import Claim, retry_delay, work_renew
 from microsoft import errors as microsoft_errors
 from onedrive.errors import OneDriveError, ReconnectNeeded
 
@@ -71,7 +71,7 @@ def failure_outcome(exc: Exception, *, attempts: int, failed_status: str, reconn
     if isinstance(exc, OneDriveError):
         return Outcome({"status": failed_status, "result": exc.message, "next_attempt_at": None})
     if isinstance(exc, microsoft_errors.TransientError) and attempts + 1 < MAX_ATTEMPTS:
-        delay = _retry_delay(exc.retry_after, attempts + 1)
+        delay = retry_delay(attempts + 1, retry_after=exc.retry_after, first=RETRY_FIRST, maximum=RETRY_MAX)
         fields = {
             "attempts": attempts + 1,
             "next_attempt_at": timezone.now() + delay,
@@ -81,9 +81,3 @@ def failure_outcome(exc: Exception, *, attempts: int, failed_status: str, reconn
     if isinstance(exc, microsoft_errors.MicrosoftError):
         return Outcome({"status": failed_status, "result": exc.explanation[:300], "next_attempt_at": None})
     raise exc
-
-
-def _retry_delay(retry_after: float | None, attempts: int) -> timedelta:
-    if retry_after is not None:
-        return timedelta(seconds=max(1.0, retry_after))  # Microsoft said when: no earlier
-    return backoff_delay(attempts, first=RETRY_FIRST, maximum=RETRY_MAX)
