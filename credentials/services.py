@@ -8,29 +8,27 @@ In the background a credential is a kind of work (background.kinds): `next_attem
 refresh is due, and the refresh task claims the row first, so that the sweep does not queue a second
 refresh while one is running; one that died with its worker is taken up again when its lease runs out.
 A task takes a round of due refreshes (`credential_refresh_round`): it claims up to REFRESH_BATCH of them at
-once and runs each one's locked refresh on a thread of its own (REFRESH_THREADS at once, a database connection
-each), so that their waits on Microsoft overlap; each refresh is still the one above, under its row lock.
+once and runs each one's locked refresh on a thread of its own (background.rounds: REFRESH_POOL.threads at once, a
+database connection each, closed after the round), so that their waits on Microsoft overlap; each refresh is still
+the one above, under its row lock.
 """
 
 from __future__ import annotations
 
 import contextvars
 import logging
-import os
-import threading
-import time
 from collections.abc import Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record
 from background.claims import Claim, retry_delay, work_claim, work_claim_due, work_release, work_renew
 from background.kinds import work_queue
+from background.rounds import Pool, side_by_side
 from credentials import selectors
 from credentials.choices import CredentialKind, CredentialState
 from credentials.errors import CredentialMismatch, CredentialMissing, CredentialUnavailable
@@ -70,10 +68,10 @@ REFRESH_MARGIN = timedelta(minutes=5)
 IDLE_REFRESH_AFTER = timedelta(days=7)
 # A background refresh holds its credential this long: one or two calls of at most MICROSOFT_HTTP_TIMEOUT.
 REFRESH_LEASE = timedelta(minutes=2)
-# A round claims up to REFRESH_BATCH due refreshes and has REFRESH_THREADS of them in flight at once; it renews the
+# A round claims up to REFRESH_BATCH due refreshes and has REFRESH_POOL.threads of them in flight at once; it renews the
 # leases of the refreshes still waiting for a thread this often, well within REFRESH_LEASE.
 REFRESH_BATCH = 50
-REFRESH_THREADS = 8
+REFRESH_POOL = Pool("refresh", threads=8)
 REFRESH_RENEW_SECONDS = 30.0
 # A refresh due this long without being claimed lost its task (worker or broker gone): the sweep queues it.
 SWEEP_GRACE = timedelta(minutes=2)
@@ -256,7 +254,7 @@ def credential_refresh_round(*, credential_id: int | None = None) -> list[Micros
     claims = work_claim_due(rows, limit=REFRESH_BATCH, lease=REFRESH_LEASE)
     if not claims:
         return []
-    refreshed = _side_by_side([(claim, _refresh_context(claim.pk, credential_id)) for claim in claims])
+    refreshed = _side_by_side({claim: _refresh_context(claim.pk, credential_id) for claim in claims})
     if len(claims) == REFRESH_BATCH:
         _queue_refresh(claims[-1].pk)  # more may be due: another round at once
     return refreshed
@@ -278,78 +276,29 @@ def _refresh_claimed(claim: Claim) -> MicrosoftCredential | None:
         return None
 
 
-class _Round:
-    """The claimed refreshes of a round not yet started on a thread."""
-
-    def __init__(self, claims: list[Claim]) -> None:
-        self._lock = threading.Lock()
-        self._waiting = {claim.pk for claim in claims}
-
-    def start(self, claim: Claim) -> None:
-        with self._lock:
-            self._waiting.discard(claim.pk)
-
-    def waiting(self) -> set[int]:
-        with self._lock:
-            return set(self._waiting)
-
-
-def _refresh_on_thread(claim: Claim, round_: _Round) -> MicrosoftCredential | None:
-    """A claimed refresh on a round's thread, with the thread's own database connection, closed after the thread's
-    last refresh of the round (as a task's is after the task): no idle connection is left open between rounds."""
-    round_.start(claim)
-    try:
-        return _refresh_claimed(claim)
-    finally:
-        if not round_.waiting():
-            connection.close()
-
-
-def _side_by_side(claimed: list[tuple[Claim, contextvars.Context]]) -> list[MicrosoftCredential]:
-    """Run the claimed refreshes, up to REFRESH_THREADS at once; one's failure does not drop the others. The
-    leases of the refreshes still waiting for a thread are renewed (a running one holds its row lock)."""
-    if len(claimed) == 1:  # no thread: the refresh runs in the task's own transaction and connection
-        claim, context = claimed[0]
-        credential = context.run(_refresh_claimed, claim)
-        return [credential] if credential is not None else []
-    round_ = _Round([claim for claim, _ in claimed])
-    in_flight: dict[Future[MicrosoftCredential | None], Claim] = {
-        _executor().submit(context.run, _refresh_on_thread, claim, round_): claim for claim, context in claimed
-    }
+def _side_by_side(claimed: dict[Claim, contextvars.Context]) -> list[MicrosoftCredential]:
+    """Run the claimed refreshes, up to REFRESH_POOL.threads at once; one's failure does not drop the others."""
     refreshed: list[MicrosoftCredential] = []
-    renewed = time.monotonic()
-    while in_flight:
-        done, _ = wait(in_flight, timeout=REFRESH_RENEW_SECONDS, return_when=FIRST_COMPLETED)
-        for future in done:
-            claim = in_flight.pop(future)
-            try:
-                credential = future.result()
-            except Exception:  # a bug: the row stays held until its lease runs out, then the sweep queues it
-                logger.exception("Credential %s: the refresh failed", claim.pk)
-                continue
-            if credential is not None:
-                refreshed.append(credential)
-        if in_flight and time.monotonic() - renewed >= REFRESH_RENEW_SECONDS:
-            waiting = round_.waiting()
-            for claim in in_flight.values():
-                if claim.pk in waiting:
-                    work_renew(MicrosoftCredential.objects.all(), claim, lease=REFRESH_LEASE)
-            renewed = time.monotonic()
+    for finished in side_by_side(
+        REFRESH_POOL,
+        list(claimed),
+        _refresh_claimed,
+        context=claimed.__getitem__,
+        renew=_renew_waiting,
+        renew_every=REFRESH_RENEW_SECONDS,
+    ):
+        if finished.error is not None:  # a bug: the row stays held until its lease runs out, then the sweep queues it
+            logger.error("Credential %s: the refresh failed", finished.item.pk, exc_info=finished.error)
+        elif finished.result is not None:
+            refreshed.append(finished.result)
     return refreshed
 
 
-_executors: dict[int, ThreadPoolExecutor] = {}
-_executors_lock = threading.Lock()
-
-
-def _executor() -> ThreadPoolExecutor:
-    """This process's threads for the refreshes (a forked worker makes its own). They live as long as the process,
-    so each keeps its kept-alive connection to Microsoft (microsoft.http) and its database connection."""
-    with _executors_lock:
-        pool = _executors.get(os.getpid())
-        if pool is None:
-            pool = _executors[os.getpid()] = ThreadPoolExecutor(REFRESH_THREADS, thread_name_prefix="refresh")
-        return pool
+def _renew_waiting(waiting: list[Claim]) -> None:
+    """Renew the leases of the refreshes still waiting for a thread (a running one holds its row lock, which a
+    renewal would wait for, and no other round can claim a locked row)."""
+    for claim in waiting:
+        work_renew(MicrosoftCredential.objects.all(), claim, lease=REFRESH_LEASE)
 
 
 def credential_refresh_request(*, credential: MicrosoftCredential, actor: User | None = None) -> None:
