@@ -1,15 +1,15 @@
 """The device code connection of an external system, driven by Celery one short step at a time.
 
-A connection starts as STARTING (a step resolves the tenant and asks Microsoft for a code), becomes PENDING
-(one poll a step, due when Microsoft allows the next poll) and ends CONNECTED, EXPIRED, DECLINED, FAILED or
-CANCELLED. Each step is background work (background.claims). A task takes a round of steps: it claims every
-connection whose step is due (up to STEP_BATCH, in one UPDATE), makes their calls to Microsoft side by side
-(STEP_THREADS at once, no lock held), and writes each outcome only while its claim holds and the connection
+A connection starts as STARTING (a step resolves the tenant and asks Microsoft for a code), becomes PENDING (one
+poll a step, due when Microsoft allows the next poll) and ends CONNECTED, EXPIRED, DECLINED, FAILED or CANCELLED.
+Each step is background work (background.claims). A task takes a round of steps: it claims every connection whose
+step is due (up to STEP_BATCH, in one UPDATE), makes their calls to Microsoft side by side (background.rounds:
+STEP_POOL.threads at once, no lock held), and writes each outcome only while its claim holds and the connection
 was not cancelled meanwhile. A poll is one small request that waits on Microsoft far longer than it costs the
 worker, so one task, claim and read for many polls, with their waits overlapping, is what lets a worker keep up
-with hundreds of pending codes. While a call is in flight the row is held, so neither the sweep nor another
-round can start a second poll, which would redeem the approved code and make the first poll's answer be
-dropped. Pages only read the row.
+with hundreds of pending codes. While a call is in flight the row is held, so neither the sweep nor another round
+can start a second poll, which would redeem the approved code and make the first poll's answer be dropped. Pages
+only read the row.
 """
 
 from __future__ import annotations
@@ -18,11 +18,7 @@ import contextvars
 import json
 import logging
 import math
-import os
-import threading
-import time
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -36,6 +32,7 @@ from accounts.mail import tenant_mail_send
 from audit.services import audit_record
 from background.claims import Claim, work_claim_due, work_release, work_renew
 from background.kinds import work_queue
+from background.rounds import Pool, side_by_side
 from credentials.choices import CredentialKind
 from credentials.errors import CredentialMismatch
 from credentials.services import credential_save
@@ -76,9 +73,9 @@ STEP_LEASE = timedelta(minutes=2)
 STEP_RENEW_SECONDS = 30.0
 # A step due this long without being claimed lost its task (worker or broker gone): the sweep queues it.
 SWEEP_GRACE = timedelta(seconds=30)
-# A round claims up to STEP_BATCH due steps and has STEP_THREADS of their calls in flight at once.
+# A round claims up to STEP_BATCH due steps and has STEP_POOL.threads of their calls in flight at once.
 STEP_BATCH = 50
-STEP_THREADS = 8
+STEP_POOL = Pool("connection-step", threads=8)
 # The next round is queued for the end of the quarter second in which a step falls due, so the steps due in the
 # same quarter second share one task; a task runs at or after its time, so no step is taken early.
 STEP_SLOT_SECONDS = 0.25
@@ -259,18 +256,17 @@ def _step_context(connection: DeviceCodeConnection, own: int | None) -> contextv
     return context
 
 
-def _call(connection: DeviceCodeConnection) -> object:
-    """The step's call to Microsoft (in a round's thread: no database, no lock): its result or its error."""
-    try:
-        if connection.status == ConnectionStatus.STARTING:
-            return _begin_call(connection)
-        return identity.device_flow_poll(
-            app=AppCredentials(connection.system.client_id, None),
-            tenant=connection.system.directory_id,
-            flow=json.loads(connection.flow),
-        )
-    except Exception as exc:  # handed to _settle, which knows what each error means
-        return exc
+def _call(step: _Step) -> object:
+    """The step's call to Microsoft (in a round's thread: no database, no lock); an error is handed to _settle,
+    which knows what each one means."""
+    connection = step.connection
+    if connection.status == ConnectionStatus.STARTING:
+        return _begin_call(connection)
+    return identity.device_flow_poll(
+        app=AppCredentials(connection.system.client_id, None),
+        tenant=connection.system.directory_id,
+        flow=json.loads(connection.flow),
+    )
 
 
 def _settle(step: _Step, outcome: object) -> datetime | _Waiting | None:
@@ -293,39 +289,24 @@ def _settle(step: _Step, outcome: object) -> datetime | _Waiting | None:
 
 
 def _side_by_side(steps: list[_Step]) -> Iterator[tuple[_Step, object]]:
-    """Make the steps' calls, up to STEP_THREADS at once, and hand back each outcome as soon as its call is over,
-    so that it is written while the other calls are still in flight; meanwhile the round's leases are renewed."""
-    if len(steps) == 1:
-        yield steps[0], steps[0].context.run(_call, steps[0].connection)
-        return
-    in_flight: dict[Future[object], _Step] = {
-        _executor().submit(step.context.run, _call, step.connection): step for step in steps
-    }
-    renewed = time.monotonic()
-    while in_flight:
-        done, _ = wait(in_flight, timeout=STEP_RENEW_SECONDS, return_when=FIRST_COMPLETED)
-        for future in done:
-            yield in_flight.pop(future), future.result()
-        if in_flight and time.monotonic() - renewed >= STEP_RENEW_SECONDS:
-            # Every step of the round, not only those in flight: a code whose answer waits to be written with the
-            # others is still due by its old time, and must not be polled again meanwhile.
-            for step in steps:
-                work_renew(connections_polled(), step.claim, lease=STEP_LEASE)
-            renewed = time.monotonic()
+    """Make the steps' calls, up to STEP_POOL.threads at once, and hand back each outcome (its result or its error)
+    as soon as its call is over, so that it is written while the other calls are still in flight."""
+    for finished in side_by_side(
+        STEP_POOL,
+        steps,
+        _call,
+        context=lambda step: step.context,
+        renew=lambda _waiting: _renew(steps),
+        renew_every=STEP_RENEW_SECONDS,
+    ):
+        yield finished.item, finished.error if finished.error is not None else finished.result
 
 
-_executors: dict[int, ThreadPoolExecutor] = {}
-_executors_lock = threading.Lock()
-
-
-def _executor() -> ThreadPoolExecutor:
-    """This process's threads for the calls (a forked worker makes its own). They live as long as the process,
-    so each keeps its kept-alive connection to Microsoft (microsoft.http) from one round to the next."""
-    with _executors_lock:
-        pool = _executors.get(os.getpid())
-        if pool is None:
-            pool = _executors[os.getpid()] = ThreadPoolExecutor(STEP_THREADS, thread_name_prefix="connection-step")
-        return pool
+def _renew(steps: list[_Step]) -> None:
+    # Every step of the round, not only those not started: a code whose answer waits to be written with the others
+    # is still due by its old time, and must not be polled again meanwhile (no lock is held during a call).
+    for step in steps:
+        work_renew(connections_polled(), step.claim, lease=STEP_LEASE)
 
 
 def _poll_retry_later(claim: Claim, exc: errors.MicrosoftError) -> datetime | None:
