@@ -5,7 +5,6 @@ from datetime import timedelta
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import authenticate
 from django.contrib.auth.forms import PasswordResetForm
@@ -19,6 +18,7 @@ from accounts.models import User
 from accounts.services import sign_in_account, sign_in_attempt_start, sign_in_attempt_succeeded
 from throttling.clients import client_address
 from throttling.services import Throttled
+from ui.links import portal_url
 
 __all__ = ["OperatorSignInForm", "SignInForm", "TenancyForm", "TenantPasswordResetForm", "client_address"]
 
@@ -132,10 +132,8 @@ class TenantPasswordResetForm(PasswordResetForm):
         html_email_template_name: str | None = None,
     ) -> None:
         """The reset link goes out through the user's tenant's outgoing server (Settings > Network)."""
-        # From the configured address, never from the request: a forged Host header must not put an attacker's
-        # site in a link that carries a valid reset token.
         path = reverse("accounts:password_reset_confirm", kwargs={"uidb64": context["uid"], "token": context["token"]})
-        context = {**context, "reset_url": settings.PORTAL_BASE_URL.rstrip("/") + path}
+        context = {**context, "reset_url": portal_url(path)}
         subject = "".join(loader.render_to_string(subject_template_name, context).splitlines())
         body = loader.render_to_string(email_template_name, context)
         html = loader.render_to_string(html_email_template_name, context) if html_email_template_name else None

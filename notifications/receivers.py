@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
 from django.dispatch import receiver
 
 from credentials.choices import CredentialState
 from credentials.registry import owner_type_get
 from credentials.signals import credential_healthy, credential_needs_person
 from notifications.services import admins_notification_clear, admins_notify
+from ui.links import portal_url
 
 if TYPE_CHECKING:
     from credentials.models import MicrosoftCredential
@@ -27,7 +27,7 @@ def credential_tell(sender: Any, *, credential: MicrosoftCredential, reason: str
     label = owner.label_for(credential)
     fix_url = owner.fix_url_for(credential)
     if fix_url.startswith("/"):
-        fix_url = settings.PORTAL_BASE_URL.rstrip("/") + fix_url
+        fix_url = portal_url(fix_url)
     admins_notify(
         tenant=credential.tenant,
         key=_key(credential, credential.state),

@@ -25,6 +25,7 @@ from accounts.mail import tenant_mail_send
 from accounts.models import Alias, Tenant, User
 from accounts.services import user_role_set
 from audit.services import audit_record
+from ui.links import portal_url
 from users_admin.models import Invitation
 
 INVITATION_LIFETIME = timedelta(days=7)
@@ -187,8 +188,7 @@ def invitation_send(user: User, *, actor: User | None) -> Invitation:
             created_by=actor if actor is not None and actor.pk else None,
             expires_at=now + INVITATION_LIFETIME,
         )
-        # From the configured address, never from a request's Host header.
-        url = settings.PORTAL_BASE_URL.rstrip("/") + reverse("users_admin:invitation", kwargs={"token": token})
+        url = portal_url(reverse("users_admin:invitation", kwargs={"token": token}))
         context = {"user": user, "tenant": user.tenant, "url": url, "expires_at": invitation.expires_at, "by": actor}
         subject = "".join(loader.render_to_string("users_admin/email/invitation_subject.txt", context).splitlines())
         body = loader.render_to_string("users_admin/email/invitation.txt", context)

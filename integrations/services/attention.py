@@ -11,7 +11,6 @@ import logging
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -24,6 +23,7 @@ from integrations.choices import ConsentState
 from integrations.models import Feature, Integration
 from integrations.selectors import FEATURE_OWNER_TYPE, Problem, integration_problems, notified_problem_keys
 from notifications.services import admins_notification_clear, admins_notify
+from ui.links import portal_url
 
 if TYPE_CHECKING:
     from accounts.models import Tenant
@@ -90,7 +90,7 @@ def _subject(problem: Problem) -> str:
 
 
 def _body(problem: Problem) -> str:
-    url = settings.PORTAL_BASE_URL.rstrip("/") + problem.url
+    url = portal_url(problem.url)
     return f"{problem.text}\n\n{problem.fix}\n\nOpen the integration: {url}\n"
 
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
 from django.db import transaction
 from django.http import HttpResponse
 from django.urls import reverse
@@ -27,6 +26,7 @@ from integrations.models import AuthorizationFlow, Feature, Integration, Reapply
 from microsoft import errors as microsoft_errors
 from microsoft import identity
 from microsoft.config import AppCredentials
+from ui.links import portal_url
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -54,8 +54,8 @@ class FlowOutcome:
 
 
 def callback_url(name: str) -> str:
-    """The redirect URI registered on the apps: the portal's public address, never the request's Host."""
-    return settings.PORTAL_BASE_URL.rstrip("/") + reverse(name)
+    """The redirect URI registered on the apps (`ui.links.portal_url`: never from the request's Host)."""
+    return portal_url(reverse(name))
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
@@ -16,6 +15,7 @@ from django.utils import timezone
 from audit.services import audit_record
 from background.kinds import work_queue
 from notifications.services import admins_notification_clear, admins_notify
+from ui.links import portal_url
 from universal_print.models import Connection, Printer
 from universal_print.selectors import printers_left_waiting, why_jobs_wait
 
@@ -118,7 +118,7 @@ def connection_waiting_check(connection: Connection) -> str:
     sentence = (
         f"Universal Print: jobs sent to {names} now wait in Universal Print and are not printed, because {why}. {fix}"
     )
-    url = settings.PORTAL_BASE_URL.rstrip("/") + reverse("universal_print:page")
+    url = portal_url(reverse("universal_print:page"))
     told = admins_notify(
         tenant=connection.tenant,
         key=key,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 
@@ -21,6 +20,7 @@ from integrations.choices import ConsentState
 from integrations.legacy.models import LegacySwitch
 from integrations.legacy.selectors import feature_label_of_credential, legacy_bound_credentials, users_of_credentials
 from integrations.models import AppRegistration, Feature, Integration
+from ui.links import portal_url
 
 if TYPE_CHECKING:
     from credentials.models import MicrosoftCredential
@@ -104,7 +104,7 @@ def legacy_leave(*, integration: Integration, app: AppRegistration, actor: User)
 
 
 def _reconnect_emails_send(tenant: Tenant, users: list[User]) -> None:
-    url = settings.PORTAL_BASE_URL.rstrip("/") + reverse("integrations:cloud_services")
+    url = portal_url(reverse("integrations:cloud_services"))
     for user in users:
         body = RECONNECT_BODY.format(name=user.full_name or user.email, url=url)
         tenant_mail_send(tenant=tenant, subject=RECONNECT_SUBJECT, body=body, to=[user.email])
