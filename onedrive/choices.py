@@ -26,6 +26,11 @@ class PrintStatus(BadgeChoices):
         """Statuses the background is still working on (the page refreshes while there are any)."""
         return frozenset({cls.FETCHING, cls.TIDYING})
 
+    @classmethod
+    def stopped(cls) -> frozenset[str]:
+        """Statuses that wait for the user: Try again (after a reconnect) takes the work up again."""
+        return frozenset({cls.FAILED, cls.NEEDS_RECONNECT})
+
 
 class PrintStage(models.TextChoices):
     FETCH = "fetch", "Download for printing"
@@ -42,6 +47,10 @@ class ScanStatus(BadgeChoices):
     @classmethod
     def working(cls) -> frozenset[str]:
         return frozenset({cls.QUEUED, cls.UPLOADING})
+
+    @classmethod
+    def stopped(cls) -> frozenset[str]:
+        return frozenset({cls.FAILED, cls.NEEDS_RECONNECT})
 
 
 class ScanOrigin(models.TextChoices):

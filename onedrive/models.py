@@ -69,6 +69,11 @@ class OneDrivePrint(Claimable):
         return self.item_name
 
     @property
+    def can_retry(self) -> bool:
+        """The Jobs page offers Try again, and `print_retry` takes it."""
+        return self.status in PrintStatus.stopped()
+
+    @property
     def source_key(self) -> str:
         return f"{self.request_key}:{self.item_id}"
 
@@ -106,3 +111,8 @@ class ScanDelivery(Claimable):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def can_retry(self) -> bool:
+        """The Jobs page offers Try again, and `scan_retry` takes it (while the scanned file is still here)."""
+        return self.status in ScanStatus.stopped() and bool(self.document)

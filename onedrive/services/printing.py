@@ -132,7 +132,7 @@ def _release(row: OneDrivePrint, claim: Claim, fields: dict[str, object], *, ret
 
 
 def _job_note(status: str, result: str) -> str:
-    if status in (PrintStatus.FAILED, PrintStatus.NEEDS_RECONNECT):
+    if status in PrintStatus.stopped():
         return f"Your Printed Job preference was not applied: {result}"
     return result
 
@@ -241,7 +241,7 @@ def _move(row: OneDrivePrint) -> dict[str, object]:
 
 def print_retry(*, row: OneDrivePrint, actor: User) -> bool:
     """Try again what failed or waited for a reconnect (after the user fixed it)."""
-    if row.status not in (PrintStatus.FAILED, PrintStatus.NEEDS_RECONNECT):
+    if not row.can_retry:
         return False
     status = PrintStatus.FETCHING if row.stage == PrintStage.FETCH else PrintStatus.TIDYING
     with transaction.atomic():

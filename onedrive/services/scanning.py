@@ -161,7 +161,7 @@ def _release(delivery: ScanDelivery, claim: Claim, fields: dict[str, object], *,
             return
         if retry_in is not None:
             _queue(delivery.pk, countdown=retry_in)
-        if fields["status"] in (ScanStatus.FAILED, ScanStatus.NEEDS_RECONNECT):
+        if fields["status"] in ScanStatus.stopped():
             audit_record(
                 tenant=delivery.tenant,
                 actor=None,
@@ -173,7 +173,7 @@ def _release(delivery: ScanDelivery, claim: Claim, fields: dict[str, object], *,
 
 def scan_retry(*, delivery: ScanDelivery, actor: User) -> bool:
     """Try again a delivery that failed or waited for a reconnect."""
-    if delivery.status not in (ScanStatus.FAILED, ScanStatus.NEEDS_RECONNECT) or not delivery.document:
+    if not delivery.can_retry:
         return False
     with transaction.atomic():
         ScanDelivery.objects.filter(pk=delivery.pk).update(
