@@ -74,7 +74,8 @@ def groups_page_apply(*, run: SyncRun, settings: SyncSettings, items: Iterable[M
             Group.objects.bulk_create(new)
         if renamed:
             Group.objects.bulk_update(renamed, ["name"])
-        cleared = [groups[i].pk for i in first_time if i in groups and groups[i].pk]
+        made = {id(group) for group in new}  # a group made on this page has no memberships to clear
+        cleared = [groups[i].pk for i in first_time if i in groups and groups[i].pk and id(groups[i]) not in made]
         if cleared:
             GroupMembership.objects.filter(group_id__in=cleared).delete()
 
