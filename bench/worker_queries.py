@@ -42,9 +42,14 @@ def _start(**_: Any) -> None:
 def _finish(**_: Any) -> None:
     with _lock:
         _totals["tasks"] += 1
+        text = json.dumps(_totals)
     folder = os.environ.get("BENCH_QUERY_DIR")
     if folder:
-        Path(folder, f"{os.getpid()}.json").write_text(json.dumps(_totals))
+        # Written aside and renamed: the benchmark may read the totals while a task ends, and must never see the
+        # file empty or half written.
+        written = Path(folder, f"{os.getpid()}.json.part")
+        written.write_text(text)
+        written.replace(Path(folder, f"{os.getpid()}.json"))
 
 
 def totals(folder: Path) -> dict[str, int]:
