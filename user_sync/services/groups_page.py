@@ -13,11 +13,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import F
+
 from accounts.models import CostCenter, Group, GroupMembership, User
 from microsoft.graph import member_changes, removed_reason
 from user_sync.choices import SelectionMode
 from user_sync.models import SyncRun, SyncSettings
-from user_sync.services.users_page import memberships_insert, users_update
+from user_sync.services.users_page import AnyOf, memberships_insert, users_update
 
 
 @dataclass
@@ -107,7 +109,7 @@ def groups_page_apply(*, run: SyncRun, settings: SyncSettings, items: Iterable[M
     users: dict[str, tuple[int, int | None]] = {
         object_id.lower(): (pk, cost_center_id)
         for pk, object_id, cost_center_id in User.objects.filter(
-            tenant=tenant, directory_tenant_id=directory, directory_object_id__in=member_ids
+            AnyOf(F("directory_object_id"), member_ids), tenant=tenant, directory_tenant_id=directory
         )
         .exclude(directory_object_id="")  # the identity index is partial: its condition lets PostgreSQL use it
         .values_list("pk", "directory_object_id", "cost_center_id")

@@ -21,7 +21,7 @@ from typing import Any
 
 from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.db import connection, models
-from django.db.models import Q
+from django.db.models import F, Lookup, Q
 from django.db.models.functions import Lower
 
 from accounts.choices import Role, UserSource
@@ -138,7 +138,7 @@ class _Page:
         self.existing = {
             u.directory_object_id.lower(): u
             for u in User.objects.filter(
-                tenant=self.tenant, directory_tenant_id=self.directory, directory_object_id__in=ids
+                AnyOf(F("directory_object_id"), ids), tenant=self.tenant, directory_tenant_id=self.directory
             )
             .exclude(directory_object_id="")  # the identity index is partial: its condition lets PostgreSQL use it
             .select_related("cost_center")
@@ -146,7 +146,7 @@ class _Page:
         # Not one query with the lookup above (identity OR address): PostgreSQL planned it as a sequential scan of
         # the users (seen at 2,000 and 17,000 users; 3.8 s over a 100,000-user sync, against 2.5 s for the two).
         wanted = {email for item in self.items if (email := _email_of(item))}
-        self.owners = {u.email: u for u in User.objects.filter(tenant=self.tenant, email__in=wanted)}
+        self.owners = {u.email: u for u in User.objects.filter(AnyOf(F("email"), wanted), tenant=self.tenant)}
         cards = {self.card_of(item) for item in self.items} - {None, ""}
         self.card_owners = (
             dict(User.objects.filter(tenant=self.tenant, card__in=cards).values_list("card", "pk")) if cards else {}
@@ -617,6 +617,27 @@ class _Page:
                 if group_id is not None and user_id not in have
             ]
         )
+
+
+class AnyOf(Lookup):  # type: ignore[type-arg]
+    """`column = ANY(%s)` with the values as one array parameter, for a page's hundreds of ids or addresses: with
+    `__in`, Django prepared each value and psycopg parsed a placeholder for each of them in every such query (a
+    query too long for psycopg's cache), about 2 ms a page. Elsewhere than on PostgreSQL, `IN (...)`.
+
+    Used as a filter expression: ``User.objects.filter(AnyOf(F("email"), addresses))``.
+    """
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        values = list(self.rhs)
+        if connection.vendor != "postgresql":
+            if not values:
+                return "1 = 0", []
+            return f"{lhs} IN ({', '.join(['%s'] * len(values))})", [*lhs_params, *values]
+        return f"{lhs} = ANY(%s)", [*lhs_params, values]
 
 
 def users_update(users: list[User], fields: list[str]) -> None:
