@@ -4,8 +4,8 @@ written by one bare bulk upsert.
 
 Run: bash scripts/bench.sh user_sync [USERS] [GROUPS] [CHANGES]   (PostgreSQL, its own database; own emulator)
 
-The run's steps are called here one after the other, as a worker takes them (one Graph page per step, each in its
-own transaction), so the database queries of every page can be counted. Printed: wall time, Graph requests, rows
+The run's steps are called here one after the other, as a worker takes them (a step takes Graph pages for a turn,
+each page in its own transaction), so the database queries of every page can be counted. Printed: wall time, Graph requests, rows
 per second, queries, peak memory (this process's maximum RSS: the emulator is a process of its own), the ratio to
 the floor, then the RESULT lines. BENCH_QUERY_TIMES=1 adds the time per kind of query, BENCH_PROFILE=1 a cProfile
 of the full sync (BENCH_PROFILE_SORT=tottime to sort by own time, BENCH_PROFILE_LINES=140 for more lines),

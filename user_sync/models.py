@@ -95,7 +95,7 @@ class SyncSettings(Claimable):
 
 
 class SyncRun(Claimable):
-    """One sync (or preview) of a connector, read one Graph page per task."""
+    """One sync (or preview) of a connector, read one Graph page a step (a task takes steps for a turn)."""
 
     tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
     settings = models.ForeignKey(SyncSettings, on_delete=models.CASCADE, related_name="runs")
