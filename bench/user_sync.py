@@ -5,12 +5,12 @@ written by one bare bulk upsert.
 Run: bash scripts/bench.sh user_sync [USERS] [GROUPS] [CHANGES]   (PostgreSQL, its own database; own emulator)
 
 The run's steps are called here one after the other, as a worker takes them (a step takes Graph pages for a turn,
-each page in its own transaction), so the database queries of every page can be counted. Printed: wall time, Graph requests, rows
-per second, queries, peak memory (this process's maximum RSS: the emulator is a process of its own), the ratio to
-the floor, then the RESULT lines. BENCH_QUERY_TIMES=1 adds the time per kind of query, BENCH_PROFILE=1 a cProfile
-of the full sync (BENCH_PROFILE_SORT=tottime to sort by own time, BENCH_PROFILE_LINES=140 for more lines),
-BENCH_EXPLAIN=1 (with BENCH_QUERY_TIMES=1) the plan (EXPLAIN ANALYZE) of a SELECT over BENCH_EXPLAIN_MS (30) ms, a
-few times per kind.
+each page in its own transaction), so the database queries of every page can be counted. Printed: wall time, Graph
+requests, rows per second, queries, peak memory (this process's maximum RSS: the emulator is a process of its
+own), the ratio to the floor, then the RESULT lines. BENCH_QUERY_TIMES=1 adds the time per kind of query,
+BENCH_PROFILE=1 a cProfile of the full sync (BENCH_PROFILE_SORT=tottime to sort by own time,
+BENCH_PROFILE_LINES=140 for more lines), BENCH_EXPLAIN=1 (with BENCH_QUERY_TIMES=1) the plan (EXPLAIN ANALYZE) of
+a SELECT over BENCH_EXPLAIN_MS (30) ms, a few times per kind.
 """
 
 from __future__ import annotations
