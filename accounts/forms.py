@@ -9,16 +9,17 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import authenticate
 from django.contrib.auth.forms import PasswordResetForm
 from django.http import HttpRequest
-from django.template import loader
-from django.urls import reverse
 from django.utils import timezone
 
-from accounts.mail import tenant_mail_send
 from accounts.models import User
-from accounts.services import sign_in_account, sign_in_attempt_start, sign_in_attempt_succeeded
+from accounts.services import (
+    password_reset_mail_send,
+    sign_in_account,
+    sign_in_attempt_start,
+    sign_in_attempt_succeeded,
+)
 from throttling.clients import client_address
 from throttling.services import Throttled
-from ui.links import portal_url
 
 __all__ = ["OperatorSignInForm", "SignInForm", "TenancyForm", "TenantPasswordResetForm", "client_address"]
 
@@ -122,19 +123,8 @@ class TenantPasswordResetForm(PasswordResetForm):
             if user.has_usable_password()
         )
 
-    def send_mail(  # type: ignore[override]
-        self,
-        subject_template_name: str,
-        email_template_name: str,
-        context: dict[str, Any],
-        from_email: str | None,
-        to_email: str,
-        html_email_template_name: str | None = None,
-    ) -> None:
-        """The reset link goes out through the user's tenant's outgoing server (Settings > Network)."""
-        path = reverse("accounts:password_reset_confirm", kwargs={"uidb64": context["uid"], "token": context["token"]})
-        context = {**context, "reset_url": portal_url(path)}
-        subject = "".join(loader.render_to_string(subject_template_name, context).splitlines())
-        body = loader.render_to_string(email_template_name, context)
-        html = loader.render_to_string(html_email_template_name, context) if html_email_template_name else None
-        tenant_mail_send(tenant=context["user"].tenant, subject=subject, body=body, to=[to_email], html_body=html)
+    def save(self, **kwargs: Any) -> None:  # type: ignore[override]
+        """Each matching user gets accounts.services.password_reset_mail_send's mail, the one an admin's Reset
+        password sends too (the view's template names are those it renders)."""
+        for user in self.get_users(self.cleaned_data["email"]):
+            password_reset_mail_send(user=user)

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import contextlib
+import secrets
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.contrib.auth.hashers import make_password
+from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX, make_password
+from django.contrib.auth.tokens import default_token_generator
 from django.db import connection, transaction
 from django.db.models import F, QuerySet
+from django.template import loader
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from accounts.choices import Role, UserSource
 from accounts.errors import LastAdminError
+from accounts.mail import tenant_mail_send
 from accounts.models import Alias, Tenant, User
 from accounts.selectors import user_by_identity
 from accounts.signals import user_deactivated, user_reactivated
@@ -23,6 +30,7 @@ from audit.services import audit_record, audit_record_many
 from throttling.clients import client_key
 from throttling.rates import Rate
 from throttling.services import Limit, Throttled, throttle_forget, throttle_give_back, throttle_take
+from ui.links import portal_url
 
 
 @transaction.atomic
@@ -34,6 +42,85 @@ def tenant_create(*, name: str, display_name: str, admin_email: str, admin_passw
         tenant=tenant, actor=None, action="tenant.created", target=tenant, details={"first_admin": admin.email}
     )
     return tenant
+
+
+# --- local users: added and edited by an admin, by hand or from a file -----------------------------------------
+
+
+def local_user_create(*, tenant: Tenant, email: str, full_name: str, role: str, card: str, pin: str = "") -> User:
+    """Add a local user of `tenant` without a password (an unusable one) and, when `pin`, with that PIN. The caller
+    has checked the values (a taken email or card fails on the tenant's unique indexes) and records the event."""
+    user = User.objects.create_user(
+        tenant=tenant, email=email, full_name=full_name, role=role, card=card, source=UserSource.LOCAL
+    )
+    if pin:
+        user.set_pin(pin)
+        user.save(update_fields=["pin_hash"])
+    return user
+
+
+@dataclass(frozen=True)
+class NewLocalUser:
+    """The values of one local user that `local_users_create` adds (email in lower case, role a `Role`)."""
+
+    email: str
+    full_name: str
+    role: str
+    card: str
+    pin: str = ""
+
+
+def local_users_create(*, tenant: Tenant, users: Sequence[NewLocalUser]) -> list[User]:
+    """Add local users of `tenant` in one INSERT, in the order given, without passwords and with their PINs hashed;
+    no signal is sent (the caller records the events). Returns the users, saved."""
+    return User.objects.bulk_create(
+        [
+            User(
+                tenant=tenant,
+                email=new.email,
+                username=f"{tenant.name}/{new.email}",
+                full_name=new.full_name,
+                role=new.role,
+                card=new.card,
+                source=UserSource.LOCAL,
+                password=UNUSABLE_PASSWORD_PREFIX + secrets.token_urlsafe(30),  # as set_unusable_password, faster
+                pin_hash=make_password(new.pin) if new.pin else "",
+            )
+            for new in users
+        ]
+    )
+
+
+def users_profiles_save(users: Sequence[User]) -> None:
+    """Save the display name, card and PIN hash the caller set on each of `users` (checked values), in one UPDATE;
+    no signal is sent."""
+    User.objects.bulk_update(users, ["full_name", "card", "pin_hash"])
+
+
+def users_aliases_set(
+    *, tenant: Tenant, aliases: Sequence[tuple[User, Sequence[str]]], replace: Collection[User] = ()
+) -> None:
+    """Give each user of `tenant` the sign-in aliases paired with it, in one INSERT, after deleting those of the
+    users in `replace` in one DELETE (a new user has none to delete). A name another user holds fails on the
+    tenant's unique index: the caller has checked them."""
+    if replace:
+        Alias.objects.filter(user__in=list(replace)).delete()
+    Alias.objects.bulk_create([Alias(user=user, tenant=tenant, name=name) for user, names in aliases for name in names])
+
+
+def password_reset_mail_send(*, user: User) -> bool:
+    """Email `user` a link to choose a new password (Django's password reset token, valid PASSWORD_RESET_TIMEOUT),
+    through their tenant's outgoing server: the mail of the Forgot password page and of an admin's Reset password.
+    False, and nothing sent, when the user is deactivated or never chose a password (they need an invitation)."""
+    if not (user.is_active and user.has_usable_password()) or user.tenant is None:
+        return False
+    uid, token = urlsafe_base64_encode(force_bytes(user.pk)), default_token_generator.make_token(user)
+    path = reverse("accounts:password_reset_confirm", kwargs={"uidb64": uid, "token": token})
+    context = {"user": user, "reset_url": portal_url(path)}
+    subject = "".join(loader.render_to_string("accounts/email/password_reset_subject.txt", context).splitlines())
+    body = loader.render_to_string("accounts/email/password_reset.txt", context)
+    tenant_mail_send(tenant=user.tenant, subject=subject, body=body, to=[user.email])
+    return True
 
 
 # --- deactivate, reactivate, role ----------------------------------------------------------------------------

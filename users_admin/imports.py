@@ -10,13 +10,12 @@ its rows' outcomes and the position reached commit together: a worker that dies 
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX, make_password
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.validators import validate_email
@@ -25,8 +24,16 @@ from django.utils import timezone
 
 from accounts.choices import Role, UserSource
 from accounts.errors import LastAdminError
-from accounts.models import Alias, Tenant, User
-from accounts.services import statistics_due, user_role_set, users_statistics_refresh
+from accounts.selectors import alias_list, user_list
+from accounts.services import (
+    NewLocalUser,
+    local_users_create,
+    statistics_due,
+    user_role_set,
+    users_aliases_set,
+    users_profiles_save,
+    users_statistics_refresh,
+)
 from audit.services import audit_record, audit_record_many
 from background.claims import Claim, work_claim, work_release, work_renew
 from background.kinds import work_queue
@@ -34,6 +41,9 @@ from users_admin.choices import ImportPhase, ImportStatus, RowAction
 from users_admin.models import UserImport, UserImportRow
 from users_admin.services import invitation_send
 from users_admin.spreadsheet import ImportFileError, file_format_of, rows_read
+
+if TYPE_CHECKING:
+    from accounts.models import Tenant, User
 
 logger = logging.getLogger(__name__)
 
@@ -240,16 +250,16 @@ def _plan(tenant: Tenant, rows: list[Row]) -> None:
     emails = [row.email for row in rows if not row.action]
     existing = {
         user.email: user
-        for user in User.objects.filter(tenant=tenant, email__in=emails).prefetch_related("sign_in_aliases")
+        for user in user_list(tenant=tenant).filter(email__in=emails).prefetch_related("sign_in_aliases")
     }
     cards = [row.values["card"] for row in rows if not row.action and row.values.get("card")]
     # exclude(card=""): the condition of the partial unique index, so PostgreSQL reads that index for the IN list
     card_owners = dict(
-        User.objects.filter(tenant=tenant, card__in=cards).exclude(card="").order_by().values_list("card", "email")
+        user_list(tenant=tenant).filter(card__in=cards).exclude(card="").order_by().values_list("card", "email")
     )
     names = [alias.lower() for row in rows if not row.action for alias in row.aliases]
     alias_owners = dict(  # user ids, not emails: a join to the users would read every user of the tenant
-        Alias.objects.filter(tenant=tenant, name_lower__in=names).order_by().values_list("name_lower", "user_id")
+        alias_list(tenant=tenant).filter(name_lower__in=names).order_by().values_list("name_lower", "user_id")
     )
     for row in rows:
         if row.action:
@@ -326,21 +336,18 @@ def _apply(user_import: UserImport, rows: list[Row]) -> None:
             except LastAdminError as exc:
                 row.action, row.detail = RowAction.REFUSED, str(exc)
     creates = [row for row in rows if row.action == RowAction.CREATE]
-    new_users = User.objects.bulk_create(
-        [
-            User(
-                tenant=tenant,
+    new_users = local_users_create(
+        tenant=tenant,
+        users=[
+            NewLocalUser(
                 email=row.email,
-                username=f"{tenant.name}/{row.email}",
                 full_name=row.values.get("full_name", ""),
                 role=ROLES.get(row.values.get("role", "").lower(), Role.USER),
                 card=row.values.get("card", ""),
-                source=UserSource.LOCAL,
-                password=UNUSABLE_PASSWORD_PREFIX + secrets.token_urlsafe(30),  # as set_unusable_password, faster
-                pin_hash=make_password(row.values["pin"]) if row.values.get("pin") else "",
+                pin=row.values.get("pin", ""),
             )
             for row in creates
-        ]
+        ],
     )
     for row, user in zip(creates, new_users, strict=True):
         row.user = user
@@ -356,16 +363,12 @@ def _apply(user_import: UserImport, rows: list[Row]) -> None:
         if "pin" in row.changes:
             changed.set_pin(row.values["pin"])
         changed_users.append(changed)
-    User.objects.bulk_update(changed_users, ["full_name", "card", "pin_hash"])
+    users_profiles_save(changed_users)
     replaced = [row for row in updates if "aliases" in row.changes]
-    Alias.objects.filter(user__in=[row.user for row in replaced]).delete()
-    Alias.objects.bulk_create(
-        [
-            Alias(user=row.user, tenant=tenant, name=name)
-            for row in [*creates, *replaced]
-            for name in row.aliases
-            if row.user is not None
-        ]
+    users_aliases_set(
+        tenant=tenant,
+        aliases=[(row.user, row.aliases) for row in [*creates, *replaced] if row.user is not None],
+        replace=[row.user for row in replaced if row.user is not None],
     )
     details = {"import": user_import.pk, "file": user_import.file_name}
     audit_record_many(tenant=tenant, actor=actor, action="user.created", targets=new_users, details=details)

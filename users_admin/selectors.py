@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, Q, QuerySet
+from typing import TYPE_CHECKING
 
-from accounts.models import Alias, Group, Tenant, User
+from django.db.models import Q, QuerySet
+
+from accounts.selectors import alias_list, user_list, users_with_aliases_and_groups
 from users_admin.models import UserImport, UserImportRow
+
+if TYPE_CHECKING:
+    from accounts.models import Tenant, User
 
 # A search matching at most this many users is answered from the ids the three prefix indexes give; one matching
 # more walks the email index with the three conditions, where 50 matches come soon.
@@ -18,16 +23,16 @@ def users_search(*, tenant: Tenant, query: str = "", state: str = "") -> QuerySe
     combine an OR of them with the alias subquery into index scans, so the ids are first read from the three indexes
     (a UNION ALL that stops at SPARSE_MATCHES + 1 rows): a narrow search is then a lookup by id, a broad one a walk
     of the email index that finds a page of matches early. Either costs milliseconds at 100,000 users."""
-    users = User.objects.filter(tenant=tenant)
+    users = user_list(tenant=tenant)
     if state == "deactivated":
         users = users.filter(is_active=False)
     elif state == "active":
         users = users.filter(is_active=True)
     prefix = query.strip().lower()
     if prefix:
-        by_email = User.objects.filter(tenant=tenant, email__startswith=prefix).order_by().values_list("pk")
-        by_name = User.objects.filter(tenant=tenant, full_name_lower__startswith=prefix).order_by().values_list("pk")
-        aliases = Alias.objects.filter(tenant=tenant, name_lower__startswith=prefix).order_by()
+        by_email = user_list(tenant=tenant).filter(email__startswith=prefix).order_by().values_list("pk")
+        by_name = user_list(tenant=tenant).filter(full_name_lower__startswith=prefix).order_by().values_list("pk")
+        aliases = alias_list(tenant=tenant).filter(name_lower__startswith=prefix).order_by()
         ids = {pk for (pk,) in by_email.union(by_name, aliases.values_list("user_id"), all=True)[: SPARSE_MATCHES + 1]}
         if len(ids) <= SPARSE_MATCHES:
             users = users.filter(pk__in=ids)
@@ -51,14 +56,11 @@ def users_count(users: QuerySet[User], *, cap: int | None = None) -> tuple[int, 
 
 def users_for_page(users: QuerySet[User]) -> QuerySet[User]:
     """What one page of the list shows about each user, in a fixed number of queries."""
-    return users.select_related("cost_center").prefetch_related(
-        Prefetch("sign_in_aliases", queryset=Alias.objects.order_by("name")),
-        Prefetch("groups", queryset=Group.objects.order_by("name")),
-    )
+    return users_with_aliases_and_groups(users)
 
 
 def user_of_tenant(*, tenant: Tenant, pk: int) -> User | None:
-    return User.objects.filter(tenant=tenant, pk=pk).first()
+    return user_list(tenant=tenant).filter(pk=pk).first()
 
 
 def imports_recent(*, tenant: Tenant) -> QuerySet[UserImport]:

@@ -11,22 +11,26 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from django.conf import settings
 from django.contrib.auth.hashers import make_password
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 from django.template import loader
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.choices import Role, UserSource
-from accounts.forms import TenantPasswordResetForm
 from accounts.mail import tenant_mail_send
-from accounts.models import Alias, Tenant, User
-from accounts.services import user_role_set
+from accounts.selectors import alias_list, user_list
+from accounts.services import local_user_create, password_reset_mail_send, user_role_set, users_aliases_set
 from audit.services import audit_record
 from ui.links import portal_url
 from users_admin.models import Invitation
+
+if TYPE_CHECKING:
+    from accounts.models import Tenant, User
 
 INVITATION_LIFETIME = timedelta(days=7)
 # What a directory owns on a synchronized user: edited in the directory, never here.
@@ -62,7 +66,7 @@ def aliases_parse(text: str) -> list[str]:
 
 def values_check(*, tenant: Tenant, values: UserValues, user: User | None = None) -> None:
     """Raise UserFieldError when the email, card or an alias belongs to another user of the tenant."""
-    others = User.objects.filter(tenant=tenant)
+    others = user_list(tenant=tenant)
     if user is not None:
         others = others.exclude(pk=user.pk)
     errors: dict[str, str] = {}
@@ -71,7 +75,8 @@ def values_check(*, tenant: Tenant, values: UserValues, user: User | None = None
     if values.card and others.filter(card=values.card).exists():
         errors["card"] = "This card belongs to another user of this tenant."
     taken = sorted(
-        Alias.objects.filter(tenant=tenant, name_lower__in=[a.lower() for a in values.aliases])
+        alias_list(tenant=tenant)
+        .filter(name_lower__in=[a.lower() for a in values.aliases])
         .exclude(user=user)
         .values_list("name", flat=True)
     )
@@ -87,18 +92,15 @@ def user_create(*, tenant: Tenant, actor: User | None, values: UserValues, invit
     """Add a local user (no password: an invitation email lets them choose one when `invite`)."""
     values_check(tenant=tenant, values=values)
     with transaction.atomic():
-        user = User.objects.create_user(
+        user = local_user_create(
             tenant=tenant,
             email=values.email.strip(),
             full_name=values.full_name.strip(),
             role=values.role,
             card=values.card.strip(),
-            source=UserSource.LOCAL,
+            pin=values.pin or "",
         )
-        if values.pin:
-            user.set_pin(values.pin)
-            user.save(update_fields=["pin_hash"])
-        Alias.objects.bulk_create([Alias(user=user, tenant=tenant, name=name) for name in values.aliases])
+        users_aliases_set(tenant=tenant, aliases=[(user, values.aliases)])
         audit_record(
             tenant=tenant,
             actor=actor,
@@ -150,8 +152,7 @@ def user_update(user: User, *, actor: User | None, values: UserValues) -> list[s
                 expires_at=timezone.now()
             )
         if "aliases" in changed:
-            user.sign_in_aliases.all().delete()
-            Alias.objects.bulk_create([Alias(user=user, tenant=user.tenant, name=name) for name in values.aliases])
+            users_aliases_set(tenant=user.tenant, aliases=[(user, values.aliases)], replace=[user])
         shown = [name for name in changed if name != "role"]  # the role change has its own event
         if shown:
             audit_record(
@@ -237,13 +238,10 @@ def password_reset_send(user: User, *, actor: User | None) -> str:
     if not user.has_usable_password():
         invitation_send(user, actor=actor)
         return "invitation"
-    form = TenantPasswordResetForm(data={"tenancy_name": user.tenant.name, "email": user.email})
-    if not form.is_valid():
-        raise UserFieldError({"email": "The reset email cannot be sent to this address."})
-    form.save(
-        domain_override=settings.PORTAL_BASE_URL,
-        subject_template_name="accounts/email/password_reset_subject.txt",
-        email_template_name="accounts/email/password_reset.txt",
-    )
+    try:
+        validate_email(user.email)
+    except ValidationError:
+        raise UserFieldError({"email": "The reset email cannot be sent to this address."}) from None
+    password_reset_mail_send(user=user)
     audit_record(tenant=user.tenant, actor=actor, action="user.password_reset_sent", target=user)
     return "reset"
