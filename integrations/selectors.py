@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.functions import Lower
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -41,6 +41,22 @@ def integration_rows(*, tenant: Tenant) -> QuerySet[Integration]:
 
 def integration_get(*, tenant: Tenant, pk: int) -> Integration:
     return get_object_or_404(Integration, tenant=tenant, pk=pk)
+
+
+def integration_detail_get(*, tenant: Tenant, pk: int) -> Integration:
+    """An integration with what its page reads several times (its problems, its features' rows, Reapply Consents,
+    the directory's proof), read once: its app registrations, and its features in order, each with its app as one
+    of those objects (a secret is decrypted once, not once a feature)."""
+    features = Prefetch("features", queryset=Feature.objects.order_by("pk"))
+    integration = get_object_or_404(
+        Integration.objects.prefetch_related("app_registrations", features), tenant=tenant, pk=pk
+    )
+    apps = {app.pk: app for app in integration.app_registrations.all()}
+    for feature in integration.features.all():
+        app = apps.get(feature.app_registration_id)
+        if app is not None:  # always: a feature's app is its integration's
+            feature.app_registration = app
+    return integration
 
 
 def manual_app_get(integration: Integration) -> AppRegistration:
@@ -151,8 +167,9 @@ def feature_consent_health(feature: Feature) -> Health:
 
 
 def feature_rows(integration: Integration) -> list[FeatureRow]:
+    """The rows of an integration's page, of the features integration_detail_get read with their apps."""
     rows = []
-    for feature in integration.features.select_related("app_registration"):
+    for feature in integration.features.all():
         operator_owned = feature.app_registration.is_operator_owned
         rows.append(
             FeatureRow(
@@ -419,18 +436,25 @@ def integration_problems(
         integrations = list(candidates.filter(wanted))
         if not integrations:  # the usual answer: skip building the token queries (a dashboard view's CPU)
             return []
-    # The same few queries for 1 or 1,000 integrations: the features' app tokens, and the tokens retrying long
-    # enough to tell (users' own ones included: only those, never every user's connection).
+    # One query for 1 or 1,000 integrations: the features' app tokens, and the tokens retrying long enough to
+    # tell (users' own ones included: only those, never every user's connection).
     feature_ids = [f.pk for each in integrations for f in each.features.all()]
-    features_credentials = MicrosoftCredential.objects.filter(
-        tenant=tenant, owner_type=FEATURE_OWNER_TYPE, owner_id__in=feature_ids
+    long_retrying = ExpressionWrapper(
+        Q(state=CredentialState.RETRYING, retrying_since__lte=now - RETRYING_WARN_AFTER), output_field=BooleanField()
     )
-    app_credentials: dict[int, Any] = {c.owner_id: c for c in features_credentials.filter(user__isnull=True)}
+    credentials = (
+        MicrosoftCredential.objects.filter(tenant=tenant, owner_type=FEATURE_OWNER_TYPE, owner_id__in=feature_ids)
+        .annotate(long_retrying=long_retrying)
+        .filter(Q(user__isnull=True) | Q(long_retrying=True))
+        .select_related("user")
+    )
+    app_credentials: dict[int, Any] = {}
     retrying: dict[int, list[Any]] = {}
-    for credential in features_credentials.filter(
-        state=CredentialState.RETRYING, retrying_since__lte=now - RETRYING_WARN_AFTER
-    ).select_related("user"):
-        retrying.setdefault(credential.owner_id, []).append(credential)
+    for credential in credentials:
+        if credential.user_id is None:
+            app_credentials[credential.owner_id] = credential
+        if credential.long_retrying:
+            retrying.setdefault(credential.owner_id, []).append(credential)
     problems: list[Problem] = []
     for each in integrations:
         own = [c for f in each.features.all() for c in retrying.get(f.pk, [])]

@@ -8,7 +8,9 @@ comes back records its result per feature, and the consent answer itself clears 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from django.db import transaction
@@ -42,11 +44,15 @@ def _enabled_features(integration: Integration) -> list[Feature]:
     return list(integration.features.filter(enabled=True).select_related("app_registration").order_by("pk"))
 
 
-def reapply_apps(integration: Integration) -> list[AppRegistration]:
-    """The apps to consent to, once each, in the order of their enabled features."""
+def reapply_apps(integration: Integration, features: Iterable[Feature] | None = None) -> list[AppRegistration]:
+    """The apps to consent to, once each, in the order of their enabled features. `features`: the integration's
+    features with their apps when the caller has them (its page), else they are read here."""
+    if features is None:
+        features = _enabled_features(integration)
     apps: dict[int, AppRegistration] = {}
-    for feature in _enabled_features(integration):
-        apps.setdefault(feature.app_registration_id, feature.app_registration)
+    for feature in sorted(features, key=attrgetter("pk")):
+        if feature.enabled:
+            apps.setdefault(feature.app_registration_id, feature.app_registration)
     return list(apps.values())
 
 
@@ -80,13 +86,16 @@ def reapply_start(*, integration: Integration, admin: User) -> ReapplyRun:
     return run
 
 
-def reapply_next_feature(run: ReapplyRun) -> Feature | None:
-    """The enabled feature whose app comes next (its consent covers every feature on that app)."""
+def reapply_next_feature(run: ReapplyRun, features: Iterable[Feature] | None = None) -> Feature | None:
+    """The enabled feature whose app comes next (its consent covers every feature on that app), else the first
+    on that app. `features`: the integration's features with their apps when the caller has them."""
     app_id = run.next_app_id
     if app_id is None or not run.is_open:
         return None
-    features = run.integration.features.filter(app_registration_id=app_id).select_related("app_registration")
-    return features.filter(enabled=True).order_by("pk").first() or features.order_by("pk").first()
+    if features is None:
+        features = run.integration.features.filter(app_registration_id=app_id).select_related("app_registration")
+    on_app = sorted((f for f in features if f.app_registration_id == app_id), key=attrgetter("pk"))
+    return next((f for f in on_app if f.enabled), on_app[0] if on_app else None)
 
 
 def reapply_next_start(*, run: ReapplyRun, admin: User) -> FlowStart:
@@ -208,7 +217,7 @@ def integration_consents_recheck(*, integration: Integration, actor: User | None
         raise IntegrationError(proof_missing_message(integration))
     features = _enabled_features(integration)
     results: list[RecheckResult] = []
-    for app in reapply_apps(integration):
+    for app in reapply_apps(integration, features):
         app_features = [f for f in features if f.app_registration_id == app.pk and f.spec.application]
         if app_features:
             results += _recheck_app(app, app_features, actor)

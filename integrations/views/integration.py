@@ -43,18 +43,20 @@ def integration_list(request: HttpRequest) -> HttpResponse:
 
 @tenant_admin_required
 def integration_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    integration = selectors.integration_get(tenant=tenant_of(request), pk=pk)
+    tenant = tenant_of(request)
+    integration = selectors.integration_detail_get(tenant=tenant, pk=pk)
     run = reapply_services.reapply_latest(integration)
     apps = list(integration.app_registrations.all())
+    features = list(integration.features.all())
     context = {
         "integration": integration,
         "features": selectors.feature_rows(integration),
         "app": apps[0] if apps else None,
         "apps": apps,
-        "problems": selectors.integration_problems(tenant=integration.tenant, integration=integration),
+        "problems": selectors.integration_problems(tenant=tenant, integration=integration),
         "run": run,
-        "run_next": reapply_services.reapply_next_feature(run) if run is not None else None,
-        "reapply_apps": reapply_services.reapply_apps(integration),
+        "run_next": reapply_services.reapply_next_feature(run, features) if run is not None else None,
+        "reapply_apps": reapply_services.reapply_apps(integration, features),
         "switch": legacy_selectors.legacy_switch_latest(integration),
         "legacy_scopes": legacy_selectors.legacy_scopes() if integration.is_legacy else [],
         "graph_application_consenters": graph_application_consenters(),
