@@ -35,8 +35,10 @@ def integration_list(*, tenant: Tenant) -> QuerySet[Integration]:
 
 
 def integration_rows(*, tenant: Tenant) -> QuerySet[Integration]:
-    """What the Integrations page shows of each integration: its features (their badges), not their apps."""
-    return Integration.objects.filter(tenant=tenant).prefetch_related("features")
+    """What the Integrations page shows of each integration: its features' badges (type and state), not their apps,
+    consents or permissions (three JSON fields a feature, decoded for nothing: a third of the page's CPU)."""
+    badges = Feature.objects.only("integration_id", "feature_type", "enabled").order_by("pk")
+    return Integration.objects.filter(tenant=tenant).prefetch_related(Prefetch("features", queryset=badges))
 
 
 def integration_get(*, tenant: Tenant, pk: int) -> Integration:
