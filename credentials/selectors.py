@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.db.models import QuerySet
+
 from credentials.choices import CredentialState
 from credentials.models import MicrosoftCredential
 from credentials.registry import owner_type_get
@@ -11,6 +13,14 @@ from health import Health
 
 if TYPE_CHECKING:
     from accounts.models import Tenant, User
+
+
+def credential_list(*, owner_type: str, tenant: Tenant | None) -> QuerySet[MicrosoftCredential]:
+    """The stored connections of one owner type, within one Roger tenant (`tenant=None`: of every tenant, for the
+    owner's own sweeps by owner ids). For the owner's app to narrow by owner, user, state or directory, or to use as
+    a subquery (OuterRef, Exists), so that its question stays one SQL statement."""
+    rows = MicrosoftCredential.objects.filter(owner_type=owner_type)
+    return rows.filter(tenant=tenant) if tenant is not None else rows
 
 
 def credential_for(

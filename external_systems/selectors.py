@@ -12,8 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from credentials.choices import CredentialState
-from credentials.models import MicrosoftCredential
-from credentials.selectors import credential_health
+from credentials.selectors import credential_health, credential_list
 from external_systems.choices import ACTIVE_CONNECTION_STATUSES, ConnectionStatus, SystemStatus
 from external_systems.models import DeviceCodeConnection, ExternalSystem
 from external_systems.services.systems import OWNER_TYPE
@@ -95,9 +94,7 @@ def system_overview(*, system: ExternalSystem) -> SystemOverview:
 
 
 def _credentials_by_owner(tenant: Tenant, system_ids: list[int]) -> dict[int, Any]:
-    rows = MicrosoftCredential.objects.filter(
-        tenant=tenant, owner_type=OWNER_TYPE, owner_id__in=system_ids, user__isnull=True
-    )
+    rows = credential_list(owner_type=OWNER_TYPE, tenant=tenant).filter(owner_id__in=system_ids, user__isnull=True)
     return {row.owner_id: row for row in rows}
 
 
@@ -123,8 +120,8 @@ def _overview(system: ExternalSystem, credential: Any, latest: DeviceCodeConnect
 def system_health(*, tenant: Tenant) -> list[Health]:
     """The health of the tenant's systems that may need attention, saying which system (the dashboard's "Needs
     attention"): read in SQL first, so that a tenant with hundreds of systems does not build them all."""
-    credentials = MicrosoftCredential.objects.filter(
-        tenant=tenant, owner_type=OWNER_TYPE, owner_id=OuterRef("pk"), user__isnull=True
+    credentials = credential_list(owner_type=OWNER_TYPE, tenant=tenant).filter(
+        owner_id=OuterRef("pk"), user__isnull=True
     )
     unhealthy = [
         ConnectionStatus.CONFIRM_SWITCH,

@@ -32,15 +32,16 @@ from accounts.services import (
 )
 from audit.services import audit_record
 from integrations.binding import FlowStart
-from integrations.choices import FlowKind
+from integrations.choices import FeatureType, FlowKind
 from integrations.errors import ForeignBrowser, IntegrationError
 from integrations.features import feature_spec
-from integrations.models import AuthorizationFlow, Feature
+from integrations.selectors import features_of_type
 from integrations.services.flows import (
     SignInFinished,
     flow_answer_params,
     flow_close,
     flow_take,
+    flow_tenant_of,
     sign_in_redeem,
     sign_in_start,
 )
@@ -54,6 +55,7 @@ from throttling.services import scope_limits, throttle_take
 
 if TYPE_CHECKING:
     from accounts.models import Tenant, User
+    from integrations.models import AuthorizationFlow, Feature
     from microsoft.identity import TokenGrant
 
 # The sign-in asks for the `email` scope: without it a v2 id token has no `email` (nor `xms_edov`) claim.
@@ -123,12 +125,12 @@ def microsoft_sign_in_finish(*, state: str, browser_key: str, answer_key: str, c
             person=None,
         )
     except ForeignBrowser:
-        spent = AuthorizationFlow.objects.filter(state=state).select_related("tenant").first()
-        if spent is not None:
-            _refused(spent.tenant, SignInRefused(Refusal.OTHER_BROWSER, ForeignBrowser().message), None, client)
+        spent_in = flow_tenant_of(state)
+        if spent_in is not None:
+            _refused(spent_in, SignInRefused(Refusal.OTHER_BROWSER, ForeignBrowser().message), None, client)
         raise
     tenant = flow.tenant
-    feature = _usable_feature(flow, client)
+    feature = _usable_feature(flow, tenant, client)
     settings = login_settings_of(tenant=tenant)
     authority = sign_in_authority(feature, settings)
     grant = _redeemed(flow, feature, authority, client)
@@ -194,7 +196,9 @@ class _Identity:
         return self.directory_id == PERSONAL_ACCOUNTS_TENANT_ID
 
 
-def _usable_feature(flow: AuthorizationFlow, client: str | None) -> Feature:
+def _usable_feature(flow: AuthorizationFlow, tenant: Tenant, client: str | None) -> Feature:
+    """The flow's Login feature, read again with its integration, app and tenant; refused when it was turned off
+    meanwhile. `tenant` is the flow's, which the caller has loaded."""
     feature = flow.feature
     if feature is None or not feature.enabled:
         flow_close(flow, error="Login with Microsoft was turned off meanwhile.")
@@ -208,7 +212,7 @@ def _usable_feature(flow: AuthorizationFlow, client: str | None) -> Feature:
             None,
             client,
         )
-    return Feature.objects.select_related("integration", "app_registration", "tenant").get(pk=feature.pk)
+    return features_of_type(tenant=tenant, feature_type=FeatureType.LOGIN).select_related("tenant").get(pk=feature.pk)
 
 
 def _consent_url(feature: Feature) -> str:
@@ -376,7 +380,7 @@ def microsoft_link_finish(*, state: str, browser_key: str, answer_key: str, pers
         state=state, kinds=(FlowKind.MICROSOFT_LINK,), browser_key=browser_key, answer_key=answer_key, person=person
     )
     assert person is not None and person.tenant is not None  # flow_take refuses otherwise
-    feature = _usable_feature(flow, None)
+    feature = _usable_feature(flow, person.tenant, None)
     settings = login_settings_of(tenant=person.tenant)
     grant = _redeemed(flow, feature, sign_in_authority(feature, settings), None)
     identity = _Identity.of(grant.id_token_claims)

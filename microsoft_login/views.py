@@ -41,8 +41,7 @@ def _back_to_tenancy(tenancy: str) -> HttpResponse:
 def sign_in_start(request: HttpRequest) -> HttpResponse:
     """The "Sign in with Microsoft" button: to the Login feature's app at Microsoft, bound to this browser."""
     tenancy = request.POST.get("tenancy_name", "").strip().lower()
-    feature = selectors.login_features_for_tenancy(tenancy_name=tenancy).filter(pk=request.POST.get("feature") or 0)
-    chosen = feature.first()
+    chosen = selectors.login_feature_for_tenancy(tenancy_name=tenancy, pk=request.POST.get("feature") or 0)
     if chosen is None:
         messages.error(request, "Login with Microsoft is not available for this organisation: sign in with a password.")
         return _back_to_tenancy(tenancy)
@@ -131,7 +130,7 @@ def sign_out_offer(request: HttpRequest) -> tuple[str, str] | None:
 
 def sign_in_option(tenancy: str) -> dict[str, Any] | None:
     """The "Sign in with Microsoft" buttons on a tenancy's sign-in page: one per enabled Login feature."""
-    features = list(selectors.login_features_for_tenancy(tenancy_name=tenancy))
+    features = selectors.login_features_for_tenancy(tenancy_name=tenancy)
     return {"features": features} if features else None
 
 

@@ -42,8 +42,8 @@ class OneDriveConfig(AppConfig):
         JOBS_PANELS.register("onedrive", "onedrive/partials/jobs_panel.html", jobs_panel_context)
 
 
-def _disconnect(sender: Any, *, user_ids: list[int], actor: Any = None, **kwargs: Any) -> None:
+def _disconnect(sender: Any, *, tenant: Any, user_ids: list[int], actor: Any = None, **kwargs: Any) -> None:
     # Imported here: apps.py is loaded before the models are.
     from onedrive.services.connection import connections_end
 
-    connections_end(user_ids=user_ids, actor=actor)
+    connections_end(tenant=tenant, user_ids=user_ids, actor=actor)

@@ -9,16 +9,17 @@ from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
 from credentials.choices import CredentialState
-from credentials.models import MicrosoftCredential
-from credentials.selectors import credential_health
+from credentials.selectors import credential_health, credential_list
 from health import Health
-from integrations.models import Feature
-from integrations.selectors import FEATURE_OWNER_TYPE
+from integrations.choices import FeatureType
+from integrations.selectors import FEATURE_OWNER_TYPE, features_of_type
 from onedrive.choices import PrintStatus, ScanStatus
 from onedrive.models import DEFAULT_SCAN_FOLDER, OneDrivePreference, OneDrivePrint, ScanDelivery
 
 if TYPE_CHECKING:
     from accounts.models import Tenant, User
+    from credentials.models import MicrosoftCredential
+    from integrations.models import Feature
 
 
 @dataclass(frozen=True)
@@ -56,30 +57,31 @@ def tenant_of(user: User) -> Tenant:
     return user.tenant
 
 
-def _enabled_features(user: User) -> QuerySet[Feature]:
-    return Feature.objects.filter(tenant=user.tenant, enabled=True, feature_type="onedrive").select_related(
-        "integration", "app_registration"
-    )
+def _enabled_features(tenant: Tenant) -> QuerySet[Feature]:
+    return features_of_type(tenant=tenant, feature_type=FeatureType.ONEDRIVE).filter(enabled=True)
+
+
+def _credentials(tenant: Tenant) -> QuerySet[MicrosoftCredential]:
+    return credential_list(owner_type=FEATURE_OWNER_TYPE, tenant=tenant)
 
 
 def user_credential(*, user: User, feature: Feature) -> MicrosoftCredential | None:
     """The user's own connection through `feature`: bound to this user, of this Roger tenant."""
-    return MicrosoftCredential.objects.filter(
-        tenant=user.tenant, owner_type=FEATURE_OWNER_TYPE, owner_id=feature.pk, user=user
-    ).first()
+    if user.tenant is None:
+        return None
+    return _credentials(user.tenant).filter(owner_id=feature.pk, user=user).first()
 
 
 def onedrive_connection(*, user: User) -> Connection | None:
     """The OneDrive the user works with: the enabled feature they connected through, else the first enabled one;
     None when OneDrive is not enabled in the Roger tenant."""
-    features = list(_enabled_features(user).order_by("pk"))
+    if user.tenant is None:
+        return None
+    features = list(_enabled_features(user.tenant).order_by("pk"))
     if not features:
         return None
     credentials = {
-        c.owner_id: c
-        for c in MicrosoftCredential.objects.filter(
-            tenant=user.tenant, owner_type=FEATURE_OWNER_TYPE, owner_id__in=[f.pk for f in features], user=user
-        )
+        c.owner_id: c for c in _credentials(user.tenant).filter(owner_id__in=[f.pk for f in features], user=user)
     }
     feature = next((f for f in features if f.pk in credentials), features[0])
     return Connection(feature=feature, credential=credentials.get(feature.pk))
@@ -87,13 +89,15 @@ def onedrive_connection(*, user: User) -> Connection | None:
 
 def reconnect_needed(*, user: User) -> bool:
     """Whether the user's OneDrive connection waits for them (revoked, expired sign-in, permission withdrawn)."""
-    return MicrosoftCredential.objects.filter(
-        tenant=user.tenant,
-        owner_type=FEATURE_OWNER_TYPE,
-        owner_id__in=_enabled_features(user).values("pk"),
-        user=user,
-        state__in=CredentialState.terminal(),
-    ).exists()
+    if user.tenant is None:
+        return False
+    return (
+        _credentials(user.tenant)
+        .filter(
+            owner_id__in=_enabled_features(user.tenant).values("pk"), user=user, state__in=CredentialState.terminal()
+        )
+        .exists()
+    )
 
 
 def preference_of(*, user: User) -> OneDrivePreference:

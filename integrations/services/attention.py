@@ -17,7 +17,7 @@ from django.utils import timezone
 from accounts.selectors import tenants_by_ids
 from audit.services import audit_record
 from credentials.choices import CredentialState
-from credentials.models import MicrosoftCredential
+from credentials.selectors import credential_list
 from credentials.services import credential_refresh
 from integrations.choices import ConsentState
 from integrations.models import Feature, Integration
@@ -36,8 +36,8 @@ def _app_credentials(tenant: Tenant) -> list[tuple[Feature, object]]:
         f.pk: f
         for f in Feature.objects.filter(tenant=tenant, enabled=True).select_related("integration", "app_registration")
     }
-    credentials = MicrosoftCredential.objects.filter(
-        tenant=tenant, owner_type=FEATURE_OWNER_TYPE, owner_id__in=list(features), user__isnull=True
+    credentials = credential_list(owner_type=FEATURE_OWNER_TYPE, tenant=tenant).filter(
+        owner_id__in=list(features), user__isnull=True
     )
     return [(features[c.owner_id], c) for c in credentials]
 

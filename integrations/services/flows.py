@@ -29,7 +29,7 @@ from microsoft.config import AppCredentials
 from ui.links import portal_url
 
 if TYPE_CHECKING:
-    from accounts.models import User
+    from accounts.models import Tenant, User
 
 FLOW_LIFETIME = timedelta(minutes=15)
 WHAT = {
@@ -169,6 +169,13 @@ def sign_in_kind_of(state: str) -> SignInKind | None:
 
 def flow_kind_of(state: str) -> str | None:
     return AuthorizationFlow.objects.filter(state=state).values_list("kind", flat=True).first() if state else None
+
+
+def flow_tenant_of(state: str) -> Tenant | None:
+    """The Roger tenant of the flow with this `state` (None when no flow has it): whose audit trail records an
+    answer that flow_take refused, after it spent the flow."""
+    flow = AuthorizationFlow.objects.filter(state=state).select_related("tenant").first()
+    return flow.tenant if flow is not None else None
 
 
 def flow_answer_record(*, params: dict[str, str]) -> AnswerReceipt | None:

@@ -10,8 +10,8 @@ from django.urls import reverse
 
 from credentials.choices import CredentialKind, CredentialState
 from credentials.errors import CredentialMissing
-from credentials.models import MicrosoftCredential
 from credentials.registry import OwnerType, owner_type_register
+from credentials.selectors import credential_list
 from credentials.services import (
     credential_access_token,
     credential_delete,
@@ -26,6 +26,7 @@ from microsoft.identity import client_credentials_acquire
 
 if TYPE_CHECKING:
     from accounts.models import Tenant, User
+    from credentials.models import MicrosoftCredential
     from integrations.models import AppRegistration
     from microsoft.identity import TokenGrant
 
@@ -137,11 +138,8 @@ def _token_save(
 
 def feature_user_tokens_retry(*, features: Iterable[Feature], actor: User | None) -> int:
     """Queue a refresh of the features' per-user tokens waiting for consent (after consent was granted)."""
-    waiting = MicrosoftCredential.objects.filter(
-        owner_type=FEATURE_OWNER_TYPE,
-        owner_id__in=[f.pk for f in features],
-        user__isnull=False,
-        state=CredentialState.NEEDS_CONSENT,
+    waiting = credential_list(owner_type=FEATURE_OWNER_TYPE, tenant=None).filter(
+        owner_id__in=[f.pk for f in features], user__isnull=False, state=CredentialState.NEEDS_CONSENT
     )
     count = 0
     for credential in waiting:
@@ -154,9 +152,11 @@ def feature_credentials_delete(
     *, tenant: Tenant, feature_ids: Iterable[int], actor: User | None, keep_directory: str | None = None
 ) -> int:
     """Delete the features' stored connections; with `keep_directory`, only those bound to other directories."""
-    rows = MicrosoftCredential.objects.filter(
-        tenant=tenant, owner_type=FEATURE_OWNER_TYPE, owner_id__in=list(feature_ids)
-    ).select_related("user")
+    rows = (
+        credential_list(owner_type=FEATURE_OWNER_TYPE, tenant=tenant)
+        .filter(owner_id__in=list(feature_ids))
+        .select_related("user")
+    )
     dropped = list(rows if keep_directory is None else rows.exclude(directory_id__iexact=keep_directory))
     deleted = 0
     for owner_id in {row.owner_id for row in dropped}:

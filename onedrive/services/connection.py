@@ -18,10 +18,10 @@ from django.utils import timezone
 
 from audit.services import audit_record
 from credentials.errors import CredentialUnavailable
-from credentials.models import MicrosoftCredential
+from credentials.selectors import credential_list
 from credentials.services import credential_access_token, credential_delete, credential_refused
-from integrations.models import Feature
-from integrations.selectors import FEATURE_OWNER_TYPE
+from integrations.choices import FeatureType
+from integrations.selectors import FEATURE_OWNER_TYPE, features_of_type
 from microsoft import errors as microsoft_errors
 from onedrive.choices import PrintStatus, ScanStatus
 from onedrive.errors import RECONNECT_MESSAGE, ReconnectNeeded
@@ -29,7 +29,7 @@ from onedrive.models import OneDrivePreference, OneDrivePrint, ScanDelivery
 from onedrive.selectors import tenant_of, user_credential
 
 if TYPE_CHECKING:
-    from accounts.models import User
+    from accounts.models import Tenant, User
     from integrations.models import Feature
 
 logger = logging.getLogger(__name__)
@@ -111,15 +111,18 @@ def connection_disconnect(*, user: User, feature: Feature) -> bool:
 DEACTIVATED = "Stopped: the account was deactivated. Once it is active again, connect OneDrive and try again."
 
 
-def connections_end(*, user_ids: list[int], actor: User | None) -> int:
+def connections_end(*, tenant: Tenant, user_ids: list[int], actor: User | None) -> int:
     """The users were deactivated: their OneDrive connections (tokens) are forgotten, so nothing reaches their
     files any more, and their waiting OneDrive work (files to fetch or tidy, scans to deliver) stops instead of
     retrying; they connect again after a reactivation and use Try again. Returns how many were forgotten."""
-    credentials = MicrosoftCredential.objects.filter(
-        owner_type=FEATURE_OWNER_TYPE,
-        owner_id__in=Feature.objects.filter(feature_type="onedrive").values("pk"),
-        user_id__in=user_ids,
-    ).select_related("tenant", "user")
+    credentials = (
+        credential_list(owner_type=FEATURE_OWNER_TYPE, tenant=tenant)
+        .filter(
+            owner_id__in=features_of_type(tenant=tenant, feature_type=FeatureType.ONEDRIVE).values("pk"),
+            user_id__in=user_ids,
+        )
+        .select_related("tenant", "user")
+    )
     ended = 0
     for credential in credentials:
         assert credential.user is not None
