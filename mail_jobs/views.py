@@ -10,7 +10,6 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from accounts.models import User
 from accounts.permissions import tenant_admin_required
 from accounts.requests import TenantRequest
 from mail_jobs.forms import MailJobSourceForm
@@ -30,19 +29,12 @@ if TYPE_CHECKING:
     from mail_servers.models import MailServerAccount
 
 
-def _admin(request: HttpRequest) -> User:
-    assert isinstance(request.user, User) and request.user.tenant is not None  # tenant_admin_required
-    return request.user
-
-
-def _source(request: HttpRequest) -> MailJobSource:
-    tenant = _admin(request).tenant
-    assert tenant is not None
-    return mail_source_get_or_create(tenant=tenant)
+def _source(request: TenantRequest) -> MailJobSource:
+    return mail_source_get_or_create(tenant=request.tenant)
 
 
 @tenant_admin_required
-def jobs_settings(request: HttpRequest) -> HttpResponse:
+def jobs_settings(request: TenantRequest) -> HttpResponse:
     source = _source(request)
     tenant = source.tenant
     form = MailJobSourceForm(request.POST or None, instance=source, tenant=tenant)
@@ -77,7 +69,7 @@ def test_connection(request: TenantRequest) -> HttpResponse:
 
 
 @tenant_admin_required
-def test_status(request: HttpRequest) -> HttpResponse:
+def test_status(request: TenantRequest) -> HttpResponse:
     return _test_status(request, _source(request))
 
 
@@ -100,7 +92,7 @@ def _test_live(account: MailServerAccount) -> Live:
 
 @require_POST
 @tenant_admin_required
-def poll_now(request: HttpRequest) -> HttpResponse:
+def poll_now(request: TenantRequest) -> HttpResponse:
     source = _source(request)
     if not source.enabled:
         messages.error(request, "Turn Jobs via Email on and save first.")
