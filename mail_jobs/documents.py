@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
 from contextlib import suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
 from email import message_from_bytes, policy
-from email.errors import HeaderParseError, MessageError
+from email.errors import HeaderParseError
 from email.header import decode_header, make_header
 from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser
 from email.policy import EmailPolicy
 from email.utils import parseaddr
 from pathlib import PurePosixPath
-from typing import Any, TypeVar
+from typing import Any
 
 from mail_jobs.exchange_auth import ExchangeVerdict, exchange_verdict
+from mail_jobs.mime import simple_mail, tolerant
 
 # key: (label, content types, file extensions)
 DOCUMENT_TYPES: dict[str, tuple[str, frozenset[str], frozenset[str]]] = {
@@ -52,7 +52,6 @@ _GENERIC_TYPES = frozenset({"application/octet-stream", "application/x-download"
 _MAX_FILENAME = 200
 _HEADER_PART_LIMIT = 256 * 1024
 _ADDRESS = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+")
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -111,7 +110,23 @@ _POLICY = _ParsedOncePolicy()
 def parse_mail(raw: bytes) -> ParsedMail:
     """Take a message apart. Headers are read from their raw text, so a malformed address or encoded word costs
     that header, not the message; what still breaks the parser (a structure nested beyond reason, say) raises,
-    and the caller refuses that one message."""
+    and the caller refuses that one message. The common shape goes the fast path (mail_jobs.mime), which answers
+    as the standard library does; anything else is parsed by the standard library."""
+    simple = simple_mail(bytes(raw), _POLICY)
+    if simple is not None:
+        headers = [(str(name).lower(), _unfold(str(value))) for name, value in simple.headers]
+        sender = sender_of(headers)
+        return ParsedMail(
+            sender=sender,
+            subject=subject_of(headers),
+            body_text=simple.body_text,
+            attachments=[
+                Attachment(index, display_filename(filename, index), content_type, content)
+                for index, filename, content_type, content in simple.attachments
+            ],
+            automatic=_is_automatic(headers),
+            exchange=exchange_verdict(headers, sender),
+        )
     reset = _PARSED_HEADERS.set({})
     try:
         message = message_from_bytes(raw, policy=_POLICY)
@@ -206,28 +221,20 @@ def _attachments(message: EmailMessage) -> list[Attachment]:
     for index, part in enumerate(message.walk()):
         if part.is_multipart() or not isinstance(part, EmailMessage):
             continue
-        filename = _tolerant(part.get_filename, None)
-        if not filename and _tolerant(part.get_content_disposition, None) != "attachment":
+        filename = tolerant(part.get_filename, None)
+        if not filename and tolerant(part.get_content_disposition, None) != "attachment":
             continue
         content = part.get_payload(decode=True)
         if not isinstance(content, bytes):
             continue
-        content_type = _tolerant(part.get_content_type, "application/octet-stream")
+        content_type = tolerant(part.get_content_type, "application/octet-stream")
         found.append(Attachment(index, display_filename(filename, index), content_type, content))
     return found
 
 
-def _tolerant(read: Callable[[], T], default: T) -> T:
-    """One parsed header value, or `default` when the parser chokes on it (it raises more than documented)."""
-    try:
-        return read()
-    except (LookupError, ValueError, TypeError, AttributeError, MessageError):
-        return default
-
-
 def _body_text(message: EmailMessage) -> str:
-    body = _tolerant(lambda: message.get_body(preferencelist=("plain",)), None)
-    if body is None or _tolerant(body.get_filename, None):
+    body = tolerant(lambda: message.get_body(preferencelist=("plain",)), None)
+    if body is None or tolerant(body.get_filename, None):
         return ""
     try:
         return str(body.get_content()).strip()
