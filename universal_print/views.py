@@ -74,7 +74,7 @@ def printers_save(request: TenantRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Nothing was saved: see the printers marked below.")
         return _render_page(request, invalid=form, status=400)
-    waiting = printer_choices_save(connection=connection, choices=form.choices(), actor=request.user)
+    waiting = printer_choices_save(connection=connection, choices=form.choices())
     if waiting:
         messages.success(
             request,

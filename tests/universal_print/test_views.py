@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from audit.models import AuditEvent
 from integrations.services.features import feature_disable, feature_enable
 from print_jobs.services import queue_create
 from tests.factories import IntegrationFactory
@@ -98,6 +99,8 @@ def test_choosing_printers_and_queues(admin_a, admin_a_client, connection):
     secure.refresh_from_db()
     assert secure.feeds_roger and secure.queue == queue and secure.state == PrinterState.TURNING_ON
     assert "1 printer change waits for a Printer Administrator" in response.content.decode()
+    chosen = AuditEvent.objects.get(action="universal_print.printers_chosen")
+    assert chosen.actor == admin_a, "the page's user, from the request context"
     dashboard = admin_a_client.get(reverse("dashboard")).content.decode()
     assert "1 printer change waits for a Printer Administrator to sign in" in dashboard
 

@@ -20,7 +20,6 @@ from universal_print.models import Connection, Printer
 from universal_print.selectors import printers_left_waiting, why_jobs_wait
 
 if TYPE_CHECKING:
-    from accounts.models import User
     from integrations.models import Feature
     from print_jobs.models import Queue
 
@@ -67,7 +66,7 @@ class PrinterChoice:
     queue: Queue | None
 
 
-def printer_choices_save(*, connection: Connection, choices: Iterable[PrinterChoice], actor: User) -> int:
+def printer_choices_save(*, connection: Connection, choices: Iterable[PrinterChoice]) -> int:
     """Store which printers feed Roger and their queues; returns how many printers now wait for a Printer
     Administrator's sign-in (task triggers are made and removed only in such a sign-in)."""
     changed = []
@@ -85,7 +84,6 @@ def printer_choices_save(*, connection: Connection, choices: Iterable[PrinterCho
         if changed:
             audit_record(
                 tenant=connection.tenant,
-                actor=actor,
                 action="universal_print.printers_chosen",
                 target=connection,
                 details={"printers": changed},
