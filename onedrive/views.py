@@ -188,7 +188,7 @@ def jobs_panel(request: HttpRequest) -> HttpResponse:
 @require_POST
 def print_retry(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
-    if printing.print_retry(row=selectors.user_print_get(user=user, pk=pk), actor=user):
+    if printing.print_retry(row=selectors.user_print_get(user=user, pk=pk)):
         messages.success(request, "Trying again.")
     return redirect("print_jobs:list")
 
@@ -197,6 +197,6 @@ def print_retry(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def scan_retry(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
-    if scanning.scan_retry(delivery=selectors.user_scan_get(user=user, pk=pk), actor=user):
+    if scanning.scan_retry(delivery=selectors.user_scan_get(user=user, pk=pk)):
         messages.success(request, "Trying again.")
     return redirect("print_jobs:list")

@@ -239,7 +239,7 @@ def _move(row: OneDrivePrint) -> dict[str, object]:
     return {"status": PrintStatus.MOVED, "result": f"Moved to {moved.path}."}
 
 
-def print_retry(*, row: OneDrivePrint, actor: User) -> bool:
+def print_retry(*, row: OneDrivePrint) -> bool:
     """Try again what failed or waited for a reconnect (after the user fixed it)."""
     if not row.can_retry:
         return False
@@ -248,7 +248,7 @@ def print_retry(*, row: OneDrivePrint, actor: User) -> bool:
         OneDrivePrint.objects.filter(pk=row.pk).update(
             status=status, next_attempt_at=timezone.now(), attempts=0, result=""
         )
-        audit_record(tenant=row.tenant, actor=actor, action="onedrive.print_retried", target=row)
+        audit_record(tenant=row.tenant, action="onedrive.print_retried", target=row)
         _queue(row.pk)
     return True
 

@@ -171,7 +171,7 @@ def _release(delivery: ScanDelivery, claim: Claim, fields: dict[str, object], *,
             )
 
 
-def scan_retry(*, delivery: ScanDelivery, actor: User) -> bool:
+def scan_retry(*, delivery: ScanDelivery) -> bool:
     """Try again a delivery that failed or waited for a reconnect."""
     if not delivery.can_retry:
         return False
@@ -179,7 +179,7 @@ def scan_retry(*, delivery: ScanDelivery, actor: User) -> bool:
         ScanDelivery.objects.filter(pk=delivery.pk).update(
             status=ScanStatus.QUEUED, next_attempt_at=timezone.now(), attempts=0, result=""
         )
-        audit_record(tenant=delivery.tenant, actor=actor, action="onedrive.scan_retried", target=delivery)
+        audit_record(tenant=delivery.tenant, action="onedrive.scan_retried", target=delivery)
         _queue(delivery.pk)
     return True
 

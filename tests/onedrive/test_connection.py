@@ -66,6 +66,8 @@ def test_reconnecting_clears_the_banner_and_try_again_delivers(m365: Any, adele:
 
     assert 'id="onedrive-reconnect"' not in page
     assert delivery.status == ScanStatus.DELIVERED
+    retried = AuditEvent.objects.get(action="onedrive.scan_retried")
+    assert retried.actor == adele, "the page's user, from the request context"
 
 
 def test_a_403_on_the_files_moves_the_connection_to_needs_reconnect_without_retrying(
