@@ -26,7 +26,7 @@ from accounts.mail import tenant_mail_send
 from accounts.models import Alias, Tenant, User
 from accounts.selectors import user_by_identity
 from accounts.signals import user_deactivated, user_reactivated
-from audit.services import audit_record, audit_record_many
+from audit.services import FROM_CONTEXT, audit_record, audit_record_many
 from throttling.clients import client_key
 from throttling.rates import Rate
 from throttling.services import Limit, Throttled, throttle_forget, throttle_give_back, throttle_take
@@ -197,9 +197,10 @@ def users_reactivate(users: QuerySet[User], *, actor: User | None) -> UsersChang
     return changed
 
 
-def user_role_set(user: User, *, actor: User | None, role: str) -> bool:
+def user_role_set(user: User, *, role: str, actor: User | None = FROM_CONTEXT) -> bool:
     """Make the user an admin or a plain user. Raises LastAdminError when it would demote the tenant's last active
-    admin. False when the role was already `role`."""
+    admin. False when the role was already `role`. The trail's actor is the request context's (a page's admin)
+    unless given: an import applied in the background acts for the admin who applied it."""
     assert user.tenant_id is not None and role in Role.values
     with transaction.atomic():
         tenant = tenant_lock(pk=user.tenant_id)

@@ -113,7 +113,7 @@ def user_create(*, tenant: Tenant, actor: User | None, values: UserValues, invit
     return user
 
 
-def user_update(user: User, *, actor: User | None, values: UserValues) -> list[str]:
+def user_update(user: User, *, values: UserValues) -> list[str]:
     """Save an admin's edit; returns the names of the fields that changed. A synchronized user's directory-owned
     fields cannot change here (UserFieldError says where to change them); the role of the tenant's last active
     admin stays (LastAdminError)."""
@@ -140,7 +140,7 @@ def user_update(user: User, *, actor: User | None, values: UserValues) -> list[s
             }
         )
     with transaction.atomic():
-        if user_role_set(user, actor=actor, role=values.role):
+        if user_role_set(user, role=values.role):
             changed.append("role")
         if values.pin is not None and (values.pin or user.pin_hash):
             user.set_pin(values.pin)
@@ -157,7 +157,6 @@ def user_update(user: User, *, actor: User | None, values: UserValues) -> list[s
         if shown:
             audit_record(
                 tenant=user.tenant,
-                actor=actor,
                 action="user.updated",
                 target=user,
                 details={

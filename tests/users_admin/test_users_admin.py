@@ -203,16 +203,18 @@ def test_add_refuses_an_email_card_or_alias_that_is_taken(admin_a_client, admin_
     assert User.objects.filter(tenant=tenant_a).count() == 2 and not mail.outbox  # admin_a and user_a
 
 
-def test_edit_saves_and_audits_what_changed(admin_a_client, user_a):
+def test_edit_saves_and_audits_what_changed_as_the_pages_admin(admin_a_client, admin_a, user_a):
     response = admin_a_client.post(
         reverse("users_admin:user_edit", args=[user_a.pk]),
-        {"email": user_a.email, "full_name": "Pat Renamed", "role": "user", "aliases": "pr", "card": "9", "pin": ""},
+        {"email": user_a.email, "full_name": "Pat Renamed", "role": "admin", "aliases": "pr", "card": "9", "pin": ""},
     )
     assert response.status_code == 302
     user_a.refresh_from_db()
-    assert (user_a.full_name, user_a.card) == ("Pat Renamed", "9")
+    assert (user_a.full_name, user_a.card, user_a.role) == ("Pat Renamed", "9", "admin")
     event = AuditEvent.objects.get(action="user.updated")
     assert set(event.details) == {"full_name", "aliases", "card"}
+    role = AuditEvent.objects.get(action="user.role_changed")
+    assert event.actor == role.actor == admin_a, "the page's user, from the request context"
 
 
 def test_a_synced_users_directory_fields_are_read_only_and_say_so(admin_a_client, tenant_a):
