@@ -64,7 +64,7 @@ def feature_ready(handle: Any) -> Any:
     )
     grant = feature_app_token_acquire(app=feature.app_registration, directory_id=CONTOSO)
     feature_app_tokens_save(features=[feature], grant=grant, actor=admin)
-    feature_enable(feature=feature, actor=admin)
+    feature_enable(feature=feature)
     return Feature.objects.select_related("integration", "app_registration", "tenant").get(pk=feature.pk)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from django.dispatch import Signal
 
-# Sent with `feature` (already saved as enabled) and `actor`.
+# Sent with `feature` (already saved as enabled); who enabled it is the request context's (the trail has it).
 feature_enabled = Signal()
 # Sent with `feature` (already saved as disabled) and `actor`.
 feature_disabled = Signal()

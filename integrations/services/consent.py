@@ -194,15 +194,15 @@ def _consent_answer(flow: AuthorizationFlow, params: dict[str, Any], admin: User
     feature.refresh_from_db()
     if token_error is not None:
         return FlowOutcome(integration=integration, feature=feature, error=token_error.message)
-    return _enable_after_consent(flow, feature, admin)
+    return _enable_after_consent(flow, feature)
 
 
-def _enable_after_consent(flow: AuthorizationFlow, feature: Feature, admin: User) -> FlowOutcome:
+def _enable_after_consent(flow: AuthorizationFlow, feature: Feature) -> FlowOutcome:
     label = feature.spec.label
     if not flow.enable_after:
         return FlowOutcome(integration=flow.integration, feature=feature, notice=f"Consent granted for {label}.")
     try:
-        feature_enable(feature=feature, actor=admin)
+        feature_enable(feature=feature)
     except IntegrationError as exc:
         return FlowOutcome(
             integration=flow.integration,

@@ -58,7 +58,7 @@ def feature_enable_check(feature: Feature) -> None:
         raise ConsentMissing(feature)
 
 
-def feature_enable(*, feature: Feature, actor: User | None) -> Feature:
+def feature_enable(*, feature: Feature) -> Feature:
     feature_enable_check(feature)
     try:
         with transaction.atomic():
@@ -75,12 +75,11 @@ def feature_enable(*, feature: Feature, actor: User | None) -> Feature:
             feature.save(update_fields=["enabled", "enabled_at", "updated_at"])
             audit_record(
                 tenant=feature.integration.tenant,
-                actor=actor,
                 action="integration.feature_enabled",
                 target=feature,
                 details={"feature": feature.feature_type, "directory_id": feature.directory_id},
             )
-            feature_enabled.send(sender=Feature, feature=feature, actor=actor)
+            feature_enabled.send(sender=Feature, feature=feature)
     except IntegrityError as exc:  # the database's own guard, should the lock ever be bypassed
         raise RuleViolation(
             f"{feature.spec.label} is already enabled for this Microsoft directory in another integration. "

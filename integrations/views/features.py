@@ -33,7 +33,7 @@ def _start_consent(request: HttpRequest, feature: Feature, *, enable_after: bool
 def feature_enable(request: HttpRequest, pk: int, feature_pk: int) -> HttpResponse:
     feature = _feature(request, pk, feature_pk)
     try:
-        feature_services.feature_enable(feature=feature, actor=admin_of(request))
+        feature_services.feature_enable(feature=feature)
     except ConsentMissing:
         # Enabling asks for consent first; the feature is enabled when the consent comes back.
         return _start_consent(request, feature, enable_after=True)

@@ -209,7 +209,7 @@ def test_second_feature_of_a_type_for_the_same_directory_shows_the_documented_er
     emulator: EmulatorHandle, page: Page, live_server: Any, admin_a: Any, password: str
 ) -> None:
     main = manual_integration(admin_a, name="Contoso main")
-    feature_enable(feature=consented(feature_of(main, "onedrive")), actor=admin_a)
+    feature_enable(feature=consented(feature_of(main, "onedrive")))
     spare = manual_integration(admin_a, name="Contoso spare")
     consented(feature_of(spare, "onedrive"))
 

@@ -117,7 +117,7 @@ def test_split_apps_are_reapplied_one_after_another_with_progress(
 ) -> None:
     integration = _connected_automatic(admin_a)
     for feature_type in ("login", "user_sync", "onedrive"):
-        feature_enable(feature=consented(feature_of(integration, feature_type)), actor=admin_a)
+        feature_enable(feature=consented(feature_of(integration, feature_type)))
 
     sign_in_to_portal(page, live_server.url, password)
     open_integration(page, live_server.url, integration)

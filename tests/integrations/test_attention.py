@@ -61,7 +61,7 @@ def test_one_email_per_problem_and_again_only_after_it_was_fixed(
 ) -> None:
     app = _expiring(admin_a, 30)
     integration = app.integration
-    feature_enable(feature=consented(feature_of(integration, "onedrive")), actor=admin_a)
+    feature_enable(feature=consented(feature_of(integration, "onedrive")))
     user_sync = feature_of(integration, "user_sync")
     user_sync.enabled = True  # enabled, but its consent is missing
     user_sync.save()
@@ -90,7 +90,7 @@ def test_one_email_per_problem_and_again_only_after_it_was_fixed(
 
 def test_a_token_retrying_for_over_a_day_needs_attention(admin_a: Any) -> None:
     integration = manual_integration(admin_a)
-    onedrive = feature_enable(feature=consented(feature_of(integration, "onedrive")), actor=admin_a)
+    onedrive = feature_enable(feature=consented(feature_of(integration, "onedrive")))
     credential = MicrosoftCredentialFactory(
         tenant=admin_a.tenant,
         owner_type="feature",
@@ -113,7 +113,7 @@ def test_a_token_retrying_for_over_a_day_needs_attention(admin_a: Any) -> None:
 
 def test_an_app_token_needing_consent_marks_its_feature(admin_a: Any) -> None:
     integration = manual_integration(admin_a)
-    user_sync = feature_enable(feature=consented(feature_of(integration, "user_sync")), actor=admin_a)
+    user_sync = feature_enable(feature=consented(feature_of(integration, "user_sync")))
     reason = "The app has not been granted the permissions it needs (consent is missing or was removed)."
     MicrosoftCredentialFactory(
         tenant=admin_a.tenant,

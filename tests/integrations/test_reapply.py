@@ -31,9 +31,9 @@ WEB_APP = "7e570003-0000-4000-8000-000000000003"  # multi-tenant, consented in C
 WEB_SECRET = "web~Secret.Value.0003"
 
 
-def _enabled(integration: Integration, *feature_types: str, actor: Any) -> None:
+def _enabled(integration: Integration, *feature_types: str) -> None:
     for feature_type in feature_types:
-        feature_enable(feature=consented(feature_of(integration, feature_type)), actor=actor)
+        feature_enable(feature=consented(feature_of(integration, feature_type)))
 
 
 def _answer(client: Any, consent_url: str, *, granted: bool = True) -> Any:
@@ -61,7 +61,7 @@ def test_custom_app_needs_one_consent_and_clears_the_needs_consent_states(
     m365: Any, admin_a: Any, admin_a_client: Any
 ) -> None:
     integration = manual_integration(admin_a, application_id=WEB_APP, client_secret=WEB_SECRET)
-    _enabled(integration, "user_sync", "onedrive", actor=admin_a)
+    _enabled(integration, "user_sync", "onedrive")
     user_sync, onedrive = feature_of(integration, "user_sync"), feature_of(integration, "onedrive")
     for feature in (user_sync, onedrive):
         feature.consent_state, feature.consent_reason = ConsentState.NEEDS_CONSENT, "Consent was removed."
@@ -109,7 +109,7 @@ def test_custom_app_needs_one_consent_and_clears_the_needs_consent_states(
 
 def test_split_apps_consent_one_after_another_with_progress(m365: Any, admin_a: Any, admin_a_client: Any) -> None:
     integration = connected_automatic(admin_a)
-    _enabled(integration, "login", "user_sync", "onedrive", actor=admin_a)
+    _enabled(integration, "login", "user_sync", "onedrive")
     detail = reverse("integrations:detail", args=[integration.pk])
 
     first = _start(admin_a_client, integration)
@@ -144,7 +144,7 @@ def test_split_apps_consent_one_after_another_with_progress(m365: Any, admin_a: 
 
 def test_stop_keeps_what_was_granted_and_a_new_run_starts_over(m365: Any, admin_a: Any, admin_a_client: Any) -> None:
     integration = connected_automatic(admin_a)
-    _enabled(integration, "login", "onedrive", actor=admin_a)
+    _enabled(integration, "login", "onedrive")
     _answer(admin_a_client, _start(admin_a_client, integration))
     run = ReapplyRun.objects.get()
 
@@ -175,7 +175,7 @@ def test_django_admin_action_reacquires_app_tokens(m365: Any, admin_a: Any, clie
     from accounts.models import User
 
     integration = manual_integration(admin_a, application_id=WEB_APP, client_secret=WEB_SECRET)
-    _enabled(integration, "user_sync", actor=admin_a)
+    _enabled(integration, "user_sync")
     user_sync = feature_of(integration, "user_sync")
     user_sync.consent_state = ConsentState.NEEDS_CONSENT
     user_sync.save()

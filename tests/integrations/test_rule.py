@@ -18,10 +18,10 @@ pytestmark = pytest.mark.django_db
 def test_second_enabled_feature_of_a_type_in_the_same_directory_is_refused_naming_the_holder(admin_a):
     first = manual_integration(admin_a, name="Contoso main")
     second = manual_integration(admin_a, name="Contoso spare")
-    feature_enable(feature=consented(feature_of(first, "onedrive")), actor=admin_a)
+    feature_enable(feature=consented(feature_of(first, "onedrive")))
 
     with pytest.raises(RuleViolation) as caught:
-        feature_enable(feature=consented(feature_of(second, "onedrive")), actor=admin_a)
+        feature_enable(feature=consented(feature_of(second, "onedrive")))
 
     assert "“Contoso main”" in caught.value.message
     assert "OneDrive is already enabled" in caught.value.message
@@ -31,10 +31,10 @@ def test_second_enabled_feature_of_a_type_in_the_same_directory_is_refused_namin
 def test_other_feature_types_and_other_directories_are_free(admin_a):
     first = manual_integration(admin_a, name="Contoso")
     other = manual_integration(admin_a, name="Fabrikam", directory_id=FABRIKAM)
-    feature_enable(feature=consented(feature_of(first, "onedrive")), actor=admin_a)
+    feature_enable(feature=consented(feature_of(first, "onedrive")))
 
-    feature_enable(feature=consented(feature_of(first, "login")), actor=admin_a)
-    feature_enable(feature=consented(feature_of(other, "onedrive")), actor=admin_a)
+    feature_enable(feature=consented(feature_of(first, "login")))
+    feature_enable(feature=consented(feature_of(other, "onedrive")))
 
     assert Feature.objects.filter(enabled=True).count() == 3
 
@@ -42,30 +42,30 @@ def test_other_feature_types_and_other_directories_are_free(admin_a):
 def test_no_directory_counts_as_every_directory(admin_a):
     anywhere = manual_integration(admin_a, name="Anywhere", directory_id="")
     contoso = manual_integration(admin_a, name="Contoso")
-    feature_enable(feature=feature_of(anywhere, "login"), actor=admin_a)  # each user consents: no admin consent
+    feature_enable(feature=feature_of(anywhere, "login"))  # each user consents: no admin consent
 
     with pytest.raises(RuleViolation) as caught:
-        feature_enable(feature=consented(feature_of(contoso, "login")), actor=admin_a)
+        feature_enable(feature=consented(feature_of(contoso, "login")))
     assert "“Anywhere”" in caught.value.message and "counts as every directory" in caught.value.message
 
     feature_disable(feature=feature_of(anywhere, "login"), actor=admin_a)
-    feature_enable(feature=feature_of(contoso, "login"), actor=admin_a)
+    feature_enable(feature=feature_of(contoso, "login"))
     with pytest.raises(RuleViolation):
-        feature_enable(feature=feature_of(anywhere, "login"), actor=admin_a)
+        feature_enable(feature=feature_of(anywhere, "login"))
 
 
 def test_another_roger_tenants_feature_never_blocks_nor_shows(admin_a, admin_b):
     theirs = manual_integration(admin_b, name="Bravo secret name")
-    feature_enable(feature=consented(feature_of(theirs, "user_sync")), actor=admin_b)
+    feature_enable(feature=consented(feature_of(theirs, "user_sync")))
     ours = manual_integration(admin_a, name="Ours")
 
-    feature_enable(feature=consented(feature_of(ours, "user_sync")), actor=admin_a)
+    feature_enable(feature=consented(feature_of(ours, "user_sync")))
 
     assert feature_of(ours, "user_sync").enabled
 
 
 def test_disabling_keeps_consent(admin_a, contoso_a):
-    feature = feature_enable(feature=consented(feature_of(contoso_a, "onedrive")), actor=admin_a)
+    feature = feature_enable(feature=consented(feature_of(contoso_a, "onedrive")))
     feature_disable(feature=feature, actor=admin_a)
     feature.refresh_from_db()
     assert not feature.enabled and feature.consent_state == "granted"
@@ -74,10 +74,10 @@ def test_disabling_keeps_consent(admin_a, contoso_a):
 def test_enabling_without_consent_asks_for_it_and_directory_features_need_a_directory(admin_a):
     contoso = manual_integration(admin_a, name="Contoso")
     with pytest.raises(ConsentMissing):
-        feature_enable(feature=feature_of(contoso, "user_sync"), actor=admin_a)
+        feature_enable(feature=feature_of(contoso, "user_sync"))
     anywhere = manual_integration(admin_a, name="Anywhere", directory_id="")
     with pytest.raises(IntegrationError, match="needs the Directory \\(Tenant\\) ID"):
-        feature_enable(feature=feature_of(anywhere, "universal_print"), actor=admin_a)
+        feature_enable(feature=feature_of(anywhere, "universal_print"))
 
 
 def test_the_database_enforces_the_rule_too(admin_a):
@@ -101,7 +101,7 @@ def test_two_concurrent_enables_on_two_connections_exactly_one_wins(admin_a, sec
     def enable(feature: Feature) -> None:
         try:
             barrier.wait(timeout=10)
-            feature_enable(feature=Feature.objects.get(pk=feature.pk), actor=admin_a)
+            feature_enable(feature=Feature.objects.get(pk=feature.pk))
             outcomes.append("won")
         except RuleViolation:
             outcomes.append("refused")

@@ -108,7 +108,7 @@ def test_automatic_save_creates_four_disabled_features_with_operator_app_names(a
 def test_delete_says_what_it_affects_then_deletes(admin_a_client, admin_a, contoso_a):
     from integrations.services.features import feature_enable
 
-    feature_enable(feature=consented(feature_of(contoso_a, "onedrive")), actor=admin_a)
+    feature_enable(feature=consented(feature_of(contoso_a, "onedrive")))
     page = admin_a_client.get(reverse("integrations:delete", args=[contoso_a.pk])).content.decode()
     assert "Enabled features: OneDrive" in page
     response = admin_a_client.post(reverse("integrations:delete", args=[contoso_a.pk]))
@@ -120,12 +120,19 @@ def test_enable_shows_the_rule_error_naming_this_tenants_integration(admin_a_cli
     from integrations.services.features import feature_enable
     from tests.integrations.conftest import manual_integration
 
-    feature_enable(feature=consented(feature_of(contoso_a, "login")), actor=admin_a)
+    feature_enable(feature=consented(feature_of(contoso_a, "login")))
     spare = manual_integration(admin_a, name="Spare")
     feature = consented(feature_of(spare, "login"))
     response = admin_a_client.post(reverse("integrations:feature_enable", args=[spare.pk, feature.pk]), follow=True)
     page = response.content.decode()
     assert "Login is already enabled for this Microsoft directory in the integration “Contoso”" in page
+
+
+def test_enabling_a_feature_on_the_page_audits_the_pages_admin(admin_a_client, admin_a, contoso_a):
+    feature = consented(feature_of(contoso_a, "onedrive"))
+    admin_a_client.post(reverse("integrations:feature_enable", args=[contoso_a.pk, feature.pk]))
+    event = AuditEvent.objects.get(action="integration.feature_enabled")
+    assert (event.actor, event.target_id) == (admin_a, str(feature.pk)), "the page's user, from the request context"
 
 
 # --- callbacks: forged, replayed, foreign, expired state -----------------------------------------------

@@ -28,7 +28,7 @@ ONEDRIVE_APP = "6e1c0a04-7d2b-4c3e-9f10-000000000a04"
 def onedrive_enabled(admin: Any, *, directory_id: str | None = None) -> Feature:
     integration = connected_automatic(admin, **({"directory_id": directory_id} if directory_id else {}))
     feature = consented(feature_of(integration, "onedrive"))
-    feature_enable(feature=feature, actor=admin)
+    feature_enable(feature=feature)
     feature.refresh_from_db()
     return feature
 

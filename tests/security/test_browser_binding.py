@@ -136,7 +136,7 @@ def test_a_reapply_consents_answer_finished_in_another_browser_moves_nothing(
     m365: Any, admin_a: Any, admin_a_client: Client
 ) -> None:
     integration = _connected(admin_a_client, m365, admin_a)
-    feature_enable(feature=consented(feature_of(integration, "user_sync")), actor=admin_a)
+    feature_enable(feature=consented(feature_of(integration, "user_sync")))
     start = admin_a_client.post(reverse("integrations:reapply_start", args=[integration.pk]))
     answer = at_microsoft(m365, start["Location"], CONTOSO_ADMIN)
 
@@ -153,7 +153,7 @@ def test_a_onedrive_connection_finished_in_another_browser_connects_nobody(
     m365: Any, admin_a: Any, admin_a_client: Client, user_a: Any, user_a_client: Client
 ) -> None:
     integration = _connected(admin_a_client, m365, admin_a)
-    feature_enable(feature=consented(feature_of(integration, "onedrive")), actor=admin_a)
+    feature_enable(feature=consented(feature_of(integration, "onedrive")))
     onedrive = feature_of(integration, "onedrive")
     start = user_a_client.post(reverse("integrations:cloud_services_connect", args=[onedrive.pk]))
     answer = at_microsoft(m365, start["Location"], CONTOSO_USER)  # someone else signs in with the link
@@ -260,7 +260,7 @@ def test_in_chromium_a_onedrive_link_signed_in_elsewhere_connects_nobody(
     emulator: EmulatorHandle, browser: Browser, live_server: Any, admin_a: Any, password: str
 ) -> None:
     integration = manual_integration(admin_a, application_id=CUSTOM_APP, client_secret=CUSTOM_SECRET)
-    feature_enable(feature=consented(feature_of(integration, "onedrive")), actor=admin_a)
+    feature_enable(feature=consented(feature_of(integration, "onedrive")))
     user = UserFactory(tenant=admin_a.tenant, email="mallory@alpha.example")
     attacker = browser.new_context().new_page()
     sign_in_to_portal(attacker, live_server.url, password, email=user.email)

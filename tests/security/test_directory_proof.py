@@ -233,7 +233,7 @@ def test_integrations_that_exist_at_the_upgrade_keep_working_and_are_asked_to_pr
     # It keeps working: the enabled feature and its token stay, a consented feature can be enabled again...
     user_sync = automatic.features.get(feature_type="user_sync")
     assert user_sync.enabled and MicrosoftCredential.objects.filter(owner_id=user_sync.pk).exists()
-    feature_enable(feature=automatic.features.get(feature_type="universal_print"), actor=admin)
+    feature_enable(feature=automatic.features.get(feature_type="universal_print"))
     # ...but a new consent asks for the proof first, and the page and the dashboard say so.
     with pytest.raises(IntegrationError, match="Prove"):
         consent_start(feature=user_sync, admin=admin)
@@ -255,6 +255,6 @@ def test_a_new_feature_of_an_unproven_operator_app_cannot_be_enabled(admin_a: An
     )
 
     with pytest.raises(IntegrationError, match="Prove"):
-        feature_enable(feature=feature, actor=admin_a)
+        feature_enable(feature=feature)
     with pytest.raises(IntegrationError, match="Prove"):
         consent_start(feature=feature, admin=admin_a)

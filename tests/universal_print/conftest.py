@@ -52,7 +52,7 @@ def up_feature_enabled(m365: Any, admin: Any) -> Feature:
     at_microsoft(m365, admin_consent_url(UP_APP, CONTOSO, CONSENT_REDIRECT), CONTOSO_ADMIN)
     grant = feature_app_token_acquire(app=feature.app_registration, directory_id=CONTOSO)
     feature_app_tokens_save(features=[feature], grant=grant, actor=admin)
-    feature_enable(feature=feature, actor=admin)
+    feature_enable(feature=feature)
     return Feature.objects.select_related("integration", "app_registration").get(pk=feature.pk)
 
 

@@ -28,7 +28,7 @@ def feature(admin_a, settings):
     }
     integration = connected_automatic(admin_a)
     feature = consented(feature_of(integration, "universal_print"))
-    feature_enable(feature=feature, actor=admin_a)
+    feature_enable(feature=feature)
     return feature
 
 

@@ -41,7 +41,7 @@ def sync_feature_enabled(m365: Any, admin: Any, *, directory_id: str = CONTOSO, 
     at_microsoft(m365, admin_consent_url(SYNC_APP, directory_id, CONSENT_REDIRECT), account)
     grant = feature_app_token_acquire(app=feature.app_registration, directory_id=directory_id)
     feature_app_tokens_save(features=[feature], grant=grant, actor=admin)
-    feature_enable(feature=feature, actor=admin)
+    feature_enable(feature=feature)
     return Feature.objects.select_related("integration", "app_registration", "tenant").get(pk=feature.pk)
 
 

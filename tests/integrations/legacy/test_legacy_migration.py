@@ -213,7 +213,7 @@ def test_a_feature_already_enabled_in_another_integration_is_carried_over_disabl
     legacy_apps: Any, admin_a: Any
 ) -> None:
     current = manual_integration(admin_a, name="Contoso today")
-    feature_enable(feature=consented(feature_of(current, "user_sync")), actor=admin_a)
+    feature_enable(feature=consented(feature_of(current, "user_sync")))
     LegacyUserSyncSettings.objects.create(
         tenant=admin_a.tenant, enabled=True, directory_id=CONTOSO, admin_consent_granted_at=timezone.now()
     )
