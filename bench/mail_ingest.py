@@ -8,9 +8,9 @@ DELE), with the same token; then the same floor fetches them again and deletes t
 them deleted, CLOSE expunges; POP3: DELE each, QUIT commits), and the messages are put in again; then the
 portal's polls (as the worker runs them, one after the other, each due at once) read, parse, create the jobs,
 record each message and delete it, until every message is a job.
-Figures: the wall times and the ratios to both floors, per protocol; RESULT lines (against the floor that deletes,
-as the portal must: the server's time to delete 1,000 messages, 1.7-2.2 s on Dovecot, is not the portal's) for the
-largest size.
+Figures: the wall times and the ratios to both floors, per protocol; RESULT lines for the largest size against the
+issue's floor, the bare fetch. The ratio to the floor that deletes is printed beside it: the server's own time to
+delete 1,000 messages (1.7-2.2 s on Dovecot over POP3) is a cost the portal cannot avoid, which the fetch leaves out.
 """
 
 from __future__ import annotations
@@ -54,11 +54,11 @@ def main() -> None:
                 fetch, floor, portal = run(handle, tenant, admin, system, protocol, size)
                 print(
                     f"{protocol} {size} messages: floor {fetch:.2f} s fetching ({size / fetch:.0f}/s), {floor:.2f} s "
-                    f"fetching and deleting; portal {portal:.2f} s ({size / portal:.0f}/s): {portal / floor:.2f}x "
-                    f"({portal / fetch:.2f}x the fetch alone)",
+                    f"fetching and deleting; portal {portal:.2f} s ({size / portal:.0f}/s): {portal / fetch:.2f}x "
+                    f"the fetch ({portal / floor:.2f}x the fetch that deletes)",
                     flush=True,
                 )
-                ratios[protocol] = portal / floor
+                ratios[protocol] = portal / fetch
         result("mail_ingest_imap_ratio", ratios["imap"], "x", TARGET_RATIO)
         result("mail_ingest_pop3_ratio", ratios["pop3"], "x", TARGET_RATIO)
 
