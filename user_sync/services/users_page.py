@@ -637,7 +637,16 @@ class AnyOf(Lookup):  # type: ignore[type-arg]
             if not values:
                 return "1 = 0", []
             return f"{lhs} IN ({', '.join(['%s'] * len(values))})", [*lhs_params, *values]
-        return f"{lhs} = ANY(%s)", [*lhs_params, values]
+        kind = "bigint[]" if values and all(isinstance(v, int) for v in values) else "text[]"
+        return f"{lhs} = ANY(%s::{kind})", [*lhs_params, array_literal(values)]
+
+
+def array_literal(values: Iterable[str | int]) -> str:
+    """`values` as one PostgreSQL array literal (`{"a","b"}`), sent as one string and cast by the statement. psycopg's
+    own array parameter checks and escapes each element with regular expressions in Python (its client-side
+    binding, as Django uses it): 14 per user of a page, 10 % of a first sync's time in the task under the profiler.
+    Every element is quoted, so only the quote and the backslash need escaping."""
+    return "{" + ",".join(['"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values]) + "}"
 
 
 def users_update(users: list[User], fields: list[str]) -> None:
@@ -711,7 +720,7 @@ def users_insert(template: User, varying: Mapping[str, list[str]]) -> list[int]:
     )
     with connection.cursor() as cursor:
         # Names and types come from the model, values are parameters.
-        cursor.execute(statement, [*values, *arrays])
+        cursor.execute(statement, [*values, *(array_literal(array) for array in arrays)])
         made = {address.lower(): pk for pk, address in cursor.fetchall()}
     # Matched on the email (unique within the tenant, which all share): RETURNING's order is not promised.
     return [made[address.lower()] for address in varying["email"]]
@@ -733,7 +742,7 @@ def memberships_insert(pairs: list[tuple[int, int]]) -> None:
         cursor.execute(
             f'INSERT INTO "{table}" ("group_id", "user_id") SELECT * FROM unnest(%s::bigint[], %s::bigint[]) '  # noqa: S608
             "ON CONFLICT DO NOTHING",
-            [[group_id for group_id, _ in pairs], [user_id for _, user_id in pairs]],
+            [array_literal(group_id for group_id, _ in pairs), array_literal(user_id for _, user_id in pairs)],
         )
 
 
