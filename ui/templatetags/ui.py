@@ -7,11 +7,17 @@ from typing import Any
 from django import template
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import get_language
 
 from ui.choices import BadgeChoices, Colour
 from ui.navigation import navigation_for
 
 register = template.Library()
+
+# A plain badge of a choice is the same few bytes every time (a list page shows ~200): built once per member and
+# language instead of through format_html each call. Keyed on the class too: members of two classes with one value
+# compare equal as str.
+_PLAIN_BADGES: dict[tuple[type, str, str | None], SafeString] = {}
 
 
 def _badged(value: Any) -> bool:
@@ -30,6 +36,12 @@ def badge(value: Any, colour: str = "", title: str = "", text: str = "") -> Safe
     `{% badge feature.status text=feature.spec.label %}`. A fixed marker that is no state of anything takes its
     text and a colour by name: `{% badge "Password saved" colour="ok" %}` (neutral, ok, info, warn, error).
     """
+    if not (colour or title or text) and isinstance(value, BadgeChoices):
+        key = (type(value), value, get_language())
+        html = _PLAIN_BADGES.get(key)
+        if html is None:
+            html = _PLAIN_BADGES[key] = format_html('<span class="{}">{}</span>', value.colour.css_class, value.label)
+        return html
     if _badged(value):
         if colour:
             raise template.TemplateSyntaxError("A choice carries its own colour: {% badge value %} takes none.")
