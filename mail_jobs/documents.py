@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from contextlib import suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -114,33 +115,16 @@ def parse_mail(raw: bytes) -> ParsedMail:
     as the standard library does; anything else is parsed by the standard library."""
     simple = simple_mail(bytes(raw), _POLICY)
     if simple is not None:
-        headers = [(str(name).lower(), _unfold(str(value))) for name, value in simple.headers]
-        sender = sender_of(headers)
-        return ParsedMail(
-            sender=sender,
-            subject=subject_of(headers),
-            body_text=simple.body_text,
-            attachments=[
-                Attachment(index, display_filename(filename, index), content_type, content)
-                for index, filename, content_type, content in simple.attachments
-            ],
-            automatic=_is_automatic(headers),
-            exchange=exchange_verdict(headers, sender),
-        )
+        attachments = [
+            Attachment(index, display_filename(filename, index), content_type, content)
+            for index, filename, content_type, content in simple.attachments
+        ]
+        return _parsed(_unfolded(simple.headers), simple.body_text, attachments)
     reset = _PARSED_HEADERS.set({})
     try:
         message = message_from_bytes(raw, policy=_POLICY)
         assert isinstance(message, EmailMessage)
-        headers = raw_headers(message)
-        sender = sender_of(headers)
-        return ParsedMail(
-            sender=sender,
-            subject=subject_of(headers),
-            body_text=_body_text(message),
-            attachments=_attachments(message),
-            automatic=_is_automatic(headers),
-            exchange=exchange_verdict(headers, sender),
-        )
+        return _parsed(raw_headers(message), _body_text(message), _attachments(message))
     finally:
         _PARSED_HEADERS.reset(reset)
 
@@ -152,8 +136,21 @@ def parse_headers(raw: bytes) -> ParsedMail:
         headers = raw_headers(BytesHeaderParser(policy=policy.compat32).parsebytes(_header_part(raw)))
     except Exception:  # the fallback of a parse that already failed: read nothing rather than fail again
         headers = []
+    return _parsed(headers, "", [])
+
+
+def _parsed(headers: list[tuple[str, str]], body_text: str, attachments: list[Attachment]) -> ParsedMail:
+    """What every way of reading a message derives from its headers the same way: whichever parser read them,
+    the sender, the subject and Exchange's verdict are decided by one piece of code."""
     sender = sender_of(headers)
-    return ParsedMail(sender, subject_of(headers), "", [], _is_automatic(headers), exchange_verdict(headers, sender))
+    return ParsedMail(
+        sender=sender,
+        subject=subject_of(headers),
+        body_text=body_text,
+        attachments=attachments,
+        automatic=_is_automatic(headers),
+        exchange=exchange_verdict(headers, sender),
+    )
 
 
 def _header_part(raw: bytes) -> bytes:
@@ -164,7 +161,11 @@ def _header_part(raw: bytes) -> bytes:
 
 def raw_headers(message: Message) -> list[tuple[str, str]]:
     """Every header in order, topmost first, unfolded, without parsing its value."""
-    return [(str(name).lower(), _unfold(str(value))) for name, value in message.raw_items()]
+    return _unfolded(message.raw_items())
+
+
+def _unfolded(items: Iterable[tuple[str, Any]]) -> list[tuple[str, str]]:
+    return [(str(name).lower(), _unfold(str(value))) for name, value in items]
 
 
 def sender_of(headers: list[tuple[str, str]]) -> str:
