@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
 from credentials.choices import CredentialState
-from credentials.models import MicrosoftCredential
+from credentials.selectors import credential_for, credential_list
 from health import Health
 from integrations.choices import AppKind, ConsentState, DirectoryProof, PermissionStatus, SetupMode
 from integrations.errors import IntegrationError
@@ -189,9 +189,7 @@ def feature_rows(integration: Integration) -> list[FeatureRow]:
 def feature_credential_count(*, tenant: Tenant, feature_ids: list[int], exclude_directory: str | None = None) -> int:
     """How many stored Microsoft connections (token store) the features own, optionally only those bound to
     another directory than `exclude_directory`."""
-    credentials = MicrosoftCredential.objects.filter(
-        tenant=tenant, owner_type=FEATURE_OWNER_TYPE, owner_id__in=feature_ids
-    )
+    credentials = credential_list(owner_type=FEATURE_OWNER_TYPE, tenant=tenant).filter(owner_id__in=feature_ids)
     if exclude_directory is not None:
         credentials = credentials.exclude(directory_id__iexact=exclude_directory)
     return credentials.count()
@@ -199,9 +197,8 @@ def feature_credential_count(*, tenant: Tenant, feature_ids: list[int], exclude_
 
 def feature_connected_user_count(*, tenant: Tenant, feature_ids: list[int]) -> int:
     return (
-        MicrosoftCredential.objects.filter(
-            tenant=tenant, owner_type=FEATURE_OWNER_TYPE, owner_id__in=feature_ids, user__isnull=False
-        )
+        credential_list(owner_type=FEATURE_OWNER_TYPE, tenant=tenant)
+        .filter(owner_id__in=feature_ids, user__isnull=False)
         .values("user")
         .distinct()
         .count()
@@ -393,7 +390,7 @@ def _may_need_attention(*, tenant: Tenant, today: date, warn_days: int, now: dat
     decide), so that the dashboard and the Integrations page build objects for these few, not for every
     integration of a tenant with a thousand."""
     features = Feature.objects.filter(integration=OuterRef("pk"))
-    feature_credentials = MicrosoftCredential.objects.filter(tenant=tenant, owner_type=FEATURE_OWNER_TYPE)
+    feature_credentials = credential_list(owner_type=FEATURE_OWNER_TYPE, tenant=tenant)
     operator_app = Q(setup_mode=SetupMode.AUTOMATIC) | Exists(
         AppRegistration.objects.filter(integration=OuterRef("pk"), kind__in=[AppKind.OPERATOR_SPLIT, AppKind.LEGACY])
     )
@@ -445,7 +442,8 @@ def integration_problems(
         Q(state=CredentialState.RETRYING, retrying_since__lte=now - RETRYING_WARN_AFTER), output_field=BooleanField()
     )
     credentials = (
-        MicrosoftCredential.objects.filter(tenant=tenant, owner_type=FEATURE_OWNER_TYPE, owner_id__in=feature_ids)
+        credential_list(owner_type=FEATURE_OWNER_TYPE, tenant=tenant)
+        .filter(owner_id__in=feature_ids)
         .annotate(long_retrying=long_retrying)
         .filter(Q(user__isnull=True) | Q(long_retrying=True))
         .select_related("user")
@@ -480,16 +478,15 @@ class UserConnection:
 
 def user_connections(*, user: User) -> list[UserConnection]:
     """The enabled features a user connects their own account to (OneDrive), with their stored connection."""
-    features = Feature.objects.filter(tenant=user.tenant, enabled=True).select_related(
-        "integration", "app_registration"
-    )
+    tenant = user.tenant
+    if tenant is None:  # every feature belongs to a tenant
+        return []
+    features = Feature.objects.filter(tenant=tenant, enabled=True).select_related("integration", "app_registration")
     connections = []
     for feature in features.order_by("pk"):
         if feature.feature_type != "onedrive":
             continue
-        credential = MicrosoftCredential.objects.filter(
-            tenant=user.tenant, owner_type=FEATURE_OWNER_TYPE, owner_id=feature.pk, user=user
-        ).first()
+        credential = credential_for(tenant=tenant, owner_type=FEATURE_OWNER_TYPE, owner_id=feature.pk, user=user)
         connections.append(UserConnection(feature=feature, credential=credential))
     return connections
 
