@@ -388,6 +388,16 @@ def user_register_from_identity(
     return user
 
 
+def user_register_by_email(*, tenant: Tenant, email: str) -> User:
+    """A plain user for an unknown sender whose mail the tenant lets register them (Jobs via Email); no password.
+    Not atomic on its own: the poller's batch is the transaction."""
+    user = User.objects.create_user(tenant=tenant, email=email)
+    audit_record(
+        tenant=tenant, actor=None, action="user.registered_by_email", target=user, details={"via": "Jobs via Email"}
+    )
+    return user
+
+
 # --- the users' statistics --------------------------------------------------------------------------------------
 
 # ANALYZE the users and their aliases each time a run's created users reach 1,000 x 2^k (1,000, 2,000, 4,000, ...).

@@ -21,6 +21,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
@@ -28,9 +29,8 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from accounts.mail import tenant_mail_send
-from accounts.models import User
 from accounts.selectors import user_by_address
-from audit.services import audit_record
+from accounts.services import user_register_by_email
 from background.claims import Claim, work_claim, work_release, work_renew
 from background.kinds import work_queue
 from credentials.errors import CredentialUnavailable
@@ -45,6 +45,9 @@ from microsoft.mailbox import Mailbox, MessageRef, MessageUnavailable, open_mail
 from print_jobs.choices import JobSource
 from print_jobs.services import NewPrintJob, print_jobs_create
 from throttling.services import Throttled, scope_limits, throttle_take
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -347,14 +350,7 @@ def _owner(source: MailJobSource, sender: str) -> User | None:
         and source.unknown_senders == UnknownSenders.REGISTER
         and source.tenant.allow_self_registration_by_email
     ):
-        user = User.objects.create_user(tenant=source.tenant, email=sender)
-        audit_record(
-            tenant=source.tenant,
-            actor=None,
-            action="user.registered_by_email",
-            target=user,
-            details={"via": "Jobs via Email"},
-        )
+        user = user_register_by_email(tenant=source.tenant, email=sender)
     if user is not None:
         user.tenant = source.tenant  # the lookup is the tenant's: its jobs need not read it again
     return user
