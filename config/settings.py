@@ -103,6 +103,8 @@ TEMPLATES = [
                 "accounts.context_processors.portal",
                 "onedrive.context_processors.onedrive",
             ],
+            # {% url %} reversed once per URL name (ui.reversing): a list page writes a few links a row.
+            "builtins": ["ui.templatetags.urls"],
         },
     },
 ]

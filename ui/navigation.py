@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.urls import ResolverMatch, reverse
+from django.urls import ResolverMatch
+
+from ui.reversing import reverse_cached, url_root
 
 
 @dataclass(frozen=True)
@@ -111,10 +113,11 @@ def navigation_for(
 ) -> list[NavGroup]:
     """The sections this person sees (a section without a visible item is left out), with the current link."""
     current = current_item(menu, match)
+    root = url_root()
     groups = []
     for section in menu:
         links = tuple(
-            NavLink(item.label, reverse(item.url_name), item is current)
+            NavLink(item.label, reverse_cached(item.url_name, root=root), item is current)
             for item in section.items
             if is_admin or not item.admins_only
         )
