@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from django.db.models import Prefetch, QuerySet
 from django.db.models.functions import Lower
 
+from accounts.choices import UserSource
 from accounts.models import Alias, EmailAlias, Group, Tenant, User
 
 
@@ -25,6 +26,15 @@ def tenants_by_ids(*, ids: Iterable[int]) -> QuerySet[Tenant]:
 
 def user_list(*, tenant: Tenant) -> QuerySet[User]:
     return User.objects.filter(tenant=tenant)
+
+
+def users_by_ids(*, ids: Iterable[int]) -> QuerySet[User]:
+    return User.objects.filter(pk__in=list(ids))
+
+
+def users_synced(*, tenant: Tenant, directory_id: str) -> QuerySet[User]:
+    """The users a directory's synchronization created or linked: never local users, never another directory's."""
+    return User.objects.filter(tenant=tenant, source=UserSource.SYNCED, directory_tenant_id=directory_id)
 
 
 def alias_list(*, tenant: Tenant) -> QuerySet[Alias]:

@@ -10,8 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.choices import Role
-from accounts.models import User
-from accounts.services import IdentityTaken, user_identity_link
+from accounts.services import IdentityTaken, user_identity_link, user_lock
 from audit.services import audit_record
 from microsoft.graph import graph_url
 from user_sync.choices import DeactivationState
@@ -22,6 +21,7 @@ from user_sync.services.engine import deactivations_apply
 from user_sync.services.runs import AUTOMATIC_INTERVAL
 
 if TYPE_CHECKING:
+    from accounts.models import User
     from integrations.models import Feature
 
 # Graph lists at most 15 ids in one `id in (...)` filter; these are few, typed by an admin.
@@ -150,7 +150,7 @@ def admin_link_confirm(*, change: SyncChange, actor: User) -> User:
     if change.user_id is None:
         raise LinkRefused("The conflict names no Roger user.")
     with transaction.atomic():
-        user = User.objects.select_for_update().get(pk=change.user_id, tenant_id=change.run.tenant_id)
+        user = user_lock(tenant_id=change.run.tenant_id, pk=change.user_id)
         directory = change.run.settings.directory_id
         if user.role != Role.ADMIN or user.directory_object_id:
             raise LinkRefused(f"{user.email} is not an unlinked admin account.")

@@ -32,8 +32,8 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from accounts.models import CostCenter, Group
 from accounts.services import statistics_due, users_statistics_refresh
+from accounts.services.bulk import directory_cost_centers_save, directory_groups_prune
 from audit.services import audit_record
 from background.claims import Claim, backoff_delay, work_claim, work_release, work_renew
 from background.kinds import work_queue
@@ -409,24 +409,9 @@ def _groups_begin(run: SyncRun, settings: SyncSettings, feature: Feature, claim:
 
 
 def _cost_centers_save(run: SyncRun, settings: SyncSettings, centers: list[dict[str, Any]]) -> None:
+    # The root group's children are the cost centers: one no longer a child is none any more (its users lose it).
     names = {str(c["id"]).lower(): str(c.get("displayName") or c["id"])[:256] for c in centers}
-    existing = {
-        c.directory_object_id: c
-        for c in CostCenter.objects.filter(tenant=run.tenant, directory_tenant_id=settings.directory_id)
-    }
-    CostCenter.objects.bulk_create(
-        [
-            CostCenter(tenant=run.tenant, name=name, directory_tenant_id=settings.directory_id, directory_object_id=oid)
-            for oid, name in names.items()
-            if oid not in existing
-        ]
-    )
-    renamed = [c for oid, c in existing.items() if oid in names and c.name != names[oid]]
-    for center in renamed:
-        center.name = names[center.directory_object_id]
-    CostCenter.objects.bulk_update(renamed, ["name"])
-    # No longer a child of the root group: not a cost center any more (its users' assignment goes with it).
-    CostCenter.objects.filter(pk__in=[c.pk for oid, c in existing.items() if oid not in names]).delete()
+    directory_cost_centers_save(tenant=run.tenant, directory_id=settings.directory_id, names=names)
 
 
 def _groups_restart_full(run: SyncRun, claim: Claim, exc: microsoft_errors.DeltaExpired) -> str:
@@ -563,12 +548,13 @@ def _sync_end(run: SyncRun, settings: SyncSettings, synced: Any, gone: Any) -> s
 
 def _groups_not_seen_delete(run: SyncRun, settings: SyncSettings) -> None:
     """After a full read of the groups: the directory's groups it did not meet are gone (or no longer selected)."""
-    groups = Group.objects.filter(tenant=run.tenant, directory_tenant_id=settings.directory_id).exclude(
-        directory_object_id__startswith=ATTRIBUTE_GROUP_PREFIX
+    directory_groups_prune(
+        tenant=run.tenant,
+        directory_id=settings.directory_id,
+        seen=run.groups_done,
+        selected=settings.selected_groups if settings.selection_mode == "selected" else None,
+        keep_prefix=ATTRIBUTE_GROUP_PREFIX,
     )
-    groups.exclude(directory_object_id__in=run.groups_done).delete()
-    if settings.selection_mode == "selected":
-        groups.exclude(directory_object_id__in=settings.selected_groups).delete()
 
 
 def deactivations_apply(*, run: SyncRun | None, rows: list[Deactivation], actor: Any) -> int:

@@ -6,19 +6,22 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-
-from django.db.models import QuerySet
+from typing import TYPE_CHECKING
 
 from accounts import services as accounts_services
-from accounts.choices import UserSource
-from accounts.models import Tenant, User
+from accounts.selectors import users_by_ids, users_synced
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
+    from accounts.models import Tenant, User
 
 SYNC_REASON_PREFIX = "User Synchronization: "
 
 
 def synced_users(*, tenant: Tenant, directory_id: str) -> QuerySet[User]:
     """The users this directory's sync created or linked: never local users, never another directory's."""
-    return User.objects.filter(tenant=tenant, source=UserSource.SYNCED, directory_tenant_id=directory_id)
+    return users_synced(tenant=tenant, directory_id=directory_id)
 
 
 def deactivated_by_sync(user: User) -> bool:
@@ -34,12 +37,12 @@ def users_deactivate(*, users: Sequence[User], reasons: dict[int, str], actor: U
     done = 0
     for reason, ids in sorted(by_reason.items()):
         changed = accounts_services.users_deactivate(
-            User.objects.filter(pk__in=ids), actor=actor, reason=f"{SYNC_REASON_PREFIX}{reason}"
+            users_by_ids(ids=ids), actor=actor, reason=f"{SYNC_REASON_PREFIX}{reason}"
         )
         done += len(changed.user_ids)
     return done
 
 
 def users_reactivate(*, users: Sequence[User]) -> int:
-    changed = accounts_services.users_reactivate(User.objects.filter(pk__in=[u.pk for u in users]), actor=None)
+    changed = accounts_services.users_reactivate(users_by_ids(ids=[u.pk for u in users]), actor=None)
     return len(changed.user_ids)

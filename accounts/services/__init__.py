@@ -232,6 +232,11 @@ def tenant_lock(*, pk: int) -> Tenant:
     return Tenant.objects.select_for_update().get(pk=pk)
 
 
+def user_lock(*, tenant_id: int, pk: int) -> User:
+    """The tenant's user, locked for the rest of the transaction (User.DoesNotExist when not the tenant's)."""
+    return User.objects.select_for_update().get(pk=pk, tenant_id=tenant_id)
+
+
 def _tenants_locked(users: QuerySet[User], *, is_active: bool) -> Iterator[tuple[Tenant, list[int]]]:
     """A bulk change's users that are still active (or inactive), tenant by tenant in a fixed order, each tenant
     locked as `tenant_lock` says and its users read again under the lock (run inside a transaction)."""
