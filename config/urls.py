@@ -6,6 +6,7 @@ from accounts import views as account_views
 from accounts.forms import OperatorSignInForm
 from health import views as health_views
 from operations.views import healthz
+from ui.views import favicon
 
 admin.site.site_header = "Roger operator admin"
 admin.site.site_title = "Roger operator admin"
@@ -13,6 +14,7 @@ admin.site.login_form = OperatorSignInForm  # the same lockout as the tenant sig
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("favicon.ico", favicon, name="favicon"),
     path("", health_views.dashboard, name="dashboard"),
     path("accounts/", include("accounts.urls")),
     path("administration/audit/", account_views.audit_log, name="audit_log"),
