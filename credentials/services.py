@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 from django.utils import timezone
 
-from audit.services import audit_record
+from audit.services import FROM_CONTEXT, audit_record
 from background.claims import Claim, retry_delay, work_claim, work_claim_due, work_release, work_renew
 from background.kinds import work_queue
 from background.rounds import Pool, side_by_side
@@ -155,9 +155,10 @@ def credential_save(
 
 
 def credential_delete(
-    *, tenant: Tenant, owner_type: str, owner_id: int, user: User | None = None, actor: User | None = None
+    *, tenant: Tenant, owner_type: str, owner_id: int, user: User | None = None, actor: User | None = FROM_CONTEXT
 ) -> int:
-    """Forget the owner's credentials: all of them (its own and its users'), or only `user`'s."""
+    """Forget the owner's credentials: all of them (its own and its users'), or only `user`'s. The trail's actor is
+    the request context's unless another one (None: the system) is given."""
     credentials = MicrosoftCredential.objects.filter(tenant=tenant, owner_type=owner_type, owner_id=owner_id)
     if user is not None:
         credentials = credentials.filter(user=user)

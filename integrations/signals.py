@@ -7,7 +7,7 @@ their jobs to Roger..."); the services hand these back and the page shows them. 
     from integrations.signals import feature_disabled
 
     @receiver(feature_disabled)
-    def _printers_left_on(sender, *, feature, actor, **kwargs) -> str | None: ...
+    def _printers_left_on(sender, *, feature, **kwargs) -> str | None: ...
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from django.dispatch import Signal
 
 # Sent with `feature` (already saved as enabled); who enabled it is the request context's (the trail has it).
 feature_enabled = Signal()
-# Sent with `feature` (already saved as disabled) and `actor`.
+# Sent with `feature` (already saved as disabled); who disabled it is the request context's.
 feature_disabled = Signal()
-# Sent with `integration` and `actor` just before the integration and its features are deleted.
+# Sent with `integration` just before the integration and its features are deleted; who deletes it is the request
+# context's (the trail has it).
 integration_deleting = Signal()
 # Sent with `integration` while the admin is asked to confirm its deletion: what would be left behind.
 integration_delete_warnings = Signal()

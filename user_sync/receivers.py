@@ -29,11 +29,11 @@ def _sync_resumes(sender: Any, *, feature: Feature, **kwargs: Any) -> None:
 
 
 @receiver(feature_disabled)
-def _sync_stops(sender: Any, *, feature: Feature, actor: Any = None, **kwargs: Any) -> str:
+def _sync_stops(sender: Any, *, feature: Feature, **kwargs: Any) -> str:
     if not _is_user_sync(feature):
         return ""
     said = [
-        sync_stopped(settings=s, actor=actor, why="User Synchronization was disabled")
+        sync_stopped(settings=s, why="User Synchronization was disabled")
         for s in SyncSettings.objects.filter(feature=feature)
     ]
     return " ".join(s for s in said if s)
@@ -56,8 +56,8 @@ def _users_stay(sender: Any, *, integration: Integration, **kwargs: Any) -> str:
 
 
 @receiver(integration_deleting)
-def _sync_ends(sender: Any, *, integration: Integration, actor: Any = None, **kwargs: Any) -> str:
+def _sync_ends(sender: Any, *, integration: Integration, **kwargs: Any) -> str:
     said = []
     for settings in SyncSettings.objects.filter(feature__integration=integration):
-        said.append(sync_stopped(settings=settings, actor=actor, why="the integration was deleted"))
+        said.append(sync_stopped(settings=settings, why="the integration was deleted"))
     return " ".join(s for s in said if s)

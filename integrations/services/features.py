@@ -3,8 +3,6 @@ feature of each type. An integration without a directory counts as every directo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -15,9 +13,6 @@ from integrations.errors import ConsentMissing, IntegrationError, RuleViolation
 from integrations.models import Feature
 from integrations.services.directory_proof import enable_proof_check
 from integrations.signals import feature_disabled, feature_enabled, sentences
-
-if TYPE_CHECKING:
-    from accounts.models import User
 
 
 def rule_conflict(feature: Feature) -> Feature | None:
@@ -88,7 +83,7 @@ def feature_enable(*, feature: Feature) -> Feature:
     return feature
 
 
-def feature_disable(*, feature: Feature, actor: User | None) -> list[str]:
+def feature_disable(*, feature: Feature) -> list[str]:
     """Disable the feature; its consent and stored connections stay, so enabling again needs nothing more.
     Returns what other parts of Roger said about it (what the feature leaves behind), for the admin."""
     with transaction.atomic():
@@ -100,9 +95,8 @@ def feature_disable(*, feature: Feature, actor: User | None) -> list[str]:
         feature.save(update_fields=["enabled", "enabled_at", "updated_at"])
         audit_record(
             tenant=feature.integration.tenant,
-            actor=actor,
             action="integration.feature_disabled",
             target=feature,
             details={"feature": feature.feature_type},
         )
-        return sentences(feature_disabled.send(sender=Feature, feature=feature, actor=actor))
+        return sentences(feature_disabled.send(sender=Feature, feature=feature))

@@ -269,7 +269,7 @@ def _app_apply(app: AppRegistration, setup: ManualSetup) -> None:
     app.save()
 
 
-def _features_rebind(integration: Integration, actor: User, *, app_changed: bool) -> None:
+def _features_rebind(integration: Integration, *, app_changed: bool) -> None:
     """The features follow a new app or directory: their consent starts again, and the stored connections that
     cannot be used any more (all of them for a new app, those of other directories for a new directory) go."""
     directory_id = integration.directory_id
@@ -288,13 +288,14 @@ def _features_rebind(integration: Integration, actor: User, *, app_changed: bool
     feature_credentials_delete(
         tenant=integration.tenant,
         feature_ids=list(integration.features.values_list("pk", flat=True)),
-        actor=actor,
         keep_directory=None if app_changed or not directory_id else directory_id,
     )
 
 
 @transaction.atomic
 def integration_update_manual(*, integration: Integration, actor: User, checked: CheckedSetup) -> ManualUpdate:
+    """Save the edited manual setup. `actor` is kept on the switch's row when the edit leaves the legacy app; the
+    trail's actor and address are the request context's."""
     setup, directory_id = checked.setup, checked.directory_id
     tenant_lock(pk=integration.tenant_id)
     integration = Integration.objects.select_for_update().get(pk=integration.pk)
@@ -309,10 +310,9 @@ def integration_update_manual(*, integration: Integration, actor: User, checked:
     integration.directory_id, integration.directory_domain = directory_id, checked.directory_domain
     integration.save()
     if app_changed or directory_changed:
-        _features_rebind(integration, actor, app_changed=app_changed)
+        _features_rebind(integration, app_changed=app_changed)
     audit_record(
         tenant=integration.tenant,
-        actor=actor,
         action="integration.updated",
         target=integration,
         details={
@@ -328,14 +328,13 @@ def integration_update_manual(*, integration: Integration, actor: User, checked:
 
 
 @transaction.atomic
-def integration_rename(*, integration: Integration, actor: User, name: str) -> Integration:
+def integration_rename(*, integration: Integration, name: str) -> Integration:
     _name_free(integration.tenant, name, exclude_pk=integration.pk)
     old = integration.name
     integration.name = name.strip()
     integration.save(update_fields=["name", "updated_at"])
     audit_record(
         tenant=integration.tenant,
-        actor=actor,
         action="integration.renamed",
         target=integration,
         details={"from": old, "to": integration.name},
@@ -359,16 +358,15 @@ def integration_delete_impact(*, integration: Integration) -> Impact:
 
 
 @transaction.atomic
-def integration_delete(*, integration: Integration, actor: User) -> list[str]:
+def integration_delete(*, integration: Integration) -> list[str]:
     """Delete the integration, its features and their stored connections. Consent granted in the Microsoft
     directory stays there (an administrator removes it under Enterprise applications). Returns what other parts
     of Roger said it leaves behind, for the admin."""
-    left_behind = sentences(integration_deleting.send(sender=Integration, integration=integration, actor=actor))
+    left_behind = sentences(integration_deleting.send(sender=Integration, integration=integration))
     feature_ids = list(integration.features.values_list("pk", flat=True))
-    dropped = feature_credentials_delete(tenant=integration.tenant, feature_ids=feature_ids, actor=actor)
+    dropped = feature_credentials_delete(tenant=integration.tenant, feature_ids=feature_ids)
     audit_record(
         tenant=integration.tenant,
-        actor=actor,
         action="integration.deleted",
         target=integration,
         details={

@@ -148,9 +148,7 @@ def feature_user_tokens_retry(*, features: Iterable[Feature], actor: User | None
     return count
 
 
-def feature_credentials_delete(
-    *, tenant: Tenant, feature_ids: Iterable[int], actor: User | None, keep_directory: str | None = None
-) -> int:
+def feature_credentials_delete(*, tenant: Tenant, feature_ids: Iterable[int], keep_directory: str | None = None) -> int:
     """Delete the features' stored connections; with `keep_directory`, only those bound to other directories."""
     rows = (
         credential_list(owner_type=FEATURE_OWNER_TYPE, tenant=tenant)
@@ -161,10 +159,8 @@ def feature_credentials_delete(
     deleted = 0
     for owner_id in {row.owner_id for row in dropped}:
         if keep_directory is None or all(row in dropped for row in rows if row.owner_id == owner_id):
-            deleted += credential_delete(tenant=tenant, owner_type=FEATURE_OWNER_TYPE, owner_id=owner_id, actor=actor)
+            deleted += credential_delete(tenant=tenant, owner_type=FEATURE_OWNER_TYPE, owner_id=owner_id)
             continue
         for user in {row.user for row in dropped if row.owner_id == owner_id and row.user is not None}:
-            deleted += credential_delete(
-                tenant=tenant, owner_type=FEATURE_OWNER_TYPE, owner_id=owner_id, user=user, actor=actor
-            )
+            deleted += credential_delete(tenant=tenant, owner_type=FEATURE_OWNER_TYPE, owner_id=owner_id, user=user)
     return deleted

@@ -48,7 +48,7 @@ def feature_enable(request: HttpRequest, pk: int, feature_pk: int) -> HttpRespon
 @require_POST
 def feature_disable(request: HttpRequest, pk: int, feature_pk: int) -> HttpResponse:
     feature = _feature(request, pk, feature_pk)
-    left_behind = feature_services.feature_disable(feature=feature, actor=admin_of(request))
+    left_behind = feature_services.feature_disable(feature=feature)
     messages.success(request, f"{feature.spec.label} disabled. Its consent is kept, so you can enable it again.")
     for warning in left_behind:
         messages.warning(request, warning)

@@ -86,11 +86,7 @@ def _edit_automatic(request: HttpRequest, integration: Integration) -> HttpRespo
     form = NameForm(request.POST or None, initial={"name": integration.name})
     if request.method == "POST" and form.is_valid():
         try:
-            integration_services.integration_rename(
-                integration=integration,
-                actor=admin_of(request),
-                name=form.cleaned_data["name"],
-            )
+            integration_services.integration_rename(integration=integration, name=form.cleaned_data["name"])
         except IntegrationError as exc:
             form.add_error("name", exc.message)
         else:
@@ -158,7 +154,7 @@ def integration_delete(request: HttpRequest, pk: int) -> HttpResponse:
     integration = selectors.integration_get(tenant=tenant_of(request), pk=pk)
     if request.method == "POST":
         name = integration.name
-        left_behind = integration_services.integration_delete(integration=integration, actor=admin_of(request))
+        left_behind = integration_services.integration_delete(integration=integration)
         messages.success(request, f"Integration “{name}” deleted.")
         for warning in left_behind:
             messages.warning(request, warning)

@@ -201,7 +201,7 @@ def test_the_button_shows_only_while_login_is_enabled(
     feature = contoso_login(emulator, live_server, admin_a)
     tenancy_chosen(page, live_server.url)
     expect(page.get_by_role("button", name="Sign in with Microsoft")).to_be_visible()
-    feature_disable(feature=feature, actor=admin_a)
+    feature_disable(feature=feature)
     tenancy_chosen(page, live_server.url)
     expect(page.get_by_role("button", name="Sign in with Microsoft")).to_have_count(0)
 

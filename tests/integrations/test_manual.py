@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from audit.models import AuditEvent
 from integrations.models import Integration
 from tests.factories import MicrosoftCredentialFactory
 from tests.integrations.conftest import (
@@ -108,9 +109,14 @@ def test_adding_a_directory_later_asks_before_dropping_tokens_from_other_directo
     integration.refresh_from_db()
     assert integration.directory_id == ""
 
-    response = admin_a_client.post(edit, {**data, "confirm": "1"})
+    response = admin_a_client.post(edit, {**data, "confirm": "1"}, REMOTE_ADDR="203.0.113.8")
     assert response.status_code == 302
     integration.refresh_from_db()
     assert integration.directory_id == CONTOSO
     assert MicrosoftCredential.objects.count() == 0
+    events = AuditEvent.objects.filter(action__in=["integration.updated", "credential.deleted"])
+    assert sorted((e.action, e.actor, e.ip_address) for e in events) == [
+        ("credential.deleted", admin_a, "203.0.113.8"),
+        ("integration.updated", admin_a, "203.0.113.8"),
+    ], "the page's user and address, from the request context"
     assert feature_of(integration, "login").consent_state == "not_granted"

@@ -16,7 +16,7 @@ from integrations import binding
 from integrations.choices import FlowKind
 from integrations.models import AuthorizationFlow, Integration
 from integrations.services.integrations import integration_create_automatic
-from tests.factories import AuthorizationFlowFactory, IntegrationFactory
+from tests.factories import AuthorizationFlowFactory, IntegrationFactory, MicrosoftCredentialFactory
 from tests.integrations.conftest import consented, feature_of
 
 pytestmark = pytest.mark.django_db
@@ -108,12 +108,18 @@ def test_automatic_save_creates_four_disabled_features_with_operator_app_names(a
 def test_delete_says_what_it_affects_then_deletes(admin_a_client, admin_a, contoso_a):
     from integrations.services.features import feature_enable
 
-    feature_enable(feature=consented(feature_of(contoso_a, "onedrive")))
+    onedrive = consented(feature_of(contoso_a, "onedrive"))
+    feature_enable(feature=onedrive)
+    MicrosoftCredentialFactory(tenant=admin_a.tenant, owner_id=onedrive.pk, user=admin_a)
     page = admin_a_client.get(reverse("integrations:delete", args=[contoso_a.pk])).content.decode()
     assert "Enabled features: OneDrive" in page
-    response = admin_a_client.post(reverse("integrations:delete", args=[contoso_a.pk]))
+    response = admin_a_client.post(reverse("integrations:delete", args=[contoso_a.pk]), REMOTE_ADDR="203.0.113.8")
     assert response.status_code == 302 and not Integration.objects.filter(pk=contoso_a.pk).exists()
-    assert AuditEvent.objects.filter(action="integration.deleted").exists()
+    events = AuditEvent.objects.filter(action__in=["integration.deleted", "credential.deleted"])
+    assert sorted((e.action, e.actor, e.ip_address) for e in events) == [
+        ("credential.deleted", admin_a, "203.0.113.8"),
+        ("integration.deleted", admin_a, "203.0.113.8"),
+    ], "the page's user and address, from the request context"
 
 
 def test_enable_shows_the_rule_error_naming_this_tenants_integration(admin_a_client, admin_a, contoso_a):
@@ -297,11 +303,23 @@ def test_the_set_up_guide_has_login_apps_ask_for_verified_email_claims(admin_a_c
 
 def test_renaming_an_automatic_integration_is_audited(admin_a_client, admin_a):
     integration = integration_create_automatic(tenant=admin_a.tenant, actor=admin_a, name="Auto")
-    response = admin_a_client.post(reverse("integrations:edit", args=[integration.pk]), {"name": "Contoso"})
+    edit = reverse("integrations:edit", args=[integration.pk])
+    response = admin_a_client.post(edit, {"name": "Contoso"}, REMOTE_ADDR="203.0.113.8")
     assert response.status_code == 302
     integration.refresh_from_db()
     assert integration.name == "Contoso"
-    assert AuditEvent.objects.filter(action="integration.renamed", details__to="Contoso").exists()
+    event = AuditEvent.objects.get(action="integration.renamed", details__to="Contoso")
+    assert (event.actor, event.ip_address) == (admin_a, "203.0.113.8"), "the page's user and address"
+
+
+def test_disabling_a_feature_on_the_page_audits_the_pages_admin_and_address(admin_a_client, admin_a, contoso_a):
+    from integrations.services.features import feature_enable
+
+    feature = feature_enable(feature=consented(feature_of(contoso_a, "onedrive")))
+    disable = reverse("integrations:feature_disable", args=[contoso_a.pk, feature.pk])
+    admin_a_client.post(disable, REMOTE_ADDR="203.0.113.8")
+    event = AuditEvent.objects.get(action="integration.feature_disabled")
+    assert (event.actor, event.ip_address) == (admin_a, "203.0.113.8"), "the page's user and address"
 
 
 @pytest.mark.parametrize("model", ["integration", "appregistration", "feature", "authorizationflow"])

@@ -246,7 +246,7 @@ def test_disabled_features_that_never_connected_are_counted_not_shown(admin_a, a
 
     assert page.count('class="card up-connection"') == 1 and f"<h2>{feature.integration.name}</h2>" in page
     assert "Universal Print is disabled on 3 other integrations." in page
-    feature_disable(feature=feature, actor=admin_a)
+    feature_disable(feature=feature)
     page = admin_a_client.get(reverse("universal_print:page")).content.decode()
     assert page.count('class="card up-connection"') == 1, "it connected: its card stays, saying it is disabled"
     assert "Universal Print is disabled on the integration" in page

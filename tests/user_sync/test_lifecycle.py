@@ -9,10 +9,11 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import User
+from audit.models import AuditEvent
 from health import HealthState
 from health.attention import attention_for
 from integrations.services.features import feature_disable
-from integrations.services.integrations import integration_delete, integration_delete_impact
+from integrations.services.integrations import integration_delete_impact
 from tests.user_sync.conftest import ADELE, CONTOSO, CONTOSO_ENABLED_MEMBERS, sync
 from user_sync.choices import RunStatus
 from user_sync.models import SyncRun, SyncSettings
@@ -25,7 +26,7 @@ def test_disabling_keeps_the_users_and_offers_to_deactivate_them(
 ) -> None:
     sync(sync_settings)
     open_run = run_start(settings=sync_settings, actor=admin_a)
-    said = feature_disable(feature=sync_settings.feature, actor=admin_a)
+    said = feature_disable(feature=sync_settings.feature)
     assert any("kept and no longer synchronized" in sentence for sentence in said)
     open_run.refresh_from_db()
     assert open_run.status == RunStatus.FAILED  # the open run stops
@@ -44,8 +45,10 @@ def test_deleting_the_integration_warns_first_and_keeps_the_users(
     integration = sync_settings.feature.integration
     warnings = integration_delete_impact(integration=integration).warnings
     assert any("User Synchronization brought" in warning for warning in warnings)
-    integration_delete(integration=integration, actor=admin_a)
+    admin_a_client.post(reverse("integrations:delete", args=[integration.pk]), REMOTE_ADDR="203.0.113.8")
     settings = SyncSettings.objects.get(pk=sync_settings.pk)
+    stopped = AuditEvent.objects.get(action="user_sync.stopped")
+    assert (stopped.actor, stopped.ip_address) == (admin_a, "203.0.113.8"), "the deleting page's user and address"
     assert settings.feature is None and settings.stopped_at is not None
     assert SyncRun.objects.filter(settings=settings).exists()  # the history stays
     assert User.objects.get(email=ADELE).is_active

@@ -97,7 +97,7 @@ def _deactivations_decided(settings: SyncSettings, actor: User, action: str, ema
     audit_record(tenant=settings.tenant, actor=actor, action=action, target=settings, details={"users": emails})
 
 
-def sync_stopped(*, settings: SyncSettings, actor: User | None, why: str) -> str:
+def sync_stopped(*, settings: SyncSettings, why: str) -> str:
     """Turned off or integration deleted: the users stay, marked as no longer synced; the open run stops."""
     now = timezone.now()
     SyncSettings.objects.filter(pk=settings.pk).update(stopped_at=now, next_attempt_at=None)
@@ -107,7 +107,7 @@ def sync_stopped(*, settings: SyncSettings, actor: User | None, why: str) -> str
     count = (
         people.synced_users(tenant=settings.tenant, directory_id=settings.directory_id).filter(is_active=True).count()
     )
-    audit_record(tenant=settings.tenant, actor=actor, action="user_sync.stopped", target=settings, details={"why": why})
+    audit_record(tenant=settings.tenant, action="user_sync.stopped", target=settings, details={"why": why})
     if not count:
         return ""
     return (
