@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.permissions import tenant_member_required
 from print_jobs.registry import JOBS_PANELS
-from print_jobs.selectors import print_job_get, print_job_list
+from print_jobs.selectors import print_job_get, print_job_rows
 from print_jobs.services import print_job_release
 from ui.pagination import keyset_page
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 @tenant_member_required
 def job_list(request: HttpRequest) -> HttpResponse:
     user = cast("User", request.user)
-    page = keyset_page(print_job_list(user=user), field="received_at", params=request.GET)
+    page = keyset_page(print_job_rows(user=user), field="received_at", params=request.GET)
     return render(request, "print_jobs/job_list.html", {"page": page, "panels": JOBS_PANELS.shown(user)})
 
 
