@@ -94,3 +94,21 @@ def test_other_words_in_a_choices_colour_carry_its_label_as_their_title() -> Non
     assert render('{% badge w text="Tomorrow" %}', w=Weather.SUNNY) == (
         '<span class="badge badge-ok" title="Sunny">Tomorrow<span class="sr-only"> (Sunny)</span></span>'
     )
+
+
+def test_other_words_are_escaped_unless_safe_every_time() -> None:
+    """A worded badge is kept once built: the same words, safe or not, still come out as they would the first time."""
+    from django.utils.safestring import mark_safe
+
+    for _ in range(2):
+        assert render("{% badge w text=t %}", w=Weather.STORM, t="<b>Now</b>") == (
+            '<span class="badge badge-err" title="Storm warning">&lt;b&gt;Now&lt;/b&gt;'
+            '<span class="sr-only"> (Storm warning)</span></span>'
+        )
+        assert render("{% badge w text=t %}", w=Weather.STORM, t=mark_safe("<b>Now</b>")) == (
+            '<span class="badge badge-err" title="Storm warning"><b>Now</b>'
+            '<span class="sr-only"> (Storm warning)</span></span>'
+        )
+        assert render('{% badge w text=t title="Why" %}', w=Weather.STORM, t="Now") == (
+            '<span class="badge badge-err" title="Why">Now<span class="sr-only"> (Storm warning)</span></span>'
+        )

@@ -6,7 +6,7 @@ from typing import Any
 
 from django import template
 from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeData, SafeString
 from django.utils.translation import get_language
 
 from ui.choices import BadgeChoices, Colour
@@ -18,6 +18,10 @@ register = template.Library()
 # language instead of through format_html each call. Keyed on the class too: members of two classes with one value
 # compare equal as str.
 _PLAIN_BADGES: dict[tuple[type, str, str | None], SafeString] = {}
+# The same for a member shown with other words (`text=`: the Integrations list shows a feature's name in its state's
+# colour, 200 a page), keyed on the words and whether they are safe already; a bound against words without end.
+_WORDED_BADGES: dict[tuple[type, str, str | None, str, bool], SafeString] = {}
+_MOST_WORDED = 1000
 
 
 def _badged(value: Any) -> bool:
@@ -47,13 +51,24 @@ def badge(value: Any, colour: str = "", title: str = "", text: str = "") -> Safe
             raise template.TemplateSyntaxError("A choice carries its own colour: {% badge value %} takes none.")
         tone = value.colour
         if text:  # the state stays readable without colour: hovered, and read out by screen readers
-            return format_html(
+            worded: tuple[type, str, str | None, str, bool] | None = None
+            if not title and isinstance(value, BadgeChoices):
+                worded = (type(value), value, get_language(), str(text), isinstance(text, SafeData))
+                html = _WORDED_BADGES.get(worded)
+                if html is not None:
+                    return html
+            html = format_html(
                 '<span class="{}" title="{}">{}<span class="sr-only"> ({})</span></span>',
                 tone.css_class,
                 title or value.label,
                 text,
                 value.label,
             )
+            if worded is not None:
+                if len(_WORDED_BADGES) >= _MOST_WORDED:
+                    _WORDED_BADGES.clear()
+                _WORDED_BADGES[worded] = html
+            return html
         label = str(value.label)
     elif isinstance(value, str) and colour:
         label, tone = value, Colour[colour.upper()]
