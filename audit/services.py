@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib.auth import get_user_model
 from django.db import models
@@ -26,9 +26,17 @@ class _FromContext:
 FROM_CONTEXT: Any = _FromContext()
 
 
+class _FromTarget:
+    def __repr__(self) -> str:
+        return "FROM_TARGET"
+
+
+FROM_TARGET: Any = _FromTarget()
+
+
 def audit_record(
     *,
-    tenant: Tenant | None,
+    tenant: Tenant | None = FROM_TARGET,
     actor: User | None = FROM_CONTEXT,
     action: str,
     target: models.Model | None = None,
@@ -37,9 +45,14 @@ def audit_record(
 ) -> AuditEvent:
     """Record that `actor` (None: the system) did `action` to `target`. Never pass secrets in `details`.
 
-    The actor and the client address default to the request context (operations.context): the signed-in user
-    and address of the page, also in the Celery tasks it queued.
+    The tenant defaults to the target's own (`target.tenant`). The actor and the client address default to the
+    request context (operations.context): the signed-in user and address of the page, also in the Celery tasks it
+    queued.
     """
+    if tenant is FROM_TARGET:
+        if target is None:
+            raise TypeError("audit_record needs a tenant when it has no target")
+        tenant = cast(Any, target).tenant
     if actor is FROM_CONTEXT:
         actor = _context_actor()
     if ip_address is None:

@@ -311,7 +311,6 @@ def credential_refresh_request(*, credential: MicrosoftCredential, actor: User |
         locked.next_attempt_at = timezone.now()
         locked.save(update_fields=["state", "next_attempt_at", "updated_at"])
         audit_record(
-            tenant=locked.tenant,
             actor=actor,
             action="credential.refresh_requested",
             target=locked,
@@ -499,7 +498,6 @@ def _mark_needs_person(credential: MicrosoftCredential, exc: microsoft_errors.Mi
 
 def _state_changed(credential: MicrosoftCredential, previous_state: str) -> None:
     audit_record(
-        tenant=credential.tenant,
         actor=None,
         action="credential.state_changed",
         target=credential,

@@ -130,7 +130,6 @@ def print_job_release(*, job: PrintJob, actor: User) -> bool:
             return False
         job.refresh_from_db()
         audit_record(
-            tenant=job.tenant,
             actor=actor,
             action="print_job.released",
             target=job,

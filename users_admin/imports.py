@@ -94,7 +94,7 @@ def import_apply(user_import: UserImport, *, actor: User) -> bool:
         )
         if not started:
             return False
-        audit_record(tenant=user_import.tenant, actor=actor, action="user_import.started", target=user_import)
+        audit_record(actor=actor, action="user_import.started", target=user_import)
         _queue(user_import.pk)
     user_import.refresh_from_db()
     return True
@@ -140,7 +140,6 @@ def _finish(user_import: UserImport, claim: Claim, *, status: str, error: str = 
         if released and status != ImportStatus.PREVIEW:
             counts = UserImport.objects.get(pk=user_import.pk).counts
             audit_record(
-                tenant=user_import.tenant,
                 actor=user_import.applied_by,
                 action=f"user_import.{status}",
                 target=user_import,

@@ -156,7 +156,6 @@ def user_update(user: User, *, values: UserValues) -> list[str]:
         shown = [name for name in changed if name != "role"]  # the role change has its own event
         if shown:
             audit_record(
-                tenant=user.tenant,
                 action="user.updated",
                 target=user,
                 details={
@@ -194,7 +193,6 @@ def invitation_send(user: User, *, actor: User | None) -> Invitation:
         body = loader.render_to_string("users_admin/email/invitation.txt", context)
         tenant_mail_send(tenant=user.tenant, subject=subject, body=body, to=[user.email])
         audit_record(
-            tenant=user.tenant,
             actor=actor,
             action="user.invited",
             target=user,
@@ -226,7 +224,7 @@ def invitation_accept(token: str, *, password: str) -> User | None:
         user = invitation.user
         user.password = make_password(password)
         user.save(update_fields=["password"])
-        audit_record(tenant=user.tenant, actor=user, action="user.invitation_accepted", target=user)
+        audit_record(actor=user, action="user.invitation_accepted", target=user)
     return user
 
 
@@ -242,5 +240,5 @@ def password_reset_send(user: User, *, actor: User | None) -> str:
     except ValidationError:
         raise UserFieldError({"email": "The reset email cannot be sent to this address."}) from None
     password_reset_mail_send(user=user)
-    audit_record(tenant=user.tenant, actor=actor, action="user.password_reset_sent", target=user)
+    audit_record(actor=actor, action="user.password_reset_sent", target=user)
     return "reset"

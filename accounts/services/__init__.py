@@ -332,7 +332,7 @@ def sign_in_client_failed(*, client: str | None) -> None:
 
 def sign_in_success_record(*, user: User) -> None:
     """The trail's address comes from the request context; the actor is the user who just signed in."""
-    audit_record(tenant=user.tenant, actor=user, action="user.signed_in", target=user)
+    audit_record(actor=user, action="user.signed_in", target=user)
 
 
 class IdentityTaken(Exception):
@@ -358,7 +358,6 @@ def user_identity_link(
         fields.append("source")
     user.save(update_fields=fields)
     audit_record(
-        tenant=user.tenant,
         actor=actor,
         action="user.identity_linked",
         target=user,

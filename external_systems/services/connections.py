@@ -107,7 +107,6 @@ def connection_start(*, system: ExternalSystem, actor: User) -> DeviceCodeConnec
                 tenant=system.tenant, system=system, requested_by=actor, next_attempt_at=timezone.now()
             )
             audit_record(
-                tenant=system.tenant,
                 actor=actor,
                 action="external_system.connection_started",
                 target=system,
@@ -378,7 +377,6 @@ def _approved(connection: DeviceCodeConnection, grant: identity.TokenGrant) -> N
         stopped = _stop_polling(connection)
         connection.save(update_fields=["status", "signed_in_mailbox", "flow", "held_grant", *stopped])
         audit_record(
-            tenant=system.tenant,
             actor=None,
             action="external_system.other_mailbox_signed_in",
             target=system,
@@ -423,7 +421,7 @@ def _connect(
     details = {"mailbox": system.mailbox, "directory_id": system.directory_id}
     if previous and previous.lower() != system.mailbox.lower():
         details["previous_mailbox"] = previous
-    audit_record(tenant=system.tenant, actor=actor, action="external_system.connected", target=system, details=details)
+    audit_record(actor=actor, action="external_system.connected", target=system, details=details)
 
 
 def _signed_in_mailbox(grant: identity.TokenGrant) -> str:
@@ -484,7 +482,6 @@ def connection_switch_confirm(*, connection: DeviceCodeConnection, actor: User) 
     system = current.system  # the instance the caller renders: it must show the new mailbox
     _connect(system=system, connection=current, grant=_grant_load(current.held_grant), actor=actor)
     audit_record(
-        tenant=system.tenant,
         actor=actor,
         action="external_system.mailbox_switched",
         target=system,

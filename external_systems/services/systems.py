@@ -115,7 +115,6 @@ def system_update(
         return SystemUpdate(system=system, needs_new_connection=False)
     system.save()
     audit_record(
-        tenant=system.tenant,
         actor=actor,
         action="external_system.updated",
         target=system,
@@ -138,7 +137,6 @@ def _disconnect(*, system: ExternalSystem, actor: User | None, reason: str) -> N
 def system_delete(*, system: ExternalSystem, actor: User) -> None:
     credential_delete(tenant=system.tenant, owner_type=OWNER_TYPE, owner_id=system.pk, actor=actor)
     audit_record(
-        tenant=system.tenant,
         actor=actor,
         action="external_system.deleted",
         target=system,

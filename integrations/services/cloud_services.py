@@ -101,4 +101,4 @@ def reconnect_notice_dismiss(*, user: User) -> None:
     if user.microsoft_reconnect_required:
         user.microsoft_reconnect_required = False
         user.save(update_fields=["microsoft_reconnect_required"])
-        audit_record(tenant=user.tenant, actor=user, action="integration.reconnect_notice_dismissed", target=user)
+        audit_record(actor=user, action="integration.reconnect_notice_dismissed", target=user)

@@ -172,7 +172,6 @@ def sign_in_finish(*, state: str, browser_key: str, answer_key: str, admin: User
             result_role=role.name,
         )
         audit_record(
-            tenant=integration.tenant,
             actor=admin,
             action="integration.tenant_selected"
             if flow.kind == FlowKind.SELECT_TENANT
@@ -254,7 +253,6 @@ def _failed(flow: AuthorizationFlow, admin: User, message: str) -> FlowOutcome:
         "integration.tenant_selection_failed" if flow.kind == FlowKind.SELECT_TENANT else "integration.proof_failed"
     )
     audit_record(
-        tenant=flow.integration.tenant,
         actor=admin,
         action=action,
         target=flow.integration,
@@ -273,7 +271,6 @@ def proof_before_rule_record(*, integration: Integration, actor: User | None) ->
     integration.directory_proven_at = timezone.now()
     integration.save(update_fields=["directory_proof", "proven_directory_id", "directory_proven_at", "updated_at"])
     audit_record(
-        tenant=integration.tenant,
         actor=actor,
         action="integration.directory_proven_before_rule",
         target=integration,

@@ -165,7 +165,6 @@ def _integration_new(*, tenant: Tenant, actor: User, name: str, setup_mode: str,
 
 def _created(integration: Integration, actor: User, **details: object) -> None:
     audit_record(
-        tenant=integration.tenant,
         actor=actor,
         action="integration.created",
         target=integration,
@@ -312,7 +311,6 @@ def integration_update_manual(*, integration: Integration, actor: User, checked:
     if app_changed or directory_changed:
         _features_rebind(integration, app_changed=app_changed)
     audit_record(
-        tenant=integration.tenant,
         action="integration.updated",
         target=integration,
         details={
@@ -334,7 +332,6 @@ def integration_rename(*, integration: Integration, name: str) -> Integration:
     integration.name = name.strip()
     integration.save(update_fields=["name", "updated_at"])
     audit_record(
-        tenant=integration.tenant,
         action="integration.renamed",
         target=integration,
         details={"from": old, "to": integration.name},
@@ -366,7 +363,6 @@ def integration_delete(*, integration: Integration) -> list[str]:
     feature_ids = list(integration.features.values_list("pk", flat=True))
     dropped = feature_credentials_delete(tenant=integration.tenant, feature_ids=feature_ids)
     audit_record(
-        tenant=integration.tenant,
         action="integration.deleted",
         target=integration,
         details={

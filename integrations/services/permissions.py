@@ -138,7 +138,6 @@ def feature_permission_refused(*, feature: Feature, permissions: Iterable[str], 
     feature.refused_permissions = names
     feature.save(update_fields=["refused_permissions", "updated_at"])
     audit_record(
-        tenant=feature.tenant,
         actor=actor,
         action="integration.permission_refused",
         target=feature,

@@ -77,7 +77,6 @@ def reapply_start(*, integration: Integration, admin: User) -> ReapplyRun:
         integration=integration, tenant=integration.tenant, admin=admin, app_ids=[app.pk for app in apps]
     )
     audit_record(
-        tenant=integration.tenant,
         actor=admin,
         action="integration.consents_reapply_started",
         target=integration,
@@ -227,7 +226,6 @@ def integration_consents_recheck(*, integration: Integration, actor: User | None
             note = f"{queued} user token(s) queued for refresh" if queued else "Each user's token is used as is"
             results.append(RecheckResult(feature.spec.label, True, note))
     audit_record(
-        tenant=integration.tenant,
         actor=actor,
         action="integration.consents_rechecked",
         target=integration,

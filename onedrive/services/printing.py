@@ -123,7 +123,6 @@ def _release(row: OneDrivePrint, claim: Claim, fields: dict[str, object], *, ret
         if row.stage == PrintStage.TIDY and row.job_id is not None:
             print_job_note_set(job_id=row.job_id, note=_job_note(str(fields["status"]), str(fields.get("result", ""))))
         audit_record(
-            tenant=row.tenant,
             actor=None,
             action=f"onedrive.print_{fields['status']}",
             target=row,
@@ -191,7 +190,6 @@ def print_printed(job: PrintJob, actor: User | None) -> None:
         fields.update(status=PrintStatus.TIDYING, result="", next_attempt_at=timezone.now())
     OneDrivePrint.objects.filter(pk=row.pk, status=PrintStatus.READY).update(**fields)
     audit_record(
-        tenant=row.tenant,
         actor=actor,
         action="onedrive.printed_job_preference",
         target=row,
@@ -248,7 +246,7 @@ def print_retry(*, row: OneDrivePrint) -> bool:
         OneDrivePrint.objects.filter(pk=row.pk).update(
             status=status, next_attempt_at=timezone.now(), attempts=0, result=""
         )
-        audit_record(tenant=row.tenant, action="onedrive.print_retried", target=row)
+        audit_record(action="onedrive.print_retried", target=row)
         _queue(row.pk)
     return True
 

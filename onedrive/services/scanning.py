@@ -144,7 +144,6 @@ def _delivered(delivery: ScanDelivery, claim: Claim, item: od.DriveItem) -> None
         if not released:
             return
         audit_record(
-            tenant=delivery.tenant,
             actor=None,
             action="onedrive.scan_delivered",
             target=delivery,
@@ -163,7 +162,6 @@ def _release(delivery: ScanDelivery, claim: Claim, fields: dict[str, object], *,
             _queue(delivery.pk, countdown=retry_in)
         if fields["status"] in ScanStatus.stopped():
             audit_record(
-                tenant=delivery.tenant,
                 actor=None,
                 action=f"onedrive.scan_{fields['status']}",
                 target=delivery,
@@ -179,7 +177,7 @@ def scan_retry(*, delivery: ScanDelivery) -> bool:
         ScanDelivery.objects.filter(pk=delivery.pk).update(
             status=ScanStatus.QUEUED, next_attempt_at=timezone.now(), attempts=0, result=""
         )
-        audit_record(tenant=delivery.tenant, action="onedrive.scan_retried", target=delivery)
+        audit_record(action="onedrive.scan_retried", target=delivery)
         _queue(delivery.pk)
     return True
 

@@ -27,6 +27,14 @@ def test_a_record_keeps_who_and_what_after_the_user_is_gone(admin_a: Any) -> Non
     assert event.details == {"n": 1}
 
 
+def test_a_record_is_of_its_targets_tenant_unless_told(admin_a: Any) -> None:
+    user = UserFactory(tenant=admin_a.tenant)
+    assert audit_record(actor=None, action="thing.changed", target=user).tenant == admin_a.tenant
+    assert audit_record(tenant=None, actor=None, action="thing.changed", target=user).tenant is None
+    with pytest.raises(TypeError):
+        audit_record(actor=None, action="thing.swept")
+
+
 def test_the_system_acts_as_system(admin_a: Any) -> None:
     event = audit_record(tenant=admin_a.tenant, actor=None, action="thing.swept")
     assert (event.actor_label, event.target_type, event.target_id) == ("system", "", "")

@@ -83,7 +83,6 @@ def printer_choices_save(*, connection: Connection, choices: Iterable[PrinterCho
             )
         if changed:
             audit_record(
-                tenant=connection.tenant,
                 action="universal_print.printers_chosen",
                 target=connection,
                 details={"printers": changed},
@@ -125,7 +124,6 @@ def connection_waiting_check(connection: Connection) -> str:
     )
     if told:
         audit_record(
-            tenant=connection.tenant,
             actor=None,
             action="universal_print.jobs_wait_warned",
             target=connection,

@@ -255,7 +255,6 @@ def _abort(job: ReceivedJob, feature: Feature) -> None:
     _finished(job, state)
     if job.outcome == JobOutcome.ABORTED:
         audit_record(
-            tenant=job.tenant,
             actor=None,
             action="universal_print.job_aborted",
             target=job,

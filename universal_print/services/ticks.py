@@ -222,7 +222,6 @@ def _definition_lost(connection: Connection) -> Trouble:
         Connection.objects.filter(pk=connection.pk).update(definition_id="", definition_created_at=None)
         connection.definition_id = ""
         audit_record(
-            tenant=connection.tenant,
             actor=None,
             action="universal_print.task_definition_lost",
             target=connection,
@@ -367,7 +366,6 @@ def _printers_record(
     now = timezone.now()
     Connection.objects.filter(pk=connection.pk).update(printers_listed_at=now, printers_listed_by=sign_in.account)
     audit_record(
-        tenant=connection.tenant,
         actor=sign_in.admin,
         action="universal_print.printers_listed",
         target=connection,
@@ -450,7 +448,6 @@ def _definition_ensure(connection: Connection, feature: Feature, sign_in: AdminS
     connection.definition_id = definition.id
     if created:
         audit_record(
-            tenant=connection.tenant,
             actor=sign_in.admin,
             action="universal_print.task_definition_created",
             target=connection,

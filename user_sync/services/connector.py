@@ -55,7 +55,6 @@ def settings_save(*, settings: SyncSettings, data: dict[str, Any], actor: User) 
         settings.save()
         changed = {name: str(value) for name, value in data.items() if before[name] != value}
         audit_record(
-            tenant=settings.tenant,
             actor=actor,
             action="user_sync.settings_saved",
             target=settings,
@@ -94,7 +93,7 @@ def _deactivations_decided(settings: SyncSettings, actor: User, action: str, ema
     them); the decision goes to the audit trail."""
     if not Deactivation.objects.filter(settings=settings, state=DeactivationState.PENDING).exists():
         SyncSettings.objects.filter(pk=settings.pk).update(links_held=False)
-    audit_record(tenant=settings.tenant, actor=actor, action=action, target=settings, details={"users": emails})
+    audit_record(actor=actor, action=action, target=settings, details={"users": emails})
 
 
 def sync_stopped(*, settings: SyncSettings, why: str) -> str:
@@ -107,7 +106,7 @@ def sync_stopped(*, settings: SyncSettings, why: str) -> str:
     count = (
         people.synced_users(tenant=settings.tenant, directory_id=settings.directory_id).filter(is_active=True).count()
     )
-    audit_record(tenant=settings.tenant, action="user_sync.stopped", target=settings, details={"why": why})
+    audit_record(action="user_sync.stopped", target=settings, details={"why": why})
     if not count:
         return ""
     return (
@@ -121,7 +120,6 @@ def stopped_users_deactivate(*, settings: SyncSettings, actor: User) -> int:
     reasons = {u.pk: "User Synchronization was turned off" for u in users}
     people.users_deactivate(users=users, reasons=reasons, actor=actor)
     audit_record(
-        tenant=settings.tenant,
         actor=actor,
         action="user_sync.stopped_users_deactivated",
         target=settings,

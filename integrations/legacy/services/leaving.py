@@ -87,7 +87,6 @@ def legacy_leave(*, integration: Integration, app: AppRegistration, actor: User)
     )
     switch.affected_users.set(users)
     audit_record(
-        tenant=integration.tenant,
         actor=actor,
         action="integration.legacy_left",
         target=integration,
