@@ -3,7 +3,6 @@ from django.apps import AppConfig
 
 class CredentialsConfig(AppConfig):
     name = "credentials"
-    default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
         # Imported here: models, and the modules that use them, load only once all apps are.

@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 class ExternalSystemsConfig(AppConfig):
     name = "external_systems"
     verbose_name = "External systems"
-    default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
         # Imported here: models, and the modules that use them, load only once all apps are.

@@ -8,7 +8,6 @@ from django.apps import AppConfig
 class MailServersConfig(AppConfig):
     name = "mail_servers"
     verbose_name = "Mail servers"
-    default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
         # Imported here: models, and the modules that use them, load only once all apps are.

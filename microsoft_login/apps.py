@@ -4,7 +4,6 @@ from django.apps import AppConfig
 class MicrosoftLoginConfig(AppConfig):
     name = "microsoft_login"
     verbose_name = "Login with Microsoft"
-    default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
         # Imported here: models, and the modules that use them, load only once all apps are.

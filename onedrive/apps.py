@@ -9,7 +9,6 @@ from accounts.signals import user_deactivated
 class OneDriveConfig(AppConfig):
     name = "onedrive"
     verbose_name = "OneDrive"
-    default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
         # Imported here: models, and the modules that use them, load only once all apps are.

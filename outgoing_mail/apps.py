@@ -12,7 +12,6 @@ if TYPE_CHECKING:
 class OutgoingMailConfig(AppConfig):
     name = "outgoing_mail"
     verbose_name = "Outgoing mail"
-    default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
         # Imported here: models, and the modules that use them, load only once all apps are.

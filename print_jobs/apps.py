@@ -7,7 +7,6 @@ from accounts.signals import user_deactivated, user_reactivated
 
 class PrintJobsConfig(AppConfig):
     name = "print_jobs"
-    default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
         user_deactivated.connect(_hold, dispatch_uid="print_jobs.hold_deactivated_users_jobs")

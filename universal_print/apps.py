@@ -6,7 +6,6 @@ from django.apps import AppConfig
 class UniversalPrintConfig(AppConfig):
     name = "universal_print"
     verbose_name = "Universal Print"
-    default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
         # Imported here: models, and the modules that use them, load only once all apps are.

@@ -6,7 +6,6 @@ from django.apps import AppConfig
 class UserSyncConfig(AppConfig):
     name = "user_sync"
     verbose_name = "User Synchronization"
-    default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
         # Imported here: models, and the modules that use them, load only once all apps are.

@@ -8,7 +8,6 @@ class UsersAdminConfig(AppConfig):
 
     name = "users_admin"
     verbose_name = "Users"
-    default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
         # Imported here: models, and the modules that use them, load only once all apps are.
