@@ -23,7 +23,6 @@ from integrations.errors import IntegrationError
 from integrations.features import permission_names
 from integrations.models import AppRegistration, Feature, Integration, ReapplyRun
 from notifications.selectors import notification_keys
-from ui.choices import Severity
 
 if TYPE_CHECKING:
     from accounts.models import Tenant, User
@@ -220,22 +219,6 @@ class Problem:
     key: str
     integration: Integration
     health: Health
-
-    @property
-    def level(self) -> Severity:
-        return self.health.level
-
-    @property
-    def text(self) -> str:
-        return self.health.reason
-
-    @property
-    def fix(self) -> str:
-        return self.health.fix
-
-    @property
-    def url(self) -> str:
-        return self.health.fix_url
 
 
 def _fix(

@@ -90,8 +90,8 @@ def _subject(problem: Problem) -> str:
 
 
 def _body(problem: Problem) -> str:
-    url = portal_url(problem.url)
-    return f"{problem.text}\n\n{problem.fix}\n\nOpen the integration: {url}\n"
+    health = problem.health
+    return f"{health.reason}\n\n{health.fix}\n\nOpen the integration: {portal_url(health.fix_url)}\n"
 
 
 def problems_notify(*, tenant: Tenant, problems: list[Problem]) -> int:

@@ -44,8 +44,8 @@ def test_secret_expiry_warning_starts_at_the_threshold(admin_a: Any, days: int, 
     assert bool(problems) is warned
     if warned:
         (problem,) = problems
-        assert problem.level == ("error" if days < 0 else "warning")
-        assert "Application Secret" in problem.text and "Certificates & secrets" in problem.fix
+        assert problem.health.level == ("error" if days < 0 else "warning")
+        assert "Application Secret" in problem.health.reason and "Certificates & secrets" in problem.health.fix
 
 
 def test_the_threshold_is_configurable(admin_a: Any, settings: Any) -> None:
@@ -108,7 +108,7 @@ def test_a_token_retrying_for_over_a_day_needs_attention(admin_a: Any) -> None:
 
     (problem,) = integration_problems(tenant=admin_a.tenant)
     assert problem.key == f"credentials:{credential.pk}:retrying", "the token store's key: told once"
-    assert "OneDrive token of admin@alpha.example has been retrying since" in problem.text
+    assert "OneDrive token of admin@alpha.example has been retrying since" in problem.health.reason
 
 
 def test_an_app_token_needing_consent_marks_its_feature(admin_a: Any) -> None:
@@ -131,7 +131,7 @@ def test_an_app_token_needing_consent_marks_its_feature(admin_a: Any) -> None:
     assert user_sync.consent_state == ConsentState.NEEDS_CONSENT
     assert "(AADSTS65001): its consent in this directory is missing or was removed" in user_sync.consent_reason
     (problem,) = problems
-    assert problem.key.startswith("credentials:") and "User Synchronization needs consent" in problem.text
+    assert problem.key.startswith("credentials:") and "User Synchronization needs consent" in problem.health.reason
 
 
 def test_disabled_features_without_consent_need_no_attention(admin_a: Any) -> None:
