@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from celery import Task
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import DatabaseError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -48,6 +49,7 @@ __all__ = [
     "work_kind_unregister",
     "work_kinds",
     "work_queue",
+    "work_status",
     "work_sweep",
 ]
 
@@ -117,6 +119,16 @@ def work_queue(
             logger.warning("Could not queue %s%r (%s); the sweep will queue it", task.name, args, exc)
 
     transaction.on_commit(publish)
+
+
+def work_status(work: Callable[[], Any]) -> str | None:
+    """What a kind's task returns: the status `work` (its one step on a row) left the row in; None when there was
+    nothing to do or the row was deleted while it was worked on."""
+    try:
+        row = work()
+    except ObjectDoesNotExist:
+        return None
+    return str(row.status) if row is not None else None
 
 
 def work_sweep(*, grace: timedelta | None = None) -> dict[str, int]:

@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 
 from background.claims import work_claim, work_release
-from background.kinds import work_kinds, work_sweep
+from background.kinds import work_kinds, work_status, work_sweep
 from credentials.models import MicrosoftCredential
 from external_systems.models import DeviceCodeConnection
 from integrations.models import AppRegistration, Feature, Integration
@@ -212,3 +212,15 @@ def test_each_kind_is_swept_when_due_and_left_alone_while_held(
     assert work_release(kind.rows(), claim, next_attempt_at=None)
     assert sweep() == 0, "nothing left to do"
     assert queued == [(row.pk,)]
+
+
+def test_a_task_returns_the_status_its_step_left_or_none() -> None:
+    class Row:
+        status = "done"
+
+    def gone() -> None:
+        raise OneDrivePrint.DoesNotExist
+
+    assert work_status(Row) == "done"
+    assert work_status(lambda: None) is None, "nothing to do (another worker has it)"
+    assert work_status(gone) is None, "the row was deleted while it was worked on"
