@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import F, Prefetch, QuerySet
 from django.db.models.functions import Lower
 
 from accounts.choices import UserSource
-from accounts.models import Alias, EmailAlias, Group, Tenant, User
+from accounts.lookups import AnyOf
+from accounts.models import Alias, CostCenter, EmailAlias, Group, GroupMembership, Tenant, User
 
 
 def tenant_by_id(*, pk: int) -> Tenant | None:
@@ -91,4 +92,55 @@ def user_by_identity(*, tenant: Tenant, directory_id: str, object_id: str) -> Us
         )
         .order_by("pk")
         .first()
+    )
+
+
+# --- a directory's rows, for its synchronization's pages (one query each, whatever a page holds) ------------------
+
+
+def users_by_identities(*, tenant: Tenant, directory_id: str, object_ids: Iterable[str]) -> QuerySet[User]:
+    """The tenant's users linked to these identities of the directory."""
+    return User.objects.filter(
+        AnyOf(F("directory_object_id"), object_ids), tenant=tenant, directory_tenant_id=directory_id
+    ).exclude(directory_object_id="")  # the identity index is partial: its condition lets PostgreSQL use it
+
+
+def users_by_emails(*, tenant: Tenant, emails: Iterable[str]) -> QuerySet[User]:
+    return User.objects.filter(AnyOf(F("email"), emails), tenant=tenant)
+
+
+def aliases_of_users(*, user_ids: Iterable[int]) -> QuerySet[Alias]:
+    return Alias.objects.filter(user_id__in=list(user_ids))
+
+
+def cost_centers_named(*, tenant: Tenant, names: set[str]) -> dict[str, int]:
+    """The tenant's own cost centers (not a directory's) of these names, by lower-cased name."""
+    lowered = {name.lower() for name in names}
+    return {
+        name.lower(): pk
+        for pk, name in CostCenter.objects.filter(tenant=tenant, directory_object_id="")
+        .annotate(lowered=Lower("name"))
+        .filter(lowered__in=lowered)
+        .values_list("pk", "name")
+    }
+
+
+def directory_cost_centers(*, tenant: Tenant, directory_id: str, object_ids: Iterable[str]) -> QuerySet[CostCenter]:
+    return CostCenter.objects.filter(
+        tenant=tenant, directory_tenant_id=directory_id, directory_object_id__in=object_ids
+    ).exclude(directory_object_id="")
+
+
+def directory_groups(*, tenant: Tenant, directory_id: str, object_ids: Iterable[str]) -> QuerySet[Group]:
+    return Group.objects.filter(tenant=tenant, directory_tenant_id=directory_id, directory_object_id__in=object_ids)
+
+
+def memberships_of_users(
+    *, user_ids: Iterable[int], directory_id: str, object_id_prefix: str
+) -> QuerySet[GroupMembership]:
+    """The users' memberships of the directory's groups whose object id starts with the prefix."""
+    return GroupMembership.objects.filter(
+        user_id__in=list(user_ids),
+        group__directory_tenant_id=directory_id,
+        group__directory_object_id__startswith=object_id_prefix,
     )

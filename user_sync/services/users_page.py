@@ -12,26 +12,46 @@ Removed, soft-deleted, disabled and out-of-scope users are not deactivated here:
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
-from django.db import connection, models
-from django.db.models import F, Lookup, Q
+from django.db.models import Q
 from django.db.models.functions import Lower
 
 from accounts.choices import Role, UserSource
-from accounts.models import Alias, CostCenter, Group, GroupMembership, User
+from accounts.selectors import (
+    alias_list,
+    aliases_of_users,
+    cost_centers_named,
+    directory_groups,
+    memberships_of_users,
+    user_list,
+    users_by_emails,
+    users_by_identities,
+)
+from accounts.services.bulk import (
+    aliases_replace,
+    attribute_groups_create,
+    cost_centers_create,
+    memberships_delete,
+    memberships_insert,
+    user_unsaved,
+    users_insert,
+    users_update,
+)
 from audit.services import audit_record_many
 from microsoft.graph import removed_reason
 from user_sync import attributes
 from user_sync.choices import ChangeAction, CostCenterMode, DeactivationState, SelectionMode
 from user_sync.models import Deactivation, SeenUser, SyncChange, SyncRun, SyncSettings
 from user_sync.services import people
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 # At most this many "created" rows per run are kept for its details (a first sync of 100,000 users shows counts).
 CREATED_DETAILS_LIMIT = 1000
@@ -65,7 +85,7 @@ class _NewUser:
 
     def user(self, tenant: Any, directory: str) -> User:
         """The created user as a model (only for writing its aliases, cost center or attribute groups)."""
-        return User(
+        return user_unsaved(
             pk=self.pk,
             tenant=tenant,
             email=self.email,
@@ -137,19 +157,17 @@ class _Page:
         ids = [str(item["id"]).lower() for item in self.items]
         self.existing = {
             u.directory_object_id.lower(): u
-            for u in User.objects.filter(
-                AnyOf(F("directory_object_id"), ids), tenant=self.tenant, directory_tenant_id=self.directory
-            )
-            .exclude(directory_object_id="")  # the identity index is partial: its condition lets PostgreSQL use it
-            .select_related("cost_center")
+            for u in users_by_identities(
+                tenant=self.tenant, directory_id=self.directory, object_ids=ids
+            ).select_related("cost_center")
         }
         # Not one query with the lookup above (identity OR address): PostgreSQL planned it as a sequential scan of
         # the users (seen at 2,000 and 17,000 users; 3.8 s over a 100,000-user sync, against 2.5 s for the two).
         wanted = {email for item in self.items if (email := _email_of(item))}
-        self.owners = {u.email: u for u in User.objects.filter(AnyOf(F("email"), wanted), tenant=self.tenant)}
+        self.owners = {u.email: u for u in users_by_emails(tenant=self.tenant, emails=wanted)}
         cards = {self.card_of(item) for item in self.items} - {None, ""}
         self.card_owners = (
-            dict(User.objects.filter(tenant=self.tenant, card__in=cards).values_list("card", "pk")) if cards else {}
+            dict(user_list(tenant=self.tenant).filter(card__in=cards).values_list("card", "pk")) if cards else {}
         )
         # Addresses that users of this page give up (so another user of the page may take them: a swap).
         self.leaving: dict[str, int] = {}
@@ -216,7 +234,7 @@ class _Page:
         """None when `email` can be given to the user; else who holds it."""
         taker = self.claimed.get(email)
         if taker is not None and taker != object_id:
-            return for_user or User(email=email, full_name="another user of the directory on the same page")
+            return for_user or user_unsaved(email=email, full_name="another user of the directory on the same page")
         owner = self.owners.get(email)
         if owner is None or (for_user is not None and owner.pk == for_user.pk):
             return None
@@ -387,11 +405,12 @@ class _Page:
         swapping = [u for u in self.updates.values() if self.leaving.get(u.email) not in (None, u.pk)]
         if swapping:  # free the addresses first: the unique index must hold after each statement
             placeholders = [
-                User(pk=u.pk, email=f"{u.pk}.moving@invalid", username=f"{u.pk}.moving@invalid") for u in swapping
+                user_unsaved(pk=u.pk, email=f"{u.pk}.moving@invalid", username=f"{u.pk}.moving@invalid")
+                for u in swapping
             ]
             users_update(placeholders, ["email", "username"])
         if self.creates:  # seen by this run: made after it started (not_seen_candidates)
-            template = User(tenant=self.tenant, source=UserSource.SYNCED, directory_tenant_id=self.directory)
+            template = user_unsaved(tenant=self.tenant, source=UserSource.SYNCED, directory_tenant_id=self.directory)
             pks = users_insert(
                 template,
                 {
@@ -490,16 +509,16 @@ class _Page:
             return
         names = {name for aliases in wanted.values() for name in aliases}
         taken = dict(
-            Alias.objects.filter(tenant=self.tenant)
+            alias_list(tenant=self.tenant)
             .annotate(lowered=Lower("name"))
             .filter(lowered__in=names)
             .values_list("lowered", "user_id")
         )
         current: dict[int, dict[str, int]] = {}
-        for pk, user_id, name in Alias.objects.filter(user_id__in=list(wanted)).values_list("pk", "user_id", "name"):
+        for pk, user_id, name in aliases_of_users(user_ids=wanted).values_list("pk", "user_id", "name"):
             current.setdefault(user_id, {})[name.lower()] = pk
         stale: list[int] = []
-        new: list[Alias] = []
+        new: list[tuple[int, str]] = []
         users = {user.pk: user for user, _ in self.present_users}
         for user_id, aliases in wanted.items():
             have = current.get(user_id, {})
@@ -519,11 +538,8 @@ class _Page:
                     )
                     continue
                 taken[alias] = user_id
-                new.append(Alias(user_id=user_id, tenant=self.tenant, name=alias))
-        if stale:
-            Alias.objects.filter(pk__in=stale).delete()
-        if new:
-            Alias.objects.bulk_create(new, ignore_conflicts=True)
+                new.append((user_id, alias))
+        aliases_replace(tenant=self.tenant, stale=stale, new=new)
 
     def present_values(self, attribute: str) -> dict[int, str]:
         """Each user of the page whose item carries `attribute` (a delta page leaves out what did not change), with
@@ -538,13 +554,11 @@ class _Page:
         names = {name for name in wanted.values() if name}
         if not wanted:
             return
-        existing = self.cost_centers_named(names)
+        existing = cost_centers_named(tenant=self.tenant, names=names)
         missing = [name for name in names if name.lower() not in existing]
         if missing:
-            CostCenter.objects.bulk_create(
-                [CostCenter(tenant=self.tenant, name=name) for name in missing], ignore_conflicts=True
-            )
-            existing = self.cost_centers_named(names)
+            cost_centers_create(tenant=self.tenant, names=missing)
+            existing = cost_centers_named(tenant=self.tenant, names=names)
         users = {user.pk: user for user, _ in self.present_users}
         changed = []
         for pk, name in wanted.items():
@@ -555,194 +569,44 @@ class _Page:
         if changed:
             users_update(changed, ["cost_center"])
 
-    def cost_centers_named(self, names: set[str]) -> dict[str, int]:
-        lowered = {name.lower() for name in names}
-        return {
-            name.lower(): pk
-            for pk, name in CostCenter.objects.filter(tenant=self.tenant, directory_object_id="")
-            .annotate(lowered=Lower("name"))
-            .filter(lowered__in=lowered)
-            .values_list("pk", "name")
-        }
-
     def write_attribute_groups(self) -> None:
         wanted = self.present_values(self.group_attribute)
         if not wanted:
             return
         keys = {name: attribute_group_key(self.group_attribute, name) for name in set(wanted.values()) if name}
         groups = dict(
-            Group.objects.filter(
-                tenant=self.tenant, directory_tenant_id=self.directory, directory_object_id__in=keys.values()
-            )
+            directory_groups(tenant=self.tenant, directory_id=self.directory, object_ids=keys.values())
             .exclude(directory_object_id="")
             .values_list("directory_object_id", "pk")
         )
         missing = [name for name, key in keys.items() if key not in groups]
         if missing:
-            Group.objects.bulk_create(
-                [
-                    Group(
-                        tenant=self.tenant,
-                        name=name,
-                        directory_tenant_id=self.directory,
-                        directory_object_id=keys[name],
-                    )
-                    for name in missing
-                ],
-                ignore_conflicts=True,
+            attribute_groups_create(
+                tenant=self.tenant, directory_id=self.directory, names={name: keys[name] for name in missing}
             )
             groups = dict(
-                Group.objects.filter(
-                    tenant=self.tenant, directory_tenant_id=self.directory, directory_object_id__in=keys.values()
-                ).values_list("directory_object_id", "pk")
+                directory_groups(tenant=self.tenant, directory_id=self.directory, object_ids=keys.values()).values_list(
+                    "directory_object_id", "pk"
+                )
             )
         target = {pk: groups.get(keys.get(name, "")) for pk, name in wanted.items()}
         stale = []
         have = set()
-        for pk, user_id, group_id in GroupMembership.objects.filter(
-            user_id__in=list(wanted),
-            group__directory_tenant_id=self.directory,
-            group__directory_object_id__startswith=ATTRIBUTE_GROUP_PREFIX,
+        for pk, user_id, group_id in memberships_of_users(
+            user_ids=wanted, directory_id=self.directory, object_id_prefix=ATTRIBUTE_GROUP_PREFIX
         ).values_list("pk", "user_id", "group_id"):
             if target.get(user_id) == group_id:
                 have.add(user_id)
             else:
                 stale.append(pk)
         if stale:
-            GroupMembership.objects.filter(pk__in=stale).delete()
+            memberships_delete(ids=stale)
         memberships_insert(
             [
                 (group_id, user_id)
                 for user_id, group_id in target.items()
                 if group_id is not None and user_id not in have
             ]
-        )
-
-
-class AnyOf(Lookup):  # type: ignore[type-arg]
-    """`column = ANY(%s)` with the values as one array parameter, for a page's hundreds of ids or addresses: with
-    `__in`, Django prepared each value and psycopg parsed a placeholder for each of them in every such query (a
-    query too long for psycopg's cache), about 2 ms a page. Elsewhere than on PostgreSQL, `IN (...)`.
-
-    Used as a filter expression: ``User.objects.filter(AnyOf(F("email"), addresses))``.
-    """
-
-    lookup_name = "any_of"
-    prepare_rhs = False
-
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
-        lhs, lhs_params = self.process_lhs(compiler, connection)
-        values = list(self.rhs)
-        if connection.vendor != "postgresql":
-            if not values:
-                return "1 = 0", []
-            return f"{lhs} IN ({', '.join(['%s'] * len(values))})", [*lhs_params, *values]
-        kind = "bigint[]" if values and all(isinstance(v, int) for v in values) else "text[]"
-        return f"{lhs} = ANY(%s::{kind})", [*lhs_params, array_literal(values)]
-
-
-def array_literal(values: Iterable[str | int]) -> str:
-    """`values` as one PostgreSQL array literal (`{"a","b"}`), sent as one string and cast by the statement. psycopg's
-    own array parameter checks and escapes each element with regular expressions in Python (its client-side
-    binding, as Django uses it): 14 per user of a page, 10 % of a first sync's time in the task under the profiler.
-    Every element is quoted, so only the quote and the backslash need escaping."""
-    return "{" + ",".join(['"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values]) + "}"
-
-
-def users_update(users: list[User], fields: list[str]) -> None:
-    """Write `fields` of many users in one statement. On PostgreSQL an UPDATE ... FROM unnest(arrays): Django's
-    bulk_update builds a CASE per field and row, which costs more than the page's other writes together."""
-    if not users:
-        return
-    if connection.vendor != "postgresql":
-        User.objects.bulk_update(users, fields)
-        return
-    meta = User._meta
-    columns, arrays, types = ["id"], [[u.pk for u in users]], ["bigint[]"]
-    for name in fields:
-        field = meta.get_field(name)
-        assert isinstance(field, models.Field) and field.column
-        columns.append(field.column)
-        arrays.append([getattr(u, field.attname) for u in users])
-        types.append("bigint[]" if isinstance(field, models.ForeignKey) else "text[]")
-    unnest = ", ".join(f"%s::{kind}" for kind in types)
-    assignments = ", ".join(f'"{c}" = v."{c}"' for c in columns[1:])
-    names = ", ".join(f'"{c}"' for c in columns)
-    statement = f'UPDATE "{meta.db_table}" AS u SET {assignments} FROM unnest({unnest}) AS v({names}) '  # noqa: S608
-    with connection.cursor() as cursor:
-        # Names come from the model, values are parameters.
-        cursor.execute(statement + 'WHERE u."id" = v."id"', arrays)
-
-
-def users_insert(template: User, varying: Mapping[str, list[str]]) -> list[int]:
-    """Insert new users in one statement; their pks, in the order of `varying`'s lists.
-
-    Each user is `template` but for the text fields named in `varying` (attname: one value per user). On
-    PostgreSQL an INSERT ... SELECT FROM unnest(arrays): the template's values go through each field's own
-    preparation (defaults, pre_save) once and are sent as one value each, the varying ones (strings made by the
-    caller) as one array per column. Django's bulk_create builds a model per row, then a placeholder and a
-    prepared parameter per field and row (about 30 of each per user), which cost more than the rest of a page. No
-    signals, as with bulk_create."""
-    count = len(next(iter(varying.values())))
-    if not count:
-        return []
-    meta = User._meta
-    if connection.vendor != "postgresql":
-        users = [copy.copy(template) for _ in range(count)]
-        for name, column_values in varying.items():
-            for user, value in zip(users, column_values, strict=True):
-                setattr(user, name, value)
-        return [user.pk for user in User.objects.bulk_create(users)]
-    fields = [f for f in meta.concrete_fields if not f.primary_key and not f.generated]
-    names = ", ".join(f'"{f.column}"' for f in fields)
-    chosen: list[str] = []
-    values: list[Any] = []
-    arrays: list[list[str]] = []
-    unnest: list[str] = []
-    columns: list[str] = []
-    for column in fields:
-        kind = column.db_type(connection)
-        if column.attname in varying:
-            assert isinstance(column, (models.CharField, models.TextField))  # strings need no preparation
-            chosen.append(f'v."{column.column}"')
-            arrays.append(varying[column.attname])
-            unnest.append(f"%s::{kind}[]")
-            columns.append(f'"{column.column}"')
-        else:
-            chosen.append(f"%s::{kind}")
-            values.append(column.get_db_prep_save(column.pre_save(template, True), connection))
-    email = meta.get_field("email")
-    assert isinstance(email, models.Field)
-    statement = (
-        f'INSERT INTO "{meta.db_table}" ({names}) SELECT {", ".join(chosen)} '  # noqa: S608
-        f"FROM unnest({', '.join(unnest)}) AS v({', '.join(columns)}) "
-        f'RETURNING "{meta.pk.column}", "{email.column}"'  # type: ignore[union-attr]
-    )
-    with connection.cursor() as cursor:
-        # Names and types come from the model, values are parameters.
-        cursor.execute(statement, [*values, *(array_literal(array) for array in arrays)])
-        made = {address.lower(): pk for pk, address in cursor.fetchall()}
-    # Matched on the email (unique within the tenant, which all share): RETURNING's order is not promised.
-    return [made[address.lower()] for address in varying["email"]]
-
-
-def memberships_insert(pairs: list[tuple[int, int]]) -> None:
-    """Insert (group id, user id) memberships in one statement, the ones that exist already left as they are; on
-    PostgreSQL from two arrays, without a model instance per row."""
-    if not pairs:
-        return
-    if connection.vendor != "postgresql":
-        GroupMembership.objects.bulk_create(
-            [GroupMembership(group_id=group_id, user_id=user_id) for group_id, user_id in pairs],
-            ignore_conflicts=True,
-        )
-        return
-    table = GroupMembership._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f'INSERT INTO "{table}" ("group_id", "user_id") SELECT * FROM unnest(%s::bigint[], %s::bigint[]) '  # noqa: S608
-            "ON CONFLICT DO NOTHING",
-            [array_literal(group_id for group_id, _ in pairs), array_literal(user_id for _, user_id in pairs)],
         )
 
 
