@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import router
 from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.functions import Lower
 from django.shortcuts import get_object_or_404
@@ -23,6 +22,7 @@ from integrations.errors import IntegrationError
 from integrations.features import permission_names
 from integrations.models import AppRegistration, Feature, Integration, ReapplyRun
 from notifications.selectors import notification_keys
+from ui.statements import PageRead
 
 if TYPE_CHECKING:
     from accounts.models import Tenant, User
@@ -402,52 +402,16 @@ def _may_need_attention(*, tenant: Tenant, expires_by: date, retrying_before: da
     return proof | consent | secret | Exists(features.filter(pk__in=retrying))
 
 
-# The statement of `_may_need_attention`, built by the ORM once with stand-in values and then run with each call's:
-# building and compiling its five EXISTS took ~5 ms of CPU a view of the dashboard and of the Integrations page,
-# running it 0.3 ms. The stand-ins are values no call has.
-_STAND_IN_TENANT = -918273645
-_STAND_IN_DATE = date(1111, 11, 11)
-_STAND_IN_TIME = datetime(1111, 11, 11, 11, 11, 11, tzinfo=UTC)
-_STAND_INS = {"tenant": _STAND_IN_TENANT, "expires_by": _STAND_IN_DATE, "retrying_before": _STAND_IN_TIME}
-# Per database alias: the SQL, its parameters, and which of them are the call's (by name); None: the ORM's
-# parameters did not show the stand-ins (another backend's adaptation), so the ORM builds every call's.
-_attention_statements: dict[str, tuple[str, list[Any], dict[int, str]] | None] = {}
-
-
-def _attention_queryset(*, tenant: Tenant, expires_by: date, retrying_before: datetime) -> QuerySet[Integration]:
+def _attention_candidates(*, tenant: Tenant, expires_by: date, retrying_before: datetime) -> QuerySet[Integration]:
     candidates = Integration.objects.filter(tenant=tenant).alias(
         proven_lower=Lower("proven_directory_id"), directory_lower=Lower("directory_id")
     )
     return candidates.filter(_may_need_attention(tenant=tenant, expires_by=expires_by, retrying_before=retrying_before))
 
 
-def _attention_statement(tenant: Tenant, alias: str) -> tuple[str, list[Any], dict[int, str]] | None:
-    stand_in = type(tenant)(pk=_STAND_IN_TENANT)  # an unsaved row of the caller's model: only its id is read
-    queryset = _attention_queryset(tenant=stand_in, expires_by=_STAND_IN_DATE, retrying_before=_STAND_IN_TIME)
-    sql, params = queryset.using(alias).query.sql_with_params()
-    slots = {}
-    for n, param in enumerate(params):
-        for name, value in _STAND_INS.items():
-            if type(param) is type(value) and param == value:
-                slots[n] = name
-    return (sql, list(params), slots) if set(slots.values()) == set(_STAND_INS) else None
-
-
-def _may_need_attention_rows(*, tenant: Tenant, expires_by: date, retrying_before: datetime) -> list[Integration]:
-    """The tenant's integrations that `_may_need_attention` picks, with their features (and those's apps) and
-    app registrations."""
-    prefetch = ("features__app_registration", "app_registrations")
-    alias = router.db_for_read(Integration)
-    if alias not in _attention_statements:
-        _attention_statements[alias] = _attention_statement(tenant, alias)
-    statement = _attention_statements[alias]
-    if statement is None:
-        queryset = _attention_queryset(tenant=tenant, expires_by=expires_by, retrying_before=retrying_before)
-        return list(queryset.prefetch_related(*prefetch))
-    sql, params, slots = statement
-    values = {"tenant": tenant.pk, "expires_by": expires_by, "retrying_before": retrying_before}
-    params = [values[slots[n]] if n in slots else param for n, param in enumerate(params)]
-    return list(Integration.objects.db_manager(alias).raw(sql, params).prefetch_related(*prefetch))
+# Built once (ui.statements): building and compiling its five EXISTS took ~5 ms of CPU a view of the dashboard and
+# of the Integrations page, running it 0.3 ms.
+_ATTENTION_CANDIDATES = PageRead(_attention_candidates)
 
 
 def integration_problems(
@@ -460,7 +424,8 @@ def integration_problems(
     if integration is not None:
         integrations = [integration]
     else:
-        integrations = _may_need_attention_rows(
+        integrations = _ATTENTION_CANDIDATES.rows(
+            prefetch=("features__app_registration", "app_registrations"),
             tenant=tenant,
             expires_by=timezone.localdate(now) + timedelta(days=warn_days),
             retrying_before=now - RETRYING_WARN_AFTER,
