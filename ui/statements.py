@@ -8,8 +8,10 @@ has), finds where those stand in the statement's parameters, and from then on ru
 values in their places.
 
 `build` takes keyword arguments and must give the same SQL whatever their values: filters that compare to them
-(`tenant=tenant`, `retrying_since__lte=before`), no branching on them and no lists of them. When the parameters do
-not show every stand-in exactly as given (a database that stores dates as text), `build` runs on every call.
+(`tenant=tenant`, `retrying_since__lte=before`), no branching on them and no lists of them. Rows come back as the
+model's (`prefetch=` for related rows; a queryset with select_related or values is built every call). When the
+parameters do not show every stand-in exactly as given (a database that stores dates as text), `build` runs on
+every call.
 """
 
 from __future__ import annotations
@@ -73,6 +75,9 @@ class PageRead(Generic[M]):
         stand_ins = _stand_ins(values)
         if stand_ins is not None:
             query = self.build(**stand_ins).query
+            if kind == "rows" and (query.select_related or query.values_select or query.extra_select):
+                self._statements[key] = None  # a raw query maps columns by name: joined rows' would collide
+                return None
             if kind == "exists":
                 query = query.exists()
             sql, params = query.get_compiler(alias).as_sql()

@@ -73,3 +73,14 @@ def test_values_it_cannot_stand_in_for_build_the_queryset_every_call(tenant_a, a
     assert [job.title for job in read.rows(tenant=tenant_a, title="doc 1.pdf")] == ["doc 1.pdf"]
     assert read.exists(tenant=tenant_a, title="doc 2.pdf")
     assert not read.exists(tenant=tenant_a, title="doc 9.pdf")
+
+
+@pytest.mark.django_db
+def test_joined_rows_are_read_by_the_orm_every_call(tenant_a, admin_a):
+    many_jobs(admin_a, 2)
+    read = PageRead(lambda *, tenant: PrintJob.objects.filter(tenant=tenant).select_related("owner").order_by("pk"))
+    for _ in range(2):
+        rows = read.rows(tenant=tenant_a)
+        assert [(row.pk, row.owner.email) for row in rows] == [
+            (job.pk, admin_a.email) for job in PrintJob.objects.filter(tenant=tenant_a).order_by("pk")
+        ]
