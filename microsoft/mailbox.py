@@ -465,6 +465,7 @@ class _ImapMailbox:
         self.folder = folder
         self.url = mailbox_url(MailProtocol.IMAP, server.host, server.port, login.username, folder)
         self.selected = False
+        self.uidplus: bool | None = None
 
     def _connect(self) -> _IMAP4 | _IMAP4_SSL:
         server, open_socket = self.server, _opener(self.server, self.time_limit)
@@ -600,11 +601,24 @@ class _ImapMailbox:
         self.delete_many([ref])
 
     def delete_many(self, refs: Sequence[MessageRef]) -> None:
-        """Flag the messages deleted; the CLOSE that ends the session expunges them (it expunges every flagged
-        message anyway), so a poll pays one expunge, not one per batch. A session that ends otherwise leaves them
-        flagged: they are listed no more, and the next CLOSE removes them."""
+        """Flag the messages deleted and, when the server has UIDPLUS (Exchange and Dovecot have), expunge exactly
+        these: the server's cost of deleting (on Dovecot's Maildir a file unlinked per message, 0.05 to 2.5 ms
+        each) is then paid batch by batch, while the caller works on the next batch, rather than all at once by
+        the CLOSE that ends the session. Without UIDPLUS the CLOSE expunges them (it expunges every flagged
+        message anyway). A session that ends otherwise leaves them flagged: they are listed no more, and the next
+        CLOSE removes them."""
+        uids = _uid_set(refs)
         with _classified(self.server):
-            self.connection.uid("STORE", _uid_set(refs), "+FLAGS.SILENT", r"(\Deleted)")
+            self.connection.uid("STORE", uids, "+FLAGS.SILENT", r"(\Deleted)")
+            if self._has_uidplus():
+                self.connection.uid("EXPUNGE", uids)
+
+    def _has_uidplus(self) -> bool:
+        # Servers announce their extensions once signed in (Dovecot's greeting lists fewer): asked once a session.
+        if self.uidplus is None:
+            _status, data = self.connection.capability()
+            self.uidplus = any(b"UIDPLUS" in item.upper().split() for item in data if isinstance(item, bytes))
+        return self.uidplus
 
     def move(self, ref: MessageRef, folder: str) -> None:
         self.move_many([ref], folder)

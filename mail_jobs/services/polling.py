@@ -2,11 +2,13 @@
 
 A poll keeps one session and goes through the mailbox in batches (up to BATCH_MESSAGES, BATCH_BYTES): one read
 of the batch (IMAP: one UID FETCH; POP3: the RETRs pipelined), its jobs and ProcessedMessage records in one
-transaction, and only after that commits one delete, move or mark of the batch. A crash before the commit leaves
-the batch's messages for the next poll (the jobs are unique per source key, so a half-done attempt never doubles
-them); a crash after it finds the records next time and only redoes the clean-up. POP3 deletions take effect at
-QUIT, so a crash keeps those messages too. A message the parser cannot take apart is refused on its own; when the
-database refuses a batch for something of one message's, the batch is written again a message at a time.
+transaction, and only after that commits one delete, move or mark of the batch. The mail server's part (that
+clean-up, then reading the next batch) runs in a thread while the worker parses and writes a batch. A crash
+before the commit leaves the batch's messages for the next poll (the jobs are unique per source key, so a
+half-done attempt never doubles them); a crash after it finds the records next time and only redoes the
+clean-up. POP3 deletions take effect at QUIT, so a crash keeps those messages too. A message the parser cannot
+take apart is refused on its own; when the database refuses a batch for something of one message's, the batch is
+written again a message at a time.
 Two polls of one source never overlap: a poll is background work (background.claims) that claims the source
 row with a lease, renewed per batch; a dead worker's poll loses it when it runs out, and the sweep, which
 also queues each poll when the source's interval is up, queues it again.
@@ -18,6 +20,7 @@ import hashlib
 import logging
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
@@ -136,11 +139,28 @@ def _process_mailbox(source: MailJobSource, mailbox: Mailbox, claim: Claim) -> i
     waiting = deque(ref for ref in refs if ref.url not in recorded)
     handled = len(recorded)
     stop_at = time.monotonic() + POLL_SECONDS
-    while waiting and time.monotonic() < stop_at:
-        done = _process_batch(source, mailbox, _next_batch(waiting, source.max_message_bytes), waiting, owners)
-        _clean_up(source, mailbox, done)
-        work_renew(mail_sources_polled(), claim, lease=_lease())
-        handled += len(done)
+    if not waiting:
+        return handled
+    reads, deferred = _read_batch(source, mailbox, _next_batch(waiting, source.max_message_bytes))
+    waiting.extendleft(reversed(deferred))
+    committed: list[tuple[MessageRef, int]] = []  # written, not cleaned up yet
+    # The mail server's part of a batch (cleaning up the one before, reading the next) runs in a thread while this
+    # one parses and writes the batch, so neither waits for the other. Only that thread uses the session meanwhile;
+    # it never touches the database; leaving the block waits for it, so the session is never closed under it.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mail-read-ahead") as server_side:
+        while True:
+            ahead = _next_batch(waiting, source.max_message_bytes) if time.monotonic() < stop_at else []
+            pending = server_side.submit(_clean_up_and_read, source, mailbox, committed, ahead)
+            done = _accept_reads(source, reads, owners)
+            reads, deferred = pending.result()
+            waiting.extendleft(reversed(deferred))
+            _cleaned_up(committed)
+            work_renew(mail_sources_polled(), claim, lease=_lease())
+            handled += len(done)
+            committed = done
+            if not ahead:
+                break
+    _clean_up(source, mailbox, committed)
     return handled
 
 
@@ -158,15 +178,15 @@ def _next_batch(waiting: deque[MessageRef], max_bytes: int) -> list[MessageRef]:
     return batch
 
 
-def _process_batch(
-    source: MailJobSource, mailbox: Mailbox, batch: list[MessageRef], waiting: deque[MessageRef], owners: _Owners
-) -> list[tuple[MessageRef, int]]:
-    """Read the batch and turn it into jobs and records in one transaction; returns each message handled with its
-    record. A message the server would not hand out is left for the next poll; one the batch had no room for goes
-    back to the front of `waiting`."""
+def _read_batch(
+    source: MailJobSource, mailbox: Mailbox, batch: list[MessageRef]
+) -> tuple[list[tuple[MessageRef, bytes, bool]], list[MessageRef]]:
+    """Read the batch: each message with whether it is whole, and the messages the batch had no room for (they go
+    back to the front of the queue). A message the server would not hand out is left for the next poll."""
+    if not batch:
+        return [], []
     fits = [ref for ref in batch if ref.size <= source.max_message_bytes]
     fetched = mailbox.fetch_many(fits, max_bytes=source.max_message_bytes, budget=BATCH_BYTES)
-    waiting.extendleft(reversed(fetched.deferred))
     reads: list[tuple[MessageRef, bytes, bool]] = []
     for ref in batch:
         if ref.size > source.max_message_bytes:  # announced too large: read only its header, to tell the sender
@@ -179,8 +199,15 @@ def _process_batch(
             reads.append((ref, message.data, message.complete))
         elif ref not in fetched.deferred:
             _skipped(source, ref, "the server would not hand it out")
-    records = _accept_reads(source, [(ref.url, raw, complete) for ref, raw, complete in reads], owners)
-    return [(ref, record.pk) for (ref, _raw, _complete), record in zip(reads, records, strict=True)]
+    return reads, fetched.deferred
+
+
+def _clean_up_and_read(
+    source: MailJobSource, mailbox: Mailbox, committed: list[tuple[MessageRef, int]], batch: list[MessageRef]
+) -> tuple[list[tuple[MessageRef, bytes, bool]], list[MessageRef]]:
+    """The mail server's part: clean up the batch whose records committed, then read the next one."""
+    _clean_up_messages(source, mailbox, [ref for ref, _record in committed])
+    return _read_batch(source, mailbox, batch)
 
 
 def _skipped(source: MailJobSource, ref: MessageRef, why: str) -> None:
@@ -189,22 +216,25 @@ def _skipped(source: MailJobSource, ref: MessageRef, why: str) -> None:
 
 
 def _accept_reads(
-    source: MailJobSource, reads: list[tuple[str, bytes, bool]], owners: _Owners
-) -> list[ProcessedMessage]:
-    """Jobs and records of several messages in one transaction. When that fails for a reason of a message's own
-    (the database refused something of it), each message goes again in its own transaction, so that only the
-    culprit is refused."""
+    source: MailJobSource, reads: list[tuple[MessageRef, bytes, bool]], owners: _Owners
+) -> list[tuple[MessageRef, int]]:
+    """Jobs and records of several messages in one transaction; returns each message with its record. When that
+    fails for a reason of a message's own (the database refused something of it), each message goes again in its
+    own transaction, so that only the culprit is refused."""
     if not reads:
         return []
     try:
         with transaction.atomic():
-            return _write(source, [_decision(source, key, raw, complete, owners) for key, raw, complete in reads])
+            records = _write(
+                source, [_decision(source, ref.url, raw, complete, owners) for ref, raw, complete in reads]
+            )
     except _NOT_THE_MESSAGES_FAULT:
         raise
     except Exception as exc:
         logger.info("mail source %s: the batch is written a message at a time (%s)", source.pk, type(exc).__name__)
         owners.forget()  # a user registered in the rolled-back transaction is gone
-        return [_accept_read(source, key, raw, complete, owners) for key, raw, complete in reads]
+        records = [_accept_read(source, ref.url, raw, complete, owners) for ref, raw, complete in reads]
+    return [(ref, record.pk) for (ref, _raw, _complete), record in zip(reads, records, strict=True)]
 
 
 def _process_message(source: MailJobSource, mailbox: Mailbox, ref: MessageRef) -> ProcessedMessage:
@@ -419,9 +449,13 @@ def _reply(source: MailJobSource, parsed: ParsedMail, outcome: str, reasons: lis
 
 def _clean_up(source: MailJobSource, mailbox: Mailbox, done: list[tuple[MessageRef, int]]) -> None:
     """Delete, move or mark the messages whose records committed, all at once, and note it on the records."""
-    if not done:
+    _clean_up_messages(source, mailbox, [ref for ref, _record in done])
+    _cleaned_up(done)
+
+
+def _clean_up_messages(source: MailJobSource, mailbox: Mailbox, refs: list[MessageRef]) -> None:
+    if not refs:
         return
-    refs = [ref for ref, _record in done]
     action = source.after_processing if source.mail_server.protocol == Protocol.IMAP else AfterProcessing.DELETE
     if action == AfterProcessing.MOVE:
         mailbox.move_many(refs, source.move_to_folder)
@@ -429,9 +463,13 @@ def _clean_up(source: MailJobSource, mailbox: Mailbox, done: list[tuple[MessageR
         mailbox.mark_read_many(refs)
     else:
         mailbox.delete_many(refs)
-    ProcessedMessage.objects.filter(pk__in=[pk for _ref, pk in done], cleaned_up_at__isnull=True).update(
-        cleaned_up_at=timezone.now()
-    )
+
+
+def _cleaned_up(done: list[tuple[MessageRef, int]]) -> None:
+    if done:
+        ProcessedMessage.objects.filter(pk__in=[pk for _ref, pk in done], cleaned_up_at__isnull=True).update(
+            cleaned_up_at=timezone.now()
+        )
 
 
 def _lease() -> timedelta:

@@ -9,7 +9,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from django.db import IntegrityError, connection
+from django.db import IntegrityError, OperationalError, connection
 from django.test import TestCase
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -81,4 +81,47 @@ def test_a_batch_the_database_refuses_is_written_a_message_at_a_time(
         "doc-1.pdf",
         "doc-2.pdf",
     ]
+    assert m365.control.mail_messages(MAILBOX) == []
+
+
+@pytest.mark.parametrize("protocol", ["imap", "pop3"])
+def test_a_batch_is_cleaned_up_only_once_its_records_committed(
+    m365: Any, tenant_a: Any, admin_a: Any, exchange_system: Any, sender: Any, protocol: str, monkeypatch: Any
+) -> None:
+    """The server's part of a batch runs while the next one is written: when the database fails in the middle of
+    the poll, the batch that committed is cleaned up and the one that did not is still in the mailbox, and the next
+    poll prints only what was left."""
+    from mail_jobs.services import polling
+
+    monkeypatch.setattr(polling, "BATCH_MESSAGES", 2)
+    source = configure_source(tenant_a, admin_a, protocol=protocol, exchange_system=exchange_system)
+    batch_writes, calls = polling.print_jobs_create, []
+
+    def failing_second(**kwargs: Any) -> Any:
+        calls.append(len(kwargs["jobs"]))
+        if len(calls) == 2:
+            raise OperationalError("the server closed the connection unexpectedly")
+        return batch_writes(**kwargs)
+
+    monkeypatch.setattr(polling, "print_jobs_create", failing_second)
+    for n in range(6):
+        attachments = [(f"doc-{n}.pdf", "application/pdf", PDF)]
+        subject = f"doc {n}"
+        m365.control.put_mail(
+            MAILBOX, mail_with_attachments(sender=SENDER, to=MAILBOX, subject=subject, attachments=attachments)
+        )
+    with pytest.raises(OperationalError), TestCase.captureOnCommitCallbacks(execute=True):
+        mail_source_poll(source_id=source.pk)
+
+    assert sorted(PrintJob.objects.filter(owner=sender).values_list("title", flat=True)) == ["doc-0.pdf", "doc-1.pdf"]
+    left = sorted(message["subject"] for message in m365.control.mail_messages(MAILBOX))
+    # POP3 deletes at QUIT, which a failed poll never sends: its messages all stay, the records say what was done.
+    assert left == ([f"doc {n}" for n in range(6)] if protocol == "pop3" else [f"doc {n}" for n in range(2, 6)])
+
+    monkeypatch.setattr(polling, "print_jobs_create", batch_writes)
+    MailJobSource.objects.filter(pk=source.pk).update(next_attempt_at=timezone.now())
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        # POP3 finds the two recorded messages again and only deletes them.
+        assert mail_source_poll(source_id=source.pk).processed == (6 if protocol == "pop3" else 4)
+    assert PrintJob.objects.filter(owner=sender).count() == 6
     assert m365.control.mail_messages(MAILBOX) == []
