@@ -19,6 +19,8 @@ from external_systems.services.systems import OWNER_TYPE
 from external_systems.types import system_type
 from external_systems.types.exchange_online import EXCHANGE_ONLINE_KEY
 from health import Health, HealthState
+from ui.reversing import reverse_cached
+from ui.statements import PageRead
 
 if TYPE_CHECKING:
     from accounts.models import Tenant
@@ -117,9 +119,9 @@ def _overview(system: ExternalSystem, credential: Any, latest: DeviceCodeConnect
     )
 
 
-def system_health(*, tenant: Tenant) -> list[Health]:
-    """The health of the tenant's systems that may need attention, saying which system (the dashboard's "Needs
-    attention"): read in SQL first, so that a tenant with hundreds of systems does not build them all."""
+def _may_need_attention(*, tenant: Tenant) -> QuerySet[ExternalSystem]:
+    """At least every system _health() below says needs a person (or may, once retrying for long): a connection
+    that asks for a decision or failed, or a connected system whose sign-in is not working."""
     credentials = credential_list(owner_type=OWNER_TYPE, tenant=tenant).filter(
         owner_id=OuterRef("pk"), user__isnull=True
     )
@@ -129,25 +131,32 @@ def system_health(*, tenant: Tenant) -> list[Health]:
         ConnectionStatus.DECLINED,
         ConnectionStatus.FAILED,
     ]
-    # At least every system _health() below says needs a person (or may, once retrying for long): a connection
-    # that asks for a decision or failed, or a connected system whose sign-in is not working.
-    candidates = system_list(tenant=tenant).filter(
+    return system_list(tenant=tenant).filter(
         Exists(DeviceCodeConnection.objects.filter(system_id=OuterRef("pk"), status__in=unhealthy))
         | Q(
             ~Exists(credentials.filter(state__in=[CredentialState.ACTIVE, CredentialState.REFRESHING])),
             status=SystemStatus.CONNECTED,
         )
     )
+
+
+# The dashboard asks on every view: built once (ui.statements).
+_MAY_NEED_ATTENTION = PageRead(_may_need_attention)
+
+
+def system_health(*, tenant: Tenant) -> list[Health]:
+    """The health of the tenant's systems that may need attention, saying which system (the dashboard's "Needs
+    attention"): read in SQL first, so that a tenant with hundreds of systems does not build them all."""
     return [
         overview.health.about(f"External system “{overview.system.title}”")
-        for overview in system_overviews(tenant=tenant, systems=candidates)
+        for overview in system_overviews(tenant=tenant, systems=_MAY_NEED_ATTENTION.rows(tenant=tenant))
     ]
 
 
 def _health(
     system: ExternalSystem, credential: Any, latest: DeviceCodeConnection | None, active: DeviceCodeConnection | None
 ) -> Health:
-    page = reverse("external_systems:detail", args=[system.pk])
+    page = reverse_cached("external_systems:detail", [system.pk])  # a row of the list: reversed once
     if active is not None and active.status == ConnectionStatus.CONFIRM_SWITCH:
         return Health.needs_action(
             "Another mailbox signed in",
