@@ -58,7 +58,7 @@ def tenant_of(user: User) -> Tenant:
     return user.tenant
 
 
-def _enabled_features(tenant: Tenant) -> QuerySet[Feature]:
+def _enabled_features(*, tenant: Tenant) -> QuerySet[Feature]:
     return features_of_type(tenant=tenant, feature_type=FeatureType.ONEDRIVE).filter(enabled=True)
 
 
@@ -73,12 +73,17 @@ def user_credential(*, user: User, feature: Feature) -> MicrosoftCredential | No
     return _credentials(user.tenant).filter(owner_id=feature.pk, user=user).first()
 
 
+# The Jobs page asks on every view, and in most tenants OneDrive is off: built once (ui.statements), a query of the
+# features with their integration and app (built every call, ~1 ms of CPU) only when it is on.
+_ONEDRIVE_ENABLED = PageRead(_enabled_features)
+
+
 def onedrive_connection(*, user: User) -> Connection | None:
     """The OneDrive the user works with: the enabled feature they connected through, else the first enabled one;
     None when OneDrive is not enabled in the Roger tenant."""
-    if user.tenant is None:
+    if user.tenant is None or not _ONEDRIVE_ENABLED.exists(tenant=user.tenant):
         return None
-    features = list(_enabled_features(user.tenant).order_by("pk"))
+    features = list(_enabled_features(tenant=user.tenant).order_by("pk"))
     if not features:
         return None
     credentials = {
@@ -90,7 +95,7 @@ def onedrive_connection(*, user: User) -> Connection | None:
 
 def _waiting_connections(*, tenant: Tenant, user: User) -> QuerySet[MicrosoftCredential]:
     return _credentials(tenant).filter(
-        owner_id__in=_enabled_features(tenant).values("pk"), user=user, state__in=CredentialState.terminal()
+        owner_id__in=_enabled_features(tenant=tenant).values("pk"), user=user, state__in=CredentialState.terminal()
     )
 
 
