@@ -178,11 +178,17 @@ def _next_batch(waiting: deque[MessageRef], max_bytes: int) -> list[MessageRef]:
     return batch
 
 
+# A message read: its bytes, whether they are whole, and what the parser made of them (or the parser's failure).
+_Read = tuple[MessageRef, bytes, bool, ParsedMail | Exception]
+
+
 def _read_batch(
     source: MailJobSource, mailbox: Mailbox, batch: list[MessageRef]
-) -> tuple[list[tuple[MessageRef, bytes, bool]], list[MessageRef]]:
-    """Read the batch: each message with whether it is whole, and the messages the batch had no room for (they go
-    back to the front of the queue). A message the server would not hand out is left for the next poll."""
+) -> tuple[list[_Read], list[MessageRef]]:
+    """Read and parse the batch: each message with whether it is whole, and the messages the batch had no room
+    for (they go back to the front of the queue). A message the server would not hand out is left for the next
+    poll. Parsing needs no database, so it is done here, by the thread that reads, while the worker waits on the
+    database for the batch before."""
     if not batch:
         return [], []
     fits = [ref for ref in batch if ref.size <= source.max_message_bytes]
@@ -199,12 +205,19 @@ def _read_batch(
             reads.append((ref, message.data, message.complete))
         elif ref not in fetched.deferred:
             _skipped(source, ref, "the server would not hand it out")
-    return reads, fetched.deferred
+    return [(ref, raw, complete, _parsed(raw, complete)) for ref, raw, complete in reads], fetched.deferred
+
+
+def _parsed(raw: bytes, complete: bool) -> ParsedMail | Exception:
+    try:
+        return parse_mail(raw) if complete else parse_headers(raw)
+    except Exception as exc:  # the message's doing: it is refused as unreadable when its batch is written
+        return exc
 
 
 def _clean_up_and_read(
     source: MailJobSource, mailbox: Mailbox, committed: list[tuple[MessageRef, int]], batch: list[MessageRef]
-) -> tuple[list[tuple[MessageRef, bytes, bool]], list[MessageRef]]:
+) -> tuple[list[_Read], list[MessageRef]]:
     """The mail server's part: clean up the batch whose records committed, then read the next one."""
     _clean_up_messages(source, mailbox, [ref for ref, _record in committed])
     return _read_batch(source, mailbox, batch)
@@ -215,9 +228,7 @@ def _skipped(source: MailJobSource, ref: MessageRef, why: str) -> None:
     logger.warning("mail source %s: %s is skipped this time: %s", source.pk, ref.url, why)
 
 
-def _accept_reads(
-    source: MailJobSource, reads: list[tuple[MessageRef, bytes, bool]], owners: _Owners
-) -> list[tuple[MessageRef, int]]:
+def _accept_reads(source: MailJobSource, reads: list[_Read], owners: _Owners) -> list[tuple[MessageRef, int]]:
     """Jobs and records of several messages in one transaction; returns each message with its record. When that
     fails for a reason of a message's own (the database refused something of it), each message goes again in its
     own transaction, so that only the culprit is refused."""
@@ -226,15 +237,16 @@ def _accept_reads(
     try:
         with transaction.atomic():
             records = _write(
-                source, [_decision(source, ref.url, raw, complete, owners) for ref, raw, complete in reads]
+                source,
+                [_decision(source, ref.url, raw, complete, owners, parsed) for ref, raw, complete, parsed in reads],
             )
     except _NOT_THE_MESSAGES_FAULT:
         raise
     except Exception as exc:
         logger.info("mail source %s: the batch is written a message at a time (%s)", source.pk, type(exc).__name__)
         owners.forget()  # a user registered in the rolled-back transaction is gone
-        records = [_accept_read(source, ref.url, raw, complete, owners) for ref, raw, complete in reads]
-    return [(ref, record.pk) for (ref, _raw, _complete), record in zip(reads, records, strict=True)]
+        records = [_accept_read(source, ref.url, raw, complete, owners) for ref, raw, complete, _outcome in reads]
+    return [(read[0], record.pk) for read, record in zip(reads, records, strict=True)]
 
 
 def _process_message(source: MailJobSource, mailbox: Mailbox, ref: MessageRef) -> ProcessedMessage:
@@ -278,15 +290,21 @@ class _Decision:
     may_reply: bool = True
 
 
-def _decision(source: MailJobSource, key: str, raw: bytes, complete: bool, owners: _Owners) -> _Decision:
-    """Take the message apart and decide; a message that breaks the parser is refused as unreadable here, without
-    touching the batch's transaction. Writes nothing but a user registered by mail."""
-    try:
-        parsed = parse_mail(raw) if complete else parse_headers(raw)
-    except _NOT_THE_MESSAGES_FAULT:
-        raise
-    except Exception as exc:
-        logger.warning("mail source %s: %s could not be read (%s)", source.pk, key, type(exc).__name__)
+def _decision(
+    source: MailJobSource,
+    key: str,
+    raw: bytes,
+    complete: bool,
+    owners: _Owners,
+    parsed: ParsedMail | Exception | None = None,
+) -> _Decision:
+    """Take the message apart (unless `parsed` says what the parser made of it) and decide; a message that breaks
+    the parser is refused as unreadable here, without touching the batch's transaction. Writes nothing but a user
+    registered by mail."""
+    if parsed is None:
+        parsed = _parsed(raw, complete)
+    if isinstance(parsed, Exception):
+        logger.warning("mail source %s: %s could not be read (%s)", source.pk, key, type(parsed).__name__)
         return _unreadable(source, key, raw)
     if source.requires_exchange_authentication and not parsed.exchange.accepted:
         # The sender may be forged: no reply, which would go to whoever the forger named.
