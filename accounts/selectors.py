@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import F, Prefetch, QuerySet
+from django.db.models import BooleanField, F, Prefetch, QuerySet, Value, prefetch_related_objects
 from django.db.models.functions import Lower
 
 from accounts.choices import UserSource
@@ -107,6 +107,35 @@ def users_by_identities(*, tenant: Tenant, directory_id: str, object_ids: Iterab
 
 def users_by_emails(*, tenant: Tenant, emails: Iterable[str]) -> QuerySet[User]:
     return User.objects.filter(AnyOf(F("email"), emails), tenant=tenant)
+
+
+def users_by_identities_and_emails(
+    *, tenant: Tenant, directory_id: str, object_ids: Iterable[str], emails: Iterable[str], cost_centers: bool = False
+) -> tuple[list[User], list[User]]:
+    """The tenant's users linked to these identities of the directory, and its users with these addresses, read by
+    one statement (UNION ALL of `users_by_identities` and `users_by_emails`, each half on its own index, told apart
+    by a constant column): a page of User Synchronization needs both, and on a loaded machine the round trip of a
+    second statement cost more than either lookup's execution (0.6-0.9 ms at 100,000 users). Not one WHERE with
+    identity OR address: PostgreSQL planned that as a sequential scan of the users. `cost_centers`: the first list's
+    cost centers read too (one more statement, only then)."""
+    found_by = "_found_by_identity"
+    by_identity = (
+        users_by_identities(tenant=tenant, directory_id=directory_id, object_ids=object_ids)
+        .annotate(**{found_by: Value(True, output_field=BooleanField())})
+        .order_by()
+    )
+    by_email = (
+        users_by_emails(tenant=tenant, emails=emails)
+        .annotate(**{found_by: Value(False, output_field=BooleanField())})
+        .order_by()
+    )
+    identified: list[User] = []
+    addressed: list[User] = []
+    for user in by_identity.union(by_email, all=True):
+        (identified if getattr(user, found_by) else addressed).append(user)
+    if cost_centers and identified:
+        prefetch_related_objects(identified, "cost_center")
+    return identified, addressed
 
 
 def aliases_of_users(*, user_ids: Iterable[int]) -> QuerySet[Alias]:
