@@ -43,8 +43,9 @@ def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     return endpoint
 
 
-# Other control modules (m365_emulator/graph/control.py) wrap their handlers the same way.
-control_endpoint = _endpoint
+def control_route(path: str, handler: Handler, method: str = "POST") -> Route:
+    """``/_control/<path>``: every control module's routes (here, m365_emulator/graph/*_control.py) are made so."""
+    return Route(f"/_control/{path}", _endpoint(handler), methods=[method])
 
 
 def guarded(handler: Handler, store_error: type[Exception]) -> Handler:
@@ -273,25 +274,25 @@ def directories(state: State, payload: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 routes = [
-    Route("/_control/reset", _endpoint(reset), methods=["POST"]),
-    Route("/_control/device-codes", _endpoint(device_codes), methods=["GET"]),
-    Route("/_control/device-codes/approve", _endpoint(approve_device_code), methods=["POST"]),
-    Route("/_control/device-codes/decline", _endpoint(decline_device_code), methods=["POST"]),
-    Route("/_control/device-codes/expire", _endpoint(expire_device_code), methods=["POST"]),
-    Route("/_control/grants/revoke", _endpoint(revoke_grant), methods=["POST"]),
-    Route("/_control/refresh-tokens/age", _endpoint(age_refresh_tokens), methods=["POST"]),
-    Route("/_control/consents", _endpoint(consents), methods=["GET"]),
-    Route("/_control/consents/remove", _endpoint(remove_consent), methods=["POST"]),
-    Route("/_control/consents/role-lag", _endpoint(set_role_lag), methods=["POST"]),
-    Route("/_control/tokens/opaque", _endpoint(set_opaque_tokens), methods=["POST"]),
-    Route("/_control/secrets/expire", _endpoint(expire_secret), methods=["POST"]),
-    Route("/_control/apps/optional-claims", _endpoint(set_id_token_optional_claims), methods=["POST"]),
-    Route("/_control/clock", _endpoint(clock), methods=["GET"]),
-    Route("/_control/clock/advance", _endpoint(advance_clock), methods=["POST"]),
-    Route("/_control/faults", _endpoint(inject_fault), methods=["POST"]),
-    Route("/_control/faults", _endpoint(clear_faults), methods=["DELETE"]),
-    Route("/_control/requests", _endpoint(requests_received), methods=["GET"]),
-    Route("/_control/requests", _endpoint(clear_requests), methods=["DELETE"]),
-    Route("/_control/directories", _endpoint(directories), methods=["GET"]),
-    Route("/_control/directories/smtp-auth", _endpoint(set_smtp_auth), methods=["POST"]),
+    control_route("reset", reset),
+    control_route("device-codes", device_codes, "GET"),
+    control_route("device-codes/approve", approve_device_code),
+    control_route("device-codes/decline", decline_device_code),
+    control_route("device-codes/expire", expire_device_code),
+    control_route("grants/revoke", revoke_grant),
+    control_route("refresh-tokens/age", age_refresh_tokens),
+    control_route("consents", consents, "GET"),
+    control_route("consents/remove", remove_consent),
+    control_route("consents/role-lag", set_role_lag),
+    control_route("tokens/opaque", set_opaque_tokens),
+    control_route("secrets/expire", expire_secret),
+    control_route("apps/optional-claims", set_id_token_optional_claims),
+    control_route("clock", clock, "GET"),
+    control_route("clock/advance", advance_clock),
+    control_route("faults", inject_fault),
+    control_route("faults", clear_faults, "DELETE"),
+    control_route("requests", requests_received, "GET"),
+    control_route("requests", clear_requests, "DELETE"),
+    control_route("directories", directories, "GET"),
+    control_route("directories/smtp-auth", set_smtp_auth),
 ]

@@ -9,12 +9,11 @@ See docs/emulator.md for the list, and ``m365_emulator.testing.EmulatorControl``
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 from starlette.routing import Route
 
-from m365_emulator.control import ControlError, control_endpoint, guarded, required_text
+from m365_emulator.control import ControlError, Handler, control_route, guarded, required_text
 from m365_emulator.graph.base import Revocation, graph_context
 from m365_emulator.graph.directory_store import (
     DirectoryError,
@@ -206,8 +205,8 @@ def revoke_access_tokens(state: State, payload: dict[str, Any]) -> dict[str, Any
     return {"tenant_id": tenant.tenant_id, "client_id": client_id, "before": before}
 
 
-def _route(path: str, handler: Callable[[State, dict[str, Any]], Any], method: str = "POST") -> Route:
-    return Route(f"/_control/graph/{path}", control_endpoint(guarded(handler, DirectoryError)), methods=[method])
+def _route(path: str, handler: Handler, method: str = "POST") -> Route:
+    return control_route(f"graph/{path}", guarded(handler, DirectoryError), method)
 
 
 routes = [

@@ -8,13 +8,13 @@ Graph request, fragment or download are the control API's faults (``POST /_contr
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import PurePosixPath
 from typing import Any
 
 from starlette.routing import Route
 
-from m365_emulator.control import ControlError, control_endpoint
+from m365_emulator.control import ControlError, Handler, control_route
 from m365_emulator.documents import filler_chunks, pdf_document
 from m365_emulator.graph.base import GraphError
 from m365_emulator.graph.onedrive_store import (
@@ -33,7 +33,7 @@ from m365_emulator.state import State
 MAX_GENERATED = 2 * 1024**3
 
 
-def _guarded(handler: Callable[[State, dict[str, Any]], Any]) -> Callable[[State, dict[str, Any]], Any]:
+def _guarded(handler: Handler) -> Handler:
     def run(state: State, payload: dict[str, Any]) -> Any:
         try:
             return handler(state, payload)
@@ -182,8 +182,8 @@ def set_quota(state: State, payload: dict[str, Any]) -> dict[str, int]:
     return {"quota_total": total, "used": store.used(drive)}
 
 
-def _route(path: str, handler: Callable[[State, dict[str, Any]], Any], method: str = "POST") -> Route:
-    return Route(f"/_control/onedrive/{path}", control_endpoint(_guarded(handler)), methods=[method])
+def _route(path: str, handler: Handler, method: str = "POST") -> Route:
+    return control_route(f"onedrive/{path}", _guarded(handler), method)
 
 
 routes = [

@@ -10,12 +10,11 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from starlette.routing import Route
 
-from m365_emulator.control import ControlError, control_endpoint, guarded, required_text
+from m365_emulator.control import ControlError, Handler, control_route, guarded, required_text
 from m365_emulator.graph.print_store import (
     Document,
     Job,
@@ -240,8 +239,8 @@ def definitions(state: State, payload: dict[str, Any]) -> list[dict[str, Any]]:
     return [definition_json(d) for d in tenant.definitions.values()]
 
 
-def _route(path: str, handler: Callable[[State, dict[str, Any]], Any], method: str = "POST") -> Route:
-    return Route(f"/_control/graph/print/{path}", control_endpoint(guarded(handler, PrintError)), methods=[method])
+def _route(path: str, handler: Handler, method: str = "POST") -> Route:
+    return control_route(f"graph/print/{path}", guarded(handler, PrintError), method)
 
 
 routes = [
