@@ -320,9 +320,7 @@ class DirectoryStore:
         self._check_domain(tenant, upn)
         if self.upn_taken(upn):
             raise DirectoryError(f"userPrincipalName {upn} is already used")
-        object_id = str(fields.get("id") or uuid.uuid4()).lower()
-        if object_id in self.state.users or self._known_id(object_id):
-            raise DirectoryError(f"object id {object_id} is already used")
+        object_id = self._new_object_id(fields)
         given, surname = fields.get("givenName"), fields.get("surname")
         display_name = fields.get("displayName") or " ".join(p for p in (given, surname) if p) or upn
         user = User(
@@ -401,8 +399,14 @@ class DirectoryStore:
                 f"({', '.join(tenant.directory.domains)})"
             )
 
-    def _known_id(self, object_id: str) -> bool:
-        return any(object_id in t.groups or object_id in t.deleted_users for t in self.tenants.values())
+    def _new_object_id(self, fields: Mapping[str, Any]) -> str:
+        """The id the caller chose, else a new one; never one a user or group of any directory has."""
+        object_id = str(fields.get("id") or uuid.uuid4()).lower()
+        if object_id in self.state.users or any(
+            object_id in t.groups or object_id in t.deleted_users for t in self.tenants.values()
+        ):
+            raise DirectoryError(f"object id {object_id} is already used")
+        return object_id
 
     # --- groups -------------------------------------------------------------------------------------------------
 
@@ -440,9 +444,7 @@ class DirectoryStore:
         display_name = str(fields.get("displayName") or "").strip()
         if not display_name:
             raise DirectoryError("displayName is required")
-        object_id = str(fields.get("id") or uuid.uuid4()).lower()
-        if object_id in self.state.users or self._known_id(object_id):
-            raise DirectoryError(f"object id {object_id} is already used")
+        object_id = self._new_object_id(fields)
         with self.state.lock:
             group = self._new_group(
                 tenant,

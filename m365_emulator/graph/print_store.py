@@ -250,10 +250,7 @@ class PrintStore:
     # --- printers and shares (control API) ------------------------------------------------------------------
 
     def printer_add(self, tenant: TenantPrint, fields: dict[str, Any]) -> Printer:
-        name = str(fields.get("displayName") or "").strip()
-        if not name:
-            raise PrintError("missing field 'displayName'")
-        printer_id = str(fields.get("id") or uuid.uuid4()).lower()
+        name, printer_id = _name_and_id(fields)
         with self.state.lock:
             if printer_id in tenant.printers or tenant.printer(name) is not None:
                 raise PrintError(f"a printer {name} ({printer_id}) exists already")
@@ -294,10 +291,7 @@ class PrintStore:
             tenant.jobs = {k: j for k, j in tenant.jobs.items() if k[0] != printer.id}
 
     def share_add(self, tenant: TenantPrint, printer: Printer, fields: dict[str, Any]) -> Share:
-        name = str(fields.get("displayName") or "").strip()
-        if not name:
-            raise PrintError("missing field 'displayName'")
-        share_id = str(fields.get("id") or uuid.uuid4()).lower()
+        name, share_id = _name_and_id(fields)
         with self.state.lock:
             if share_id in tenant.shares or any(s.display_name.lower() == name.lower() for s in tenant.shares.values()):
                 raise PrintError(f"a share {name} ({share_id}) exists already")
@@ -430,6 +424,14 @@ class PrintStore:
         if job is None:
             return None
         return next((d for d in job.documents if d.id == download.document_id), None)
+
+
+def _name_and_id(fields: dict[str, Any]) -> tuple[str, str]:
+    """A new printer's or share's displayName (required) and id (the caller's, else a new one)."""
+    name = str(fields.get("displayName") or "").strip()
+    if not name:
+        raise PrintError("missing field 'displayName'")
+    return name, str(fields.get("id") or uuid.uuid4()).lower()
 
 
 def _set_job(job: Job, state: str, details: list[str], *, fetchable: bool, description: str | None = None) -> None:
