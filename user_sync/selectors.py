@@ -140,6 +140,12 @@ def connector_view(settings: SyncSettings) -> ConnectorView:
     )
 
 
+def stopped_connectors(*, tenant: Tenant) -> list[SyncSettings]:
+    """The tenant's connectors whose feature is gone or disabled: they no longer synchronize."""
+    connectors = SyncSettings.objects.filter(tenant=tenant).select_related("feature")
+    return [s for s in connectors if s.feature is None or not s.feature.enabled]
+
+
 def stopped_users(settings: SyncSettings) -> int:
     """Active users a stopped connector brought (kept, no longer synchronized)."""
     return synced_users(tenant=settings.tenant, directory_id=settings.directory_id).filter(is_active=True).count()

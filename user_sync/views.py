@@ -70,11 +70,7 @@ def _render_page(
         )
         view.status_live = _status_live(view)
         views.append(view)
-    stopped = [
-        s
-        for s in SyncSettings.objects.filter(tenant=tenant).select_related("feature")
-        if s.feature is None or not s.feature.enabled
-    ]
+    stopped = selectors.stopped_connectors(tenant=tenant)
     context = {
         "views": views,
         "disabled_features": [f for f in features if not f.enabled],
@@ -111,7 +107,8 @@ def settings_update(request: TenantRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Nothing was saved: see the settings marked below.")
         return _render_page(request, invalid=form, invalid_pk=pk, status=400)
-    settings = SyncSettings.objects.get(pk=pk)
+    # Read again: validating the form wrote the cleaned values onto the instance it was given.
+    settings = selectors.settings_get(tenant=request.tenant, pk=pk)
     settings_save(settings=settings, data=form.cleaned_data, actor=request.user)
     messages.success(request, "Settings saved. They apply from the next sync.")
     return redirect("user_sync:page")
