@@ -873,20 +873,47 @@ class _Pop3Mailbox:
 
 def _read_dot_terminated(stream: _SocketFile, max_bytes: int) -> tuple[bytearray, bool]:
     """A POP3 multi-line answer (RFC 1939 §3): lines up to a lone ".", a leading "." doubled. Returns its first
-    `max_bytes` (un-stuffed) and whether that is all of it."""
+    `max_bytes` (un-stuffed) and whether that is all of it. Read a buffer at a time, not a line at a time (a 40 KB
+    message is 550 lines of base64): what the buffer holds is searched for the end and un-stuffed with bytes
+    operations, and nothing past the end is taken from the stream (pipelined answers follow). A line longer than
+    _CHUNK is taken in pieces, as readline(_CHUNK) would: a piece after the first is not a line's start."""
     kept = bytearray()
-    complete, line_start = True, True
+    complete, line_start = True, True  # line_start: whether `carry` (or what comes next) begins a line
+    carry = b""  # the last line seen so far, not ended yet
     while True:
-        piece = stream.readline(_CHUNK)  # a whole line, or a piece of a long one
-        if not piece:
+        peeked = stream.peek(_CHUNK)  # what is buffered, or one read when nothing is
+        if not peeked:
             raise EOFError("the server closed the connection in the middle of a message")
-        if line_start and piece in (b".\r\n", b".\n"):
-            return kept, complete
-        if line_start and piece.startswith(b"."):
-            piece = piece[1:]
+        data = carry + peeked
+        end = _dot_line(data, line_start)
+        if end >= 0:
+            stream.read(end - len(carry) + (3 if data.startswith(b".\r\n", end) else 2))
+            piece, carry = data[:end], b""
+        else:
+            stream.read(len(peeked))
+            cut = data.rfind(b"\n") + 1
+            if cut == 0 and len(data) < _CHUNK:
+                carry = data
+                continue
+            cut = cut or len(data)  # a piece of a long line
+            piece, carry = data[:cut], data[cut:]
+        stuffed = line_start and piece.startswith(b".")
         line_start = piece.endswith(b"\n")
+        piece = piece[1:] if stuffed else piece
+        piece = piece.replace(b"\n.", b"\n")
         if complete and len(kept) + len(piece) <= max_bytes:
             kept += piece
         elif complete:
             kept += piece[: max_bytes - len(kept)]
             complete = False
+        if end >= 0:
+            return kept, complete
+
+
+def _dot_line(data: bytes, line_start: bool) -> int:
+    """Where the lone "." line that ends a multi-line answer starts in `data` (whose first byte begins a line when
+    `line_start`), or -1. Only a line ended in `data` counts."""
+    if line_start and (data.startswith(b".\r\n") or data.startswith(b".\n")):
+        return 0
+    found = [at + 1 for at in (data.find(b"\n.\r\n"), data.find(b"\n.\n")) if at >= 0]
+    return min(found, default=-1)
