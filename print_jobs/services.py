@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import mimetypes
+import os
+import posixpath
 import re
 import uuid
 from collections.abc import Sequence
@@ -12,6 +15,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from django.core.files import File
 from django.core.files.base import ContentFile
+from django.core.files.storage import FileSystemStorage
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -69,25 +73,62 @@ def print_jobs_create(*, source: str, jobs: Sequence[NewPrintJob]) -> list[Print
     """Create the jobs of a batch in one INSERT, each once: a key that already has a job (or comes twice) is left
     out. Meant to run inside the caller's transaction: a job of the same key delivered meanwhile raises
     IntegrityError, the files stored for the batch are removed, and the caller can go one by one with
-    `print_job_create`. Returns the jobs created."""
+    `print_job_create`. The documents are stored before the INSERT, so no job ever names a missing file; when the
+    caller's transaction rolls back after this returned, it removes them with `print_jobs_discard`. Returns the
+    jobs created."""
     if not jobs:
         return []
     keys = [job.source_key for job in jobs]
     taken = set(PrintJob.objects.filter(source=source, source_key__in=keys).values_list("source_key", flat=True))
-    created = []
+    created, contents = [], []
     for new in jobs:
         if new.source_key in taken:
             continue
         taken.add(new.source_key)
-        document = ContentFile(new.content)
-        created.append(_stored_job(new.owner, source, new.source_key, new.title, document, new.content_type))
+        created.append(_new_job(new.owner, source, new.source_key, new.title, len(new.content), new.content_type))
+        contents.append(new.content)
     try:
+        _documents_store(created, contents)
         PrintJob.objects.bulk_create(created)
     except BaseException:
-        for job in created:
-            job.document.delete(save=False)
+        print_jobs_discard(jobs=created)
         raise
     return created
+
+
+def print_jobs_discard(*, jobs: Sequence[PrintJob]) -> None:
+    """Remove the stored documents of jobs whose rows were never written or were rolled back (call it only when
+    that is certain: from inside the transaction that is failing, never after a COMMIT that failed, which may have
+    committed). A file no job names is harmless otherwise (a random name nothing links to), only disk space."""
+    for job in jobs:
+        if job.document.name:
+            job.document.delete(save=False)
+
+
+def _new_job(
+    owner: User,
+    source: str,
+    source_key: str,
+    title: str,
+    size: int,
+    content_type: str,
+    source_label: str = "",
+    queue: Queue | None = None,
+) -> PrintJob:
+    """A job not saved yet, without its document."""
+    return PrintJob(
+        tenant=owner.tenant,
+        owner=owner,
+        source=source,
+        source_key=source_key,
+        source_label=source_label[:255],
+        queue=queue,
+        title=title[:255],
+        size=size,
+        content_type=content_type,
+        # A deactivated owner's job is kept, not printed, until they come back.
+        status=JobStatus.READY if owner.is_active else JobStatus.HELD,
+    )
 
 
 def _stored_job(
@@ -101,21 +142,51 @@ def _stored_job(
     queue: Queue | None = None,
 ) -> PrintJob:
     """A job not saved yet, its document stored under a name of our own."""
-    job = PrintJob(
-        tenant=owner.tenant,
-        owner=owner,
-        source=source,
-        source_key=source_key,
-        source_label=source_label[:255],
-        queue=queue,
-        title=title[:255],
-        size=document.size,
-        content_type=content_type,
-        # A deactivated owner's job is kept, not printed, until they come back.
-        status=JobStatus.READY if owner.is_active else JobStatus.HELD,
-    )
+    job = _new_job(owner, source, source_key, title, document.size, content_type, source_label, queue)
     job.document.save(_stored_name(title, content_type), document, save=False)
     return job
+
+
+def _documents_store(jobs: list[PrintJob], contents: list[bytes]) -> None:
+    """Store each job's document under a fresh name of our own, in one pass. On the file system (the deployment's
+    FileSystemStorage) the first document of a tenant goes through the storage, which makes its folder and names
+    it; the others are written straight into that folder (documents of a tenant share it: print_jobs.models
+    .document_path), since a storage call a file costs several times the write (name checks, an exists(), a
+    makedirs, a lock). Any other storage: one storage call a document."""
+    storage = PrintJob._meta.get_field("document").storage
+    direct = storage.__class__ is FileSystemStorage  # exactly: a subclass may name or write files its own way
+    mode = storage.file_permissions_mode if isinstance(storage, FileSystemStorage) else None
+    folders: dict[int, tuple[str, str]] = {}  # tenant -> its folder: the name in the storage, the path on disk
+    for job, content in zip(jobs, contents, strict=True):
+        name = _stored_name(job.title, job.content_type)
+        folder = folders.get(job.tenant_id) if direct else None
+        if folder is not None and _written(os.path.join(folder[1], name), content, mode):
+            job.document.name = posixpath.join(folder[0], name)
+            continue
+        job.document.save(name, ContentFile(content), save=False)
+        stored = posixpath.dirname(job.document.name or "")
+        folders[job.tenant_id] = (stored, os.path.dirname(storage.path(job.document.name or "")))
+
+
+def _written(path: str, content: bytes, mode: int | None) -> bool:
+    """`content` written as the new file `path`, with the storage's permissions; False when the name is taken."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except FileExistsError:
+        return False
+    try:
+        with memoryview(content) as view:
+            written = 0
+            while written < len(view):
+                written += os.write(fd, view[written:])
+        if mode is not None:
+            os.fchmod(fd, mode)
+    except BaseException:
+        os.close(fd)
+        os.remove(path)
+        raise
+    os.close(fd)
+    return True
 
 
 def print_job_release(*, job: PrintJob, actor: User) -> bool:
@@ -163,11 +234,16 @@ _GENERIC_TYPES = frozenset({"application/octet-stream", "application/x-download"
 def _stored_name(title: str, content_type: str) -> str:
     """A fresh random name with the content type's extension, or the title's when the type says nothing and the
     extension is a plain one."""
-    suffix = "" if content_type in _GENERIC_TYPES else mimetypes.guess_extension(content_type) or ""
+    suffix = _type_suffix(content_type)
     if not suffix:
         title_suffix = PurePosixPath(title).suffix.lower()
         suffix = title_suffix if _SAFE_SUFFIX.fullmatch(title_suffix) else ""
     return f"{uuid.uuid4().hex}{suffix}"
+
+
+@functools.lru_cache(maxsize=64)
+def _type_suffix(content_type: str) -> str:
+    return "" if content_type in _GENERIC_TYPES else mimetypes.guess_extension(content_type) or ""
 
 
 def queue_create(*, tenant: Tenant, name: str, actor: User | None) -> Queue:

@@ -46,7 +46,7 @@ from mail_servers.services import mail_server_status_record
 from microsoft.errors import MicrosoftError
 from microsoft.mailbox import Mailbox, MessageRef, MessageUnavailable, open_mailbox
 from print_jobs.choices import JobSource
-from print_jobs.services import NewPrintJob, print_jobs_create
+from print_jobs.services import NewPrintJob, print_jobs_create, print_jobs_discard
 from throttling.services import Throttled, scope_limits, throttle_take
 
 if TYPE_CHECKING:
@@ -333,8 +333,10 @@ def _unreadable(source: MailJobSource, key: str, raw: bytes) -> _Decision:
 
 
 def _write(source: MailJobSource, decisions: list[_Decision]) -> list[ProcessedMessage]:
-    """The jobs and the records of `decisions`, each kind in one INSERT; replies go once the transaction commits."""
-    print_jobs_create(
+    """The jobs and the records of `decisions`, each kind in one INSERT; replies go once the transaction commits.
+    Runs inside the caller's transaction: when anything here fails, it rolls back, and the documents stored for
+    the jobs go with it (a killed worker's stay behind, named by no job: harmless, see print_jobs_discard)."""
+    jobs = print_jobs_create(
         source=JobSource.EMAIL,
         jobs=[
             NewPrintJob(decision.owner, _job_key(source, decision.key, part), title, content, content_type)
@@ -343,6 +345,14 @@ def _write(source: MailJobSource, decisions: list[_Decision]) -> list[ProcessedM
             for part, title, content, content_type in decision.documents
         ],
     )
+    try:
+        return _records_write(source, decisions)
+    except BaseException:
+        print_jobs_discard(jobs=jobs)
+        raise
+
+
+def _records_write(source: MailJobSource, decisions: list[_Decision]) -> list[ProcessedMessage]:
     records = []
     for decision in decisions:
         jobs, reasons = len(decision.documents), decision.reasons

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import imaplib
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection
 from django.test import TestCase
 from django.test.utils import CaptureQueriesContext
@@ -125,3 +127,46 @@ def test_a_batch_is_cleaned_up_only_once_its_records_committed(
         assert mail_source_poll(source_id=source.pk).processed == (6 if protocol == "pop3" else 4)
     assert PrintJob.objects.filter(owner=sender).count() == 6
     assert m365.control.mail_messages(MAILBOX) == []
+
+
+def _stored_files() -> set[str]:
+    root = Path(settings.MEDIA_ROOT)
+    return {str(path.relative_to(root)) for path in root.rglob("*") if path.is_file()}
+
+
+@pytest.mark.parametrize("failure", ["refused", "database lost"])
+def test_a_batch_rolled_back_after_its_documents_were_stored_leaves_no_file_behind(
+    m365: Any, tenant_a: Any, admin_a: Any, exchange_system: Any, sender: Any, failure: str, monkeypatch: Any
+) -> None:
+    """A batch's documents are stored before its jobs' INSERT, so no job ever names a missing file; when the
+    transaction then rolls back (here the records' INSERT fails), they are removed with it: every stored file is a
+    job's. Refused, the batch is written again a message at a time; the database lost, the poll ends and the mail
+    stays for the next one."""
+    from mail_jobs.services import polling
+
+    source = configure_source(tenant_a, admin_a, exchange_system=exchange_system)
+    records_write = polling._records_write
+
+    def failing(source: Any, decisions: list[Any]) -> Any:
+        if failure == "database lost":
+            raise OperationalError("the server closed the connection unexpectedly")
+        if len(decisions) > 1:
+            raise IntegrityError("duplicate key value violates unique constraint")
+        return records_write(source, decisions)
+
+    monkeypatch.setattr(polling, "_records_write", failing)
+    if failure == "refused":
+        _poll_costs(m365, source, 3, Counter())
+        jobs = PrintJob.objects.filter(owner=sender)
+        assert sorted(job.title for job in jobs) == ["doc-0.pdf", "doc-1.pdf", "doc-2.pdf"]
+        assert _stored_files() == {job.document.name for job in jobs}
+        assert all(job.document.read() == PDF for job in jobs)
+        assert m365.control.mail_messages(MAILBOX) == []
+        return
+    for n in range(3):
+        attachments = [(f"doc-{n}.pdf", "application/pdf", PDF)]
+        m365.control.put_mail(MAILBOX, mail_with_attachments(sender=SENDER, to=MAILBOX, attachments=attachments))
+    with pytest.raises(OperationalError):
+        mail_source_poll(source_id=source.pk)
+    assert not PrintJob.objects.exists() and _stored_files() == set()
+    assert len(m365.control.mail_messages(MAILBOX)) == 3

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from django.db import IntegrityError
 from django.urls import reverse
 
-from print_jobs.services import print_job_create
+from print_jobs.models import PrintJob
+from print_jobs.services import NewPrintJob, print_job_create, print_jobs_create
 from tests.factories import PrintJobFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -90,3 +94,39 @@ def test_queue_names_are_unique_per_tenant_in_any_case(tenant_a, tenant_b):
     queue_create(tenant=tenant_b, name="Follow-Me", actor=None)
     with pytest.raises(QueueNameTaken):
         queue_create(tenant=tenant_a, name="  follow-me ", actor=None)
+
+
+def test_a_batch_stores_each_document_once_in_its_tenants_folder(admin_a, admin_b, settings):
+    """print_jobs_create stores a batch's documents in one pass (the first of a tenant through the storage, the
+    others straight into its folder): each readable as sent, with the storage's permissions, under a fresh name."""
+    settings.FILE_UPLOAD_PERMISSIONS = 0o640
+    jobs = [
+        NewPrintJob(owner, f"batch:{n}", f"doc-{n}.pdf", f"content {n}".encode() * (n + 1), "application/pdf")
+        for n, owner in enumerate([admin_a, admin_b, admin_a, admin_a, admin_b])
+    ]
+    created = print_jobs_create(source="email", jobs=jobs)
+
+    stored = {job.source_key: PrintJob.objects.get(pk=job.pk) for job in created}
+    assert len(stored) == 5 and len({job.document.name for job in stored.values()}) == 5
+    for new in jobs:
+        job = stored[new.source_key]
+        assert job.document.name.startswith(f"jobs/{new.owner.tenant_id}/") and job.document.name.endswith(".pdf")
+        assert job.document.read() == new.content and job.size == len(new.content)
+        assert Path(job.document.path).stat().st_mode & 0o777 == 0o640
+    assert print_jobs_create(source="email", jobs=jobs) == []  # every key has its job: nothing stored again
+    assert len(list(Path(settings.MEDIA_ROOT).rglob("*.pdf"))) == 5
+
+
+def test_a_batch_the_database_refuses_leaves_no_document_behind(admin_a, settings, monkeypatch):
+    """The documents are stored before the INSERT (no job ever names a missing file): when the INSERT fails (a
+    delivery of the same key won meanwhile), they are removed."""
+
+    def collides(*args, **kwargs):
+        raise IntegrityError("duplicate key value violates unique constraint")
+
+    monkeypatch.setattr(PrintJob.objects, "bulk_create", collides)
+    jobs = [NewPrintJob(admin_a, f"batch:{n}", f"doc-{n}.pdf", b"%PDF", "application/pdf") for n in range(3)]
+    with pytest.raises(IntegrityError):
+        print_jobs_create(source="email", jobs=jobs)
+    assert not PrintJob.objects.exists()
+    assert [path for path in Path(settings.MEDIA_ROOT).rglob("*") if path.is_file()] == []
