@@ -34,5 +34,10 @@ def array_literal(values: Iterable[str | int]) -> str:
     """`values` as one PostgreSQL array literal (`{"a","b"}`), sent as one string and cast by the statement. psycopg's
     own array parameter checks and escapes each element with regular expressions in Python (its client-side
     binding, as Django uses it): 14 per user of a page, 10 % of a first sync's time in the task under the profiler.
-    Every element is quoted, so only the quote and the backslash need escaping."""
-    return "{" + ",".join(['"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values]) + "}"
+    Every element is quoted, so only the quote and the backslash need escaping: elements joined as they are when
+    none has either (a page's ids and addresses never do), which spares two replaces per element."""
+    texts = [v if isinstance(v, str) else str(v) for v in values]
+    joined = '","'.join(texts)
+    if '"' not in joined and "\\" not in joined:
+        return '{"' + joined + '"}' if texts else "{}"
+    return "{" + ",".join(['"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in texts]) + "}"
