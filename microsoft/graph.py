@@ -44,7 +44,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, NamedTuple, Protocol
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import requests
@@ -120,9 +120,10 @@ class DeltaPage:
         return self.next_link is None
 
 
-@dataclass(frozen=True)
-class MemberChange:
-    """One entry of a group's ``members@delta``: a member added, or removed (``removed``)."""
+class MemberChange(NamedTuple):
+    """One entry of a group's ``members@delta``: a member added, or removed (``removed``). A named tuple, not a
+    frozen dataclass: a full read makes one per membership (200,000 at 100,000 users), and a frozen dataclass's
+    constructor sets each field through `object.__setattr__`."""
 
     object_id: str
     object_type: str  # "user", "group", "device", ... from @odata.type
