@@ -12,6 +12,7 @@ Removed, soft-deleted, disabled and out-of-scope users are not deactivated here:
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 from collections.abc import Iterable, Mapping
@@ -94,6 +95,14 @@ class _NewUser:
             directory_tenant_id=directory,
             directory_object_id=self.object_id,
         )
+
+
+def unusable_passwords(count: int) -> list[str]:
+    """`count` unusable passwords, each as `set_unusable_password` makes one (the prefix and 40 random characters:
+    30 random bytes in URL-safe base64), from one read of the system's randomness for all of them rather than one a
+    user (`secrets.token_urlsafe`: 1 s of a 100,000-user sync under the profiler)."""
+    text = base64.urlsafe_b64encode(secrets.token_bytes(30 * count)).decode()
+    return [UNUSABLE_PASSWORD_PREFIX + text[start : start + 40] for start in range(0, 40 * count, 40)]
 
 
 def _email_of(item: Mapping[str, Any]) -> str | None:
@@ -419,7 +428,7 @@ class _Page:
                     "directory_object_id": [u.object_id for u in self.creates],
                     "card": [u.card for u in self.creates],
                     # Signs in with Microsoft.
-                    "password": [UNUSABLE_PASSWORD_PREFIX + secrets.token_urlsafe(30) for _ in self.creates],
+                    "password": unusable_passwords(len(self.creates)),
                 },
             )
             for user, pk in zip(self.creates, pks, strict=True):
