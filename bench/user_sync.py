@@ -72,10 +72,12 @@ def feature_ready(handle: Any) -> Any:
 
 
 def sync_measured(settings: Any) -> tuple[Any, float, int]:
-    """One sync, step by step; (the run, wall seconds, the largest number of queries of one page: a step takes
-    pages for a turn, and its claim and release count with its first and last page)."""
+    """One sync, step by step; (the run, wall seconds, the largest number of queries a page: a step takes pages
+    for a turn, and its claim and release count with its first and last transaction; a transaction's queries are
+    divided by its pages, rounded up)."""
     from django.db import connection
 
+    from user_sync.services import engine
     from user_sync.services.engine import run_step
     from user_sync.services.runs import run_start
 
@@ -83,12 +85,24 @@ def sync_measured(settings: Any) -> tuple[Any, float, int]:
     run = run_start(settings=settings, actor=None)
     most = 0
     counted = [0]
+    pages = [0]  # pages applied since the last run UPDATE (a transaction takes the pages read ahead that arrived)
+    originals = engine.users_page_apply, engine.groups_page_apply
+
+    def counting(apply: Any) -> Any:
+        def applied(**kwargs: Any) -> Any:
+            pages[0] += 1
+            return apply(**kwargs)
+
+        return applied
+
+    engine.users_page_apply, engine.groups_page_apply = counting(originals[0]), counting(originals[1])
 
     def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
         nonlocal most
         counted[0] += 1
-        if '"pages" = ("user_sync_syncrun"."pages" +' in sql:  # a page's last statement: its count ends
-            most, counted[0] = max(most, counted[0]), 0
+        if '"pages" = ("user_sync_syncrun"."pages" +' in sql:  # a transaction's last statement: its count ends
+            most, counted[0], pages[0] = max(most, -(-counted[0] // max(pages[0], 1))), 0, 0
+            TRANSACTIONS[0] += 1
         if not os.environ.get("BENCH_QUERY_TIMES"):
             return execute(sql, params, many, context)
         began = time.perf_counter()
@@ -101,15 +115,18 @@ def sync_measured(settings: Any) -> tuple[Any, float, int]:
             if os.environ.get("BENCH_EXPLAIN") and spent > EXPLAIN_OVER and sql.startswith("SELECT") and not many:
                 explain(sql, params, spent)
 
-    while True:
-        counted[0] = 0
-        with connection.execute_wrapper(count):
-            outcome = run_step(run_id=run.pk)
-        most = max(most, counted[0])
-        run.refresh_from_db()
-        if not run.is_open:
-            break
-        assert outcome not in ("skipped", "lost"), outcome
+    try:
+        while True:
+            counted[0] = pages[0] = 0
+            with connection.execute_wrapper(count):
+                outcome = run_step(run_id=run.pk)
+            most = max(most, -(-counted[0] // max(pages[0], 1)))
+            run.refresh_from_db()
+            if not run.is_open:
+                break
+            assert outcome not in ("skipped", "lost"), outcome
+    finally:
+        engine.users_page_apply, engine.groups_page_apply = originals
     if os.environ.get("BENCH_QUERY_TIMES"):
         for key, seconds in sorted(QUERY_TIMES.items(), key=lambda kv: -kv[1])[:15]:
             print(f"  {seconds:7.2f} s  {key}")
@@ -118,6 +135,7 @@ def sync_measured(settings: Any) -> tuple[Any, float, int]:
 
 
 EXPLAINED: dict[str, int] = {}
+TRANSACTIONS = [0]  # a sync's transactions that wrote pages (one run UPDATE each)
 
 
 def explain(sql: str, params: Any, spent: float) -> None:
@@ -319,8 +337,9 @@ def run(handle: Any) -> None:
         f"full sync: {full_seconds:.1f} s, {full.pages} pages ({full.graph_requests} Graph requests), "
         f"{full.users_seen:,} users and {full.groups_seen} groups read, {full.created:,} created "
         f"({users:,} users stored), {full.users_seen / full_seconds:,.0f} users/s, at most {full_queries} queries "
-        f"a page, peak RSS {rss_mb:.0f} MB"
+        f"a page, peak RSS {rss_mb:.0f} MB, {TRANSACTIONS[0]} transactions wrote the pages"
     )
+    TRANSACTIONS[0] = 0
 
     changed = list(User.objects.filter(directory_tenant_id=CONTOSO).values_list("email", flat=True)[:CHANGES])
     for number, email in enumerate(changed):

@@ -79,6 +79,15 @@ class DeltaReader:
                 return graph_delta_page(token=_fresh_token(feature), url=url)
         return with_app_token(feature, lambda token: graph_delta_page(token=token, url=url))
 
+    def ready(self, url: str) -> DeltaPage | None:
+        """The page at `url` if it was read ahead and has arrived without error, else None (a read still under way
+        or a failure is left for `page`, which waits for it or raises it)."""
+        ahead = self._ahead
+        if ahead is None or ahead[0] != url or not ahead[1].done() or ahead[1].exception() is not None:
+            return None
+        self._ahead = None
+        return ahead[1].result()
+
     def close(self) -> None:
         """No more pages: a read still under way is let go (its answer is not waited for)."""
         self._ahead = None
