@@ -10,6 +10,8 @@ applies a page twice. `SyncChange` says who changed and why, `Deactivation` hold
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings as django_settings
 from django.db import models
 from django.db.models import Q
@@ -27,6 +29,9 @@ from user_sync.choices import (
     RunTrigger,
     SelectionMode,
 )
+
+if TYPE_CHECKING:
+    from datetime import timedelta
 
 DEFAULT_THRESHOLD_PERCENT = 10
 DEFAULT_PIN_EMAIL_ASK_ABOVE = 300
@@ -161,10 +166,28 @@ class SyncRun(Claimable):
         return self.kind == RunKind.PREVIEW
 
     @property
-    def duration(self) -> object:
+    def duration(self) -> timedelta | None:
         if self.started_at is None:
             return None
         return (self.finished_at or timezone.now()) - self.started_at
+
+    @property
+    def outcome(self) -> str:
+        """What the run did, in a few words for the history: only the counts that are not zero."""
+        counts = [
+            (self.created, "created"),
+            (self.updated, "updated"),
+            (self.linked, "linked"),
+            (self.deactivated, "deactivated"),
+            (self.reactivated, "reactivated"),
+            (self.held, "deactivations held"),
+            (self.conflicts, "conflicts" if self.conflicts != 1 else "conflict"),
+            (self.errors, "errors" if self.errors != 1 else "error"),
+        ]
+        said = [f"{count} {words}" for count, words in counts if count]
+        if not said:
+            return f"{self.unchanged} unchanged" if self.unchanged else "no changes"
+        return ", ".join(said)
 
 
 class SyncChange(models.Model):

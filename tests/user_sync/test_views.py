@@ -115,6 +115,17 @@ def test_run_details_say_who_changed_and_why(admin_a_client: Client, sync_settin
     assert ADELE in page.content.decode() and "New in the directory" in page.content.decode()
     status = admin_a_client.get(reverse("user_sync:status", args=[sync_settings.pk]))
     assert f"{run.created} created" in status.content.decode()
+    history = admin_a_client.get(reverse("user_sync:page")).content.decode()
+    assert f"<td>{run.created} created</td>" in history  # the counts that are not zero, in words
+    for raw in ("0:00:", "<dd>None</dd>", "<td>None</td>"):  # durations in words
+        assert raw not in history
+
+
+def test_a_run_says_what_it_did_in_a_few_words() -> None:
+    assert SyncRun(created=31, linked=1, conflicts=1).outcome == "31 created, 1 linked, 1 conflict"
+    assert SyncRun(updated=2, errors=2, held=5).outcome == "2 updated, 5 deactivations held, 2 errors"
+    assert SyncRun(unchanged=40).outcome == "40 unchanged"
+    assert SyncRun().outcome == "no changes"
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,8 @@
-"""`{% badge %}` and `{% navigation %}`: `{% load ui %}`."""
+"""`{% badge %}`, `{% navigation %}` and `|duration`: `{% load ui %}`."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django import template
@@ -85,3 +86,20 @@ def navigation(context: template.Context) -> dict[str, Any]:
     request = context["request"]
     is_admin = bool(getattr(request.user, "is_tenant_admin", False))
     return {"groups": navigation_for(match=request.resolver_match, is_admin=is_admin)}
+
+
+@register.filter
+def duration(value: timedelta | None) -> str:
+    """A time span as people read it: "under a second", "42 s", "3 min 5 s", "2 h 10 min"; "—" for none."""
+    if value is None:
+        return "—"
+    seconds = int(value.total_seconds())
+    if seconds < 1:
+        return "under a second"
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    if minutes:
+        return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
+    return f"{seconds} s"
