@@ -115,6 +115,8 @@ def test_run_details_say_who_changed_and_why(admin_a_client: Client, sync_settin
     assert ADELE in page.content.decode() and "New in the directory" in page.content.decode()
     status = admin_a_client.get(reverse("user_sync:status", args=[sync_settings.pk]))
     assert f"{run.created} created" in status.content.decode()
+    # The live status carries the history: the run ended shows as done there as well, without a reload.
+    assert f'<tr id="run-{run.pk}">' in status.content.decode() and "Done" in status.content.decode()
     history = admin_a_client.get(reverse("user_sync:page")).content.decode()
     assert f"<td>{run.created} created</td>" in history  # the counts that are not zero, in words
     for raw in ("0:00:", "<dd>None</dd>", "<td>None</td>"):  # durations in words
