@@ -68,12 +68,25 @@ from m365_emulator.testing import handle_from_state_dir
 from tests.user_sync.conftest import CONTOSO, CONTOSO_ENABLED_MEMBERS, sync, sync_feature_enabled
 from user_sync.services.runs import settings_for
 admin = User.objects.get(email="admin@contoso.example")
-feature = sync_feature_enabled(handle_from_state_dir({state_dir!r}), admin)
-run = sync(settings_for(feature))
+from accounts.models import GroupMembership
+from tests.user_sync.conftest import ADELE, COST_CENTERS_ROOT
+handle = handle_from_state_dir({state_dir!r})
+feature = sync_feature_enabled(handle, admin)
+connector = settings_for(feature)
+connector.sync_groups, connector.alias_formats = True, "%givenName%.%surname%"
+connector.card_attribute = "extensionAttribute1"
+connector.cost_center_mode, connector.cost_center_root_group_id = "root_group", COST_CENTERS_ROOT
+connector.save()
+run = sync(connector)
 print(run.status, run.created, run.linked, run.error)
 # The demo's own Adele is linked by her address, the others are created.
 assert (run.status, run.created + run.linked) == ("succeeded", CONTOSO_ENABLED_MEMBERS), (run.status, run.error)
 assert User.objects.filter(directory_tenant_id=CONTOSO, is_active=True).count() == CONTOSO_ENABLED_MEMBERS
+assert GroupMembership.objects.filter(user__directory_tenant_id=CONTOSO).exists()
+handle.control.update_user(CONTOSO, ADELE, displayName="Adele Vance-Smith")
+again = sync(connector)
+assert (again.status, again.updated) == ("succeeded", 1), (again.status, again.updated, again.error)
+assert User.objects.get(directory_tenant_id=CONTOSO, email=ADELE).full_name == "Adele Vance-Smith"
 """
 
 
