@@ -37,7 +37,9 @@ def array_literal(values: Iterable[str | int]) -> str:
     Every element is quoted, so only the quote and the backslash need escaping: elements joined as they are when
     none has either (a page's ids and addresses never do), which spares two replaces per element."""
     texts = [v if isinstance(v, str) else str(v) for v in values]
-    joined = '","'.join(texts)
-    if '"' not in joined and "\\" not in joined:
-        return '{"' + joined + '"}' if texts else "{}"
+    if not texts:
+        return "{}"
+    together = "".join(texts)  # searched once for both characters, without the separators (which hold quotes)
+    if '"' not in together and "\\" not in together:
+        return '{"' + '","'.join(texts) + '"}'
     return "{" + ",".join(['"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in texts]) + "}"

@@ -214,12 +214,6 @@ def floor_write_temporary(rows: list[tuple[str, str, str]], links: list[tuple[st
     return time.perf_counter() - begin
 
 
-def literal(values: list[str]) -> str:
-    """An array as one literal string, as the product sends its page arrays (`accounts.lookups.array_literal`):
-    psycopg's own list parameter checks each element with regular expressions in Python, which is not writing."""
-    return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
-
-
 # The product's rows: a synced user (every column the sync writes; an unusable password of the product's length),
 # a directory group, a membership by the two ids. Into the product's tables with all their indexes, constraints and
 # WAL, committed statement by statement (autocommit, as Django runs), in a tenant of their own deleted afterwards.
@@ -256,6 +250,7 @@ def floor_write_real(
     timed): what no sync can beat."""
     from django.db import connection
 
+    from accounts.lookups import array_literal
     from accounts.models import Tenant
 
     tenant = Tenant.objects.create(name="bench-floor", display_name="Floor")
@@ -269,14 +264,16 @@ def floor_write_real(
                 **common,
                 "password": "!" + "x" * 40,
                 "prefix": f"{tenant.name}/",
-                "ids": literal([r[0] for r in rows]),
-                "emails": literal([r[1] for r in rows]),
-                "names": literal([r[2] for r in rows]),
+                "ids": array_literal([r[0] for r in rows]),
+                "emails": array_literal([r[1] for r in rows]),
+                "names": array_literal([r[2] for r in rows]),
             },
         )
         written = [cursor.rowcount]
         users = dict(cursor.fetchall())
-        cursor.execute(FLOOR_GROUPS, {**common, "ids": literal(list(names)), "names": literal(list(names.values()))})
+        cursor.execute(
+            FLOOR_GROUPS, {**common, "ids": array_literal(list(names)), "names": array_literal(list(names.values()))}
+        )
         written.append(cursor.rowcount)
         ids = dict(cursor.fetchall())
         # The memberships by the ids the two upserts returned (a join on the object ids is planned on the floor
@@ -284,7 +281,7 @@ def floor_write_real(
         pairs = [(ids[g], users[m]) for g, m in links if g in ids and m in users]
         cursor.execute(
             FLOOR_MEMBERSHIPS,
-            {"groups": literal([str(g) for g, _ in pairs]), "users": literal([str(u) for _, u in pairs])},
+            {"groups": array_literal([g for g, _ in pairs]), "users": array_literal([u for _, u in pairs])},
         )
         written.append(cursor.rowcount)
     spent = time.perf_counter() - begin
