@@ -171,21 +171,17 @@ def _documents_store(jobs: list[PrintJob], contents: list[bytes]) -> None:
 def _written(path: str, content: bytes, mode: int | None) -> bool:
     """`content` written as the new file `path`, with the storage's permissions; False when the name is taken."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        file = open(path, "xb")  # noqa: SIM115  (closed below; a name taken is told apart from a failed write)
     except FileExistsError:
         return False
     try:
-        with memoryview(content) as view:
-            written = 0
-            while written < len(view):
-                written += os.write(fd, view[written:])
-        if mode is not None:
-            os.fchmod(fd, mode)
+        with file:
+            file.write(content)
+            if mode is not None:
+                os.fchmod(file.fileno(), mode)
     except BaseException:
-        os.close(fd)
         os.remove(path)
         raise
-    os.close(fd)
     return True
 
 
