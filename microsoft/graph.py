@@ -44,7 +44,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, BinaryIO, NamedTuple, Protocol
+from typing import Any, BinaryIO, Protocol
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import requests
@@ -56,7 +56,6 @@ __all__ = [
     "IN_CALL_RETRIES",
     "DeltaPage",
     "GraphPage",
-    "MemberChange",
     "SizedReader",
     "graph_delta_page",
     "graph_download",
@@ -67,9 +66,9 @@ __all__ = [
     "graph_session",
     "graph_url",
     "groups_delta_url",
-    "member_changes",
     "preauthenticated_send",
     "removed_reason",
+    "user_member_changes",
     "users_delta_url",
 ]
 
@@ -120,32 +119,22 @@ class DeltaPage:
         return self.next_link is None
 
 
-class MemberChange(NamedTuple):
-    """One entry of a group's ``members@delta``: a member added, or removed (``removed``). A named tuple, not a
-    frozen dataclass: a full read makes one per membership (200,000 at 100,000 users), and a frozen dataclass's
-    constructor sets each field through `object.__setattr__`."""
-
-    object_id: str
-    object_type: str  # "user", "group", "device", ... from @odata.type
-    removed: bool
-
-
 def removed_reason(item: Mapping[str, Any]) -> str | None:
     """``changed`` (soft-deleted, restorable: deactivate, don't forget) or ``deleted`` (gone); None when present."""
     removed = item.get("@removed")
     return str(removed.get("reason") or "deleted") if isinstance(removed, Mapping) else None
 
 
-def member_changes(group: Mapping[str, Any]) -> tuple[MemberChange, ...]:
-    """The membership changes a delta page carries for one group (empty when it carries none)."""
-    return tuple(
-        MemberChange(
-            object_id=str(entry["id"]),
-            object_type=str(entry.get("@odata.type", "")).rpartition(".")[2] or "user",
-            removed=removed_reason(entry) is not None,
-        )
-        for entry in group.get("members@delta", ())
-    )
+def user_member_changes(group: Mapping[str, Any]) -> list[tuple[str, bool]]:
+    """The users a delta page adds to or removes from one group's ``members@delta``, as (object id lower-cased,
+    removed); members of other types (groups, devices: their ``@odata.type``) are left out. Tuples, not an object
+    per entry: a full read of 100,000 users carries 200,000 of them."""
+    found = []
+    for entry in group.get("members@delta", ()):
+        kind = str(entry.get("@odata.type", "")).rpartition(".")[2]
+        if not kind or kind == "user":
+            found.append((str(entry["id"]).lower(), isinstance(entry.get("@removed"), Mapping)))
+    return found
 
 
 # --- URLs ---------------------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from accounts.services.bulk import (
     memberships_write,
     users_cost_centers_clear,
 )
-from microsoft.graph import member_changes, removed_reason
+from microsoft.graph import removed_reason, user_member_changes
 from user_sync.choices import SelectionMode
 from user_sync.models import SyncRun, SyncSettings
 
@@ -99,7 +99,7 @@ def groups_page_apply(*, run: SyncRun, settings: SyncSettings, items: Iterable[M
 
     # Members.
     changes = {
-        object_id: [c for c in member_changes(item) if c.object_type == "user"]
+        object_id: user_member_changes(item)
         for object_id, item in zip(ids, items, strict=True)
         if not removed_reason(item) and ((object_id in groups and groups[object_id].pk) or object_id in centers)
     }
@@ -109,12 +109,11 @@ def groups_page_apply(*, run: SyncRun, settings: SyncSettings, items: Iterable[M
     for object_id, entries in changes.items():
         group = groups.get(object_id)
         center = centers.get(object_id)
-        for entry in entries:
-            member = entry.object_id.lower()
-            if group is not None and group.pk:
-                (removes if entry.removed else adds).append((group.pk, member))
-            if center is not None:
-                assignments.append((center, member, entry.removed))
+        if group is not None and group.pk:
+            adds += [(group.pk, member) for member, removed in entries if not removed]
+            removes += [(group.pk, member) for member, removed in entries if removed]
+        if center is not None:
+            assignments += [(center, member, removed) for member, removed in entries]
     if adds:
         counts.memberships_added = memberships_write(adds, tenant.pk, directory, remove=False)
     if removes:
