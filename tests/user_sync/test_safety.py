@@ -117,6 +117,27 @@ def test_throttling_no_request_before_retry_after(m365: Any, sync_settings: Any)
     assert steps(run).status == RunStatus.SUCCEEDED
 
 
+def test_a_refusal_of_a_page_read_ahead_is_answered_when_that_page_is_due(m365: Any, sync_settings: Any) -> None:
+    """The reader reads pages in a row ahead of the writes: a 429 on one of them ends that reading, the pages
+    before it are written, and the run waits as if that page had been read then (no request for it before
+    Retry-After)."""
+    m365.control.set_graph_options(delta_page_size=4)
+    m365.control.clear_requests()
+    m365.control.inject_fault("graph", status=429, retry_after=120, skip=3)  # the 4th page (3rd read ahead)
+    run = run_start(settings=sync_settings, actor=None)
+    assert run_step(run_id=run.pk) != "skipped"
+    run.refresh_from_db()
+    assert run.status == RunStatus.WAITING and run.pages == 3 and "$skiptoken" in run.position
+    assert run.next_attempt_at >= timezone.now() + timedelta(seconds=115)
+    assert len(m365.control.requests_received("graph")) == 4
+    assert run_step(run_id=run.pk) == "skipped"  # not due: no request
+    assert len(m365.control.requests_received("graph")) == 4
+    SyncRun.objects.filter(pk=run.pk).update(next_attempt_at=timezone.now())  # as if the 2 minutes went by
+    done = steps(run)
+    assert done.status == RunStatus.SUCCEEDED and done.created == CONTOSO_ENABLED_MEMBERS
+    assert User.objects.filter(directory_tenant_id=CONTOSO).count() == CONTOSO_ENABLED_MEMBERS
+
+
 def test_one_run_at_a_time(sync_settings: Any) -> None:
     run = run_start(settings=sync_settings, actor=None)
     with pytest.raises(RunInProgress):
@@ -155,64 +176,87 @@ def test_a_step_whose_worker_died_is_taken_over_from_the_saved_position(
 
 def test_a_page_whose_claim_was_lost_writes_nothing(m365: Any, sync_settings: Any, monkeypatch: Any) -> None:
     """A turn takes pages one after the other under one claim: when the claim no longer holds at a transaction's
-    commit (another worker took the run over), the writes of its pages are rolled back with its position. (The
-    pages read ahead that had arrived may have joined the third page's transaction: at most two committed.)"""
+    commit (another worker took the run over), the writes of its pages are rolled back with its position; what the
+    transactions before it wrote stays."""
     from user_sync.services import engine
 
     m365.control.set_graph_options(delta_page_size=5)
     run = run_start(settings=sync_settings, actor=None)
     applied = engine.users_page_apply
-    pages = [0]
+    calls: list[tuple[int, int, int]] = []  # at each apply: (pages, created) committed so far, users stored
 
-    def taken_over_at_the_third_page(**kwargs: Any) -> Any:
-        pages[0] += 1
-        if pages[0] == 3:  # as another worker's claim would (the lease ran out meanwhile)
+    def taken_over_at_the_third_write(**kwargs: Any) -> Any:
+        committed = SyncRun.objects.values_list("pages", "created").get(pk=run.pk)
+        calls.append((*committed, User.objects.filter(directory_tenant_id=CONTOSO).count()))
+        if len(calls) == 3:  # as another worker's claim would (the lease ran out meanwhile)
             SyncRun.objects.filter(pk=run.pk).update(lease_token="another-worker")
         return applied(**kwargs)
 
-    monkeypatch.setattr(engine, "users_page_apply", taken_over_at_the_third_page)
+    monkeypatch.setattr(engine, "users_page_apply", taken_over_at_the_third_write)
     assert run_step(run_id=run.pk) == "lost"
     run.refresh_from_db()
-    assert run.pages <= 2 and run.created == User.objects.filter(directory_tenant_id=CONTOSO).count() < 15
-    assert run.position or run.pages == 0
+    pages, created, stored = calls[2]
+    assert 0 < pages < 8 and (run.pages, run.created) == (pages, created) and created == stored
+    assert User.objects.filter(directory_tenant_id=CONTOSO).count() == stored < CONTOSO_ENABLED_MEMBERS
+    assert run.position
 
 
-def test_pages_that_have_arrived_join_the_transaction(m365: Any, sync_settings: Any, monkeypatch: Any) -> None:
-    """A page read ahead that has arrived when a page's writes are done is written in the same transaction, up to
-    PAGES_PER_TRANSACTION (here the arrival is waited for, to make it so): one run UPDATE and commit for them, and
-    the run ends as page by page."""
-    from concurrent.futures import wait
-
+def test_pages_read_together_are_written_as_one(m365: Any, sync_settings: Any, monkeypatch: Any) -> None:
+    """While pages are written, the reader reads the next PAGES_PER_TRANSACTION in a row; those that have arrived
+    (here all, waited for) are written in one transaction (one run UPDATE and commit) and, having no user in common,
+    applied as one page (one lookup, one INSERT); the run ends as page by page."""
     from user_sync.services import calls, engine
 
     m365.control.set_graph_options(delta_page_size=4)  # Contoso's 36 users in 9 pages
-    ready = calls.DeltaReader.ready
+    take = calls._Stream.take
 
-    def arrived(reader: calls.DeltaReader, url: str) -> Any:
-        if reader._ahead is not None:
-            wait([reader._ahead[1]])
-        return ready(reader, url)
+    def all_arrived(stream: calls._Stream) -> Any:  # the pages being read are waited for, to make it so
+        with stream.changed:
+            stream.changed.wait_for(lambda: stream.done)
+        return take(stream)
 
-    applied, sizes = [0], []
-    users_page_apply, work_renew = engine.users_page_apply, engine.work_renew
+    monkeypatch.setattr(calls._Stream, "take", all_arrived)
+    applied: list[int] = []
+    users_page_apply, work_renew, work_release = engine.users_page_apply, engine.work_renew, engine.work_release
+    updates = [0]
 
     def counted(**kwargs: Any) -> Any:
-        applied[0] += 1
+        applied.append(len(kwargs["items"]))
         return users_page_apply(**kwargs)
 
     def renewed(*args: Any, **kwargs: Any) -> bool:
-        if applied[0]:
-            sizes.append(applied[0])
-            applied[0] = 0
+        updates[0] += 1
         return work_renew(*args, **kwargs)
 
-    monkeypatch.setattr(calls.DeltaReader, "ready", arrived)
     monkeypatch.setattr(engine, "users_page_apply", counted)
     monkeypatch.setattr(engine, "work_renew", renewed)
     run = sync(sync_settings)
-    assert engine.PAGES_PER_TRANSACTION == 4 and sizes == [4, 4] and applied[0] == 1  # the last page ends the phase
+    # The first page is read alone; the next eight by two reads ahead of four.
+    assert engine.PAGES_PER_TRANSACTION == 4 and applied[:2] == [4, 16] and len(applied) == 3
+    assert sum(applied) == run.users_seen and run.pages == 9
+    assert updates[0] >= 2 and work_release is engine.work_release
     assert run.status == RunStatus.SUCCEEDED and run.created == CONTOSO_ENABLED_MEMBERS
     assert User.objects.filter(directory_tenant_id=CONTOSO).count() == CONTOSO_ENABLED_MEMBERS
+
+
+def test_pages_read_together_are_applied_page_by_page_when_an_object_is_on_two() -> None:
+    """Applying pages as one is the same as page by page only when no object is on two of them: a user on two
+    pages would be created twice; a group's members may continue from page to page (they add up), but not when
+    one of its entries removes it."""
+    from microsoft.graph import DeltaPage
+    from user_sync.services.engine import _applied_together
+
+    def page(*items: dict[str, Any]) -> DeltaPage:
+        return DeltaPage(objects=items, next_link="https://graph.example/next", delta_link=None)
+
+    a, b, c = {"id": "A"}, {"id": "b"}, {"id": "c"}
+    removed_a = {"id": "a", "@removed": {"reason": "deleted"}}
+    assert _applied_together([page(a, b), page(c)], repeats=False) == [[a, b, c]]
+    assert _applied_together([page(a, b), page({"id": "a"}, c)], repeats=False) == [(a, b), ({"id": "a"}, c)]
+    assert _applied_together([page(a, b), page({"id": "a"}, c)], repeats=True) == [[a, b, {"id": "a"}, c]]
+    assert _applied_together([page(a, b), page(removed_a, c)], repeats=True) == [(a, b), (removed_a, c)]
+    assert _applied_together([page(removed_a, b), page(c)], repeats=True) == [[removed_a, b, c]]
+    assert _applied_together([page(a)], repeats=False) == [(a,)]
 
 
 def test_automatic_sync_24_hours_after_turned_on_then_every_24_hours(sync_settings: Any, admin_a: Any) -> None:

@@ -4,9 +4,10 @@ a few minutes by the worker and fetched again once when Graph refuses it."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from integrations.services.tokens import feature_app_token
@@ -51,46 +52,104 @@ def with_app_token(feature: Feature, call: Callable[[str], T]) -> T:
         return call(_fresh_token(feature))
 
 
+class _Stream:
+    """Pages read in a row by the reader's thread, each published as it arrives: ``url`` is the link of the first
+    page not yet taken; ``failed``, the error that stopped the reading at that link (raised when its page is asked
+    for, so a refusal, a 429 or an expired link is answered exactly as if that page had been read then)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.arrived: list[DeltaPage] = []
+        self.failed: Exception | None = None
+        self.done = False
+        self.stopped = False
+        self.changed = threading.Condition()
+
+    def read(self, token: str, depth: int) -> None:
+        """Up to `depth` pages, each at the previous one's next link, until the round ends or a read fails."""
+        url: str | None = self.url
+        for _ in range(depth):
+            if url is None or self.stopped:
+                break
+            try:
+                page = graph_delta_page(token=token, url=url)
+            except Exception as exc:  # kept for the caller: raised when it asks for this page
+                with self.changed:
+                    self.failed = exc
+                break
+            with self.changed:
+                self.arrived.append(page)
+                self.changed.notify_all()
+            url = page.next_link
+        with self.changed:
+            self.done = True
+            self.changed.notify_all()
+
+    def take(self) -> tuple[list[DeltaPage], Exception | None]:
+        """The pages arrived so far (waiting for the first), or the failure that came instead of it."""
+        with self.changed:
+            self.changed.wait_for(lambda: bool(self.arrived) or self.done)
+            taken, self.arrived = self.arrived, []
+            if taken:
+                self.url = taken[-1].next_link or ""
+                return taken, None
+            return [], self.failed
+
+    def covers(self, url: str) -> bool:
+        """Whether `url` is the next link this stream gives (arrived, or still to be read by it)."""
+        with self.changed:
+            return self.url == url and (bool(self.arrived) or not self.done or self.failed is not None)
+
+
 class DeltaReader:
-    """Reads a delta round's pages, the next one ahead in a thread of its own while the caller writes this one: the
-    next link is known as soon as a page is read, and a page's writes wait on the database, not on Python.
+    """Reads a delta round's pages ahead in a thread of its own while the caller writes: the next link is known as
+    soon as a page is read, and a page's writes wait on the database, not on Python. The thread reads up to `depth`
+    pages in a row (following their next links); the caller takes those that have arrived and writes them together.
 
     The thread only calls Graph (the token is taken here, so it never touches the database); what it read is used
     only when the caller asks for that very link, and is lost if the worker dies, as an unread page would be.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, depth: int = 1) -> None:
+        self.depth = depth
         self._pool: ThreadPoolExecutor | None = None
-        self._ahead: tuple[str, Future[DeltaPage]] | None = None
+        self._stream: _Stream | None = None
 
     def read_ahead(self, feature: Feature, url: str) -> None:
+        """Read the pages from `url` on, unless the pages being read already lead there."""
+        if self._stream is not None and self._stream.covers(url):
+            return
+        self._stop()
         token = _kept_token(feature)
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="user-sync-read-ahead")
-        self._ahead = (url, self._pool.submit(graph_delta_page, token=token, url=url))
+        self._stream = _Stream(url)
+        self._pool.submit(self._stream.read, token, self.depth)
 
-    def page(self, feature: Feature, url: str) -> DeltaPage:
-        """The page at `url`: the one read ahead if it is this link, else read now (raises as Graph refused it)."""
-        ahead, self._ahead = self._ahead, None
-        if ahead is not None and ahead[0] == url:
-            try:
-                return ahead[1].result()
-            except microsoft_errors.AccessTokenRejected:
-                return graph_delta_page(token=_fresh_token(feature), url=url)
-        return with_app_token(feature, lambda token: graph_delta_page(token=token, url=url))
+    def pages(self, feature: Feature, url: str) -> list[DeltaPage]:
+        """The pages from `url` on that were read ahead and have arrived (at least the first, waited for), else the
+        page read now (raises as Graph refused it)."""
+        stream = self._stream
+        if stream is None or not stream.covers(url):
+            self._stop()
+            return [with_app_token(feature, lambda token: graph_delta_page(token=token, url=url))]
+        taken, failed = stream.take()
+        if taken:
+            return taken
+        self._stream = None
+        if isinstance(failed, microsoft_errors.AccessTokenRejected):
+            return [graph_delta_page(token=_fresh_token(feature), url=url)]
+        assert failed is not None
+        raise failed
 
-    def ready(self, url: str) -> DeltaPage | None:
-        """The page at `url` if it was read ahead and has arrived without error, else None (a read still under way
-        or a failure is left for `page`, which waits for it or raises it)."""
-        ahead = self._ahead
-        if ahead is None or ahead[0] != url or not ahead[1].done() or ahead[1].exception() is not None:
-            return None
-        self._ahead = None
-        return ahead[1].result()
+    def _stop(self) -> None:
+        if self._stream is not None:
+            self._stream.stopped = True
+            self._stream = None
 
     def close(self) -> None:
         """No more pages: a read still under way is let go (its answer is not waited for)."""
-        self._ahead = None
+        self._stop()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None

@@ -52,7 +52,8 @@ def groups_page_apply(*, run: SyncRun, settings: SyncSettings, items: Iterable[M
         return rows_wanted and (selected is None or object_id in selected)
 
     ids = [str(item["id"]).lower() for item in items]
-    first_time = [i for i in ids if run.groups_full_read and i not in set(run.groups_done)]
+    done = set(run.groups_done)
+    first_time = [i for i in dict.fromkeys(ids) if run.groups_full_read and i not in done]
 
     # Groups.
     groups: dict[str, Group] = {}
@@ -98,11 +99,11 @@ def groups_page_apply(*, run: SyncRun, settings: SyncSettings, items: Iterable[M
             users_cost_centers_clear(tenant=tenant, cost_center_ids=restart)
 
     # Members.
-    changes = {
-        object_id: user_member_changes(item)
-        for object_id, item in zip(ids, items, strict=True)
-        if not removed_reason(item) and ((object_id in groups and groups[object_id].pk) or object_id in centers)
-    }
+    # A group's members may continue from one page to the next, and pages written together are one list here.
+    changes: dict[str, list[tuple[str, bool]]] = {}
+    for object_id, item in zip(ids, items, strict=True):
+        if not removed_reason(item) and ((object_id in groups and groups[object_id].pk) or object_id in centers):
+            changes.setdefault(object_id, []).extend(user_member_changes(item))
     adds: list[tuple[int, str]] = []  # (group pk, member object id)
     removes: list[tuple[int, str]] = []
     assignments: list[tuple[int, str, bool]] = []  # (cost center pk, member object id, removed)
