@@ -1,13 +1,13 @@
-"""A run, read by short tasks (`background.claims`), one Graph page a step: memory stays flat as the directory
+"""A run, read by short tasks (`background.claims`), a few Graph pages a step: memory stays flat as the directory
 grows and no task runs long enough for the broker to redeliver it.
 
-Each step reads one page with no lock held, then, in one transaction that locks the run and checks the claim still
-holds, writes the page and saves the position (the page's next link): a worker killed before the commit leaves the
-old position (the page is read again), one killed after it leaves the new one (the page is never applied twice).
-A task claims the run once and takes its pages one after the other for `USER_SYNC_TURN_SECONDS` (a turn): each
-transaction renews the lease, the last one releases the run and queues the next task, and the page after the one
-being written are read meanwhile (`calls.DeltaReader`, up to `PAGES_PER_TRANSACTION` in a row), then written in
-one transaction, as one page when no object is on two of them. At most one commit a page, and no task per page.
+Each step takes pages read with no lock held, then, in one transaction that checks the claim still holds, writes
+them and saves the position (the last one's next link): a worker killed before the commit leaves the old position
+(the pages are read again), one killed after it leaves the new one (no page is applied twice). A task claims the
+run once and takes its pages for `USER_SYNC_TURN_SECONDS` (a turn): each transaction renews the lease, the last one
+releases the run and queues the next task. While pages are written, the next ones are read (`calls.DeltaReader`,
+up to `PAGES_PER_TRANSACTION` in a row); a step takes those that have arrived and applies them as one page when no
+object is on two of them. At most one commit a page, and no task per page.
 
 Phases: the selected groups' members (only when the sync is limited to them), the users, then the end of the run
 (deactivations, or holding them back at the safety threshold, and the new delta links).
