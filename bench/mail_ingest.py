@@ -11,17 +11,22 @@ record each message and delete it, until every message is a job.
 Figures: the wall times and the ratios to both floors, per protocol; RESULT lines for the largest size against the
 issue's floor, the bare fetch. The ratio to the floor that deletes is printed beside it: the server's own time to
 delete 1,000 messages (1.7-2.2 s on Dovecot over POP3) is a cost the portal cannot avoid, which the fetch leaves out.
+BENCH_PROFILE=1 a cProfile of the portal's polls at the largest size, each protocol (every thread: the profiler is
+the interpreter's; BENCH_PROFILE_SORT=cumulative for the callers' view, BENCH_PROFILE_LINES=80 for more lines).
 """
 
 from __future__ import annotations
 
 import base64
+import cProfile
 import imaplib
 import os
 import poplib
+import pstats
 import ssl
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -113,6 +118,7 @@ def run(handle: Any, tenant: Any, admin: Any, system: Any, protocol: str, size: 
         handle.control.put_mail(MAILBOX, raw)
 
     before = PrintJob.objects.filter(tenant=tenant).count()
+    profiler = _profiler(size)
     begin = time.perf_counter()
     processed = 0
     while processed < size:
@@ -122,9 +128,37 @@ def run(handle: Any, tenant: Any, admin: Any, system: Any, protocol: str, size: 
             raise SystemExit(f"the {protocol} poll stopped early: {outcome.status}")
         processed += outcome.processed
     portal = time.perf_counter() - begin
+    if profiler is not None:
+        profiler.disable()
+        threading.setprofile(None)  # type: ignore[arg-type]
+        sort, lines = os.environ.get("BENCH_PROFILE_SORT", "tottime"), int(os.environ.get("BENCH_PROFILE_LINES", "45"))
+        print(f"{protocol} {size} messages, portal {portal:.2f} s under the profiler; the worker's thread:")
+        pstats.Stats(profiler).sort_stats(sort).print_stats(lines)
+        print(f"{protocol}: the poll's other threads (reading, parsing, cleaning up):")
+        pstats.Stats(*THREAD_PROFILES).sort_stats(sort).print_stats(lines)
+        THREAD_PROFILES.clear()
     jobs = PrintJob.objects.filter(tenant=tenant).count() - before
     assert jobs == size, (jobs, size)
     return fetch, floor, portal
+
+
+THREAD_PROFILES: list[cProfile.Profile] = []
+
+
+def _profiler(size: int) -> cProfile.Profile | None:
+    """The profiler of the portal's polls at the largest size, when BENCH_PROFILE asks for it (started), and one of
+    each thread started meanwhile (THREAD_PROFILES): cProfile sees only the thread that enables it."""
+    if not os.environ.get("BENCH_PROFILE") or size != max([int(n) for n in sys.argv[1:]] or [DEFAULT_MESSAGES]):
+        return None
+
+    def thread_started(*_args: Any) -> None:
+        THREAD_PROFILES.append(cProfile.Profile())
+        THREAD_PROFILES[-1].enable()  # replaces this hook in the new thread
+
+    threading.setprofile(thread_started)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    return profiler
 
 
 def _xoauth2(token: str) -> bytes:
