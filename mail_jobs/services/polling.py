@@ -20,6 +20,7 @@ import hashlib
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -187,8 +188,19 @@ def _read_batch(
 ) -> tuple[list[_Read], list[MessageRef]]:
     """Read and parse the batch: each message with whether it is whole, and the messages the batch had no room
     for (they go back to the front of the queue). A message the server would not hand out is left for the next
-    poll. Parsing needs no database, so it is done here, by the thread that reads, while the worker waits on the
+    poll. Parsing needs no database, so it is done by the thread that reads, while the worker waits on the
     database for the batch before."""
+    reads, deferred = _fetch_batch(source, mailbox, batch)
+    return _parse_batch(reads), deferred
+
+
+def _parse_batch(reads: list[tuple[MessageRef, bytes, bool]]) -> list[_Read]:
+    return [(ref, raw, complete, _parsed(raw, complete)) for ref, raw, complete in reads]
+
+
+def _fetch_batch(
+    source: MailJobSource, mailbox: Mailbox, batch: list[MessageRef]
+) -> tuple[list[tuple[MessageRef, bytes, bool]], list[MessageRef]]:
     if not batch:
         return [], []
     fits = [ref for ref in batch if ref.size <= source.max_message_bytes]
@@ -205,7 +217,7 @@ def _read_batch(
             reads.append((ref, message.data, message.complete))
         elif ref not in fetched.deferred:
             _skipped(source, ref, "the server would not hand it out")
-    return [(ref, raw, complete, _parsed(raw, complete)) for ref, raw, complete in reads], fetched.deferred
+    return reads, fetched.deferred
 
 
 def _parsed(raw: bytes, complete: bool) -> ParsedMail | Exception:
@@ -218,9 +230,14 @@ def _parsed(raw: bytes, complete: bool) -> ParsedMail | Exception:
 def _clean_up_and_read(
     source: MailJobSource, mailbox: Mailbox, committed: list[tuple[MessageRef, int]], batch: list[MessageRef]
 ) -> tuple[list[_Read], list[MessageRef]]:
-    """The mail server's part: clean up the batch whose records committed, then read the next one."""
-    _clean_up_messages(source, mailbox, [ref for ref, _record in committed])
-    return _read_batch(source, mailbox, batch)
+    """The mail server's part: read the next batch, then clean up the one whose records committed. A deletion is
+    sent without waiting, and the batch read is parsed while the server deletes (its longest part: a file a
+    message on Dovecot); the server's answers are read before the session is used again."""
+    reads, deferred = _fetch_batch(source, mailbox, batch)
+    answers = _clean_up_sent(source, mailbox, [ref for ref, _record in committed])
+    parsed = _parse_batch(reads)
+    answers()
+    return parsed, deferred
 
 
 def _skipped(source: MailJobSource, ref: MessageRef, why: str) -> None:
@@ -482,15 +499,26 @@ def _clean_up(source: MailJobSource, mailbox: Mailbox, done: list[tuple[MessageR
 
 
 def _clean_up_messages(source: MailJobSource, mailbox: Mailbox, refs: list[MessageRef]) -> None:
+    _clean_up_sent(source, mailbox, refs)()
+
+
+def _clean_up_sent(source: MailJobSource, mailbox: Mailbox, refs: list[MessageRef]) -> Callable[[], None]:
+    """Clean up `refs`; a deletion is only sent, and the function returned reads the server's answers (a move or
+    a mark is done at once: they are quick)."""
     if not refs:
-        return
+        return _nothing
     action = source.after_processing if source.mail_server.protocol == Protocol.IMAP else AfterProcessing.DELETE
     if action == AfterProcessing.MOVE:
         mailbox.move_many(refs, source.move_to_folder)
     elif action == AfterProcessing.MARK_READ:
         mailbox.mark_read_many(refs)
     else:
-        mailbox.delete_many(refs)
+        return mailbox.delete_many_sent(refs)
+    return _nothing
+
+
+def _nothing() -> None:
+    pass
 
 
 def _cleaned_up(done: list[tuple[MessageRef, int]]) -> None:

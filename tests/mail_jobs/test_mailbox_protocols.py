@@ -53,6 +53,21 @@ def test_xoauth2_reads_fetches_and_deletes(m365: Any, protocol: MailProtocol) ->
         assert [ref.key for ref in mailbox.messages()] == [refs[1].key]
 
 
+@pytest.mark.parametrize("protocol", [MailProtocol.IMAP, MailProtocol.POP3])
+def test_a_deletion_sent_without_waiting_takes_effect_once_its_answers_are_read(
+    m365: Any, protocol: MailProtocol
+) -> None:
+    for subject in ("first", "second", "third"):
+        _put(m365, ADMIN, subject)
+    login = MailLogin(ADMIN, access_token=outlook_token(m365, ADMIN))
+    with open_mailbox(exchange_server(protocol), login) as mailbox:
+        first, second, third = mailbox.messages()
+        answers = mailbox.delete_many_sent([first, second])
+        answers()  # the session is in step again: the next command gets its own answer
+        assert b"Subject: third" in mailbox.fetch(third, max_bytes=MB).data
+    assert [m["subject"] for m in m365.control.mail_messages(ADMIN)] == ["third"]
+
+
 def test_imap_keys_carry_uidvalidity_and_fetch_leaves_messages_unread(m365: Any) -> None:
     _put(m365, ADMIN, "peek")
     login = MailLogin(ADMIN, access_token=outlook_token(m365, ADMIN))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import imaplib
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -16,14 +17,17 @@ from django.test import TestCase
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from mail_jobs.choices import AfterProcessing
 from mail_jobs.models import MailJobSource
 from mail_jobs.services import mail_source_poll
 from mail_servers.choices import ServerStatus
+from microsoft.mailbox import FetchedBatch, FetchedMessage, MessageRef
 from print_jobs.models import PrintJob
 from tests.mail_jobs.conftest import MAILBOX, SENDER, configure_source
 from tests.mail_jobs.helpers import PDF, mail_with_attachments
 
 pytestmark = [pytest.mark.emulator, pytest.mark.usefixtures("mail_jobs_settings")]
+MB = 1024 * 1024
 
 
 def _poll_costs(m365: Any, source: Any, messages: int, commands: Counter[str]) -> tuple[int, Counter[str]]:
@@ -170,3 +174,35 @@ def test_a_batch_rolled_back_after_its_documents_were_stored_leaves_no_file_behi
         mail_source_poll(source_id=source.pk)
     assert not PrintJob.objects.exists() and _stored_files() == set()
     assert len(m365.control.mail_messages(MAILBOX)) == 3
+
+
+def test_the_batch_read_is_parsed_while_the_server_deletes_the_batch_before(monkeypatch: Any) -> None:
+    """The server's longest part of a batch is deleting (a file a message on Dovecot): the deletion of the batch
+    that committed is sent after the next batch is read, and that batch is parsed before its answers are read."""
+    from mail_jobs.services import polling
+
+    calls: list[str] = []
+    committed = [(MessageRef(key="1:1", size=10, uid="1"), 7)]
+    ahead = [MessageRef(key="1:2", size=10, uid="2")]
+
+    class Box:
+        def fetch_many(self, refs: Any, *, max_bytes: int, budget: int) -> FetchedBatch:
+            calls.append(f"read {[ref.uid for ref in refs]}")
+            return FetchedBatch({ref.key: FetchedMessage(bytearray(b"x"), True) for ref in refs}, [])
+
+        def delete_many_sent(self, refs: Any) -> Any:
+            calls.append(f"delete sent {[ref.uid for ref in refs]}")
+            return lambda: calls.append("delete answers read")
+
+    def parsed(raw: bytes, complete: bool) -> Any:
+        calls.append("parse")
+        return ValueError("not a message")
+
+    monkeypatch.setattr(polling, "_parsed", parsed)
+    source = SimpleNamespace(
+        max_message_bytes=MB, after_processing=AfterProcessing.DELETE, mail_server=SimpleNamespace(protocol="imap")
+    )
+    reads, deferred = polling._clean_up_and_read(source, Box(), committed, ahead)  # type: ignore[arg-type]
+
+    assert calls == ["read ['2']", "delete sent ['1']", "parse", "delete answers read"]
+    assert [read[0] for read in reads] == ahead and deferred == []
