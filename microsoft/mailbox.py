@@ -615,6 +615,9 @@ class _ImapMailbox:
         their answers (call it before the session is used again). The caller works meanwhile while the server
         deletes (on Dovecot's Maildir an unlink a message, the longest part of a batch's server work)."""
         uids = _uid_set(refs)
+        # imaplib sends a command and waits for its answer in one public call; its two halves (`_command` returns
+        # the tag, `_command_complete` reads up to that tag's answer) are private, and what `uid()` itself calls
+        # (through `_simple_command`). Python is pinned (3.11); tests/mail_jobs run this path against Dovecot.
         send: Callable[..., str] = self.connection._command  # type: ignore[attr-defined]
         complete: Callable[[str, str], tuple[str, list[Any]]] = self.connection._command_complete  # type: ignore[attr-defined]
         with _classified(self.server):
