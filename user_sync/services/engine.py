@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -377,12 +378,13 @@ def _applied_together(pages: Sequence[DeltaPage], *, repeats: bool) -> list[Sequ
         return [pages[0].objects]
     merged = [item for page in pages for item in page.objects]
     ids = [str(item.get("id", "")).lower() for item in merged]
-    if len(set(ids)) == len(ids):
+    times = Counter(ids)
+    if len(times) == len(ids):
         return [merged]
-    if repeats:
-        removed = {object_id for object_id, item in zip(ids, merged, strict=True) if removed_reason(item)}
-        if not removed or all(ids.count(object_id) == 1 for object_id in removed):
-            return [merged]
+    if repeats and all(
+        times[object_id] == 1 for object_id, item in zip(ids, merged, strict=True) if removed_reason(item)
+    ):
+        return [merged]
     return [page.objects for page in pages]
 
 
