@@ -861,18 +861,15 @@ class _Pop3Mailbox:
         self.delete_many([ref])
 
     def delete_many(self, refs: Sequence[MessageRef]) -> None:
-        if len(refs) > 1 and self._pipelining():
-            self.delete_many_sent(refs)()
-            return
-        with _classified(self.server):
-            for ref in refs:
-                self.connection.dele(ref.number)
+        self.delete_many_sent(refs)()
 
     def delete_many_sent(self, refs: Sequence[MessageRef]) -> Callable[[], None]:
         """`delete_many` without waiting for the answers when the server pipelines (the function returned reads
-        them; call it before the session is used again); otherwise at once."""
+        them; call it before the session is used again); otherwise at once, one DELE after the other."""
         if len(refs) < 2 or not self._pipelining():
-            self.delete_many(refs)
+            with _classified(self.server):
+                for ref in refs:
+                    self.connection.dele(ref.number)
             return lambda: None
         with _classified(self.server):
             for ref in refs:

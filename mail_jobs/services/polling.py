@@ -235,8 +235,10 @@ def _clean_up_and_read(
     message on Dovecot); the server's answers are read before the session is used again."""
     reads, deferred = _fetch_batch(source, mailbox, batch)
     answers = _clean_up_sent(source, mailbox, [ref for ref, _record in committed])
-    parsed = _parse_batch(reads)
-    answers()
+    try:
+        parsed = _parse_batch(reads)
+    finally:
+        answers()  # whatever happened, the session is in step again before anything else uses it
     return parsed, deferred
 
 
