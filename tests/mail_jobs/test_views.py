@@ -49,6 +49,33 @@ def test_the_page_shows_the_settings_and_the_status(admin_a_client: Client) -> N
     assert "Jobs via Email" in page and "Test connection" in page and "No Exchange Online system is connected" in page
 
 
+def test_the_last_check_before_the_settings_changed_is_not_shown_as_never_checked(
+    admin_a_client: Client, tenant_a: Any
+) -> None:
+    """A check happened, then the settings changed (the server is not checked with them yet): the page says both,
+    not a time above "Not checked yet"."""
+    from django.utils import timezone
+
+    from mail_servers.choices import ServerStatus
+
+    assert admin_a_client.post("/settings/jobs/", CUSTOM).status_code == 302
+    source = MailJobSource.objects.get(tenant=tenant_a)
+    MailJobSource.objects.filter(pk=source.pk).update(last_poll_at=timezone.now())
+    MailServerAccount.objects.filter(pk=source.mail_server_id).update(status=ServerStatus.NEVER)
+    stats = re.search(
+        r'<div class="stats" id="mail-stats">.*?</div>', admin_a_client.get("/settings/jobs/").content.decode(), re.S
+    )
+    assert stats is not None
+    assert "before the settings changed; not checked with them yet" in stats.group(0)
+    assert "Not checked yet" not in stats.group(0)
+
+    MailServerAccount.objects.filter(pk=source.mail_server_id).update(status=ServerStatus.OK)
+    stats = re.search(
+        r'<div class="stats" id="mail-stats">.*?</div>', admin_a_client.get("/settings/jobs/").content.decode(), re.S
+    )
+    assert stats is not None and "OK, " in stats.group(0) and "settings changed" not in stats.group(0)
+
+
 def test_saving_a_custom_server_keeps_the_password_write_only_and_audits(admin_a_client: Client, tenant_a: Any) -> None:
     response = admin_a_client.post("/settings/jobs/", CUSTOM)
     assert response.status_code == 302
